@@ -1,0 +1,123 @@
+// Package credential decodes the Hexagon OAuth client credentials that
+// HexProx receives base64-encoded in the URL path, and derives the
+// non-secret identifiers (hash key, fingerprint) under which they are cached
+// and logged.
+package credential
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxSegment is the longest encoded path segment accepted, in bytes.
+// Real Hexagon client IDs and secrets are far shorter; the limit keeps
+// hostile input from reaching the token endpoint.
+const MaxSegment = 256
+
+// Errors returned by Decode; they never contain the input.
+var (
+	ErrEmpty    = errors.New("credential segment is empty")
+	ErrTooLong  = fmt.Errorf("credential segment is longer than %d bytes", MaxSegment)
+	ErrBase64   = errors.New("credential segment is not valid base64")
+	ErrBadValue = errors.New("decoded credential contains control characters, spaces or ';' or is not UTF-8")
+)
+
+// Credential is a Hexagon OAuth client ID and secret.
+//
+// Its String and LogValue methods print only the fingerprint, so a
+// Credential can be passed to fmt or slog without leaking the secret.
+type Credential struct {
+	ID     string
+	Secret string
+}
+
+// Decode decodes the two path segments of a credential URL.
+// See DecodeSegment for the accepted encodings.
+func Decode(idSeg, secretSeg string) (Credential, error) {
+	id, err := DecodeSegment(idSeg)
+	if err != nil {
+		return Credential{}, fmt.Errorf("client id: %w", err)
+	}
+	secret, err := DecodeSegment(secretSeg)
+	if err != nil {
+		return Credential{}, fmt.Errorf("client secret: %w", err)
+	}
+	return Credential{ID: id, Secret: secret}, nil
+}
+
+// DecodeSegment decodes one path segment (already percent-decoded).
+// It accepts the standard alphabet (what a browser's btoa gives: '+', '/'
+// and '=' padding) and the URL-safe alphabet ('-', '_'), mixed, with or
+// without padding; whitespace anywhere is stripped, as the original HexProx
+// did. The decoded value must be UTF-8 without spaces, control
+// characters or ';'.
+func DecodeSegment(seg string) (string, error) {
+	if len(seg) > MaxSegment {
+		return "", ErrTooLong
+	}
+	seg = strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '\t', '\r', '\n':
+			return -1
+		case '-':
+			return '+'
+		case '_':
+			return '/'
+		}
+		return r
+	}, seg)
+	seg = strings.TrimRight(seg, "=")
+	if seg == "" {
+		return "", ErrEmpty
+	}
+	b, err := base64.RawStdEncoding.DecodeString(seg)
+	if err != nil {
+		return "", ErrBase64
+	}
+	v := string(b)
+	if v == "" || !utf8.ValidString(v) || strings.IndexFunc(v, func(r rune) bool {
+		return r == ';' || unicode.IsSpace(r) || unicode.IsControl(r)
+	}) >= 0 {
+		return "", ErrBadValue
+	}
+	return v, nil
+}
+
+// Encode returns the canonical path segment for a value: URL-safe base64
+// without padding, which needs no percent-encoding anywhere in a URL.
+func Encode(v string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(v))
+}
+
+// Key returns a stable, non-reversible identifier for the credential: the
+// hex SHA-256 of the length-prefixed id and secret. It is safe to use as a
+// map key in memory; it must not be written anywhere an attacker could try
+// to brute-force it offline (the table store uses a keyed HMAC instead).
+func (c Credential) Key() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "hexprox-credential-v1\x00%d:%s\x00%d:%s", len(c.ID), c.ID, len(c.Secret), c.Secret)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Fingerprint returns the first 8 hex digits of Key: enough to tell
+// credentials apart in logs, too short to identify one.
+func (c Credential) Fingerprint() string { return c.Key()[:8] }
+
+// PathSegments returns the canonical encoded id and secret for URLs the
+// proxy writes (capabilities documents).
+func (c Credential) PathSegments() (id, secret string) {
+	return Encode(c.ID), Encode(c.Secret)
+}
+
+// String prints the fingerprint only.
+func (c Credential) String() string { return "credential:" + c.Fingerprint() }
+
+// LogValue implements slog.LogValuer: the fingerprint only.
+func (c Credential) LogValue() slog.Value { return slog.StringValue(c.Fingerprint()) }

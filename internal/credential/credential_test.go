@@ -1,0 +1,113 @@
+package credential
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+func TestDecodeSegmentAlphabets(t *testing.T) {
+	// Values chosen so their encodings contain '+', '/' and '=' in the
+	// standard alphabet.
+	values := []string{"a", "ab", "abc", "\xfb\xff", "id>>?", "s3cr3t/+=?ü", "0123456789abcdefghijklmnop~~~"}
+	for _, v := range values {
+		std := base64.StdEncoding.EncodeToString([]byte(v))
+		forms := map[string]string{
+			"std":          std,
+			"std-unpadded": strings.TrimRight(std, "="),
+			"url":          base64.URLEncoding.EncodeToString([]byte(v)),
+			"url-unpadded": base64.RawURLEncoding.EncodeToString([]byte(v)),
+			"spaces":       " " + std[:1] + " " + std[1:] + "\t",
+			"canonical":    Encode(v),
+		}
+		for name, seg := range forms {
+			got, err := DecodeSegment(seg)
+			if !utf8Printable(v) {
+				if !errors.Is(err, ErrBadValue) {
+					t.Errorf("%s %q: want ErrBadValue, got %q, %v", name, seg, got, err)
+				}
+				continue
+			}
+			if err != nil || got != v {
+				t.Errorf("%s %q: got %q, %v; want %q", name, seg, got, err, v)
+			}
+		}
+	}
+}
+
+func utf8Printable(v string) bool {
+	_, err := DecodeSegment(Encode(v))
+	return err == nil
+}
+
+func TestDecodeSegmentRejects(t *testing.T) {
+	cases := map[string]error{
+		"":                         ErrEmpty,
+		"===":                      ErrEmpty,
+		strings.Repeat("QUFB", 65): ErrTooLong,
+		"!!!!":                     ErrBase64,
+		"QQ%":                      ErrBase64,
+		"A":                        ErrBase64,
+		Encode("has space"):        ErrBadValue,
+		Encode("semi;colon"):       ErrBadValue,
+		Encode("line\r\nbreak"):    ErrBadValue,
+		Encode("nul\x00"):          ErrBadValue,
+		base64.StdEncoding.EncodeToString([]byte{0xff, 0xfe}): ErrBadValue,
+	}
+	for seg, want := range cases {
+		got, err := DecodeSegment(seg)
+		if !errors.Is(err, want) {
+			t.Errorf("DecodeSegment(%.20q) = %q, %v; want %v", seg, got, err, want)
+		}
+	}
+}
+
+func TestErrorsNeverEchoInput(t *testing.T) {
+	secret := "c2VjcmV0LXZhbHVl!"
+	_, err := Decode(Encode("id"), secret)
+	if err == nil || strings.Contains(err.Error(), secret) {
+		t.Fatalf("error %v must exist and not contain the input", err)
+	}
+}
+
+func TestKeyAndPrinting(t *testing.T) {
+	a := Credential{ID: "client", Secret: "topsecret"}
+	b := Credential{ID: "clien", Secret: "ttopsecret"}
+	if a.Key() == b.Key() {
+		t.Fatal("keys of different credentials collide")
+	}
+	if a.Key() != (Credential{ID: "client", Secret: "topsecret"}).Key() {
+		t.Fatal("key not stable")
+	}
+	var sb strings.Builder
+	slog.New(slog.NewJSONHandler(&sb, nil)).Info("x", "cred", a)
+	printed := fmt.Sprintf("%v %s %+v", a, a, a) + sb.String()
+	for _, secret := range []string{"client", "topsecret"} {
+		if strings.Contains(printed, secret) {
+			t.Fatalf("printing a credential leaked %q: %s", secret, printed)
+		}
+	}
+	if !strings.Contains(printed, a.Fingerprint()) {
+		t.Fatalf("fingerprint missing from %s", printed)
+	}
+}
+
+func FuzzDecodeSegment(f *testing.F) {
+	for _, s := range []string{"", "aWQ=", "aWQ", "a-_b", " QUJD ", "////", "=", strings.Repeat("A", 300)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, seg string) {
+		v, err := DecodeSegment(seg)
+		if err != nil {
+			return
+		}
+		// Whatever decodes must round-trip through the canonical form.
+		again, err := DecodeSegment(Encode(v))
+		if err != nil || again != v {
+			t.Fatalf("canonical round trip of %q: %q, %v", v, again, err)
+		}
+	})
+}

@@ -1,0 +1,289 @@
+package token
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/fakehexagon"
+	"github.com/hexprox/hexprox/internal/failure"
+)
+
+// clock is a settable time source shared by the fake and the code under test.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+var good = credential.Credential{ID: "client-1", Secret: "s3cret+/="}
+
+func setup(t *testing.T, lifetime time.Duration) (*fakehexagon.Fake, *Endpoint, *clock) {
+	t.Helper()
+	clk := newClock()
+	fake := fakehexagon.New(fakehexagon.Options{Lifetime: lifetime, Now: clk.Now})
+	fake.AddClient(good.ID, good.Secret)
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	ep := &Endpoint{URL: srv.URL + fakehexagon.TokenPath, Client: &http.Client{Timeout: 2 * time.Second}, Now: clk.Now}
+	return fake, ep, clk
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestEndpointGetForm(t *testing.T) {
+	fake, ep, clk := setup(t, 12*time.Hour)
+	tok, err := ep.Source(context.Background(), good).Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, _, _ := fake.CurrentToken(good.ID)
+	if tok.AccessToken != live || tok.Expiry != clk.Now().Add(12*time.Hour) {
+		t.Fatalf("got %+v, fake holds %q", tok, live)
+	}
+	if ep.UsesPost() || fake.TokenRequests.Load() != 1 {
+		t.Fatalf("documented GET form should need one request, took %d (post=%v)", fake.TokenRequests.Load(), ep.UsesPost())
+	}
+}
+
+func TestEndpointFallsBackToPost(t *testing.T) {
+	fake, ep, _ := setup(t, time.Hour)
+	fake.Set(fakehexagon.Switches{TokenMethods: "POST"})
+	src := ep.Source(context.Background(), good)
+	if _, err := src.Token(); err != nil {
+		t.Fatal(err)
+	}
+	if !ep.UsesPost() || fake.TokenRequests.Load() != 2 {
+		t.Fatalf("want GET refused then POST (2 requests), got %d post=%v", fake.TokenRequests.Load(), ep.UsesPost())
+	}
+	if _, err := src.Token(); err != nil || fake.TokenRequests.Load() != 3 {
+		t.Fatalf("the POST decision must stick: %v, %d requests", err, fake.TokenRequests.Load())
+	}
+	// And back, should the endpoint change its mind.
+	fake.Set(fakehexagon.Switches{TokenMethods: "GET"})
+	if _, err := src.Token(); err != nil || ep.UsesPost() {
+		t.Fatalf("want a switch back to GET: %v post=%v", err, ep.UsesPost())
+	}
+}
+
+func TestEndpointFailures(t *testing.T) {
+	cases := []struct {
+		name string
+		cred credential.Credential
+		sw   fakehexagon.Switches
+		kind failure.Kind
+	}{
+		{"wrong secret", credential.Credential{ID: good.ID, Secret: "nope-secret-value"}, fakehexagon.Switches{}, failure.Forbidden},
+		{"unknown id", credential.Credential{ID: "who", Secret: "nope-secret-value"}, fakehexagon.Switches{}, failure.Forbidden},
+		{"wrong secret over POST", credential.Credential{ID: good.ID, Secret: "nope-secret-value"}, fakehexagon.Switches{TokenMethods: "POST"}, failure.Forbidden},
+		{"outage", good, fakehexagon.Switches{TokenStatus: 503}, failure.UpstreamFailed},
+		{"garbage", good, fakehexagon.Switches{TokenGarbage: true}, failure.UpstreamFailed},
+		{"slow", good, fakehexagon.Switches{TokenDelay: 500 * time.Millisecond}, failure.UpstreamTimeout},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fake, ep, _ := setup(t, time.Hour)
+			ep.Client.Timeout = 100 * time.Millisecond
+			fake.Set(tc.sw)
+			_, err := ep.Source(context.Background(), tc.cred).Token()
+			fe := failure.As(err)
+			if fe.Kind != tc.kind {
+				t.Fatalf("kind %v, want %v (%v)", fe.Kind, tc.kind, err)
+			}
+			if errors.Is(err, ErrRefused) != (tc.kind == failure.Forbidden) {
+				t.Fatalf("ErrRefused mismatch: %v", err)
+			}
+			for _, s := range []string{tc.cred.Secret, "fake hexagon"} {
+				if strings.Contains(err.Error(), s) || strings.Contains(fe.Message, s) {
+					t.Fatalf("error leaks %q: %v", s, err)
+				}
+			}
+		})
+	}
+}
+
+func TestCachedColdStampedeMakesOneRequest(t *testing.T) {
+	fake, ep, clk := setup(t, time.Hour)
+	fake.Set(fakehexagon.Switches{TokenDelay: 50 * time.Millisecond})
+	c := NewCached(ep.Source(context.Background(), good), time.Minute, clk.Now, nil)
+	var wg sync.WaitGroup
+	tokens := make([]string, 200)
+	for i := range tokens {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tok, err := c.TokenContext(context.Background())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			tokens[i] = tok.AccessToken
+		}()
+	}
+	wg.Wait()
+	if n := fake.TokenRequests.Load(); n != 1 {
+		t.Fatalf("200 concurrent cold callers made %d token requests, want 1", n)
+	}
+	for _, v := range tokens {
+		if v != tokens[0] || v == "" {
+			t.Fatalf("callers got different tokens: %q vs %q", v, tokens[0])
+		}
+	}
+}
+
+func TestCachedRefreshesInBackgroundAfterHalfLife(t *testing.T) {
+	const life = time.Hour
+	fake, ep, clk := setup(t, life)
+	c := NewCached(ep.Source(context.Background(), good), time.Minute, clk.Now, nil)
+	first, err := c.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Before the refresh point: served from memory, no request.
+	clk.Advance(life / 2)
+	if tok, _ := c.Token(); tok.AccessToken != first.AccessToken || fake.TokenRequests.Load() != 1 {
+		t.Fatalf("refreshed too early: %d requests", fake.TokenRequests.Load())
+	}
+	// Past it: the caller gets the current token at once; one refresh runs behind.
+	clk.Advance(life / 10)
+	tok, err := c.Token()
+	if err != nil || tok.AccessToken != first.AccessToken {
+		t.Fatalf("want the current token while refreshing, got %v %v", tok, err)
+	}
+	waitFor(t, "the background refresh", func() bool { return fake.TokenRequests.Load() == 2 })
+	// Hexagon renewed the same token for a full lifetime.
+	_, expiry, _ := fake.CurrentToken(good.ID)
+	if expiry != clk.Now().Add(life) {
+		t.Fatalf("the refresh did not come after the half-life: fake expiry %v, now %v", expiry, clk.Now())
+	}
+	waitFor(t, "the renewed expiry in memory", func() bool {
+		tok, _ := c.Token()
+		return tok.Expiry.Equal(expiry)
+	})
+	// Well past the first expiry, still no request on the request path.
+	clk.Advance(life/2 + time.Minute)
+	if tok, err := c.Token(); err != nil || tok.AccessToken != first.AccessToken {
+		t.Fatalf("token after renewal: %v %v", tok, err)
+	}
+	if fake.TokensIssued.Load() != 1 {
+		t.Fatalf("Hexagon issued %d tokens, want 1 renewed token", fake.TokensIssued.Load())
+	}
+}
+
+func TestCachedExpiredFetchesAnew(t *testing.T) {
+	fake, ep, clk := setup(t, time.Hour)
+	c := NewCached(ep.Source(context.Background(), good), time.Minute, clk.Now, nil)
+	first, _ := c.Token()
+	clk.Advance(2 * time.Hour)
+	tok, err := c.Token()
+	if err != nil || tok.AccessToken == first.AccessToken || fake.TokensIssued.Load() != 2 {
+		t.Fatalf("want a new token after expiry, got %v %v (issued %d)", tok, err, fake.TokensIssued.Load())
+	}
+}
+
+func TestCachedRemembersRefusal(t *testing.T) {
+	fake, ep, clk := setup(t, time.Hour)
+	bad := credential.Credential{ID: good.ID, Secret: "wrong-secret"}
+	c := NewCached(ep.Source(context.Background(), bad), 30*time.Second, clk.Now, nil)
+	for range 20 {
+		if _, err := c.Token(); !errors.Is(err, ErrRefused) {
+			t.Fatalf("want refusal, got %v", err)
+		}
+	}
+	if n := fake.TokenRequests.Load(); n != 1 {
+		t.Fatalf("20 requests with a refused credential made %d token requests, want 1", n)
+	}
+	clk.Advance(31 * time.Second)
+	c.Token()
+	if n := fake.TokenRequests.Load(); n != 2 {
+		t.Fatalf("after the refusal TTL, want a new attempt; %d requests", n)
+	}
+}
+
+func TestCachedTransientErrorsAreNotRemembered(t *testing.T) {
+	fake, ep, clk := setup(t, time.Hour)
+	c := NewCached(ep.Source(context.Background(), good), time.Minute, clk.Now, nil)
+	fake.Set(fakehexagon.Switches{TokenStatus: 500})
+	if _, err := c.Token(); failure.As(err).Kind != failure.UpstreamFailed {
+		t.Fatalf("want upstream failure, got %v", err)
+	}
+	fake.Set(fakehexagon.Switches{})
+	if _, err := c.Token(); err != nil {
+		t.Fatalf("recovered endpoint must serve the next request: %v", err)
+	}
+}
+
+func TestCachedInvalidate(t *testing.T) {
+	fake, ep, clk := setup(t, time.Hour)
+	c := NewCached(ep.Source(context.Background(), good), time.Minute, clk.Now, nil)
+	first, _ := c.Token()
+	fake.Revoke(good.ID)
+	c.Invalidate(first)
+	second, err := c.Token()
+	if err != nil || second.AccessToken == first.AccessToken {
+		t.Fatalf("want a fresh token after Invalidate, got %v %v", second, err)
+	}
+	// Invalidating a token that is no longer current changes nothing.
+	c.Invalidate(first)
+	if third, _ := c.Token(); third.AccessToken != second.AccessToken || fake.TokenRequests.Load() != 2 {
+		t.Fatal("a stale Invalidate dropped the current token")
+	}
+}
+
+func TestCachedWaitEndsWithContext(t *testing.T) {
+	fake, ep, clk := setup(t, time.Hour)
+	fake.Set(fakehexagon.Switches{TokenDelay: time.Second})
+	c := NewCached(ep.Source(context.Background(), good), time.Minute, clk.Now, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := c.TokenContext(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("want the caller's deadline, got %v", err)
+	}
+}
+
+func TestRegistry(t *testing.T) {
+	_, ep, clk := setup(t, time.Hour)
+	r := NewRegistry(context.Background(), ep.Source, RegistryOptions{Max: 2, Now: clk.Now})
+	a := r.Source(good)
+	if r.Source(credential.Credential{ID: good.ID, Secret: good.Secret}) != a {
+		t.Fatal("same credential, different source")
+	}
+	clk.Advance(time.Second)
+	b := r.Source(credential.Credential{ID: "b", Secret: "b"})
+	clk.Advance(time.Second)
+	r.Source(good) // a is now the most recently used
+	clk.Advance(time.Second)
+	r.Source(credential.Credential{ID: "c", Secret: "c"})
+	if r.Len() != 2 || r.Source(good) != a {
+		t.Fatalf("want b evicted, a kept; len %d", r.Len())
+	}
+	if r.Source(credential.Credential{ID: "b", Secret: "b"}) == b {
+		t.Fatal("b should have been evicted and recreated")
+	}
+}
