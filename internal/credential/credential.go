@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -121,3 +122,31 @@ func (c Credential) String() string { return "credential:" + c.Fingerprint() }
 
 // LogValue implements slog.LogValuer: the fingerprint only.
 func (c Credential) LogValue() slog.Value { return slog.StringValue(c.Fingerprint()) }
+
+// ErrPath is returned by FromPath for a path without two credential segments.
+var ErrPath = errors.New("the URL must continue with /{base64 client id}/{base64 client secret}")
+
+// FromPath takes the escaped path that follows a route prefix such as
+// "/wmts/" and returns the credential from its first two segments and the
+// escaped rest ("" or starting with "/"). Segments are percent-decoded
+// one by one, so "%2F" inside a segment stays part of it.
+func FromPath(escaped string) (Credential, string, error) {
+	idSeg, rest, ok := strings.Cut(escaped, "/")
+	if !ok {
+		return Credential{}, "", ErrPath
+	}
+	secretSeg, rest, found := strings.Cut(rest, "/")
+	if found {
+		rest = "/" + rest
+	}
+	if idSeg == "" || secretSeg == "" {
+		return Credential{}, "", ErrPath
+	}
+	id, err1 := url.PathUnescape(idSeg)
+	secret, err2 := url.PathUnescape(secretSeg)
+	if err1 != nil || err2 != nil {
+		return Credential{}, "", ErrBase64
+	}
+	c, err := Decode(id, secret)
+	return c, rest, err
+}

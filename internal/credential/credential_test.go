@@ -111,3 +111,28 @@ func FuzzDecodeSegment(f *testing.F) {
 		}
 	})
 }
+
+func TestFromPath(t *testing.T) {
+	id, secret := "my+client/id", "p@ss/w+rd=="
+	stdID := base64.StdEncoding.EncodeToString([]byte(id))
+	stdSecret := base64.StdEncoding.EncodeToString([]byte(secret))
+	esc := func(s string) string { return strings.NewReplacer("/", "%2F", "+", "%2B", "=", "%3D").Replace(s) }
+	ok := map[string]string{
+		Encode(id) + "/" + Encode(secret):                                 "",
+		Encode(id) + "/" + Encode(secret) + "/":                           "/",
+		Encode(id) + "/" + Encode(secret) + "/1.0.0/x.xml":                "/1.0.0/x.xml",
+		esc(stdID) + "/" + esc(stdSecret) + "/1.0.0/a%2Fb":                "/1.0.0/a%2Fb",
+		strings.ReplaceAll(esc(stdID), "%2B", "+") + "/" + esc(stdSecret): "",
+	}
+	for p, wantRest := range ok {
+		c, rest, err := FromPath(p)
+		if err != nil || c.ID != id || c.Secret != secret || rest != wantRest {
+			t.Errorf("FromPath(%q) = %v %q %v", p, c, rest, err)
+		}
+	}
+	for _, p := range []string{"", "only-one", "/x", "x//", Encode(id) + "/%zz", Encode(id) + "/!!", Encode("a b") + "/" + Encode("s")} {
+		if _, _, err := FromPath(p); err == nil {
+			t.Errorf("FromPath(%q) accepted", p)
+		}
+	}
+}

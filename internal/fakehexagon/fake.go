@@ -94,9 +94,11 @@ type Fake struct {
 
 	TokenRequests        atomic.Int64 // every request to the token endpoint
 	TokensIssued         atomic.Int64 // new token values handed out
+	WMTSRequests         atomic.Int64 // every request to the WMTS endpoint, whatever its answer
 	TileRequests         atomic.Int64
 	CapabilitiesRequests atomic.Int64
 	Unauthorized         atomic.Int64 // tile/capabilities requests refused for their token
+	Cancelled            atomic.Int64 // requests whose client went away during a delay
 }
 
 type issued struct {
@@ -193,7 +195,9 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (f *Fake) serveToken(w http.ResponseWriter, r *http.Request) {
 	f.TokenRequests.Add(1)
 	sw := f.switches()
-	time.Sleep(sw.TokenDelay)
+	if !f.wait(r, sw.TokenDelay) {
+		return
+	}
 	methods := sw.TokenMethods
 	if methods == "" {
 		methods = http.MethodGet
@@ -267,6 +271,23 @@ func (f *Fake) renew(id string) *issued {
 	return t
 }
 
+// wait sleeps for d unless the client goes away first; it reports whether
+// the request should go on.
+func (f *Fake) wait(r *http.Request, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		f.Cancelled.Add(1)
+		return false
+	}
+}
+
 func jsonError(w http.ResponseWriter, status int, code string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -293,6 +314,7 @@ func (f *Fake) authorized(w http.ResponseWriter, token string) bool {
 // serveWMTS serves the REST form ("wmts?/1.0.0/...&access_token=") and the
 // KVP form.
 func (f *Fake) serveWMTS(w http.ResponseWriter, r *http.Request) {
+	f.WMTSRequests.Add(1)
 	sw := f.switches()
 	raw := r.URL.RawQuery
 	var restPath string
@@ -304,7 +326,9 @@ func (f *Fake) serveWMTS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad query", http.StatusBadRequest)
 		return
 	}
-	time.Sleep(sw.TileDelay)
+	if !f.wait(r, sw.TileDelay) {
+		return
+	}
 	if sw.TileStatus != 0 {
 		if sw.RetryAfter != "" {
 			w.Header().Set("Retry-After", sw.RetryAfter)

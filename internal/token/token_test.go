@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/hexprox/hexprox/internal/credential"
-	"github.com/hexprox/hexprox/internal/fakehexagon"
 	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/fakehexagon"
 )
 
 // clock is a settable time source shared by the fake and the code under test.

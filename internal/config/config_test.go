@@ -1,0 +1,63 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HexagonURL != DefaultHexagonURL || c.TileMode != ModeAuto || !c.CORSHeaders || c.Port != 8080 ||
+		c.CapabilitiesTTL != 5*time.Minute || c.PublicBaseURL != "" || !c.AllowedOrigins.Allowed("https://org.maps.arcgis.com") {
+		t.Fatalf("unexpected defaults %+v", c)
+	}
+}
+
+func TestValues(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"HEXAGON_URL":                  "http://127.0.0.1:9090/",
+		"PUBLIC_BASE_URL":              "https://maps.example.org/hexprox/",
+		"ALLOWED_ORIGINS":              "http://localhost:3000",
+		"TILE_MODE":                    "PROXY",
+		"CORS_HEADERS":                 "off",
+		"PORT":                         "9000",
+		"FUNCTIONS_CUSTOMHANDLER_PORT": "41234",
+		"CAPABILITIES_TTL":             "90",
+		"UPSTREAM_TIMEOUT":             "2s",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HexagonURL != "http://127.0.0.1:9090" || c.PublicBaseURL != "https://maps.example.org/hexprox" || c.TileMode != ModeProxy ||
+		c.CORSHeaders || c.Port != 41234 || c.CapabilitiesTTL != 90*time.Second || c.UpstreamTimeout != 2*time.Second ||
+		c.AllowedOrigins.Allowed("https://www.arcgis.com") || !c.AllowedOrigins.Allowed("http://localhost:3000") {
+		t.Fatalf("unexpected %+v", c)
+	}
+}
+
+func TestReportsEveryProblem(t *testing.T) {
+	_, err := Load(env(map[string]string{
+		"HEXAGON_URL":      "ftp://x",
+		"PUBLIC_BASE_URL":  "https://x/?q=1",
+		"ALLOWED_ORIGINS":  "arcgis.com",
+		"TILE_MODE":        "fast",
+		"CORS_HEADERS":     "maybe",
+		"PORT":             "70000",
+		"CAPABILITIES_TTL": "soon",
+		"LOG_LEVEL":        "loud",
+	}))
+	if err == nil {
+		t.Fatal("accepted bad settings")
+	}
+	for _, name := range []string{"HEXAGON_URL", "PUBLIC_BASE_URL", "ALLOWED_ORIGINS", "TILE_MODE", "CORS_HEADERS", "PORT", "CAPABILITIES_TTL", "LOG_LEVEL"} {
+		if !strings.Contains(err.Error(), name+":") {
+			t.Errorf("problem with %s not reported in:\n%v", name, err)
+		}
+	}
+}

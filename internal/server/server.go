@@ -1,0 +1,161 @@
+// Package server is HexProx's HTTP surface: the Echo routes, the origin
+// and CORS policy, the three ways a request is answered (capabilities,
+// redirect, stream), request logs, and the one error handler that turns
+// every failure into a response in the client's format.
+package server
+
+import (
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/hexprox/hexprox/internal/capabilities"
+	"github.com/hexprox/hexprox/internal/config"
+	"github.com/hexprox/hexprox/internal/hexagon"
+	"github.com/hexprox/hexprox/internal/token"
+)
+
+// Options are what the server is built from. Config and Tokens are
+// required.
+type Options struct {
+	Config   config.Config
+	Tokens   *token.Registry
+	Upstream http.RoundTripper // to Hexagon; nil means a transport built from Config
+	Log      *slog.Logger      // nil means slog.Default()
+	Version  string
+	Now      func() time.Time // nil means time.Now
+}
+
+// Server answers HexProx's routes. It is an http.Handler.
+type Server struct {
+	cfg     config.Config
+	tokens  *token.Registry
+	log     *slog.Logger
+	version string
+
+	echo    *echo.Echo
+	proxy   *httputil.ReverseProxy
+	fetcher *http.Client
+	caps    *capabilities.Cache
+	match   capabilities.Matcher
+}
+
+// MaxCapabilities caps what is read of an upstream capabilities document.
+const MaxCapabilities = 32 << 20
+
+// New builds the server.
+func New(o Options) *Server {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Upstream == nil {
+		o.Upstream = hexagon.NewHTTPTransport(o.Config.UpstreamTimeout)
+	}
+	s := &Server{
+		cfg:     o.Config,
+		tokens:  o.Tokens,
+		log:     o.Log,
+		version: o.Version,
+		caps:    capabilities.NewCache(o.Config.CapabilitiesTTL, 0, o.Now),
+		match:   capabilities.ServiceMatcher(wmtsServicePath),
+	}
+	transport := &hexagon.Transport{Base: o.Upstream}
+	s.fetcher = &http.Client{Transport: transport, Timeout: 2 * o.Config.UpstreamTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	s.proxy = &httputil.ReverseProxy{
+		Rewrite:        rewriteUpstream(o.Version),
+		Transport:      transport,
+		ModifyResponse: filterUpstreamResponse,
+		ErrorHandler:   noteProxyError,
+		ErrorLog:       slog.NewLogLogger(o.Log.Handler(), slog.LevelWarn),
+	}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.logRequests, middleware.Recover())
+	get := []string{http.MethodGet, http.MethodHead}
+	e.Match(get, "/", s.home)
+	e.Match(get, "/healthz", s.health)
+	methods := append(get, http.MethodOptions)
+	e.Match(methods, "/wmts/*", s.wmts)
+	e.Match(methods, "/v1/wmts/*", s.wmts)
+	s.echo = e
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+func (s *Server) home(c echo.Context) error {
+	return c.String(http.StatusOK, "HexProx "+s.version+"\nUse /wmts/{base64 client id}/{base64 client secret}/1.0.0/WMTSCapabilities.xml\n")
+}
+
+func (s *Server) health(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "version": s.version})
+}
+
+// forwardedRequestHeaders are the only client headers sent to Hexagon.
+var forwardedRequestHeaders = []string{"Accept", "Accept-Encoding", "Accept-Language", "If-None-Match", "If-Modified-Since"}
+
+// passedResponseHeaders are the only Hexagon headers passed to clients.
+var passedResponseHeaders = []string{"Content-Type", "Content-Length", "Content-Encoding", "Cache-Control", "Etag", "Last-Modified", "Expires", "Retry-After", "Vary", "Age"}
+
+func rewriteUpstream(version string) func(*httputil.ProxyRequest) {
+	ua := "HexProx/" + version
+	return func(pr *httputil.ProxyRequest) {
+		// The real URL, with the token, is built by hexagon.Transport.
+		pr.Out.URL = &url.URL{Scheme: "https", Host: "hexagon.invalid", Path: "/"}
+		pr.Out.Host = ""
+		h := make(http.Header, len(forwardedRequestHeaders)+1)
+		for _, k := range forwardedRequestHeaders {
+			if v := pr.In.Header.Values(k); len(v) > 0 {
+				h[k] = v
+			}
+		}
+		h.Set("User-Agent", ua)
+		pr.Out.Header = h
+	}
+}
+
+func filterUpstreamResponse(resp *http.Response) error {
+	if resp.StatusCode >= 400 {
+		return hexagon.StatusError(resp)
+	}
+	kept := make(http.Header, len(passedResponseHeaders))
+	for _, k := range passedResponseHeaders {
+		if v := resp.Header.Values(k); len(v) > 0 {
+			kept[k] = v
+		}
+	}
+	resp.Header = kept
+	return nil
+}
+
+// proxyError carries an error out of ReverseProxy's ErrorHandler to the
+// Echo handler, so that it reaches the one error handler.
+type proxyError struct{ err error }
+
+type proxyErrorKey struct{}
+
+func noteProxyError(_ http.ResponseWriter, r *http.Request, err error) {
+	if pe, ok := r.Context().Value(proxyErrorKey{}).(*proxyError); ok {
+		pe.err = hexagon.TransportError(err)
+	}
+}
+
+// originOf returns scheme://host of a base URL.
+func originOf(base string) string {
+	if i := strings.Index(base, "://"); i >= 0 {
+		if j := strings.IndexByte(base[i+3:], '/'); j >= 0 {
+			return base[:i+3+j]
+		}
+	}
+	return base
+}

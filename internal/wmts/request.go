@@ -1,0 +1,293 @@
+// Package wmts parses the WMTS requests HexProx accepts (capabilities and
+// tiles, in the REST and KVP forms) and builds the matching Hexagon URLs.
+// Every value that reaches an upstream URL has been validated here; the
+// upstream host is never taken from a request.
+package wmts
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/hexprox/hexprox/internal/failure"
+)
+
+// ServicePath is the WMTS endpoint below the Hexagon base URL.
+const ServicePath = "/streaming/wmts"
+
+// Kind is what a request asks for.
+type Kind int
+
+const (
+	Capabilities Kind = iota
+	Tile
+)
+
+// Request is a parsed WMTS request.
+type Request struct {
+	Kind Kind
+	KVP  bool     // the client used the KVP form
+	Tile TileSpec // for Kind Tile
+}
+
+// TileSpec names one tile. All fields are validated identifiers or
+// numbers, safe to place in a URL.
+type TileSpec struct {
+	Layer, Style, MatrixSet string
+	Matrix, Row, Col        int
+	Ext                     string // lower case: jpg, jpeg, png, txt, html, gml, xxx
+}
+
+// formats maps REST extensions to media types (for KVP FORMAT).
+var formats = map[string]string{
+	"jpg":  "image/jpeg",
+	"jpeg": "image/jpeg",
+	"png":  "image/png",
+	// Feature-info style resources the original HexProx let through.
+	"txt":  "text/plain",
+	"html": "text/html",
+	"gml":  "application/gml+xml",
+	"xxx":  "application/octet-stream",
+}
+
+var extByFormat = map[string]string{
+	"image/jpeg": "jpg",
+	"image/jpg":  "jpg",
+	"image/png":  "png",
+}
+
+// MaxMatrix is the deepest tile matrix accepted.
+const MaxMatrix = 30
+
+// Parse parses what follows the credential in a WMTS URL: rest is the
+// escaped path ("" or starting with "/") and rawQuery the query string.
+// Query parameter names are case-insensitive; access_token and unknown
+// parameters are ignored (the proxy's own token always wins).
+func Parse(rest, rawQuery string) (Request, error) {
+	segs, err := segments(rest)
+	if err != nil {
+		return Request{}, err
+	}
+	switch {
+	case len(segs) == 0, len(segs) == 1 && segs[0] == "1.0.0":
+		return parseKVP(rawQuery)
+	case len(segs) == 2 && segs[0] == "1.0.0" && strings.EqualFold(segs[1], "WMTSCapabilities.xml"):
+		return Request{Kind: Capabilities}, nil
+	case len(segs) == 7 && segs[0] == "1.0.0":
+		t, err := parseRESTTile(segs[1:])
+		return Request{Kind: Tile, Tile: t}, err
+	}
+	return Request{}, &failure.Error{Kind: failure.NotFound, Message: "no such WMTS resource; expected /1.0.0/WMTSCapabilities.xml, a tile path /1.0.0/{layer}/{style}/{tileMatrixSet}/{tileMatrix}/{tileRow}/{tileCol}.{ext}, or KVP parameters"}
+}
+
+// segments splits and percent-decodes an escaped path, refusing anything
+// that could change its meaning once decoded.
+func segments(rest string) ([]string, error) {
+	rest = strings.TrimPrefix(rest, "/")
+	if rest == "" {
+		return nil, nil
+	}
+	rest = strings.TrimSuffix(rest, "/")
+	raw := strings.Split(rest, "/")
+	out := make([]string, 0, len(raw))
+	for _, s := range raw {
+		v, err := url.PathUnescape(s)
+		if err != nil || v == "" || v == "." || v == ".." || strings.ContainsAny(v, "/\\") || hasControl(v) {
+			return nil, failure.Invalidf(failure.CodeInvalidParameter, "", "the path has an empty, encoded, dot or control-character segment")
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+func parseRESTTile(s []string) (TileSpec, error) {
+	col, ext, ok := strings.Cut(s[5], ".")
+	if !ok {
+		return TileSpec{}, failure.Invalidf(failure.CodeInvalidParameter, "Format", "the tile path must end in {tileCol}.{extension}")
+	}
+	ext = strings.ToLower(ext)
+	if _, ok := formats[ext]; !ok {
+		return TileSpec{}, failure.Invalidf(failure.CodeInvalidFormat, "Format", "unsupported tile extension; use jpg, jpeg or png")
+	}
+	return tile(s[0], s[1], s[2], s[3], s[4], col, ext)
+}
+
+// tile validates the parts of a tile request.
+func tile(layer, style, set, matrix, row, col, ext string) (TileSpec, error) {
+	t := TileSpec{Layer: layer, Style: style, MatrixSet: set, Ext: ext}
+	for _, p := range []struct{ name, v string }{{"Layer", layer}, {"Style", style}, {"TileMatrixSet", set}} {
+		if !identifier(p.v) {
+			return TileSpec{}, failure.Invalidf(failure.CodeInvalidParameter, p.name, "%s must be 1-128 letters, digits, '_', '-', '.' or ':'", p.name)
+		}
+	}
+	var err error
+	if t.Matrix, err = index("TileMatrix", matrix, MaxMatrix); err != nil {
+		return TileSpec{}, err
+	}
+	if t.Row, err = index("TileRow", row, 1<<30); err != nil {
+		return TileSpec{}, err
+	}
+	if t.Col, err = index("TileCol", col, 1<<30); err != nil {
+		return TileSpec{}, err
+	}
+	if googleGrid(set) {
+		n := 1 << t.Matrix
+		if t.Row >= n {
+			return TileSpec{}, failure.Invalidf(failure.CodeTileOutOfRange, "TileRow", "TileRow must be below %d at TileMatrix %d", n, t.Matrix)
+		}
+		if t.Col >= n {
+			return TileSpec{}, failure.Invalidf(failure.CodeTileOutOfRange, "TileCol", "TileCol must be below %d at TileMatrix %d", n, t.Matrix)
+		}
+	}
+	return t, nil
+}
+
+// googleGrid reports whether set is a Google-compatible quadtree, where
+// row and column must stay below 2^matrix.
+func googleGrid(set string) bool {
+	switch strings.ToLower(set) {
+	case "webmercator", "googlemapscompatible", "epsg:3857", "epsg:900913":
+		return true
+	}
+	return false
+}
+
+func identifier(s string) bool {
+	if s == "" || len(s) > 128 || strings.Contains(s, "..") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+func index(name, v string, limit int) (int, error) {
+	if v == "" || len(v) > 10 || strings.Trim(v, "0123456789") != "" {
+		return 0, failure.Invalidf(failure.CodeInvalidParameter, name, "%s must be a whole number of at least 0", name)
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n > limit {
+		return 0, failure.Invalidf(failure.CodeTileOutOfRange, name, "%s is out of range", name)
+	}
+	return n, nil
+}
+
+// Params reads a raw query with case-insensitive names. A name given
+// more than once with different values is an error (the Azure Functions
+// host joins repeats with commas; either way the request is ambiguous).
+func Params(rawQuery string) (map[string]string, error) {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return nil, failure.Invalidf(failure.CodeInvalidParameter, "", "the query string is not valid URL encoding")
+	}
+	p := make(map[string]string, len(q))
+	for k, vs := range q {
+		k = strings.ToUpper(k)
+		for _, v := range vs {
+			if old, seen := p[k]; seen && old != v {
+				return nil, failure.Invalidf(failure.CodeInvalidParameter, k, "parameter %s is given more than once with different values", k)
+			}
+			p[k] = v
+		}
+	}
+	delete(p, "ACCESS_TOKEN")
+	return p, nil
+}
+
+func parseKVP(rawQuery string) (Request, error) {
+	p, err := Params(rawQuery)
+	if err != nil {
+		return Request{}, err
+	}
+	if s, ok := p["SERVICE"]; ok && !strings.EqualFold(s, "WMTS") {
+		return Request{}, failure.Invalidf(failure.CodeInvalidParameter, "SERVICE", "SERVICE must be WMTS")
+	}
+	req, ok := p["REQUEST"]
+	switch {
+	case !ok, strings.EqualFold(req, "GetCapabilities"):
+		// A bare credential URL is a capabilities request: that is what
+		// someone pasting it into a browser or a client expects.
+		return Request{Kind: Capabilities, KVP: true}, nil
+	case strings.EqualFold(req, "GetTile"):
+	default:
+		return Request{}, failure.Invalidf(failure.CodeOperationNotSupp, "REQUEST", "REQUEST must be GetCapabilities or GetTile")
+	}
+	if v, ok := p["VERSION"]; ok && v != "1.0.0" {
+		return Request{}, failure.Invalidf(failure.CodeVersionNegotiation, "VERSION", "VERSION must be 1.0.0")
+	}
+	for _, name := range []string{"LAYER", "TILEMATRIXSET", "TILEMATRIX", "TILEROW", "TILECOL", "FORMAT"} {
+		if p[name] == "" {
+			return Request{}, failure.Invalidf(failure.CodeMissingParameter, name, "parameter %s is required for GetTile", name)
+		}
+	}
+	ext, ok := extByFormat[strings.ToLower(p["FORMAT"])]
+	if !ok {
+		return Request{}, failure.Invalidf(failure.CodeInvalidFormat, "FORMAT", "FORMAT must be image/jpeg or image/png")
+	}
+	style := p["STYLE"]
+	if style == "" {
+		style = "default"
+	}
+	t, err := tile(p["LAYER"], style, p["TILEMATRIXSET"], p["TILEMATRIX"], p["TILEROW"], p["TILECOL"], ext)
+	return Request{Kind: Tile, KVP: true, Tile: t}, err
+}
+
+// TileURL returns the Hexagon URL for the tile with token, in the form the
+// client used: the REST form "wmts?/1.0.0/...&access_token=" or KVP.
+func (r Request) TileURL(base, token string) string {
+	t := r.Tile
+	var b strings.Builder
+	b.Grow(len(base) + len(token) + 160)
+	b.WriteString(base)
+	b.WriteString(ServicePath)
+	if r.KVP {
+		b.WriteString("?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=")
+		b.WriteString(url.QueryEscape(t.Layer))
+		b.WriteString("&STYLE=")
+		b.WriteString(url.QueryEscape(t.Style))
+		b.WriteString("&TILEMATRIXSET=")
+		b.WriteString(url.QueryEscape(t.MatrixSet))
+		b.WriteString("&TILEMATRIX=")
+		b.WriteString(strconv.Itoa(t.Matrix))
+		b.WriteString("&TILEROW=")
+		b.WriteString(strconv.Itoa(t.Row))
+		b.WriteString("&TILECOL=")
+		b.WriteString(strconv.Itoa(t.Col))
+		b.WriteString("&FORMAT=")
+		b.WriteString(url.QueryEscape(formats[t.Ext]))
+	} else {
+		b.WriteString("?/1.0.0/")
+		for _, s := range []string{t.Layer, t.Style, t.MatrixSet} {
+			b.WriteString(s)
+			b.WriteByte('/')
+		}
+		b.WriteString(strconv.Itoa(t.Matrix))
+		b.WriteByte('/')
+		b.WriteString(strconv.Itoa(t.Row))
+		b.WriteByte('/')
+		b.WriteString(strconv.Itoa(t.Col))
+		b.WriteByte('.')
+		b.WriteString(t.Ext)
+	}
+	b.WriteString("&access_token=")
+	b.WriteString(url.QueryEscape(token))
+	return b.String()
+}
+
+// CapabilitiesURL returns the Hexagon capabilities URL with token.
+func CapabilitiesURL(base, token string) string {
+	return base + ServicePath + "?SERVICE=WMTS&REQUEST=GetCapabilities&VERSION=1.0.0&access_token=" + url.QueryEscape(token)
+}

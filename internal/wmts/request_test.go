@@ -1,0 +1,128 @@
+package wmts
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/hexprox/hexprox/internal/failure"
+)
+
+func TestParseAccepts(t *testing.T) {
+	rest := TileSpec{Layer: "HxGN_Imagery", Style: "default", MatrixSet: "WebMercator", Matrix: 5, Row: 10, Col: 31, Ext: "jpg"}
+	cases := []struct {
+		path, query string
+		want        Request
+	}{
+		{"", "", Request{Kind: Capabilities, KVP: true}},
+		{"/", "SERVICE=WMTS&REQUEST=GetCapabilities", Request{Kind: Capabilities, KVP: true}},
+		{"", "service=wmts&request=getcapabilities&version=1.0.0", Request{Kind: Capabilities, KVP: true}},
+		{"", "Service=WMTS&Request=GetCapabilities&AcceptVersions=1.0.0", Request{Kind: Capabilities, KVP: true}},
+		{"/1.0.0/WMTSCapabilities.xml", "", Request{Kind: Capabilities}},
+		{"/1.0.0/WMTSCapabilities.xml", "request=GetCapabilities&service=WMTS", Request{Kind: Capabilities}},
+		{"/1.0.0/HxGN_Imagery/default/WebMercator/5/10/31.jpg", "", Request{Kind: Tile, Tile: rest}},
+		{"/1.0.0/HxGN_Imagery/default/WebMercator/5/10/31.jpg", "access_token=mine", Request{Kind: Tile, Tile: rest}},
+		{"/1.0.0/HxGN_Imagery/default/WebMercator/5/10/31.JPG", "", Request{Kind: Tile, Tile: rest}},
+		{"", "SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=HxGN_Imagery&STYLE=default&TILEMATRIXSET=WebMercator&TILEMATRIX=5&TILEROW=10&TILECOL=31&FORMAT=image%2Fjpeg", Request{Kind: Tile, KVP: true, Tile: rest}},
+		{"/", "service=WMTS&request=GetTile&layer=HxGN_Imagery&style=&tilematrixset=WebMercator&tilematrix=5&tilerow=10&tilecol=31&format=image/jpeg&ACCESS_TOKEN=x", Request{Kind: Tile, KVP: true, Tile: rest}},
+		{"", "LAYER=HxGN_Imagery&LAYER=HxGN_Imagery&STYLE=default&TILEMATRIXSET=WebMercator&TILEMATRIX=5&TILEROW=10&TILECOL=31&FORMAT=image/jpeg&REQUEST=GetTile", Request{Kind: Tile, KVP: true, Tile: rest}},
+	}
+	for _, tc := range cases {
+		got, err := Parse(tc.path, tc.query)
+		if err != nil || got != tc.want {
+			t.Errorf("Parse(%q, %q) = %+v, %v; want %+v", tc.path, tc.query, got, err, tc.want)
+		}
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	tilePath := func(z, r, c, ext string) string {
+		return "/1.0.0/HxGN_Imagery/default/WebMercator/" + z + "/" + r + "/" + c + "." + ext
+	}
+	kvp := "SERVICE=WMTS&REQUEST=GetTile&LAYER=HxGN_Imagery&STYLE=default&TILEMATRIXSET=WebMercator&TILEMATRIX=5&TILEROW=10&TILECOL=31&FORMAT=image/jpeg"
+	cases := []struct {
+		path, query string
+		kind        failure.Kind
+		code        string
+		locator     string
+	}{
+		{tilePath("5", "-1", "3", "jpg"), "", failure.Invalid, failure.CodeInvalidParameter, "TileRow"},
+		{tilePath("5", "1", "x", "jpg"), "", failure.Invalid, failure.CodeInvalidParameter, "TileCol"},
+		{tilePath("a", "1", "1", "jpg"), "", failure.Invalid, failure.CodeInvalidParameter, "TileMatrix"},
+		{tilePath("31", "1", "1", "jpg"), "", failure.Invalid, failure.CodeTileOutOfRange, "TileMatrix"},
+		{tilePath("2", "4", "1", "jpg"), "", failure.Invalid, failure.CodeTileOutOfRange, "TileRow"},
+		{tilePath("2", "1", "4", "jpg"), "", failure.Invalid, failure.CodeTileOutOfRange, "TileCol"},
+		{tilePath("5", "1", "1", "exe"), "", failure.Invalid, failure.CodeInvalidFormat, "Format"},
+		{tilePath("5", "1", "1", "jpg%00"), "", failure.Invalid, failure.CodeInvalidParameter, ""},
+		{tilePath("5", "1", "1%0d%0a", "jpg"), "", failure.Invalid, failure.CodeInvalidParameter, ""},
+		{tilePath("5", "1", "99999999999", "jpg"), "", failure.Invalid, failure.CodeInvalidParameter, "TileCol"},
+		{"/1.0.0/%2e%2e/default/WebMercator/5/1/1.jpg", "", failure.Invalid, failure.CodeInvalidParameter, ""},
+		{"/1.0.0/a%2Fb/default/WebMercator/5/1/1.jpg", "", failure.Invalid, failure.CodeInvalidParameter, ""},
+		{"/1.0.0/a..b/default/WebMercator/5/1/1.jpg", "", failure.Invalid, failure.CodeInvalidParameter, "Layer"},
+		{"/1.0.0/@evil.com/default/WebMercator/5/1/1.jpg", "", failure.Invalid, failure.CodeInvalidParameter, "Layer"},
+		{"/1.0.0/HxGN_Imagery//WebMercator/5/1/1.jpg", "", failure.Invalid, failure.CodeInvalidParameter, ""},
+		{"/1.0.0/other.xml", "", failure.NotFound, failure.CodeNoApplicableCode, ""},
+		{"/2.0.0/WMTSCapabilities.xml", "", failure.NotFound, failure.CodeNoApplicableCode, ""},
+		{"", "SERVICE=WMS&REQUEST=GetCapabilities", failure.Invalid, failure.CodeInvalidParameter, "SERVICE"},
+		{"", "REQUEST=GetFeatureInfo", failure.Invalid, failure.CodeOperationNotSupp, "REQUEST"},
+		{"", "REQUEST=GetCapabilities&x=%zz", failure.Invalid, failure.CodeInvalidParameter, ""},
+		{"", strings.Replace(kvp, "&LAYER=HxGN_Imagery", "", 1), failure.Invalid, failure.CodeMissingParameter, "LAYER"},
+		{"", strings.Replace(kvp, "image/jpeg", "image/gif", 1), failure.Invalid, failure.CodeInvalidFormat, "FORMAT"},
+		{"", kvp + "&VERSION=2.0.0", failure.Invalid, failure.CodeVersionNegotiation, "VERSION"},
+		{"", kvp + "&TILEROW=11", failure.Invalid, failure.CodeInvalidParameter, "TILEROW"},
+		{"", strings.Replace(kvp, "HxGN_Imagery", "x,y", 1), failure.Invalid, failure.CodeInvalidParameter, "Layer"},
+		{"", strings.Replace(kvp, "HxGN_Imagery", "http://evil.com/", 1), failure.Invalid, failure.CodeInvalidParameter, "Layer"},
+	}
+	for _, tc := range cases {
+		_, err := Parse(tc.path, tc.query)
+		fe := failure.As(err)
+		if err == nil || fe.Kind != tc.kind || fe.ExceptionCode() != tc.code || fe.Locator != tc.locator {
+			t.Errorf("Parse(%q, %q) = %v (kind %v code %s locator %q); want kind %v code %s locator %q",
+				tc.path, tc.query, err, fe.Kind, fe.ExceptionCode(), fe.Locator, tc.kind, tc.code, tc.locator)
+		}
+	}
+}
+
+func TestUpstreamURLs(t *testing.T) {
+	const base = "https://services.hxgncontent.com"
+	r, _ := Parse("/1.0.0/HxGN_Imagery/default/WebMercator/5/10/31.png", "access_token=client-token")
+	got := r.TileURL(base, "tok+/=")
+	want := base + "/streaming/wmts?/1.0.0/HxGN_Imagery/default/WebMercator/5/10/31.png&access_token=tok%2B%2F%3D"
+	if got != want {
+		t.Fatalf("REST:\n got %s\nwant %s", got, want)
+	}
+	k, _ := Parse("", "REQUEST=GetTile&LAYER=HxGN_Imagery&STYLE=default&TILEMATRIXSET=WebMercator&TILEMATRIX=5&TILEROW=10&TILECOL=31&FORMAT=image/jpeg&access_token=client-token")
+	u, err := url.Parse(k.TileURL(base, "tok"))
+	if err != nil || u.Host != "services.hxgncontent.com" {
+		t.Fatalf("KVP url %v %v", u, err)
+	}
+	q := u.Query()
+	if q.Get("access_token") != "tok" || len(q["access_token"]) != 1 || q.Get("TILECOL") != "31" || q.Get("FORMAT") != "image/jpeg" {
+		t.Fatalf("KVP query %v", q)
+	}
+	if got := CapabilitiesURL(base, "t"); got != base+"/streaming/wmts?SERVICE=WMTS&REQUEST=GetCapabilities&VERSION=1.0.0&access_token=t" {
+		t.Fatal(got)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add("/1.0.0/HxGN_Imagery/default/WebMercator/5/10/31.jpg", "")
+	f.Add("", "SERVICE=WMTS&REQUEST=GetTile&LAYER=a&STYLE=b&TILEMATRIXSET=c&TILEMATRIX=1&TILEROW=0&TILECOL=1&FORMAT=image/png")
+	f.Add("/1.0.0/WMTSCapabilities.xml", "request=GetCapabilities")
+	f.Fuzz(func(t *testing.T, path, query string) {
+		r, err := Parse(path, query)
+		if err != nil || r.Kind != Tile {
+			return
+		}
+		u, err := url.Parse(r.TileURL("https://up.example", "tok"))
+		if err != nil {
+			t.Fatalf("built an unparseable URL: %v", err)
+		}
+		if u.Host != "up.example" || u.Path != ServicePath || u.User != nil || u.Fragment != "" {
+			t.Fatalf("tile URL escapes the upstream: %s", u)
+		}
+		if got := u.Query()["access_token"]; len(got) != 1 || got[0] != "tok" {
+			t.Fatalf("token not exactly once: %v", got)
+		}
+	})
+}
