@@ -1,0 +1,359 @@
+package main
+
+// These tests check the Azure Functions custom-handler contract
+// (shared/azure-functions.md) against the real handler binary, since the
+// Functions host itself cannot run here: the packaging files, start-up
+// through FUNCTIONS_CUSTOMHANDLER_PORT with readiness polling of "/",
+// forwarded requests with the host's headers and re-encoded query, and
+// a clean stop.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/fakehexagon"
+)
+
+func TestPackagingFiles(t *testing.T) {
+	var host struct {
+		Version       string
+		CustomHandler struct {
+			Description struct {
+				DefaultExecutablePath string
+			}
+			EnableForwardingHttpRequest bool
+		}
+		Extensions struct {
+			HTTP struct {
+				RoutePrefix *string
+			}
+		}
+	}
+	readJSON(t, "host.json", &host)
+	if host.Version != "2.0" || host.CustomHandler.Description.DefaultExecutablePath != "handler" || !host.CustomHandler.EnableForwardingHttpRequest {
+		t.Fatalf("host.json: %+v", host)
+	}
+	if p := host.Extensions.HTTP.RoutePrefix; p == nil || *p != "" {
+		t.Fatal(`host.json must set extensions.http.routePrefix to ""`)
+	}
+	var fn struct {
+		Bindings []struct {
+			Type, Direction, AuthLevel, Route string
+			Methods                           []string
+		}
+	}
+	readJSON(t, "wmts/function.json", &fn)
+	if len(fn.Bindings) != 2 {
+		t.Fatalf("forwarding needs exactly one httpTrigger in and one http out: %+v", fn.Bindings)
+	}
+	in, out := fn.Bindings[0], fn.Bindings[1]
+	if in.Type != "httpTrigger" || in.Direction != "in" || in.AuthLevel != "anonymous" || in.Route != "{*path}" {
+		t.Fatalf("trigger: %+v", in)
+	}
+	for _, m := range []string{"get", "head", "options"} {
+		if !slices.Contains(in.Methods, m) {
+			t.Fatalf("trigger methods %v lack %s", in.Methods, m)
+		}
+	}
+	if out.Type != "http" || out.Direction != "out" {
+		t.Fatalf("output: %+v", out)
+	}
+	var local struct {
+		Values map[string]string
+	}
+	readJSON(t, "local.settings.json", &local)
+	if local.Values["FUNCTIONS_WORKER_RUNTIME"] != "custom" {
+		t.Fatal("local.settings.json must set FUNCTIONS_WORKER_RUNTIME=custom")
+	}
+	for k := range local.Values {
+		if strings.Contains(k, "__") || strings.Contains(strings.ToUpper(k), "SECRET") {
+			t.Fatalf("local.settings.json value %q: no '__' names, no secrets", k)
+		}
+	}
+	var vs map[string]any
+	readJSON(t, ".vscode/settings.json", &vs)
+	if vs["azureFunctions.projectLanguage"] != "Custom" || vs["azureFunctions.preDeployTask"] == nil {
+		t.Fatalf(".vscode/settings.json: %v", vs)
+	}
+	var tasks struct {
+		Tasks []struct {
+			Label, Command string
+			Options        struct{ Env map[string]string }
+		}
+	}
+	readJSON(t, ".vscode/tasks.json", &tasks)
+	found := false
+	for _, task := range tasks.Tasks {
+		if task.Label == vs["azureFunctions.preDeployTask"] {
+			found = strings.Contains(task.Command, "-o handler") && task.Options.Env["GOOS"] == "linux" && task.Options.Env["GOARCH"] == "amd64"
+		}
+	}
+	if !found {
+		t.Fatal("the preDeployTask must build a linux/amd64 handler")
+	}
+}
+
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// buildHandler builds the handler executable once per test binary.
+var buildHandler = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "hexprox-handler")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "handler")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", &buildError{string(out)}
+	}
+	return bin, nil
+})
+
+type buildError struct{ out string }
+
+func (e *buildError) Error() string { return "go build: " + e.out }
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// lockedBuffer collects the handler's stdout.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// forward sends a request the way the Functions host forwards it: the
+// original path, the query decoded and re-encoded with repeated keys
+// joined by commas, all headers plus the host's own.
+func forward(t *testing.T, port int, method, path, rawQuery string, hdr http.Header) *http.Response {
+	t.Helper()
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := url.Values{}
+	for k, vs := range q {
+		joined.Set(k, strings.Join(vs, ","))
+	}
+	u := "http://127.0.0.1:" + strconv.Itoa(port) + path
+	if len(joined) > 0 {
+		u += "?" + joined.Encode()
+	}
+	req, err := http.NewRequest(method, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	req.Host = "hexprox-test.azurewebsites.net"
+	req.Header.Set("X-ARR-SSL", "2048|256|CN=test|CN=*.azurewebsites.net")
+	req.Header.Set("X-Azure-Functions-HostVersion", "4.1036.1.1")
+	req.Header.Set("X-Azure-Functions-InvocationId", "7c5a6f1e-0000-4000-8000-000000000001")
+	req.Header.Set("User-Agent", req.Header.Get("User-Agent")+" azure-functions-host/4")
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 10 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func TestHandlerUnderFunctionsHostContract(t *testing.T) {
+	bin, err := buildHandler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := fakehexagon.New(fakehexagon.Options{})
+	const id, secret = "functions-client", "functions/secret+="
+	fake.AddClient(id, secret)
+	upstream := httptest.NewServer(fake)
+	defer upstream.Close()
+
+	// The app root, as the host lays it out.
+	root := t.TempDir()
+	for _, f := range []string{"host.json", "wmts/function.json"} {
+		b, _ := os.ReadFile(f)
+		os.MkdirAll(filepath.Join(root, filepath.Dir(f)), 0o755)
+		os.WriteFile(filepath.Join(root, f), b, 0o644)
+	}
+	port := freePort(t)
+	cmd := exec.Command(bin)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(),
+		"FUNCTIONS_CUSTOMHANDLER_PORT="+strconv.Itoa(port),
+		"FUNCTIONS_CUSTOMHANDLER_WORKER_ID=worker-1",
+		"FUNCTIONS_APP_ROOT_PATH="+root,
+		"PORT=1", // must lose to FUNCTIONS_CUSTOMHANDLER_PORT
+		"HEXAGON_URL="+upstream.URL,
+	)
+	stdout := &lockedBuffer{}
+	cmd.Stdout = stdout
+	cmd.Stderr = stdout
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+		}
+	}()
+
+	// Readiness: the host polls GET / every 25 ms for up to 30 s.
+	ready := false
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(25 * time.Millisecond) {
+		resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/")
+		if err == nil {
+			resp.Body.Close()
+			ready = true
+			break
+		}
+	}
+	if !ready {
+		t.Fatalf("handler did not answer GET / within 30 s; output:\n%s", stdout.String())
+	}
+	t.Logf("handler ready after %v (Functions host allows 30 s)", time.Since(start).Round(time.Millisecond))
+
+	credPath := "/wmts/" + credential.Encode(id) + "/" + credential.Encode(secret)
+	resp := forward(t, port, "GET", credPath+"/1.0.0/WMTSCapabilities.xml", "", nil)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := `template="https://hexprox-test.azurewebsites.net` + credPath + `/1.0.0/HxGN_Imagery/default/`
+	if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+		t.Fatalf("capabilities through the host: %d, want %s in\n%.1500s", resp.StatusCode, want, body)
+	}
+
+	// KVP, re-encoded by the host (FORMAT's "/" is encoded, keys reordered).
+	kvp := "SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=HxGN_Imagery&STYLE=default&TILEMATRIXSET=WebMercator&TILEMATRIX=3&TILEROW=2&TILECOL=5&FORMAT=image/png"
+	resp = forward(t, port, "GET", credPath, kvp, nil)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), upstream.URL+"/streaming/wmts?") {
+		t.Fatalf("KVP tile through the host: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+
+	// A key the host joined with a comma is refused clearly, not guessed.
+	resp = forward(t, port, "GET", credPath, kvp+"&TILEROW=3", nil)
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(body), "ExceptionReport") {
+		t.Fatalf("joined repeated key: %d %s", resp.StatusCode, body)
+	}
+
+	// A browser through the host: streamed, with CORS.
+	resp = forward(t, port, "GET", credPath+"/1.0.0/HxGN_Imagery/default/WebMercator/3/2/5.jpg", "", http.Header{"Origin": {"https://org.maps.arcgis.com"}})
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Equal(body, fake.JPEG()) || resp.Header.Get("Access-Control-Allow-Origin") != "https://org.maps.arcgis.com" {
+		t.Fatalf("streamed tile through the host: %d %v", resp.StatusCode, resp.Header)
+	}
+
+	for _, m := range []string{"HEAD", "OPTIONS"} {
+		resp = forward(t, port, m, credPath+"/1.0.0/HxGN_Imagery/default/WebMercator/3/2/5.jpg", "", nil)
+		resp.Body.Close()
+		if resp.StatusCode >= 400 {
+			t.Fatalf("%s: %d", m, resp.StatusCode)
+		}
+	}
+	resp = forward(t, port, "GET", "/healthz", "", nil)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("healthz: %d", resp.StatusCode)
+	}
+
+	// The host stops workers with SIGTERM: a clean exit.
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, stdout.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("handler did not stop after SIGTERM")
+	}
+
+	// Every stdout line is a JSON log record without secrets.
+	tok, _, _ := fake.CurrentToken(id)
+	out := stdout.String()
+	sc := bufio.NewScanner(strings.NewReader(out))
+	lines := 0
+	for sc.Scan() {
+		lines++
+		var rec map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			t.Fatalf("not a JSON log line: %s", sc.Text())
+		}
+	}
+	if lines < 8 {
+		t.Fatalf("expected a log line per request, got %d:\n%s", lines, out)
+	}
+	for _, s := range []string{id, secret, credential.Encode(id), credential.Encode(secret), tok} {
+		if strings.Contains(out, s) {
+			t.Fatalf("logs contain %q", s)
+		}
+	}
+	if !strings.Contains(out, `"port":`+strconv.Itoa(port)) {
+		t.Fatal("FUNCTIONS_CUSTOMHANDLER_PORT must win over PORT")
+	}
+}
+
+func TestRunRefusesBadSettings(t *testing.T) {
+	env := map[string]string{"TILE_MODE": "sometimes", "HEXAGON_URL": "not a url", "PORT": "0"}
+	err := run(context.Background(), func(k string) string { return env[k] }, io.Discard)
+	if err == nil {
+		t.Fatal("started with bad settings")
+	}
+	for _, name := range []string{"TILE_MODE", "HEXAGON_URL", "PORT"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("%s not reported: %v", name, err)
+		}
+	}
+}
