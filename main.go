@@ -24,6 +24,8 @@ import (
 	"github.com/hexprox/hexprox/internal/redact"
 	"github.com/hexprox/hexprox/internal/server"
 	"github.com/hexprox/hexprox/internal/token"
+	"github.com/hexprox/hexprox/internal/tokenstore"
+	"github.com/hexprox/hexprox/internal/tokenstore/azuretable"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -46,11 +48,21 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel, ReplaceAttr: redact.ReplaceAttr}))
 	slog.SetDefault(log)
 
+	store, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
 	endpoint := &token.Endpoint{
 		URL:    cfg.HexagonURL + "/streaming/oauth/token",
 		Client: &http.Client{Timeout: cfg.TokenTimeout},
 	}
-	tokens := token.NewRegistry(ctx, endpoint.Source, token.RegistryOptions{RefusalTTL: cfg.RefusalTTL, Log: log})
+	layers := token.Layered(endpoint, store, token.SharedOptions{
+		HashKey: cfg.TokenHashKey,
+		Timeout: cfg.TokenStoreTimeout,
+		Wait:    cfg.TokenTimeout,
+		Log:     log,
+	})
+	tokens := token.NewRegistry(ctx, layers, token.RegistryOptions{RefusalTTL: cfg.RefusalTTL, Log: log})
 	handler := server.New(server.Options{Config: cfg, Tokens: tokens, Log: log, Version: version})
 
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
@@ -78,4 +90,31 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// openStore returns the token store the settings name. The table is
+// created in the background, so that start-up never waits on storage.
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (tokenstore.Store, error) {
+	if cfg.TokenStore != "table" {
+		return tokenstore.NewMemory(), nil
+	}
+	t := cfg.Table
+	store, err := azuretable.Open(azuretable.Settings{
+		ConnectionString: t.ConnectionString,
+		ServiceURL:       t.ServiceURL,
+		ManagedIdentity:  t.ManagedIdentity,
+		ClientID:         t.ClientID,
+		Table:            t.Name,
+	})
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := store.EnsureTable(ctx); err != nil {
+			log.Warn("cannot create the token table yet; tokens are fetched per instance until storage answers", "err", err)
+		}
+	}()
+	return store, nil
 }

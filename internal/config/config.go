@@ -36,7 +36,30 @@ type Config struct {
 	TokenTimeout    time.Duration // TOKEN_TIMEOUT: whole token request
 	RefusalTTL      time.Duration // REFUSAL_TTL: how long a refused credential is not retried
 	LogLevel        slog.Level    // LOG_LEVEL: debug, info, warn, error
+
+	TokenStore        string        // TOKEN_STORE resolved: "memory" or "table"
+	Table             TableSettings // where the table is, for TokenStore "table"
+	TokenHashKey      string        // TOKEN_HASH_KEY: keys the HMAC naming rows; secret
+	TokenStoreTimeout time.Duration // TOKEN_STORE_TIMEOUT: bound on each store call
 }
+
+// TableSettings locate the Azure Table that shares tokens. Exactly one of
+// ConnectionString and ServiceURL is set.
+type TableSettings struct {
+	ConnectionString string // TOKEN_TABLE_CONNECTION or AzureWebJobsStorage; secret
+	ServiceURL       string // from AzureWebJobsStorage__tableServiceUri or __accountName
+	ManagedIdentity  bool   // AzureWebJobsStorage__credential=managedidentity
+	ClientID         string // AzureWebJobsStorage__clientId: a user-assigned identity
+	Name             string // TOKEN_TABLE_NAME
+	Source           string // which setting it came from, for logs
+}
+
+// DevelopmentStorage is the connection string that
+// "UseDevelopmentStorage=true" stands for: Azurite's published
+// development account (not a secret) on its default table port.
+const DevelopmentStorage = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
+	"AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
+	"TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
 
 // Defaults.
 const (
@@ -117,10 +140,89 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.UpstreamTimeout <= 0 || c.TokenTimeout <= 0 {
 		bad("UPSTREAM_TIMEOUT/TOKEN_TIMEOUT", "must be positive")
 	}
+	c.loadTokenStore(get, bad)
 	if err := c.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL", "info"))); err != nil {
 		bad("LOG_LEVEL", "%q is not debug, info, warn or error", getenv("LOG_LEVEL"))
 	}
 	return c, errors.Join(errs...)
+}
+
+// loadTokenStore resolves TOKEN_STORE and where the table is.
+func (c *Config) loadTokenStore(get func(name, def string) string, bad func(name, format string, args ...any)) {
+	t := &c.Table
+	switch {
+	case get("TOKEN_TABLE_CONNECTION", "") != "":
+		t.ConnectionString, t.Source = get("TOKEN_TABLE_CONNECTION", ""), "TOKEN_TABLE_CONNECTION"
+	case get("AzureWebJobsStorage", "") != "":
+		t.ConnectionString, t.Source = get("AzureWebJobsStorage", ""), "AzureWebJobsStorage"
+	case get("AzureWebJobsStorage__tableServiceUri", "") != "":
+		t.ServiceURL, t.Source = strings.TrimSuffix(get("AzureWebJobsStorage__tableServiceUri", ""), "/"), "AzureWebJobsStorage__tableServiceUri"
+	case get("AzureWebJobsStorage__accountName", "") != "":
+		t.ServiceURL, t.Source = "https://"+get("AzureWebJobsStorage__accountName", "")+".table.core.windows.net", "AzureWebJobsStorage__accountName"
+	}
+	if strings.EqualFold(strings.ReplaceAll(t.ConnectionString, " ", ""), "UseDevelopmentStorage=true") {
+		t.ConnectionString = DevelopmentStorage
+	}
+	if t.ConnectionString != "" && !strings.Contains(t.ConnectionString, "AccountName=") && !strings.Contains(t.ConnectionString, "SharedAccessSignature=") {
+		bad(t.Source, "is not a storage connection string (AccountName=...;AccountKey=... or UseDevelopmentStorage=true)")
+	}
+	if t.ServiceURL != "" {
+		if u, err := url.Parse(t.ServiceURL); err != nil || u.Scheme != "https" || u.Host == "" {
+			bad(t.Source, "must give an https table endpoint (managed identities are refused over http)")
+		}
+	}
+	t.ManagedIdentity = strings.EqualFold(get("AzureWebJobsStorage__credential", ""), "managedidentity")
+	t.ClientID = get("AzureWebJobsStorage__clientId", "")
+	t.Name = get("TOKEN_TABLE_NAME", "hexproxtokens")
+	if !tableName(t.Name) {
+		bad("TOKEN_TABLE_NAME", "%q must be 3-63 letters and digits, starting with a letter", t.Name)
+	}
+	configured := t.ConnectionString != "" || t.ServiceURL != ""
+	switch mode := strings.ToLower(get("TOKEN_STORE", "auto")); mode {
+	case "auto":
+		c.TokenStore = "memory"
+		if configured {
+			c.TokenStore = "table"
+		}
+	case "memory":
+		c.TokenStore = "memory"
+	case "table":
+		c.TokenStore = "table"
+		if !configured {
+			bad("TOKEN_STORE", "table needs TOKEN_TABLE_CONNECTION, AzureWebJobsStorage or AzureWebJobsStorage__accountName")
+		}
+	default:
+		bad("TOKEN_STORE", "%q is not auto, memory or table", mode)
+	}
+	c.TokenHashKey = get("TOKEN_HASH_KEY", "")
+	c.TokenStoreTimeout = 2 * time.Second
+	if v := get("TOKEN_STORE_TIMEOUT", ""); v != "" {
+		d, err := duration(v)
+		if err != nil || d <= 0 {
+			bad("TOKEN_STORE_TIMEOUT", "%q is not a positive duration", v)
+		}
+		c.TokenStoreTimeout = d
+	}
+}
+
+func tableName(s string) bool {
+	if len(s) < 3 || len(s) > 63 || !(s[0] >= 'a' && s[0] <= 'z' || s[0] >= 'A' && s[0] <= 'Z') {
+		return false
+	}
+	return strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == ""
+}
+
+// tableEndpoint names where the table is without any secret.
+func (t TableSettings) endpoint() string {
+	if t.ServiceURL != "" {
+		return t.ServiceURL
+	}
+	for _, part := range strings.Split(t.ConnectionString, ";") {
+		if k, v, ok := strings.Cut(part, "="); ok && (k == "TableEndpoint" || k == "AccountName") {
+			return v
+		}
+	}
+	return ""
 }
 
 // duration accepts Go durations ("90s", "5m") and plain seconds ("90").
@@ -150,9 +252,9 @@ func baseURL(v string) (string, error) {
 	return strings.TrimSuffix(u.String(), "/"), nil
 }
 
-// LogValue lists the settings for the start-up log line. Nothing here is
-// secret today; settings that are (issue: the token store's keys) are
-// logged as present or absent only.
+// LogValue lists the settings for the start-up log line. Secrets (the
+// storage connection string, TOKEN_HASH_KEY) appear only as present or
+// absent.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("hexagon_url", c.HexagonURL),
@@ -164,5 +266,22 @@ func (c Config) LogValue() slog.Value {
 		slog.String("capabilities_ttl", c.CapabilitiesTTL.String()),
 		slog.String("upstream_timeout", c.UpstreamTimeout.String()),
 		slog.String("token_timeout", c.TokenTimeout.String()),
+		slog.String("token_store", c.TokenStore),
+		slog.String("token_table", c.tableDescription()),
+		slog.Bool("token_hash_key_set", c.TokenHashKey != ""),
 	)
+}
+
+func (c Config) tableDescription() string {
+	if c.TokenStore != "table" {
+		return ""
+	}
+	d := c.Table.Name + " at " + c.Table.endpoint() + " (from " + c.Table.Source
+	if c.Table.ServiceURL != "" {
+		d += ", managed identity"
+		if c.Table.ClientID != "" {
+			d += " " + c.Table.ClientID
+		}
+	}
+	return d + ")"
 }

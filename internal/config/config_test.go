@@ -1,6 +1,7 @@
 package config
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -59,5 +60,59 @@ func TestReportsEveryProblem(t *testing.T) {
 		if !strings.Contains(err.Error(), name+":") {
 			t.Errorf("problem with %s not reported in:\n%v", name, err)
 		}
+	}
+}
+
+func TestTokenStoreSelection(t *testing.T) {
+	cases := []struct {
+		env     map[string]string
+		store   string
+		conn    string
+		service string
+		mi      bool
+	}{
+		{nil, "memory", "", "", false},
+		{map[string]string{"AzureWebJobsStorage": "UseDevelopmentStorage=true"}, "table", DevelopmentStorage, "", false},
+		{map[string]string{"AzureWebJobsStorage": "UseDevelopmentStorage=true", "TOKEN_STORE": "memory"}, "memory", DevelopmentStorage, "", false},
+		{map[string]string{"TOKEN_TABLE_CONNECTION": "AccountName=a;AccountKey=k", "AzureWebJobsStorage": "UseDevelopmentStorage=true"}, "table", "AccountName=a;AccountKey=k", "", false},
+		{map[string]string{"AzureWebJobsStorage__accountName": "acct", "AzureWebJobsStorage__credential": "managedidentity", "AzureWebJobsStorage__clientId": "cid"}, "table", "", "https://acct.table.core.windows.net", true},
+		{map[string]string{"AzureWebJobsStorage__tableServiceUri": "https://acct.table.core.windows.net/"}, "table", "", "https://acct.table.core.windows.net", false},
+	}
+	for i, tc := range cases {
+		c, err := Load(env(tc.env))
+		if err != nil {
+			t.Fatalf("case %d: %v", i, err)
+		}
+		if c.TokenStore != tc.store || c.Table.ConnectionString != tc.conn || c.Table.ServiceURL != tc.service || c.Table.ManagedIdentity != tc.mi || c.Table.Name != "hexproxtokens" {
+			t.Errorf("case %d: %+v", i, c.Table)
+		}
+	}
+	for _, bad := range []map[string]string{
+		{"TOKEN_STORE": "table"},
+		{"TOKEN_STORE": "redis"},
+		{"AzureWebJobsStorage": "not a connection string"},
+		{"AzureWebJobsStorage__tableServiceUri": "http://insecure.example"},
+		{"TOKEN_TABLE_NAME": "bad-name"},
+		{"TOKEN_STORE_TIMEOUT": "-1s"},
+	} {
+		if _, err := Load(env(bad)); err == nil {
+			t.Errorf("accepted %v", bad)
+		}
+	}
+}
+
+func TestLogValueHidesSecrets(t *testing.T) {
+	c, err := Load(env(map[string]string{"TOKEN_TABLE_CONNECTION": "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=VERYSECRETKEY==", "TOKEN_HASH_KEY": "HASHKEYSECRET"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("start", "settings", c)
+	out := b.String()
+	if strings.Contains(out, "VERYSECRETKEY") || strings.Contains(out, "HASHKEYSECRET") {
+		t.Fatalf("secret in log: %s", out)
+	}
+	if !strings.Contains(out, "acct") || !strings.Contains(out, `"token_hash_key_set":true`) {
+		t.Fatalf("log should say where the table is and that a hash key is set: %s", out)
 	}
 }

@@ -51,6 +51,9 @@ const refreshFraction = 0.55
 // a redirected client uses it within moments.
 const maxMargin = 10 * time.Second
 
+// minRecheck is the shortest wait before asking the layer below again.
+const minRecheck = time.Second
+
 // NewCached returns a Cached over base. now nil means time.Now; log nil
 // means slog.Default().
 func NewCached(base oauth2.TokenSource, refusalTTL time.Duration, now func() time.Time, log *slog.Logger) *Cached {
@@ -149,6 +152,14 @@ func (c *Cached) store(t *oauth2.Token) {
 	c.tok = t
 	c.refused = nil
 	c.refreshAt = now.Add(time.Duration(float64(left) * refreshFraction))
+	if at, ok := t.Extra(refreshAtKey).(time.Time); ok && at.Before(c.refreshAt) {
+		// The shared layer's schedule, so all instances ask together; if it
+		// is already due (another instance is refreshing), ask again soon.
+		c.refreshAt = at
+		if soonest := now.Add(minRecheck); at.Before(soonest) {
+			c.refreshAt = soonest
+		}
+	}
 	c.staleAt = now.Add(left - min(maxMargin, left/10))
 }
 

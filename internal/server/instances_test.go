@@ -1,0 +1,258 @@
+package server
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/hexprox/hexprox/internal/azuritetest"
+	"github.com/hexprox/hexprox/internal/config"
+	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/fakehexagon"
+	"github.com/hexprox/hexprox/internal/redact"
+	"github.com/hexprox/hexprox/internal/token"
+	"github.com/hexprox/hexprox/internal/tokenstore/azuretable"
+)
+
+// testClock is a settable clock shared by the fake and every instance.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// cluster is several proxy instances sharing one Azurite table, in front
+// of one fake Hexagon.
+type cluster struct {
+	t        *testing.T
+	clk      *testClock
+	fake     *fakehexagon.Fake
+	upstream *httptest.Server
+	az       *azuritetest.Azurite
+	logs     *syncBuffer
+}
+
+const tokenLife = time.Hour
+
+func newCluster(t *testing.T) *cluster {
+	c := &cluster{t: t, clk: &testClock{t: time.Now()}, logs: &syncBuffer{}}
+	c.az = azuritetest.Start(t)
+	c.fake = fakehexagon.New(fakehexagon.Options{Lifetime: tokenLife, Now: c.clk.Now})
+	c.fake.AddClient(clientID, clientSecret)
+	c.fake.AddClient("second-client", "second-secret")
+	c.upstream = httptest.NewServer(c.fake)
+	t.Cleanup(c.upstream.Close)
+	t.Cleanup(func() {
+		logs := c.logs.String()
+		for _, s := range []string{clientSecret, credential.Encode(clientSecret), "second-secret"} {
+			if strings.Contains(logs, s) {
+				t.Errorf("logs contain %q", s)
+			}
+		}
+	})
+	return c
+}
+
+// instance starts one more proxy instance: its own memory cache and
+// store health, as a separate process would have.
+func (c *cluster) instance() *httptest.Server {
+	c.t.Helper()
+	cfg, err := config.Load(func(k string) string {
+		return map[string]string{"HEXAGON_URL": c.upstream.URL, "TOKEN_TABLE_CONNECTION": c.az.ConnectionString()}[k]
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	log := slog.New(slog.NewJSONHandler(c.logs, &slog.HandlerOptions{ReplaceAttr: redact.ReplaceAttr}))
+	store, err := azuretable.Open(azuretable.Settings{ConnectionString: cfg.Table.ConnectionString, Table: cfg.Table.Name})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.t.Cleanup(cancel)
+	ep := &token.Endpoint{URL: c.upstream.URL + fakehexagon.TokenPath, Client: &http.Client{Timeout: 5 * time.Second}, Now: c.clk.Now}
+	layers := token.Layered(ep, store, token.SharedOptions{
+		Now: c.clk.Now, Log: log, Timeout: time.Second,
+		Health: &token.StoreHealth{RetryAfter: 5 * time.Second, Log: log},
+	})
+	reg := token.NewRegistry(ctx, layers, token.RegistryOptions{Now: c.clk.Now, Log: log})
+	srv := httptest.NewServer(New(Options{Config: cfg, Tokens: reg, Log: log, Version: "test", Now: c.clk.Now}))
+	c.t.Cleanup(srv.Close)
+	return srv
+}
+
+var noRedirects = &http.Client{
+	Timeout:       10 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+func tileURL(srv *httptest.Server, id, secret string) string {
+	return srv.URL + "/wmts/" + credential.Encode(id) + "/" + credential.Encode(secret) + tilePath
+}
+
+// spread sends n concurrent tile requests round-robin over the instances
+// and fails on any answer but a redirect.
+func (c *cluster) spread(n int, insts []*httptest.Server) {
+	c.t.Helper()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := noRedirects.Get(tileURL(insts[i%len(insts)], clientID, clientSecret))
+			if err != nil {
+				c.t.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusFound {
+				c.t.Errorf("status %d", resp.StatusCode)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func settle(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestInstancesShareOneTokenThroughAzurite(t *testing.T) {
+	c := newCluster(t)
+	insts := []*httptest.Server{c.instance(), c.instance(), c.instance(), c.instance()}
+	c.fake.Set(fakehexagon.Switches{TokenDelay: 50 * time.Millisecond})
+
+	c.spread(400, insts)
+	if n := c.fake.TokenRequests.Load(); n != 1 {
+		t.Fatalf("400 concurrent requests for a fresh credential over 4 instances made %d token requests, want 1", n)
+	}
+	t.Logf("cold: 400 requests over 4 instances, 1 token request")
+
+	// Past the refresh point every instance asks; exactly one refreshes.
+	c.clk.Advance(tokenLife/2 + tokenLife/20)
+	c.spread(200, insts)
+	settle(t, "the half-life refresh", func() bool { return c.fake.TokenRequests.Load() >= 2 })
+	for range 3 { // the others look again and pick the new token up
+		c.clk.Advance(2 * time.Second)
+		c.spread(40, insts)
+		time.Sleep(150 * time.Millisecond)
+	}
+	if n := c.fake.TokenRequests.Load(); n != 2 {
+		t.Fatalf("the half-life refresh across 4 instances made %d token requests in all, want 2", n)
+	}
+	if _, expiry, _ := c.fake.CurrentToken(clientID); !expiry.After(c.clk.Now().Add(tokenLife / 2)) {
+		t.Fatal("the refresh did not renew the token at Hexagon")
+	}
+
+	// A cold instance started later serves its first tile without asking Hexagon.
+	late := c.instance()
+	resp, err := noRedirects.Get(tileURL(late, clientID, clientSecret))
+	if err != nil || resp.StatusCode != http.StatusFound {
+		t.Fatalf("late instance: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	live, _, _ := c.fake.CurrentToken(clientID)
+	if !strings.Contains(resp.Header.Get("Location"), live) {
+		t.Fatal("late instance handed out a token other than the live one")
+	}
+	if n := c.fake.TokenRequests.Load(); n != 2 {
+		t.Fatalf("a late instance made a token request (%d in all)", n)
+	}
+
+	// What the table holds, read raw, has neither secret nor token in clear.
+	svc, err := aztables.NewServiceClientFromConnectionString(c.az.ConnectionString(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pager := svc.NewClient("hexproxtokens").NewListEntitiesPager(nil)
+	var raw strings.Builder
+	rows := 0
+	for pager.More() {
+		page, err := pager.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page.Entities {
+			raw.Write(e)
+			rows++
+		}
+	}
+	if rows != 1 {
+		t.Fatalf("table holds %d rows, want 1", rows)
+	}
+	for _, s := range []string{clientID, clientSecret, credential.Encode(clientID), credential.Encode(clientSecret), live} {
+		if strings.Contains(raw.String(), s) {
+			t.Fatalf("table holds %q in clear: %s", s, raw.String())
+		}
+	}
+}
+
+func TestInstancesKeepServingWhenAzuriteStops(t *testing.T) {
+	c := newCluster(t)
+	a, b := c.instance(), c.instance()
+	c.spread(20, []*httptest.Server{a, b})
+
+	c.az.Stop()
+	// Warm instances serve from memory...
+	c.spread(20, []*httptest.Server{a, b})
+	// ...and a credential no instance has seen still works, straight from Hexagon.
+	resp, err := noRedirects.Get(tileURL(a, "second-client", "second-secret"))
+	if err != nil || resp.StatusCode != http.StatusFound {
+		t.Fatalf("new credential while the table is down: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if !strings.Contains(c.logs.String(), "token store unreachable") {
+		t.Fatal("the outage was not logged")
+	}
+
+	// Azurite comes back empty; past the retry and refresh points, the
+	// next refresh goes through it and a new instance shares it again.
+	c.az.Restart()
+	c.clk.Advance(tokenLife/2 + tokenLife/20)
+	c.spread(10, []*httptest.Server{a})
+	settle(t, "a refresh written to the restarted table", func() bool {
+		svc, _ := aztables.NewServiceClientFromConnectionString(c.az.ConnectionString(), nil)
+		_, err := svc.NewClient("hexproxtokens").GetEntity(context.Background(), token.RowKey(credential.Credential{ID: clientID, Secret: clientSecret}, ""), "token", nil)
+		return err == nil
+	})
+	before := c.fake.TokenRequests.Load()
+	late := c.instance()
+	resp, err = noRedirects.Get(tileURL(late, clientID, clientSecret))
+	if err != nil || resp.StatusCode != http.StatusFound {
+		t.Fatalf("after restart: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if n := c.fake.TokenRequests.Load() - before; n != 0 {
+		t.Fatalf("sharing did not resume: the new instance made %d token requests", n)
+	}
+	if !strings.Contains(c.logs.String(), "reachable again") {
+		t.Fatal("recovery not logged")
+	}
+}

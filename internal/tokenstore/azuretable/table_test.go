@@ -1,0 +1,59 @@
+package azuretable
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hexprox/hexprox/internal/azuritetest"
+	"github.com/hexprox/hexprox/internal/tokenstore"
+	"github.com/hexprox/hexprox/internal/tokenstore/storetest"
+)
+
+func TestTableConformance(t *testing.T) {
+	az := azuritetest.Start(t)
+	s, err := Open(Settings{ConnectionString: az.ConnectionString(), Table: "conformance"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EnsureTable(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Run(t, s)
+}
+
+func TestTableRecreatedAfterRestart(t *testing.T) {
+	az := azuritetest.Start(t)
+	ctx := context.Background()
+	s, err := Open(Settings{ConnectionString: az.ConnectionString(), Table: "restarts"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := storetest.Key()
+	if _, err := s.Create(ctx, key, tokenstore.Entity{Data: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	az.Stop()
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	_, _, err = s.Get(short, key)
+	cancel()
+	if err == nil || errors.Is(err, tokenstore.ErrNotFound) || errors.Is(err, tokenstore.ErrConflict) {
+		t.Fatalf("an unreachable table must be an error of its own, got %v", err)
+	}
+	az.Restart() // empty: the table is gone
+	if _, _, err := s.Get(ctx, key); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("after a restart: want ErrNotFound (table recreated), got %v", err)
+	}
+	if _, err := s.Create(ctx, key, tokenstore.Entity{Data: []byte("y")}); err != nil {
+		t.Fatalf("create after restart: %v", err)
+	}
+}
+
+func TestOpenDoesNotLeakConnectionString(t *testing.T) {
+	_, err := Open(Settings{ConnectionString: "AccountName=x;AccountKey=SUPERSECRETKEY;garbage", Table: "t"})
+	if err != nil && strings.Contains(err.Error(), "SUPERSECRETKEY") {
+		t.Fatalf("error quotes the key: %v", err)
+	}
+}
