@@ -193,3 +193,28 @@ func FuzzRewrite(f *testing.F) {
 		assertWellFormed(t, out)
 	})
 }
+
+func FuzzRewriteWMS(f *testing.F) {
+	f.Add([]byte(`<?xml version="1.0"?><WMS_Capabilities version="1.3.0" xmlns:xlink="http://www.w3.org/1999/xlink"><Service><OnlineResource xlink:href="https://h/streaming/wms?"/></Service><Capability><Request><GetMap><DCPType><HTTP><Get><OnlineResource xlink:type="simple" xlink:href="https://h/streaming/wms?access_token=` + token + `&amp;"/></Get></HTTP></DCPType></GetMap></Request><Layer><Style><LegendURL><OnlineResource xlink:href="//h/streaming/wms?SERVICE=WMS&amp;REQUEST=GetLegendGraphic&amp;LAYER=x&amp;access_token=` + token + `"/></LegendURL></Style></Layer></Capability></WMS_Capabilities>`))
+	f.Add([]byte(`<?xml version="1.0"?><!DOCTYPE WMT_MS_Capabilities SYSTEM "x.dtd" [ <!ELEMENT V EMPTY> ]><WMT_MS_Capabilities version="1.1.1"><Service><OnlineResource xmlns:xlink="http://www.w3.org/1999/xlink" xlink:href="http://h/streaming/wms?"/></Service></WMT_MS_Capabilities>`))
+	m := ServiceMatcher("/streaming/wms")
+	f.Fuzz(func(t *testing.T, in []byte) {
+		d, err := Rewrite(in, Options{Match: m, Roots: []string{"WMS_Capabilities", "WMT_MS_Capabilities"}, Secrets: []string{token}})
+		if err != nil {
+			return
+		}
+		out := render(t, d, "http://p/wms/a/b")
+		if strings.Contains(out, token) {
+			t.Fatal("token survived")
+		}
+		dec := xml.NewDecoder(strings.NewReader(out))
+		dec.Strict = false
+		for {
+			if _, err := dec.RawToken(); err == io.EOF {
+				break
+			} else if err != nil {
+				t.Fatalf("output is not well-formed: %v", err)
+			}
+		}
+	})
+}

@@ -96,6 +96,8 @@ type Fake struct {
 	TokensIssued         atomic.Int64 // new token values handed out
 	WMTSRequests         atomic.Int64 // every request to the WMTS endpoint, whatever its answer
 	TileRequests         atomic.Int64
+	WMSRequests          atomic.Int64 // every request to the WMS endpoint
+	MapRequests          atomic.Int64 // WMS GetMap requests that reached the map renderer
 	CapabilitiesRequests atomic.Int64
 	Unauthorized         atomic.Int64 // tile/capabilities requests refused for their token
 	Cancelled            atomic.Int64 // requests whose client went away during a delay
@@ -187,6 +189,8 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.serveToken(w, r)
 	case WMTSPath, WMTSPath + "/":
 		f.serveWMTS(w, r)
+	case WMSPath, WMSPath + "/":
+		f.serveWMS(w, r)
 	default:
 		http.Error(w, "not found", http.StatusNotFound)
 	}
@@ -375,14 +379,7 @@ func (f *Fake) serveCapabilities(w http.ResponseWriter, r *http.Request, sw Swit
 
 // CapabilitiesDocument renders the capabilities as the fake would serve them.
 func (f *Fake) CapabilitiesDocument(r *http.Request, sw Switches, token string) []byte {
-	base := CanonicalBase
-	if sw.CapabilitiesBase == "request" {
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		base = scheme + "://" + r.Host
-	}
+	c := capsData(r, sw, token)
 	type matrix struct {
 		Z, N  int
 		Scale string
@@ -390,11 +387,7 @@ func (f *Fake) CapabilitiesDocument(r *http.Request, sw Switches, token string) 
 	data := struct {
 		Base, Tok, TokQ string
 		Matrices        []matrix
-	}{Base: base}
-	if sw.TokenInCapabilities {
-		data.Tok = "&amp;access_token=" + url.QueryEscape(token)
-		data.TokQ = "access_token=" + url.QueryEscape(token) + "&amp;"
-	}
+	}{Base: c["Base"], Tok: c["Tok"], TokQ: c["TokQ"]}
 	for z := 0; z <= MaxZoom; z++ {
 		data.Matrices = append(data.Matrices, matrix{Z: z, N: 1 << z, Scale: strconv.FormatFloat(559082264.0287178/float64(int(1)<<z), 'f', -1, 64)})
 	}

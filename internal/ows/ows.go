@@ -36,3 +36,41 @@ func escape(b *strings.Builder, s string) {
 	// EscapeText cannot fail on a strings.Builder.
 	_ = xml.EscapeText(b, []byte(s))
 }
+
+// ServiceExceptionContentType returns the media type of a WMS
+// ServiceExceptionReport of version ("1.1.1" or "1.3.0").
+func ServiceExceptionContentType(version string) string {
+	if version == "1.1.1" {
+		return "application/vnd.ogc.se_xml; charset=utf-8"
+	}
+	return "text/xml; charset=utf-8"
+}
+
+// WriteServiceException writes a WMS ServiceExceptionReport in the shape
+// of version "1.1.1" or "1.3.0" (the default). code may be empty.
+func WriteServiceException(w io.Writer, version, code, locator, text string) error {
+	var b strings.Builder
+	b.WriteString(xml.Header)
+	if version == "1.1.1" {
+		b.WriteString(`<!DOCTYPE ServiceExceptionReport SYSTEM "http://schemas.opengis.net/wms/1.1.1/exception_1_1_1.dtd">` + "\n")
+		b.WriteString(`<ServiceExceptionReport version="1.1.1">`)
+	} else {
+		b.WriteString(`<ServiceExceptionReport version="1.3.0" xmlns="http://www.opengis.net/ogc" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="http://www.opengis.net/ogc http://schemas.opengis.net/wms/1.3.0/exceptions_1_3_0.xsd">`)
+	}
+	b.WriteString("\n  <ServiceException")
+	if code != "" {
+		b.WriteString(` code="`)
+		escape(&b, code)
+		b.WriteString(`"`)
+	}
+	if locator != "" {
+		b.WriteString(` locator="`)
+		escape(&b, locator)
+		b.WriteString(`"`)
+	}
+	b.WriteString(">")
+	escape(&b, text)
+	b.WriteString("</ServiceException>\n</ServiceExceptionReport>\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}

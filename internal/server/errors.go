@@ -10,6 +10,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/ows"
+	"github.com/hexprox/hexprox/internal/wms"
 )
 
 // handleError is the one exit for failures: it maps an error to a status
@@ -37,15 +38,28 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if fe.Kind == failure.Internal {
 		s.log.Error("internal error", "err", err)
 	}
-	if isOGCRoute(c.Request().URL.Path) {
+	r := c.Request()
+	switch routeFormat(r.URL.Path) {
+	case "wmts":
 		h.Set("Content-Type", ows.ContentType)
 		c.Response().WriteHeader(status)
-		if c.Request().Method != http.MethodHead {
+		if r.Method != http.MethodHead {
 			ows.WriteExceptionReport(c.Response(), fe.ExceptionCode(), fe.Locator, fe.Message)
 		}
-		return
+	case "wms":
+		version := wms.ExceptionVersion(r.URL.RawQuery)
+		code := fe.ExceptionCode()
+		if code == failure.CodeNoApplicableCode {
+			code = "" // WMS has no such code; no code means a generic error
+		}
+		h.Set("Content-Type", ows.ServiceExceptionContentType(version))
+		c.Response().WriteHeader(status)
+		if r.Method != http.MethodHead {
+			ows.WriteServiceException(c.Response(), version, code, fe.Locator, fe.Message)
+		}
+	default:
+		c.JSON(status, map[string]string{"error": fe.Message})
 	}
-	c.JSON(status, map[string]string{"error": fe.Message})
 }
 
 // asFailure maps any error to a failure, including Echo's own (no route,
@@ -67,6 +81,13 @@ func asFailure(err error) *failure.Error {
 	return failure.As(err)
 }
 
-func isOGCRoute(path string) bool {
-	return strings.HasPrefix(path, "/wmts/") || strings.HasPrefix(path, "/v1/wmts/") || path == "/wmts"
+// routeFormat names the error format a path's clients understand.
+func routeFormat(path string) string {
+	switch {
+	case strings.HasPrefix(path, "/wmts/"), strings.HasPrefix(path, "/v1/wmts/"), path == "/wmts":
+		return "wmts"
+	case strings.HasPrefix(path, "/wms/"), path == "/wms":
+		return "wms"
+	}
+	return "json"
 }

@@ -19,6 +19,8 @@ import (
 	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/token"
+	"github.com/hexprox/hexprox/internal/wms"
+	"github.com/hexprox/hexprox/internal/wmts"
 )
 
 // Options are what the server is built from. Config and Tokens are
@@ -43,7 +45,8 @@ type Server struct {
 	proxy   *httputil.ReverseProxy
 	fetcher *http.Client
 	caps    *capabilities.Cache
-	match   capabilities.Matcher
+
+	wmtsMatch, wmsMatch capabilities.Matcher
 }
 
 // MaxCapabilities caps what is read of an upstream capabilities document.
@@ -63,7 +66,9 @@ func New(o Options) *Server {
 		log:     o.Log,
 		version: o.Version,
 		caps:    capabilities.NewCache(o.Config.CapabilitiesTTL, 0, o.Now),
-		match:   capabilities.ServiceMatcher(wmtsServicePath),
+
+		wmtsMatch: capabilities.ServiceMatcher(wmts.ServicePath),
+		wmsMatch:  capabilities.ServiceMatcher(wms.ServicePath),
 	}
 	transport := &hexagon.Transport{Base: o.Upstream}
 	s.fetcher = &http.Client{Transport: transport, Timeout: 2 * o.Config.UpstreamTimeout,
@@ -86,6 +91,7 @@ func New(o Options) *Server {
 	methods := append(get, http.MethodOptions)
 	e.Match(methods, "/wmts/*", s.wmts)
 	e.Match(methods, "/v1/wmts/*", s.wmts)
+	e.Match(methods, "/wms/*", s.wms)
 	s.echo = e
 	return s
 }

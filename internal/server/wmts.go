@@ -19,8 +19,6 @@ import (
 	"github.com/hexprox/hexprox/internal/wmts"
 )
 
-const wmtsServicePath = wmts.ServicePath
-
 // credentialPath splits a credential route's escaped path into the
 // credential and the rest: "/wmts/{id}/{secret}/rest" and the original
 // HexProx's "/v1/wmts/{anything}/{id}/{secret}/rest".
@@ -43,45 +41,64 @@ func credentialPath(escaped, service string) (credential.Credential, string, err
 	return cred, rest, nil
 }
 
-// wmts answers every /wmts/... request.
-func (s *Server) wmts(c echo.Context) error {
+// credentialRoute does what every credential route does first: read the
+// credential, apply the origin policy, answer preflights. done reports
+// that the request has been answered.
+func (s *Server) credentialRoute(c echo.Context, service string) (cred credential.Credential, rest string, browser, done bool, err error) {
 	r := c.Request()
 	rec := recordOf(c)
-	rec.route = "wmts"
-	cred, rest, err := credentialPath(r.URL.EscapedPath(), "wmts")
+	rec.route = service
+	cred, rest, err = credentialPath(r.URL.EscapedPath(), service)
 	if err != nil {
-		return err
+		return cred, "", false, true, err
 	}
 	rec.cred = cred.Fingerprint()
 	rec.path = rest
-	browser, err := s.applyOriginPolicy(c)
-	if err != nil {
-		return err
+	if browser, err = s.applyOriginPolicy(c); err != nil {
+		return cred, "", false, true, err
 	}
 	if r.Method == http.MethodOptions {
-		return s.preflight(c)
+		return cred, rest, browser, true, s.preflight(c)
 	}
-	req, err := wmts.Parse(rest, r.URL.RawQuery)
+	return cred, rest, browser, false, nil
+}
+
+// wmts answers every /wmts/... request.
+func (s *Server) wmts(c echo.Context) error {
+	cred, rest, browser, done, err := s.credentialRoute(c, "wmts")
+	if done {
+		return err
+	}
+	req, err := wmts.Parse(rest, c.Request().URL.RawQuery)
 	if err != nil {
 		return err
 	}
 	tokens := s.tokens.Source(cred)
 	if req.Kind == wmts.Capabilities {
-		rec.mode = "capabilities"
-		return s.capabilities(c, cred, tokens)
+		return s.capabilities(c, cred, tokens, capsSpec{
+			service:     "wmts",
+			cacheKey:    "wmts:" + cred.Key(),
+			roots:       []string{"Capabilities"},
+			match:       s.wmtsMatch,
+			contentType: "application/xml; charset=utf-8",
+			url:         func(tok string) string { return wmts.CapabilitiesURL(s.cfg.HexagonURL, tok) },
+		})
 	}
-	stream := s.cfg.TileMode == config.ModeProxy || s.cfg.TileMode == config.ModeAuto && browser
-	call := &hexagon.Call{Tokens: tokens, URL: func(tok string) string { return req.TileURL(s.cfg.HexagonURL, tok) }}
-	if stream {
-		rec.mode = "stream"
+	return s.deliver(c, browser, &hexagon.Call{Tokens: tokens, URL: func(tok string) string { return req.TileURL(s.cfg.HexagonURL, tok) }})
+}
+
+// deliver answers a tile or map request: streamed to allowed browsers (or
+// to everyone with TILE_MODE=proxy), else a redirect.
+func (s *Server) deliver(c echo.Context, browser bool, call *hexagon.Call) error {
+	if s.cfg.TileMode == config.ModeProxy || s.cfg.TileMode == config.ModeAuto && browser {
 		return s.stream(c, call)
 	}
-	rec.mode = "redirect"
 	return s.redirect(c, call)
 }
 
 // redirect answers with a 302 to Hexagon carrying a current token.
 func (s *Server) redirect(c echo.Context, call *hexagon.Call) error {
+	recordOf(c).mode = "redirect"
 	tok, err := call.Tokens.TokenContext(c.Request().Context())
 	if err != nil {
 		return hexagon.TransportError(err)
@@ -95,50 +112,63 @@ func (s *Server) redirect(c echo.Context, call *hexagon.Call) error {
 
 // stream relays the upstream response body as it arrives.
 func (s *Server) stream(c echo.Context, call *hexagon.Call) error {
-	recordOf(c).call = call
+	rec := recordOf(c)
+	rec.mode, rec.call = "stream", call
 	pe := &proxyError{}
 	ctx := context.WithValue(hexagon.WithCall(c.Request().Context(), call), proxyErrorKey{}, pe)
 	s.proxy.ServeHTTP(c.Response(), c.Request().WithContext(ctx))
 	return pe.err
 }
 
-// capabilities answers with the rewritten document.
-func (s *Server) capabilities(c echo.Context, cred credential.Credential, tokens *token.Cached) error {
+// capsSpec says how to fetch and rewrite one service's capabilities.
+type capsSpec struct {
+	service     string // the route's first segment: "wmts" or "wms"
+	cacheKey    string // per credential (and version)
+	roots       []string
+	match       capabilities.Matcher
+	contentType string
+	url         func(token string) string
+}
+
+// capabilities answers with the rewritten document, from the cache when
+// it is fresh.
+func (s *Server) capabilities(c echo.Context, cred credential.Credential, tokens *token.Cached, spec capsSpec) error {
 	r := c.Request()
+	rec := recordOf(c)
+	rec.mode = "capabilities"
 	base, ok := publicurl.Base(r, s.cfg.PublicBaseURL)
 	if !ok {
 		return failure.Invalidf(failure.CodeInvalidParameter, "Host", "the Host or X-Forwarded-Host header is not a valid host name")
 	}
-	call := &hexagon.Call{Tokens: tokens, URL: func(tok string) string { return wmts.CapabilitiesURL(s.cfg.HexagonURL, tok) }}
-	doc, hit, err := s.caps.Get(r.Context(), "wmts:"+cred.Key(), func(ctx context.Context) (*capabilities.Document, error) {
-		recordOf(c).call = call
+	call := &hexagon.Call{Tokens: tokens, URL: spec.url}
+	doc, hit, err := s.caps.Get(r.Context(), spec.cacheKey, func(ctx context.Context) (*capabilities.Document, error) {
+		rec.call = call
 		body, err := hexagon.Fetch(ctx, s.fetcher, call, MaxCapabilities)
 		if err != nil {
 			return nil, err
 		}
-		tok, _ := tokens.TokenContext(ctx)
 		var secrets []string
-		if tok != nil {
+		if tok, _ := tokens.TokenContext(ctx); tok != nil {
 			secrets = []string{tok.AccessToken}
 		}
-		doc, err := capabilities.Rewrite(body, capabilities.Options{Match: s.match, Roots: []string{"Capabilities"}, Secrets: secrets})
+		doc, err := capabilities.Rewrite(body, capabilities.Options{Match: spec.match, Roots: spec.roots, Secrets: secrets})
 		if err != nil {
-			return nil, failure.New(failure.UpstreamFailed, "Hexagon answered with something that is not a WMTS capabilities document", err)
+			return nil, failure.New(failure.UpstreamFailed, "Hexagon answered with something that is not a "+strings.ToUpper(spec.service)+" capabilities document", err)
 		}
 		return doc, nil
 	})
 	if err != nil {
 		return err
 	}
-	recordOf(c).cacheHit = hit
+	rec.cacheHit = hit
 	id, secret := cred.PathSegments()
 	var b bytes.Buffer
 	b.Grow(doc.Size() + 128*doc.Insertions())
-	if err := doc.Render(&b, base+"/wmts/"+id+"/"+secret); err != nil {
+	if err := doc.Render(&b, base+"/"+spec.service+"/"+id+"/"+secret); err != nil {
 		return err
 	}
 	h := c.Response().Header()
-	h.Set("Content-Type", "application/xml; charset=utf-8")
+	h.Set("Content-Type", spec.contentType)
 	h.Set("Cache-Control", "private, max-age="+strconv.Itoa(int(s.cfg.CapabilitiesTTL.Seconds())))
 	h.Set("Content-Length", strconv.Itoa(b.Len()))
 	if s.cfg.PublicBaseURL == "" {

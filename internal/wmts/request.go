@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/ows"
 )
 
 // ServicePath is the WMTS endpoint below the Hexagon base URL.
@@ -125,7 +126,7 @@ func parseRESTTile(s []string) (TileSpec, error) {
 func tile(layer, style, set, matrix, row, col, ext string) (TileSpec, error) {
 	t := TileSpec{Layer: layer, Style: style, MatrixSet: set, Ext: ext}
 	for _, p := range []struct{ name, v string }{{"Layer", layer}, {"Style", style}, {"TileMatrixSet", set}} {
-		if !identifier(p.v) {
+		if !ows.Identifier(p.v) {
 			return TileSpec{}, failure.Invalidf(failure.CodeInvalidParameter, p.name, "%s must be 1-128 letters, digits, '_', '-', '.' or ':'", p.name)
 		}
 	}
@@ -161,19 +162,6 @@ func googleGrid(set string) bool {
 	return false
 }
 
-func identifier(s string) bool {
-	if s == "" || len(s) > 128 || strings.Contains(s, "..") {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c == ':') {
-			return false
-		}
-	}
-	return true
-}
-
 func index(name, v string, limit int) (int, error) {
 	if v == "" || len(v) > 10 || strings.Trim(v, "0123456789") != "" {
 		return 0, failure.Invalidf(failure.CodeInvalidParameter, name, "%s must be a whole number of at least 0", name)
@@ -185,30 +173,8 @@ func index(name, v string, limit int) (int, error) {
 	return n, nil
 }
 
-// Params reads a raw query with case-insensitive names. A name given
-// more than once with different values is an error (the Azure Functions
-// host joins repeats with commas; either way the request is ambiguous).
-func Params(rawQuery string) (map[string]string, error) {
-	q, err := url.ParseQuery(rawQuery)
-	if err != nil {
-		return nil, failure.Invalidf(failure.CodeInvalidParameter, "", "the query string is not valid URL encoding")
-	}
-	p := make(map[string]string, len(q))
-	for k, vs := range q {
-		k = strings.ToUpper(k)
-		for _, v := range vs {
-			if old, seen := p[k]; seen && old != v {
-				return nil, failure.Invalidf(failure.CodeInvalidParameter, k, "parameter %s is given more than once with different values", k)
-			}
-			p[k] = v
-		}
-	}
-	delete(p, "ACCESS_TOKEN")
-	return p, nil
-}
-
 func parseKVP(rawQuery string) (Request, error) {
-	p, err := Params(rawQuery)
+	p, err := ows.Params(rawQuery)
 	if err != nil {
 		return Request{}, err
 	}

@@ -25,7 +25,6 @@ func TestParseAccepts(t *testing.T) {
 		{"/1.0.0/HxGN_Imagery/default/WebMercator/5/10/31.JPG", "", Request{Kind: Tile, Tile: rest}},
 		{"", "SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=HxGN_Imagery&STYLE=default&TILEMATRIXSET=WebMercator&TILEMATRIX=5&TILEROW=10&TILECOL=31&FORMAT=image%2Fjpeg", Request{Kind: Tile, KVP: true, Tile: rest}},
 		{"/", "service=WMTS&request=GetTile&layer=HxGN_Imagery&style=&tilematrixset=WebMercator&tilematrix=5&tilerow=10&tilecol=31&format=image/jpeg&ACCESS_TOKEN=x", Request{Kind: Tile, KVP: true, Tile: rest}},
-		{"", "LAYER=HxGN_Imagery&LAYER=HxGN_Imagery&STYLE=default&TILEMATRIXSET=WebMercator&TILEMATRIX=5&TILEROW=10&TILECOL=31&FORMAT=image/jpeg&REQUEST=GetTile", Request{Kind: Tile, KVP: true, Tile: rest}},
 	}
 	for _, tc := range cases {
 		got, err := Parse(tc.path, tc.query)
@@ -69,7 +68,8 @@ func TestParseRejects(t *testing.T) {
 		{"", strings.Replace(kvp, "&LAYER=HxGN_Imagery", "", 1), failure.Invalid, failure.CodeMissingParameter, "LAYER"},
 		{"", strings.Replace(kvp, "image/jpeg", "image/gif", 1), failure.Invalid, failure.CodeInvalidFormat, "FORMAT"},
 		{"", kvp + "&VERSION=2.0.0", failure.Invalid, failure.CodeVersionNegotiation, "VERSION"},
-		{"", kvp + "&TILEROW=11", failure.Invalid, failure.CodeInvalidParameter, "TILEROW"},
+		{"", kvp + "&TILEROW=11", failure.Invalid, failure.CodeInvalidParameter, "TileRow"},
+		{"", kvp + "&LAYER=HxGN_Imagery", failure.Invalid, failure.CodeInvalidParameter, "Layer"},
 		{"", strings.Replace(kvp, "HxGN_Imagery", "x,y", 1), failure.Invalid, failure.CodeInvalidParameter, "Layer"},
 		{"", strings.Replace(kvp, "HxGN_Imagery", "http://evil.com/", 1), failure.Invalid, failure.CodeInvalidParameter, "Layer"},
 	}

@@ -1,0 +1,45 @@
+package server
+
+import (
+	"github.com/labstack/echo/v4"
+
+	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/hexagon"
+	"github.com/hexprox/hexprox/internal/wms"
+)
+
+// wms answers every /wms/{id}/{secret}[/]?... request.
+func (s *Server) wms(c echo.Context) error {
+	cred, rest, browser, done, err := s.credentialRoute(c, "wms")
+	if done {
+		return err
+	}
+	if rest != "" && rest != "/" {
+		return &failure.Error{Kind: failure.NotFound, Message: "no such WMS resource; use the credential URL with KVP parameters"}
+	}
+	req, err := wms.Parse(c.Request().URL.RawQuery)
+	if err != nil {
+		return err
+	}
+	tokens := s.tokens.Source(cred)
+	url := func(tok string) string { return req.URL(s.cfg.HexagonURL, tok) }
+	switch req.Kind {
+	case wms.Capabilities:
+		contentType := "text/xml; charset=utf-8"
+		if req.Version == "1.1.1" {
+			contentType = "application/vnd.ogc.wms_xml; charset=utf-8"
+		}
+		return s.capabilities(c, cred, tokens, capsSpec{
+			service:     "wms",
+			cacheKey:    "wms:" + req.Version + ":" + cred.Key(),
+			roots:       []string{"WMS_Capabilities", "WMT_MS_Capabilities"},
+			match:       s.wmsMatch,
+			contentType: contentType,
+			url:         url,
+		})
+	case wms.Map:
+		return s.deliver(c, browser, &hexagon.Call{Tokens: tokens, URL: url})
+	default: // GetFeatureInfo and GetLegendGraphic: small, always streamed
+		return s.stream(c, &hexagon.Call{Tokens: tokens, URL: url})
+	}
+}
