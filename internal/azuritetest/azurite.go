@@ -27,13 +27,13 @@ type Azurite struct {
 }
 
 // Start starts Azurite on a free port, or skips the test when it is not
-// installed — unless HEXPROX_REQUIRE_AZURITE is set (scripts/test sets
+// installed — unless HEXPROX_REQUIRE_TOOLS is set (scripts/test sets
 // it), in which case its absence fails the test.
 func Start(t testing.TB) *Azurite {
 	t.Helper()
 	bin := find()
 	if bin == "" {
-		if os.Getenv("HEXPROX_REQUIRE_AZURITE") != "" {
+		if os.Getenv("HEXPROX_REQUIRE_TOOLS") != "" {
 			t.Fatal("azurite-table not found under tools/node_modules; run ./scripts/test (it installs it)")
 		}
 		t.Skip("azurite-table not installed; ./scripts/test installs it")

@@ -27,7 +27,7 @@ var (
 	ErrEmpty    = errors.New("credential segment is empty")
 	ErrTooLong  = fmt.Errorf("credential segment is longer than %d bytes", MaxSegment)
 	ErrBase64   = errors.New("credential segment is not valid base64")
-	ErrBadValue = errors.New("decoded credential contains control characters, spaces or ';' or is not UTF-8")
+	ErrBadValue = errors.New("decoded credential contains control characters or is not UTF-8")
 )
 
 // Credential is a Hexagon OAuth client ID and secret.
@@ -56,9 +56,10 @@ func Decode(idSeg, secretSeg string) (Credential, error) {
 // DecodeSegment decodes one path segment (already percent-decoded).
 // It accepts the standard alphabet (what a browser's btoa gives: '+', '/'
 // and '=' padding) and the URL-safe alphabet ('-', '_'), mixed, with or
-// without padding; whitespace anywhere is stripped, as the original HexProx
-// did. The decoded value must be UTF-8 without spaces, control
-// characters or ';'.
+// without padding; whitespace anywhere in the segment is stripped, as the
+// original HexProx did. The decoded value must be UTF-8 without control
+// characters (CR, LF, NUL...); spaces and punctuation are allowed, so any
+// credential the landing page encodes comes back unchanged.
 func DecodeSegment(seg string) (string, error) {
 	if len(seg) > MaxSegment {
 		return "", ErrTooLong
@@ -83,9 +84,7 @@ func DecodeSegment(seg string) (string, error) {
 		return "", ErrBase64
 	}
 	v := string(b)
-	if v == "" || !utf8.ValidString(v) || strings.IndexFunc(v, func(r rune) bool {
-		return r == ';' || unicode.IsSpace(r) || unicode.IsControl(r)
-	}) >= 0 {
+	if v == "" || !utf8.ValidString(v) || strings.IndexFunc(v, unicode.IsControl) >= 0 {
 		return "", ErrBadValue
 	}
 	return v, nil

@@ -23,7 +23,7 @@ func gdal(t *testing.T, args ...string) []byte {
 	t.Helper()
 	bin := args[0]
 	if _, err := exec.LookPath(bin); err != nil {
-		if os.Getenv("HEXPROX_REQUIRE_GDAL") != "" {
+		if os.Getenv("HEXPROX_REQUIRE_TOOLS") != "" {
 			t.Fatalf("%s not found; scripts/test installs gdal-bin", bin)
 		}
 		t.Skipf("%s not installed (apt-get install gdal-bin)", bin)

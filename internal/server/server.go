@@ -18,6 +18,7 @@ import (
 	"github.com/hexprox/hexprox/internal/capabilities"
 	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/hexagon"
+	"github.com/hexprox/hexprox/internal/landing"
 	"github.com/hexprox/hexprox/internal/token"
 	"github.com/hexprox/hexprox/internal/wms"
 	"github.com/hexprox/hexprox/internal/wmts"
@@ -45,6 +46,7 @@ type Server struct {
 	proxy   *httputil.ReverseProxy
 	fetcher *http.Client
 	caps    *capabilities.Cache
+	page    landing.Page
 
 	wmtsMatch, wmsMatch capabilities.Matcher
 }
@@ -66,6 +68,7 @@ func New(o Options) *Server {
 		log:     o.Log,
 		version: o.Version,
 		caps:    capabilities.NewCache(o.Config.CapabilitiesTTL, 0, o.Now),
+		page:    landing.Render(o.Version),
 
 		wmtsMatch: capabilities.ServiceMatcher(wmts.ServicePath),
 		wmsMatch:  capabilities.ServiceMatcher(wms.ServicePath),
@@ -98,8 +101,15 @@ func New(o Options) *Server {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
 
+// home serves the landing page. It is static, so it also answers the
+// Functions host's readiness poll at once.
 func (s *Server) home(c echo.Context) error {
-	return c.String(http.StatusOK, "HexProx "+s.version+"\nUse /wmts/{base64 client id}/{base64 client secret}/1.0.0/WMTSCapabilities.xml\n")
+	h := c.Response().Header()
+	h.Set("Content-Security-Policy", s.page.CSP)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-cache")
+	return c.Blob(http.StatusOK, "text/html; charset=utf-8", s.page.HTML)
 }
 
 func (s *Server) health(c echo.Context) error {

@@ -482,3 +482,17 @@ func TestOtherRoutes(t *testing.T) {
 		t.Fatalf("unknown route: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
 }
+
+func TestLandingPage(t *testing.T) {
+	h := newHarness(t, nil)
+	resp, body := h.get(h.proxy.URL+"/", nil)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
+		!strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'none'") ||
+		resp.Header.Get("X-Content-Type-Options") != "nosniff" || !bytes.Contains(body, []byte("HexProx test")) {
+		t.Fatalf("landing page: %d %v", resp.StatusCode, resp.Header)
+	}
+	resp, body = h.do(http.MethodHead, h.proxy.URL+"/", nil)
+	if resp.StatusCode != 200 || len(body) != 0 {
+		t.Fatalf("HEAD /: %d, %d bytes", resp.StatusCode, len(body))
+	}
+}
