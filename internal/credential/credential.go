@@ -56,8 +56,8 @@ func Decode(idSeg, secretSeg string) (Credential, error) {
 // DecodeSegment decodes one path segment (already percent-decoded).
 // It accepts the standard alphabet (what a browser's btoa gives: '+', '/'
 // and '=' padding) and the URL-safe alphabet ('-', '_'), mixed, with or
-// without padding; whitespace anywhere in the segment is stripped, as the
-// original HexProx did. The decoded value must be UTF-8 without control
+// without padding; spaces and tabs anywhere in the segment are stripped, as
+// the original HexProx did (CR, LF and anything else are refused). The decoded value must be UTF-8 without control
 // characters (CR, LF, NUL...); spaces and punctuation are allowed, so any
 // credential the landing page encodes comes back unchanged.
 func DecodeSegment(seg string) (string, error) {
@@ -66,7 +66,7 @@ func DecodeSegment(seg string) (string, error) {
 	}
 	seg = strings.Map(func(r rune) rune {
 		switch r {
-		case ' ', '\t', '\r', '\n':
+		case ' ', '\t':
 			return -1
 		case '-':
 			return '+'
@@ -78,6 +78,10 @@ func DecodeSegment(seg string) (string, error) {
 	seg = strings.TrimRight(seg, "=")
 	if seg == "" {
 		return "", ErrEmpty
+	}
+	// encoding/base64 skips CR and LF; a credential must not.
+	if strings.Trim(seg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") != "" {
+		return "", ErrBase64
 	}
 	b, err := base64.RawStdEncoding.DecodeString(seg)
 	if err != nil {
