@@ -1,0 +1,251 @@
+package server
+
+// Faults: the upstream failing every way the documentation says it can,
+// the client leaving, the store going away. Each case reports figures
+// (status and latency of the failure, then of the recovery) and checks
+// that no goroutine outlives it.
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hexprox/hexprox/internal/fakehexagon"
+)
+
+// leakCheck fails the test if goroutines started during it are still
+// running once its cleanups (servers, harness) have run. Call it first.
+func leakCheck(t *testing.T) {
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for runtime.NumGoroutine() > before {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				n := runtime.Stack(buf, true)
+				t.Errorf("goroutine leak: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:n])
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+// timed sends one request and reports status, latency and body.
+func (h *harness) timed(u string, hdr map[string]string) (int, time.Duration, []byte) {
+	h.t.Helper()
+	start := time.Now()
+	resp, body := h.get(u, hdr)
+	return resp.StatusCode, time.Since(start), body
+}
+
+func figure(t *testing.T, format string, args ...any) {
+	t.Helper()
+	t.Logf("figure: "+format, args...)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000) }
+
+func TestFaults(t *testing.T) {
+	browser := map[string]string{"Origin": allowed}
+
+	t.Run("token endpoint down", func(t *testing.T) {
+		leakCheck(t)
+		h := newHarness(t, nil)
+		h.fake.Set(fakehexagon.Switches{TokenStatus: 503})
+		status, took, body := h.timed(h.credURL()+tilePath, nil)
+		h.assertException(&http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"application/xml"}}}, body, 502, "")
+		h.fake.Set(fakehexagon.Switches{})
+		status2, took2, _ := h.timed(h.credURL()+tilePath, nil)
+		if status2 != 302 {
+			t.Fatalf("after recovery: %d", status2)
+		}
+		figure(t, "token endpoint 503 → %d in %s; recovered → %d in %s", status, ms(took), status2, ms(took2))
+	})
+
+	t.Run("token endpoint slow", func(t *testing.T) {
+		leakCheck(t)
+		h := newHarness(t, map[string]string{"TOKEN_TIMEOUT": "200ms"})
+		h.fake.Set(fakehexagon.Switches{TokenDelay: 3 * time.Second})
+		status, took, _ := h.timed(h.credURL()+tilePath, nil)
+		if status != 504 || took > 2*time.Second {
+			t.Fatalf("slow token endpoint: %d after %v, want 504 after about the 200ms timeout", status, took)
+		}
+		h.fake.Set(fakehexagon.Switches{})
+		status2, took2, _ := h.timed(h.credURL()+tilePath, nil)
+		if status2 != 302 {
+			t.Fatalf("after recovery: %d", status2)
+		}
+		figure(t, "token endpoint 3s late, TOKEN_TIMEOUT 200ms → %d in %s; recovered → %d in %s", status, ms(took), status2, ms(took2))
+	})
+
+	t.Run("token endpoint garbage", func(t *testing.T) {
+		leakCheck(t)
+		h := newHarness(t, nil)
+		h.fake.Set(fakehexagon.Switches{TokenGarbage: true})
+		resp, body := h.get(h.credURL()+tilePath, nil)
+		h.assertException(resp, body, 502, "")
+		h.fake.Set(fakehexagon.Switches{})
+		if resp, _ := h.get(h.credURL()+tilePath, nil); resp.StatusCode != 302 {
+			t.Fatalf("after recovery: %d", resp.StatusCode)
+		}
+		figure(t, "token endpoint HTML page → 502; recovered → 302")
+	})
+
+	t.Run("tiles slow", func(t *testing.T) {
+		leakCheck(t)
+		h := newHarness(t, map[string]string{"UPSTREAM_TIMEOUT": "150ms"})
+		h.get(h.credURL()+tilePath, nil) // warm the token
+		h.fake.Set(fakehexagon.Switches{TileDelay: 3 * time.Second})
+		status, took, body := h.timed(h.credURL()+tilePath, browser)
+		if status != 504 {
+			t.Fatalf("slow tile: %d\n%s", status, body)
+		}
+		status2, took2, _ := h.timed(h.credURL()+"/1.0.0/WMTSCapabilities.xml", nil)
+		if status2 != 504 {
+			t.Fatalf("slow capabilities: %d", status2)
+		}
+		figure(t, "tile 3s late, UPSTREAM_TIMEOUT 150ms → %d in %s; capabilities → %d in %s", status, ms(took), status2, ms(took2))
+	})
+
+	t.Run("upstream 5xx and unreachable", func(t *testing.T) {
+		leakCheck(t)
+		h := newHarness(t, nil)
+		h.fake.Set(fakehexagon.Switches{TileStatus: 500})
+		resp, body := h.get(h.credURL()+tilePath, browser)
+		h.assertException(resp, body, 502, "")
+		if resp.Header.Get("Access-Control-Allow-Origin") != allowed {
+			t.Fatal("a browser must be able to read the error")
+		}
+		resp, body = h.get(h.credURL()+"/1.0.0/WMTSCapabilities.xml", nil)
+		h.assertException(resp, body, 502, "")
+		h.upstream.Close()
+		status, took, _ := h.timed(h.credURL()+tilePath, browser)
+		if status != 502 {
+			t.Fatalf("unreachable upstream: %d", status)
+		}
+		figure(t, "upstream 500 → 502; upstream gone → %d in %s", status, ms(took))
+	})
+
+	t.Run("outside the grid upstream", func(t *testing.T) {
+		leakCheck(t)
+		h := newHarness(t, nil)
+		resp, body := h.get(h.credURL()+"/1.0.0/OtherLayer/default/WebMercator/5/1/2.jpg", browser)
+		h.assertException(resp, body, 400, "")
+	})
+
+	t.Run("token revoked mid-life", func(t *testing.T) {
+		leakCheck(t)
+		h := newHarness(t, map[string]string{"CAPABILITIES_TTL": "0"})
+		resp, _ := h.get(h.credURL()+tilePath, nil)
+		first := resp.Header.Get("Location")
+		h.fake.Revoke(clientID)
+
+		// A streamed tile notices the 401, refetches the token, retries once.
+		status, took, body := h.timed(h.credURL()+tilePath, browser)
+		if status != 200 || !bytes.Equal(body, h.fake.JPEG()) {
+			t.Fatalf("streamed tile after revocation: %d", status)
+		}
+		if h.fake.Unauthorized.Load() != 1 || h.fake.TokenRequests.Load() != 2 {
+			t.Fatalf("want one refused attempt and one new token; got %d refused, %d token requests", h.fake.Unauthorized.Load(), h.fake.TokenRequests.Load())
+		}
+		// Redirects hand out the new token from then on.
+		resp, _ = h.get(h.credURL()+tilePath, nil)
+		live, _, _ := h.fake.CurrentToken(clientID)
+		if loc := resp.Header.Get("Location"); loc == first || !strings.Contains(loc, url.QueryEscape(live)) {
+			t.Fatal("redirect still hands out the revoked token")
+		}
+		// Capabilities recover the same way.
+		h.fake.Revoke(clientID)
+		status2, took2, _ := h.timed(h.credURL(), nil)
+		if status2 != 200 || h.fake.Unauthorized.Load() != 2 {
+			t.Fatalf("capabilities after revocation: %d, %d refused", status2, h.fake.Unauthorized.Load())
+		}
+		figure(t, "revoked token: streamed tile recovered → %d in %s; capabilities → %d in %s; 1 retry each", status, ms(took), status2, ms(took2))
+	})
+
+	t.Run("rate limited without a retry storm", func(t *testing.T) {
+		leakCheck(t)
+		h := newHarness(t, nil)
+		h.get(h.credURL()+tilePath, nil) // warm the token
+		h.fake.Set(fakehexagon.Switches{TileStatus: 429, RetryAfter: "7"})
+		const n = 50
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		statuses := map[int]int{}
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req, _ := http.NewRequest("GET", h.credURL()+tilePath, nil)
+				req.Header.Set("Origin", allowed)
+				resp, err := h.client.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.Header.Get("Retry-After") != "7" {
+					t.Error("Retry-After not passed through")
+				}
+				mu.Lock()
+				statuses[resp.StatusCode]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if statuses[429] != n || h.fake.WMTSRequests.Load() != n {
+			t.Fatalf("%d client requests → statuses %v and %d upstream requests; want all 429 and exactly %d", n, statuses, h.fake.WMTSRequests.Load(), n)
+		}
+		figure(t, "upstream 429: %d requests → %d × 429 with Retry-After, %d upstream requests (no retries)", n, statuses[429], h.fake.WMTSRequests.Load())
+	})
+
+	t.Run("body cut halfway", func(t *testing.T) {
+		leakCheck(t)
+		h := newHarness(t, nil)
+		h.fake.Set(fakehexagon.Switches{TruncateTiles: true})
+		req, _ := http.NewRequest("GET", h.credURL()+tilePath, nil)
+		req.Header.Set("Origin", allowed)
+		resp, err := h.client.Do(req)
+		if err != nil {
+			figure(t, "cut body: failed before headers (%v)", err)
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err == nil {
+			t.Fatalf("read %d of %d bytes without an error: a cut body passed off as whole", len(body), len(h.fake.JPEG()))
+		}
+		figure(t, "cut body: client got %d of %s bytes, then %v", len(body), resp.Header.Get("Content-Length"), err)
+	})
+
+	t.Run("client leaves mid-request", func(t *testing.T) {
+		leakCheck(t)
+		h := newHarness(t, nil)
+		h.get(h.credURL()+tilePath, nil) // warm the token
+		h.fake.Set(fakehexagon.Switches{TileDelay: 10 * time.Second})
+		client := &http.Client{Timeout: 100 * time.Millisecond}
+		req, _ := http.NewRequest("GET", h.credURL()+tilePath, nil)
+		req.Header.Set("Origin", allowed)
+		start := time.Now()
+		if _, err := client.Do(req); err == nil {
+			t.Fatal("expected the client to time out")
+		}
+		for h.fake.Cancelled.Load() == 0 {
+			if time.Since(start) > 5*time.Second {
+				t.Fatal("the upstream request was not cancelled when the client left")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		client.CloseIdleConnections()
+		figure(t, "client left after 100ms → upstream request cancelled %s later", ms(time.Since(start)-100*time.Millisecond))
+	})
+}
