@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"runtime"
 	"strings"
 	"time"
 
@@ -114,7 +115,7 @@ func (s *Server) home(c echo.Context) error {
 
 func (s *Server) health(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "version": s.version})
+	return c.JSON(http.StatusOK, map[string]any{"status": "ok", "version": s.version, "goroutines": runtime.NumGoroutine()})
 }
 
 // forwardedRequestHeaders are the only client headers sent to Hexagon.

@@ -324,8 +324,8 @@ func TestPostOnlyTokenEndpoint(t *testing.T) {
 func TestOtherRoutes(t *testing.T) {
 	h := newHarness(t, nil)
 	resp, body := h.get(h.proxy.URL+"/healthz", nil)
-	var health map[string]string
-	if resp.StatusCode != 200 || json.Unmarshal(body, &health) != nil || health["status"] != "ok" || health["version"] != "test" {
+	var health map[string]any
+	if resp.StatusCode != 200 || json.Unmarshal(body, &health) != nil || health["status"] != "ok" || health["version"] != "test" || health["goroutines"].(float64) < 1 {
 		t.Fatalf("healthz: %d %s", resp.StatusCode, body)
 	}
 	if resp, _ := h.get(h.proxy.URL+"/", nil); resp.StatusCode != 200 {

@@ -1,0 +1,102 @@
+package server
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/hexprox/hexprox/internal/config"
+	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/fakehexagon"
+	"github.com/hexprox/hexprox/internal/token"
+)
+
+// benchServer returns a proxy with a warm token for the test credential,
+// logging to nowhere, and the credential's path prefix.
+func benchServer(b *testing.B) (*Server, string) {
+	b.Helper()
+	fake := fakehexagon.New(fakehexagon.Options{})
+	fake.AddClient(clientID, clientSecret)
+	up := httptest.NewServer(fake)
+	b.Cleanup(up.Close)
+	cfg, err := config.Load(func(k string) string { return map[string]string{"HEXAGON_URL": up.URL}[k] })
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	ep := &token.Endpoint{URL: up.URL + fakehexagon.TokenPath, Client: http.DefaultClient}
+	reg := token.NewRegistry(context.Background(), ep.Source, token.RegistryOptions{Log: log})
+	s := New(Options{Config: cfg, Tokens: reg, Log: log, Version: "bench"})
+	prefix := "/wmts/" + credential.Encode(clientID) + "/" + credential.Encode(clientSecret)
+	warm := httptest.NewRecorder()
+	s.ServeHTTP(warm, httptest.NewRequest("GET", prefix+tilePath, nil))
+	if warm.Code != http.StatusFound {
+		b.Fatalf("warm-up: %d", warm.Code)
+	}
+	return s, prefix
+}
+
+// discardWriter is a ResponseWriter that keeps nothing, so the benchmark
+// measures the proxy and not the recorder.
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discardWriter) WriteHeader(int)             {}
+
+func benchRedirect(b *testing.B, target string) {
+	s, prefix := benchServer(b)
+	req := httptest.NewRequest("GET", prefix+target, nil)
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		clear(w.h)
+		s.ServeHTTP(w, req)
+	}
+	if w.h.Get("Location") == "" {
+		b.Fatal("no redirect")
+	}
+}
+
+// BenchmarkRedirectREST is the whole desktop tile path: routing, credential
+// decode, token lookup, URL build, the 302 and its log line.
+func BenchmarkRedirectREST(b *testing.B) { benchRedirect(b, tilePath) }
+
+// BenchmarkRedirectKVP is the same for a KVP GetTile (QGIS, OWSLib).
+func BenchmarkRedirectKVP(b *testing.B) { benchRedirect(b, kvpTile) }
+
+// BenchmarkCapabilitiesCached serves the rewritten document from the cache.
+func BenchmarkCapabilitiesCached(b *testing.B) {
+	s, prefix := benchServer(b)
+	req := httptest.NewRequest("GET", prefix+"/1.0.0/WMTSCapabilities.xml", nil)
+	w := &discardWriter{h: http.Header{}}
+	s.ServeHTTP(w, req)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		clear(w.h)
+		s.ServeHTTP(w, req)
+	}
+}
+
+// BenchmarkDecodeAndLookup is the per-request credential work: decode the
+// two path segments and find the warm token.
+func BenchmarkDecodeAndLookup(b *testing.B) {
+	s, prefix := benchServer(b)
+	path := prefix[len("/wmts/"):] + tilePath
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		cred, _, err := credential.FromPath(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.tokens.Source(cred).TokenContext(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
