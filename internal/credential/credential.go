@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -37,6 +38,8 @@ var (
 type Credential struct {
 	ID     string
 	Secret string
+
+	key string // Key, when computed by Decode
 }
 
 // Decode decodes the two path segments of a credential URL.
@@ -50,7 +53,9 @@ func Decode(idSeg, secretSeg string) (Credential, error) {
 	if err != nil {
 		return Credential{}, fmt.Errorf("client secret: %w", err)
 	}
-	return Credential{ID: id, Secret: secret}, nil
+	c := Credential{ID: id, Secret: secret}
+	c.key = c.computeKey()
+	return c, nil
 }
 
 // DecodeSegment decodes one path segment (already percent-decoded).
@@ -105,9 +110,24 @@ func Encode(v string) string {
 // map key in memory; it must not be written anywhere an attacker could try
 // to brute-force it offline (the table store uses a keyed HMAC instead).
 func (c Credential) Key() string {
-	h := sha256.New()
-	fmt.Fprintf(h, "hexprox-credential-v1\x00%d:%s\x00%d:%s", len(c.ID), c.ID, len(c.Secret), c.Secret)
-	return hex.EncodeToString(h.Sum(nil))
+	if c.key != "" {
+		return c.key
+	}
+	return c.computeKey()
+}
+
+func (c Credential) computeKey() string {
+	b := make([]byte, 0, 64+len(c.ID)+len(c.Secret))
+	b = append(b, "hexprox-credential-v1\x00"...)
+	b = strconv.AppendInt(b, int64(len(c.ID)), 10)
+	b = append(b, ':')
+	b = append(b, c.ID...)
+	b = append(b, 0)
+	b = strconv.AppendInt(b, int64(len(c.Secret)), 10)
+	b = append(b, ':')
+	b = append(b, c.Secret...)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // Fingerprint returns the first 8 hex digits of Key: enough to tell
