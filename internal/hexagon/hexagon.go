@@ -31,12 +31,26 @@ type Tokens interface {
 type Call struct {
 	Tokens Tokens
 	URL    func(token string) string
-	Token  *oauth2.Token // the token to use first; nil fetches one
+	Token  *oauth2.Token // the token in the request's URL; set by Prepare
 
 	// Outcome, set by the transport.
 	Status  int
 	Latency time.Duration
 	Retried bool
+}
+
+// Prepare gets a current token for the call and returns the URL to send.
+func (c *Call) Prepare(ctx context.Context) (*url.URL, error) {
+	tok, err := c.Tokens.TokenContext(ctx)
+	if err != nil {
+		return nil, TransportError(err)
+	}
+	c.Token = tok
+	u, err := url.Parse(c.URL(tok.AccessToken))
+	if err != nil {
+		return nil, failure.New(failure.Internal, "internal error", errors.New("hexagon: bad upstream URL"))
+	}
+	return u, nil
 }
 
 type callKey struct{}
@@ -46,20 +60,26 @@ func WithCall(ctx context.Context, c *Call) context.Context {
 	return context.WithValue(ctx, callKey{}, c)
 }
 
-// Transport sends requests that carry a Call. The request's URL is
-// replaced by Call.URL(token); when Hexagon answers 401 or 403 the token
-// is invalidated and the request is sent once more with a fresh one.
-// Requests without a Call are refused, so nothing but Hexagon URLs built
-// from validated input can leave through it.
+// CallFrom returns the Call attached to ctx, or nil.
+func CallFrom(ctx context.Context) *Call {
+	c, _ := ctx.Value(callKey{}).(*Call)
+	return c
+}
+
+// Transport sends requests that carry a prepared Call. When Hexagon answers
+// 401 or 403 it invalidates the call's token and sends the request once
+// more, to the URL built for a fresh token. Requests without a prepared
+// Call are refused, so only URLs built by Call.URL from validated input
+// leave through it.
 type Transport struct {
 	Base http.RoundTripper // nil means http.DefaultTransport
 }
 
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	c, _ := req.Context().Value(callKey{}).(*Call)
-	if c == nil {
-		return nil, errors.New("hexagon: request without a Call")
+	c := CallFrom(req.Context())
+	if c == nil || c.Token == nil {
+		return nil, errors.New("hexagon: request without a prepared Call")
 	}
 	base := t.Base
 	if base == nil {
@@ -67,14 +87,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	start := time.Now()
 	defer func() { c.Latency = time.Since(start) }()
-	tok := c.Token
-	if tok == nil {
-		var err error
-		if tok, err = c.Tokens.TokenContext(req.Context()); err != nil {
-			return nil, err
-		}
-	}
-	resp, err := send(base, req, c.URL(tok.AccessToken))
+	resp, err := base.RoundTrip(req)
 	if err != nil || (resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden) {
 		if resp != nil {
 			c.Status = resp.StatusCode
@@ -84,27 +97,19 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// The token was refused: revoked or expired early. Get a fresh one
 	// and try once more.
 	drain(resp.Body)
-	c.Tokens.Invalidate(tok)
+	c.Tokens.Invalidate(c.Token)
 	c.Retried = true
-	if tok, err = c.Tokens.TokenContext(req.Context()); err != nil {
+	u, err := c.Prepare(req.Context())
+	if err != nil {
 		return nil, err
 	}
-	resp, err = send(base, req, c.URL(tok.AccessToken))
+	out := req.Clone(req.Context())
+	out.URL, out.Host = u, ""
+	resp, err = base.RoundTrip(out)
 	if resp != nil {
 		c.Status = resp.StatusCode
 	}
 	return resp, err
-}
-
-func send(base http.RoundTripper, req *http.Request, rawURL string) (*http.Response, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, errors.New("hexagon: bad upstream URL")
-	}
-	out := req.Clone(req.Context())
-	out.URL = u
-	out.Host = ""
-	return base.RoundTrip(out)
 }
 
 // drain reads a little of a refused body so the connection can be reused.
@@ -153,7 +158,11 @@ func TransportError(err error) error {
 
 // Fetch GETs a whole document (capabilities) of at most max bytes.
 func Fetch(ctx context.Context, client *http.Client, c *Call, max int64) ([]byte, error) {
-	req, err := http.NewRequestWithContext(WithCall(ctx, c), http.MethodGet, "http://hexagon.invalid/", nil)
+	u, err := c.Prepare(ctx)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(WithCall(ctx, c), http.MethodGet, u.String(), nil)
 	if err != nil {
 		return nil, err
 	}

@@ -2,10 +2,13 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"testing"
 
 	"github.com/hexprox/hexprox/internal/config"
@@ -99,4 +102,61 @@ func BenchmarkDecodeAndLookup(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// benchStream drives handler over real loopback HTTP with parallel clients
+// fetching path, each response a full tile.
+func benchStream(b *testing.B, handler http.Handler, path string, hdr http.Header, tileLen int) {
+	srv := httptest.NewServer(handler)
+	defer srv.Close()
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	b.SetBytes(int64(tileLen))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest("GET", srv.URL+path, nil)
+			req.Header = hdr
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			n, _ := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || int(n) != tileLen {
+				b.Errorf("status %d, %d bytes", resp.StatusCode, n)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkStream is a browser's tile through HexProx over loopback.
+func BenchmarkStream(b *testing.B) {
+	s, prefix := benchServer(b)
+	benchStream(b, s, prefix+tilePath, http.Header{"Origin": {allowed}}, 24307)
+}
+
+// BenchmarkStreamBaseline is the same tile through a bare
+// httputil.ReverseProxy to the same kind of upstream, for comparison.
+func BenchmarkStreamBaseline(b *testing.B) {
+	fake := fakehexagon.New(fakehexagon.Options{})
+	fake.AddClient(clientID, clientSecret)
+	up := httptest.NewServer(fake)
+	defer up.Close()
+	resp, err := http.Get(up.URL + fakehexagon.TokenPath + "?grant_type=client_credentials&client_id=" + url.QueryEscape(clientID) + "&client_secret=" + url.QueryEscape(clientSecret))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	target, _ := url.Parse(up.URL)
+	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target) }, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+	benchStream(b, rp, "/streaming/wmts?/1.0.0/HxGN_Imagery/default/WebMercator/5/10/12.jpg&access_token="+url.QueryEscape(tok.AccessToken), nil, len(fake.JPEG()))
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -79,6 +80,7 @@ func New(o Options) *Server {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	s.proxy = &httputil.ReverseProxy{
 		Rewrite:        rewriteUpstream(o.Version),
+		BufferPool:     bufferPool{},
 		Transport:      transport,
 		ModifyResponse: filterUpstreamResponse,
 		ErrorHandler:   noteProxyError,
@@ -127,8 +129,8 @@ var passedResponseHeaders = []string{"Content-Type", "Content-Length", "Content-
 func rewriteUpstream(version string) func(*httputil.ProxyRequest) {
 	ua := "HexProx/" + version
 	return func(pr *httputil.ProxyRequest) {
-		// The real URL, with the token, is built by hexagon.Transport.
-		pr.Out.URL = &url.URL{Scheme: "https", Host: "hexagon.invalid", Path: "/"}
+		// The stream handler prepared the call's URL, with its token.
+		pr.Out.URL = pr.In.Context().Value(upstreamURLKey{}).(*url.URL)
 		pr.Out.Host = ""
 		h := make(http.Header, len(forwardedRequestHeaders)+1)
 		for _, k := range forwardedRequestHeaders {
@@ -154,6 +156,18 @@ func filterUpstreamResponse(resp *http.Response) error {
 	resp.Header = kept
 	return nil
 }
+
+// upstreamURLKey carries the prepared upstream URL to rewriteUpstream.
+type upstreamURLKey struct{}
+
+// bufferPool lends ReverseProxy its copy buffers instead of it allocating
+// 32 KiB per response.
+type bufferPool struct{}
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *buffers.Get().(*[]byte) }
+func (bufferPool) Put(b []byte) { buffers.Put(&b) }
 
 // proxyError carries an error out of ReverseProxy's ErrorHandler to the
 // Echo handler, so that it reaches the one error handler.

@@ -114,8 +114,13 @@ func (s *Server) redirect(c echo.Context, call *hexagon.Call) error {
 func (s *Server) stream(c echo.Context, call *hexagon.Call) error {
 	rec := recordOf(c)
 	rec.mode, rec.call = "stream", call
+	u, err := call.Prepare(c.Request().Context())
+	if err != nil {
+		return err
+	}
 	pe := &proxyError{}
 	ctx := context.WithValue(hexagon.WithCall(c.Request().Context(), call), proxyErrorKey{}, pe)
+	ctx = context.WithValue(ctx, upstreamURLKey{}, u)
 	s.proxy.ServeHTTP(c.Response(), c.Request().WithContext(ctx))
 	return pe.err
 }
