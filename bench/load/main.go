@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hexprox/hexprox/internal/credential"
@@ -67,11 +68,23 @@ type server struct {
 	cmd  *exec.Cmd
 }
 
+// stop ends the server and everything it started (nginx's workers): its
+// process group gets SIGTERM, then SIGKILL if it lingers.
 func (s *server) stop() {
-	if s != nil && s.cmd != nil && s.cmd.Process != nil {
-		s.cmd.Process.Kill()
-		s.cmd.Wait()
+	if s == nil || s.cmd == nil || s.cmd.Process == nil {
+		return
 	}
+	pgid := -s.cmd.Process.Pid
+	syscall.Kill(pgid, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		syscall.Kill(pgid, syscall.SIGKILL)
+		<-done
+	}
+	syscall.Kill(pgid, syscall.SIGKILL) // any orphan left in the group
 }
 
 func main() {
@@ -98,35 +111,47 @@ func run(bin string, duration time.Duration, connsText, out string) error {
 		}
 		conns = append(conns, n)
 	}
+	var err error
 	res := Results{Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), Machine: machine(), Duration: duration.String()}
 
-	up, err := start("direct", filepath.Join(bin, "fakehexagon"), nil, "-addr", "127.0.0.1:19090")
+	var addr [4]string // fake, hexprox, baseline, nginx
+	for i := range addr {
+		if addr[i], err = freeAddr(); err != nil {
+			return err
+		}
+	}
+	fakeURL, hpURL, baseURL, nginxURL := "http://"+addr[0], "http://"+addr[1], "http://"+addr[2], "http://"+addr[3]
+	up, err := start("direct", filepath.Join(bin, "fakehexagon"), nil, "-addr", addr[0])
 	if err != nil {
 		return err
 	}
 	defer up.stop()
-	if err := waitHTTP("http://127.0.0.1:19090/streaming/wmts"); err != nil {
+	if err := waitHTTP(fakeURL + "/streaming/wmts"); err != nil {
 		return err
 	}
-	hp, err := start("hexprox", filepath.Join(bin, "handler"), []string{"PORT=18080", "HEXAGON_URL=http://127.0.0.1:19090", "TOKEN_STORE=memory"})
+	_, hpPort, _ := net.SplitHostPort(addr[1])
+	hp, err := start("hexprox", filepath.Join(bin, "handler"), []string{"PORT=" + hpPort, "HEXAGON_URL=" + fakeURL, "TOKEN_STORE=memory"})
 	if err != nil {
 		return err
 	}
 	defer hp.stop()
-	if err := waitHTTP("http://127.0.0.1:18080/healthz"); err != nil {
+	if err := waitHTTP(hpURL + "/healthz"); err != nil {
 		return err
 	}
-	base, err := start("baseline", filepath.Join(bin, "baseline"), nil, "-listen", "127.0.0.1:18081", "-upstream", "http://127.0.0.1:19090")
+	base, err := start("baseline", filepath.Join(bin, "baseline"), nil, "-listen", addr[2], "-upstream", fakeURL)
 	if err != nil {
 		return err
 	}
 	defer base.stop()
-	ng, nginxErr := startNginx()
+	if err := waitHTTP(baseURL + "/streaming/wmts"); err != nil {
+		return err
+	}
+	ng, nginxErr := startNginx(addr[3], addr[0])
 	defer ng.stop()
 	if nginxErr != nil {
 		fmt.Fprintln(os.Stderr, "nginx baseline skipped:", nginxErr)
 	}
-	token, err := fetchToken()
+	token, err := fetchToken(fakeURL)
 	if err != nil {
 		return err
 	}
@@ -135,12 +160,12 @@ func run(bin string, duration time.Duration, connsText, out string) error {
 	upstreamTile := "/streaming/wmts?/1.0.0/HxGN_Imagery/default/WebMercator/12/1500/700.jpg&access_token=" + token
 	upstreamCaps := "/streaming/wmts?/1.0.0/WMTSCapabilities.xml&access_token=" + token
 	targets := map[string]map[string]string{ // path → target → URL
-		"redirect":     {"hexprox": "http://127.0.0.1:18080" + cred + tile},
-		"stream":       {"hexprox": "http://127.0.0.1:18080" + cred + tile, "direct": "http://127.0.0.1:19090" + upstreamTile, "baseline": "http://127.0.0.1:18081" + upstreamTile},
-		"capabilities": {"hexprox": "http://127.0.0.1:18080" + cred + "/1.0.0/WMTSCapabilities.xml", "direct": "http://127.0.0.1:19090" + upstreamCaps},
+		"redirect":     {"hexprox": hpURL + cred + tile},
+		"stream":       {"hexprox": hpURL + cred + tile, "direct": fakeURL + upstreamTile, "baseline": baseURL + upstreamTile},
+		"capabilities": {"hexprox": hpURL + cred + "/1.0.0/WMTSCapabilities.xml", "direct": fakeURL + upstreamCaps},
 	}
 	if ng != nil {
-		targets["stream"]["nginx"] = "http://127.0.0.1:18082" + upstreamTile
+		targets["stream"]["nginx"] = nginxURL + upstreamTile
 	}
 	servers := map[string]*server{"hexprox": hp, "direct": up, "baseline": base, "nginx": ng}
 	for _, path := range []string{"redirect", "stream", "capabilities"} {
@@ -168,7 +193,7 @@ func run(bin string, duration time.Duration, connsText, out string) error {
 	if err != nil {
 		return err
 	}
-	res.MissDirect, res.MissProxy, err = cacheMiss(filepath.Join(bin, "handler"), cred, upstreamCaps)
+	res.MissDirect, res.MissProxy, err = cacheMiss(filepath.Join(bin, "handler"), fakeURL, cred, upstreamCaps)
 	if err != nil {
 		return err
 	}
@@ -186,11 +211,22 @@ func run(bin string, duration time.Duration, connsText, out string) error {
 func start(name, bin string, env []string, args ...string) (*server, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	// nil Stdout/Stderr go to /dev/null: no pipe for Wait to drain.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return &server{name: name, cmd: cmd}, nil
+}
+
+// freeAddr returns a loopback address nothing listens on now.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }
 
 func waitHTTP(u string) error {
@@ -203,8 +239,8 @@ func waitHTTP(u string) error {
 	return fmt.Errorf("%s did not answer", u)
 }
 
-func fetchToken() (string, error) {
-	resp, err := http.Get("http://127.0.0.1:19090/streaming/oauth/token?grant_type=client_credentials&client_id=" + clientID + "&client_secret=" + clientSecret)
+func fetchToken(fakeURL string) (string, error) {
+	resp, err := http.Get(fakeURL + "/streaming/oauth/token?grant_type=client_credentials&client_id=" + clientID + "&client_secret=" + clientSecret)
 	if err != nil {
 		return "", err
 	}
@@ -216,7 +252,7 @@ func fetchToken() (string, error) {
 }
 
 // startNginx runs nginx as a plain proxy_pass to the fake, if installed.
-func startNginx() (*server, error) {
+func startNginx(listen, upstream string) (*server, error) {
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
 		for _, p := range []string{"/usr/sbin/nginx", "/usr/local/sbin/nginx"} {
@@ -237,9 +273,9 @@ events { worker_connections 4096; }
 http {
   access_log off;
   client_body_temp_path ` + dir + `; proxy_temp_path ` + dir + `; fastcgi_temp_path ` + dir + `; uwsgi_temp_path ` + dir + `; scgi_temp_path ` + dir + `;
-  upstream fake { server 127.0.0.1:19090; keepalive 256; }
+  upstream fake { server ` + upstream + `; keepalive 256; }
   server {
-    listen 127.0.0.1:18082;
+    listen ` + listen + `;
     location / { proxy_pass http://fake; proxy_http_version 1.1; proxy_set_header Connection ""; }
   }
 }
@@ -251,7 +287,7 @@ http {
 	if err != nil {
 		return nil, err
 	}
-	if err := waitHTTP("http://127.0.0.1:18082/streaming/wmts"); err != nil {
+	if err := waitHTTP("http://" + listen + "/streaming/wmts"); err != nil {
 		s.stop()
 		return nil, err
 	}
@@ -322,14 +358,17 @@ func wrk(u string, conns int, d time.Duration, hdr []string, srv *server) (Run, 
 // startup measures exec → first answered /healthz, 20 times.
 func startup(handler string) (median, p90 float64, err error) {
 	var times []float64
-	for i := range 20 {
-		port := 18100 + i
-		t0 := time.Now()
-		s, err := start("startup", handler, []string{"PORT=" + strconv.Itoa(port), "TOKEN_STORE=memory"})
+	for range 20 {
+		addr, err := freeAddr()
 		if err != nil {
 			return 0, 0, err
 		}
-		addr := "127.0.0.1:" + strconv.Itoa(port)
+		_, port, _ := net.SplitHostPort(addr)
+		t0 := time.Now()
+		s, err := start("startup", handler, []string{"PORT=" + port, "TOKEN_STORE=memory"})
+		if err != nil {
+			return 0, 0, err
+		}
 		ok := false
 		for time.Since(t0) < 5*time.Second {
 			if c, err := net.Dial("tcp", addr); err == nil {
@@ -356,13 +395,18 @@ func startup(handler string) (median, p90 float64, err error) {
 
 // cacheMiss compares fetching the capabilities from the fake directly with
 // fetching them through a proxy whose cache is off (every request a miss).
-func cacheMiss(handler, cred, upstreamCaps string) (direct, miss float64, err error) {
-	s, err := start("nocache", handler, []string{"PORT=18090", "HEXAGON_URL=http://127.0.0.1:19090", "CAPABILITIES_TTL=0", "TOKEN_STORE=memory"})
+func cacheMiss(handler, fakeURL, cred, upstreamCaps string) (direct, miss float64, err error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return 0, 0, err
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	s, err := start("nocache", handler, []string{"PORT=" + port, "HEXAGON_URL=" + fakeURL, "CAPABILITIES_TTL=0", "TOKEN_STORE=memory"})
 	if err != nil {
 		return 0, 0, err
 	}
 	defer s.stop()
-	if err := waitHTTP("http://127.0.0.1:18090/healthz"); err != nil {
+	if err := waitHTTP("http://" + addr + "/healthz"); err != nil {
 		return 0, 0, err
 	}
 	measure := func(u string) (float64, error) {
@@ -383,10 +427,10 @@ func cacheMiss(handler, cred, upstreamCaps string) (direct, miss float64, err er
 		slices.Sort(ts)
 		return ts[len(ts)/2], nil
 	}
-	if direct, err = measure("http://127.0.0.1:19090" + upstreamCaps); err != nil {
+	if direct, err = measure(fakeURL + upstreamCaps); err != nil {
 		return 0, 0, err
 	}
-	miss, err = measure("http://127.0.0.1:18090" + cred + "/1.0.0/WMTSCapabilities.xml")
+	miss, err = measure("http://" + addr + cred + "/1.0.0/WMTSCapabilities.xml")
 	return direct, miss, err
 }
 

@@ -58,30 +58,31 @@ func (s *Server) logLine(c echo.Context, rec *record, start time.Time) {
 	if route == "" {
 		route = c.Path()
 	}
-	attrs := []any{
-		"method", r.Method,
-		"route", route,
-		"status", c.Response().Status,
-		"latency_ms", float64(time.Since(start).Microseconds()) / 1000,
-		"bytes", c.Response().Size,
-	}
+	status := c.Response().Status
+	attrs := make([]slog.Attr, 0, 16)
+	attrs = append(attrs,
+		slog.String("method", r.Method),
+		slog.String("route", route),
+		slog.Int("status", status),
+		slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
+		slog.Int64("bytes", c.Response().Size),
+	)
 	if rec.cred != "" {
-		attrs = append(attrs, "cred", rec.cred, "path", redact.String(rec.path), "query", redact.String(r.URL.RawQuery))
+		attrs = append(attrs, slog.String("cred", rec.cred), slog.String("path", redact.String(rec.path)), slog.String("query", redact.String(r.URL.RawQuery)))
 	}
 	if rec.mode != "" {
-		attrs = append(attrs, "mode", rec.mode)
+		attrs = append(attrs, slog.String("mode", rec.mode))
 	}
 	if rec.mode == "capabilities" {
-		attrs = append(attrs, "cache_hit", rec.cacheHit)
+		attrs = append(attrs, slog.Bool("cache_hit", rec.cacheHit))
 	}
 	if rec.call != nil && rec.call.Status != 0 {
-		attrs = append(attrs, "upstream_status", rec.call.Status, "upstream_ms", float64(rec.call.Latency.Microseconds())/1000, "retried", rec.call.Retried)
+		attrs = append(attrs, slog.Int("upstream_status", rec.call.Status), slog.Float64("upstream_ms", float64(rec.call.Latency.Microseconds())/1000), slog.Bool("retried", rec.call.Retried))
 	}
-	level := s.logLevel(c.Response().Status)
 	if rec.err != "" {
-		attrs = append(attrs, "err", redact.String(rec.err))
+		attrs = append(attrs, slog.String("err", redact.String(rec.err)))
 	}
-	s.log.Log(r.Context(), level, "request", attrs...)
+	s.log.LogAttrs(r.Context(), s.logLevel(status), "request", attrs...)
 }
 
 func (s *Server) logLevel(status int) slog.Level {
