@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,6 +30,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hexprox/hexprox/bench/internal/procstat"
 	"github.com/hexprox/hexprox/internal/credential"
 )
 
@@ -116,7 +118,7 @@ func run(bin string, duration time.Duration, connsText, out string) error {
 
 	var addr [4]string // fake, hexprox, baseline, nginx
 	for i := range addr {
-		if addr[i], err = freeAddr(); err != nil {
+		if addr[i], err = procstat.FreeAddr(); err != nil {
 			return err
 		}
 	}
@@ -189,6 +191,20 @@ func run(bin string, duration time.Duration, connsText, out string) error {
 			}
 		}
 	}
+	// The redirect path once more with the proxy pinned to core 0 and a
+	// one-thread wrk to core 1: the same work, without the two competing
+	// for both cores (which is where the unpinned p99 tail comes from).
+	if _, err := exec.LookPath("taskset"); err == nil {
+		for _, c := range conns {
+			r, err := pinned(targets["redirect"]["hexprox"], c, duration, hp)
+			if err != nil {
+				return err
+			}
+			r.Path, r.Target, r.Conns = "redirect", "hexprox-pinned", c
+			res.Runs = append(res.Runs, r)
+			fmt.Fprintf(os.Stderr, "%-12s %-8s c=%-3d %9.0f req/s  p50 %6.2fms  p99 %6.2fms  rss %5.1fMB  errors %d\n", r.Path, r.Target, c, r.RPS, r.P50, r.P99, r.PeakRSS, r.Errors)
+		}
+	}
 	res.StartupMedian, res.StartupP90, err = startup(filepath.Join(bin, "handler"))
 	if err != nil {
 		return err
@@ -217,16 +233,6 @@ func start(name, bin string, env []string, args ...string) (*server, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return &server{name: name, cmd: cmd}, nil
-}
-
-// freeAddr returns a loopback address nothing listens on now.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 func waitHTTP(u string) error {
@@ -300,10 +306,23 @@ var (
 	errsRE = regexp.MustCompile(`Non-2xx or 3xx responses:\s+(\d+)|Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
 )
 
+// pinned runs wrk on core 1 with one thread against srv pinned to core 0.
+func pinned(u string, conns int, d time.Duration, srv *server) (Run, error) {
+	pid := strconv.Itoa(srv.cmd.Process.Pid)
+	if out, err := exec.Command("taskset", "-a", "-cp", "0", pid).CombinedOutput(); err != nil {
+		return Run{}, fmt.Errorf("taskset: %v: %s", err, out)
+	}
+	defer exec.Command("taskset", "-a", "-cp", "0-"+strconv.Itoa(runtime.NumCPU()-1), pid).Run()
+	return runWrk([]string{"taskset", "-c", "1", "wrk", "-t1"}, u, conns, d, nil, srv)
+}
+
 // wrk runs wrk against u and samples the server's RSS meanwhile.
 func wrk(u string, conns int, d time.Duration, hdr []string, srv *server) (Run, error) {
-	threads := "2"
-	args := append([]string{"-t" + threads, "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s", "--latency", "--timeout", "10s"}, hdr...)
+	return runWrk([]string{"wrk", "-t2"}, u, conns, d, hdr, srv)
+}
+
+func runWrk(command []string, u string, conns int, d time.Duration, hdr []string, srv *server) (Run, error) {
+	args := append([]string{"-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s", "--latency", "--timeout", "10s"}, hdr...)
 	args = append(args, u)
 	var peak atomic.Int64
 	done := make(chan struct{})
@@ -315,13 +334,13 @@ func wrk(u string, conns int, d time.Duration, hdr []string, srv *server) (Run, 
 			case <-done:
 				return
 			case <-t.C:
-				if r := rss(srv.cmd.Process.Pid); r > peak.Load() {
+				if r := procstat.RSS(srv.cmd.Process.Pid); r > peak.Load() {
 					peak.Store(r)
 				}
 			}
 		}
 	}()
-	outb, err := exec.Command("wrk", args...).CombinedOutput()
+	outb, err := exec.Command(command[0], append(command[1:], args...)...).CombinedOutput()
 	close(done)
 	if err != nil {
 		return Run{}, fmt.Errorf("%v: %s", err, outb)
@@ -359,7 +378,7 @@ func wrk(u string, conns int, d time.Duration, hdr []string, srv *server) (Run, 
 func startup(handler string) (median, p90 float64, err error) {
 	var times []float64
 	for range 20 {
-		addr, err := freeAddr()
+		addr, err := procstat.FreeAddr()
 		if err != nil {
 			return 0, 0, err
 		}
@@ -396,7 +415,7 @@ func startup(handler string) (median, p90 float64, err error) {
 // cacheMiss compares fetching the capabilities from the fake directly with
 // fetching them through a proxy whose cache is off (every request a miss).
 func cacheMiss(handler, fakeURL, cred, upstreamCaps string) (direct, miss float64, err error) {
-	addr, err := freeAddr()
+	addr, err := procstat.FreeAddr()
 	if err != nil {
 		return 0, 0, err
 	}
@@ -432,20 +451,6 @@ func cacheMiss(handler, fakeURL, cred, upstreamCaps string) (direct, miss float6
 	}
 	miss, err = measure("http://" + addr + cred + "/1.0.0/WMTSCapabilities.xml")
 	return direct, miss, err
-}
-
-func rss(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 func machine() string {

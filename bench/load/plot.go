@@ -5,9 +5,9 @@ import (
 	"strings"
 )
 
-var colors = map[string]string{"hexprox": "#0b5cad", "baseline": "#8aa8c8", "nginx": "#3a8f5c", "direct": "#b7b7b7"}
+var colors = map[string]string{"hexprox": "#0b5cad", "hexprox-pinned": "#5a3fa0", "baseline": "#8aa8c8", "nginx": "#3a8f5c", "direct": "#b7b7b7"}
 
-var targetOrder = []string{"hexprox", "baseline", "nginx", "direct"}
+var targetOrder = []string{"hexprox", "hexprox-pinned", "baseline", "nginx", "direct"}
 
 // plot draws two panels, throughput and p99 latency, with one group of
 // bars per path and concurrency and one bar per target.
@@ -76,7 +76,7 @@ func plot(res Results) []byte {
 	lx := left
 	for _, t := range targetOrder {
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="12" height="12" fill="%s"/><text x="%d" y="%d">%s</text>`, lx, height-22, colors[t], lx+16, height-12, t)
-		lx += 110
+		lx += 130
 	}
 	b.WriteString(`</svg>`)
 	return []byte(b.String())

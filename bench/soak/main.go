@@ -28,6 +28,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hexprox/hexprox/bench/internal/procstat"
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
 )
@@ -76,18 +77,19 @@ func run(handler string, duration time.Duration, conns int, lifetime time.Durati
 	upstream := httptest.NewServer(fake)
 	defer upstream.Close()
 
-	port, err := freePort()
+	addr, err := procstat.FreeAddr()
 	if err != nil {
 		return err
 	}
+	_, port, _ := net.SplitHostPort(addr)
 	cmd := exec.Command(handler)
-	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port), "HEXAGON_URL="+upstream.URL, "CAPABILITIES_TTL=2s", "TOKEN_STORE=memory")
+	cmd.Env = append(os.Environ(), "PORT="+port, "HEXAGON_URL="+upstream.URL, "CAPABILITIES_TTL=2s", "TOKEN_STORE=memory")
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return err
 	}
 	defer cmd.Process.Kill()
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	base := "http://" + addr
 	if err := waitReady(base); err != nil {
 		return err
 	}
@@ -95,7 +97,7 @@ func run(handler string, duration time.Duration, conns int, lifetime time.Durati
 	// Warm up, then read the starting state.
 	http.Get(cred + "/1.0.0/WMTSCapabilities.xml")
 	goroutinesBefore := goroutines(base)
-	rssStart := rss(cmd.Process.Pid)
+	rssStart := procstat.RSS(cmd.Process.Pid)
 
 	var peak atomic.Int64
 	stopSampling := make(chan struct{})
@@ -107,7 +109,7 @@ func run(handler string, duration time.Duration, conns int, lifetime time.Durati
 			case <-stopSampling:
 				return
 			case <-t.C:
-				if r := rss(cmd.Process.Pid); r > peak.Load() {
+				if r := procstat.RSS(cmd.Process.Pid); r > peak.Load() {
 					peak.Store(r)
 				}
 			}
@@ -137,7 +139,7 @@ func run(handler string, duration time.Duration, conns int, lifetime time.Durati
 	transport.CloseIdleConnections()
 	time.Sleep(2 * time.Second) // let the proxy's idle connections and refreshes settle
 	goroutinesAfter := goroutines(base)
-	rssEnd := rss(cmd.Process.Pid)
+	rssEnd := procstat.RSS(cmd.Process.Pid)
 
 	var all []time.Duration
 	total, errs := 0, 0
@@ -240,15 +242,6 @@ func pct(sorted []time.Duration, p int) time.Duration {
 func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 func mb(b int64) float64          { return float64(b) / (1 << 20) }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 func waitReady(base string) error {
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if resp, err := http.Get(base + "/healthz"); err == nil {
@@ -268,19 +261,4 @@ func goroutines(base string) int {
 	var h struct{ Goroutines int }
 	json.NewDecoder(resp.Body).Decode(&h)
 	return h.Goroutines
-}
-
-// rss returns the resident set size of pid in bytes, from /proc.
-func rss(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }

@@ -275,6 +275,22 @@ func (f *Fake) renew(id string) *issued {
 	return t
 }
 
+// proceed applies the data-service switches (delay, forced status) and
+// reports whether the request should be served normally.
+func (f *Fake) proceed(w http.ResponseWriter, r *http.Request, sw Switches) bool {
+	if !f.wait(r, sw.TileDelay) {
+		return false
+	}
+	if sw.TileStatus != 0 {
+		if sw.RetryAfter != "" {
+			w.Header().Set("Retry-After", sw.RetryAfter)
+		}
+		http.Error(w, "fake hexagon: forced status", sw.TileStatus)
+		return false
+	}
+	return true
+}
+
 // wait sleeps for d unless the client goes away first; it reports whether
 // the request should go on.
 func (f *Fake) wait(r *http.Request, d time.Duration) bool {
@@ -330,14 +346,7 @@ func (f *Fake) serveWMTS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad query", http.StatusBadRequest)
 		return
 	}
-	if !f.wait(r, sw.TileDelay) {
-		return
-	}
-	if sw.TileStatus != 0 {
-		if sw.RetryAfter != "" {
-			w.Header().Set("Retry-After", sw.RetryAfter)
-		}
-		http.Error(w, "fake hexagon: forced status", sw.TileStatus)
+	if !f.proceed(w, r, sw) {
 		return
 	}
 	token := q.Get("access_token")

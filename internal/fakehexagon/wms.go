@@ -34,14 +34,7 @@ const MaxMapSize = 3500
 func (f *Fake) serveWMS(w http.ResponseWriter, r *http.Request) {
 	f.WMSRequests.Add(1)
 	sw := f.switches()
-	if !f.wait(r, sw.TileDelay) {
-		return
-	}
-	if sw.TileStatus != 0 {
-		if sw.RetryAfter != "" {
-			w.Header().Set("Retry-After", sw.RetryAfter)
-		}
-		http.Error(w, "fake hexagon: forced status", sw.TileStatus)
+	if !f.proceed(w, r, sw) {
 		return
 	}
 	q := map[string]string{}

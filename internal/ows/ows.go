@@ -17,19 +17,24 @@ func WriteExceptionReport(w io.Writer, code, locator, text string) error {
 	var b strings.Builder
 	b.WriteString(xml.Header)
 	b.WriteString(`<ExceptionReport xmlns="http://www.opengis.net/ows/1.1" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="http://www.opengis.net/ows/1.1 http://schemas.opengis.net/ows/1.1.0/owsExceptionReport.xsd" version="1.0.0" xml:lang="en">`)
-	b.WriteString("\n  <Exception exceptionCode=\"")
-	escape(&b, code)
-	b.WriteString(`"`)
-	if locator != "" {
-		b.WriteString(` locator="`)
-		escape(&b, locator)
-		b.WriteString(`"`)
-	}
+	b.WriteString("\n  <Exception")
+	attr(&b, "exceptionCode", code)
+	attr(&b, "locator", locator)
 	b.WriteString(">\n    <ExceptionText>")
 	escape(&b, text)
 	b.WriteString("</ExceptionText>\n  </Exception>\n</ExceptionReport>\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// attr writes name="value", escaped, unless value is empty.
+func attr(b *strings.Builder, name, value string) {
+	if value == "" {
+		return
+	}
+	b.WriteString(" " + name + `="`)
+	escape(b, value)
+	b.WriteByte('"')
 }
 
 func escape(b *strings.Builder, s string) {
@@ -58,16 +63,8 @@ func WriteServiceException(w io.Writer, version, code, locator, text string) err
 		b.WriteString(`<ServiceExceptionReport version="1.3.0" xmlns="http://www.opengis.net/ogc" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="http://www.opengis.net/ogc http://schemas.opengis.net/wms/1.3.0/exceptions_1_3_0.xsd">`)
 	}
 	b.WriteString("\n  <ServiceException")
-	if code != "" {
-		b.WriteString(` code="`)
-		escape(&b, code)
-		b.WriteString(`"`)
-	}
-	if locator != "" {
-		b.WriteString(` locator="`)
-		escape(&b, locator)
-		b.WriteString(`"`)
-	}
+	attr(&b, "code", code)
+	attr(&b, "locator", locator)
 	b.WriteString(">")
 	escape(&b, text)
 	b.WriteString("</ServiceException>\n</ServiceExceptionReport>\n")

@@ -18,33 +18,16 @@ import (
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
 	"github.com/hexprox/hexprox/internal/redact"
+	"github.com/hexprox/hexprox/internal/testclock"
 	"github.com/hexprox/hexprox/internal/token"
 	"github.com/hexprox/hexprox/internal/tokenstore/azuretable"
 )
-
-// testClock is a settable clock shared by the fake and every instance.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // cluster is several proxy instances sharing one Azurite table, in front
 // of one fake Hexagon.
 type cluster struct {
 	t        *testing.T
-	clk      *testClock
+	clk      *testclock.Clock
 	fake     *fakehexagon.Fake
 	upstream *httptest.Server
 	az       *azuritetest.Azurite
@@ -54,7 +37,7 @@ type cluster struct {
 const tokenLife = time.Hour
 
 func newCluster(t *testing.T) *cluster {
-	c := &cluster{t: t, clk: &testClock{t: time.Now()}, logs: &syncBuffer{}}
+	c := &cluster{t: t, clk: testclock.New(time.Now()), logs: &syncBuffer{}}
 	c.az = azuritetest.Start(t)
 	c.fake = fakehexagon.New(fakehexagon.Options{Lifetime: tokenLife, Now: c.clk.Now})
 	c.fake.AddClient(clientID, clientSecret)
