@@ -57,14 +57,15 @@ func main() {
 	lifetime := flag.Duration("lifetime", 4*time.Second, "fake Hexagon token lifetime")
 	mix := flag.String("mix", "50,35,15", "percent redirect,stream,capabilities")
 	out := flag.String("json", "", "also write the figures as JSON to this file")
+	settle := flag.Duration("settle", 2*time.Second, "wait this long after the load before the 'after' readings (past 90s, the proxy's idle upstream connections have closed)")
 	flag.Parse()
-	if err := run(*handler, *duration, *conns, *lifetime, *mix, *out); err != nil {
+	if err := run(*handler, *duration, *conns, *lifetime, *mix, *out, *settle); err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)
 		os.Exit(1)
 	}
 }
 
-func run(handler string, duration time.Duration, conns int, lifetime time.Duration, mixText, out string) error {
+func run(handler string, duration time.Duration, conns int, lifetime time.Duration, mixText, out string, settle time.Duration) error {
 	var weights [kinds]int
 	for i, p := range strings.Split(mixText, ",") {
 		if i < int(kinds) {
@@ -137,7 +138,7 @@ func run(handler string, duration time.Duration, conns int, lifetime time.Durati
 	elapsed := time.Since(start)
 	close(stopSampling)
 	transport.CloseIdleConnections()
-	time.Sleep(2 * time.Second) // let the proxy's idle connections and refreshes settle
+	time.Sleep(settle) // let the proxy's idle connections and refreshes settle
 	goroutinesAfter := goroutines(base)
 	rssEnd := procstat.RSS(cmd.Process.Pid)
 
@@ -162,7 +163,7 @@ func run(handler string, duration time.Duration, conns int, lifetime time.Durati
 	slices.Sort(all)
 	fmt.Printf("  %-12s %8d requests  %6d errors  p50 %7s  p99 %7s  (%.0f req/s)\n", "all", total, errs, pct(all, 50), pct(all, 99), float64(total)/elapsed.Seconds())
 	fmt.Printf("  proxy RSS: start %.1f MB, peak %.1f MB, end %.1f MB\n", mb(rssStart), mb(peak.Load()), mb(rssEnd))
-	fmt.Printf("  proxy goroutines: before %d, after %d\n", goroutinesBefore, goroutinesAfter)
+	fmt.Printf("  proxy goroutines: before %d, after %d (read %v after the load)\n", goroutinesBefore, goroutinesAfter, settle)
 	fmt.Printf("  Hexagon: %d token requests (%d tokens issued) over %d token lifetimes\n", fake.TokenRequests.Load(), fake.TokensIssued.Load(), int(elapsed/lifetime))
 	for _, r := range results {
 		for _, s := range r.sample {
