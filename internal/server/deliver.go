@@ -1,0 +1,119 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/hexprox/hexprox/internal/capabilities"
+	"github.com/hexprox/hexprox/internal/config"
+	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/hexagon"
+	"github.com/hexprox/hexprox/internal/publicurl"
+	"github.com/hexprox/hexprox/internal/token"
+)
+
+// deliver answers a tile or map request: streamed to allowed browsers (or
+// to everyone with TILE_MODE=proxy), else a redirect.
+func (s *Server) deliver(c echo.Context, browser bool, call *hexagon.Call) error {
+	if s.cfg.TileMode == config.ModeProxy || s.cfg.TileMode == config.ModeAuto && browser {
+		return s.stream(c, call)
+	}
+	return s.redirect(c, call)
+}
+
+// redirect answers with a 302 to Hexagon carrying a current token.
+func (s *Server) redirect(c echo.Context, call *hexagon.Call) error {
+	recordOf(c).mode = "redirect"
+	tok, err := call.Tokens.TokenContext(c.Request().Context())
+	if err != nil {
+		return hexagon.TransportError(err)
+	}
+	h := c.Response().Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Location", call.URL(tok.AccessToken))
+	c.Response().WriteHeader(http.StatusFound)
+	return nil
+}
+
+// stream relays the upstream response body as it arrives.
+func (s *Server) stream(c echo.Context, call *hexagon.Call) error {
+	rec := recordOf(c)
+	rec.mode, rec.call = "stream", call
+	u, err := call.Prepare(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	pe := &proxyError{}
+	ctx := context.WithValue(hexagon.WithCall(c.Request().Context(), call), proxyErrorKey{}, pe)
+	ctx = context.WithValue(ctx, upstreamURLKey{}, u)
+	s.proxy.ServeHTTP(c.Response(), c.Request().WithContext(ctx))
+	return pe.err
+}
+
+// capsSpec says how to fetch and rewrite one service's capabilities.
+type capsSpec struct {
+	service     string // the route's first segment: "wmts" or "wms"
+	cacheKey    string // per credential (and version)
+	roots       []string
+	match       capabilities.Matcher
+	contentType string
+	url         func(token string) string
+}
+
+// capabilities answers with the rewritten document, from the cache when
+// it is fresh.
+func (s *Server) capabilities(c echo.Context, cred credential.Credential, tokens *token.Cached, spec capsSpec) error {
+	r := c.Request()
+	rec := recordOf(c)
+	rec.mode = "capabilities"
+	base, ok := publicurl.Base(r, s.cfg.PublicBaseURL)
+	if !ok {
+		return failure.Invalidf(failure.CodeInvalidParameter, "Host", "the Host or X-Forwarded-Host header is not a valid host name")
+	}
+	call := &hexagon.Call{Tokens: tokens, URL: spec.url}
+	doc, hit, err := s.caps.Get(r.Context(), spec.cacheKey, func(ctx context.Context) (*capabilities.Document, error) {
+		rec.call = call
+		body, err := hexagon.Fetch(ctx, s.fetcher, call, MaxCapabilities)
+		if err != nil {
+			return nil, err
+		}
+		var secrets []string
+		if tok, _ := tokens.TokenContext(ctx); tok != nil {
+			secrets = []string{tok.AccessToken}
+		}
+		doc, err := capabilities.Rewrite(body, capabilities.Options{Match: spec.match, Roots: spec.roots, Secrets: secrets})
+		if err != nil {
+			return nil, failure.New(failure.UpstreamFailed, "Hexagon answered with something that is not a "+strings.ToUpper(spec.service)+" capabilities document", err)
+		}
+		return doc, nil
+	})
+	if err != nil {
+		return err
+	}
+	rec.cacheHit = hit
+	id, secret := cred.PathSegments()
+	var b bytes.Buffer
+	b.Grow(doc.Size() + 128*doc.Insertions())
+	if err := doc.Render(&b, base+"/"+spec.service+"/"+id+"/"+secret); err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	h.Set("Content-Type", spec.contentType)
+	h.Set("Cache-Control", "private, max-age="+strconv.Itoa(int(s.cfg.CapabilitiesTTL.Seconds())))
+	h.Set("Content-Length", strconv.Itoa(b.Len()))
+	if s.cfg.PublicBaseURL == "" {
+		h.Add("Vary", publicurl.VaryHeaders)
+	}
+	c.Response().WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return nil
+	}
+	_, err = c.Response().Write(b.Bytes())
+	return err
+}
