@@ -78,7 +78,6 @@ func (s *Server) capabilities(c echo.Context, cred credential.Credential, tokens
 	}
 	call := &hexagon.Call{Tokens: tokens, URL: spec.url}
 	doc, hit, err := s.caps.Get(r.Context(), spec.cacheKey, func(ctx context.Context) (*capabilities.Document, error) {
-		rec.call = call
 		body, err := hexagon.Fetch(ctx, s.fetcher, call, MaxCapabilities)
 		if err != nil {
 			return nil, err
@@ -96,7 +95,10 @@ func (s *Server) capabilities(c echo.Context, cred credential.Credential, tokens
 	if err != nil {
 		return err
 	}
-	rec.cacheHit = hit
+	// The load ran on another goroutine; its result arrived through a
+	// channel, so call is safe to read now. If another request's load was
+	// shared, call was never used and its Status stays 0.
+	rec.cacheHit, rec.call = hit, call
 	id, secret := cred.PathSegments()
 	var b bytes.Buffer
 	b.Grow(doc.Size() + 128*doc.Insertions())

@@ -19,6 +19,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	rec := recordOf(c)
 	if errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil {
 		rec.err = "client went away"
+		if !c.Response().Committed {
+			c.Response().Status = statusClientClosed // for the log; nothing is sent
+		}
 		return // nobody to answer
 	}
 	fe := asFailure(err)
@@ -61,6 +64,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 		c.JSON(status, map[string]string{"error": fe.Message})
 	}
 }
+
+// statusClientClosed is logged for requests whose client left before the
+// answer (nginx's 499); it is never sent.
+const statusClientClosed = 499
 
 // asFailure maps any error to a failure, including Echo's own (no route,
 // method not allowed). Unknown errors become "internal error".

@@ -245,7 +245,28 @@ func TestFaults(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		client.CloseIdleConnections()
 		figure(t, "client left after 100ms → upstream request cancelled %s later", ms(time.Since(start)-100*time.Millisecond))
+
+		// Leaving during a shared capabilities fetch: the request is logged
+		// as the client's doing, and the fetch is not cancelled with it, so
+		// the next request is served from the cache it fills.
+		h.fake.Set(fakehexagon.Switches{TileDelay: 300 * time.Millisecond})
+		req, _ = http.NewRequest("GET", h.credURL()+"/1.0.0/WMTSCapabilities.xml", nil)
+		if _, err := client.Do(req); err == nil {
+			t.Fatal("expected the client to time out")
+		}
+		for !strings.Contains(h.logs.String(), `"mode":"capabilities"`) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if !strings.Contains(h.logs.String(), `"status":499`) || !strings.Contains(h.logs.String(), "client went away") {
+			t.Fatalf("a request whose client left must be logged as 499:\n%s", h.logs.String())
+		}
+		time.Sleep(400 * time.Millisecond) // the fetch completes without the client
+		h.fake.Set(fakehexagon.Switches{})
+		resp, _ := h.get(h.credURL()+"/1.0.0/WMTSCapabilities.xml", nil)
+		if resp.StatusCode != 200 || h.fake.CapabilitiesRequests.Load() != 1 {
+			t.Fatalf("after a client left mid-fetch: %d, %d upstream fetches (want the cached one)", resp.StatusCode, h.fake.CapabilitiesRequests.Load())
+		}
+		client.CloseIdleConnections()
 	})
 }
