@@ -334,6 +334,12 @@ func TestOtherRoutes(t *testing.T) {
 	if resp, _ := h.do(http.MethodHead, h.proxy.URL+"/", nil); resp.StatusCode != 200 {
 		t.Fatalf("HEAD /: %d", resp.StatusCode)
 	}
+	for _, path := range []string{"/", "/healthz"} {
+		resp, _ := h.do(http.MethodOptions, h.proxy.URL+path, nil)
+		if resp.StatusCode != http.StatusNoContent || !strings.Contains(resp.Header.Get("Allow"), "GET") {
+			t.Fatalf("OPTIONS %s: %d %v", path, resp.StatusCode, resp.Header)
+		}
+	}
 	resp, body = h.get(h.proxy.URL+"/nope", nil)
 	if resp.StatusCode != 404 || !strings.Contains(resp.Header.Get("Content-Type"), "json") {
 		t.Fatalf("unknown route: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
