@@ -17,7 +17,7 @@ const replacement = "REDACTED"
 
 // String returns s with the value of every name=value pair whose name ends
 // in a secret name replaced by "REDACTED". A value ends at '&', white
-// space, a quote or '<'/'>'. Strings without '=' are returned as they are,
+// space (as RE2's \s: space, \t, \n, \f, \r — not \v), a quote or '<'/'>'. Strings without '=' are returned as they are,
 // without allocating: this runs on every log attribute.
 func String(s string) string {
 	if strings.IndexByte(s, '=') < 0 {
@@ -61,7 +61,7 @@ func secretBefore(prefix string) bool {
 
 func stop(c byte) bool {
 	switch c {
-	case '&', ' ', '\t', '\n', '\r', '\f', '\v', '"', '\'', '<', '>':
+	case '&', ' ', '\t', '\n', '\r', '\f', '"', '\'', '<', '>':
 		return true
 	}
 	return false
