@@ -1,0 +1,61 @@
+package server
+
+// OWSLib, the Python OGC client (Debian's python3-owslib), reads the
+// proxy's capabilities and fetches a tile and a map the way it does for
+// any server: KVP GetTile wherever KVP is advertised. scripts/test
+// installs it; elsewhere the test skips without it.
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+const owslibScript = `
+import json, sys
+from owslib.wmts import WebMapTileService
+from owslib.wms import WebMapService
+wmts_url, wms_url = sys.argv[1], sys.argv[2]
+w = WebMapTileService(wmts_url)
+tile = w.gettile(layer="HxGN_Imagery", tilematrixset="WebMercator", tilematrix="5", row=10, column=12, format="image/jpeg").read()
+m = WebMapService(wms_url, version="1.3.0")
+img = m.getmap(layers=["HxGN_Imagery"], styles=[""], srs="EPSG:3857", bbox=(-1e6, -1e6, 1e6, 1e6), size=(256, 128), format="image/png").read()
+print(json.dumps({"layers": list(w.contents), "tile": len(tile), "tile_jpeg": tile[:3] == b"\xff\xd8\xff",
+                  "wms_layers": list(m.contents), "map_png": img[:8] == b"\x89PNG\r\n\x1a\n"}))
+`
+
+func TestOWSLibThroughTheProxy(t *testing.T) {
+	python := "/usr/bin/python3" // Debian's, where python3-owslib installs
+	if err := exec.Command(python, "-c", "import owslib").Run(); err != nil {
+		if os.Getenv("HEXPROX_REQUIRE_TOOLS") != "" {
+			t.Fatalf("OWSLib not importable by %s: %v; scripts/test installs python3-owslib", python, err)
+		}
+		t.Skip("python3-owslib not installed")
+	}
+	for _, mode := range []string{"redirect", "proxy"} {
+		t.Run(mode, func(t *testing.T) {
+			h := newHarness(t, map[string]string{"TILE_MODE": mode})
+			out, err := exec.Command(python, "-c", owslibScript, h.credURL()+"/1.0.0/WMTSCapabilities.xml", h.wmsURL()).CombinedOutput()
+			if err != nil {
+				t.Fatalf("owslib: %v\n%s", err, out)
+			}
+			var r struct {
+				Layers    []string `json:"layers"`
+				WMSLayers []string `json:"wms_layers"`
+				Tile      int      `json:"tile"`
+				TileJPEG  bool     `json:"tile_jpeg"`
+				MapPNG    bool     `json:"map_png"`
+			}
+			if err := json.Unmarshal(out, &r); err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			if len(r.Layers) != 1 || r.Layers[0] != "HxGN_Imagery" || len(r.WMSLayers) != 1 || r.Tile != len(h.fake.JPEG()) || !r.TileJPEG || !r.MapPNG {
+				t.Fatalf("OWSLib saw %+v", r)
+			}
+			if h.fake.TileRequests.Load() != 1 || h.fake.MapRequests.Load() != 1 {
+				t.Fatalf("want one tile and one map from Hexagon, got %d and %d", h.fake.TileRequests.Load(), h.fake.MapRequests.Load())
+			}
+		})
+	}
+}
