@@ -3,7 +3,6 @@ package capabilities
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"testing"
 
 	"github.com/hexprox/hexprox/internal/fakehexagon"
@@ -50,9 +49,9 @@ func BenchmarkRender(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(int64(d.Size()))
+	b.SetBytes(int64(len(d.Bytes("https://proxy.example/wmts/aWQ/c2VjcmV0"))))
 	b.ReportAllocs()
 	for b.Loop() {
-		d.Render(io.Discard, "https://proxy.example/wmts/aWQ/c2VjcmV0")
+		d.Bytes("https://proxy.example/wmts/aWQ/c2VjcmV0")
 	}
 }

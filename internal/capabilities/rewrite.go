@@ -179,16 +179,13 @@ func escapeAttr(b []byte, s string) []byte {
 	return append(b, w.Bytes()...)
 }
 
-// Size returns the rendered size without the base URLs.
-func (d *Document) Size() int { return d.size }
-
 // Insertions returns how many URLs were rewritten.
 func (d *Document) Insertions() int { return len(d.parts) - 1 }
 
-// Render writes the document with base (the proxy's credential URL, e.g.
+// Bytes returns the document with base (the proxy's credential URL, e.g.
 // "https://proxy.example/wmts/ID/SECRET") in place of each upstream URL's
-// scheme, host and service path.
-func (d *Document) Render(w io.Writer, base string) error {
+// scheme, host and service path. The result is new on every call.
+func (d *Document) Bytes(base string) []byte {
 	eb := escapeAttr(nil, base)
 	buf := make([]byte, 0, d.size+len(eb)*(len(d.parts)-1))
 	for i, p := range d.parts {
@@ -197,8 +194,7 @@ func (d *Document) Render(w io.Writer, base string) error {
 		}
 		buf = append(buf, p...)
 	}
-	_, err := w.Write(buf)
-	return err
+	return buf
 }
 
 // ServiceMatcher returns a Matcher for URLs of the upstream service at

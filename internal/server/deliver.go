@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"strconv"
@@ -27,7 +26,9 @@ func (s *Server) deliver(c echo.Context, browser bool, call *hexagon.Call) error
 	return s.redirect(c, call)
 }
 
-// redirect answers with a 302 to Hexagon carrying a current token.
+// redirect answers with a 302 to Hexagon carrying a current token. It does
+// not use call.Prepare: the Location is a string, and the hot path need not
+// parse it into a URL.
 func (s *Server) redirect(c echo.Context, call *hexagon.Call) error {
 	recordOf(c).mode = "redirect"
 	tok, err := call.Tokens.TokenContext(c.Request().Context())
@@ -82,11 +83,8 @@ func (s *Server) capabilities(c echo.Context, cred credential.Credential, tokens
 		if err != nil {
 			return nil, err
 		}
-		var secrets []string
-		if tok, _ := tokens.TokenContext(ctx); tok != nil {
-			secrets = []string{tok.AccessToken}
-		}
-		doc, err := capabilities.Rewrite(body, capabilities.Options{Match: spec.match, Roots: spec.roots, Secrets: secrets})
+		// call.Token is the token the document was fetched with (after any retry).
+		doc, err := capabilities.Rewrite(body, capabilities.Options{Match: spec.match, Roots: spec.roots, Secrets: []string{call.Token.AccessToken}})
 		if err != nil {
 			return nil, failure.New(failure.UpstreamFailed, "Hexagon answered with something that is not a "+strings.ToUpper(spec.service)+" capabilities document", err)
 		}
@@ -100,15 +98,11 @@ func (s *Server) capabilities(c echo.Context, cred credential.Credential, tokens
 	// shared, call was never used and its Status stays 0.
 	rec.cacheHit, rec.call = hit, call
 	id, secret := cred.PathSegments()
-	var b bytes.Buffer
-	b.Grow(doc.Size() + 128*doc.Insertions())
-	if err := doc.Render(&b, base+"/"+spec.service+"/"+id+"/"+secret); err != nil {
-		return err
-	}
+	body := doc.Bytes(base + "/" + spec.service + "/" + id + "/" + secret)
 	h := c.Response().Header()
 	h.Set("Content-Type", spec.contentType)
 	h.Set("Cache-Control", "private, max-age="+strconv.Itoa(int(s.cfg.CapabilitiesTTL.Seconds())))
-	h.Set("Content-Length", strconv.Itoa(b.Len()))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	if s.cfg.PublicBaseURL == "" {
 		h.Add("Vary", publicurl.VaryHeaders)
 	}
@@ -116,6 +110,6 @@ func (s *Server) capabilities(c echo.Context, cred credential.Credential, tokens
 	if r.Method == http.MethodHead {
 		return nil
 	}
-	_, err = c.Response().Write(b.Bytes())
+	_, err = c.Response().Write(body)
 	return err
 }

@@ -36,7 +36,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		h.Set("Retry-After", fe.RetryAfter)
 	}
 	if fe.Kind == failure.Method {
-		h.Set("Allow", "GET, HEAD, OPTIONS")
+		h.Set("Allow", allowedMethods)
 	}
 	if fe.Kind == failure.Internal {
 		s.log.Error("internal error", "err", err)

@@ -81,12 +81,15 @@ func (s *Server) sameOrigin(r *http.Request, o string) bool {
 	return ok && strings.EqualFold(originOf(base), o)
 }
 
+// allowedMethods are the methods every route answers.
+const allowedMethods = "GET, HEAD, OPTIONS"
+
 // preflight answers OPTIONS.
 func (s *Server) preflight(c echo.Context) error {
 	h := c.Response().Header()
-	h.Set("Allow", "GET, HEAD, OPTIONS")
+	h.Set("Allow", allowedMethods)
 	if s.cfg.CORSHeaders && c.Request().Header.Get("Origin") != "" {
-		h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+		h.Set("Access-Control-Allow-Methods", allowedMethods)
 		if rh := c.Request().Header.Get("Access-Control-Request-Headers"); rh != "" && headerList(rh) {
 			h.Set("Access-Control-Allow-Headers", rh)
 		}

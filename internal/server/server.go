@@ -94,7 +94,7 @@ func New(o Options) *Server {
 	get := []string{http.MethodGet, http.MethodHead}
 	e.Match(get, "/", s.home)
 	e.Match(get, "/healthz", s.health)
-	methods := append(get, http.MethodOptions)
+	methods := []string{http.MethodGet, http.MethodHead, http.MethodOptions} // OPTIONS: CORS preflights
 	e.Match(methods, "/wmts/*", s.wmts)
 	e.Match(methods, "/v1/wmts/*", s.wmts)
 	e.Match(methods, "/wms/*", s.wms)

@@ -131,9 +131,12 @@ func (e *Endpoint) fetchPost(ctx context.Context, client *http.Client, cred cred
 	}
 	tok, err := cc.Token(context.WithValue(ctx, oauth2.HTTPClient, client))
 	if err == nil {
-		if tok.Expiry.IsZero() {
-			tok.Expiry = e.now().Add(DefaultLifetime)
+		// Expiry on this endpoint's clock, as for the GET form.
+		lifetime := DefaultLifetime
+		if tok.ExpiresIn > 0 {
+			lifetime = time.Duration(tok.ExpiresIn) * time.Second
 		}
+		tok.Expiry, tok.ExpiresIn = e.now().Add(lifetime), int64(lifetime/time.Second)
 		return tok, http.StatusOK, nil
 	}
 	var re *oauth2.RetrieveError

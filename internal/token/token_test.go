@@ -61,11 +61,15 @@ func TestEndpointGetForm(t *testing.T) {
 }
 
 func TestEndpointFallsBackToPost(t *testing.T) {
-	fake, ep, _ := setup(t, time.Hour)
+	fake, ep, clk := setup(t, time.Hour)
 	fake.Set(fakehexagon.Switches{TokenMethods: "POST"})
 	src := ep.Source(context.Background(), good)
-	if _, err := src.Token(); err != nil {
+	tok, err := src.Token()
+	if err != nil {
 		t.Fatal(err)
+	}
+	if !tok.Expiry.Equal(clk.Now().Add(time.Hour)) {
+		t.Fatalf("POST token expiry %v, want the endpoint's clock + 1h (%v), as for GET", tok.Expiry, clk.Now().Add(time.Hour))
 	}
 	if !ep.UsesPost() || fake.TokenRequests.Load() != 2 {
 		t.Fatalf("want GET refused then POST (2 requests), got %d post=%v", fake.TokenRequests.Load(), ep.UsesPost())
