@@ -5,7 +5,6 @@ package azuritetest
 
 import (
 	"bytes"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/hexprox/hexprox/internal/tokenstore/azuretable"
 )
 
 // Azurite is a running Azurite Table service on loopback.
@@ -95,9 +96,7 @@ func (a *Azurite) Endpoint() string {
 
 // ConnectionString is the development account's connection string.
 func (a *Azurite) ConnectionString() string {
-	return fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"+
-		"AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"+
-		"TableEndpoint=%s;", a.Endpoint())
+	return azuretable.DevelopmentConnectionString(a.Endpoint())
 }
 
 // Stop stops Azurite (its in-memory data is lost).

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hexprox/hexprox/internal/origin"
+	"github.com/hexprox/hexprox/internal/tokenstore/azuretable"
 )
 
 // Tile delivery modes.
@@ -53,13 +54,6 @@ type TableSettings struct {
 	Name             string // TOKEN_TABLE_NAME
 	Source           string // which setting it came from, for logs
 }
-
-// DevelopmentStorage is the connection string that
-// "UseDevelopmentStorage=true" stands for: Azurite's published
-// development account (not a secret) on its default table port.
-const DevelopmentStorage = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
-	"AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
-	"TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
 
 // Defaults.
 const (
@@ -161,7 +155,8 @@ func (c *Config) loadTokenStore(get func(name, def string) string, bad func(name
 		t.ServiceURL, t.Source = "https://"+get("AzureWebJobsStorage__accountName", "")+".table.core.windows.net", "AzureWebJobsStorage__accountName"
 	}
 	if strings.EqualFold(strings.ReplaceAll(t.ConnectionString, " ", ""), "UseDevelopmentStorage=true") {
-		t.ConnectionString = DevelopmentStorage
+		// aztables cannot parse it: spell out Azurite's development account.
+		t.ConnectionString = azuretable.DevelopmentConnectionString(azuretable.DevelopmentEndpoint)
 	}
 	if t.ConnectionString != "" && !strings.Contains(t.ConnectionString, "AccountName=") && !strings.Contains(t.ConnectionString, "SharedAccessSignature=") {
 		bad(t.Source, "is not a storage connection string (AccountName=...;AccountKey=... or UseDevelopmentStorage=true)")

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/hexprox/hexprox/internal/tokenstore/azuretable"
+
 	"log/slog"
 	"strings"
 	"testing"
@@ -72,8 +74,8 @@ func TestTokenStoreSelection(t *testing.T) {
 		mi      bool
 	}{
 		{nil, "memory", "", "", false},
-		{map[string]string{"AzureWebJobsStorage": "UseDevelopmentStorage=true"}, "table", DevelopmentStorage, "", false},
-		{map[string]string{"AzureWebJobsStorage": "UseDevelopmentStorage=true", "TOKEN_STORE": "memory"}, "memory", DevelopmentStorage, "", false},
+		{map[string]string{"AzureWebJobsStorage": "UseDevelopmentStorage=true"}, "table", azuretable.DevelopmentConnectionString(azuretable.DevelopmentEndpoint), "", false},
+		{map[string]string{"AzureWebJobsStorage": "UseDevelopmentStorage=true", "TOKEN_STORE": "memory"}, "memory", azuretable.DevelopmentConnectionString(azuretable.DevelopmentEndpoint), "", false},
 		{map[string]string{"TOKEN_TABLE_CONNECTION": "AccountName=a;AccountKey=k", "AzureWebJobsStorage": "UseDevelopmentStorage=true"}, "table", "AccountName=a;AccountKey=k", "", false},
 		{map[string]string{"AzureWebJobsStorage__accountName": "acct", "AzureWebJobsStorage__credential": "managedidentity", "AzureWebJobsStorage__clientId": "cid"}, "table", "", "https://acct.table.core.windows.net", true},
 		{map[string]string{"AzureWebJobsStorage__tableServiceUri": "https://acct.table.core.windows.net/"}, "table", "", "https://acct.table.core.windows.net", false},

@@ -21,12 +21,18 @@ import (
 	"github.com/hexprox/hexprox/internal/tokenstore"
 )
 
-// DevelopmentConnectionString is Azurite's well-known development account
-// (published by Microsoft; not a secret), which
+// DevelopmentEndpoint is Azurite's default table endpoint.
+const DevelopmentEndpoint = "http://127.0.0.1:10002/devstoreaccount1"
+
+// DevelopmentConnectionString returns the connection string of Azurite's
+// well-known development account (published by Microsoft; not a secret) at
+// tableEndpoint. With DevelopmentEndpoint it is what
 // "UseDevelopmentStorage=true" stands for.
-const DevelopmentConnectionString = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
-	"AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
-	"TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
+func DevelopmentConnectionString(tableEndpoint string) string {
+	return "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
+		"AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
+		"TableEndpoint=" + tableEndpoint + ";"
+}
 
 // rowKey is the one row each credential's partition holds.
 const rowKey = "token"

@@ -1,4 +1,4 @@
-package azuretable
+package azuretable_test
 
 import (
 	"context"
@@ -9,12 +9,13 @@ import (
 
 	"github.com/hexprox/hexprox/internal/azuritetest"
 	"github.com/hexprox/hexprox/internal/tokenstore"
+	"github.com/hexprox/hexprox/internal/tokenstore/azuretable"
 	"github.com/hexprox/hexprox/internal/tokenstore/storetest"
 )
 
 func TestTableConformance(t *testing.T) {
 	az := azuritetest.Start(t)
-	s, err := Open(Settings{ConnectionString: az.ConnectionString(), Table: "conformance"})
+	s, err := azuretable.Open(azuretable.Settings{ConnectionString: az.ConnectionString(), Table: "conformance"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +28,7 @@ func TestTableConformance(t *testing.T) {
 func TestTableRecreatedAfterRestart(t *testing.T) {
 	az := azuritetest.Start(t)
 	ctx := context.Background()
-	s, err := Open(Settings{ConnectionString: az.ConnectionString(), Table: "restarts"})
+	s, err := azuretable.Open(azuretable.Settings{ConnectionString: az.ConnectionString(), Table: "restarts"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func TestTableRecreatedAfterRestart(t *testing.T) {
 }
 
 func TestOpenDoesNotLeakConnectionString(t *testing.T) {
-	_, err := Open(Settings{ConnectionString: "AccountName=x;AccountKey=SUPERSECRETKEY;garbage", Table: "t"})
+	_, err := azuretable.Open(azuretable.Settings{ConnectionString: "AccountName=x;AccountKey=SUPERSECRETKEY;garbage", Table: "t"})
 	if err != nil && strings.Contains(err.Error(), "SUPERSECRETKEY") {
 		t.Fatalf("error quotes the key: %v", err)
 	}
