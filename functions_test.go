@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -28,6 +29,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/hexprox/hexprox/internal/azuritetest"
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
 )
@@ -355,5 +360,67 @@ func TestRunRefusesBadSettings(t *testing.T) {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("%s not reported: %v", name, err)
 		}
+	}
+}
+
+// TestRunSharesTokensThroughTheTable runs the wiring in main with a table
+// configured: the table is created at start, and a tile request leaves the
+// sealed token there.
+func TestRunSharesTokensThroughTheTable(t *testing.T) {
+	az := azuritetest.Start(t)
+	fake := fakehexagon.New(fakehexagon.Options{})
+	fake.AddClient("table-client", "table-secret")
+	upstream := httptest.NewServer(fake)
+	defer upstream.Close()
+	port := freePort(t)
+	env := map[string]string{
+		"PORT":                   strconv.Itoa(port),
+		"HEXAGON_URL":            upstream.URL,
+		"TOKEN_TABLE_CONNECTION": az.ConnectionString(),
+		"TOKEN_TABLE_NAME":       "wiredtokens",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, func(k string) string { return env[k] }, io.Discard) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+
+	svc, err := aztables.NewServiceClientFromConnectionString(az.ConnectionString(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := svc.NewClient("wiredtokens")
+	tableExists := func() bool {
+		_, err := table.GetEntity(context.Background(), "x", "x", nil)
+		var re *azcore.ResponseError
+		return errors.As(err, &re) && re.ErrorCode == string(aztables.ResourceNotFound)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !tableExists(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the token table was not created at start")
+		}
+	}
+	u := "http://127.0.0.1:" + strconv.Itoa(port) + "/wmts/" + credential.Encode("table-client") + "/" + credential.Encode("table-secret") + "/1.0.0/HxGN_Imagery/default/WebMercator/1/0/0.jpg"
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(u)
+	if err != nil || resp.StatusCode != http.StatusFound {
+		t.Fatalf("tile through main's wiring: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	pager := table.NewListEntitiesPager(nil)
+	rows := 0
+	for pager.More() {
+		page, err := pager.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows += len(page.Entities)
+	}
+	if rows != 1 {
+		t.Fatalf("the table holds %d rows after one credential's first tile, want 1", rows)
 	}
 }

@@ -13,7 +13,11 @@ const browser = await chromium.launch({
 });
 const result = { consoleErrors: [] };
 try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  const context = await browser.newContext({
+    viewport: { width: 1280, height: 1000 },
+    permissions: ["clipboard-read", "clipboard-write"],
+  });
+  const page = await context.newPage();
   page.on("console", (m) => { if (m.type() === "error") result.consoleErrors.push(m.text()); });
   page.on("pageerror", (e) => result.consoleErrors.push(String(e)));
   const requests = [];
@@ -30,6 +34,13 @@ try {
   result.wmts = await page.inputValue("#wmts-url");
   result.wms = await page.inputValue("#wms-url");
   result.requestsBeforeCheck = requests.filter((u) => u !== url).length;
+
+  // The copy buttons put each address on the clipboard.
+  await page.click('button.copy[data-target="wmts-url"]');
+  result.copiedWmts = await page.evaluate(() => navigator.clipboard.readText());
+  result.copyLabel = (await page.textContent('button.copy[data-target="wmts-url"]')).trim();
+  await page.click('button.copy[data-target="wms-url"]');
+  result.copiedWms = await page.evaluate(() => navigator.clipboard.readText());
 
   await page.click("#check");
   await page.waitForSelector("#status.ok, #status.err", { timeout: 15000 });

@@ -85,7 +85,8 @@ func TestTokenStoreSelection(t *testing.T) {
 		if err != nil {
 			t.Fatalf("case %d: %v", i, err)
 		}
-		if c.TokenStore != tc.store || c.Table.ConnectionString != tc.conn || c.Table.ServiceURL != tc.service || c.Table.ManagedIdentity != tc.mi || c.Table.Name != "hexproxtokens" {
+		if c.TokenStore != tc.store || c.Table.ConnectionString != tc.conn || c.Table.ServiceURL != tc.service || c.Table.ManagedIdentity != tc.mi || c.Table.Name != "hexproxtokens" ||
+			c.Table.ClientID != tc.env["AzureWebJobsStorage__clientId"] {
 			t.Errorf("case %d: %+v", i, c.Table)
 		}
 	}

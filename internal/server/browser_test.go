@@ -59,6 +59,7 @@ func TestLandingPageInChromium(t *testing.T) {
 	}
 	var r struct {
 		Title, Footer, Wmts, Wms, OkClass, OkText, BadText, Error string
+		CopiedWmts, CopiedWms, CopyLabel                          string
 		CheckDisabledBefore, PhoneOverflow                        bool
 		RequestsBeforeCheck                                       int
 		ConsoleErrors                                             []string
@@ -73,6 +74,9 @@ func TestLandingPageInChromium(t *testing.T) {
 	cred := "/" + credential.Encode(clientID) + "/" + credential.Encode(clientSecret)
 	if r.Wmts != h.proxy.URL+"/wmts"+cred+"/1.0.0/WMTSCapabilities.xml" || r.Wms != h.proxy.URL+"/wms"+cred {
 		t.Fatalf("page built %q and %q", r.Wmts, r.Wms)
+	}
+	if r.CopiedWmts != r.Wmts || r.CopiedWms != r.Wms || r.CopyLabel != "Copied" {
+		t.Errorf("copy buttons: clipboard %q / %q, label %q", r.CopiedWmts, r.CopiedWms, r.CopyLabel)
 	}
 	if !r.CheckDisabledBefore {
 		t.Error("Check must be disabled until both fields are filled")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -264,5 +263,4 @@ func TestHostileUpstream(t *testing.T) {
 			}
 		})
 	}
-	_ = fmt.Sprint
 }

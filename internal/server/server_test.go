@@ -359,3 +359,37 @@ func TestLandingPage(t *testing.T) {
 		t.Fatalf("HEAD /: %d, %d bytes", resp.StatusCode, len(body))
 	}
 }
+
+// TestRequestLogLine pins what each request's log line says: route, mode,
+// status, upstream status and latency, and a credential fingerprint.
+func TestRequestLogLine(t *testing.T) {
+	h := newHarness(t, nil)
+	h.get(h.credURL()+tilePath+"?access_token=client-token", nil)
+	h.get(h.credURL()+tilePath, map[string]string{"Origin": allowed})
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(h.logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("not a JSON log line: %s", l)
+		}
+		if m["msg"] == "request" {
+			lines = append(lines, m)
+		}
+	}
+	if len(lines) != 2 {
+		t.Fatalf("want 2 request lines, got %d", len(lines))
+	}
+	fp := credential.Credential{ID: clientID, Secret: clientSecret}.Fingerprint()
+	redirect, stream := lines[0], lines[1]
+	for _, l := range lines {
+		if l["route"] != "wmts" || l["method"] != "GET" || l["cred"] != fp || l["path"] != tilePath || l["latency_ms"] == nil {
+			t.Fatalf("log line lacks route, method, fingerprint, path or latency: %v", l)
+		}
+	}
+	if redirect["mode"] != "redirect" || redirect["status"] != 302.0 || redirect["query"] != "access_token=REDACTED" {
+		t.Fatalf("redirect line: %v", redirect)
+	}
+	if stream["mode"] != "stream" || stream["status"] != 200.0 || stream["upstream_status"] != 200.0 || stream["upstream_ms"] == nil || stream["retried"] != false {
+		t.Fatalf("stream line: %v", stream)
+	}
+}

@@ -152,6 +152,14 @@ func TestWMSDelivery(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/png" {
 		t.Fatalf("GetLegendGraphic: %d %s", resp.StatusCode, body)
 	}
+	// HEAD works wherever GET does.
+	resp, body = h.do(http.MethodHead, h.wmsURL()+"?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0", nil)
+	if resp.StatusCode != 200 || len(body) != 0 || resp.Header.Get("Content-Length") == "" {
+		t.Fatalf("HEAD capabilities: %d, %d bytes, length %q", resp.StatusCode, len(body), resp.Header.Get("Content-Length"))
+	}
+	if resp, _ = h.do(http.MethodHead, h.wmsURL()+getMap, nil); resp.StatusCode != http.StatusFound {
+		t.Fatalf("HEAD GetMap: %d", resp.StatusCode)
+	}
 	// Repeated parameters are joined with commas, as the Functions host does.
 	resp, _ = h.get(h.wmsURL()+getMap+"&LAYERS=Second", nil)
 	loc, _ = url.Parse(resp.Header.Get("Location"))

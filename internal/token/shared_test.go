@@ -94,7 +94,7 @@ func TestSharedAcrossInstances(t *testing.T) {
 }
 
 func TestSharedStoresNothingInClear(t *testing.T) {
-	fake, ep, clk := setup(t, time.Hour)
+	_, ep, clk := setup(t, time.Hour)
 	store := tokenstore.NewMemory()
 	in := newInstance(ep, store, clk, SharedOptions{HashKey: "k1"})
 	tok, err := in.cached.Token()
@@ -120,7 +120,6 @@ func TestSharedStoresNothingInClear(t *testing.T) {
 	if _, ok := other.open(ent.Data); ok {
 		t.Fatal("a different credential opened the sealed token")
 	}
-	_ = fake
 }
 
 // flakyStore fails every call while down is set.

@@ -53,8 +53,17 @@ func TestTableRecreatedAfterRestart(t *testing.T) {
 }
 
 func TestOpenDoesNotLeakConnectionString(t *testing.T) {
-	_, err := azuretable.Open(azuretable.Settings{ConnectionString: "AccountName=x;AccountKey=SUPERSECRETKEY;garbage", Table: "t"})
-	if err != nil && strings.Contains(err.Error(), "SUPERSECRETKEY") {
-		t.Fatalf("error quotes the key: %v", err)
+	for _, conn := range []string{
+		"AccountName=x;AccountKey=SUPERSECRETKEY;garbage",
+		"AccountName=x;AccountKey=SUPERSECRETKEY",
+		"AccountKey=SUPERSECRETKEY;TableEndpoint=http://x",
+	} {
+		_, err := azuretable.Open(azuretable.Settings{ConnectionString: conn, Table: "t"})
+		if err == nil {
+			t.Fatalf("Open accepted a malformed connection string %q", conn)
+		}
+		if strings.Contains(err.Error(), "SUPERSECRETKEY") {
+			t.Fatalf("error quotes the key: %v", err)
+		}
 	}
 }
