@@ -1,0 +1,78 @@
+// Package keys is HexProx's per-organisation API keys: the key syntax, the
+// record a key names (an organisation, its contact, one or more Hexagon
+// credential sets, its origins, its lifecycle and limits), and the Store
+// interface that Key Vault and a JSON file implement.
+//
+// A key is a bearer secret: it is never logged, never written into an error
+// or a document other than the key holder's own addresses. Logs carry
+// Fingerprint instead.
+package keys
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hexprox/hexprox/internal/credential"
+)
+
+// SecretPrefix is the Key Vault secret name prefix of the original HexProx:
+// the record of key K is the secret "credential-set-K".
+const SecretPrefix = "credential-set-"
+
+// MaxLen is the longest key accepted: Key Vault secret names are at most
+// 127 characters, and the name is SecretPrefix plus the key.
+const MaxLen = 127 - len(SecretPrefix)
+
+// Errors a Store or a lookup returns. None of them carries the key.
+var (
+	ErrNotFound    = errors.New("keys: no such key")
+	ErrExists      = errors.New("keys: the key exists already")
+	ErrSyntax      = errors.New("keys: not a key (letters, digits and '-', at most 112 characters)")
+	ErrUnavailable = errors.New("keys: the key store cannot be reached")
+)
+
+// Record is what a key names.
+type Record struct {
+	Org     string
+	Contact string
+	Note    string
+	// Sets are the Hexagon credential sets the key's requests use; at
+	// least one.
+	Sets []credential.Credential
+	// Origins are added to ALLOWED_ORIGINS for this key only, each written
+	// as an ALLOWED_ORIGINS entry is (wildcards allowed).
+	Origins []string
+
+	// Lifecycle. A key serves only while Enabled, after NotBefore and
+	// before Expires (zero times mean no bound).
+	Enabled   bool
+	NotBefore time.Time
+	Expires   time.Time
+	Created   time.Time // zero when the store does not know
+
+	// Limits; zero means none (or the global default).
+	Rate          float64 // requests per second per instance
+	Burst         int
+	DailyRequests int64 // across all instances, per UTC day
+}
+
+// Entry is a key and its record, as List returns them.
+type Entry struct {
+	Key    string
+	Record Record
+}
+
+// Store keeps key records. Implementations: Key Vault (the original
+// HexProx's layout) and a JSON file. They must be safe for concurrent use.
+//
+// Get returns a record whatever its lifecycle state (disabled, expired,
+// not yet valid), so that callers can say why a key does not serve; a
+// store that cannot read a disabled record returns it with Enabled false
+// and no Sets.
+type Store interface {
+	Get(ctx context.Context, key string) (Record, error) // ErrNotFound
+	Create(ctx context.Context, key string, r Record) error // ErrExists
+	Update(ctx context.Context, key string, r Record) error // ErrNotFound; replaces the whole record
+	List(ctx context.Context) ([]Entry, error)
+}
