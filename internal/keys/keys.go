@@ -71,7 +71,7 @@ type Entry struct {
 // store that cannot read a disabled record returns it with Enabled false
 // and no Sets.
 type Store interface {
-	Get(ctx context.Context, key string) (Record, error) // ErrNotFound
+	Get(ctx context.Context, key string) (Record, error)    // ErrNotFound
 	Create(ctx context.Context, key string, r Record) error // ErrExists
 	Update(ctx context.Context, key string, r Record) error // ErrNotFound; replaces the whole record
 	List(ctx context.Context) ([]Entry, error)
