@@ -35,8 +35,19 @@ type Config struct {
 	CapabilitiesTTL time.Duration // CAPABILITIES_TTL: how long a rewritten document is reused
 	UpstreamTimeout time.Duration // UPSTREAM_TIMEOUT: wait for Hexagon's response headers
 	TokenTimeout    time.Duration // TOKEN_TIMEOUT: whole token request
-	RefusalTTL      time.Duration // REFUSAL_TTL: how long a refused credential is not retried
+	RefusalTTL      time.Duration // REFUSAL_TTL: how long a refused credential is not retried (at least 1s)
 	LogLevel        slog.Level    // LOG_LEVEL: debug, info, warn, error
+
+	// GuessLimit is GUESS_LIMIT: how many refused or unknown credentials one
+	// client address may try per minute before it is answered 429 without
+	// asking Hexagon. 0 turns the limit off.
+	GuessLimit int
+	// TrustedHops is TRUSTED_HOPS: how many proxies in front of HexProx
+	// append to X-Forwarded-For, and so how far from the right of that list
+	// the client's address is read. 0 ignores the header (the peer address
+	// is the client). "auto", the default, is 1 on Azure (where the
+	// platform's front end appends the client's address) and 0 elsewhere.
+	TrustedHops int
 
 	TokenStore        string        // TOKEN_STORE resolved: "memory" or "table"
 	Table             TableSettings // where the table is, for TokenStore "table"
@@ -60,7 +71,15 @@ const (
 	DefaultHexagonURL     = "https://services.hxgncontent.com"
 	DefaultAllowedOrigins = "https://*.arcgis.com"
 	DefaultPort           = 8080
+	DefaultGuessLimit     = 20
 )
+
+// onAzure reports whether the process runs on Azure App Service or
+// Functions, whose front end appends the client's address to
+// X-Forwarded-For.
+func onAzure(get func(name, def string) string) bool {
+	return get("WEBSITE_INSTANCE_ID", "") != "" || get("WEBSITE_SITE_NAME", "") != ""
+}
 
 // Load reads the settings through getenv (os.Getenv in main). It reports
 // every problem at once.
@@ -133,6 +152,22 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.UpstreamTimeout <= 0 || c.TokenTimeout <= 0 {
 		bad("UPSTREAM_TIMEOUT/TOKEN_TIMEOUT", "must be positive")
+	}
+	if c.RefusalTTL < time.Second && get("REFUSAL_TTL", "") != "" {
+		bad("REFUSAL_TTL", "must be at least 1s: a refused credential must not be retried on every request")
+	}
+	if c.GuessLimit, err = strconv.Atoi(get("GUESS_LIMIT", strconv.Itoa(DefaultGuessLimit))); err != nil || c.GuessLimit < 0 {
+		bad("GUESS_LIMIT", "%q is not a whole number of tries per minute (0 turns the limit off)", getenv("GUESS_LIMIT"))
+	}
+	switch v := strings.ToLower(get("TRUSTED_HOPS", "auto")); v {
+	case "auto":
+		if onAzure(get) {
+			c.TrustedHops = 1
+		}
+	default:
+		if c.TrustedHops, err = strconv.Atoi(v); err != nil || c.TrustedHops < 0 || c.TrustedHops > 8 {
+			bad("TRUSTED_HOPS", "%q is not auto or a number of proxies from 0 to 8", v)
+		}
 	}
 	c.loadTokenStore(get, bad)
 	if err := c.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL", "info"))); err != nil {
@@ -261,11 +296,18 @@ func (c Config) LogValue() slog.Value {
 		slog.String("capabilities_ttl", c.CapabilitiesTTL.String()),
 		slog.String("upstream_timeout", c.UpstreamTimeout.String()),
 		slog.String("token_timeout", c.TokenTimeout.String()),
+		slog.String("refusal_ttl", c.RefusalTTL.String()),
+		slog.Int("guess_limit", c.GuessLimit),
+		slog.Int("trusted_hops", c.TrustedHops),
 		slog.String("token_store", c.TokenStore),
 		slog.String("token_table", c.tableDescription()),
 		slog.Bool("token_hash_key_set", c.TokenHashKey != ""),
 	)
 }
+
+// String prints the settings as the start-up log line does, so that %v
+// never shows a connection string or the hash key.
+func (c Config) String() string { return c.LogValue().String() }
 
 func (c Config) tableDescription() string {
 	if c.TokenStore != "table" {

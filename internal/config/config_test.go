@@ -3,6 +3,7 @@ package config
 import (
 	"github.com/hexprox/hexprox/internal/tokenstore/azuretable"
 
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -117,5 +118,61 @@ func TestLogValueHidesSecrets(t *testing.T) {
 	}
 	if !strings.Contains(out, "acct") || !strings.Contains(out, `"token_hash_key_set":true`) {
 		t.Fatalf("log should say where the table is and that a hash key is set: %s", out)
+	}
+}
+
+func TestStringHidesSecrets(t *testing.T) {
+	c, err := Load(env(map[string]string{"TOKEN_TABLE_CONNECTION": "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=VERYSECRETKEY==", "TOKEN_HASH_KEY": "HASHKEYSECRET"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{fmt.Sprint(c), fmt.Sprintf("%v", c), fmt.Sprintf("%+v", c), fmt.Sprintf("%s", c)} {
+		if strings.Contains(out, "VERYSECRETKEY") || strings.Contains(out, "HASHKEYSECRET") {
+			t.Fatalf("secret printed: %s", out)
+		}
+		if !strings.Contains(out, "acct") {
+			t.Fatalf("the settings should still be readable: %s", out)
+		}
+	}
+}
+
+func TestRefusalTTLIsHonouredOrRefused(t *testing.T) {
+	for _, v := range []string{"0", "0s", "500ms"} {
+		if _, err := Load(env(map[string]string{"REFUSAL_TTL": v})); err == nil || !strings.Contains(err.Error(), "REFUSAL_TTL") {
+			t.Errorf("REFUSAL_TTL=%s accepted (it used to become 30s silently): %v", v, err)
+		}
+	}
+	c, err := Load(env(map[string]string{"REFUSAL_TTL": "2s"}))
+	if err != nil || c.RefusalTTL != 2*time.Second {
+		t.Fatalf("REFUSAL_TTL=2s: %v %v", c.RefusalTTL, err)
+	}
+}
+
+func TestTrustedHops(t *testing.T) {
+	cases := []struct {
+		env  map[string]string
+		hops int
+	}{
+		{nil, 0},
+		{map[string]string{"WEBSITE_INSTANCE_ID": "abc"}, 1},
+		{map[string]string{"WEBSITE_INSTANCE_ID": "abc", "TRUSTED_HOPS": "0"}, 0},
+		{map[string]string{"TRUSTED_HOPS": "2"}, 2},
+	}
+	for _, tc := range cases {
+		c, err := Load(env(tc.env))
+		if err != nil || c.TrustedHops != tc.hops {
+			t.Errorf("%v: hops %d, want %d (%v)", tc.env, c.TrustedHops, tc.hops, err)
+		}
+	}
+	for _, bad := range []string{"-1", "many", "99"} {
+		if _, err := Load(env(map[string]string{"TRUSTED_HOPS": bad})); err == nil {
+			t.Errorf("TRUSTED_HOPS=%s accepted", bad)
+		}
+	}
+	if c, _ := Load(env(nil)); c.GuessLimit != DefaultGuessLimit {
+		t.Errorf("GUESS_LIMIT default %d", c.GuessLimit)
+	}
+	if _, err := Load(env(map[string]string{"GUESS_LIMIT": "-3"})); err == nil {
+		t.Error("GUESS_LIMIT=-3 accepted")
 	}
 }
