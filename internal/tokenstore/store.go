@@ -6,6 +6,7 @@
 package tokenstore
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"strconv"
@@ -17,6 +18,11 @@ import (
 var (
 	ErrNotFound = errors.New("tokenstore: no such entity")
 	ErrConflict = errors.New("tokenstore: entity changed or exists") // lost a race: normal, not a failure
+	// ErrUnreadable is returned by Get, together with the entity's ETag,
+	// when an entity exists but cannot be decoded (written by something
+	// else, or damaged). The caller may replace it with Update at that
+	// ETag; it is not an outage.
+	ErrUnreadable = errors.New("tokenstore: entity cannot be decoded")
 )
 
 // ETag identifies one version of an entity.
@@ -28,12 +34,17 @@ type Entity struct {
 	Data       []byte    // nil when no token is stored
 	LeaseUntil time.Time // zero when no lease is held
 	LeaseOwner string
+	// Modified is when the store last wrote the entity, by the store's own
+	// clock (Azure's server-set Timestamp; Memory's clock). Get fills it
+	// in; Create and Update ignore it, so no writer can choose it.
+	Modified time.Time
 }
 
 // Store keeps Entities under keys (hex strings of at most 64 characters).
 // Implementations must be safe for concurrent use by many processes.
 type Store interface {
-	// Get returns the entity and its version, or ErrNotFound.
+	// Get returns the entity and its version, or ErrNotFound, or
+	// ErrUnreadable with the version of an entity it cannot decode.
 	Get(ctx context.Context, key string) (Entity, ETag, error)
 	// Create adds an entity, or returns ErrConflict if the key exists.
 	Create(ctx context.Context, key string, e Entity) (ETag, error)
@@ -42,21 +53,60 @@ type Store interface {
 	Update(ctx context.Context, key string, e Entity, ifMatch ETag) (ETag, error)
 }
 
+// DefaultMemoryMax is how many entities a Memory store keeps by default:
+// as many as a token Registry keeps credentials.
+const DefaultMemoryMax = 10000
+
+// MemoryOptions configure NewMemoryWith. Zero values take the defaults.
+type MemoryOptions struct {
+	// Max is the most entities kept (default DefaultMemoryMax). Beyond it
+	// the least recently used entity (by Get, Create or Update) is
+	// dropped, as if another process had deleted it.
+	Max int
+	// Now is the store's clock for Entity.Modified (default time.Now).
+	Now func() time.Time
+}
+
 // Memory is a Store in process memory: the default for a single instance,
-// and the reference the Table store is tested against.
+// and the reference the Table store is tested against. It holds at most
+// Max entities (least recently used go first); every operation is O(1).
+// A Memory is safe for concurrent use.
 type Memory struct {
+	max int
+	now func() time.Time
+
 	mu      sync.Mutex
 	version int
-	m       map[string]memEntry
+	m       map[string]*list.Element // of *memEntry
+	lru     list.List                // front: most recently used
 }
 
 type memEntry struct {
+	key  string
 	e    Entity
 	etag ETag
 }
 
-// NewMemory returns an empty Memory store.
-func NewMemory() *Memory { return &Memory{m: map[string]memEntry{}} }
+// NewMemory returns an empty Memory store with the default options.
+func NewMemory() *Memory { return NewMemoryWith(MemoryOptions{}) }
+
+// NewMemoryWith returns an empty Memory store configured by o.
+func NewMemoryWith(o MemoryOptions) *Memory {
+	if o.Max <= 0 {
+		o.Max = DefaultMemoryMax
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Memory{max: o.Max, now: o.Now, m: map[string]*list.Element{}}
+}
+
+// Len returns the number of entities held.
+func (s *Memory) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
+}
 
 func (s *Memory) next() ETag {
 	s.version++
@@ -70,38 +120,51 @@ func clone(e Entity) Entity {
 	return e
 }
 
+// Get implements Store.
 func (s *Memory) Get(_ context.Context, key string) (Entity, ETag, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	me, ok := s.m[key]
+	el, ok := s.m[key]
 	if !ok {
 		return Entity{}, "", ErrNotFound
 	}
+	s.lru.MoveToFront(el)
+	me := el.Value.(*memEntry)
 	return clone(me.e), me.etag, nil
 }
 
+// Create implements Store.
 func (s *Memory) Create(_ context.Context, key string, e Entity) (ETag, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.m[key]; ok {
 		return "", ErrConflict
 	}
-	me := memEntry{e: clone(e), etag: s.next()}
-	s.m[key] = me
+	for len(s.m) >= s.max {
+		oldest := s.lru.Back()
+		s.lru.Remove(oldest)
+		delete(s.m, oldest.Value.(*memEntry).key)
+	}
+	me := &memEntry{key: key, e: clone(e), etag: s.next()}
+	me.e.Modified = s.now()
+	s.m[key] = s.lru.PushFront(me)
 	return me.etag, nil
 }
 
+// Update implements Store.
 func (s *Memory) Update(_ context.Context, key string, e Entity, ifMatch ETag) (ETag, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	me, ok := s.m[key]
+	el, ok := s.m[key]
 	if !ok {
 		return "", ErrNotFound
 	}
+	me := el.Value.(*memEntry)
 	if me.etag != ifMatch {
 		return "", ErrConflict
 	}
-	me = memEntry{e: clone(e), etag: s.next()}
-	s.m[key] = me
+	me.e, me.etag = clone(e), s.next()
+	me.e.Modified = s.now()
+	s.lru.MoveToFront(el)
 	return me.etag, nil
 }

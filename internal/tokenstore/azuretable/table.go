@@ -133,12 +133,22 @@ func encode(key string, e tokenstore.Entity) ([]byte, error) {
 	return json.Marshal(row)
 }
 
+// stored is a row as the service returns it: with the Timestamp it set.
+type stored struct {
+	entity
+	Timestamp string
+}
+
 func decode(b []byte) (tokenstore.Entity, error) {
-	var row entity
+	var row stored
 	if err := json.Unmarshal(b, &row); err != nil {
 		return tokenstore.Entity{}, err
 	}
-	e := tokenstore.Entity{LeaseOwner: row.LeaseOwner}
+	modified, err := time.Parse(time.RFC3339Nano, row.Timestamp)
+	if err != nil {
+		return tokenstore.Entity{}, err
+	}
+	e := tokenstore.Entity{LeaseOwner: row.LeaseOwner, Modified: modified}
 	if row.Data != "" {
 		d, err := base64.StdEncoding.DecodeString(row.Data)
 		if err != nil {
@@ -156,7 +166,9 @@ func decode(b []byte) (tokenstore.Entity, error) {
 	return e, nil
 }
 
-// Get implements tokenstore.Store.
+// Get implements tokenstore.Store. Entity.Modified is the row's
+// Timestamp, which the table service sets on every write. A row it
+// cannot decode is tokenstore.ErrUnreadable, with the row's ETag.
 func (s *Store) Get(ctx context.Context, key string) (tokenstore.Entity, tokenstore.ETag, error) {
 	var resp aztables.GetEntityResponse
 	err := s.retryMissingTable(ctx, func() (err error) {
@@ -168,8 +180,7 @@ func (s *Store) Get(ctx context.Context, key string) (tokenstore.Entity, tokenst
 	}
 	e, err := decode(resp.Value)
 	if err != nil {
-		// A row we cannot read is treated as data to overwrite, not an outage.
-		return tokenstore.Entity{Data: []byte{0}}, tokenstore.ETag(resp.ETag), nil
+		return tokenstore.Entity{}, tokenstore.ETag(resp.ETag), tokenstore.ErrUnreadable
 	}
 	return e, tokenstore.ETag(resp.ETag), nil
 }

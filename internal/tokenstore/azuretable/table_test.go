@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
 	"github.com/hexprox/hexprox/internal/azuritetest"
 	"github.com/hexprox/hexprox/internal/tokenstore"
 	"github.com/hexprox/hexprox/internal/tokenstore/azuretable"
@@ -65,5 +67,36 @@ func TestOpenDoesNotLeakConnectionString(t *testing.T) {
 		if strings.Contains(err.Error(), "SUPERSECRETKEY") {
 			t.Fatalf("error quotes the key: %v", err)
 		}
+	}
+}
+
+func TestTableUnreadableRowIsAnErrorWithItsETag(t *testing.T) {
+	az := azuritetest.Start(t)
+	ctx := context.Background()
+	s, err := azuretable.Open(azuretable.Settings{ConnectionString: az.ConnectionString(), Table: "unreadable"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EnsureTable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Something else wrote the row: a lease that is not a number.
+	svc, err := aztables.NewServiceClientFromConnectionString(az.ConnectionString(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := storetest.Key()
+	if _, err := svc.NewClient("unreadable").AddEntity(ctx, []byte(`{"PartitionKey":"`+key+`","RowKey":"token","LeaseUntil":"soon"}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	ent, tag, err := s.Get(ctx, key)
+	if !errors.Is(err, tokenstore.ErrUnreadable) || tag == "" || ent.Data != nil {
+		t.Fatalf("want ErrUnreadable with an ETag and no data, got %+v %q %v", ent, tag, err)
+	}
+	if _, err := s.Update(ctx, key, tokenstore.Entity{Data: []byte("fixed")}, tag); err != nil {
+		t.Fatalf("the unreadable row must be replaceable at its ETag: %v", err)
+	}
+	if ent, _, err := s.Get(ctx, key); err != nil || string(ent.Data) != "fixed" {
+		t.Fatalf("after the repair: %+v %v", ent, err)
 	}
 }

@@ -22,7 +22,12 @@ func Key() string {
 	return hex.EncodeToString(b)
 }
 
-// Run runs the suite against s.
+// ModifiedSkew is how far a store's clock may be from this process's
+// for the Modified checks.
+const ModifiedSkew = 5 * time.Second
+
+// Run runs the suite against s, whose clock for Entity.Modified must be
+// the real time (within ModifiedSkew).
 func Run(t *testing.T, s tokenstore.Store) {
 	ctx := context.Background()
 	t.Run("get missing", func(t *testing.T) {
@@ -65,6 +70,32 @@ func Run(t *testing.T, s tokenstore.Store) {
 		}
 		if got, gotTag, _ := s.Get(ctx, key); got.Data != nil && len(got.Data) != 0 || gotTag != tag3 {
 			t.Fatalf("empty data must read back empty: %+v", got)
+		}
+	})
+	t.Run("modified is the store's own time", func(t *testing.T) {
+		key := Key()
+		forged := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+		before := time.Now()
+		tag, err := s.Create(ctx, key, tokenstore.Entity{Data: []byte("a"), Modified: forged})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := s.Get(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The store's clock and this process's may differ a little.
+		if got.Modified.Before(before.Add(-ModifiedSkew)) || got.Modified.After(time.Now().Add(ModifiedSkew)) {
+			t.Fatalf("create: Modified %v, want about %v (a writer must not choose it)", got.Modified, before)
+		}
+		first := got.Modified
+		time.Sleep(20 * time.Millisecond)
+		if _, err := s.Update(ctx, key, tokenstore.Entity{Data: []byte("b"), Modified: forged}, tag); err != nil {
+			t.Fatal(err)
+		}
+		got, _, _ = s.Get(ctx, key)
+		if !got.Modified.After(first) || got.Modified.After(time.Now().Add(ModifiedSkew)) {
+			t.Fatalf("update: Modified %v, want after the create's %v", got.Modified, first)
 		}
 	})
 	t.Run("one winner per race", func(t *testing.T) {
