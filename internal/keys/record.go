@@ -1,0 +1,271 @@
+package keys
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/hexprox/hexprox/internal/credential"
+)
+
+// MaxRecordSize is the largest record ParseRecord reads, in bytes. Key
+// Vault secrets are at most 25 KB.
+const MaxRecordSize = 64 << 10
+
+// maxValue bounds each client id and secret, as credential.MaxSegment
+// bounds the encoded ones in credential URLs.
+const maxValue = 256
+
+// recordJSON is the original HexProx's layout, with the new optional
+// fields after it. Field order is the order EncodeRecord writes.
+type recordJSON struct {
+	Count         int       `json:"count"`
+	Sets          []setJSON `json:"sets"`
+	Org           string    `json:"org"`
+	Contact       string    `json:"contact"`
+	Note          string    `json:"note,omitempty"`
+	Origins       []string  `json:"origins,omitempty"`
+	Rate          float64   `json:"rate,omitempty"`
+	Burst         int       `json:"burst,omitempty"`
+	DailyRequests int64     `json:"daily_requests,omitempty"`
+	Enabled       *bool     `json:"enabled,omitempty"`
+	NotBefore     string    `json:"not_before,omitempty"`
+	Expires       string    `json:"expires,omitempty"`
+	Created       string    `json:"created,omitempty"`
+}
+
+type setJSON struct {
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+}
+
+// RecordFields are the JSON member names EncodeRecord may write; a store
+// that keeps members it does not know (the file store) replaces exactly
+// these.
+var RecordFields = []string{"count", "sets", "org", "contact", "note", "origins", "rate",
+	"burst", "daily_requests", "enabled", "not_before", "expires", "created"}
+
+// ParseRecord decodes a record in the original HexProx's layout:
+//
+//	{"count": N, "sets": [{"client_id": "…", "client_secret": "…"}, …],
+//	 "org": "…", "contact": "…"}
+//
+// with the optional members note, origins (a list of ALLOWED_ORIGINS
+// entries), rate, burst, daily_requests, and, for stores that keep the
+// lifecycle in the record (the file store), enabled (default true),
+// not_before, expires and created (RFC 3339). Unknown members are
+// ignored. count is ignored too: the original may have written one that
+// disagrees with its sets, and len(sets) is what counts.
+//
+// A record without sets, or with an empty, over-long or control-character
+// client id or secret, is refused. Errors name the member and set index,
+// never a value.
+func ParseRecord(data []byte) (Record, error) {
+	if len(data) > MaxRecordSize {
+		return Record{}, fmt.Errorf("keys: record is larger than %d bytes", MaxRecordSize)
+	}
+	var j recordJSON
+	d := json.NewDecoder(bytes.NewReader(data))
+	if err := d.Decode(&j); err != nil {
+		return Record{}, decodeError(data, err)
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return Record{}, errors.New("keys: record has data after its closing brace")
+	}
+	return j.record()
+}
+
+func (j *recordJSON) record() (Record, error) {
+	r := Record{
+		Org: j.Org, Contact: j.Contact, Note: j.Note, Origins: j.Origins,
+		Enabled: j.Enabled == nil || *j.Enabled,
+		Rate:    j.Rate, Burst: j.Burst, DailyRequests: j.DailyRequests,
+	}
+	if len(j.Sets) == 0 {
+		return Record{}, errors.New("keys: record has no credential sets")
+	}
+	r.Sets = make([]credential.Credential, len(j.Sets))
+	for i, s := range j.Sets {
+		if err := checkValue(s.ClientID); err != nil {
+			return Record{}, fmt.Errorf("keys: sets[%d].client_id %s", i, err)
+		}
+		if err := checkValue(s.ClientSecret); err != nil {
+			return Record{}, fmt.Errorf("keys: sets[%d].client_secret %s", i, err)
+		}
+		r.Sets[i] = credential.Credential{ID: s.ClientID, Secret: s.ClientSecret}
+	}
+	if r.Rate < 0 || r.Burst < 0 || r.DailyRequests < 0 {
+		return Record{}, errors.New("keys: rate, burst and daily_requests must not be negative")
+	}
+	for i, o := range r.Origins {
+		if o == "" || strings.IndexFunc(o, unicode.IsSpace) >= 0 || strings.Contains(o, ",") {
+			return Record{}, fmt.Errorf("keys: origins[%d] is empty or holds a space or comma", i)
+		}
+	}
+	for _, t := range []struct {
+		name string
+		in   string
+		out  *time.Time
+	}{{"not_before", j.NotBefore, &r.NotBefore}, {"expires", j.Expires, &r.Expires}, {"created", j.Created, &r.Created}} {
+		if t.in == "" {
+			continue
+		}
+		v, err := time.Parse(time.RFC3339, t.in)
+		if err != nil {
+			return Record{}, fmt.Errorf("keys: %s is not an RFC 3339 time such as 2030-01-31T00:00:00Z", t.name)
+		}
+		*t.out = v
+	}
+	return r, nil
+}
+
+func checkValue(v string) error {
+	switch {
+	case v == "":
+		return errors.New("is empty")
+	case len(v) > maxValue:
+		return fmt.Errorf("is longer than %d bytes", maxValue)
+	case !utf8.ValidString(v) || strings.IndexFunc(v, unicode.IsControl) >= 0:
+		return errors.New("holds control characters or is not UTF-8")
+	}
+	return nil
+}
+
+// decodeError describes a JSON error by position and member name only:
+// encoding/json's own messages can quote the input (a character of a
+// secret, a number).
+func decodeError(data []byte, err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		line, col := Position(data, syn.Offset-1) // Offset counts the bad byte
+		return fmt.Errorf("keys: record is not valid JSON (line %d, column %d)", line, col)
+	case errors.As(err, &typ):
+		line, _ := Position(data, typ.Offset)
+		field := typ.Field
+		if field == "" {
+			return fmt.Errorf("keys: record is not a JSON object (line %d)", line)
+		}
+		return fmt.Errorf("keys: record member %q must be %s (line %d)", field, kindName(typ.Type.Kind()), line)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("keys: record is empty or cut short")
+	}
+	return errors.New("keys: record is not valid JSON")
+}
+
+func kindName(k reflect.Kind) string {
+	switch k {
+	case reflect.String:
+		return "a string"
+	case reflect.Slice:
+		return "a list"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int64:
+		return "a whole number"
+	case reflect.Float64:
+		return "a number"
+	case reflect.Pointer:
+		return "true or false" // only enabled is a pointer
+	}
+	return "of another type"
+}
+
+// Position returns the 1-based line and column of byte offset off in data.
+func Position(data []byte, off int64) (line, col int) {
+	off = min(max(off, 0), int64(len(data)))
+	before := data[:off]
+	line = 1 + bytes.Count(before, []byte{'\n'})
+	col = 1 + len(before) - (bytes.LastIndexByte(before, '\n') + 1)
+	return line, col
+}
+
+// EncodeRecord writes r in the original HexProx's layout, with count set
+// to len(Sets) for the original's sake, the optional members only when
+// set, and the lifecycle members (enabled only when false, not_before,
+// expires, created) only when set. A store that keeps the lifecycle
+// elsewhere (Key Vault's secret attributes) clears those fields of r
+// before encoding. It refuses what ParseRecord would refuse, so a record
+// written can always be read back.
+func EncodeRecord(r Record) ([]byte, error) {
+	j := recordJSON{
+		Count: len(r.Sets), Org: r.Org, Contact: r.Contact, Note: r.Note, Origins: r.Origins,
+		Rate: r.Rate, Burst: r.Burst, DailyRequests: r.DailyRequests,
+	}
+	j.Sets = make([]setJSON, len(r.Sets))
+	for i, s := range r.Sets {
+		j.Sets[i] = setJSON{ClientID: s.ID, ClientSecret: s.Secret}
+	}
+	if !r.Enabled {
+		f := false
+		j.Enabled = &f
+	}
+	stamp := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	j.NotBefore, j.Expires, j.Created = stamp(r.NotBefore), stamp(r.Expires), stamp(r.Created)
+	if _, err := j.record(); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	e := json.NewEncoder(&buf)
+	e.SetEscapeHTML(false)
+	e.SetIndent("", "  ")
+	if err := e.Encode(j); err != nil {
+		return nil, fmt.Errorf("keys: encoding a record: %w", err)
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// Status is where a record stands in its lifecycle.
+type Status int
+
+const (
+	Active      Status = iota // serves
+	Revoked                   // Enabled is false
+	Expired                   // at or after Expires
+	NotYetValid               // before NotBefore
+)
+
+// String reads well in a sentence and a table: "active", "revoked",
+// "expired", "not yet valid".
+func (s Status) String() string {
+	switch s {
+	case Active:
+		return "active"
+	case Revoked:
+		return "revoked"
+	case Expired:
+		return "expired"
+	case NotYetValid:
+		return "not yet valid"
+	}
+	return fmt.Sprintf("Status(%d)", int(s))
+}
+
+// Status returns r's lifecycle status at now. Revoked wins over Expired,
+// and Expired over NotYetValid.
+func (r Record) Status(now time.Time) Status {
+	switch {
+	case !r.Enabled:
+		return Revoked
+	case !r.Expires.IsZero() && !now.Before(r.Expires):
+		return Expired
+	case !r.NotBefore.IsZero() && now.Before(r.NotBefore):
+		return NotYetValid
+	}
+	return Active
+}
