@@ -231,4 +231,6 @@ func TestTestdataRecord(t *testing.T) {
 	}
 }
 
-func cred(id, secret string) credential.Credential { return credential.Credential{ID: id, Secret: secret} }
+func cred(id, secret string) credential.Credential {
+	return credential.Credential{ID: id, Secret: secret}
+}
