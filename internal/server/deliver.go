@@ -10,17 +10,15 @@ import (
 
 	"github.com/hexprox/hexprox/internal/capabilities"
 	"github.com/hexprox/hexprox/internal/config"
-	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/publicurl"
-	"github.com/hexprox/hexprox/internal/token"
 )
 
 // deliver answers a tile or map request: streamed to allowed browsers (or
 // to everyone with TILE_MODE=proxy), else a redirect.
-func (s *Server) deliver(c echo.Context, browser bool, call *hexagon.Call) error {
-	if s.cfg.TileMode == config.ModeProxy || s.cfg.TileMode == config.ModeAuto && browser {
+func (s *Server) deliver(c echo.Context, call *hexagon.Call) error {
+	if s.cfg.TileMode == config.ModeProxy || s.cfg.TileMode == config.ModeAuto && recordOf(c).browser {
 		return s.stream(c, call)
 	}
 	return s.redirect(c, call)
@@ -69,7 +67,7 @@ type capsSpec struct {
 
 // capabilities answers with the rewritten document, from the cache when
 // it is fresh.
-func (s *Server) capabilities(c echo.Context, cred credential.Credential, tokens *token.Cached, spec capsSpec) error {
+func (s *Server) capabilities(c echo.Context, spec capsSpec) error {
 	r := c.Request()
 	rec := recordOf(c)
 	rec.mode = "capabilities"
@@ -77,7 +75,13 @@ func (s *Server) capabilities(c echo.Context, cred credential.Credential, tokens
 	if !ok {
 		return failure.Invalidf(failure.CodeInvalidParameter, "Host", "the Host or X-Forwarded-Host header is not a valid host name")
 	}
-	call := &hexagon.Call{Tokens: tokens, URL: spec.url}
+	// A cached document is served only while the credential is not known
+	// to be refused: asking the memory layer first costs nothing when its
+	// token is live, and answers 403 once Hexagon has refused it.
+	if _, err := rec.tokens.TokenContext(r.Context()); err != nil {
+		return hexagon.TransportError(err)
+	}
+	call := &hexagon.Call{Tokens: rec.tokens, URL: spec.url}
 	doc, hit, err := s.caps.Get(r.Context(), spec.cacheKey, func(ctx context.Context) (*capabilities.Document, error) {
 		body, err := hexagon.Fetch(ctx, s.fetcher, call, MaxCapabilities)
 		if err != nil {
@@ -93,11 +97,9 @@ func (s *Server) capabilities(c echo.Context, cred credential.Credential, tokens
 	if err != nil {
 		return err
 	}
-	// The load ran on another goroutine; its result arrived through a
-	// channel, so call is safe to read now. If another request's load was
-	// shared, call was never used and its Status stays 0.
+	// The load's result came through a channel, so call is safe to read.
 	rec.cacheHit, rec.call = hit, call
-	id, secret := cred.PathSegments()
+	id, secret := rec.cred.PathSegments()
 	body := doc.Bytes(base + "/" + spec.service + "/" + id + "/" + secret)
 	h := c.Response().Header()
 	h.Set("Content-Type", spec.contentType)

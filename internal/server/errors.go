@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -42,14 +41,14 @@ func (s *Server) handleError(err error, c echo.Context) {
 		s.log.Error("internal error", "err", err)
 	}
 	r := c.Request()
-	switch routeFormat(r.URL.Path) {
-	case "wmts":
+	switch rec.format {
+	case formatWMTS:
 		h.Set("Content-Type", ows.ContentType)
 		c.Response().WriteHeader(status)
 		if r.Method != http.MethodHead {
 			ows.WriteExceptionReport(c.Response(), fe.ExceptionCode(), fe.Locator, fe.Message)
 		}
-	case "wms":
+	case formatWMS:
 		version := wms.ExceptionVersion(r.URL.RawQuery)
 		code := fe.ExceptionCode()
 		if code == failure.CodeNoApplicableCode {
@@ -88,13 +87,12 @@ func asFailure(err error) *failure.Error {
 	return failure.As(err)
 }
 
-// routeFormat names the error format a path's clients understand.
-func routeFormat(path string) string {
-	switch {
-	case strings.HasPrefix(path, "/wmts/"), strings.HasPrefix(path, "/v1/wmts/"), path == "/wmts":
-		return "wmts"
-	case strings.HasPrefix(path, "/wms/"), path == "/wms":
-		return "wms"
-	}
-	return "json"
-}
+// errFormat is the error document a route's clients understand. The
+// credentials step sets it on the record; other routes answer JSON.
+type errFormat int
+
+const (
+	formatJSON errFormat = iota
+	formatWMTS           // OWS 1.1 ExceptionReport
+	formatWMS            // WMS ServiceExceptionReport of the request's version
+)

@@ -7,17 +7,31 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/redact"
+	"github.com/hexprox/hexprox/internal/token"
 )
 
-// record collects what one request's log line says. Handlers fill it;
-// it never holds a credential, secret or token (cred is a fingerprint,
-// path is what follows the credential).
+// record is one request's state: what the credentials step resolved, for
+// the handler, and what the request's log line says. The middleware and
+// handlers fill it; it is reached only through recordOf.
+//
+// Only who (a fingerprint) and path (set once the rest of the path has
+// been validated) reach the log; cred never does.
 type record struct {
-	route, mode, cred, path, err string
-	cacheHit                     bool
-	call                         *hexagon.Call
+	// Resolved by the credentials step.
+	format  errFormat
+	query   map[string]string // the query, parsed once
+	cred    credential.Credential
+	tokens  *token.Cached
+	rest    string // the escaped path after the credential
+	browser bool   // an allowed cross-origin browser
+
+	// For the log line.
+	route, mode, who, path, err string
+	cacheHit                    bool
+	call                        *hexagon.Call
 }
 
 const recordKey = "hexprox.record"
@@ -29,6 +43,17 @@ func recordOf(c echo.Context) *record {
 	r := &record{}
 	c.Set(recordKey, r)
 	return r
+}
+
+// maxLogged caps what a log line carries of a path or a query.
+const maxLogged = 512
+
+// capped cuts s to maxLogged bytes, saying so.
+func capped(s string) string {
+	if len(s) <= maxLogged {
+		return s
+	}
+	return s[:maxLogged] + "…(truncated)"
 }
 
 // logRequests writes one JSON line per request.
@@ -67,8 +92,14 @@ func (s *Server) logLine(c echo.Context, rec *record, start time.Time) {
 		slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
 		slog.Int64("bytes", c.Response().Size),
 	)
-	if rec.cred != "" {
-		attrs = append(attrs, slog.String("cred", rec.cred), slog.String("path", redact.String(rec.path)), slog.String("query", redact.String(r.URL.RawQuery)))
+	if rec.who != "" {
+		attrs = append(attrs, slog.String("cred", rec.who))
+		if rec.path != "" {
+			attrs = append(attrs, slog.String("path", capped(redact.String(rec.path))))
+		}
+		if r.URL.RawQuery != "" {
+			attrs = append(attrs, slog.String("query", capped(redact.String(r.URL.RawQuery))))
+		}
 	}
 	if rec.mode != "" {
 		attrs = append(attrs, slog.String("mode", rec.mode))
@@ -80,7 +111,7 @@ func (s *Server) logLine(c echo.Context, rec *record, start time.Time) {
 		attrs = append(attrs, slog.Int("upstream_status", rec.call.Status), slog.Float64("upstream_ms", float64(rec.call.Latency.Microseconds())/1000), slog.Bool("retried", rec.call.Retried))
 	}
 	if rec.err != "" {
-		attrs = append(attrs, slog.String("err", redact.String(rec.err)))
+		attrs = append(attrs, slog.String("err", capped(redact.String(rec.err))))
 	}
 	s.log.LogAttrs(r.Context(), s.logLevel(status), "request", attrs...)
 }

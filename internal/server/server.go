@@ -10,12 +10,10 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/hexprox/hexprox/internal/capabilities"
 	"github.com/hexprox/hexprox/internal/config"
@@ -90,14 +88,7 @@ func New(o Options) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.logRequests, middleware.Recover())
-	get := []string{http.MethodGet, http.MethodHead}
-	e.Match(get, "/", s.home)
-	e.Match(get, "/healthz", s.health)
-	methods := []string{http.MethodGet, http.MethodHead, http.MethodOptions} // OPTIONS: CORS preflights
-	e.Match(methods, "/wmts/*", s.wmts)
-	e.Match(methods, "/v1/wmts/*", s.wmts)
-	e.Match(methods, "/wms/*", s.wms)
+	s.routes(e)
 	s.echo = e
 	return s
 }
@@ -179,14 +170,4 @@ func noteProxyError(_ http.ResponseWriter, r *http.Request, err error) {
 	if pe, ok := r.Context().Value(proxyErrorKey{}).(*proxyError); ok {
 		pe.err = hexagon.TransportError(err)
 	}
-}
-
-// originOf returns scheme://host of a base URL.
-func originOf(base string) string {
-	if i := strings.Index(base, "://"); i >= 0 {
-		if j := strings.IndexByte(base[i+3:], '/'); j >= 0 {
-			return base[:i+3+j]
-		}
-	}
-	return base
 }

@@ -8,20 +8,19 @@ import (
 	"github.com/hexprox/hexprox/internal/wms"
 )
 
-// wms answers every /wms/{id}/{secret}[/]?... request.
+// wms answers every /wms/{id}/{secret}[/]?... request once the credentials
+// step has resolved it.
 func (s *Server) wms(c echo.Context) error {
-	cred, rest, browser, done, err := s.credentialRoute(c, "wms")
-	if done {
-		return err
-	}
-	if rest != "" && rest != "/" {
+	rec := recordOf(c)
+	rec.route = "wms"
+	if rec.rest != "" && rec.rest != "/" {
 		return &failure.Error{Kind: failure.NotFound, Message: "no such WMS resource; use the credential URL with KVP parameters"}
 	}
 	req, err := wms.Parse(c.Request().URL.RawQuery)
 	if err != nil {
 		return err
 	}
-	tokens := s.tokens.Source(cred)
+	rec.path = rec.rest
 	url := func(tok string) string { return req.URL(s.cfg.HexagonURL, tok) }
 	switch req.Kind {
 	case wms.Capabilities:
@@ -29,17 +28,17 @@ func (s *Server) wms(c echo.Context) error {
 		if req.Version == "1.1.1" {
 			contentType = "application/vnd.ogc.wms_xml; charset=utf-8"
 		}
-		return s.capabilities(c, cred, tokens, capsSpec{
+		return s.capabilities(c, capsSpec{
 			service:     "wms",
-			cacheKey:    "wms:" + req.Version + ":" + cred.Key(),
+			cacheKey:    "wms:" + req.Version + ":" + rec.cred.Key(),
 			roots:       []string{"WMS_Capabilities", "WMT_MS_Capabilities"},
 			match:       s.wmsMatch,
 			contentType: contentType,
 			url:         url,
 		})
 	case wms.Map:
-		return s.deliver(c, browser, &hexagon.Call{Tokens: tokens, URL: url})
+		return s.deliver(c, &hexagon.Call{Tokens: rec.tokens, URL: url})
 	default: // GetFeatureInfo and GetLegendGraphic: small, always streamed
-		return s.stream(c, &hexagon.Call{Tokens: tokens, URL: url})
+		return s.stream(c, &hexagon.Call{Tokens: rec.tokens, URL: url})
 	}
 }

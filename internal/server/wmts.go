@@ -7,26 +7,25 @@ import (
 	"github.com/hexprox/hexprox/internal/wmts"
 )
 
-// wmts answers every /wmts/... request.
+// wmts answers every /wmts/... request once the credentials step has
+// resolved it.
 func (s *Server) wmts(c echo.Context) error {
-	cred, rest, browser, done, err := s.credentialRoute(c, "wmts")
-	if done {
-		return err
-	}
-	req, err := wmts.Parse(rest, c.Request().URL.RawQuery)
+	rec := recordOf(c)
+	rec.route = "wmts"
+	req, err := wmts.Parse(rec.rest, c.Request().URL.RawQuery)
 	if err != nil {
 		return err
 	}
-	tokens := s.tokens.Source(cred)
+	rec.path = rec.rest
 	if req.Kind == wmts.Capabilities {
-		return s.capabilities(c, cred, tokens, capsSpec{
+		return s.capabilities(c, capsSpec{
 			service:     "wmts",
-			cacheKey:    "wmts:" + cred.Key(),
+			cacheKey:    "wmts:" + rec.cred.Key(),
 			roots:       []string{"Capabilities"},
 			match:       s.wmtsMatch,
 			contentType: "application/xml; charset=utf-8",
 			url:         func(tok string) string { return wmts.CapabilitiesURL(s.cfg.HexagonURL, tok) },
 		})
 	}
-	return s.deliver(c, browser, &hexagon.Call{Tokens: tokens, URL: func(tok string) string { return req.TileURL(s.cfg.HexagonURL, tok) }})
+	return s.deliver(c, &hexagon.Call{Tokens: rec.tokens, URL: func(tok string) string { return req.TileURL(s.cfg.HexagonURL, tok) }})
 }

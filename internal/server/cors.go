@@ -1,0 +1,79 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/publicurl"
+)
+
+// originPolicy refuses browsers from origins that are not allowed, adds
+// CORS headers for the ones that are, records whether the request is an
+// allowed cross-origin browser's, and answers preflights (OPTIONS).
+func (s *Server) originPolicy(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		h := c.Response().Header()
+		h.Add("Vary", "Origin")
+		if o := r.Header.Get("Origin"); o != "" {
+			if !s.cfg.AllowedOrigins.Allowed(o) && !s.sameOrigin(r, o) {
+				return &failure.Error{Kind: failure.Forbidden, Message: "this proxy does not serve pages from your site's origin; ask its operator to add it to ALLOWED_ORIGINS"}
+			}
+			if s.cfg.CORSHeaders {
+				h.Set("Access-Control-Allow-Origin", o)
+				h.Set("Access-Control-Expose-Headers", "ETag, Retry-After")
+			}
+			recordOf(c).browser = true
+		}
+		if r.Method == http.MethodOptions {
+			return s.preflight(c)
+		}
+		return next(c)
+	}
+}
+
+func (s *Server) sameOrigin(r *http.Request, o string) bool {
+	base, ok := publicurl.Base(r, s.cfg.PublicBaseURL)
+	return ok && strings.EqualFold(originOf(base), o)
+}
+
+// originOf returns scheme://host of a base URL.
+func originOf(base string) string {
+	if i := strings.Index(base, "://"); i >= 0 {
+		if j := strings.IndexByte(base[i+3:], '/'); j >= 0 {
+			return base[:i+3+j]
+		}
+	}
+	return base
+}
+
+// preflight answers OPTIONS.
+func (s *Server) preflight(c echo.Context) error {
+	h := c.Response().Header()
+	h.Set("Allow", allowedMethods)
+	if s.cfg.CORSHeaders && c.Request().Header.Get("Origin") != "" {
+		h.Set("Access-Control-Allow-Methods", allowedMethods)
+		if rh := c.Request().Header.Get("Access-Control-Request-Headers"); rh != "" && headerList(rh) {
+			h.Set("Access-Control-Allow-Headers", rh)
+		}
+		h.Set("Access-Control-Max-Age", "7200")
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// headerList accepts a comma-separated list of header names.
+func headerList(v string) bool {
+	if len(v) > 512 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == ',' || c == ' ') {
+			return false
+		}
+	}
+	return true
+}

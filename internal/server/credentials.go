@@ -1,0 +1,98 @@
+package server
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/ows"
+	"github.com/hexprox/hexprox/internal/token"
+)
+
+// A resolver finds the Hexagon credential a request acts for in the
+// escaped path after its route's prefix, and returns the escaped rest of
+// the path ("" or starting with "/").
+type resolver func(after string) (credential.Credential, string, error)
+
+// credentials is the credentials step of every service route: it parses
+// the query once, resolves the credential with find, and fills the record
+// (credential, its token source, fingerprint, the rest of the path) for
+// the handler. prefix is the route's prefix with its trailing slash.
+func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			rec := recordOf(c)
+			r := c.Request()
+			q, err := ows.Params(r.URL.RawQuery)
+			if err != nil {
+				return err
+			}
+			rec.query = q
+			// The escaped path, not c.Param("*"): Echo unescapes a
+			// parameter only when the request has a RawPath, so "%2F"
+			// inside a base64 segment would sometimes split it.
+			after, ok := strings.CutPrefix(r.URL.EscapedPath(), prefix)
+			if !ok {
+				return failure.Invalidf(failure.CodeInvalidParameter, "", "%v", credential.ErrPath)
+			}
+			cred, rest, err := find(after)
+			if err != nil {
+				return err
+			}
+			if err := slashInBase64(rec.format, rest); err != nil {
+				return err
+			}
+			rec.cred, rec.who, rec.rest = cred, cred.Fingerprint(), rest
+			rec.tokens = s.tokens.Source(cred)
+			return next(c)
+		}
+	}
+}
+
+// credentialInPath resolves "{id}/{secret}/rest".
+func credentialInPath(after string) (credential.Credential, string, error) {
+	cred, rest, err := credential.FromPath(after)
+	if err != nil {
+		return cred, "", &failure.Error{Kind: failure.Invalid, Message: "the credential in the URL is malformed: " + err.Error() +
+			"; encode the client id and secret with base64 (URL-safe or standard)"}
+	}
+	return cred, rest, nil
+}
+
+// credentialAfterKey resolves the original HexProx's
+// "{anything}/{id}/{secret}/rest" (its /v1 routes; the first segment was
+// an API key it did not check, and is ignored here too).
+func credentialAfterKey(after string) (credential.Credential, string, error) {
+	_, after, ok := strings.Cut(after, "/")
+	if !ok {
+		return credential.Credential{}, "", failure.Invalidf(failure.CodeInvalidParameter, "", "%v", credential.ErrPath)
+	}
+	return credentialInPath(after)
+}
+
+// errSlash is the answer to a credential whose standard base64 held a '/'
+// that split it into two path segments.
+var errSlash = &failure.Error{Kind: failure.Invalid, Message: "the client id or secret contains a '/' that splits the URL path: " +
+	"encode it with URL-safe base64 (- and _ instead of + and /) or write / as %2F; the page at / of this proxy builds the address for you"}
+
+// slashInBase64 recognises the btoa mistake: a standard-base64 id or
+// secret with an unencoded '/' shifts every segment by one, so the rest of
+// the path starts with a segment of base64 characters where the service
+// expects "1.0.0" (WMTS) or nothing (WMS). Such a segment holds part of a
+// secret: it is answered 400 and never logged.
+func slashInBase64(format errFormat, rest string) error {
+	seg, _, _ := strings.Cut(strings.TrimPrefix(rest, "/"), "/")
+	if seg == "" || seg == "1.0.0" && format == formatWMTS {
+		return nil
+	}
+	if _, err := credential.DecodeSegment(strings.NewReplacer("%2B", "+", "%2b", "+", "%3D", "=", "%3d", "=").Replace(seg)); err != nil {
+		return nil // not base64: an ordinary unknown resource
+	}
+	return errSlash
+}
+
+// refused reports whether err is Hexagon refusing a credential.
+func refused(err error) bool { return errors.Is(err, token.ErrRefused) }
