@@ -95,13 +95,21 @@ var (
 	}
 )
 
-// Parse parses a WMS KVP query. A query without REQUEST is a capabilities
-// request (what pasting the bare URL into a client or browser means).
+// Parse parses a WMS KVP query: ows.Params, then ParseQuery. A query
+// over ows.MaxQueryBytes or ows.MaxParams is refused before it is read.
 func Parse(rawQuery string) (Request, error) {
 	p, err := ows.Params(rawQuery)
 	if err != nil {
 		return Request{}, err
 	}
+	return ParseQuery(p)
+}
+
+// ParseQuery parses a request's already-parsed parameters (from
+// ows.Params). A query without REQUEST is a capabilities request (what
+// pasting the bare URL into a client or browser means). p is not
+// modified.
+func ParseQuery(p ows.Query) (Request, error) {
 	if s, ok := p["SERVICE"]; ok && !strings.EqualFold(s, "WMS") {
 		return Request{}, failure.Invalidf(failure.CodeInvalidParameter, "SERVICE", "SERVICE must be WMS")
 	}
@@ -111,11 +119,8 @@ func Parse(rawQuery string) (Request, error) {
 			return Request{}, failure.Invalidf(failure.CodeOperationNotSupp, "REQUEST", "REQUEST must be GetCapabilities, GetMap, GetFeatureInfo or GetLegendGraphic")
 		}
 	}
-	version := p["VERSION"]
-	if version == "" {
-		version = p["WMTVER"]
-	}
-	if r.Version, err = negotiate(version, r.Kind); err != nil {
+	var err error
+	if r.Version, err = negotiate(requestedVersion(p), r.Kind); err != nil {
 		return Request{}, err
 	}
 	var spec []param
@@ -129,17 +134,19 @@ func Parse(rawQuery string) (Request, error) {
 	case Legend:
 		spec = legendParams
 	}
-	// Accept either version's names; send the requested version's.
-	if r.Version == "1.1.1" {
-		rename(p, "CRS", "SRS")
-		rename(p, "I", "X")
-		rename(p, "J", "Y")
-	}
-	if _, ok := p["STYLES"]; !ok && r.Kind != Legend {
-		p["STYLES"] = "" // required by the spec, omitted by some clients
-	}
 	for _, sp := range spec {
-		v, ok := p[sp.name]
+		// Accept either version's names; send the requested version's.
+		name := sp.name
+		v, ok := p[name]
+		if old := v111Names[name]; r.Version == "1.1.1" && old != "" {
+			if !ok {
+				v, ok = p[old]
+			}
+			name = old
+		}
+		if !ok && name == "STYLES" {
+			ok = true // required by the spec, omitted by some clients
+		}
 		if !ok || v == "" && sp.required {
 			if sp.required {
 				return Request{}, failure.Invalidf(failure.CodeMissingParameter, sp.name, "parameter %s is required for %s", sp.name, names[r.Kind])
@@ -148,13 +155,6 @@ func Parse(rawQuery string) (Request, error) {
 		}
 		if !sp.check(v) {
 			return Request{}, invalid(sp.name, v)
-		}
-		name := sp.name
-		if r.Version == "1.1.1" {
-			name = map[string]string{"CRS": "SRS", "I": "X", "J": "Y"}[name]
-			if name == "" {
-				name = sp.name
-			}
 		}
 		r.params = append(r.params, [2]string{name, v})
 	}
@@ -166,14 +166,15 @@ func Parse(rawQuery string) (Request, error) {
 	return r, nil
 }
 
-// rename makes the 1.1.1 name of a parameter available under the 1.3.0
-// name used by the spec tables.
-func rename(p map[string]string, as, from string) {
-	if v, ok := p[from]; ok {
-		if _, has := p[as]; !has {
-			p[as] = v
-		}
+// v111Names maps the 1.3.0 names of the spec tables to their 1.1.1 names.
+var v111Names = map[string]string{"CRS": "SRS", "I": "X", "J": "Y"}
+
+// requestedVersion returns VERSION, or WMTVER (the WMS 1.0 name).
+func requestedVersion(p ows.Query) string {
+	if v := p["VERSION"]; v != "" {
+		return v
 	}
+	return p["WMTVER"]
 }
 
 func negotiate(v string, k Kind) (string, error) {
@@ -255,13 +256,19 @@ func (r Request) URL(base, token string) string {
 }
 
 // ExceptionVersion returns the ServiceExceptionReport version for a raw
-// query: 1.1.1 for a 1.1.x request, else 1.3.0. It never fails.
+// query: 1.1.1 for a 1.1.x or 1.0 request, else 1.3.0. It never fails; a
+// query ows.Params refuses gets 1.3.0. It parses the query: a caller that
+// has already parsed it should use QueryExceptionVersion.
 func ExceptionVersion(rawQuery string) string {
 	p, _ := ows.Params(rawQuery)
-	v := p["VERSION"]
-	if v == "" {
-		v = p["WMTVER"]
-	}
+	return QueryExceptionVersion(p)
+}
+
+// QueryExceptionVersion returns the ServiceExceptionReport version for
+// already-parsed parameters: 1.1.1 for a 1.1.x or 1.0 request, else 1.3.0
+// (also for a nil Query, i.e. a query that could not be parsed).
+func QueryExceptionVersion(p ows.Query) string {
+	v := requestedVersion(p)
 	if strings.HasPrefix(v, "1.1") || strings.HasPrefix(v, "1.0") {
 		return "1.1.1"
 	}
@@ -272,10 +279,10 @@ func ExceptionVersion(rawQuery string) string {
 
 func identList(emptyOK bool) check {
 	return func(v string) bool {
-		parts := strings.Split(v, ",")
-		if len(parts) > 50 || v == "" && !emptyOK {
-			return false
+		if strings.Count(v, ",") >= 50 || v == "" && !emptyOK {
+			return false // at most 50 names; counted before splitting
 		}
+		parts := strings.Split(v, ",")
 		for _, s := range parts {
 			if s == "" && emptyOK {
 				continue

@@ -1,11 +1,13 @@
 package wms
 
 import (
+	"maps"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/ows"
 )
 
 const getMap13 = "SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=HxGN_Imagery&STYLES=&CRS=EPSG:3857&BBOX=-20037508,-20037508,20037508,20037508&WIDTH=512&HEIGHT=256&FORMAT=image/png&TRANSPARENT=TRUE"
@@ -81,6 +83,64 @@ func TestExceptionVersion(t *testing.T) {
 	for q, want := range map[string]string{"": "1.3.0", "VERSION=1.1.1": "1.1.1", "version=1.3.0": "1.3.0", "WMTVER=1.0.0": "1.1.1", "%zz": "1.3.0"} {
 		if got := ExceptionVersion(q); got != want {
 			t.Errorf("ExceptionVersion(%q) = %s, want %s", q, got, want)
+		}
+	}
+}
+
+func TestParseQuery(t *testing.T) {
+	q111 := "SERVICE=WMS&VERSION=1.1.1&REQUEST=GetFeatureInfo&LAYERS=a&QUERY_LAYERS=a&SRS=EPSG:4326&BBOX=0,0,10,10&WIDTH=10&HEIGHT=10&FORMAT=image/png&X=3&Y=4"
+	p, err := ows.Params(q111)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := maps.Clone(p)
+	r, err := ParseQuery(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(p, before) {
+		t.Fatalf("ParseQuery modified its Query:\n got %v\nwant %v", p, before)
+	}
+	viaRaw, err := Parse(q111)
+	if err != nil || r.URL("https://up", "T") != viaRaw.URL("https://up", "T") {
+		t.Fatalf("ParseQuery and Parse differ: %v", err)
+	}
+	if QueryExceptionVersion(p) != "1.1.1" || QueryExceptionVersion(nil) != "1.3.0" {
+		t.Fatal("QueryExceptionVersion")
+	}
+	// Both names in a 1.1.1 request: the 1.3.0 name wins, sent as SRS.
+	both, err := Parse(strings.Replace(q111, "SRS=EPSG:4326", "SRS=EPSG:4326&CRS=EPSG:3857", 1))
+	if err != nil || !strings.Contains(both.URL("https://up", "T"), "&SRS=EPSG%3A3857&") {
+		t.Fatalf("CRS and SRS: %v %v", both.URL("https://up", "T"), err)
+	}
+}
+
+// TestParseRefusesHugeQueries: ~330,000 repeated pairs fit under Go's 1 MB
+// request line and once cost 17 s of CPU; they are refused by the query
+// limits before any parsing, and the error page's version lookup does not
+// parse them either.
+func TestParseRefusesHugeQueries(t *testing.T) {
+	huge := getMap13 + strings.Repeat("&LAYERS=", 330_000)
+	many := getMap13 + strings.Repeat("&X=1", ows.MaxParams)
+	for name, q := range map[string]string{"1 MB": huge, "too many": many} {
+		_, err := Parse(q)
+		if fe := failure.As(err); err == nil || fe.HTTPStatus() != 400 || fe.ExceptionCode() != failure.CodeInvalidParameter {
+			t.Errorf("%s: Parse = %v, want a 400 InvalidParameterValue", name, err)
+		}
+		if allocs := testing.AllocsPerRun(5, func() { ExceptionVersion(q) }); allocs > 4 {
+			t.Errorf("%s: ExceptionVersion allocated %.0f times; want the query refused unparsed", name, allocs)
+		}
+		if ExceptionVersion(q) != "1.3.0" {
+			t.Errorf("%s: ExceptionVersion not the default", name)
+		}
+	}
+}
+
+func TestIdentListBounded(t *testing.T) {
+	for n, want := range map[int]bool{50: true, 51: false} {
+		v := strings.TrimSuffix(strings.Repeat("a,", n), ",")
+		if got := identList(false)(v); got != want {
+			t.Errorf("%d layers: %v, want %v", n, got, want)
 		}
 	}
 }

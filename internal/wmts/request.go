@@ -63,22 +63,45 @@ const MaxMatrix = 30
 // Parse parses what follows the credential in a WMTS URL: rest is the
 // escaped path ("" or starting with "/") and rawQuery the query string.
 // Query parameter names are case-insensitive; access_token and unknown
-// parameters are ignored (the proxy's own token always wins).
+// parameters are ignored (the proxy's own token always wins). The query is
+// read (with ows.Params and its limits) only for the KVP form, the only
+// one that uses it: a REST request's query is ignored whatever it holds.
 func Parse(rest, rawQuery string) (Request, error) {
+	return parse(rest, func() (ows.Query, error) { return ows.Params(rawQuery) })
+}
+
+// ParseQuery is Parse for a caller that has already parsed the query with
+// ows.Params. q is not modified; nil is an empty query.
+func ParseQuery(rest string, q ows.Query) (Request, error) {
+	return parse(rest, func() (ows.Query, error) { return q, nil })
+}
+
+func parse(rest string, query func() (ows.Query, error)) (Request, error) {
 	segs, err := segments(rest)
 	if err != nil {
 		return Request{}, err
 	}
 	switch {
 	case len(segs) == 0, len(segs) == 1 && segs[0] == "1.0.0":
-		return parseKVP(rawQuery)
+		p, err := query()
+		if err != nil {
+			return Request{}, err
+		}
+		return parseKVP(p)
 	case len(segs) == 2 && segs[0] == "1.0.0" && strings.EqualFold(segs[1], "WMTSCapabilities.xml"):
 		return Request{Kind: Capabilities}, nil
 	case len(segs) == 7 && segs[0] == "1.0.0":
 		t, err := parseRESTTile(segs[1:])
 		return Request{Kind: Tile, Tile: t}, err
 	}
-	return Request{}, &failure.Error{Kind: failure.NotFound, Message: "no such WMTS resource; expected /1.0.0/WMTSCapabilities.xml, a tile path /1.0.0/{layer}/{style}/{tileMatrixSet}/{tileMatrix}/{tileRow}/{tileCol}.{ext}, or KVP parameters"}
+	return Request{}, errNoResource()
+}
+
+// maxSegments is the most path segments any WMTS resource has (a tile).
+const maxSegments = 7
+
+func errNoResource() error {
+	return &failure.Error{Kind: failure.NotFound, Message: "no such WMTS resource; expected /1.0.0/WMTSCapabilities.xml, a tile path /1.0.0/{layer}/{style}/{tileMatrixSet}/{tileMatrix}/{tileRow}/{tileCol}.{ext}, or KVP parameters"}
 }
 
 // segments splits and percent-decodes an escaped path, refusing anything
@@ -89,6 +112,11 @@ func segments(rest string) ([]string, error) {
 		return nil, nil
 	}
 	rest = strings.TrimSuffix(rest, "/")
+	if strings.Count(rest, "/") >= maxSegments {
+		// Longer than any resource: refused before splitting, so a path
+		// of many thousand segments costs one pass over its bytes.
+		return nil, errNoResource()
+	}
 	raw := strings.Split(rest, "/")
 	out := make([]string, 0, len(raw))
 	for _, s := range raw {
@@ -173,11 +201,7 @@ func index(name, v string, limit int) (int, error) {
 	return n, nil
 }
 
-func parseKVP(rawQuery string) (Request, error) {
-	p, err := ows.Params(rawQuery)
-	if err != nil {
-		return Request{}, err
-	}
+func parseKVP(p ows.Query) (Request, error) {
 	if s, ok := p["SERVICE"]; ok && !strings.EqualFold(s, "WMTS") {
 		return Request{}, failure.Invalidf(failure.CodeInvalidParameter, "SERVICE", "SERVICE must be WMTS")
 	}

@@ -1,11 +1,13 @@
 package wmts
 
 import (
+	"maps"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/ows"
 )
 
 func TestParseAccepts(t *testing.T) {
@@ -102,6 +104,48 @@ func TestUpstreamURLs(t *testing.T) {
 	}
 	if got := CapabilitiesURL(base, "t"); got != base+"/streaming/wmts?SERVICE=WMTS&REQUEST=GetCapabilities&VERSION=1.0.0&access_token=t" {
 		t.Fatal(got)
+	}
+}
+
+func TestParseQuery(t *testing.T) {
+	const kvp = "SERVICE=WMTS&REQUEST=GetTile&LAYER=HxGN_Imagery&STYLE=default&TILEMATRIXSET=WebMercator&TILEMATRIX=5&TILEROW=10&TILECOL=31&FORMAT=image/png"
+	q, err := ows.Params(kvp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := maps.Clone(q)
+	got, err := ParseQuery("", q)
+	want, _ := Parse("", kvp)
+	if err != nil || got != want || got.Kind != Tile || !maps.Equal(q, before) {
+		t.Fatalf("ParseQuery = %+v, %v; want %+v and q unchanged", got, err, want)
+	}
+	if got, err := ParseQuery("/", nil); err != nil || got != (Request{Kind: Capabilities, KVP: true}) {
+		t.Fatalf("nil Query: %+v %v", got, err)
+	}
+}
+
+// TestParseBounded: a 1 MB query or path is refused in one pass, without
+// splitting or decoding it; a REST request's query is never read.
+func TestParseBounded(t *testing.T) {
+	const tilePath = "/1.0.0/HxGN_Imagery/default/WebMercator/5/10/31.jpg"
+	huge := strings.Repeat("x=&", 330_000)
+	if r, err := Parse(tilePath, huge); err != nil || r.Kind != Tile {
+		t.Errorf("REST tile with a huge query: %+v, %v", r, err)
+	}
+	_, err := Parse("", huge)
+	if fe := failure.As(err); err == nil || fe.HTTPStatus() != 400 {
+		t.Errorf("KVP with a 1 MB query: %v, want 400", err)
+	}
+	deep := strings.Repeat("/a", 500_000)
+	_, err = Parse(deep, "")
+	if fe := failure.As(err); err == nil || fe.Kind != failure.NotFound {
+		t.Errorf("500,000 path segments: %v, want not found", err)
+	}
+	if a := testing.AllocsPerRun(5, func() { Parse(deep, "") }); a > 4 {
+		t.Errorf("a deep path allocated %.0f times; want it refused before splitting", a)
+	}
+	if a := testing.AllocsPerRun(5, func() { Parse("", huge) }); a > 4 {
+		t.Errorf("a huge query allocated %.0f times; want it refused before parsing", a)
 	}
 }
 
