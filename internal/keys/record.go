@@ -69,7 +69,7 @@ var RecordFields = []string{"count", "sets", "org", "contact", "note", "origins"
 // never a value.
 func ParseRecord(data []byte) (Record, error) {
 	if len(data) > MaxRecordSize {
-		return Record{}, fmt.Errorf("keys: record is larger than %d bytes", MaxRecordSize)
+		return Record{}, problem("record is larger than %d bytes", MaxRecordSize)
 	}
 	var j recordJSON
 	d := json.NewDecoder(bytes.NewReader(data))
@@ -77,7 +77,7 @@ func ParseRecord(data []byte) (Record, error) {
 		return Record{}, decodeError(data, err)
 	}
 	if _, err := d.Token(); err != io.EOF {
-		return Record{}, errors.New("keys: record has data after its closing brace")
+		return Record{}, problemAt(data, d.InputOffset(), "record has data after its closing brace")
 	}
 	return j.record()
 }
@@ -89,24 +89,24 @@ func (j *recordJSON) record() (Record, error) {
 		Rate:    j.Rate, Burst: j.Burst, DailyRequests: j.DailyRequests,
 	}
 	if len(j.Sets) == 0 {
-		return Record{}, errors.New("keys: record has no credential sets")
+		return Record{}, problem("record has no credential sets")
 	}
 	r.Sets = make([]credential.Credential, len(j.Sets))
 	for i, s := range j.Sets {
 		if err := checkValue(s.ClientID); err != nil {
-			return Record{}, fmt.Errorf("keys: sets[%d].client_id %s", i, err)
+			return Record{}, problem("sets[%d].client_id %s", i, err)
 		}
 		if err := checkValue(s.ClientSecret); err != nil {
-			return Record{}, fmt.Errorf("keys: sets[%d].client_secret %s", i, err)
+			return Record{}, problem("sets[%d].client_secret %s", i, err)
 		}
 		r.Sets[i] = credential.Credential{ID: s.ClientID, Secret: s.ClientSecret}
 	}
 	if r.Rate < 0 || r.Burst < 0 || r.DailyRequests < 0 {
-		return Record{}, errors.New("keys: rate, burst and daily_requests must not be negative")
+		return Record{}, problem("rate, burst and daily_requests must not be negative")
 	}
 	for i, o := range r.Origins {
 		if o == "" || strings.IndexFunc(o, unicode.IsSpace) >= 0 || strings.Contains(o, ",") {
-			return Record{}, fmt.Errorf("keys: origins[%d] is empty or holds a space or comma", i)
+			return Record{}, problem("origins[%d] is empty or holds a space or comma", i)
 		}
 	}
 	for _, t := range []struct {
@@ -119,7 +119,7 @@ func (j *recordJSON) record() (Record, error) {
 		}
 		v, err := time.Parse(time.RFC3339, t.in)
 		if err != nil {
-			return Record{}, fmt.Errorf("keys: %s is not an RFC 3339 time such as 2030-01-31T00:00:00Z", t.name)
+			return Record{}, problem("%s is not an RFC 3339 time such as 2030-01-31T00:00:00Z", t.name)
 		}
 		*t.out = v
 	}
@@ -138,6 +138,34 @@ func checkValue(v string) error {
 	return nil
 }
 
+// A RecordError is a record that ParseRecord refuses. It names the member
+// and position, never a value.
+type RecordError struct {
+	Problem string
+	// Offset is the byte offset of the problem in the record, or -1 when
+	// the problem is not at one place (a missing member, a bad value
+	// found after decoding). Line and Column are Offset's, 1-based.
+	Offset       int64
+	Line, Column int
+}
+
+func (e *RecordError) Error() string {
+	if e.Offset < 0 {
+		return "keys: " + e.Problem
+	}
+	return fmt.Sprintf("keys: %s (line %d, column %d)", e.Problem, e.Line, e.Column)
+}
+
+func problem(format string, args ...any) error {
+	return &RecordError{Problem: fmt.Sprintf(format, args...), Offset: -1}
+}
+
+func problemAt(data []byte, off int64, format string, args ...any) error {
+	off = min(max(off, 0), int64(len(data)))
+	l, c := Position(data, off)
+	return &RecordError{Problem: fmt.Sprintf(format, args...), Offset: off, Line: l, Column: c}
+}
+
 // decodeError describes a JSON error by position and member name only:
 // encoding/json's own messages can quote the input (a character of a
 // secret, a number).
@@ -146,19 +174,16 @@ func decodeError(data []byte, err error) error {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syn):
-		line, col := Position(data, syn.Offset-1) // Offset counts the bad byte
-		return fmt.Errorf("keys: record is not valid JSON (line %d, column %d)", line, col)
+		return problemAt(data, syn.Offset-1, "record is not valid JSON") // Offset counts the bad byte
 	case errors.As(err, &typ):
-		line, _ := Position(data, typ.Offset)
-		field := typ.Field
-		if field == "" {
-			return fmt.Errorf("keys: record is not a JSON object (line %d)", line)
+		if typ.Field == "" {
+			return problemAt(data, 0, "record is not a JSON object")
 		}
-		return fmt.Errorf("keys: record member %q must be %s (line %d)", field, kindName(typ.Type.Kind()), line)
+		return problemAt(data, typ.Offset, "record member %q must be %s", typ.Field, kindName(typ.Type.Kind()))
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return errors.New("keys: record is empty or cut short")
+		return problem("record is empty or cut short")
 	}
-	return errors.New("keys: record is not valid JSON")
+	return problem("record is not valid JSON")
 }
 
 func kindName(k reflect.Kind) string {

@@ -152,7 +152,7 @@ func TestParseErrorsNameNoSecret(t *testing.T) {
 		{`{"sets":[{"client_id":"i","client_secret":"Sup3rSecretValue\n"}]}`, "sets[0].client_secret holds control characters"},
 		{`{"sets":[{"client_id":"i","client_secret":"` + strings.Repeat("S", 300) + `"}]}`, "sets[0].client_secret is longer than 256"},
 		{`{"sets":[{"client_id":"i","client_secret":Sup3rSecretValue}]}`, "not valid JSON (line 1, column 43)"},
-		{"{\n\"sets\": [{\"client_id\": \"i\",\n \"client_secret\": 12345}]}", `"sets.client_secret" must be a string (line 3)`},
+		{"{\n\"sets\": [{\"client_id\": \"i\",\n \"client_secret\": 12345}]}", `"sets.client_secret" must be a string (line 3, `},
 		{`{"sets":[{"client_id":"i","client_secret":"Sup3rSecretValue"}],"expires":"tomorrow"}`, "expires is not an RFC 3339 time"},
 		{`{"sets":[{"client_id":"i","client_secret":"Sup3rSecretValue"}],"origins":["https://a.example, https://b.example"]}`, "origins[0]"},
 		{`{"sets":[{"client_id":"i","client_secret":"Sup3rSecretValue"}],"rate":-1}`, "must not be negative"},
