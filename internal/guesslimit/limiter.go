@@ -43,7 +43,7 @@ type Options struct {
 	Burst int
 
 	// MaxAddrs caps the number of addresses tracked, and so the memory
-	// used (about 150 bytes per address). Default DefaultMaxAddrs (10,000).
+	// used (about 130 bytes per address). Default DefaultMaxAddrs (10,000).
 	MaxAddrs int
 
 	// Now is the clock. Nil means time.Now.
