@@ -19,10 +19,22 @@ import (
 	"github.com/hexprox/hexprox/internal/failure"
 )
 
-// Tokens is what a credential's token source offers this package.
+// Tokens is what a credential's token source offers this package
+// (token.Cached implements it). Implementations must be safe for
+// concurrent use.
 type Tokens interface {
+	// TokenContext returns the current token.
 	TokenContext(ctx context.Context) (*oauth2.Token, error)
-	Invalidate(t *oauth2.Token)
+	// Invalidate says that Hexagon refused a request made with t (401 or
+	// 403), and reports whether a retry with the token TokenContext
+	// returns next can help: false when t is known to be good, so the
+	// refusal is of the resource (a layer or area outside the licence).
+	Invalidate(t *oauth2.Token) (retry bool)
+	// Vouch says that Hexagon refused a request made with t although t
+	// had just been fetched anew (the retry): the refusal is of the
+	// resource, and for a while Invalidate(t) should answer false, so that
+	// further refusals cost neither a token request nor a retry.
+	Vouch(t *oauth2.Token)
 }
 
 // Call describes one logical request to Hexagon: which credential's
@@ -67,10 +79,13 @@ func CallFrom(ctx context.Context) *Call {
 }
 
 // Transport sends requests that carry a prepared Call. When Hexagon answers
-// 401 or 403 it invalidates the call's token and sends the request once
-// more, to the URL built for a fresh token. Requests without a prepared
-// Call are refused, so only URLs built by Call.URL from validated input
-// leave through it.
+// 401 or 403 it invalidates the call's token and, if the token source says
+// a retry can help, sends the request once more, to the URL built for a
+// fresh token; if that is refused too, it vouches for the fresh token (the
+// refusal is the resource's) and passes the refusal on. Otherwise the
+// refusal goes to the caller as it is. Requests without a prepared Call
+// are refused, so only URLs built by Call.URL from validated input leave
+// through it.
 type Transport struct {
 	Base http.RoundTripper // nil means http.DefaultTransport
 }
@@ -94,10 +109,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return resp, err
 	}
-	// The token was refused: revoked or expired early. Get a fresh one
-	// and try once more.
+	// Refused: the token was revoked or expired early, or the resource is
+	// outside the licence. Unless the token source knows the token to be
+	// good, get a fresh one and try once more.
+	if !c.Tokens.Invalidate(c.Token) {
+		c.Status = resp.StatusCode
+		return resp, nil
+	}
 	drain(resp.Body)
-	c.Tokens.Invalidate(c.Token)
 	c.Retried = true
 	u, err := c.Prepare(req.Context())
 	if err != nil {
@@ -108,6 +127,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err = base.RoundTrip(out)
 	if resp != nil {
 		c.Status = resp.StatusCode
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+			c.Tokens.Vouch(c.Token)
+		}
 	}
 	return resp, err
 }

@@ -5,31 +5,48 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
+	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/fakehexagon"
+	"github.com/hexprox/hexprox/internal/testclock"
+	"github.com/hexprox/hexprox/internal/token"
+	"github.com/hexprox/hexprox/internal/tokenstore"
 )
 
-// tokens hands out "t1", then "t2" after an Invalidate.
+// tokens hands out "t1", then "t2" after an Invalidate; it answers that
+// a retry cannot help once it has vouched for a token, or if good is set.
 type tokens struct {
 	current     string
+	good        bool
 	invalidated atomic.Int32
+	vouched     []string
 }
 
 func (s *tokens) TokenContext(context.Context) (*oauth2.Token, error) {
 	return &oauth2.Token{AccessToken: s.current}, nil
 }
 
-func (s *tokens) Invalidate(t *oauth2.Token) {
+func (s *tokens) Invalidate(t *oauth2.Token) bool {
 	s.invalidated.Add(1)
+	if s.good || slices.Contains(s.vouched, t.AccessToken) {
+		return false
+	}
 	if t.AccessToken == s.current {
 		s.current = "t2"
 	}
+	return true
 }
+
+func (s *tokens) Vouch(t *oauth2.Token) { s.vouched = append(s.vouched, t.AccessToken) }
 
 // upstream accepts only token "t2" and counts requests.
 func upstream(t *testing.T, refuse int) (*httptest.Server, *atomic.Int32) {
@@ -69,6 +86,36 @@ func TestTransportGivesUpAfterOneRetry(t *testing.T) {
 	if failure.As(err).Kind != failure.Forbidden || n.Load() != 2 {
 		t.Fatalf("want Forbidden after exactly 2 requests, got %v after %d", err, n.Load())
 	}
+	// The fresh token was refused too: the refusal is the resource's.
+	if !slices.Equal(toks.vouched, []string{"t2"}) {
+		t.Fatalf("want the fresh token vouched for, got %q", toks.vouched)
+	}
+	// So the next refusal of it costs no retry.
+	c = &Call{Tokens: toks, URL: c.URL}
+	if _, err := Fetch(context.Background(), &http.Client{Transport: &Transport{}}, c, 100); failure.As(err).Kind != failure.Forbidden || n.Load() != 3 || c.Retried {
+		t.Fatalf("want Forbidden after one more request and no retry, got %v after %d", err, n.Load())
+	}
+}
+
+func TestTransportPassesARefusalOnWhenARetryCannotHelp(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, "outside your licence")
+	}))
+	defer srv.Close()
+	toks := &tokens{current: "t1", good: true}
+	c := &Call{Tokens: toks, URL: func(tok string) string { return srv.URL + "/x?access_token=" + tok }}
+	u, _ := c.Prepare(context.Background())
+	req, _ := http.NewRequestWithContext(WithCall(context.Background(), c), http.MethodGet, u.String(), nil)
+	resp, err := (&http.Client{Transport: &Transport{}}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusForbidden || string(body) != "outside your licence" || c.Retried || c.Status != http.StatusForbidden || toks.invalidated.Load() != 1 {
+		t.Fatalf("want Hexagon's 403 as it is, no retry; got %d %q, call %+v", resp.StatusCode, body, c)
+	}
 }
 
 func TestTransportRefusesUnpreparedRequests(t *testing.T) {
@@ -87,5 +134,141 @@ func TestFetchCapsTheBody(t *testing.T) {
 	_, err := Fetch(context.Background(), &http.Client{Transport: &Transport{}}, c, 100)
 	if fe := failure.As(err); fe.Kind != failure.UpstreamFailed || !strings.Contains(fe.Message, "larger than 100 bytes") {
 		t.Fatalf("want an upstream failure for a body over the cap, got %v", err)
+	}
+}
+
+// countingStore counts writes to the store beneath.
+type countingStore struct {
+	tokenstore.Store
+	writes atomic.Int32
+}
+
+func (s *countingStore) Create(ctx context.Context, k string, e tokenstore.Entity) (tokenstore.ETag, error) {
+	s.writes.Add(1)
+	return s.Store.Create(ctx, k, e)
+}
+
+func (s *countingStore) Update(ctx context.Context, k string, e tokenstore.Entity, m tokenstore.ETag) (tokenstore.ETag, error) {
+	s.writes.Add(1)
+	return s.Store.Update(ctx, k, e, m)
+}
+
+// layered is one credential's real token layers (memory over the shared
+// store over the token endpoint) in front of a fake Hexagon that answers
+// 403 for one tile outside the licence, whatever the token.
+type layered struct {
+	fake   *fakehexagon.Fake
+	srv    *httptest.Server
+	store  *countingStore
+	tokens *token.Cached
+	clk    *testclock.Clock
+}
+
+const forbiddenTile = "/1.0.0/HxGN_Imagery/default/WebMercator/5/1/2.jpg"
+
+func newLayered(t *testing.T) *layered {
+	l := &layered{clk: testclock.New(time.Now())}
+	l.fake = fakehexagon.New(fakehexagon.Options{Lifetime: time.Hour, Now: l.clk.Now})
+	cred := credential.Credential{ID: "client-1", Secret: "s3cret"}
+	l.fake.AddClient(cred.ID, cred.Secret)
+	l.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.RawQuery, forbiddenTile+"&") {
+			live, _, _ := l.fake.CurrentToken(cred.ID)
+			if r.URL.Query().Get("access_token") == live {
+				http.Error(w, "outside the licence", http.StatusForbidden)
+				return
+			}
+		}
+		l.fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(l.srv.Close)
+	ep := &token.Endpoint{URL: l.srv.URL + fakehexagon.TokenPath, Client: &http.Client{Timeout: 5 * time.Second}, Now: l.clk.Now}
+	l.store = &countingStore{Store: tokenstore.NewMemoryWith(tokenstore.MemoryOptions{Now: l.clk.Now})}
+	ctx := context.Background()
+	sh := token.NewShared(ctx, cred, ep.Source(ctx, cred), l.store, token.SharedOptions{Now: l.clk.Now})
+	l.tokens = token.NewCached(sh, time.Minute, l.clk.Now, nil)
+	return l
+}
+
+// stream sends one streamed tile request through Transport.
+func (l *layered) stream(t *testing.T, tile string) int {
+	c := &Call{Tokens: l.tokens, URL: func(tok string) string {
+		return l.srv.URL + fakehexagon.WMTSPath + "?" + tile + "&access_token=" + tok
+	}}
+	u, err := c.Prepare(context.Background())
+	if err != nil {
+		t.Error(err)
+		return 0
+	}
+	req, _ := http.NewRequestWithContext(WithCall(context.Background(), c), http.MethodGet, u.String(), nil)
+	resp, err := (&http.Client{Transport: &Transport{}}).Do(req)
+	if err != nil {
+		t.Error(err)
+		return 0
+	}
+	drain(resp.Body)
+	return resp.StatusCode
+}
+
+func TestTransportResourceRefusalCausesNoRetryStorm(t *testing.T) {
+	l := newLayered(t)
+	const licensed = "/1.0.0/HxGN_Imagery/default/WebMercator/5/1/1.jpg"
+	if s := l.stream(t, licensed); s != http.StatusOK {
+		t.Fatalf("licensed tile: %d", s)
+	}
+	warm, writes := l.fake.TokenRequests.Load(), l.store.writes.Load()
+
+	for range 20 {
+		if s := l.stream(t, forbiddenTile); s != http.StatusForbidden {
+			t.Fatalf("tile outside the licence: %d, want Hexagon's 403", s)
+		}
+	}
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if s := l.stream(t, forbiddenTile); s != http.StatusForbidden {
+				t.Errorf("concurrent tile outside the licence: %d", s)
+			}
+		}()
+	}
+	wg.Wait()
+	extra := l.fake.TokenRequests.Load() - warm
+	if extra != 1 {
+		t.Fatalf("40 refusals of one tile made %d token requests, want exactly 1 (the check that the token is good)", extra)
+	}
+	// The row was rewritten once (the lease and the token), not cleared per refusal.
+	if w := l.store.writes.Load() - writes; w > 2 {
+		t.Fatalf("40 refusals of one tile made %d store writes, want at most 2", w)
+	}
+	if s := l.stream(t, licensed); s != http.StatusOK || l.fake.TokenRequests.Load()-warm != 1 {
+		t.Fatalf("licensed tile afterwards: %d, %d token requests", s, l.fake.TokenRequests.Load()-warm)
+	}
+	t.Logf("40 streamed refusals of one tile (20 sequential, 20 concurrent): %d token request, %d store writes", extra, l.store.writes.Load()-writes)
+
+	// Once the token is no longer vouched for, a refusal is checked again, once.
+	l.clk.Advance(token.VouchTTL + time.Second)
+	for range 5 {
+		l.stream(t, forbiddenTile)
+	}
+	if n := l.fake.TokenRequests.Load() - warm; n != 2 {
+		t.Fatalf("after VouchTTL, 5 refusals made %d token requests in all, want 2", n)
+	}
+}
+
+func TestTransportRecoversFromRevocationsThroughTheLayers(t *testing.T) {
+	l := newLayered(t)
+	const licensed = "/1.0.0/HxGN_Imagery/default/WebMercator/5/1/1.jpg"
+	l.stream(t, licensed)
+	for i := range 3 { // each revocation: one refused attempt, one new token, one retry
+		before, refused := l.fake.TokenRequests.Load(), l.fake.Unauthorized.Load()
+		l.fake.Revoke("client-1")
+		if s := l.stream(t, licensed); s != http.StatusOK {
+			t.Fatalf("revocation %d: %d", i, s)
+		}
+		if l.fake.TokenRequests.Load()-before != 1 || l.fake.Unauthorized.Load()-refused != 1 {
+			t.Fatalf("revocation %d: %d token requests, %d refusals; want 1 each", i, l.fake.TokenRequests.Load()-before, l.fake.Unauthorized.Load()-refused)
+		}
 	}
 }

@@ -11,18 +11,31 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-// Invalidator is implemented by sources that can drop a token the upstream
-// no longer accepts, so that the next Token call fetches a fresh one.
+// Invalidator is implemented by the sources beneath a Cached layer that
+// keep tokens of their own (Shared): Invalidate tells them that Hexagon
+// refused t, so that they do not hand t out again without asking Hexagon.
+// It may be called concurrently with Token.
 type Invalidator interface {
 	Invalidate(t *oauth2.Token)
 }
+
+// VouchTTL is how long a token stays vouched for after Hexagon refused a
+// request made with it although the token had just been fetched anew:
+// such a refusal is of the resource (a layer or area outside the
+// licence), not of the token, and while the token is vouched for,
+// Cached.Invalidate neither drops it nor asks for a retry. The price: a
+// token revoked within this window is handed out until it ends (or until
+// the next refresh).
+const VouchTTL = time.Minute
 
 // Cached is the in-memory top layer: it hands out the current token
 // without I/O, refreshes it in the background once it is past its
 // refresh point (just after half its lifetime, when Hexagon renews
 // tokens), and makes concurrent callers of a cold source share one fetch.
-// A refusal of the credential is remembered for RefusalTTL so that a bad
-// URL does not hammer the token endpoint.
+// Calls to the source beneath never overlap: the background refresh and
+// a fetch by cold callers are one flight. A refusal of the credential is
+// remembered for RefusalTTL so that a bad URL does not hammer the token
+// endpoint.
 //
 // A Cached is safe for concurrent use.
 type Cached struct {
@@ -31,7 +44,7 @@ type Cached struct {
 	refusalTTL time.Duration
 	log        *slog.Logger
 
-	fetches singleflight.Group
+	fetches singleflight.Group // key "": every call to base
 
 	mu         sync.Mutex
 	tok        *oauth2.Token
@@ -40,6 +53,11 @@ type Cached struct {
 	refreshing bool
 	refused    error
 	refusedTil time.Time
+
+	gen        uint64 // counts tokens dropped by Invalidate
+	dropped    string // the value Invalidate dropped last
+	vouched    string // a token value whose refusals are the resource's
+	vouchedTil time.Time
 }
 
 // refreshFraction is the share of a token's remaining lifetime after which
@@ -90,7 +108,7 @@ func (c *Cached) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	}
 	c.mu.Unlock()
 
-	ch := c.fetches.DoChan("", c.fetch)
+	ch := c.fetches.DoChan("", func() (any, error) { return c.fetch(true) })
 	select {
 	case r := <-ch:
 		if r.Err != nil {
@@ -102,44 +120,63 @@ func (c *Cached) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	}
 }
 
-// fetch runs once for all concurrent cold callers.
-func (c *Cached) fetch() (any, error) {
+// refresh asks base for a newer token while the current one is still
+// being handed out.
+func (c *Cached) refresh() {
+	c.fetches.Do("", func() (any, error) { return c.fetch(false) })
 	c.mu.Lock()
-	if t := c.tok; t != nil && c.now().Before(c.staleAt) {
+	c.refreshing = false // also when it joined a flight of cold callers
+	c.mu.Unlock()
+}
+
+// fetch is the one flight that calls base, for cold callers (cold) or
+// the background refresh. Cold callers that arrive during a refresh
+// share its result.
+func (c *Cached) fetch(cold bool) (any, error) {
+	c.mu.Lock()
+	if t := c.tok; cold && t != nil && c.now().Before(c.staleAt) {
 		c.mu.Unlock()
 		return t, nil // a fetch that finished just before this one began
 	}
 	c.mu.Unlock()
-	t, err := c.base.Token()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err != nil {
-		c.noteRefusal(err)
-		return nil, err
-	}
-	c.store(t)
-	return t, nil
-}
-
-// refresh asks base for a newer token while the current one is still
-// being handed out.
-func (c *Cached) refresh() {
-	t, err := c.base.Token()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.refreshing = false
-	if err != nil {
-		if c.noteRefusal(err) {
-			c.tok = nil // the credential was revoked: stop handing out its token
-			return
+	for attempt := 0; ; attempt++ {
+		c.mu.Lock()
+		gen := c.gen
+		c.mu.Unlock()
+		t, err := c.base.Token()
+		c.mu.Lock()
+		if err != nil {
+			defer c.mu.Unlock()
+			if c.noteRefusal(err) {
+				c.tok = nil // the credential was revoked: stop handing out its token
+				return nil, err
+			}
+			if !cold && c.tok != nil {
+				// Keep the current token; try again after a tenth of what is left.
+				backoff := c.staleAt.Sub(c.now()) / 10
+				c.refreshAt = c.now().Add(max(backoff, time.Second))
+				c.log.Warn("token refresh failed; still serving the current token", "err", err)
+			}
+			return nil, err
 		}
-		// Keep the current token; try again after a tenth of what is left.
-		backoff := c.staleAt.Sub(c.now()) / 10
-		c.refreshAt = c.now().Add(max(backoff, time.Second))
-		c.log.Warn("token refresh failed; still serving the current token", "err", err)
-		return
+		if t.AccessToken == c.dropped && c.gen != gen && attempt == 0 {
+			// Dropped while this fetch ran, which began before: ask again,
+			// so that what comes back was asked for after the refusal.
+			c.mu.Unlock()
+			continue
+		}
+		defer c.mu.Unlock()
+		if c.dropped != "" && c.gen == gen {
+			// Asked for after Invalidate dropped it, Hexagon handed out the
+			// same token: it is live, so its refusal was the resource's.
+			if t.AccessToken == c.dropped {
+				c.vouch(t.AccessToken)
+			}
+			c.dropped = ""
+		}
+		c.store(t)
+		return t, nil
 	}
-	c.store(t)
 }
 
 // store keeps t and schedules its refresh. Callers hold c.mu.
@@ -173,19 +210,50 @@ func (c *Cached) noteRefusal(err error) bool {
 	return true
 }
 
-// Invalidate drops t if it is still the current token (the upstream
-// answered 401/403 to it), so the next caller fetches a fresh one, and
-// passes the news down to base.
-func (c *Cached) Invalidate(t *oauth2.Token) {
+// Invalidate tells c that Hexagon refused a request made with t (401 or
+// 403), and reports whether a retry with the token TokenContext returns
+// next can help. If t is still the current token (by value) it is
+// dropped, the source beneath is told (if it is an Invalidator), and the
+// next caller fetches anew; if it was replaced already, it is left alone.
+// Either way the answer is true, unless t is vouched for (see Vouch,
+// VouchTTL): then nothing is dropped and the answer is false.
+func (c *Cached) Invalidate(t *oauth2.Token) bool {
 	if t == nil {
-		return
+		return false
 	}
 	c.mu.Lock()
-	if c.tok != nil && c.tok.AccessToken == t.AccessToken {
-		c.tok = nil
+	if t.AccessToken == c.vouched && c.now().Before(c.vouchedTil) {
+		c.mu.Unlock()
+		return false
 	}
+	if c.tok == nil || c.tok.AccessToken != t.AccessToken {
+		c.mu.Unlock()
+		return true // replaced already, or being fetched
+	}
+	c.tok = nil
+	c.gen++
+	c.dropped = t.AccessToken
 	c.mu.Unlock()
 	if inv, ok := c.base.(Invalidator); ok {
 		inv.Invalidate(t)
 	}
+	return true
+}
+
+// Vouch tells c that Hexagon refused a request made with t although t
+// had just been fetched anew (the retry after Invalidate): the refusal is
+// of the resource, so for VouchTTL Invalidate(t) keeps t and answers
+// false.
+func (c *Cached) Vouch(t *oauth2.Token) {
+	if t == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.vouch(t.AccessToken)
+}
+
+// vouch records a vouched token value. Callers hold c.mu.
+func (c *Cached) vouch(value string) {
+	c.vouched, c.vouchedTil = value, c.now().Add(VouchTTL)
 }

@@ -102,13 +102,28 @@ func (h *StoreHealth) Down() bool {
 // credential with HKDF), in a row named by an HMAC of the credential, so a
 // reader of the store who lacks the credential learns nothing usable.
 //
-// At most one instance refreshes a credential's token per refresh window:
-// it takes a lease with an ETag-conditional update, fetches, and writes;
-// the others keep serving the current token and pick the new one up. A
-// store that fails or is slow never fails a request: Shared logs once and
-// goes to Hexagon directly until the store is back.
+// Rows exist only for credentials Hexagon accepted: a credential with no
+// row is fetched from Hexagon first, and the row is created with the
+// sealed token (refused credentials write nothing). N cold instances that
+// see a never-seen credential at once may therefore make up to N token
+// requests, once; after that at most one instance refreshes a
+// credential's token per refresh window: it takes a lease with an
+// ETag-conditional update, fetches, and writes; the others keep serving
+// the current token and pick the new one up. A store that fails or is
+// slow never fails a request: Shared logs once and goes to Hexagon
+// directly until the store is back.
 //
-// A Shared is used by one Cached layer, which serialises calls.
+// Someone who can write the store but lacks the credential can delay
+// sharing, but not make an instance hand out a token it should not: a
+// lease further ahead than LeaseTTL + LeaseSkew is ignored; every write
+// re-seals the token with its write time, and a sealed token is refused if
+// it was sealed more than SealSkew before the store's own Modified time
+// (a blob copied back into a row), or before the newest one this instance
+// has read or written.
+//
+// A Shared is safe for concurrent use. Its Cached layer calls Token one
+// at a time, which keeps an instance from racing itself for the lease;
+// Invalidate may run at any time.
 type Shared struct {
 	ctx   context.Context
 	base  oauth2.TokenSource
@@ -116,7 +131,22 @@ type Shared struct {
 	key   string
 	aead  cipher.AEAD
 	o     SharedOptions
+
+	mu      sync.Mutex
+	newest  time.Time // latest sealed write time read or written
+	refused string    // a token value Hexagon refused: not taken from the row again
 }
+
+// LeaseSkew is how far ahead of LeaseTTL a lease may end and still be
+// honoured (other instances' clocks differ a little). A lease that ends
+// later was not written by an instance: it is treated as no lease.
+const LeaseSkew = 5 * time.Second
+
+// SealSkew is how much earlier than the store's own write time (Azure's
+// Timestamp) a sealed token's write time may be and still be accepted:
+// the clock difference between an instance and the store, plus the time
+// a write takes. An older blob was copied back into the row.
+const SealSkew = time.Minute
 
 // NewShared returns the shared layer for cred over base (the Hexagon
 // endpoint source). ctx must live as long as the server.
@@ -188,18 +218,26 @@ type sealed struct {
 	Type      string `json:"y,omitempty"`
 	Expiry    int64  `json:"e"` // Unix ms
 	RefreshAt int64  `json:"r"` // Unix ms
+	Written   int64  `json:"w"` // Unix ms: when it was sealed, for this write
 }
 
-func (s *Shared) seal(t *oauth2.Token, refreshAt time.Time) []byte {
-	pt, _ := json.Marshal(sealed{Token: t.AccessToken, Type: t.TokenType, Expiry: t.Expiry.UnixMilli(), RefreshAt: refreshAt.UnixMilli()})
+// seal seals rec for a write now.
+func (s *Shared) seal(rec sealed, now time.Time) []byte {
+	rec.Written = now.UnixMilli()
+	s.saw(now)
+	pt, _ := json.Marshal(rec)
 	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(pt)+s.aead.Overhead())
 	rand.Read(nonce)
 	return s.aead.Seal(nonce, nonce, pt, []byte(s.key))
 }
 
-// open returns the stored token, or ok false for none or an entity it
+func record(t *oauth2.Token, refreshAt time.Time) sealed {
+	return sealed{Token: t.AccessToken, Type: t.TokenType, Expiry: t.Expiry.UnixMilli(), RefreshAt: refreshAt.UnixMilli()}
+}
+
+// unseal returns the sealed token in data, or ok false for none or one it
 // cannot open (corrupt, or sealed under another credential).
-func (s *Shared) open(data []byte) (rec sealed, ok bool) {
+func (s *Shared) unseal(data []byte) (rec sealed, ok bool) {
 	n := s.aead.NonceSize()
 	if len(data) < n+s.aead.Overhead() {
 		return sealed{}, false
@@ -209,6 +247,46 @@ func (s *Shared) open(data []byte) (rec sealed, ok bool) {
 		return sealed{}, false
 	}
 	return rec, true
+}
+
+// open returns the token stored in ent, or ok false for none, one it
+// cannot open, or one sealed too long before the entity was written (a
+// replayed blob) or before the newest this instance has seen.
+func (s *Shared) open(ent tokenstore.Entity) (rec sealed, ok bool) {
+	rec, ok = s.unseal(ent.Data)
+	if !ok {
+		return sealed{}, false
+	}
+	written := time.UnixMilli(rec.Written)
+	if !ent.Modified.IsZero() && written.Before(ent.Modified.Add(-SealSkew)) {
+		s.o.Log.Warn("refused a stored token sealed long before its row was written (copied back?); fetching a fresh one",
+			"sealed", written.UTC().Format(time.RFC3339), "row_written", ent.Modified.UTC().Format(time.RFC3339))
+		return sealed{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if written.Before(s.newest) {
+		s.o.Log.Warn("refused a stored token older than one this instance has seen; fetching a fresh one",
+			"sealed", written.UTC().Format(time.RFC3339), "newest", s.newest.UTC().Format(time.RFC3339))
+		return sealed{}, false
+	}
+	// A writer's clock far ahead must not make later honest rows look old.
+	if limit := ent.Modified.Add(SealSkew); !ent.Modified.IsZero() && written.After(limit) {
+		written = limit
+	}
+	if written.After(s.newest) {
+		s.newest = written
+	}
+	return rec, true
+}
+
+// saw notes a write time of this instance's.
+func (s *Shared) saw(t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t = t.Truncate(time.Millisecond); t.After(s.newest) {
+		s.newest = t
+	}
 }
 
 func (r sealed) token() *oauth2.Token {
@@ -230,7 +308,7 @@ func (s *Shared) call() (context.Context, context.CancelFunc) {
 func (s *Shared) Token() (*oauth2.Token, error) {
 	now := s.o.Now()
 	if !s.o.Health.up(now) {
-		return s.base.Token()
+		return s.fromHexagon()
 	}
 	// Waiting is measured in real time, whatever clock the lease uses.
 	giveUp := time.Now().Add(s.o.Wait)
@@ -241,50 +319,47 @@ func (s *Shared) Token() (*oauth2.Token, error) {
 		cancel()
 		switch {
 		case errors.Is(err, tokenstore.ErrNotFound):
-			ctx, cancel := s.call()
-			etag, err = s.store.Create(ctx, s.key, tokenstore.Entity{LeaseUntil: now.Add(s.o.LeaseTTL), LeaseOwner: s.o.Owner})
-			cancel()
-			if err == nil {
-				s.o.Health.ok()
-				return s.fetch(nil, etag)
-			}
-			if errors.Is(err, tokenstore.ErrConflict) {
-				continue // another instance created it first: read what it holds
-			}
-			return s.fallback(err)
+			return s.create()
+		case errors.Is(err, tokenstore.ErrUnreadable):
+			ent = tokenstore.Entity{} // overwrite it
 		case err != nil:
 			return s.fallback(err)
 		}
 		s.o.Health.ok()
-		rec, ok := s.open(ent.Data)
-		if ok && rec.usable(now) && now.Before(time.UnixMilli(rec.RefreshAt)) {
+		rec, ok := s.open(ent)
+		servable := ok && rec.usable(now) && rec.Token != s.refusedValue()
+		if servable && now.Before(time.UnixMilli(rec.RefreshAt)) {
 			return rec.token(), nil // fresh
 		}
-		if ent.LeaseOwner != "" && ent.LeaseOwner != s.o.Owner && now.Before(ent.LeaseUntil) {
+		if s.leased(ent, now) {
 			// Another instance is refreshing.
-			if ok && rec.usable(now) {
+			if servable {
 				return rec.token(), nil // keep serving the current token
 			}
 			if time.Now().After(giveUp) {
-				return s.base.Token()
+				return s.fromHexagon()
 			}
 			time.Sleep(min(50*time.Millisecond, s.o.Wait/20))
 			continue
 		}
-		// Due, and nobody is refreshing: take the lease.
-		lease := tokenstore.Entity{Data: ent.Data, LeaseUntil: now.Add(s.o.LeaseTTL), LeaseOwner: s.o.Owner}
-		if !ok {
-			lease.Data = nil // corrupt or foreign: overwrite
+		// Due, and nobody is refreshing: take the lease. The current token
+		// stays in the row, re-sealed for this write, for the others to
+		// serve meanwhile; a row we cannot open is overwritten.
+		lease := tokenstore.Entity{LeaseUntil: now.Add(s.o.LeaseTTL), LeaseOwner: s.o.Owner}
+		var prev *sealed
+		if ok {
+			prev = &rec
+			lease.Data = s.seal(rec, now)
 		}
 		ctx, cancel = s.call()
 		etag, err = s.store.Update(ctx, s.key, lease, etag)
 		cancel()
 		switch {
 		case err == nil:
-			return s.fetch(lease.Data, etag)
+			return s.fetch(prev, etag)
 		case errors.Is(err, tokenstore.ErrConflict), errors.Is(err, tokenstore.ErrNotFound):
 			if time.Now().After(giveUp) {
-				return s.base.Token()
+				return s.fromHexagon()
 			}
 			continue // lost the race: read the winner's state
 		default:
@@ -293,21 +368,84 @@ func (s *Shared) Token() (*oauth2.Token, error) {
 	}
 }
 
-// fetch gets a token from Hexagon under the lease at etag and stores it.
-// On failure it releases the lease, keeping the previous data.
-func (s *Shared) fetch(prev []byte, etag tokenstore.ETag) (*oauth2.Token, error) {
-	t, err := s.base.Token()
+// leased reports whether another instance holds a believable lease on ent.
+func (s *Shared) leased(ent tokenstore.Entity, now time.Time) bool {
+	return ent.LeaseOwner != "" && ent.LeaseOwner != s.o.Owner &&
+		now.Before(ent.LeaseUntil) && !ent.LeaseUntil.After(now.Add(s.o.LeaseTTL+LeaseSkew))
+}
+
+// create serves a credential that has no row: Hexagon first, and a row
+// only for a token it issued.
+func (s *Shared) create() (*oauth2.Token, error) {
+	t, err := s.fromHexagon()
+	if err != nil {
+		return nil, err // a refused credential leaves no row
+	}
+	now := s.o.Now()
+	refreshAt := refreshPoint(t, now)
 	ctx, cancel := s.call()
 	defer cancel()
+	_, err = s.store.Create(ctx, s.key, tokenstore.Entity{Data: s.seal(record(t, refreshAt), now)})
+	switch {
+	case err == nil:
+		s.o.Health.ok()
+	case errors.Is(err, tokenstore.ErrConflict):
+		// Another instance created it first: serve its token, so that all
+		// instances hand out the same one (with Hexagon's renewal rule it
+		// is the same value anyway).
+		ent, _, gerr := s.store.Get(ctx, s.key)
+		if gerr == nil {
+			if rec, ok := s.open(ent); ok && rec.usable(now) && rec.Token != s.refusedValue() {
+				return rec.token(), nil
+			}
+		}
+	default:
+		s.o.Health.fail(now, err)
+	}
+	return t.WithExtra(map[string]any{refreshAtKey: refreshAt}), nil
+}
+
+func refreshPoint(t *oauth2.Token, now time.Time) time.Time {
+	return now.Add(time.Duration(float64(t.Expiry.Sub(now)) * refreshFraction))
+}
+
+// fromHexagon asks Hexagon; once it has answered, no value is refused any
+// longer (it may hand out the same token again: then it is live).
+func (s *Shared) fromHexagon() (*oauth2.Token, error) {
+	t, err := s.base.Token()
+	if err == nil {
+		s.mu.Lock()
+		s.refused = ""
+		s.mu.Unlock()
+	}
+	return t, err
+}
+
+func (s *Shared) refusedValue() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
+}
+
+// fetch gets a token from Hexagon under the lease at etag and stores it.
+// On failure it releases the lease, keeping the previous token.
+func (s *Shared) fetch(prev *sealed, etag tokenstore.ETag) (*oauth2.Token, error) {
+	t, err := s.fromHexagon()
+	ctx, cancel := s.call()
+	defer cancel()
+	now := s.o.Now()
 	if err != nil {
-		if _, uerr := s.store.Update(ctx, s.key, tokenstore.Entity{Data: prev}, etag); uerr != nil {
+		var release tokenstore.Entity
+		if prev != nil {
+			release.Data = s.seal(*prev, now)
+		}
+		if _, uerr := s.store.Update(ctx, s.key, release, etag); uerr != nil {
 			s.o.Log.Debug("releasing the refresh lease failed", "err", uerr)
 		}
 		return nil, err
 	}
-	now := s.o.Now()
-	refreshAt := now.Add(time.Duration(float64(t.Expiry.Sub(now)) * refreshFraction))
-	if _, err := s.store.Update(ctx, s.key, tokenstore.Entity{Data: s.seal(t, refreshAt)}, etag); err != nil {
+	refreshAt := refreshPoint(t, now)
+	if _, err := s.store.Update(ctx, s.key, tokenstore.Entity{Data: s.seal(record(t, refreshAt), now)}, etag); err != nil {
 		if !errors.Is(err, tokenstore.ErrConflict) && !errors.Is(err, tokenstore.ErrNotFound) {
 			s.o.Health.fail(now, err)
 		}
@@ -317,25 +455,21 @@ func (s *Shared) fetch(prev []byte, etag tokenstore.ETag) (*oauth2.Token, error)
 
 func (s *Shared) fallback(err error) (*oauth2.Token, error) {
 	s.o.Health.fail(s.o.Now(), err)
-	return s.base.Token()
+	return s.fromHexagon()
 }
 
-// Invalidate removes t from the store if it is still the stored token, so
-// that the next reader fetches a fresh one instead of the refused one.
+// Invalidate records that Hexagon refused t: until Hexagon has been asked
+// again, Token does not take t from the row. The row itself is replaced
+// by the next refresh, under the lease and only if it still holds t
+// (compare and swap by ETag), so other instances keep serving meanwhile.
+// It does no I/O.
 func (s *Shared) Invalidate(t *oauth2.Token) {
-	if !s.o.Health.up(s.o.Now()) {
+	if t == nil {
 		return
 	}
-	ctx, cancel := s.call()
-	defer cancel()
-	ent, etag, err := s.store.Get(ctx, s.key)
-	if err != nil {
-		return
-	}
-	if rec, ok := s.open(ent.Data); ok && rec.Token == t.AccessToken {
-		ent.Data = nil
-		s.store.Update(ctx, s.key, ent, etag) // a lost race means someone already replaced it
-	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refused = t.AccessToken
 }
 
 // Layered returns a Registry's BaseFunc: each credential's Hexagon

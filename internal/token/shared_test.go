@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -34,26 +35,35 @@ func TestSharedAcrossInstances(t *testing.T) {
 	const life = time.Hour
 	fake, ep, clk := setup(t, life)
 	fake.Set(fakehexagon.Switches{TokenDelay: 30 * time.Millisecond})
-	store := tokenstore.NewMemory()
+	store := memStore(clk)
 	var insts []instance
 	for range 5 {
 		insts = append(insts, newInstance(ep, store, clk, SharedOptions{}))
 	}
 
-	// A cold stampede over five instances: one token request.
+	// A never-seen credential has no row until Hexagon accepts it: a cold
+	// stampede costs at most one token request per instance.
 	var wg sync.WaitGroup
-	for i := range 300 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if _, err := insts[i%len(insts)].cached.Token(); err != nil {
-				t.Error(err)
-			}
-		}()
+	stampede := func(insts []instance, n int) {
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := insts[i%len(insts)].cached.Token(); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
+	stampede(insts[:1], 60)
 	if n := fake.TokenRequests.Load(); n != 1 {
-		t.Fatalf("300 cold requests over 5 instances made %d token requests, want 1", n)
+		t.Fatalf("60 cold requests on one instance made %d token requests, want 1", n)
+	}
+	// Once the row exists, cold instances take the token from it.
+	stampede(insts[1:], 240)
+	if n := fake.TokenRequests.Load(); n != 1 {
+		t.Fatalf("240 cold requests over 4 more instances made %d more token requests, want 0", n-1)
 	}
 
 	// Past half-life, everyone asks: exactly one refresh.
@@ -93,9 +103,63 @@ func TestSharedAcrossInstances(t *testing.T) {
 	}
 }
 
+func TestSharedNewCredentialCostsAtMostOneRequestPerInstance(t *testing.T) {
+	fake, ep, clk := setup(t, time.Hour)
+	fake.Set(fakehexagon.Switches{TokenDelay: 30 * time.Millisecond})
+	store := memStore(clk)
+	var insts []instance
+	for range 5 {
+		insts = append(insts, newInstance(ep, store, clk, SharedOptions{}))
+	}
+	var wg sync.WaitGroup
+	tokens := make([]string, 300)
+	for i := range tokens {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tok, err := insts[i%len(insts)].cached.Token()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			tokens[i] = tok.AccessToken
+		}()
+	}
+	wg.Wait()
+	n := fake.TokenRequests.Load()
+	if n < 1 || n > int64(len(insts)) {
+		t.Fatalf("300 cold requests over %d instances made %d token requests, want 1 to %d", len(insts), n, len(insts))
+	}
+	live, _, _ := fake.CurrentToken(good.ID)
+	for _, v := range tokens {
+		if v != live {
+			t.Fatalf("handed out %q, want the live token", v)
+		}
+	}
+	if store.Len() != 1 {
+		t.Fatalf("store holds %d rows, want 1", store.Len())
+	}
+	t.Logf("never-seen credential, 5 cold instances, 300 requests: %d token requests", n)
+}
+
+func TestSharedRefusedCredentialWritesNoRow(t *testing.T) {
+	fake, ep, clk := setup(t, time.Hour)
+	store := memStore(clk)
+	for i := range 50 {
+		bad := credential.Credential{ID: good.ID, Secret: fmt.Sprintf("wrong-%d", i)}
+		sh := NewShared(context.Background(), bad, ep.Source(context.Background(), bad), store, SharedOptions{Now: clk.Now})
+		if _, err := NewCached(sh, time.Minute, clk.Now, nil).Token(); !errors.Is(err, ErrRefused) {
+			t.Fatalf("want a refusal, got %v", err)
+		}
+	}
+	if store.Len() != 0 || fake.TokenRequests.Load() != 50 {
+		t.Fatalf("50 refused credentials left %d rows (%d token requests)", store.Len(), fake.TokenRequests.Load())
+	}
+}
+
 func TestSharedStoresNothingInClear(t *testing.T) {
 	_, ep, clk := setup(t, time.Hour)
-	store := tokenstore.NewMemory()
+	store := memStore(clk)
 	in := newInstance(ep, store, clk, SharedOptions{HashKey: "k1"})
 	tok, err := in.cached.Token()
 	if err != nil {
@@ -117,7 +181,7 @@ func TestSharedStoresNothingInClear(t *testing.T) {
 	}
 	// Another credential cannot open it, even if pointed at the row.
 	other := NewShared(context.Background(), credential.Credential{ID: good.ID, Secret: "other"}, ep.Source(context.Background(), good), store, SharedOptions{})
-	if _, ok := other.open(ent.Data); ok {
+	if _, ok := other.unseal(ent.Data); ok {
 		t.Fatal("a different credential opened the sealed token")
 	}
 }
@@ -157,7 +221,7 @@ func (f *flakyStore) Update(ctx context.Context, k string, e tokenstore.Entity, 
 
 func TestSharedSurvivesStoreOutage(t *testing.T) {
 	fake, ep, clk := setup(t, time.Hour)
-	store := &flakyStore{Store: tokenstore.NewMemory()}
+	store := &flakyStore{Store: memStore(clk)}
 	store.down.Store(true)
 	var logs bytes.Buffer
 	health := &StoreHealth{RetryAfter: time.Minute, Log: slog.New(slog.NewTextHandler(&logs, nil))}
@@ -186,7 +250,7 @@ func TestSharedSurvivesStoreOutage(t *testing.T) {
 	})
 	waitFor(t, "the refreshed token in the store", func() bool {
 		ent, _, _ := store.Store.Get(context.Background(), RowKey(good, ""))
-		_, ok := a.shared.open(ent.Data)
+		_, ok := a.shared.unseal(ent.Data)
 		return ok
 	})
 	before := fake.TokenRequests.Load()
@@ -201,7 +265,7 @@ func TestSharedSurvivesStoreOutage(t *testing.T) {
 
 func TestSharedOverwritesCorruptEntity(t *testing.T) {
 	_, ep, clk := setup(t, time.Hour)
-	store := tokenstore.NewMemory()
+	store := memStore(clk)
 	key := RowKey(good, "")
 	store.Create(context.Background(), key, tokenstore.Entity{Data: []byte("garbage that is long enough to look sealed......")})
 	in := newInstance(ep, store, clk, SharedOptions{})
@@ -209,14 +273,14 @@ func TestSharedOverwritesCorruptEntity(t *testing.T) {
 		t.Fatal(err)
 	}
 	ent, _, _ := store.Get(context.Background(), key)
-	if _, ok := in.shared.open(ent.Data); !ok {
+	if _, ok := in.shared.unseal(ent.Data); !ok {
 		t.Fatal("the corrupt entity was not overwritten with a sealed token")
 	}
 }
 
 func TestSharedTakesOverFromDeadLeaseHolder(t *testing.T) {
 	fake, ep, clk := setup(t, time.Hour)
-	store := tokenstore.NewMemory()
+	store := memStore(clk)
 	store.Create(context.Background(), RowKey(good, ""), tokenstore.Entity{LeaseOwner: "ghost", LeaseUntil: clk.Now().Add(30 * time.Second)})
 	in := newInstance(ep, store, clk, SharedOptions{Wait: 200 * time.Millisecond})
 	// While the ghost's lease runs, a cold instance waits, then fetches itself.
@@ -230,14 +294,14 @@ func TestSharedTakesOverFromDeadLeaseHolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	ent, _, _ := store.Get(context.Background(), RowKey(good, ""))
-	if _, ok := other.shared.open(ent.Data); !ok || ent.LeaseOwner != "" {
+	if _, ok := other.shared.unseal(ent.Data); !ok || ent.LeaseOwner != "" {
 		t.Fatalf("the expired lease was not taken over: %+v", ent)
 	}
 }
 
 func TestSharedInvalidate(t *testing.T) {
 	fake, ep, clk := setup(t, time.Hour)
-	store := tokenstore.NewMemory()
+	store := memStore(clk)
 	a := newInstance(ep, store, clk, SharedOptions{})
 	b := newInstance(ep, store, clk, SharedOptions{})
 	first, _ := a.cached.Token()
@@ -259,3 +323,9 @@ func TestSharedInvalidate(t *testing.T) {
 
 var _ oauth2.TokenSource = (*Shared)(nil)
 var _ Invalidator = (*Shared)(nil)
+
+// memStore is a Memory store on the test's clock, as the store's own
+// clock would be in step with the instances'.
+func memStore(clk *clock) *tokenstore.Memory {
+	return tokenstore.NewMemoryWith(tokenstore.MemoryOptions{Now: clk.Now})
+}
