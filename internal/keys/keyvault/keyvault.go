@@ -226,14 +226,22 @@ func disabledRecord(a *azsecrets.SecretAttributes) keys.Record {
 
 // disabled reads a disabled secret's attributes from its versions (Key
 // Vault refuses the value, and its refusal carries no attributes): the
-// latest version is the one created last.
+// latest version is the one created last. It costs one more request
+// (list permission, which Key Vault Secrets User has).
 func (s *Store) disabled(ctx context.Context, key string, o op) (keys.Record, error) {
 	var latest *azsecrets.SecretProperties
 	pager := s.client.NewListSecretPropertiesVersionsPager(secretName(key), nil)
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return keys.Record{}, classify(err, o, key)
+			err = classify(err, o, key)
+			if errors.Is(err, ErrPermission) {
+				// An identity allowed to get but not to list (an access
+				// policy with "get" only, as the original's deployments
+				// may have): the key is revoked all the same.
+				return keys.Record{Enabled: false}, nil
+			}
+			return keys.Record{}, err
 		}
 		for _, p := range page.Value {
 			if p == nil || p.Attributes == nil || p.Attributes.Created == nil {

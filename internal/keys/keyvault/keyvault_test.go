@@ -442,3 +442,40 @@ func noLeak(t *testing.T, err error, secrets ...string) {
 		}
 	}
 }
+
+// An identity that may get but not list (an access policy with "get"
+// only) still sees a disabled key as revoked, without its dates.
+func TestDisabledWithoutListPermission(t *testing.T) {
+	s, kv, _ := open(t)
+	kv.Set(keys.SecretPrefix+originalKey, originalJSON, "", nil, fakekeyvault.Attributes{Enabled: false, Expires: time.Now().Add(time.Hour)})
+	kv.Deny(fakekeyvault.OpList)
+	r, err := s.Get(context.Background(), originalKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status(time.Now()) != keys.Revoked || len(r.Sets) != 0 {
+		t.Fatalf("got %+v", r)
+	}
+}
+
+// BenchmarkGet is one warm Get through the real azsecrets pipeline and
+// the fake vault over loopback TLS: the cost a cache miss adds.
+func BenchmarkGet(b *testing.B) {
+	kv := fakekeyvault.New()
+	defer kv.Close()
+	s, err := Open(Options{VaultURL: kv.VaultURL(), Credential: kv.Credential(), Transport: kv.Client()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	kv.Put(keys.SecretPrefix+originalKey, originalJSON)
+	ctx := context.Background()
+	if _, err := s.Get(ctx, originalKey); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Get(ctx, originalKey); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
