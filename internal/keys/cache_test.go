@@ -62,8 +62,10 @@ func (s *fakeStore) Create(ctx context.Context, key string, r Record) error {
 	s.recs[key] = r
 	return nil
 }
-func (s *fakeStore) Update(ctx context.Context, key string, r Record) error { return s.Create(ctx, key, r) }
-func (s *fakeStore) List(ctx context.Context) ([]Entry, error)              { return nil, nil }
+func (s *fakeStore) Update(ctx context.Context, key string, r Record) error {
+	return s.Create(ctx, key, r)
+}
+func (s *fakeStore) List(ctx context.Context) ([]Entry, error) { return nil, nil }
 
 func (s *fakeStore) count(key string) int {
 	s.mu.Lock()
