@@ -329,3 +329,172 @@ var _ Invalidator = (*Shared)(nil)
 func memStore(clk *clock) *tokenstore.Memory {
 	return tokenstore.NewMemoryWith(tokenstore.MemoryOptions{Now: clk.Now})
 }
+
+func TestSharedIgnoresALeaseBeyondTheLeaseTime(t *testing.T) {
+	fake, ep, clk := setup(t, time.Hour)
+	store := memStore(clk)
+	key := RowKey(good, "")
+	// Someone who can write the table plants a lease for the next day.
+	store.Create(context.Background(), key, tokenstore.Entity{LeaseOwner: "forger", LeaseUntil: clk.Now().Add(24 * time.Hour)})
+	in := newInstance(ep, store, clk, SharedOptions{Wait: time.Hour})
+	done := make(chan error, 1)
+	go func() { _, err := in.cached.Token(); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second): // the wait it would otherwise take is an hour
+		t.Fatal("a cold instance waited out a forged lease")
+	}
+	ent, _, _ := store.Get(context.Background(), key)
+	if _, ok := in.shared.unseal(ent.Data); !ok || ent.LeaseOwner != "" || fake.TokenRequests.Load() != 1 {
+		t.Fatalf("the forged lease was not taken over: %+v, %d token requests", ent, fake.TokenRequests.Load())
+	}
+	// A lease within LeaseTTL plus the skew allowance is honoured.
+	other := newInstance(ep, store, clk, SharedOptions{Wait: time.Hour})
+	ent, tag, _ := store.Get(context.Background(), key)
+	ent.LeaseOwner, ent.LeaseUntil = "peer", clk.Now().Add(30*time.Second+LeaseSkew)
+	store.Update(context.Background(), key, ent, tag)
+	if !other.shared.leased(ent, clk.Now()) {
+		t.Fatal("a lease within LeaseTTL+LeaseSkew must be honoured")
+	}
+	ent.LeaseUntil = ent.LeaseUntil.Add(time.Millisecond)
+	if other.shared.leased(ent, clk.Now()) {
+		t.Fatal("a lease beyond LeaseTTL+LeaseSkew must be ignored")
+	}
+}
+
+func TestSharedRefusesAReplayedBlob(t *testing.T) {
+	fake, ep, clk := setup(t, time.Hour)
+	store := memStore(clk)
+	ctx := context.Background()
+	key := RowKey(good, "")
+	a := newInstance(ep, store, clk, SharedOptions{})
+	old, err := a.cached.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldRow, _, _ := store.Get(ctx, key)
+
+	// Ten minutes on, Hexagon revokes the token; a refreshes the row.
+	clk.Advance(10 * time.Minute)
+	fake.Revoke(good.ID)
+	a.cached.Invalidate(old)
+	fresh, err := a.cached.Token()
+	if err != nil || fresh.AccessToken == old.AccessToken {
+		t.Fatalf("want a new token: %v", err)
+	}
+	// Someone who can write the table copies the old sealed blob back.
+	_, tag, _ := store.Get(ctx, key)
+	if _, err := store.Update(ctx, key, tokenstore.Entity{Data: oldRow.Data}, tag); err != nil {
+		t.Fatal(err)
+	}
+	before := fake.TokenRequests.Load()
+	// A cold instance does not hand the revoked token out; it fetches.
+	cold := newInstance(ep, store, clk, SharedOptions{})
+	got, err := cold.cached.Token()
+	if err != nil || got.AccessToken == old.AccessToken {
+		t.Fatalf("a cold instance handed out the replayed, revoked token: %v", err)
+	}
+	live, _, _ := fake.CurrentToken(good.ID)
+	if got.AccessToken != live || fake.TokenRequests.Load() != before+1 {
+		t.Fatalf("want the live token after one token request, got %d requests", fake.TokenRequests.Load()-before)
+	}
+	// The row holds a fresh blob again.
+	ent, _, _ := store.Get(ctx, key)
+	if rec, ok := cold.shared.open(ent); !ok || rec.Token != live {
+		t.Fatal("the replayed blob was not replaced")
+	}
+
+	// An instance that has seen a newer blob refuses an older one even
+	// inside the skew window (written moments ago, so the store's time
+	// alone would not give it away).
+	clk.Advance(time.Second)
+	recent := ent.Data
+	clk.Advance(time.Second)
+	_, tag, _ = store.Get(ctx, key)
+	store.Update(ctx, key, tokenstore.Entity{Data: cold.shared.seal(sealed{Token: live, Expiry: clk.Now().Add(time.Hour).UnixMilli(), RefreshAt: clk.Now().Add(30 * time.Minute).UnixMilli()}, clk.Now())}, tag)
+	ent, tag, _ = store.Get(ctx, key)
+	if _, ok := cold.shared.open(ent); !ok {
+		t.Fatal("the newer blob must open")
+	}
+	store.Update(ctx, key, tokenstore.Entity{Data: recent}, tag)
+	ent, _, _ = store.Get(ctx, key)
+	if _, ok := cold.shared.open(ent); ok {
+		t.Fatal("an instance accepted a blob older than one it has seen")
+	}
+	if _, ok := newInstance(ep, store, clk, SharedOptions{}).shared.open(ent); !ok {
+		t.Fatal("a blob sealed two seconds before its row was written is within the skew allowance")
+	}
+}
+
+func TestSharedSealSkewAllowance(t *testing.T) {
+	_, ep, clk := setup(t, time.Hour)
+	in := newInstance(ep, memStore(clk), clk, SharedOptions{})
+	rec := sealed{Token: "tok", Expiry: clk.Now().Add(time.Hour).UnixMilli(), RefreshAt: clk.Now().Add(30 * time.Minute).UnixMilli()}
+	for _, tc := range []struct {
+		behind time.Duration // how far the sealer's clock is behind the store's
+		ok     bool
+	}{
+		{0, true},
+		{SealSkew / 2, true},
+		{SealSkew, true},
+		{SealSkew + time.Second, false},
+		{time.Hour, false},
+		{-time.Hour, true}, // a sealer ahead of the store
+	} {
+		fresh := newInstance(ep, memStore(clk), clk, SharedOptions{}) // has seen nothing
+		data := in.shared.seal(rec, clk.Now().Add(-tc.behind))
+		if _, ok := fresh.shared.open(tokenstore.Entity{Data: data, Modified: clk.Now()}); ok != tc.ok {
+			t.Errorf("sealed %v before the store's write time: accepted %v, want %v", tc.behind, ok, tc.ok)
+		}
+	}
+}
+
+// unreadableStore answers Get with ErrUnreadable, with the real ETag,
+// until the entity has been rewritten.
+type unreadableStore struct {
+	tokenstore.Store
+	mu     sync.Mutex
+	broken bool
+}
+
+func (s *unreadableStore) Get(ctx context.Context, k string) (tokenstore.Entity, tokenstore.ETag, error) {
+	e, tag, err := s.Store.Get(ctx, k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil && s.broken {
+		return tokenstore.Entity{}, tag, tokenstore.ErrUnreadable
+	}
+	return e, tag, err
+}
+
+func (s *unreadableStore) Update(ctx context.Context, k string, e tokenstore.Entity, m tokenstore.ETag) (tokenstore.ETag, error) {
+	tag, err := s.Store.Update(ctx, k, e, m)
+	if err == nil {
+		s.mu.Lock()
+		s.broken = false
+		s.mu.Unlock()
+	}
+	return tag, err
+}
+
+func TestSharedOverwritesAnUnreadableRow(t *testing.T) {
+	fake, ep, clk := setup(t, time.Hour)
+	store := &unreadableStore{Store: memStore(clk), broken: true}
+	store.Store.Create(context.Background(), RowKey(good, ""), tokenstore.Entity{LeaseOwner: "?", LeaseUntil: clk.Now().Add(time.Hour)})
+	var logs bytes.Buffer
+	health := &StoreHealth{Log: slog.New(slog.NewTextHandler(&logs, nil))}
+	in := newInstance(ep, store, clk, SharedOptions{Health: health})
+	if _, err := in.cached.Token(); err != nil {
+		t.Fatal(err)
+	}
+	ent, _, err := store.Get(context.Background(), RowKey(good, ""))
+	if err != nil || fake.TokenRequests.Load() != 1 || health.Down() || strings.Contains(logs.String(), "unreachable") {
+		t.Fatalf("an unreadable row must be overwritten, not taken for an outage: %v, %s", err, logs.String())
+	}
+	if _, ok := in.shared.open(ent); !ok {
+		t.Fatal("the unreadable row was not replaced by a sealed token")
+	}
+}

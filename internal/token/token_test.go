@@ -3,12 +3,16 @@ package token
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/failure"
@@ -277,5 +281,110 @@ func TestRegistry(t *testing.T) {
 	}
 	if r.Source(credential.Credential{ID: "b", Secret: "b"}) == b {
 		t.Fatal("b should have been evicted and recreated")
+	}
+}
+
+func TestCachedVouchesForATokenHexagonReissues(t *testing.T) {
+	fake, ep, clk := setup(t, time.Hour)
+	c := NewCached(ep.Source(context.Background(), good), time.Minute, clk.Now, nil)
+	first, _ := c.Token()
+	// A 403 that is the resource's: the token is dropped and fetched anew,
+	// and Hexagon hands out the same live token.
+	if !c.Invalidate(first) {
+		t.Fatal("the first refusal of a token must allow a retry")
+	}
+	again, err := c.Token()
+	if err != nil || again.AccessToken != first.AccessToken || fake.TokenRequests.Load() != 2 {
+		t.Fatalf("want the same live token after one more request: %v, %d requests", err, fake.TokenRequests.Load())
+	}
+	// It is live, so further refusals are the resource's: no drop, no retry.
+	for range 10 {
+		if c.Invalidate(first) || c.Invalidate(again) {
+			t.Fatal("a vouched-for token must not be retried")
+		}
+	}
+	if tok, _ := c.Token(); tok.AccessToken != first.AccessToken || fake.TokenRequests.Load() != 2 {
+		t.Fatalf("a vouched-for token was dropped: %d requests", fake.TokenRequests.Load())
+	}
+	// After VouchTTL a refusal is checked again.
+	clk.Advance(VouchTTL)
+	if !c.Invalidate(first) {
+		t.Fatal("after VouchTTL a refusal must allow a retry again")
+	}
+}
+
+// sequence hands out a new token value on every call, and records
+// whether two calls ever overlapped.
+type sequence struct {
+	clk      *clock
+	n        atomic.Int32
+	inside   atomic.Int32
+	overlaps atomic.Int32
+}
+
+func (s *sequence) Token() (*oauth2.Token, error) {
+	if s.inside.Add(1) > 1 {
+		s.overlaps.Add(1)
+	}
+	defer s.inside.Add(-1)
+	time.Sleep(2 * time.Millisecond)
+	return &oauth2.Token{AccessToken: fmt.Sprintf("t%d", s.n.Add(1)), Expiry: s.clk.Now().Add(time.Hour)}, nil
+}
+
+func TestCachedVouchAfterARefusedRetry(t *testing.T) {
+	clk := newClock()
+	src := &sequence{clk: clk}
+	c := NewCached(src, time.Minute, clk.Now, nil)
+	t1, _ := c.Token()
+	if !c.Invalidate(t1) {
+		t.Fatal("want a retry")
+	}
+	t2, _ := c.Token()
+	if t2.AccessToken == t1.AccessToken {
+		t.Fatal("want a new token")
+	}
+	if !c.Invalidate(t1) {
+		t.Fatal("a refusal of a replaced token must allow a retry with the new one")
+	}
+	if tok, _ := c.Token(); tok.AccessToken != t2.AccessToken {
+		t.Fatal("a refusal of a replaced token dropped the current one")
+	}
+	c.Vouch(t2) // the retry with t2 was refused too
+	if c.Invalidate(t2) {
+		t.Fatal("a vouched-for token must not be retried")
+	}
+	if tok, _ := c.Token(); tok.AccessToken != t2.AccessToken || src.n.Load() != 2 {
+		t.Fatalf("a vouched-for token was dropped: %d fetches", src.n.Load())
+	}
+}
+
+func TestCachedNeverCallsItsSourceConcurrently(t *testing.T) {
+	clk := newClock()
+	src := &sequence{clk: clk}
+	c := NewCached(src, time.Minute, clk.Now, nil)
+	c.Token()
+	clk.Advance(40 * time.Minute) // past the refresh point: every call may start a refresh
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tok, err := c.Token()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if i%4 == 0 {
+				c.Invalidate(tok) // cold fetches alongside the background refresh
+			}
+		}()
+	}
+	wg.Wait()
+	waitFor(t, "the last fetch", func() bool { return src.inside.Load() == 0 })
+	if n := src.overlaps.Load(); n != 0 {
+		t.Fatalf("the source was called concurrently %d times over %d calls", n, src.n.Load())
+	}
+	if src.n.Load() < 2 {
+		t.Fatal("the test made no concurrent-looking calls at all")
 	}
 }
