@@ -1,0 +1,610 @@
+package keyadmin
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/keys"
+)
+
+// minPrefix is the shortest key prefix that names a key.
+const minPrefix = 8
+
+// limitFlags are the flags of a key's limits.
+type limitFlags struct {
+	rate  float64
+	burst int
+	daily int64
+}
+
+func (l *limitFlags) add(fs *flag.FlagSet) {
+	fs.Float64Var(&l.rate, "rate", 0, "")
+	fs.IntVar(&l.burst, "burst", 0, "")
+	fs.Int64Var(&l.daily, "daily", 0, "")
+}
+
+func (l *limitFlags) check() error {
+	if l.rate < 0 || l.burst < 0 || l.daily < 0 {
+		return errors.New("--rate, --burst and --daily must not be negative")
+	}
+	return nil
+}
+
+func noArgs(pos []string, text string) error {
+	if len(pos) > 0 {
+		// The arguments are not quoted: one could be a secret typed in
+		// the wrong place.
+		return usageError(fmt.Sprintf("%d unexpected argument(s); client secrets are read from stdin or a prompt, never from arguments", len(pos)), text)
+	}
+	return nil
+}
+
+func oneKey(pos []string, text string) (string, error) {
+	if len(pos) != 1 {
+		return "", usageError("give exactly one KEY", text)
+	}
+	return pos[0], nil
+}
+
+func runNew(ctx context.Context, c *cli, args []string) error {
+	fs := flag.NewFlagSet("new", flag.ContinueOnError)
+	var (
+		ids, origins                                 multi
+		org, contact, note, expires, notBefore, base string
+		copyFrom                                     string
+		sets                                         int
+		lim                                          limitFlags
+	)
+	fs.StringVar(&org, "org", "", "")
+	fs.StringVar(&contact, "contact", "", "")
+	fs.StringVar(&note, "note", "", "")
+	fs.Var(&ids, "client-id", "")
+	fs.IntVar(&sets, "sets", 0, "")
+	fs.StringVar(&copyFrom, "copy-credentials-from", "", "")
+	fs.Var(&origins, "origin", "")
+	fs.StringVar(&expires, "expires", "", "")
+	fs.StringVar(&notBefore, "not-before", "", "")
+	fs.StringVar(&base, "base-url", "", "")
+	lim.add(fs)
+	pos, err := c.parseFlags(fs, usageNew, args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs(pos, usageNew); err != nil {
+		return err
+	}
+
+	r := keys.Record{
+		Org: strings.TrimSpace(org), Contact: strings.TrimSpace(contact), Note: note,
+		Enabled: true, Rate: lim.rate, Burst: lim.burst, DailyRequests: lim.daily,
+	}
+	var problems []string
+	if r.Org == "" {
+		problems = append(problems, "--org is required")
+	}
+	if r.Contact == "" {
+		problems = append(problems, "--contact is required (key holders are told to contact it)")
+	}
+	if copyFrom != "" && (len(ids) > 0 || sets > 0) {
+		problems = append(problems, "--copy-credentials-from takes the sets of another key: give no --client-id or --sets with it")
+	}
+	if sets < 0 || sets > 0 && sets < len(ids) {
+		problems = append(problems, "--sets must be at least the number of --client-id")
+	}
+	for _, o := range origins {
+		if err := checkOrigin(o); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	r.Origins = origins
+	now := c.now()
+	for _, t := range []struct {
+		name, in string
+		out      *time.Time
+	}{{"--expires", expires, &r.Expires}, {"--not-before", notBefore, &r.NotBefore}} {
+		if t.in == "" {
+			continue
+		}
+		v, err := parseWhen(t.in, now)
+		if err != nil {
+			problems = append(problems, t.name+": "+err.Error())
+		}
+		*t.out = v
+	}
+	if err := lim.check(); err != nil {
+		problems = append(problems, err.Error())
+	}
+	baseURL, err := c.baseURL(base)
+	if err != nil {
+		problems = append(problems, strings.TrimPrefix(err.Error(), ErrUsage.Error()+": "))
+	}
+	if len(problems) > 0 {
+		return usageError(strings.Join(problems, "\n"), usageNew)
+	}
+
+	// Secrets are read before the store is touched, so that a typo in
+	// them leaves nothing behind.
+	if copyFrom == "" {
+		n := max(sets, len(ids), 1)
+		for i := range n {
+			var cr credential.Credential
+			what := fmt.Sprintf("the client id of set %d", i+1)
+			if i < len(ids) {
+				cr.ID = strings.TrimSpace(ids[i])
+			} else if cr.ID, err = c.readVisible(what); err != nil {
+				return err
+			}
+			if cr.Secret, err = c.readSecret(fmt.Sprintf("the client secret of set %d", i+1)); err != nil {
+				return err
+			}
+			r.Sets = append(r.Sets, cr)
+		}
+	}
+	store, err := c.open(ctx, true)
+	if err != nil {
+		return err
+	}
+	if copyFrom != "" {
+		from, fr, err := c.resolve(ctx, store, copyFrom)
+		if err != nil {
+			return err
+		}
+		if len(fr.Sets) == 0 {
+			return fmt.Errorf("key %s is revoked, and Key Vault does not let a revoked key's credentials be read: enable it first, or give the credentials", prefix(from))
+		}
+		r.Sets = slices.Clone(fr.Sets)
+	}
+	key, err := keys.New()
+	if err != nil {
+		return err
+	}
+	if err := store.Create(ctx, key, r); err != nil {
+		return explain(err, "")
+	}
+	u := KeyURLs(baseURL, key)
+	fmt.Fprintf(c.out, "Created a key for %s (%s).\n\n", r.Org, plural(len(r.Sets), "credential set"))
+	w := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "Key:\t%s\n", key)
+	writeURLs(w, u)
+	w.Flush()
+	fmt.Fprintf(c.out, "\nAnyone holding these URLs can use the imagery: give them to %s only.\nRevoke with: handler keys revoke %s\n",
+		r.Contact, strings.TrimSuffix(prefix(key), "…"))
+	return nil
+}
+
+func writeURLs(w io.Writer, u URLs) {
+	fmt.Fprintf(w, "WMTS:\t%s\n", u.WMTS)
+	fmt.Fprintf(w, "WMS:\t%s\n", u.WMS)
+	fmt.Fprintf(w, "About:\t%s\n", u.About)
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// resolve returns the key that arg names, and its record: arg itself
+// when the store has it, else the one key that starts with arg (at least
+// minPrefix characters; a trailing "…" or "..." as list prints is
+// dropped).
+func (c *cli) resolve(ctx context.Context, store keys.Store, arg string) (string, keys.Record, error) {
+	arg = strings.TrimSuffix(strings.TrimSuffix(strings.TrimSpace(arg), "…"), "...")
+	if err := keys.Check(arg); err != nil {
+		return "", keys.Record{}, explain(err, "")
+	}
+	r, err := store.Get(ctx, arg)
+	if err == nil {
+		return arg, r, nil
+	}
+	if !errors.Is(err, keys.ErrNotFound) || len(arg) < minPrefix {
+		return "", keys.Record{}, explain(err, arg)
+	}
+	entries, err := store.List(ctx)
+	if err != nil {
+		return "", keys.Record{}, explain(err, "")
+	}
+	var found []keys.Entry
+	for _, e := range entries {
+		if strings.HasPrefix(e.Key, arg) {
+			found = append(found, e)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", keys.Record{}, explain(keys.ErrNotFound, arg)
+	case 1:
+		return found[0].Key, found[0].Record, nil
+	}
+	return "", keys.Record{}, fmt.Errorf("%d keys start with %s: give more of the key", len(found), prefix(arg))
+}
+
+func runList(ctx context.Context, c *cli, args []string) error {
+	fs := flag.NewFlagSet("list", flag.ContinueOnError)
+	pos, err := c.parseFlags(fs, usageList, args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs(pos, usageList); err != nil {
+		return err
+	}
+	store, err := c.open(ctx, false)
+	if err != nil {
+		return err
+	}
+	entries, err := store.List(ctx)
+	if err != nil {
+		return explain(err, "")
+	}
+	sortEntries(entries)
+	now := c.now()
+	w := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "KEY\tORG\tCONTACT\tSETS\tORIGINS\tENABLED\tSTATUS\tEXPIRES\tCREATED")
+	for _, e := range entries {
+		r := e.Record
+		org, contact, sets := dash(r.Org), dash(r.Contact), fmt.Sprint(len(r.Sets))
+		if unreadable(r) {
+			org, contact, sets = "(revoked: unreadable)", "?", "?"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", prefix(e.Key), org, contact, sets,
+			dash(strings.Join(r.Origins, ",")), yesNo(r.Enabled), r.Status(now), formatTime(r.Expires), formatTime(r.Created))
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.errOut, "%s\n", plural(len(entries), "key"))
+	return nil
+}
+
+// unreadable reports a record whose contents the store could not read
+// (a disabled Key Vault secret): lifecycle only.
+func unreadable(r keys.Record) bool { return !r.Enabled && len(r.Sets) == 0 }
+
+func sortEntries(entries []keys.Entry) {
+	slices.SortFunc(entries, func(a, b keys.Entry) int {
+		return cmp.Or(cmp.Compare(a.Record.Org, b.Record.Org), a.Record.Created.Compare(b.Record.Created), cmp.Compare(a.Key, b.Key))
+	})
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// describe writes one key's details, never a secret or client id.
+func describe(w io.Writer, key string, r keys.Record, now time.Time) {
+	fmt.Fprintf(w, "Key:\t%s\n", prefix(key))
+	if unreadable(r) {
+		fmt.Fprintf(w, "Org:\t(revoked: Key Vault does not let a disabled secret be read)\n")
+	} else {
+		fmt.Fprintf(w, "Org:\t%s\n", dash(r.Org))
+		fmt.Fprintf(w, "Contact:\t%s\n", dash(r.Contact))
+		if r.Note != "" {
+			fmt.Fprintf(w, "Note:\t%s\n", r.Note)
+		}
+		fmt.Fprintf(w, "Sets:\t%d\n", len(r.Sets))
+		fmt.Fprintf(w, "Origins:\t%s\n", dash(strings.Join(r.Origins, ", ")))
+	}
+	fmt.Fprintf(w, "Enabled:\t%s\n", yesNo(r.Enabled))
+	fmt.Fprintf(w, "Status:\t%s\n", r.Status(now))
+	fmt.Fprintf(w, "Expires:\t%s\n", formatTime(r.Expires))
+	fmt.Fprintf(w, "Not before:\t%s\n", formatTime(r.NotBefore))
+	fmt.Fprintf(w, "Created:\t%s\n", formatTime(r.Created))
+	if !unreadable(r) {
+		var lim []string
+		if r.Rate > 0 {
+			lim = append(lim, fmt.Sprintf("%g requests/s per instance", r.Rate))
+		}
+		if r.Burst > 0 {
+			lim = append(lim, fmt.Sprintf("burst %d", r.Burst))
+		}
+		if r.DailyRequests > 0 {
+			lim = append(lim, fmt.Sprintf("%d requests/day", r.DailyRequests))
+		}
+		fmt.Fprintf(w, "Limits:\t%s\n", dash(strings.Join(lim, ", ")))
+	}
+}
+
+func runShow(ctx context.Context, c *cli, args []string) error {
+	fs := flag.NewFlagSet("show", flag.ContinueOnError)
+	base := fs.String("base-url", "", "")
+	pos, err := c.parseFlags(fs, usageShow, args)
+	if err != nil {
+		return err
+	}
+	arg, err := oneKey(pos, usageShow)
+	if err != nil {
+		return err
+	}
+	baseURL, err := c.baseURL(*base)
+	if err != nil {
+		return err
+	}
+	store, err := c.open(ctx, false)
+	if err != nil {
+		return err
+	}
+	key, r, err := c.resolve(ctx, store, arg)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
+	describe(w, key, r, c.now())
+	writeURLs(w, KeyURLs(baseURL, key))
+	return w.Flush()
+}
+
+func runRevoke(ctx context.Context, c *cli, args []string) error {
+	return c.setEnabled(ctx, args, false, usageRevoke)
+}
+
+func runEnable(ctx context.Context, c *cli, args []string) error {
+	return c.setEnabled(ctx, args, true, usageEnable)
+}
+
+func (c *cli) setEnabled(ctx context.Context, args []string, enabled bool, text string) error {
+	fs := flag.NewFlagSet("revoke", flag.ContinueOnError)
+	pos, err := c.parseFlags(fs, text, args)
+	if err != nil {
+		return err
+	}
+	arg, err := oneKey(pos, text)
+	if err != nil {
+		return err
+	}
+	store, err := c.open(ctx, false)
+	if err != nil {
+		return err
+	}
+	key, r, err := c.resolve(ctx, store, arg)
+	if err != nil {
+		return err
+	}
+	who := prefix(key)
+	if r.Org != "" {
+		who += " (" + r.Org + ")"
+	}
+	if r.Enabled == enabled {
+		fmt.Fprintf(c.out, "Key %s is already %s.\n", who, map[bool]string{true: "enabled", false: "revoked"}[enabled])
+		return nil
+	}
+	// A record without sets (a disabled Key Vault secret) changes the
+	// lifecycle only: keyvault.Store.Update keeps the stored content.
+	r.Enabled = enabled
+	if err := store.Update(ctx, key, r); err != nil {
+		return explain(err, key)
+	}
+	if enabled {
+		fmt.Fprintf(c.out, "Enabled key %s; status now %s.\n", who, r.Status(c.now()))
+	} else {
+		fmt.Fprintf(c.out, "Revoked key %s. Its URLs answer 403 on every instance within KEYS_REFRESH (5 minutes by default).\n", who)
+	}
+	return nil
+}
+
+func runSet(ctx context.Context, c *cli, args []string) error {
+	fs := flag.NewFlagSet("set", flag.ContinueOnError)
+	var (
+		origins                                      multi
+		org, contact, note, expires, notBefore, base string
+		lim                                          limitFlags
+	)
+	fs.StringVar(&org, "org", "", "")
+	fs.StringVar(&contact, "contact", "", "")
+	fs.StringVar(&note, "note", "", "")
+	fs.Var(&origins, "origin", "")
+	fs.StringVar(&expires, "expires", "", "")
+	fs.StringVar(&notBefore, "not-before", "", "")
+	fs.StringVar(&base, "base-url", "", "") // accepted for symmetry with show; unused
+	lim.add(fs)
+	pos, err := c.parseFlags(fs, usageSet, args)
+	if err != nil {
+		return err
+	}
+	arg, err := oneKey(pos, usageSet)
+	if err != nil {
+		return err
+	}
+	given := setFlags(fs)
+	delete(given, "vault")
+	delete(given, "file")
+	delete(given, "base-url")
+	if len(given) == 0 {
+		return usageError("nothing to change", usageSet)
+	}
+
+	var problems []string
+	now := c.now()
+	when := func(name, in string) time.Time {
+		if strings.EqualFold(strings.TrimSpace(in), "none") {
+			return time.Time{}
+		}
+		t, err := parseWhen(in, now)
+		if err != nil {
+			problems = append(problems, "--"+name+": "+err.Error())
+		}
+		return t
+	}
+	var exp, nbf time.Time
+	if given["expires"] {
+		exp = when("expires", expires)
+	}
+	if given["not-before"] {
+		nbf = when("not-before", notBefore)
+	}
+	if given["origin"] {
+		if len(origins) == 1 && strings.EqualFold(origins[0], "none") {
+			origins = nil
+		}
+		for _, o := range origins {
+			if err := checkOrigin(o); err != nil {
+				problems = append(problems, err.Error())
+			}
+		}
+	}
+	if given["org"] && strings.TrimSpace(org) == "" {
+		problems = append(problems, "--org must not be empty")
+	}
+	if given["contact"] && strings.TrimSpace(contact) == "" {
+		problems = append(problems, "--contact must not be empty")
+	}
+	if err := lim.check(); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if len(problems) > 0 {
+		return usageError(strings.Join(problems, "\n"), usageSet)
+	}
+
+	store, err := c.open(ctx, false)
+	if err != nil {
+		return err
+	}
+	key, r, err := c.resolve(ctx, store, arg)
+	if err != nil {
+		return err
+	}
+	content := given["org"] || given["contact"] || given["note"] || given["origin"] || given["rate"] || given["burst"] || given["daily"]
+	if content && unreadable(r) {
+		return fmt.Errorf("key %s is revoked, and Key Vault does not let a revoked key's contents be read or changed: "+
+			"enable it, change it, and revoke it again (--expires and --not-before work on a revoked key)", prefix(key))
+	}
+	if given["expires"] {
+		r.Expires = exp
+	}
+	if given["not-before"] {
+		r.NotBefore = nbf
+	}
+	if given["org"] {
+		r.Org = strings.TrimSpace(org)
+	}
+	if given["contact"] {
+		r.Contact = strings.TrimSpace(contact)
+	}
+	if given["note"] {
+		r.Note = note
+	}
+	if given["origin"] {
+		r.Origins = origins
+	}
+	if given["rate"] {
+		r.Rate = lim.rate
+	}
+	if given["burst"] {
+		r.Burst = lim.burst
+	}
+	if given["daily"] {
+		r.DailyRequests = lim.daily
+	}
+	if err := store.Update(ctx, key, r); err != nil {
+		return explain(err, key)
+	}
+	fmt.Fprintf(c.out, "Updated key %s.\n\n", prefix(key))
+	w := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
+	describe(w, key, r, now)
+	return w.Flush()
+}
+
+func runReplace(ctx context.Context, c *cli, args []string) error {
+	fs := flag.NewFlagSet("replace-credential", flag.ContinueOnError)
+	var oldID, newID string
+	fs.StringVar(&oldID, "client-id", "", "")
+	fs.StringVar(&newID, "new-client-id", "", "")
+	pos, err := c.parseFlags(fs, usageReplace, args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs(pos, usageReplace); err != nil {
+		return err
+	}
+	oldID, newID = strings.TrimSpace(oldID), strings.TrimSpace(newID)
+	if oldID == "" {
+		return usageError("--client-id is required: the client id whose secret changes", usageReplace)
+	}
+	if newID == "" {
+		newID = oldID
+	}
+	secret, err := c.readSecret("the new client secret")
+	if err != nil {
+		return err
+	}
+	store, err := c.open(ctx, false)
+	if err != nil {
+		return err
+	}
+	entries, err := store.List(ctx)
+	if err != nil {
+		return explain(err, "")
+	}
+	sortEntries(entries)
+	var changed, current []keys.Entry
+	var failed []string
+	unread := 0
+	for _, e := range entries {
+		if unreadable(e.Record) {
+			unread++
+			continue
+		}
+		sets := slices.Clone(e.Record.Sets)
+		uses, differs := false, false
+		for i, s := range sets {
+			if s.ID != oldID {
+				continue
+			}
+			uses = true
+			if s.ID != newID || s.Secret != secret {
+				differs = true
+				sets[i] = credential.Credential{ID: newID, Secret: secret}
+			}
+		}
+		switch {
+		case !uses:
+			continue
+		case !differs:
+			current = append(current, e)
+			continue
+		}
+		r := e.Record
+		r.Sets = sets
+		if err := store.Update(ctx, e.Key, r); err != nil {
+			failed = append(failed, fmt.Sprintf("%s (%s): %v", prefix(e.Key), e.Record.Org, explain(err, e.Key)))
+			continue
+		}
+		changed = append(changed, e)
+	}
+
+	w := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
+	if len(changed) > 0 {
+		fmt.Fprintf(c.out, "Replaced the credential in %s:\n", plural(len(changed), "key"))
+		for _, e := range changed {
+			fmt.Fprintf(w, "  %s\t%s\n", prefix(e.Key), e.Record.Org)
+		}
+		w.Flush()
+	}
+	if len(current) > 0 {
+		fmt.Fprintf(c.out, "Already using the new credential: %s.\n", plural(len(current), "key"))
+	}
+	if unread > 0 {
+		fmt.Fprintf(c.errOut, "warning: %s revoked in Key Vault could not be read and were not changed; "+
+			"if one uses this client id, enable it and run replace-credential again.\n", plural(unread, "key"))
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("could not update %d of %d keys that use the client id:\n  %s",
+			len(failed), len(failed)+len(changed)+len(current), strings.Join(failed, "\n  "))
+	}
+	if len(changed)+len(current) == 0 {
+		return errors.New("no key uses that client id (client ids are compared exactly)")
+	}
+	return nil
+}

@@ -1,0 +1,219 @@
+// Package keyadmin is the administration CLI for API keys, the subcommands
+// of `handler keys`: create a key, list and show keys, revoke and enable
+// them, change their settings, and rotate a Hexagon credential in every
+// key that uses it. It works on the same stores the server reads (Key
+// Vault with the admin's own Azure login, or a KEYS_FILE) through
+// keys.Store, so nothing but the handler binary is needed.
+//
+// Security contract:
+//   - Hexagon client secrets are read only from a prompt without echo or
+//     from stdin, never from a flag or an argument, which shell history
+//     and process listings keep.
+//   - Output never carries a client id or secret, and a key only where
+//     the admin named or created it (new, show); list shows key prefixes.
+//   - Errors carry neither secrets nor whole keys: unknown keys are named
+//     by their prefix.
+package keyadmin
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hexprox/hexprox/internal/keys"
+)
+
+// Env is what Run reads and writes. The zero value of each field has a
+// stated default, so tests set only what they need.
+type Env struct {
+	// Stdin supplies client secrets (one per line) when it is not a
+	// terminal, and client ids asked for. nil means no input.
+	Stdin io.Reader
+	// Stdout receives results (tables, keys, URLs); Stderr prompts,
+	// warnings and progress. nil means io.Discard.
+	Stdout, Stderr io.Writer
+	// Getenv reads settings (KEY_STORE, KEY_VAULT_URL, KEY_VAULT_NAME,
+	// MANAGED_IDENTITY_CLIENT_ID, KEYS_FILE, PUBLIC_BASE_URL); nil means
+	// no settings at all.
+	Getenv func(string) string
+	// ReadSecret reads one secret without echoing it, after showing
+	// prompt. nil means: read a line from Stdin when Stdin is not a
+	// terminal, and refuse when it is one (this build has no way to turn
+	// echo off; see ErrEcho). Surrounding spaces are trimmed from what
+	// it returns.
+	ReadSecret func(prompt string) (string, error)
+	// Open returns the store that the settings name; nil means OpenStore.
+	// Tests use it to reach the fake Key Vault.
+	Open func(ctx context.Context, s Settings) (keys.Store, error)
+	// Now is the clock for relative expiry times ("90d") and statuses;
+	// nil means time.Now.
+	Now func() time.Time
+}
+
+// OSEnv is the process's own environment: os.Stdin, os.Stdout, os.Stderr
+// and os.Getenv, with the defaults for the rest.
+func OSEnv() Env {
+	return Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+}
+
+// ErrUsage is wrapped by the errors of malformed command lines; their
+// text says what is wrong and shows the subcommand's usage.
+var ErrUsage = errors.New("usage")
+
+// ErrEcho is returned when a secret would have to be typed on a terminal
+// that this build cannot stop from echoing it.
+var ErrEcho = errors.New("refusing to read a client secret from the terminal, which would show it: " +
+	"pipe it on stdin instead, one line per credential set, e.g.\n" +
+	"  read -rs SECRET && printf '%s\\n' \"$SECRET\" | handler keys ...")
+
+// Run runs one `handler keys` subcommand; args are the arguments after
+// "keys". It returns nil on success and an error to print otherwise
+// (exit codes are the caller's). ctx bounds every store call. Run is
+// safe to call concurrently with distinct Envs.
+func Run(ctx context.Context, args []string, env Env) error {
+	c := newCLI(env)
+	// Store flags may come before the subcommand too: keys --file x list.
+	global := flag.NewFlagSet("keys", flag.ContinueOnError)
+	global.SetOutput(io.Discard)
+	c.storeFlags(global)
+	if err := global.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			c.help()
+			return nil
+		}
+		return usageError(err.Error(), usage)
+	}
+	args = global.Args()
+	if len(args) == 0 {
+		c.help()
+		return fmt.Errorf("%w: no subcommand", ErrUsage)
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		if args[0] == "help" {
+			c.help()
+			return nil
+		}
+		return usageError(fmt.Sprintf("unknown subcommand %q", args[0]), usage)
+	}
+	err := cmd.run(ctx, c, args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // the subcommand's usage was printed
+	}
+	return err
+}
+
+// cli is one Run's state.
+type cli struct {
+	env    Env
+	out    io.Writer
+	errOut io.Writer
+	getenv func(string) string
+	now    func() time.Time
+	in     *bufio.Reader // over env.Stdin, shared by every read
+
+	vaultFlag string
+	fileFlag  string
+}
+
+func newCLI(env Env) *cli {
+	c := &cli{env: env, out: env.Stdout, errOut: env.Stderr, getenv: env.Getenv, now: env.Now}
+	if c.out == nil {
+		c.out = io.Discard
+	}
+	if c.errOut == nil {
+		c.errOut = io.Discard
+	}
+	if c.getenv == nil {
+		c.getenv = func(string) string { return "" }
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	stdin := env.Stdin
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	c.in = bufio.NewReaderSize(stdin, maxLine)
+	return c
+}
+
+func (c *cli) storeFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.vaultFlag, "vault", c.vaultFlag, "Key Vault URL (overrides KEY_STORE and KEY_VAULT_URL/KEY_VAULT_NAME)")
+	fs.StringVar(&c.fileFlag, "file", c.fileFlag, "keys file (overrides KEY_STORE and KEYS_FILE)")
+}
+
+func (c *cli) help() { io.WriteString(c.out, usage) }
+
+type command struct {
+	usage string
+	run   func(ctx context.Context, c *cli, args []string) error
+}
+
+var commands map[string]command
+
+func init() {
+	commands = map[string]command{
+		"new":                {usageNew, runNew},
+		"list":               {usageList, runList},
+		"show":               {usageShow, runShow},
+		"revoke":             {usageRevoke, runRevoke},
+		"enable":             {usageEnable, runEnable},
+		"set":                {usageSet, runSet},
+		"replace-credential": {usageReplace, runReplace},
+	}
+}
+
+// parseFlags parses args with fs, allowing positional arguments between
+// flags (keys set KEY --expires 2030-01-01), and returns the positional
+// ones. -h prints the usage and returns flag.ErrHelp.
+func (c *cli) parseFlags(fs *flag.FlagSet, text string, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	c.storeFlags(fs)
+	for _, a := range args {
+		name := strings.TrimLeft(strings.SplitN(a, "=", 2)[0], "-")
+		if strings.HasPrefix(a, "-") && (name == "client-secret" || name == "secret" || name == "new-client-secret") {
+			return nil, usageError("client secrets are never taken as flags (shell history keeps them): "+
+				"they are read from a prompt, or from stdin one per line", text)
+		}
+	}
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				io.WriteString(c.out, text)
+				return nil, flag.ErrHelp
+			}
+			return nil, usageError(err.Error(), text)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func usageError(problem, text string) error {
+	return fmt.Errorf("%w: %s\n\n%s", ErrUsage, problem, strings.TrimRight(text, "\n"))
+}
+
+// multi is a repeatable string flag.
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+// setFlags reports which flags of fs were given.
+func setFlags(fs *flag.FlagSet) map[string]bool {
+	m := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { m[f.Name] = true })
+	return m
+}
