@@ -68,6 +68,10 @@ type Switches struct {
 	RetryAfter    string        // sent with TileStatus 429
 	TileDelay     time.Duration // tiles and capabilities wait this long first
 	TruncateTiles bool          // tiles send half their declared length, then break
+	TileLocation  string        // sent as Location with a 3xx TileStatus
+	// TileContentType, if set, replaces the media type of tiles, maps and
+	// legends (a misconfigured upstream or a login page: "text/html").
+	TileContentType string
 
 	// CapabilitiesBase is the scheme and host written into capabilities:
 	// "" for CanonicalBase, "request" for the host the request reached.
@@ -285,6 +289,9 @@ func (f *Fake) proceed(w http.ResponseWriter, r *http.Request, sw Switches) bool
 		if sw.RetryAfter != "" {
 			w.Header().Set("Retry-After", sw.RetryAfter)
 		}
+		if sw.TileLocation != "" {
+			w.Header().Set("Location", sw.TileLocation)
+		}
 		http.Error(w, "fake hexagon: forced status", sw.TileStatus)
 		return false
 	}
@@ -431,6 +438,9 @@ func (f *Fake) serveTile(w http.ResponseWriter, r *http.Request, sw Switches, la
 	default:
 		http.Error(w, "unknown format", http.StatusBadRequest)
 		return
+	}
+	if sw.TileContentType != "" {
+		w.Header().Set("Content-Type", sw.TileContentType)
 	}
 	etag := fmt.Sprintf(`"%d-%d-%d-%s"`, zi, ri, ci, ext)
 	h := w.Header()

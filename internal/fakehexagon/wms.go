@@ -79,6 +79,11 @@ func (f *Fake) serveWMS(w http.ResponseWriter, r *http.Request) {
 			wmsError(w, version, "MissingParameterValue", crsName+" and BBOX are required")
 			return
 		}
+		if sw.TileContentType != "" {
+			w.Header().Set("Content-Type", sw.TileContentType)
+			fmt.Fprint(w, "<html><body><script>alert(1)</script></body></html>")
+			return
+		}
 		writeImage(w, r, q["FORMAT"], width, height, version)
 	case "getfeatureinfo":
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"strings"
 
@@ -12,10 +13,20 @@ import (
 	"github.com/hexprox/hexprox/internal/token"
 )
 
-// A resolver finds the Hexagon credential a request acts for in the
-// escaped path after its route's prefix, and returns the escaped rest of
-// the path ("" or starting with "/").
-type resolver func(after string) (credential.Credential, string, error)
+// A resolver finds whom a request acts for in the escaped path after its
+// route's prefix, and returns the escaped rest of the path ("" or starting
+// with "/"). Credential URLs and API keys are its two kinds.
+type resolver func(ctx context.Context, after string) (principal, string, error)
+
+// principal is whom a request acts for: the Hexagon credential its
+// upstream requests use, and what its log line and policies need.
+type principal struct {
+	cred credential.Credential
+	who  string // a fingerprint for logs: the credential's, or the key's
+	// base is the escaped path, below the proxy's base URL, that the
+	// principal's own URLs start with ("/wmts/{id}/{secret}").
+	base string
+}
 
 // credentials is the credentials step of every service route: it parses
 // the query once, resolves the credential with find, and fills the record
@@ -38,39 +49,46 @@ func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 			if !ok {
 				return failure.Invalidf(failure.CodeInvalidParameter, "", "%v", credential.ErrPath)
 			}
-			cred, rest, err := find(after)
+			p, rest, err := find(r.Context(), after)
 			if err != nil {
 				return err
 			}
 			if err := slashInBase64(rec.format, rest); err != nil {
 				return err
 			}
-			rec.cred, rec.who, rec.rest = cred, cred.Fingerprint(), rest
-			rec.tokens = s.tokens.Source(cred)
+			rec.principal, rec.who, rec.rest = p, p.who, rest
+			rec.tokens = s.tokens.Source(p.cred)
 			return next(c)
 		}
 	}
 }
 
-// credentialInPath resolves "{id}/{secret}/rest".
-func credentialInPath(after string) (credential.Credential, string, error) {
-	cred, rest, err := credential.FromPath(after)
-	if err != nil {
-		return cred, "", &failure.Error{Kind: failure.Invalid, Message: "the credential in the URL is malformed: " + err.Error() +
-			"; encode the client id and secret with base64 (URL-safe or standard)"}
+// credentialInPath resolves "{id}/{secret}/rest" for a service ("wmts"
+// or "wms").
+func credentialInPath(service string) resolver {
+	return func(_ context.Context, after string) (principal, string, error) {
+		cred, rest, err := credential.FromPath(after)
+		if err != nil {
+			return principal{}, "", &failure.Error{Kind: failure.Invalid, Message: "the credential in the URL is malformed: " + err.Error() +
+				"; encode the client id and secret with base64 (URL-safe or standard)"}
+		}
+		id, secret := cred.PathSegments()
+		return principal{cred: cred, who: cred.Fingerprint(), base: "/" + service + "/" + id + "/" + secret}, rest, nil
 	}
-	return cred, rest, nil
 }
 
 // credentialAfterKey resolves the original HexProx's
 // "{anything}/{id}/{secret}/rest" (its /v1 routes; the first segment was
 // an API key it did not check, and is ignored here too).
-func credentialAfterKey(after string) (credential.Credential, string, error) {
-	_, after, ok := strings.Cut(after, "/")
-	if !ok {
-		return credential.Credential{}, "", failure.Invalidf(failure.CodeInvalidParameter, "", "%v", credential.ErrPath)
+func credentialAfterKey(service string) resolver {
+	inPath := credentialInPath(service)
+	return func(ctx context.Context, after string) (principal, string, error) {
+		_, after, ok := strings.Cut(after, "/")
+		if !ok {
+			return principal{}, "", failure.Invalidf(failure.CodeInvalidParameter, "", "%v", credential.ErrPath)
+		}
+		return inPath(ctx, after)
 	}
-	return credentialInPath(after)
 }
 
 // errSlash is the answer to a credential whose standard base64 held a '/'

@@ -99,8 +99,7 @@ func (s *Server) capabilities(c echo.Context, spec capsSpec) error {
 	}
 	// The load's result came through a channel, so call is safe to read.
 	rec.cacheHit, rec.call = hit, call
-	id, secret := rec.cred.PathSegments()
-	body := doc.Bytes(base + "/" + spec.service + "/" + id + "/" + secret)
+	body := doc.Bytes(base + rec.principal.base)
 	h := c.Response().Header()
 	h.Set("Content-Type", spec.contentType)
 	h.Set("Cache-Control", "private, max-age="+strconv.Itoa(int(s.cfg.CapabilitiesTTL.Seconds())))

@@ -7,7 +7,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/redact"
 	"github.com/hexprox/hexprox/internal/token"
@@ -18,15 +17,15 @@ import (
 // handlers fill it; it is reached only through recordOf.
 //
 // Only who (a fingerprint) and path (set once the rest of the path has
-// been validated) reach the log; cred never does.
+// been validated) reach the log; the principal's credential never does.
 type record struct {
 	// Resolved by the credentials step.
-	format  errFormat
-	query   map[string]string // the query, parsed once
-	cred    credential.Credential
-	tokens  *token.Cached
-	rest    string // the escaped path after the credential
-	browser bool   // an allowed cross-origin browser
+	format    errFormat
+	query     map[string]string // the query, parsed once
+	principal principal
+	tokens    *token.Cached // the principal's credential's
+	rest      string        // the escaped path after the credential or key
+	browser   bool          // an allowed cross-origin browser
 
 	// For the log line.
 	route, mode, who, path, err string

@@ -25,9 +25,9 @@ func (s *Server) routes(e *echo.Echo) {
 	e.Match(get, "/", s.home)
 	e.Match(get, "/healthz", s.health)
 
-	e.Group("/wmts", service(formatWMTS), s.credentials("/wmts/", credentialInPath), s.originPolicy).Match(methods, "/*", s.wmts)
-	e.Group("/v1/wmts", service(formatWMTS), s.credentials("/v1/wmts/", credentialAfterKey), s.originPolicy).Match(methods, "/*", s.wmts)
-	e.Group("/wms", service(formatWMS), s.credentials("/wms/", credentialInPath), s.originPolicy).Match(methods, "/*", s.wms)
+	e.Group("/wmts", service(formatWMTS), s.credentials("/wmts/", credentialInPath("wmts")), s.originPolicy).Match(methods, "/*", s.wmts)
+	e.Group("/v1/wmts", service(formatWMTS), s.credentials("/v1/wmts/", credentialAfterKey("wmts")), s.originPolicy).Match(methods, "/*", s.wmts)
+	e.Group("/wms", service(formatWMS), s.credentials("/wms/", credentialInPath("wms")), s.originPolicy).Match(methods, "/*", s.wms)
 }
 
 // service starts every service route: it sets the error format its
