@@ -90,7 +90,10 @@ func get(t *testing.T, base, id, secret, client string) *http.Response {
 // limiter, one address gets its burst and then 429s that cost Hexagon
 // nothing, while a credential already known keeps working.
 func TestGuessingStopsBeforeHexagon(t *testing.T) {
-	fake, proxy := newGuardedProxy(t, New(Options{}))
+	// A stopped clock: at 20 a minute, a slow machine would otherwise
+	// earn the attacker one more guess every 3 s of the test.
+	l, _ := newTest(Options{})
+	fake, proxy := newGuardedProxy(t, l)
 	const attacker, bystander = "198.51.100.66", "203.0.113.5"
 	if resp := get(t, proxy.URL, "good-id", "good-secret", attacker); resp.StatusCode != http.StatusOK {
 		t.Fatalf("good credential: %d", resp.StatusCode)
@@ -123,7 +126,8 @@ func TestGuessingStopsBeforeHexagon(t *testing.T) {
 // the window is the concurrency, not the number of guesses.
 func TestConcurrentGuessingIsBoundedByConcurrency(t *testing.T) {
 	const workers, guesses = 32, 5000
-	fake, proxy := newGuardedProxy(t, New(Options{}))
+	l, _ := newTest(Options{})
+	fake, proxy := newGuardedProxy(t, l)
 	var wg sync.WaitGroup
 	next := make(chan struct{}, guesses)
 	for range guesses {
