@@ -125,7 +125,7 @@ func TestGuessingStopsBeforeHexagon(t *testing.T) {
 // Guesses in flight together all pass Check before their refusals land;
 // the window is the concurrency, not the number of guesses.
 func TestConcurrentGuessingIsBoundedByConcurrency(t *testing.T) {
-	const workers, guesses = 32, 5000
+	const workers, guesses = 32, 2000
 	l, _ := newTest(Options{})
 	fake, proxy := newGuardedProxy(t, l)
 	var wg sync.WaitGroup
