@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -92,28 +93,55 @@ func tileURL(srv *httptest.Server, id, secret string) string {
 	return srv.URL + "/wmts/" + credential.Encode(id) + "/" + credential.Encode(secret) + tilePath
 }
 
-// spread sends n concurrent tile requests round-robin over the instances
-// and fails on any answer but a redirect.
+// spread sends n concurrent tile requests for the test credential
+// round-robin over the instances and fails on any answer but a redirect.
 func (c *cluster) spread(n int, insts []*httptest.Server) {
+	c.t.Helper()
+	c.spreadAs(clientID, clientSecret, n, insts, http.StatusFound)
+}
+
+// spreadAs is spread for any credential and expected status.
+func (c *cluster) spreadAs(id, secret string, n int, insts []*httptest.Server, want int) {
 	c.t.Helper()
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resp, err := noRedirects.Get(tileURL(insts[i%len(insts)], clientID, clientSecret))
+			resp, err := noRedirects.Get(tileURL(insts[i%len(insts)], id, secret))
 			if err != nil {
 				c.t.Error(err)
 				return
 			}
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusFound {
-				c.t.Errorf("status %d", resp.StatusCode)
+			if resp.StatusCode != want {
+				c.t.Errorf("status %d, want %d", resp.StatusCode, want)
 			}
 		}()
 	}
 	wg.Wait()
+}
+
+// rows returns the token table's raw rows.
+func (c *cluster) rows() []string {
+	c.t.Helper()
+	svc, err := aztables.NewServiceClientFromConnectionString(c.az.ConnectionString(), nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	pager := svc.NewClient("hexproxtokens").NewListEntitiesPager(nil)
+	var rows []string
+	for pager.More() {
+		page, err := pager.NextPage(context.Background())
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		for _, e := range page.Entities {
+			rows = append(rows, string(e))
+		}
+	}
+	return rows
 }
 
 func settle(t *testing.T, what string, cond func() bool) {
@@ -132,11 +160,18 @@ func TestInstancesShareOneTokenThroughAzurite(t *testing.T) {
 	insts := []*httptest.Server{c.instance(), c.instance(), c.instance(), c.instance()}
 	c.fake.Set(fakehexagon.Switches{TokenDelay: 50 * time.Millisecond})
 
-	c.spread(400, insts)
+	// A row is written only once Hexagon has accepted the credential: the
+	// first instance warms it with one token request...
+	c.spread(100, insts[:1])
 	if n := c.fake.TokenRequests.Load(); n != 1 {
-		t.Fatalf("400 concurrent requests for a fresh credential over 4 instances made %d token requests, want 1", n)
+		t.Fatalf("100 concurrent requests for a fresh credential on one instance made %d token requests, want 1", n)
 	}
-	t.Logf("cold: 400 requests over 4 instances, 1 token request")
+	// ...and the other instances, cold, take the token from the row.
+	c.spread(300, insts[1:])
+	if n := c.fake.TokenRequests.Load(); n != 1 {
+		t.Fatalf("300 concurrent requests over 3 cold instances made %d more token requests, want 0", n-1)
+	}
+	t.Logf("cold: 100 requests on the first instance, then 300 over 3 cold instances: 1 token request")
 
 	// Past the refresh point every instance asks; exactly one refreshes.
 	c.clk.Advance(tokenLife/2 + tokenLife/20)
@@ -170,30 +205,61 @@ func TestInstancesShareOneTokenThroughAzurite(t *testing.T) {
 	}
 
 	// What the table holds, read raw, has neither secret nor token in clear.
-	svc, err := aztables.NewServiceClientFromConnectionString(c.az.ConnectionString(), nil)
-	if err != nil {
-		t.Fatal(err)
+	rows := c.rows()
+	if len(rows) != 1 {
+		t.Fatalf("table holds %d rows, want 1", len(rows))
 	}
-	pager := svc.NewClient("hexproxtokens").NewListEntitiesPager(nil)
-	var raw strings.Builder
-	rows := 0
-	for pager.More() {
-		page, err := pager.NextPage(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range page.Entities {
-			raw.Write(e)
-			rows++
-		}
-	}
-	if rows != 1 {
-		t.Fatalf("table holds %d rows, want 1", rows)
-	}
+	raw := strings.Join(rows, "")
 	for _, s := range []string{clientID, clientSecret, credential.Encode(clientID), credential.Encode(clientSecret), live} {
-		if strings.Contains(raw.String(), s) {
-			t.Fatalf("table holds %q in clear: %s", s, raw.String())
+		if strings.Contains(raw, s) {
+			t.Fatalf("table holds %q in clear: %s", s, raw)
 		}
+	}
+}
+
+func TestInstancesNewCredentialCostsAtMostOneTokenRequestEach(t *testing.T) {
+	c := newCluster(t)
+	insts := []*httptest.Server{c.instance(), c.instance(), c.instance(), c.instance()}
+	c.fake.Set(fakehexagon.Switches{TokenDelay: 50 * time.Millisecond})
+	// Every instance cold, a never-seen credential, all at once: no row to
+	// coordinate on yet, so each instance may ask Hexagon once.
+	c.spread(400, insts)
+	n := c.fake.TokenRequests.Load()
+	if n < 1 || n > int64(len(insts)) {
+		t.Fatalf("400 concurrent requests for a never-seen credential over %d cold instances made %d token requests, want 1 to %d", len(insts), n, len(insts))
+	}
+	if rows := c.rows(); len(rows) != 1 {
+		t.Fatalf("table holds %d rows, want 1", len(rows))
+	}
+	// Once per credential, ever: more requests, and a new instance, cost nothing.
+	c.spread(200, append(insts, c.instance()))
+	if m := c.fake.TokenRequests.Load(); m != n {
+		t.Fatalf("after the first use, %d more token requests", m-n)
+	}
+	t.Logf("never-seen credential: 400 requests over 4 cold instances, %d token requests", n)
+}
+
+func TestInstancesRefusedCredentialsLeaveNoRows(t *testing.T) {
+	c := newCluster(t)
+	insts := []*httptest.Server{c.instance(), c.instance()}
+	c.spread(1, insts) // one accepted credential: one row
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range 300 {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c.spreadAs(fmt.Sprintf("random-%d", i), fmt.Sprintf("guess-%d", i), 1, insts[i%2:i%2+1], http.StatusForbidden)
+		}()
+	}
+	wg.Wait()
+	if n := c.fake.TokenRequests.Load(); n != 301 {
+		t.Fatalf("%d token requests, want 301 (one per credential)", n)
+	}
+	if rows := c.rows(); len(rows) != 1 {
+		t.Fatalf("after 300 refused credentials the table holds %d rows, want 1 (the accepted one)", len(rows))
 	}
 }
 
