@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/hexprox/hexprox/internal/tokenstore"
@@ -56,4 +57,29 @@ func TestMemoryStaysWithinItsCap(t *testing.T) {
 	if n := s.Len(); n != tokenstore.DefaultMemoryMax {
 		t.Fatalf("holds %d entities after %d creates, want the cap %d", n, 3*tokenstore.DefaultMemoryMax, tokenstore.DefaultMemoryMax)
 	}
+}
+
+// BenchmarkMemoryCreateAtCap creates entities for ever-new keys in a full
+// store (each Create evicts one), as refused or one-off credentials would,
+// and reports the live heap the store holds at its cap.
+func BenchmarkMemoryCreateAtCap(b *testing.B) {
+	ctx := context.Background()
+	s := tokenstore.NewMemory()
+	data := make([]byte, 160) // about a sealed token
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range tokenstore.DefaultMemoryMax {
+		s.Create(ctx, fmt.Sprintf("%064x", i), tokenstore.Entity{Data: data})
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		s.Create(ctx, fmt.Sprintf("%064x", tokenstore.DefaultMemoryMax+i), tokenstore.Entity{Data: data})
+	}
+	b.StopTimer()
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "heap-MB-at-cap")
+	runtime.KeepAlive(s)
 }
