@@ -2,6 +2,7 @@ package guesslimit
 
 import (
 	"crypto/rand"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -47,6 +48,7 @@ func (p *guardedProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "upstream", http.StatusBadGateway)
 		return
 	}
+	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusOK:
@@ -82,6 +84,7 @@ func get(t *testing.T, base, id, secret, client string) *http.Response {
 		t.Error(err) // not Fatal: called from workers too
 		return &http.Response{Header: http.Header{}}
 	}
+	io.Copy(io.Discard, resp.Body) // so the connection is reused
 	resp.Body.Close()
 	return resp
 }
