@@ -1,10 +1,12 @@
 package usagetable_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"net"
 	"strings"
@@ -21,6 +23,7 @@ import (
 	"github.com/hexprox/hexprox/internal/testclock"
 	"github.com/hexprox/hexprox/internal/tokenstore/azuretable"
 	"github.com/hexprox/hexprox/internal/usage"
+	"github.com/hexprox/hexprox/internal/usage/report"
 	"github.com/hexprox/hexprox/internal/usage/usagetable"
 )
 
@@ -190,6 +193,7 @@ func TestThreeInstancesAddUp(t *testing.T) {
 		c.Add(r.Counts)
 		got[r.SubjectID] = c
 	}
+	wantReq := map[string]int64{}
 	for _, m := range plan {
 		var want usage.Counts
 		for k, total := range m.kinds {
@@ -205,6 +209,24 @@ func TestThreeInstancesAddUp(t *testing.T) {
 		}
 		if got[m.id] != want {
 			t.Errorf("%v: table %v, want %v", m.id, got[m.id], want)
+		}
+		wantReq[report.OrgLabel(m.id)] = want.Requests()
+	}
+	// The report command reads the same totals by organisation.
+	var out bytes.Buffer
+	if err := report.Run(context.Background(), []string{"--from", "2026-03-14", "--to", "2026-03-14", "--format", "json"}, &out, sink); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct{ Rows []map[string]any }
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Rows) != len(wantReq) {
+		t.Fatalf("report rows %v", doc.Rows)
+	}
+	for _, r := range doc.Rows {
+		if org, _ := r["org"].(string); int64(r["requests"].(float64)) != wantReq[org] {
+			t.Errorf("report: %s has %v requests, want %d", org, r["requests"], wantReq[org])
 		}
 	}
 	assertNoSecret(t, az.Endpoint(), "three", "client-id-SECRET1", "client-secret-SECRET2", "hxk-acme-SECRET3", "hxk-bravo-SECRET4", cred.Key())
