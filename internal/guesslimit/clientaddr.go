@@ -18,7 +18,8 @@ import (
 //   - N > 0: the N-th entry from the right of X-Forwarded-For, all the
 //     header's lines concatenated in order: the address appended by the
 //     outermost trusted proxy. Behind Azure App Service or Azure Functions
-//     the platform's front end appends the client's address, so N is 1.
+//     the platform's front end appends the client's address, so N is 1;
+//     with Azure Front Door or another proxy before it, add one per proxy.
 //
 // Everything a client wrote to the left of the trusted entries is ignored,
 // not even parsed, so a client cannot choose its address, nor push itself

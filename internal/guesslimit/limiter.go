@@ -80,7 +80,8 @@ type Options struct {
 //     "limited" for every key the table does not hold, until that key has. Forgetting a key therefore never
 //     lets it in while the attack that forced it out lasts, and however
 //     many addresses an attacker controls, no more than MaxAddrs×Burst
-//     refusals pass Check at once and MaxAddrs×PerMinute per minute after.
+//     refusals pass Check at once and MaxAddrs×PerMinute per minute after
+//     (plus requests in flight together; see below).
 //
 // The price of the last rule is that an attack from more than MaxAddrs
 // keys also holds back new, unknown credentials from everyone else until
