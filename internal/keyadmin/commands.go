@@ -420,7 +420,6 @@ func runSet(ctx context.Context, c *cli, args []string) error {
 	given := setFlags(fs)
 	delete(given, "vault")
 	delete(given, "file")
-	delete(given, "base-url")
 	if len(given) == 0 {
 		return usageError("nothing to change", usageSet)
 	}
@@ -510,7 +509,7 @@ func runSet(ctx context.Context, c *cli, args []string) error {
 	if err := store.Update(ctx, key, r); err != nil {
 		return explain(err, key)
 	}
-	fmt.Fprintf(c.out, "Updated key %s.\n\n", prefix(key))
+	fmt.Fprintf(c.out, "Updated key %s:\n\n", prefix(key))
 	w := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
 	describe(w, key, r, now)
 	return w.Flush()
