@@ -8,9 +8,9 @@ type Kind uint8
 
 // The kinds counted, in the order of Counts.
 const (
-	TilesRedirected Kind = iota // a tile or GetMap answered with a 302 to Hexagon
-	TilesStreamed               // a tile streamed through the proxy (browsers)
-	BytesStreamed               // bytes of streamed tiles and maps (not a request)
+	TilesRedirected Kind = iota // a WMTS tile answered with a 302 to Hexagon
+	TilesStreamed               // a WMTS tile streamed through the proxy (browsers)
+	BytesStreamed               // bytes streamed (tiles and WMS responses); not a request
 	Capabilities                // a capabilities document served (WMTS or WMS)
 	WMSGetMap                   // a WMS GetMap served (redirected or streamed)
 	WMSOther                    // GetFeatureInfo, GetLegendGraphic
