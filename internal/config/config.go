@@ -49,10 +49,29 @@ type Config struct {
 	// platform's front end appends the client's address) and 0 elsewhere.
 	TrustedHops int
 
+	Keys Keys // where API keys are kept (KEY_STORE)
+
 	TokenStore        string        // TOKEN_STORE resolved: "memory" or "table"
 	Table             TableSettings // where the table is, for TokenStore "table"
 	TokenHashKey      string        // TOKEN_HASH_KEY: keys the HMAC naming rows; secret
 	TokenStoreTimeout time.Duration // TOKEN_STORE_TIMEOUT: bound on each store call
+}
+
+// Key stores (KEY_STORE).
+const (
+	KeysNone     = "none"     // no API keys: /v2 answers 404
+	KeysKeyVault = "keyvault" // Azure Key Vault, the original HexProx's layout
+	KeysFile     = "file"     // a JSON file (KEYS_FILE)
+)
+
+// Keys say where API key records are kept and how long each instance
+// reuses one.
+type Keys struct {
+	Store    string        // KEY_STORE resolved: none, keyvault or file
+	VaultURL string        // KEY_VAULT_URL, or https://{KEY_VAULT_NAME}.vault.azure.net
+	ClientID string        // MANAGED_IDENTITY_CLIENT_ID: a user-assigned identity for Key Vault
+	File     string        // KEYS_FILE
+	Refresh  time.Duration // KEYS_REFRESH: revocation reaches every instance within it
 }
 
 // TableSettings locate the Azure Table that shares tokens. Exactly one of
@@ -170,6 +189,7 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	}
 	c.loadTokenStore(get, bad)
+	c.loadKeys(get, bad)
 	if err := c.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL", "info"))); err != nil {
 		bad("LOG_LEVEL", "%q is not debug, info, warn or error", getenv("LOG_LEVEL"))
 	}
@@ -232,6 +252,51 @@ func (c *Config) loadTokenStore(get func(name, def string) string, bad func(name
 			bad("TOKEN_STORE_TIMEOUT", "%q is not a positive duration", v)
 		}
 		c.TokenStoreTimeout = d
+	}
+}
+
+// loadKeys resolves KEY_STORE. Unset, it is keyvault when a vault is
+// named, file when KEYS_FILE is set, and none otherwise.
+func (c *Config) loadKeys(get func(name, def string) string, bad func(name, format string, args ...any)) {
+	k := &c.Keys
+	k.VaultURL = strings.TrimSuffix(get("KEY_VAULT_URL", ""), "/")
+	if name := get("KEY_VAULT_NAME", ""); k.VaultURL == "" && name != "" {
+		k.VaultURL = "https://" + name + ".vault.azure.net"
+	}
+	if k.VaultURL != "" {
+		if u, err := url.Parse(k.VaultURL); err != nil || u.Scheme != "https" || u.Host == "" || u.Path != "" {
+			bad("KEY_VAULT_URL", "%q is not a vault URL such as https://myvault.vault.azure.net", k.VaultURL)
+		}
+	}
+	k.ClientID = get("MANAGED_IDENTITY_CLIENT_ID", "")
+	k.File = get("KEYS_FILE", "")
+	def := KeysNone
+	switch {
+	case k.VaultURL != "":
+		def = KeysKeyVault
+	case k.File != "":
+		def = KeysFile
+	}
+	switch k.Store = strings.ToLower(get("KEY_STORE", def)); k.Store {
+	case KeysNone:
+	case KeysKeyVault:
+		if k.VaultURL == "" {
+			bad("KEY_STORE", "keyvault needs KEY_VAULT_URL or KEY_VAULT_NAME")
+		}
+	case KeysFile:
+		if k.File == "" {
+			bad("KEY_STORE", "file needs KEYS_FILE")
+		}
+	default:
+		bad("KEY_STORE", "%q is not none, keyvault or file", k.Store)
+	}
+	k.Refresh = 5 * time.Minute
+	if v := get("KEYS_REFRESH", ""); v != "" {
+		d, err := duration(v)
+		if err != nil || d < time.Second {
+			bad("KEYS_REFRESH", "%q is not a duration of at least 1s", v)
+		}
+		k.Refresh = d
 	}
 }
 
@@ -302,12 +367,23 @@ func (c Config) LogValue() slog.Value {
 		slog.String("token_store", c.TokenStore),
 		slog.String("token_table", c.tableDescription()),
 		slog.Bool("token_hash_key_set", c.TokenHashKey != ""),
+		slog.String("key_store", c.keysDescription()),
 	)
 }
 
 // String prints the settings as the start-up log line does, so that %v
 // never shows a connection string or the hash key.
 func (c Config) String() string { return c.LogValue().String() }
+
+func (c Config) keysDescription() string {
+	switch c.Keys.Store {
+	case KeysKeyVault:
+		return "keyvault " + c.Keys.VaultURL + ", refresh " + c.Keys.Refresh.String()
+	case KeysFile:
+		return "file " + c.Keys.File + ", refresh " + c.Keys.Refresh.String()
+	}
+	return KeysNone
+}
 
 func (c Config) tableDescription() string {
 	if c.TokenStore != "table" {

@@ -176,3 +176,34 @@ func TestTrustedHops(t *testing.T) {
 		t.Error("GUESS_LIMIT=-3 accepted")
 	}
 }
+
+func TestKeyStoreSelection(t *testing.T) {
+	cases := []struct {
+		env   map[string]string
+		store string
+		vault string
+	}{
+		{nil, KeysNone, ""},
+		{map[string]string{"KEY_VAULT_NAME": "hexvault"}, KeysKeyVault, "https://hexvault.vault.azure.net"},
+		{map[string]string{"KEY_VAULT_URL": "https://v.vault.azure.net/"}, KeysKeyVault, "https://v.vault.azure.net"},
+		{map[string]string{"KEYS_FILE": "/tmp/keys.json"}, KeysFile, ""},
+		{map[string]string{"KEYS_FILE": "/tmp/keys.json", "KEY_STORE": "none"}, KeysNone, ""},
+	}
+	for _, tc := range cases {
+		c, err := Load(env(tc.env))
+		if err != nil || c.Keys.Store != tc.store || c.Keys.VaultURL != tc.vault || c.Keys.Refresh != 5*time.Minute {
+			t.Errorf("%v: %+v %v", tc.env, c.Keys, err)
+		}
+	}
+	for _, bad := range []map[string]string{
+		{"KEY_STORE": "keyvault"},
+		{"KEY_STORE": "file"},
+		{"KEY_STORE": "redis"},
+		{"KEY_VAULT_URL": "http://insecure.example"},
+		{"KEYS_FILE": "k.json", "KEYS_REFRESH": "0"},
+	} {
+		if _, err := Load(env(bad)); err == nil {
+			t.Errorf("accepted %v", bad)
+		}
+	}
+}

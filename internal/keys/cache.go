@@ -16,6 +16,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/origin"
 )
 
 // Defaults for the zero fields of CacheOptions. The configuration owns the
@@ -296,13 +297,28 @@ type Key struct {
 	rec     Record
 	fp      string
 	log     *slog.Logger
+	origins origin.List // rec.Origins, parsed once
 	next    atomic.Uint64
 	refused []atomic.Bool
 }
 
 func newKey(rec Record, fp string, log *slog.Logger) *Key {
-	return &Key{rec: rec, fp: fp, log: log, refused: make([]atomic.Bool, len(rec.Sets))}
+	k := &Key{rec: rec, fp: fp, log: log, refused: make([]atomic.Bool, len(rec.Sets))}
+	if len(rec.Origins) > 0 {
+		var err error
+		if k.origins, err = origin.Parse(strings.Join(rec.Origins, ",")); err != nil {
+			// An origin the record gets wrong allows nothing; the rest of
+			// the key still works.
+			log.Warn("the key's origins are not valid ALLOWED_ORIGINS entries; none of them is allowed", "key", fp, "org", rec.Org, "err", err)
+			k.origins = origin.List{}
+		}
+	}
+	return k
 }
+
+// AllowsOrigin reports whether the key's own origins allow a browser
+// origin (the global ALLOWED_ORIGINS are the server's to check).
+func (k *Key) AllowsOrigin(o string) bool { return k.origins.Allowed(o) }
 
 func (k *Key) serve(now time.Time) (*Key, error) {
 	switch s := k.rec.Status(now); s {

@@ -19,7 +19,7 @@ func (s *Server) originPolicy(next echo.HandlerFunc) echo.HandlerFunc {
 		h := c.Response().Header()
 		h.Add("Vary", "Origin")
 		if o := r.Header.Get("Origin"); o != "" {
-			if !s.cfg.AllowedOrigins.Allowed(o) && !s.sameOrigin(r, o) {
+			if !s.cfg.AllowedOrigins.Allowed(o) && !recordOf(c).principal.allowsOrigin(o) && !s.sameOrigin(r, o) {
 				return &failure.Error{Kind: failure.Forbidden, Message: "this proxy does not serve pages from your site's origin; ask its operator to add it to ALLOWED_ORIGINS"}
 			}
 			if s.cfg.CORSHeaders {

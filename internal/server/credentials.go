@@ -9,6 +9,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/ows"
 	"github.com/hexprox/hexprox/internal/token"
 )
@@ -26,7 +27,16 @@ type principal struct {
 	// base is the escaped path, below the proxy's base URL, that the
 	// principal's own URLs start with ("/wmts/{id}/{secret}").
 	base string
+
+	// For API keys (nil and "" for credential URLs).
+	key      *keys.Key
+	org      string
+	onRefuse func() // Hexagon refused cred: the key skips this set
 }
+
+// allowsOrigin reports whether the principal's own origins (an API key's)
+// allow a browser origin.
+func (p principal) allowsOrigin(o string) bool { return p.key != nil && p.key.AllowsOrigin(o) }
 
 // credentials is the credentials step of every service route: it parses
 // the query once, resolves the credential with find, and fills the record
@@ -58,7 +68,11 @@ func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 			}
 			rec.principal, rec.who, rec.rest = p, p.who, rest
 			rec.tokens = s.tokens.Source(p.cred)
-			return next(c)
+			err = next(c)
+			if refused(err) && p.onRefuse != nil {
+				p.onRefuse()
+			}
+			return err
 		}
 	}
 }

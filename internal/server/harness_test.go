@@ -18,6 +18,7 @@ import (
 	"github.com/hexprox/hexprox/internal/fakehexagon"
 	"github.com/hexprox/hexprox/internal/redact"
 	"github.com/hexprox/hexprox/internal/token"
+	"github.com/hexprox/hexprox/internal/tokenstore"
 )
 
 // The credential the fake accepts. The secret has characters that need
@@ -62,6 +63,13 @@ type harness struct {
 // of HEXAGON_URL pointing at the fake).
 func newHarness(t *testing.T, env map[string]string) *harness {
 	t.Helper()
+	return newHarnessWith(t, env, nil)
+}
+
+// newHarnessWith is newHarness with a last say over the server's options
+// (API keys, for one).
+func newHarnessWith(t *testing.T, env map[string]string, opts func(*Options)) *harness {
+	t.Helper()
 	h := &harness{t: t, logs: &syncBuffer{}, seen: map[string]bool{}}
 	h.fake = fakehexagon.New(fakehexagon.Options{})
 	h.fake.AddClient(clientID, clientSecret)
@@ -79,9 +87,15 @@ func newHarness(t *testing.T, env map[string]string) *harness {
 	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: redact.ReplaceAttr}))
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
+	// The token layers main wires, over the memory store.
 	ep := &token.Endpoint{URL: h.upstream.URL + fakehexagon.TokenPath, Client: &http.Client{Timeout: cfg.TokenTimeout}}
-	h.tokens = token.NewRegistry(ctx, ep.Source, token.RegistryOptions{RefusalTTL: cfg.RefusalTTL, Log: log})
-	srv := New(Options{Config: cfg, Tokens: h.tokens, Log: log, Version: "test"})
+	layers := token.Layered(ep, tokenstore.NewMemory(), token.SharedOptions{HashKey: cfg.TokenHashKey, Timeout: cfg.TokenStoreTimeout, Wait: cfg.TokenTimeout, Log: log})
+	h.tokens = token.NewRegistry(ctx, layers, token.RegistryOptions{RefusalTTL: cfg.RefusalTTL, Log: log})
+	o := Options{Config: cfg, Tokens: h.tokens, Log: log, Version: "test"}
+	if opts != nil {
+		opts(&o)
+	}
+	srv := New(o)
 	h.proxy = httptest.NewServer(srv)
 	t.Cleanup(h.proxy.Close)
 	h.client = &http.Client{

@@ -92,7 +92,11 @@ func (s *Server) logLine(c echo.Context, rec *record, start time.Time) {
 		slog.Int64("bytes", c.Response().Size),
 	)
 	if rec.who != "" {
-		attrs = append(attrs, slog.String("cred", rec.who))
+		if rec.principal.key != nil {
+			attrs = append(attrs, slog.String("key", rec.who), slog.String("org", rec.principal.org))
+		} else {
+			attrs = append(attrs, slog.String("cred", rec.who))
+		}
 		if rec.path != "" {
 			attrs = append(attrs, slog.String("path", capped(redact.String(rec.path))))
 		}

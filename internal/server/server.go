@@ -18,6 +18,7 @@ import (
 	"github.com/hexprox/hexprox/internal/capabilities"
 	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/hexagon"
+	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/landing"
 	"github.com/hexprox/hexprox/internal/token"
 	"github.com/hexprox/hexprox/internal/wms"
@@ -33,12 +34,16 @@ type Options struct {
 	Log      *slog.Logger      // nil means slog.Default()
 	Version  string
 	Now      func() time.Time // nil means time.Now
+	// Keys resolves /v2 API keys; nil means the proxy has none and /v2
+	// answers 404.
+	Keys *keys.Cache
 }
 
 // Server answers HexProx's routes. It is an http.Handler.
 type Server struct {
 	cfg     config.Config
 	tokens  *token.Registry
+	keys    *keys.Cache
 	log     *slog.Logger
 	version string
 
@@ -65,6 +70,7 @@ func New(o Options) *Server {
 	s := &Server{
 		cfg:     o.Config,
 		tokens:  o.Tokens,
+		keys:    o.Keys,
 		log:     o.Log,
 		version: o.Version,
 		caps:    capabilities.NewCache(o.Config.CapabilitiesTTL, 0, o.Now),

@@ -1,0 +1,63 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/publicurl"
+)
+
+// aboutInfo is what /about/{key} says of a key: never a credential.
+type aboutInfo struct {
+	Org       string     `json:"org"`
+	Contact   string     `json:"contact"`
+	Status    string     `json:"status"`
+	Expires   *time.Time `json:"expires,omitempty"`
+	NotBefore *time.Time `json:"not_before,omitempty"`
+	WMTS      string     `json:"wmts"`
+	WMS       string     `json:"wms"`
+	Version   string     `json:"version"`
+}
+
+// about answers the original's /about/{key}: JSON, or a small page for a
+// browser. An unknown, revoked or expired key gets 403.
+func (s *Server) about(c echo.Context) error {
+	rec := recordOf(c)
+	rec.route = "about"
+	key := c.Param("key")
+	k, err := s.lookupKey(c.Request().Context(), key, false)
+	if err != nil {
+		return err
+	}
+	rec.principal, rec.who = principal{key: k, org: k.Org()}, k.Fingerprint()
+	base, ok := publicurl.Base(c.Request(), s.cfg.PublicBaseURL)
+	if !ok {
+		return failure.Invalidf(failure.CodeInvalidParameter, "Host", "the Host or X-Forwarded-Host header is not a valid host name")
+	}
+	r := k.Record()
+	info := aboutInfo{
+		Org: r.Org, Contact: r.Contact, Status: r.Status(time.Now()).String(), Version: s.version,
+		WMTS: base + "/v2/wmts/" + key + "/1.0.0/WMTSCapabilities.xml",
+		WMS:  base + "/v2/wms/" + key,
+	}
+	if !r.Expires.IsZero() {
+		info.Expires = &r.Expires
+	}
+	if !r.NotBefore.IsZero() {
+		info.NotBefore = &r.NotBefore
+	}
+	h := c.Response().Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Add("Vary", "Accept")
+	if strings.Contains(c.Request().Header.Get("Accept"), "text/html") {
+		return s.aboutPage(c, info)
+	}
+	return c.JSON(http.StatusOK, info)
+}
+

@@ -1,0 +1,77 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/keys"
+)
+
+// keyResolver resolves "/v2/{service}/{key}/rest": the key's record names
+// the Hexagon credential sets, one of which the request uses. reload asks
+// the store again first (the original's /v2/nokeycache route); the URLs
+// the principal writes are always the cached route's, base.
+func (s *Server) keyResolver(base string, reload bool) resolver {
+	return func(ctx context.Context, after string) (principal, string, error) {
+		key, rest, _ := strings.Cut(after, "/")
+		if rest != "" || strings.HasSuffix(after, "/") {
+			rest = "/" + rest
+		}
+		k, err := s.lookupKey(ctx, key, reload)
+		if err != nil {
+			return principal{}, "", err
+		}
+		cred, set, err := k.Pick()
+		if err != nil {
+			return principal{}, "", err
+		}
+		return principal{
+			cred:     cred,
+			who:      k.Fingerprint(),
+			org:      k.Org(),
+			base:     base + "/" + key,
+			key:      k,
+			onRefuse: func() { k.Refused(set) },
+		}, rest, nil
+	}
+}
+
+// lookupKey finds a key's record and maps the reasons it may not serve
+// to answers that never carry the key.
+func (s *Server) lookupKey(ctx context.Context, key string, reload bool) (*keys.Key, error) {
+	if s.keys == nil {
+		return nil, &failure.Error{Kind: failure.NotFound, Message: "this proxy has no API keys (KEY_STORE is none)"}
+	}
+	lookup := s.keys.Lookup
+	if reload {
+		lookup = s.keys.Reload
+	}
+	k, err := lookup(ctx, key)
+	switch {
+	case err == nil:
+		return k, nil
+	case errors.Is(err, keys.ErrSyntax), errors.Is(err, keys.ErrNotFound):
+		return nil, &failure.Error{Kind: failure.Forbidden, Message: "this API key is not valid: check the URL, or ask your administrator for a new one", Err: errKeyUnknown}
+	case errors.Is(err, keys.ErrInactive):
+		return nil, &failure.Error{Kind: failure.Forbidden, Message: err.Error(), Err: errKeyInactive}
+	case errors.Is(err, keys.ErrUnavailable):
+		return nil, &failure.Error{Kind: failure.UpstreamFailed, Message: "the API key store cannot be reached; try again shortly", Err: errKeyStore}
+	case errors.Is(err, context.Canceled):
+		return nil, err
+	}
+	var fe *failure.Error
+	if errors.As(err, &fe) {
+		return nil, err
+	}
+	return nil, failure.New(failure.Internal, "internal error", errors.New("key lookup failed"))
+}
+
+// Causes for logs; the key store's own errors may name the key, so they
+// are replaced by these.
+var (
+	errKeyUnknown  = errors.New("unknown key")
+	errKeyInactive = errors.New("key revoked, expired or not yet valid")
+	errKeyStore    = errors.New("key store unreachable")
+)
