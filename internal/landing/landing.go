@@ -1,15 +1,17 @@
 // Package landing is the page at "/": a self-contained form that builds a
-// user's WMTS and WMS addresses in the browser and checks them through the
-// proxy. It is embedded in the binary and rendered once, at start.
+// user's WMTS and WMS addresses in the browser, from a Hexagon client ID
+// and secret or from an API key, checks them through the proxy, and shows
+// a few tiles of the imagery. It is embedded in the binary and rendered
+// once, at start.
 package landing
 
 import (
 	"bytes"
-	"crypto/sha256"
 	_ "embed"
-	"encoding/base64"
 	"html/template"
-	"regexp"
+	"net/url"
+
+	"github.com/hexprox/hexprox/internal/landing/csp"
 )
 
 //go:embed index.html
@@ -20,43 +22,77 @@ var page = template.Must(template.New("landing").Parse(source))
 // Page is the rendered landing page and the headers it must be served with.
 type Page struct {
 	HTML []byte
-	// CSP allows exactly the page's own inline script and style (by hash)
-	// and requests to this origin; nothing from elsewhere.
+	// CSP allows exactly the page's own inline script and style (by hash),
+	// fetches from this origin, and images from this origin and the
+	// imageOrigins given to Render; nothing else.
 	CSP string
 }
 
-var (
-	scriptRE = regexp.MustCompile(`(?s)<script>(.*?)</script>`)
-	styleRE  = regexp.MustCompile(`(?s)<style>(.*?)</style>`)
-)
-
-// Render renders the page for version.
-func Render(version string) Page {
+// Render renders the page for version. It panics only on a bug in the
+// embedded template.
+//
+// imageOrigins are the origins the preview's tiles may come from besides
+// this one: pass Hexagon's (scheme://host[:port] of HEXAGON_URL). The
+// preview is a set of plain <img> elements pointing at the proxy's own
+// tile URLs. An <img> GET carries no Origin header, so the proxy treats it
+// as a desktop client and answers with a 302 to Hexagon, and the CSP
+// checks img-src on every redirect hop: without Hexagon's origin here the
+// browser blocks the tiles (with TILE_MODE=proxy they come from this
+// origin and need nothing). A fetch() could not do better: a same-origin
+// GET fetch carries no Origin either, follows the same 302, and then
+// fails CORS at Hexagon, which sends no CORS headers. The image path
+// keeps imagery off the proxy, as for every desktop client; the page's
+// Referrer-Policy (no-referrer) keeps the proxy URL, which holds the
+// credential, out of Hexagon's logs. Each entry may be a whole URL
+// (HEXAGON_URL as configured): only its scheme://host[:port] is used, and
+// an entry that is not an absolute http(s) URL is ignored. No origins means img-src 'self'
+// data:, and the preview reports that its tiles did not load.
+func Render(version string, imageOrigins ...string) Page {
 	var b bytes.Buffer
 	if err := page.Execute(&b, struct{ Version string }{version}); err != nil {
 		panic(err) // the template is fixed; only a bug gets here
 	}
 	html := b.Bytes()
-	csp := "default-src 'none'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-	for _, m := range scriptRE.FindAllSubmatch(html, -1) {
-		csp += "; script-src " + hash(m[1])
+	img := []string{"'self'", "data:"}
+	for _, o := range imageOrigins {
+		if o := originOf(o); o != "" {
+			img = append(img, o)
+		}
 	}
-	for _, m := range styleRE.FindAllSubmatch(html, -1) {
-		csp += "; style-src " + hash(m[1])
-	}
-	return Page{HTML: html, CSP: csp}
+	return Page{HTML: html, CSP: csp.Policy(html, csp.Sources{Connect: []string{"'self'"}, Img: img})}
 }
 
-func hash(b []byte) string {
-	sum := sha256.Sum256(b)
-	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+// originOf returns u's scheme://host[:port], or "" unless u is an
+// absolute http(s) URL whose host is plain enough to write into a CSP.
+func originOf(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.User != nil {
+		return ""
+	}
+	for _, c := range p.Host {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == ':' || c == '[' || c == ']') {
+			return ""
+		}
+	}
+	return p.Scheme + "://" + p.Host
 }
 
 // EncodingScript returns the page's credential-encoding function, for
 // tests that run it outside a browser.
 func EncodingScript() string {
-	start := bytes.Index([]byte(source), []byte("// --- encoding:"))
-	end := bytes.Index([]byte(source), []byte("// --- end encoding ---"))
+	return section("// --- encoding:", "// --- end encoding ---")
+}
+
+// PreviewScript returns the page's capabilities-to-tiles functions
+// (previewTiles and the helpers it calls), for tests that run them
+// outside a browser. They need a DOM Document only as input.
+func PreviewScript() string {
+	return section("// --- preview:", "// --- end preview ---")
+}
+
+func section(startMark, endMark string) string {
+	start := bytes.Index([]byte(source), []byte(startMark))
+	end := bytes.Index([]byte(source), []byte(endMark))
 	if start < 0 || end < start {
 		return ""
 	}
