@@ -398,6 +398,10 @@ func TestRevokeAndEnable(t *testing.T) {
 		st := h.assertStore(t)
 		ctx := context.Background()
 
+		versions := 0
+		if h.kv != nil {
+			versions = h.kv.Versions(keys.SecretPrefix + key)
+		}
 		r := h.mustRun(t, "", "revoke", key)
 		assertNoLeak(t, r, key, secret)
 		if !strings.Contains(r.out, "Revoked") || !strings.Contains(r.out, prefix(key)) {
@@ -435,6 +439,10 @@ func TestRevokeAndEnable(t *testing.T) {
 		if h.kv != nil {
 			if sec, _ := h.kv.Secret(keys.SecretPrefix + key); !sec.Attributes.Enabled {
 				t.Errorf("vault attribute enabled is still false")
+			}
+			// Lifecycle changes are attribute updates, not new versions.
+			if v := h.kv.Versions(keys.SecretPrefix + key); v != versions {
+				t.Errorf("revoke and enable made %d new versions", v-versions)
 			}
 		}
 	})
@@ -590,10 +598,23 @@ func TestErrors(t *testing.T) {
 		if r := h.run(t, "", "show", "not a key!"); r.err == nil || !strings.Contains(r.err.Error(), "not a key") {
 			t.Errorf("malformed key: %v", r.err)
 		}
-		// A prefix shared by two keys is refused.
-		h.newKey(t, secret+"\n", "--org", "Kern", "--contact", "k@example.org", "--client-id", "kern-id")
-		if r := h.run(t, "", "revoke", keys.Prefix[:4]+"-"); r.err == nil {
-			t.Errorf("a 5-char prefix named a key")
+		// A prefix shared by two keys is refused, and so is one too short.
+		st := h.assertStore(t)
+		rec := keys.Record{Org: "Kern", Contact: "k@example.org", Enabled: true, Sets: []credential.Credential{{ID: "kern-id", Secret: secret}}}
+		for _, k := range []string{"hxpk-Same1-" + strings.Repeat("a", 30), "hxpk-Same1-" + strings.Repeat("b", 30)} {
+			if err := st.Create(context.Background(), k, rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := h.run(t, "", "revoke", "hxpk-Same1-")
+		if r.err == nil || !strings.Contains(r.err.Error(), "2 keys start with") {
+			t.Errorf("ambiguous prefix: %v", r.err)
+		}
+		if r := h.run(t, "", "revoke", key[:7]); r.err == nil || !strings.Contains(r.err.Error(), "no such key") {
+			t.Errorf("a 7-char prefix named a key: %v", r.err)
+		}
+		if r := h.mustRun(t, "", "revoke", "hxpk-Same1-a"); !strings.Contains(r.out, "Revoked") {
+			t.Errorf("unique prefix: %q", r.out)
 		}
 		if r := h.run(t, "", "new", "--org", "X", "--contact", "y", "--client-id", "i", "--client-secret", secret); !errors.Is(r.err, ErrUsage) ||
 			!strings.Contains(r.err.Error(), "never taken as flags") {
@@ -621,7 +642,6 @@ func TestErrors(t *testing.T) {
 		if r := h.run(t, "", "list", "--bogus"); !errors.Is(r.err, ErrUsage) {
 			t.Errorf("unknown flag: %v", r.err)
 		}
-		_ = key
 	})
 }
 
