@@ -8,14 +8,13 @@ package token
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
+	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -28,15 +27,34 @@ import (
 )
 
 // ErrRefused marks a token request that the endpoint refused because of the
-// credential (400/401). Errors wrapping it map to 403 at the proxy.
+// credential (400/401/403). Errors wrapping it map to 403 at the proxy.
 var ErrRefused = errors.New("token endpoint refused the credential")
 
-// maxTokenBody caps what is read of a token response.
-const maxTokenBody = 1 << 20
+// Token lifetimes. A response without expires_in (or with 0) is taken to
+// live DefaultLifetime; any other announced lifetime is clamped to
+// [MinLifetime, MaxLifetime], with a warning in the log.
+//
+// Hexagon documents 12 hours (the original proxy's notes say "up to a
+// day"). DefaultLifetime is shorter so that a wrong guess is cheap: an
+// early refresh returns the same token. MaxLifetime is a day: believing a
+// token lives longer than it does serves expired tokens, while believing
+// it lives shorter costs one extra token request per half-life.
+// MinLifetime keeps an absurd answer (expires_in 0.000000001 or negative)
+// from turning every proxy request into a token request: with the
+// refresh just after half-life, it means at most about two token
+// requests a minute per credential.
+const (
+	DefaultLifetime = time.Hour
+	MinLifetime     = time.Minute
+	MaxLifetime     = 24 * time.Hour
+)
 
-// DefaultLifetime is assumed when a token response has no expires_in.
-// Hexagon documents 12 hours; an hour keeps a wrong guess cheap.
-const DefaultLifetime = time.Hour
+// maxFormBody caps what the GET-form transport reads of x/oauth2's own
+// request body (a few short parameters).
+const maxFormBody = 64 << 10
+
+// endpointName names the token endpoint in messages shown to clients.
+const endpointName = "Hexagon's token endpoint"
 
 // Endpoint is Hexagon's token endpoint. Hexagon documents the
 // client-credentials grant as a GET with the credentials in the query
@@ -44,17 +62,36 @@ const DefaultLifetime = time.Hour
 // Endpoint starts with GET and switches to POST for good (per process)
 // when the endpoint answers GET with 405 or 501, and back likewise.
 //
-// An Endpoint is safe for concurrent use.
+// Both forms are made and parsed by golang.org/x/oauth2's
+// clientcredentials (credentials in the parameters, never Basic
+// authentication); for the GET form its request is turned into a GET on
+// the way out. Response bodies are read up to x/oauth2's cap of 1 MB.
+//
+// Errors are *failure.Error values (or the context's error when the
+// fetch's context ends): a refusal of the credential (400, 401, 403) is
+// failure.Forbidden wrapping ErrRefused; 429 and 5xx are
+// failure.UpstreamFailed; a slow endpoint is failure.UpstreamTimeout.
+// They never hold the client secret, the request URL or the response
+// body; an OAuth error code is kept for the logs only when it is a short
+// plain word.
+//
+// An Endpoint is safe for concurrent use; its fields must not change
+// after first use.
 type Endpoint struct {
-	URL    string       // the token URL, e.g. https://services.hxgncontent.com/streaming/oauth/token
-	Client *http.Client // must have a Timeout; nil means http.DefaultClient (tests only)
-	Now    func() time.Time
+	URL    string           // the token URL, e.g. https://services.hxgncontent.com/streaming/oauth/token
+	Client *http.Client     // must have a Timeout; nil means http.DefaultClient (tests only)
+	Now    func() time.Time // the clock a token's Expiry is set on; nil means time.Now
+	Log    *slog.Logger     // receives a warning when a lifetime is clamped; nil means slog.Default()
 
 	usePost atomic.Bool
 }
 
 // Source returns the client-credentials source for cred. Its requests use
 // ctx, which must outlive any single HTTP request (it is the server's).
+//
+// Each Token call asks the endpoint (nothing is cached at this layer).
+// The token has AccessToken, TokenType, Expiry on the Endpoint's clock and
+// ExpiresIn (the lifetime used, in seconds), and no extra fields.
 func (e *Endpoint) Source(ctx context.Context, cred credential.Credential) oauth2.TokenSource {
 	return &endpointSource{e: e, ctx: ctx, cred: cred}
 }
@@ -82,47 +119,16 @@ func (e *Endpoint) fetch(ctx context.Context, cred credential.Credential) (*oaut
 	return tok, err
 }
 
-// fetchWith makes one token request. status is the HTTP status when one
-// came back.
+// fetchWith makes one token request, in the POST form or in Hexagon's
+// documented GET form. status is the HTTP status when one came back.
 func (e *Endpoint) fetchWith(ctx context.Context, cred credential.Credential, post bool) (*oauth2.Token, int, error) {
 	client := e.Client
 	if client == nil {
 		client = http.DefaultClient
 	}
-	if post {
-		return e.fetchPost(ctx, client, cred)
+	if !post {
+		client = getFormClient(client)
 	}
-	q := url.Values{
-		"grant_type":    {"client_credentials"},
-		"client_id":     {cred.ID},
-		"client_secret": {cred.Secret},
-	}
-	sep := "?"
-	if strings.Contains(e.URL, "?") {
-		sep = "&"
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.URL+sep+q.Encode(), nil)
-	if err != nil {
-		return nil, 0, failure.New(failure.Internal, "cannot build token request", errors.New("bad token URL"))
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, 0, transportError(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenBody))
-	if err != nil {
-		return nil, resp.StatusCode, transportError(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, resp.StatusCode, statusError(resp.StatusCode, oauthErrorCode(body))
-	}
-	tok, err := e.parse(body)
-	return tok, resp.StatusCode, err
-}
-
-func (e *Endpoint) fetchPost(ctx context.Context, client *http.Client, cred credential.Credential) (*oauth2.Token, int, error) {
 	cc := clientcredentials.Config{
 		ClientID:     cred.ID,
 		ClientSecret: cred.Secret,
@@ -130,21 +136,54 @@ func (e *Endpoint) fetchPost(ctx context.Context, client *http.Client, cred cred
 		AuthStyle:    oauth2.AuthStyleInParams,
 	}
 	tok, err := cc.Token(context.WithValue(ctx, oauth2.HTTPClient, client))
-	if err == nil {
-		// Expiry on this endpoint's clock, as for the GET form.
-		lifetime := DefaultLifetime
-		if tok.ExpiresIn > 0 {
-			lifetime = time.Duration(tok.ExpiresIn) * time.Second
+	if err != nil {
+		return nil, retrieveStatus(err), fetchError(ctx, err)
+	}
+	lifetime := e.lifetime(tok, cred)
+	return &oauth2.Token{
+		AccessToken: tok.AccessToken,
+		TokenType:   tok.TokenType,
+		Expiry:      e.now().Add(lifetime),
+		ExpiresIn:   int64(lifetime / time.Second),
+	}, http.StatusOK, nil
+}
+
+// lifetime returns how long tok lives, from the Expiry x/oauth2 set on
+// the real clock from expires_in (an integer number of seconds, or a
+// string holding one; x/oauth2 rejects any other value as unparseable).
+func (e *Endpoint) lifetime(tok *oauth2.Token, cred credential.Credential) time.Duration {
+	if tok.Expiry.IsZero() {
+		// expires_in missing, null or 0.
+		if tok.Extra("expires_in") != nil {
+			e.logClamp(cred, 0, DefaultLifetime)
 		}
-		tok.Expiry, tok.ExpiresIn = e.now().Add(lifetime), int64(lifetime/time.Second)
-		return tok, http.StatusOK, nil
+		return DefaultLifetime
 	}
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) && re.Response != nil {
-		// Never pass re on: its Body is the upstream's answer.
-		return nil, re.Response.StatusCode, statusError(re.Response.StatusCode, re.ErrorCode)
+	// Whole seconds, rounded up over the moments since x/oauth2 set it.
+	d := time.Until(tok.Expiry)
+	if r := d % time.Second; r > 0 {
+		d += time.Second - r
 	}
-	return nil, 0, transportError(err)
+	switch {
+	case d < MinLifetime:
+		e.logClamp(cred, d, MinLifetime)
+		return MinLifetime
+	case d > MaxLifetime:
+		e.logClamp(cred, d, MaxLifetime)
+		return MaxLifetime
+	}
+	return d
+}
+
+func (e *Endpoint) logClamp(cred credential.Credential, announced, used time.Duration) {
+	log := e.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	log.Warn("token lifetime out of range",
+		slog.String("cred", cred.Fingerprint()),
+		slog.Int64("expires_in", int64(announced/time.Second)),
+		slog.Duration("using", used))
 }
 
 func (e *Endpoint) now() time.Time {
@@ -154,40 +193,40 @@ func (e *Endpoint) now() time.Time {
 	return time.Now()
 }
 
-func (e *Endpoint) parse(body []byte) (*oauth2.Token, error) {
-	var r struct {
-		AccessToken string `json:"access_token"`
-		TokenType   string `json:"token_type"`
-		ExpiresIn   any    `json:"expires_in"`
+// retrieveStatus returns the HTTP status of a failed token request, or 0
+// when no response came back.
+func retrieveStatus(err error) int {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.Response != nil {
+		return re.Response.StatusCode
 	}
-	if err := json.Unmarshal(body, &r); err != nil || r.AccessToken == "" {
-		return nil, failure.New(failure.UpstreamFailed, "Hexagon's token endpoint answered something that is not a token", errors.New("unparseable token response"))
-	}
-	lifetime := DefaultLifetime
-	var secs float64
-	switch v := r.ExpiresIn.(type) {
-	case float64:
-		secs = v
-	case string:
-		secs, _ = strconv.ParseFloat(v, 64)
-	}
-	if secs > 0 {
-		lifetime = time.Duration(secs * float64(time.Second))
-	}
-	return &oauth2.Token{
-		AccessToken: r.AccessToken,
-		TokenType:   r.TokenType,
-		Expiry:      e.now().Add(lifetime),
-		ExpiresIn:   int64(lifetime / time.Second),
-	}, nil
+	return 0
 }
 
-func oauthErrorCode(body []byte) string {
-	var r struct {
-		Error string `json:"error"`
+// fetchError maps what x/oauth2 returned. The result never wraps it:
+// an *oauth2.RetrieveError holds the upstream's body, a *url.Error the
+// request URL (for the GET form, the client secret), and a parse error
+// may quote the response.
+func fetchError(ctx context.Context, err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.Response != nil {
+		return statusError(re.Response.StatusCode, re.ErrorCode)
 	}
-	_ = json.Unmarshal(body, &r)
-	return r.Error
+	if ctx.Err() != nil {
+		return failure.FromRoundTrip(ctx.Err(), endpointName)
+	}
+	if _, ok := errors.AsType[*url.Error](err); ok {
+		return failure.FromRoundTrip(err, endpointName)
+	}
+	// x/oauth2's own errors, by the only thing that tells them apart.
+	cause := errors.New("unparseable token response")
+	switch msg := err.Error(); {
+	case strings.HasPrefix(msg, "oauth2: cannot fetch token:"):
+		return failure.New(failure.UpstreamFailed, endpointName+" is unreachable", errors.New("token response body unreadable"))
+	case strings.Contains(msg, "missing access_token"):
+		cause = errors.New("token response without access_token")
+	}
+	return failure.New(failure.UpstreamFailed, endpointName+" answered something that is not a token", cause)
 }
 
 // statusError maps a non-200 token response. code is the OAuth error code,
@@ -204,22 +243,52 @@ func statusError(status int, code string) error {
 			Err:     fmt.Errorf("%w: status %d %s", ErrRefused, status, code),
 		}
 	case status == http.StatusTooManyRequests:
-		return &failure.Error{Kind: failure.UpstreamFailed, Message: "Hexagon's token endpoint is rate limiting", Err: fmt.Errorf("token status %d", status)}
+		return &failure.Error{Kind: failure.UpstreamFailed, Message: endpointName + " is rate limiting", Err: fmt.Errorf("token status %d", status)}
 	default:
-		return failure.New(failure.UpstreamFailed, "Hexagon's token endpoint is unavailable", fmt.Errorf("token status %d %s", status, code))
+		return failure.New(failure.UpstreamFailed, endpointName+" is unavailable", fmt.Errorf("token status %d %s", status, code))
 	}
 }
 
-// transportError classifies a failed round trip without keeping the
-// request URL, which for the GET form carries the client secret.
-func transportError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
+// getFormClient returns a copy of c whose transport sends x/oauth2's
+// form-encoded POST as Hexagon's documented GET.
+func getFormClient(c *http.Client) *http.Client {
+	gc := *c
+	next := c.Transport
+	if next == nil {
+		next = http.DefaultTransport
 	}
-	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
-		return failure.New(failure.UpstreamTimeout, "Hexagon's token endpoint did not answer in time", err)
+	gc.Transport = getForm{next: next}
+	return &gc
+}
+
+// getForm turns a form-encoded POST into a GET with the same parameters
+// appended to the URL's query and no body. Other requests (a redirect
+// already turned into a GET) pass unchanged.
+type getForm struct{ next http.RoundTripper }
+
+func (g getForm) RoundTrip(req *http.Request) (*http.Response, error) {
+	ct, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	if req.Method != http.MethodPost || ct != "application/x-www-form-urlencoded" || req.Body == nil {
+		return g.next.RoundTrip(req)
 	}
-	return failure.New(failure.UpstreamFailed, "Hexagon's token endpoint is unreachable", err)
+	form, err := io.ReadAll(io.LimitReader(req.Body, maxFormBody+1))
+	req.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	if len(form) > maxFormBody {
+		return nil, errors.New("token request parameters too long")
+	}
+	out := req.Clone(req.Context())
+	u := *req.URL
+	if u.RawQuery != "" {
+		u.RawQuery += "&"
+	}
+	u.RawQuery += string(form)
+	out.URL = &u
+	out.Method = http.MethodGet
+	out.Body, out.GetBody, out.ContentLength = nil, nil, 0
+	out.Header.Del("Content-Type")
+	out.Header.Set("Accept", "application/json")
+	return g.next.RoundTrip(out)
 }
