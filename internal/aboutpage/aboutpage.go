@@ -1,0 +1,114 @@
+// Package aboutpage renders the browser page of /about/{key}: what an API
+// key is for (organisation, contact, status, validity), its WMTS and WMS
+// addresses with copy buttons, optionally its own usage, and the version.
+// The page is self-contained, like the landing page, and served with a
+// hash-based CSP. It never shows a credential: Data has no field that
+// could hold one.
+package aboutpage
+
+import (
+	"bytes"
+	_ "embed"
+	"html/template"
+	"strconv"
+	"time"
+
+	"github.com/hexprox/hexprox/internal/landing/csp"
+)
+
+// Data is what the page shows. Every string is escaped by html/template,
+// so any value (an organisation named "<script>…") is safe. The key
+// itself appears only inside WMTS and WMS, the addresses its holder
+// already has.
+type Data struct {
+	Org     string // the record's organisation; "" shows a generic title
+	Contact string // the record's contact; "" shows a dash
+	// Status is the key's lifecycle status as keys.Status.String gives it:
+	// "active" is shown as good, anything else ("revoked", "expired",
+	// "not yet valid") as a problem.
+	Status    string
+	Expires   time.Time // zero: never
+	NotBefore time.Time // zero: valid since issued
+	WMTS      string    // the key's WMTS capabilities address
+	WMS       string    // the key's WMS address
+	Version   string    // HexProx's version, in the footer
+	Usage     *Usage    // nil hides the usage section
+}
+
+// Usage is one key's own counts, in UTC calendar periods.
+type Usage struct {
+	Today Counts // since 00:00 UTC
+	Month Counts // since the 1st of this month, 00:00 UTC, today included
+}
+
+// Counts are totals over a period. Tiles counts tiles and maps served,
+// redirected or streamed; Bytes counts only streamed bytes (redirected
+// tiles never pass through the proxy).
+type Counts struct {
+	Requests, Tiles, Bytes int64
+}
+
+//go:embed about.html
+var source string
+
+var page = template.Must(template.New("about").Funcs(template.FuncMap{
+	"statusClass": func(s string) string {
+		if s == "active" {
+			return "ok"
+		}
+		return "bad"
+	},
+	"when":  func(t time.Time) string { return t.UTC().Format("2 January 2006, 15:04 UTC") },
+	"count": thousands,
+	"size":  size,
+}).Parse(source))
+
+// Render returns the page for d and the Content-Security-Policy it must
+// be served with: only its own inline script and style (by hash) and a
+// data: favicon; no connections, no other images, no framing. Serve it
+// with Referrer-Policy: no-referrer and Cache-Control: no-store, since the
+// addresses hold the key. Render is safe for concurrent use; it panics
+// only on a bug in the embedded template.
+func Render(d Data) (html []byte, policy string) {
+	var b bytes.Buffer
+	if err := page.Execute(&b, d); err != nil {
+		panic(err) // the template is fixed; only a bug gets here
+	}
+	html = b.Bytes()
+	return html, csp.Policy(html, csp.Sources{Img: []string{"data:"}})
+}
+
+// thousands writes n with comma separators: 1234567 → "1,234,567".
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := n < 0
+	if neg {
+		s = s[1:]
+	}
+	var b []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b = append(b, ',')
+		}
+		b = append(b, s[i])
+	}
+	if neg {
+		return "-" + string(b)
+	}
+	return string(b)
+}
+
+// size writes a byte count in decimal units: 0 B, 999 B, 1.5 kB, 12.3 MB.
+func size(n int64) string {
+	if n < 1000 {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	v := float64(n)
+	for _, unit := range []string{"kB", "MB", "GB", "TB"} {
+		v /= 1000
+		if v < 999.95 || unit == "TB" {
+			return strconv.FormatFloat(v, 'f', 1, 64) + " " + unit
+		}
+	}
+	return "" // not reached
+}
