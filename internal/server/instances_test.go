@@ -45,8 +45,19 @@ func newCluster(t *testing.T) *cluster {
 	c.fake.AddClient("second-client", "second-secret")
 	c.upstream = httptest.NewServer(c.fake)
 	t.Cleanup(c.upstream.Close)
+	// As main does at start, so that the first requests find the table.
+	store, err := azuretable.Open(azuretable.Settings{ConnectionString: c.az.ConnectionString(), Table: "hexproxtokens"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.EnsureTable(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		logs := c.logs.String()
+		if t.Failed() && strings.Contains(logs, "token store unreachable") {
+			t.Log("the token store was taken for down during the test (a loaded machine?)")
+		}
 		for _, s := range []string{clientSecret, credential.Encode(clientSecret), "second-secret"} {
 			if strings.Contains(logs, s) {
 				t.Errorf("logs contain %q", s)
@@ -75,7 +86,8 @@ func (c *cluster) instance() *httptest.Server {
 	c.t.Cleanup(cancel)
 	ep := &token.Endpoint{URL: c.upstream.URL + fakehexagon.TokenPath, Client: &http.Client{Timeout: 5 * time.Second}, Now: c.clk.Now}
 	layers := token.Layered(ep, store, token.SharedOptions{
-		Now: c.clk.Now, Log: log, Timeout: time.Second,
+		// Generous, so that a loaded test machine is not taken for an outage.
+		Now: c.clk.Now, Log: log, Timeout: 5 * time.Second,
 		Health: &token.StoreHealth{RetryAfter: 5 * time.Second, Log: log},
 	})
 	reg := token.NewRegistry(ctx, layers, token.RegistryOptions{Now: c.clk.Now, Log: log})
