@@ -37,7 +37,9 @@ type SharedOptions struct {
 	// Timeout bounds each store call (default 2s).
 	Timeout time.Duration
 	// LeaseTTL is how long a refresh lease lasts (default 30s): past it,
-	// another instance may take over from one that died mid-refresh.
+	// another instance may take over from one that died mid-refresh. All
+	// instances must use the same value: a lease ending more than
+	// LeaseTTL + LeaseSkew from now is taken for forged and ignored.
 	LeaseTTL time.Duration
 	// Wait bounds how long a cold instance waits for another's fetch
 	// before fetching itself (default 10s).
