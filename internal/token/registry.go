@@ -1,6 +1,7 @@
 package token
 
 import (
+	"container/list"
 	"context"
 	"log/slog"
 	"sync"
@@ -17,7 +18,8 @@ type BaseFunc func(ctx context.Context, cred credential.Credential) oauth2.Token
 
 // Registry holds one Cached source per credential, keyed by the
 // credential's hash, never its values. It keeps at most Max sources and
-// drops the least recently used beyond that.
+// drops the least recently used beyond that; finding, adding and
+// dropping a source each take constant time.
 //
 // A Registry is safe for concurrent use.
 type Registry struct {
@@ -29,20 +31,30 @@ type Registry struct {
 	log        *slog.Logger
 
 	mu      sync.Mutex
-	sources map[string]*entry
+	sources map[string]*list.Element // key → element of lru
+	lru     list.List                // of *entry, most recently used at the front
 }
 
 type entry struct {
-	src      *Cached
-	lastUsed time.Time
+	key string
+	src *Cached
 }
 
-// RegistryOptions configure a Registry. Zero values take the defaults.
+// RegistryOptions configure a Registry.
 type RegistryOptions struct {
-	Max        int              // default 10000
-	RefusalTTL time.Duration    // default 30s
-	Now        func() time.Time // default time.Now
-	Log        *slog.Logger     // default slog.Default()
+	// Max is the most sources held; zero or less means 10000.
+	Max int
+	// RefusalTTL is how long each source remembers that the token
+	// endpoint refused its credential, and answers the refusal without
+	// asking again. It is used as given and should be positive (the
+	// configuration has the default); zero or less means refusals are
+	// not remembered, so every request with a refused credential asks
+	// the token endpoint.
+	RefusalTTL time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Log receives the sources' log records; nil means slog.Default().
+	Log *slog.Logger
 }
 
 // NewRegistry returns a Registry whose sources fetch with ctx, which must
@@ -51,33 +63,34 @@ func NewRegistry(ctx context.Context, base BaseFunc, o RegistryOptions) *Registr
 	if o.Max <= 0 {
 		o.Max = 10000
 	}
-	if o.RefusalTTL <= 0 {
-		o.RefusalTTL = 30 * time.Second
-	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	return &Registry{ctx: ctx, base: base, max: o.Max, refusalTTL: o.RefusalTTL, now: o.Now, log: o.Log, sources: map[string]*entry{}}
+	return &Registry{ctx: ctx, base: base, max: o.Max, refusalTTL: o.RefusalTTL, now: o.Now, log: o.Log, sources: map[string]*list.Element{}}
 }
 
-// Source returns the credential's Cached source, creating it on first use.
+// Source returns the credential's Cached source, creating it on first use
+// and dropping the least recently used source if the registry is full.
+// A dropped source's token is forgotten here, not revoked: its credential
+// gets a new source (and asks the layers below) when it comes back.
 func (r *Registry) Source(cred credential.Credential) *Cached {
 	key := cred.Key()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	now := r.now()
-	if e, ok := r.sources[key]; ok {
-		e.lastUsed = now
-		return e.src
+	if el, ok := r.sources[key]; ok {
+		r.lru.MoveToFront(el)
+		return el.Value.(*entry).src
 	}
-	if len(r.sources) >= r.max {
-		r.evictOldest()
+	if r.lru.Len() >= r.max {
+		oldest := r.lru.Back()
+		r.lru.Remove(oldest)
+		delete(r.sources, oldest.Value.(*entry).key)
 	}
 	src := NewCached(r.base(r.ctx, cred), r.refusalTTL, r.now, r.log.With("cred", cred.Fingerprint()))
-	r.sources[key] = &entry{src: src, lastUsed: now}
+	r.sources[key] = r.lru.PushFront(&entry{key: key, src: src})
 	return src
 }
 
@@ -85,16 +98,5 @@ func (r *Registry) Source(cred credential.Credential) *Cached {
 func (r *Registry) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.sources)
-}
-
-func (r *Registry) evictOldest() {
-	var oldest string
-	var at time.Time
-	for k, e := range r.sources {
-		if oldest == "" || e.lastUsed.Before(at) {
-			oldest, at = k, e.lastUsed
-		}
-	}
-	delete(r.sources, oldest)
+	return r.lru.Len()
 }
