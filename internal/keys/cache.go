@@ -92,6 +92,8 @@ type entry struct {
 	fetched time.Time // last good answer from the store
 	retryAt time.Time // after a failure: the store is not asked before
 	warned  bool      // the current outage is logged for this key
+	// refreshing is set while a background refresh of a due record runs.
+	refreshing bool
 }
 
 // NewCache returns a cache over store.
@@ -177,6 +179,18 @@ func (c *Cache) lookup(ctx context.Context, key string, reload bool) (*Key, erro
 			k := e.key
 			c.mu.Unlock()
 			return k.serve(now)
+		case !reload && c.stale(e, now):
+			// Due: refresh in the background and serve the current
+			// record meanwhile, so that a slow or failing store never
+			// holds up a request for a key that was valid. A revocation
+			// therefore takes effect within Refresh plus one store call.
+			k := e.key
+			if !e.refreshing {
+				e.refreshing = true
+				c.sf.DoChan(key, func() (any, error) { return c.load(key) })
+			}
+			c.mu.Unlock()
+			return k.serve(now)
 		}
 	}
 	c.mu.Unlock()
@@ -234,6 +248,7 @@ func (c *Cache) load(key string) (*Key, error) {
 	cause := strings.ReplaceAll(err.Error(), key, fp)
 	if known && c.stale(e, now) {
 		e.retryAt = now.Add(c.o.Retry)
+		e.refreshing = false
 		if !e.warned {
 			e.warned = true
 			c.o.Log.Warn("key store unreachable; serving the key's last good record",

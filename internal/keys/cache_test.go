@@ -183,6 +183,12 @@ func TestLookupReusesForRefreshThenSeesRevocation(t *testing.T) {
 	r.Enabled = false
 	f.store.Update(ctx, key1, r)
 	f.clock.Advance(opts.Refresh - 200*time.Second) // 5 min after the first fetch
+	// Due: the lookup that notices still serves the record it has, and
+	// refreshes it in the background; the next one sees the revocation.
+	if k2, err := f.cache.Lookup(ctx, key1); err != nil || k2 != k {
+		t.Fatalf("the lookup that starts a refresh: %v", err)
+	}
+	f.waitForRefresh(key1)
 	_, err = f.cache.Lookup(ctx, key1)
 	var le *LifecycleError
 	if !errors.As(err, &le) || le.Status != Revoked || !errors.Is(err, ErrInactive) {
@@ -348,6 +354,7 @@ func TestStoreOutageServesLastGoodRecord(t *testing.T) {
 		if err != nil || got != k {
 			t.Fatalf("lookup %d during the outage: %v", i, err)
 		}
+		f.waitForRefresh(key1)
 		f.clock.Advance(100 * time.Millisecond)
 	}
 	if n := f.store.count(key1); n < 10 || n > 12 {
@@ -380,6 +387,7 @@ func TestStoreOutageServesLastGoodRecord(t *testing.T) {
 	if _, err := f.cache.Lookup(ctx, key1); err != nil {
 		t.Fatal(err)
 	}
+	f.waitForRefresh(key1)
 	if c := strings.Count(f.logs.String(), "serving the key's last good record"); c != 2 {
 		t.Fatalf("second outage: %d warnings, want 2", c)
 	}
@@ -483,6 +491,8 @@ func TestPickSpreadsAndSkipsRefusedSets(t *testing.T) {
 	}
 	// The next fetch of the record forgets the refusals.
 	f.clock.Advance(opts.Refresh)
+	f.cache.Lookup(ctx, key1) // starts the refresh
+	f.waitForRefresh(key1)
 	k2, err := f.cache.Lookup(ctx, key1)
 	if err != nil || k2 == k {
 		t.Fatalf("refresh: %v", err)
@@ -564,4 +574,10 @@ func BenchmarkLookupCached(b *testing.B) {
 			}
 		}
 	})
+}
+
+// waitForRefresh waits for a background refresh of key, if one runs:
+// joining its flight returns when it has finished.
+func (f *fixture) waitForRefresh(key string) {
+	f.cache.sf.Do(key, func() (any, error) { return nil, nil })
 }

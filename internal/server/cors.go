@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -17,7 +18,9 @@ func (s *Server) originPolicy(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		h := c.Response().Header()
-		h.Add("Vary", "Origin")
+		if !slices.Contains(h.Values("Vary"), "Origin") { // the step may run again for a key's next set
+			h.Add("Vary", "Origin")
+		}
 		if o := r.Header.Get("Origin"); o != "" {
 			if !s.cfg.AllowedOrigins.Allowed(o) && !recordOf(c).principal.allowsOrigin(o) && !s.sameOrigin(r, o) {
 				return &failure.Error{Kind: failure.Forbidden, Message: "this proxy does not serve pages from your site's origin; ask its operator to add it to ALLOWED_ORIGINS"}

@@ -31,7 +31,8 @@ type principal struct {
 	// For API keys (nil and "" for credential URLs).
 	key      *keys.Key
 	org      string
-	onRefuse func() // Hexagon refused cred: the key skips this set
+	onRefuse func()                    // Hexagon refused cred: the key skips this set
+	next     func() (principal, error) // the key's next set to try
 }
 
 // allowsOrigin reports whether the principal's own origins (an API key's)
@@ -66,13 +67,23 @@ func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 			if err := slashInBase64(rec.format, rest); err != nil {
 				return err
 			}
-			rec.principal, rec.who, rec.rest = p, p.who, rest
-			rec.tokens = s.tokens.Source(p.cred)
-			err = next(c)
-			if refused(err) && p.onRefuse != nil {
+			for {
+				rec.principal, rec.who, rec.rest = p, p.who, rest
+				rec.tokens = s.tokens.Source(p.cred)
+				err = next(c)
+				if !refused(err) || p.onRefuse == nil {
+					return err
+				}
+				// A key's set was refused: skip it from now on, and
+				// answer this request with the next one.
 				p.onRefuse()
+				if c.Response().Committed || p.next == nil {
+					return err
+				}
+				if p, err = p.next(); err != nil {
+					return err
+				}
 			}
-			return err
 		}
 	}
 }

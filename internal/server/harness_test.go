@@ -56,7 +56,30 @@ type harness struct {
 	client   *http.Client // does not follow redirects
 	tokens   *token.Registry
 	seen     map[string]bool // every token value handed out, for leak checks
+	extra    []string        // more secrets (other client secrets)
+	apiKeys  []string        // in logs and error bodies never; in the key's own documents, yes
 	seenMu   sync.Mutex
+}
+
+// noteSecret adds a string that must never reach logs or bodies.
+func (h *harness) noteSecret(s string) {
+	h.seenMu.Lock()
+	defer h.seenMu.Unlock()
+	h.extra = append(h.extra, s)
+}
+
+// noteKey adds an API key: never in logs or error bodies, though its own
+// capabilities and about page carry its URLs.
+func (h *harness) noteKey(k string) {
+	h.seenMu.Lock()
+	defer h.seenMu.Unlock()
+	h.apiKeys = append(h.apiKeys, k)
+}
+
+func (h *harness) keysNoted() []string {
+	h.seenMu.Lock()
+	defer h.seenMu.Unlock()
+	return append([]string(nil), h.apiKeys...)
 }
 
 // newHarness starts a fake Hexagon and a proxy configured by env (on top
@@ -162,13 +185,13 @@ func (h *harness) secrets() []string {
 	for tok := range h.seen {
 		s = append(s, tok)
 	}
-	return s
+	return append(s, h.extra...)
 }
 
 func (h *harness) checkLogs() {
 	h.noteToken()
 	logs := h.logs.String()
-	for _, s := range h.secrets() {
+	for _, s := range append(h.secrets(), h.keysNoted()...) {
 		if strings.Contains(logs, s) {
 			h.t.Errorf("logs contain secret %q:\n%s", s, logs)
 		}
@@ -215,6 +238,11 @@ func (h *harness) assertException(resp *http.Response, body []byte, status int, 
 		h.t.Fatal("exception without a message")
 	}
 	h.assertNoSecrets(body)
+	for _, k := range h.keysNoted() {
+		if bytes.Contains(body, []byte(k)) {
+			h.t.Fatalf("an error body carries the API key:\n%s", body)
+		}
+	}
 	return rep
 }
 

@@ -23,18 +23,24 @@ func (s *Server) keyResolver(base string, reload bool) resolver {
 		if err != nil {
 			return principal{}, "", err
 		}
-		cred, set, err := k.Pick()
-		if err != nil {
-			return principal{}, "", err
+		var pick func() (principal, error)
+		pick = func() (principal, error) {
+			cred, set, err := k.Pick()
+			if err != nil {
+				return principal{}, err
+			}
+			return principal{
+				cred:     cred,
+				who:      k.Fingerprint(),
+				org:      k.Org(),
+				base:     base + "/" + key,
+				key:      k,
+				onRefuse: func() { k.Refused(set) },
+				next:     pick,
+			}, nil
 		}
-		return principal{
-			cred:     cred,
-			who:      k.Fingerprint(),
-			org:      k.Org(),
-			base:     base + "/" + key,
-			key:      k,
-			onRefuse: func() { k.Refused(set) },
-		}, rest, nil
+		p, err := pick()
+		return p, rest, err
 	}
 }
 

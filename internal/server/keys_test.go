@@ -1,0 +1,330 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/fakekeyvault"
+	"github.com/hexprox/hexprox/internal/keys"
+	"github.com/hexprox/hexprox/internal/keys/filestore"
+	"github.com/hexprox/hexprox/internal/keys/keyvault"
+)
+
+// keyHarness is a harness whose proxy serves /v2 keys from a KEYS_FILE
+// store, reloaded every refresh.
+type keyHarness struct {
+	*harness
+	store *filestore.Store
+	cache *keys.Cache
+}
+
+func newKeyHarness(t *testing.T, env map[string]string, refresh time.Duration) *keyHarness {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "keys.json")
+	if err := filestore.Init(path); err != nil {
+		t.Fatal(err)
+	}
+	store, err := filestore.Open(path, filestore.WithCheckEvery(time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kh := &keyHarness{store: store}
+	kh.harness = newHarnessWith(t, env, func(o *Options) {
+		kh.cache = keys.NewCache(store, keys.CacheOptions{Refresh: refresh, Log: o.Log})
+		o.Keys = kh.cache
+	})
+	return kh
+}
+
+// addKey stores a record under a new key and returns the key; its secret
+// joins the strings the harness's leak checks look for.
+func (kh *keyHarness) addKey(rec keys.Record) string {
+	kh.t.Helper()
+	key, err := keys.New()
+	if err != nil {
+		kh.t.Fatal(err)
+	}
+	if rec.Sets == nil {
+		rec.Sets = []credential.Credential{{ID: clientID, Secret: clientSecret}}
+	}
+	rec.Enabled = true
+	if err := kh.store.Create(context.Background(), key, rec); err != nil {
+		kh.t.Fatal(err)
+	}
+	kh.noteKey(key)
+	return key
+}
+
+func (kh *keyHarness) keyURL(key string) string { return kh.proxy.URL + "/v2/wmts/" + key }
+
+func TestKeyServesEveryWMTSForm(t *testing.T) {
+	kh := newKeyHarness(t, nil, time.Minute)
+	key := kh.addKey(keys.Record{Org: "County GIS", Contact: "gis@county.example"})
+	caps := kh.keyURL(key) + "/1.0.0/WMTSCapabilities.xml"
+	for _, u := range []string{caps, kh.keyURL(key), kh.keyURL(key) + "/", kh.keyURL(key) + "?SERVICE=WMTS&REQUEST=GetCapabilities",
+		kh.proxy.URL + "/v2/nokeycache/wmts/" + key + "/1.0.0/WMTSCapabilities.xml"} {
+		resp, body := kh.get(u, nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", u, resp.StatusCode, body)
+		}
+		// Rewritten to the key's URL, never the credential's.
+		if !bytes.Contains(body, []byte(`template="`+kh.keyURL(key)+`/1.0.0/HxGN_Imagery/`)) {
+			t.Fatalf("capabilities not rewritten to the key's URL:\n%.900s", body)
+		}
+		for _, s := range []string{credential.Encode(clientID), credential.Encode(clientSecret), "/wmts/" + credential.Encode(clientID)} {
+			if bytes.Contains(body, []byte(s)) {
+				t.Fatalf("the key's capabilities carry the credential (%s)", s)
+			}
+		}
+		kh.assertNoSecrets(body)
+	}
+	// Desktop tiles redirect, REST and KVP; browsers get them streamed.
+	for _, u := range []string{kh.keyURL(key) + tilePath, kh.keyURL(key) + kvpTile} {
+		resp, _ := kh.get(u, nil)
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		live, _, _ := kh.fake.CurrentToken(clientID)
+		if resp.StatusCode != http.StatusFound || loc == nil || loc.Query().Get("access_token") != live {
+			t.Fatalf("%s: %d %q", u, resp.StatusCode, resp.Header.Get("Location"))
+		}
+		resp, body := kh.get(u, map[string]string{"Origin": allowed})
+		if resp.StatusCode != 200 || !bytes.Equal(body, kh.fake.JPEG()) || resp.Header.Get("Access-Control-Allow-Origin") != allowed {
+			t.Fatalf("%s streamed: %d %v", u, resp.StatusCode, resp.Header)
+		}
+	}
+	if resp, _ := kh.do(http.MethodHead, kh.keyURL(key)+tilePath, nil); resp.StatusCode != http.StatusFound {
+		t.Fatalf("HEAD: %d", resp.StatusCode)
+	}
+	if resp, _ := kh.do(http.MethodOptions, kh.keyURL(key)+tilePath, map[string]string{"Origin": allowed, "Access-Control-Request-Method": "GET"}); resp.StatusCode != 204 {
+		t.Fatalf("OPTIONS: %d", resp.StatusCode)
+	}
+	// Each request line says whose it was, by fingerprint and organisation.
+	fp := keys.Fingerprint(key, "")
+	if !strings.Contains(kh.logs.String(), `"key":"`+fp+`","org":"County GIS"`) {
+		t.Fatalf("log lines should carry the key's fingerprint and org:\n%s", kh.logs.String())
+	}
+}
+
+func TestKeyServesWMSInBothModes(t *testing.T) {
+	kh := newKeyHarness(t, nil, time.Minute)
+	key := kh.addKey(keys.Record{Org: "Water Board"})
+	base := kh.proxy.URL + "/v2/wms/" + key
+	resp, body := kh.get(base+"?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0", nil)
+	if resp.StatusCode != 200 || !bytes.Contains(body, []byte(`xlink:href="`+base+`?`)) {
+		t.Fatalf("WMS capabilities: %d\n%.900s", resp.StatusCode, body)
+	}
+	kh.assertNoSecrets(body)
+	gm := base + "?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=HxGN_Imagery&STYLES=&CRS=EPSG:3857&BBOX=0,0,10,10&WIDTH=64&HEIGHT=64&FORMAT=image/png"
+	if resp, _ := kh.get(gm, nil); resp.StatusCode != http.StatusFound {
+		t.Fatalf("GetMap for desktop: %d", resp.StatusCode)
+	}
+	if resp, body := kh.get(gm, map[string]string{"Origin": allowed}); resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/png" || len(body) == 0 {
+		t.Fatalf("GetMap streamed: %d %v", resp.StatusCode, resp.Header)
+	}
+}
+
+func TestKeyLifecycle(t *testing.T) {
+	const refresh = 300 * time.Millisecond
+	kh := newKeyHarness(t, nil, refresh)
+	ctx := context.Background()
+	key := kh.addKey(keys.Record{Org: "Parks", Contact: "parks-gis@example.org"})
+	if resp, _ := kh.get(kh.keyURL(key)+tilePath, nil); resp.StatusCode != http.StatusFound {
+		t.Fatalf("active key: %d", resp.StatusCode)
+	}
+	// Revoked: refused within the refresh time, on every route.
+	rec, err := kh.store.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Enabled = false
+	if err := kh.store.Update(ctx, key, rec); err != nil {
+		t.Fatal(err)
+	}
+	revoked := time.Now()
+	for {
+		resp, body := kh.get(kh.keyURL(key)+tilePath, nil)
+		if resp.StatusCode == http.StatusForbidden {
+			rep := kh.assertException(resp, body, http.StatusForbidden, "")
+			if !strings.Contains(rep.Exception.Text, "revoked") || !strings.Contains(rep.Exception.Text, "parks-gis@example.org") {
+				t.Fatalf("the refusal should say why and whom to ask: %q", rep.Exception.Text)
+			}
+			break
+		}
+		if time.Since(revoked) > 2*refresh+time.Second {
+			t.Fatalf("a revoked key still served %v after revocation (refresh %v)", time.Since(revoked), refresh)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	figure(t, "revocation took effect after %v (KEYS_REFRESH %v)", time.Since(revoked).Round(time.Millisecond), refresh)
+	if resp, _ := kh.get(kh.proxy.URL+"/v2/wms/"+key, nil); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("revoked key on WMS: %d", resp.StatusCode)
+	}
+	if resp, _ := kh.get(kh.proxy.URL+"/about/"+key, nil); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("revoked key on /about: %d", resp.StatusCode)
+	}
+	// Expired and not yet valid keys.
+	expired := kh.addKey(keys.Record{Org: "Old", Expires: time.Now().Add(-time.Hour)})
+	future := kh.addKey(keys.Record{Org: "New", NotBefore: time.Now().Add(time.Hour)})
+	for key, word := range map[string]string{expired: "expired", future: "not valid before"} {
+		resp, body := kh.get(kh.keyURL(key)+"/1.0.0/WMTSCapabilities.xml", nil)
+		rep := kh.assertException(resp, body, http.StatusForbidden, "")
+		if !strings.Contains(rep.Exception.Text, word) {
+			t.Fatalf("want %q in %q", word, rep.Exception.Text)
+		}
+	}
+	// Unknown and malformed keys: 403 on /v2 and /about, no token request.
+	tokens := kh.fake.TokenRequests.Load()
+	for _, u := range []string{kh.keyURL("hxpk-unknown") + tilePath, kh.proxy.URL + "/about/hxpk-unknown", kh.keyURL("not_a*key") + tilePath} {
+		if resp, body := kh.get(u, nil); resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("%s: %d %s", u, resp.StatusCode, body)
+		}
+	}
+	if kh.fake.TokenRequests.Load() != tokens {
+		t.Fatal("an unknown key reached the token endpoint")
+	}
+}
+
+func TestKeyOrigins(t *testing.T) {
+	kh := newKeyHarness(t, map[string]string{"ALLOWED_ORIGINS": "https://*.arcgis.com"}, time.Minute)
+	portal := "https://portal.county.example"
+	withOrigin := kh.addKey(keys.Record{Org: "County", Origins: []string{"https://*.county.example"}})
+	without := kh.addKey(keys.Record{Org: "City"})
+	if resp, body := kh.get(kh.keyURL(withOrigin)+tilePath, map[string]string{"Origin": portal}); resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != portal {
+		t.Fatalf("the key's own origin: %d %s", resp.StatusCode, body)
+	}
+	resp, body := kh.get(kh.keyURL(without)+tilePath, map[string]string{"Origin": portal})
+	kh.assertException(resp, body, http.StatusForbidden, "")
+	// The key's origins do not open credential URLs either.
+	resp, body = kh.get(kh.credURL()+tilePath, map[string]string{"Origin": portal})
+	kh.assertException(resp, body, http.StatusForbidden, "")
+	// The global list still applies to every key.
+	if resp, _ := kh.get(kh.keyURL(without)+tilePath, map[string]string{"Origin": allowed}); resp.StatusCode != 200 {
+		t.Fatalf("global origin on a key: %d", resp.StatusCode)
+	}
+}
+
+func TestKeyWithARefusedSetStillServes(t *testing.T) {
+	kh := newKeyHarness(t, nil, time.Minute)
+	key := kh.addKey(keys.Record{Org: "Two sets", Contact: "ops@example.org", Sets: []credential.Credential{
+		{ID: clientID, Secret: "revoked-in-hexagon"},
+		{ID: clientID, Secret: clientSecret},
+	}})
+	kh.noteSecret("revoked-in-hexagon")
+	for i := 0; i < 20; i++ {
+		resp, body := kh.get(kh.keyURL(key)+tilePath, nil)
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("request %d: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	if !strings.Contains(kh.logs.String(), "Two sets") {
+		t.Fatalf("the refused set should be logged with the organisation:\n%s", kh.logs.String())
+	}
+	// With every set refused, the key holder is told whom to contact.
+	all := kh.addKey(keys.Record{Org: "None left", Contact: "ops@example.org", Sets: []credential.Credential{{ID: clientID, Secret: "revoked-in-hexagon"}}})
+	resp, body := kh.get(kh.keyURL(all)+tilePath, nil)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("all sets refused: %d", resp.StatusCode)
+	}
+	resp, body = kh.get(kh.keyURL(all)+tilePath, nil)
+	rep := kh.assertException(resp, body, http.StatusForbidden, "")
+	if !strings.Contains(rep.Exception.Text, "ops@example.org") {
+		t.Fatalf("want the contact in %q", rep.Exception.Text)
+	}
+}
+
+func TestAboutKey(t *testing.T) {
+	kh := newKeyHarness(t, nil, time.Minute)
+	exp := time.Now().Add(30 * 24 * time.Hour).UTC().Truncate(time.Second)
+	key := kh.addKey(keys.Record{Org: "County GIS", Contact: "gis@county.example", Expires: exp})
+	resp, body := kh.get(kh.proxy.URL+"/about/"+key, nil)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		t.Fatalf("about: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	var info map[string]any
+	if err := json.Unmarshal(body, &info); err != nil {
+		t.Fatal(err)
+	}
+	if info["org"] != "County GIS" || info["contact"] != "gis@county.example" || info["status"] != "active" ||
+		info["wmts"] != kh.keyURL(key)+"/1.0.0/WMTSCapabilities.xml" || info["wms"] != kh.proxy.URL+"/v2/wms/"+key || info["version"] != "test" {
+		t.Fatalf("about says %v", info)
+	}
+	if e, _ := time.Parse(time.RFC3339, info["expires"].(string)); !e.Equal(exp) {
+		t.Fatalf("expires %v, want %v", info["expires"], exp)
+	}
+	kh.assertNoSecrets(body)
+}
+
+// With KEY_STORE=none, /v2 is not there.
+func TestNoKeyStore(t *testing.T) {
+	h := newHarness(t, nil)
+	resp, body := h.get(h.proxy.URL+"/v2/wmts/hxpk-anything/1.0.0/WMTSCapabilities.xml", nil)
+	h.assertException(resp, body, http.StatusNotFound, "")
+	if resp, _ := h.get(h.proxy.URL+"/about/hxpk-anything", nil); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("/about without keys: %d", resp.StatusCode)
+	}
+}
+
+// The Key Vault store behind the cache: an unknown key asked 1,000 times
+// reaches the vault at most once per negative-cache time, and a warm key
+// keeps serving while the vault is down.
+func TestKeyVaultBehindTheProxy(t *testing.T) {
+	kv := fakekeyvault.New()
+	t.Cleanup(kv.Close)
+	store, err := keyvault.Open(keyvault.Options{VaultURL: kv.VaultURL(), Credential: kv.Credential(), Transport: kv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarnessWith(t, nil, func(o *Options) {
+		o.Keys = keys.NewCache(store, keys.CacheOptions{Refresh: 200 * time.Millisecond, NegativeTTL: time.Minute, Retry: 50 * time.Millisecond, Log: o.Log})
+	})
+	// A record in the original HexProx's exact layout.
+	const key = "0f9e8d7c-original-key"
+	kv.Put(keys.SecretPrefix+key, `{"count": 1, "sets": [{"client_id": "`+clientID+`", "client_secret": "`+jsonEscape(clientSecret)+`"}], "org": "Original Org", "contact": "Someone"}`)
+	h.noteKey(key)
+	u := h.proxy.URL + "/v2/wmts/" + key
+	if resp, body := h.get(u+"/1.0.0/WMTSCapabilities.xml", nil); resp.StatusCode != 200 {
+		t.Fatalf("an original key: %d %s", resp.StatusCode, body)
+	}
+	const unknown = "hxpk-no-such-key-at-all"
+	for i := 0; i < 1000; i++ {
+		req, _ := http.NewRequest(http.MethodGet, h.proxy.URL+"/v2/wmts/"+unknown+tilePath, nil)
+		resp, err := h.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("unknown key: %d", resp.StatusCode)
+		}
+	}
+	if n := kv.Requests(keys.SecretPrefix + unknown); n > 1 {
+		t.Fatalf("1,000 requests for an unknown key asked the vault %d times", n)
+	}
+	figure(t, "unknown key × 1000 → %d vault requests", kv.Requests(keys.SecretPrefix+unknown))
+	// The vault goes down: the warm key keeps serving past its refresh.
+	kv.Fail(http.StatusServiceUnavailable)
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		if resp, body := h.get(u+tilePath, nil); resp.StatusCode != http.StatusFound {
+			t.Fatalf("vault down: a warm key answered %d %s", resp.StatusCode, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(h.logs.String(), "Original Org") {
+		t.Fatalf("the outage should be logged with the organisation:\n%s", h.logs.String())
+	}
+}
+
+func jsonEscape(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b[1 : len(b)-1])
+}
