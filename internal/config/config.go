@@ -45,11 +45,24 @@ type Config struct {
 	// TrustedHops is TRUSTED_HOPS: how many proxies in front of HexProx
 	// append to X-Forwarded-For, and so how far from the right of that list
 	// the client's address is read. 0 ignores the header (the peer address
-	// is the client). "auto", the default, is 1 on Azure (where the
-	// platform's front end appends the client's address) and 0 elsewhere.
+	// is the client). "auto", the default, is 1 on Azure or under the
+	// Functions host (where the platform's front end appends the client's
+	// address) and 0 elsewhere.
 	TrustedHops int
 
 	Keys Keys // where API keys are kept (KEY_STORE)
+
+	UsageFlush time.Duration // USAGE_FLUSH: how often each instance writes its counters
+	UsageTable string        // USAGE_TABLE: the usage table, in the token table's storage account
+	// Instance names this instance's usage rows: WEBSITE_INSTANCE_ID on
+	// Azure, else "" (a random name per process).
+	Instance string
+	// RateLimit and DailyLimit are RATE_LIMIT (requests per second per
+	// instance) and DAILY_REQUEST_LIMIT (requests per UTC day across all
+	// instances) for each v1 credential URL; zero means unlimited. A key's
+	// record sets its own.
+	RateLimit  float64
+	DailyLimit int64
 
 	TokenStore        string        // TOKEN_STORE resolved: "memory" or "table"
 	Table             TableSettings // where the table is, for TokenStore "table"
@@ -93,11 +106,12 @@ const (
 	DefaultGuessLimit     = 20
 )
 
-// onAzure reports whether the process runs on Azure App Service or
-// Functions, whose front end appends the client's address to
-// X-Forwarded-For.
+// onAzure reports whether the process runs on Azure App Service or under
+// the Functions host, whose front end appends the client's address to
+// X-Forwarded-For (and under which every peer address is the host's
+// loopback).
 func onAzure(get func(name, def string) string) bool {
-	return get("WEBSITE_INSTANCE_ID", "") != "" || get("WEBSITE_SITE_NAME", "") != ""
+	return get("WEBSITE_INSTANCE_ID", "") != "" || get("WEBSITE_SITE_NAME", "") != "" || get("FUNCTIONS_CUSTOMHANDLER_PORT", "") != ""
 }
 
 // Load reads the settings through getenv (os.Getenv in main). It reports
@@ -190,6 +204,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.loadTokenStore(get, bad)
 	c.loadKeys(get, bad)
+	c.loadUsage(get, bad)
 	if err := c.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL", "info"))); err != nil {
 		bad("LOG_LEVEL", "%q is not debug, info, warn or error", getenv("LOG_LEVEL"))
 	}
@@ -300,6 +315,37 @@ func (c *Config) loadKeys(get func(name, def string) string, bad func(name, form
 	}
 }
 
+// loadUsage reads the usage counters' and limits' settings.
+func (c *Config) loadUsage(get func(name, def string) string, bad func(name, format string, args ...any)) {
+	c.UsageFlush = time.Minute
+	if v := get("USAGE_FLUSH", ""); v != "" {
+		d, err := duration(v)
+		if err != nil || d < time.Second {
+			bad("USAGE_FLUSH", "%q is not a duration of at least 1s", v)
+		}
+		c.UsageFlush = d
+	}
+	c.UsageTable = get("USAGE_TABLE", "hexproxusage")
+	if !tableName(c.UsageTable) {
+		bad("USAGE_TABLE", "%q must be 3-63 letters and digits, starting with a letter", c.UsageTable)
+	}
+	c.Instance = get("WEBSITE_INSTANCE_ID", "")
+	if v := get("RATE_LIMIT", ""); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r <= 0 || r > 1e6 {
+			bad("RATE_LIMIT", "%q is not a positive number of requests per second", v)
+		}
+		c.RateLimit = r
+	}
+	if v := get("DAILY_REQUEST_LIMIT", ""); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			bad("DAILY_REQUEST_LIMIT", "%q is not a positive whole number of requests", v)
+		}
+		c.DailyLimit = n
+	}
+}
+
 func tableName(s string) bool {
 	if len(s) < 3 || len(s) > 63 || !(s[0] >= 'a' && s[0] <= 'z' || s[0] >= 'A' && s[0] <= 'Z') {
 		return false
@@ -368,6 +414,9 @@ func (c Config) LogValue() slog.Value {
 		slog.String("token_table", c.tableDescription()),
 		slog.Bool("token_hash_key_set", c.TokenHashKey != ""),
 		slog.String("key_store", c.keysDescription()),
+		slog.String("usage_flush", c.UsageFlush.String()),
+		slog.Float64("rate_limit", c.RateLimit),
+		slog.Int64("daily_request_limit", c.DailyLimit),
 	)
 }
 
