@@ -60,4 +60,3 @@ func (s *Server) about(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, info)
 }
-

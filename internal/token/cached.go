@@ -84,6 +84,29 @@ func NewCached(base oauth2.TokenSource, refusalTTL time.Duration, now func() tim
 	return &Cached{base: base, now: now, refusalTTL: refusalTTL, log: log}
 }
 
+// State is what a Cached knows of its credential without asking anyone.
+type State int
+
+const (
+	Unknown State = iota // no live token and no remembered refusal: the next caller asks Hexagon
+	Live                 // a token is being handed out: Hexagon accepted the credential
+	Refused              // Hexagon's refusal is remembered: callers get it without a request
+)
+
+// State reports what c knows now, without I/O.
+func (c *Cached) State() State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	switch {
+	case c.tok != nil && now.Before(c.staleAt):
+		return Live
+	case c.refused != nil && now.Before(c.refusedTil):
+		return Refused
+	}
+	return Unknown
+}
+
 // Token implements oauth2.TokenSource.
 func (c *Cached) Token() (*oauth2.Token, error) { return c.TokenContext(context.Background()) }
 

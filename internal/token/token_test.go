@@ -388,3 +388,26 @@ func TestCachedNeverCallsItsSourceConcurrently(t *testing.T) {
 		t.Fatal("the test made no concurrent-looking calls at all")
 	}
 }
+
+func TestCachedState(t *testing.T) {
+	_, ep, clk := setup(t, time.Hour)
+	c := NewCached(ep.Source(context.Background(), good), time.Minute, clk.Now, nil)
+	if c.State() != Unknown {
+		t.Fatalf("cold: %v", c.State())
+	}
+	if _, err := c.Token(); err != nil || c.State() != Live {
+		t.Fatalf("after a token: %v %v", c.State(), err)
+	}
+	clk.Advance(2 * time.Hour)
+	if c.State() != Unknown {
+		t.Fatalf("expired: %v", c.State())
+	}
+	bad := NewCached(ep.Source(context.Background(), credential.Credential{ID: good.ID, Secret: "wrong"}), time.Minute, clk.Now, nil)
+	if _, err := bad.Token(); !errors.Is(err, ErrRefused) || bad.State() != Refused {
+		t.Fatalf("refused: %v %v", bad.State(), err)
+	}
+	clk.Advance(2 * time.Minute)
+	if bad.State() != Unknown {
+		t.Fatalf("refusal forgotten: %v", bad.State())
+	}
+}
