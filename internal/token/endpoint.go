@@ -263,7 +263,7 @@ func getFormClient(c *http.Client) *http.Client {
 
 // getForm turns a form-encoded POST into a GET with the same parameters
 // appended to the URL's query and no body. Other requests (a redirect
-// already turned into a GET) pass unchanged.
+// the client already turned into a GET) pass unchanged.
 type getForm struct{ next http.RoundTripper }
 
 func (g getForm) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -281,10 +281,15 @@ func (g getForm) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	out := req.Clone(req.Context())
 	u := *req.URL
-	if u.RawQuery != "" {
-		u.RawQuery += "&"
+	if req.Response == nil {
+		// The first request. One that follows a 307 or 308 goes to the
+		// Location as it is, as Hexagon's GET would: the credentials are
+		// not sent on to wherever the endpoint points.
+		if u.RawQuery != "" {
+			u.RawQuery += "&"
+		}
+		u.RawQuery += string(form)
 	}
-	u.RawQuery += string(form)
 	out.URL = &u
 	out.Method = http.MethodGet
 	out.Body, out.GetBody, out.ContentLength = nil, nil, 0

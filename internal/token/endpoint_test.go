@@ -375,3 +375,32 @@ func assertNoSecret(t *testing.T, err error) {
 		t.Fatalf("a *url.Error is passed on: %v", err)
 	}
 }
+
+// TestEndpointGetFormRedirect follows a 307 as Hexagon's GET would: to the
+// Location as given, without the credentials.
+func TestEndpointGetFormRedirect(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.URL.String()+" "+string(b))
+		mu.Unlock()
+		if r.URL.Path == "/token" {
+			http.Redirect(w, r, "/elsewhere?x=1", http.StatusTemporaryRedirect)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"access_token":"t","expires_in":600}`)
+	}))
+	defer srv.Close()
+	ep := &Endpoint{URL: srv.URL + "/token", Client: srv.Client()}
+	if _, err := ep.Source(context.Background(), good).Token(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 2 || seen[1] != "GET /elsewhere?x=1 " || !strings.HasPrefix(seen[0], "GET /token?") {
+		t.Fatalf("requests %q", seen)
+	}
+}
