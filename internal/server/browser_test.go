@@ -5,14 +5,19 @@ package server
 // scripts/test installs both; elsewhere the test skips without them.
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/keys"
+	"github.com/hexprox/hexprox/internal/keys/filestore"
 )
 
 func repoRoot(t *testing.T) string {
@@ -27,6 +32,74 @@ func repoRoot(t *testing.T) string {
 			t.Fatal("no go.mod above the test")
 		}
 		dir = parent
+	}
+}
+
+// browserKeys starts the harness with a KEYS_FILE store holding an active
+// key and a revoked one, and returns them with a well-formed key that is
+// not in the store.
+func browserKeys(t *testing.T) (h *harness, active, revoked, unknown string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "keys.json")
+	if err := filestore.Init(path); err != nil {
+		t.Fatal(err)
+	}
+	store, err := filestore.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h = newHarnessWith(t, nil, func(o *Options) {
+		o.Keys = keys.NewCache(store, keys.CacheOptions{Refresh: time.Minute, Log: o.Log})
+	})
+	newKey := func() string {
+		k, err := keys.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	set := []credential.Credential{{ID: clientID, Secret: clientSecret}}
+	active, revoked, unknown = newKey(), newKey(), newKey()
+	ctx := context.Background()
+	if err := store.Create(ctx, active, keys.Record{Org: "Example County <GIS>", Contact: "gis@example.org", Sets: set, Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Create(ctx, revoked, keys.Record{Org: "Former Partner", Contact: "revoked-admin@example.org", Sets: set, Enabled: false}); err != nil {
+		t.Fatal(err)
+	}
+	return h, active, revoked, unknown
+}
+
+// tokenInURL finds the upstream token in a URL the browser reports (a
+// blocked redirect target), so that test output does not print it.
+var tokenInURL = regexp.MustCompile(`access_token=[^&'"\s]*`)
+
+// previewResult is what the driver saw after one Check.
+type previewResult struct {
+	Class, Text, Caption string
+	Tiles                []struct {
+		Src          string
+		NaturalWidth int
+	}
+}
+
+// assertPreview checks that a successful Check showed a block of tiles
+// that all loaded, each through the proxy address the page built.
+func assertPreview(t *testing.T, what string, r previewResult, prefix string) {
+	t.Helper()
+	if len(r.Tiles) < 4 {
+		t.Errorf("%s: the preview shows %d tiles, want a block of at least 4 (%q)", what, len(r.Tiles), r.Caption)
+	}
+	for _, tile := range r.Tiles {
+		if tile.NaturalWidth <= 0 {
+			t.Errorf("%s: tile %s did not load (naturalWidth %d); caption %q", what, tile.Src, tile.NaturalWidth, r.Caption)
+		}
+		if !strings.HasPrefix(tile.Src, prefix) {
+			t.Errorf("%s: tile %s is not under %s", what, tile.Src, prefix)
+		}
+	}
+	if !strings.Contains(r.Caption, "A preview of HxGN_Imagery") {
+		t.Errorf("%s: preview caption %q", what, r.Caption)
 	}
 }
 
@@ -45,12 +118,17 @@ func TestLandingPageInChromium(t *testing.T) {
 		}
 		t.Skip("node, playwright-core or chromium missing; ./scripts/test installs them")
 	}
-	h := newHarness(t, nil)
+	h, key, revokedKey, unknownKey := browserKeys(t)
 	shots := filepath.Join(root, "test", "artifacts")
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("node", filepath.Join(root, "tools", "landing-check.mjs"), h.proxy.URL+"/", clientID, clientSecret, "wrong-secret", shots)
+	args, _ := json.Marshal(map[string]string{
+		"url": h.proxy.URL + "/", "id": clientID, "secret": clientSecret, "wrongSecret": "wrong-secret",
+		"key": key, "revokedKey": revokedKey, "unknownKey": unknownKey,
+		"aboutUrl": h.proxy.URL + "/about/" + key, "shots": shots,
+	})
+	cmd := exec.Command("node", filepath.Join(root, "tools", "landing-check.mjs"), string(args))
 	cmd.Env = append(os.Environ(), "CHROMIUM_PATH="+chromium)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
@@ -58,11 +136,22 @@ func TestLandingPageInChromium(t *testing.T) {
 		t.Fatalf("browser driver: %v\n%s", err, out)
 	}
 	var r struct {
-		Title, Footer, Wmts, Wms, OkClass, OkText, BadText, Error string
-		CopiedWmts, CopiedWms, CopyLabel                          string
-		CheckDisabledBefore, PhoneOverflow                        bool
-		RequestsBeforeCheck                                       int
-		ConsoleErrors                                             []string
+		Title, Footer, Wmts, Wms, Error                 string
+		CopiedWmts, CopiedWms, CopyLabel, CopiedKeyWmts string
+		KeyWmts, KeyWms                                 string
+		CheckDisabledBefore, PhoneOverflow              bool
+		KeyboardToKey, KeyboardBack                     bool
+		PreviewHiddenAfterEdit                          bool
+		BadKeyError, BadKeyCheckDisabled, KeyErrorAfter bool
+		RequestsBeforeCheck, RequestsBeforeKeyCheck     int
+		Ok, Bad, KeyOk, Revoked, Unknown                previewResult
+		About                                           struct {
+			Status                                 int
+			ContentType, CSP, Title, H1, KeyStatus string
+			Wmts, Copied, Text                     string
+			PhoneOverflow                          bool
+		}
+		ConsoleErrors []string
 	}
 	if err := json.Unmarshal(out, &r); err != nil {
 		t.Fatalf("driver output %s: %v", out, err)
@@ -71,6 +160,8 @@ func TestLandingPageInChromium(t *testing.T) {
 		t.Fatalf("in the browser: %s", r.Error)
 	}
 	t.Logf("screenshots in %s", shots)
+
+	// Credentials.
 	cred := "/" + credential.Encode(clientID) + "/" + credential.Encode(clientSecret)
 	if r.Wmts != h.proxy.URL+"/wmts"+cred+"/1.0.0/WMTSCapabilities.xml" || r.Wms != h.proxy.URL+"/wms"+cred {
 		t.Fatalf("page built %q and %q", r.Wmts, r.Wms)
@@ -81,15 +172,68 @@ func TestLandingPageInChromium(t *testing.T) {
 	if !r.CheckDisabledBefore {
 		t.Error("Check must be disabled until both fields are filled")
 	}
+	if !r.KeyboardToKey || !r.KeyboardBack {
+		t.Errorf("the credentials/key choice is not a keyboard-operable radio group (to key %v, back %v)", r.KeyboardToKey, r.KeyboardBack)
+	}
 	if r.RequestsBeforeCheck != 0 {
 		t.Errorf("the page sent %d requests before Check: the secret must stay in the browser", r.RequestsBeforeCheck)
 	}
-	if r.OkClass != "ok" || !strings.Contains(r.OkText, "OK") || !strings.Contains(r.OkText, "HxGN_Imagery") || !strings.Contains(r.OkText, "image/jpeg") {
-		t.Errorf("check with good credentials: %q (%s)", r.OkText, r.OkClass)
+	if r.Ok.Class != "ok" || !strings.Contains(r.Ok.Text, "OK") || !strings.Contains(r.Ok.Text, "HxGN_Imagery") || !strings.Contains(r.Ok.Text, "image/jpeg") {
+		t.Errorf("check with good credentials: %q (%s)", r.Ok.Text, r.Ok.Class)
 	}
-	if !strings.Contains(r.BadText, "refused") {
-		t.Errorf("check with a wrong secret: %q", r.BadText)
+	assertPreview(t, "credentials", r.Ok, h.proxy.URL+"/wmts"+cred+"/1.0.0/HxGN_Imagery/")
+	if !r.PreviewHiddenAfterEdit {
+		t.Error("the preview must go when the credentials change")
 	}
+	if r.Bad.Class != "err" || !strings.Contains(r.Bad.Text, "refused") || len(r.Bad.Tiles) != 0 {
+		t.Errorf("check with a wrong secret: %q (%s, %d tiles)", r.Bad.Text, r.Bad.Class, len(r.Bad.Tiles))
+	}
+
+	// API key.
+	if r.KeyWmts != h.proxy.URL+"/v2/wmts/"+key+"/1.0.0/WMTSCapabilities.xml" || r.KeyWms != h.proxy.URL+"/v2/wms/"+key {
+		t.Fatalf("page built %q and %q for the key", r.KeyWmts, r.KeyWms)
+	}
+	if r.CopiedKeyWmts != r.KeyWmts {
+		t.Errorf("copy button with a key: clipboard %q", r.CopiedKeyWmts)
+	}
+	if !r.BadKeyError || !r.BadKeyCheckDisabled || r.KeyErrorAfter {
+		t.Errorf("key syntax: error shown %v, Check disabled %v, error after a good key %v", r.BadKeyError, r.BadKeyCheckDisabled, r.KeyErrorAfter)
+	}
+	if r.RequestsBeforeKeyCheck != 0 {
+		t.Errorf("the page sent %d requests while a key was typed, before Check", r.RequestsBeforeKeyCheck)
+	}
+	if r.KeyOk.Class != "ok" || !strings.Contains(r.KeyOk.Text, "this key works") || !strings.Contains(r.KeyOk.Text, "HxGN_Imagery") {
+		t.Errorf("check with a good key: %q (%s)", r.KeyOk.Text, r.KeyOk.Class)
+	}
+	assertPreview(t, "key", r.KeyOk, h.proxy.URL+"/v2/wmts/"+key+"/1.0.0/HxGN_Imagery/")
+	// The server's own words reach the key holder: whom to contact.
+	if r.Revoked.Class != "err" || !strings.Contains(r.Revoked.Text, "unknown, revoked or expired") || !strings.Contains(r.Revoked.Text, "revoked-admin@example.org") {
+		t.Errorf("check with a revoked key: %q (%s)", r.Revoked.Text, r.Revoked.Class)
+	}
+	if r.Unknown.Class != "err" || !strings.Contains(r.Unknown.Text, "unknown, revoked or expired") {
+		t.Errorf("check with an unknown key: %q (%s)", r.Unknown.Text, r.Unknown.Class)
+	}
+
+	// The key's about page.
+	a := r.About
+	if a.Status != 200 || !strings.HasPrefix(a.ContentType, "text/html") || !strings.Contains(a.CSP, "script-src 'sha256-") {
+		t.Errorf("about page: status %d, type %q, CSP %q", a.Status, a.ContentType, a.CSP)
+	}
+	if a.H1 != "Example County <GIS>" || a.KeyStatus != "active" || a.Wmts != r.KeyWmts || a.Copied != r.KeyWmts {
+		t.Errorf("about page: heading %q, status %q, WMTS %q, copied %q", a.H1, a.KeyStatus, a.Wmts, a.Copied)
+	}
+	if !strings.Contains(a.Text, "gis@example.org") {
+		t.Errorf("about page lacks the contact:\n%s", a.Text)
+	}
+	for _, s := range []string{clientID, clientSecret, credential.Encode(clientID), credential.Encode(clientSecret)} {
+		if strings.Contains(a.Text, s) {
+			t.Errorf("about page shows a credential (%q)", s)
+		}
+	}
+	if a.PhoneOverflow {
+		t.Error("the about page overflows a phone-sized screen")
+	}
+
 	if !strings.Contains(r.Footer, "HexProx test") {
 		t.Errorf("footer %q lacks the version", r.Footer)
 	}
@@ -97,9 +241,14 @@ func TestLandingPageInChromium(t *testing.T) {
 		t.Error("the page overflows a phone-sized screen")
 	}
 	for _, e := range r.ConsoleErrors {
-		// The refused check is a 403 the browser reports; anything else is a bug (a CSP violation, a script error).
+		// Refused checks are 403s the browser reports; anything else is a bug (a CSP violation, a script error).
 		if !strings.Contains(e, "403") {
-			t.Errorf("browser console error: %s", e)
+			t.Errorf("browser console error: %s", tokenInURL.ReplaceAllString(e, "access_token=REDACTED"))
+		}
+	}
+	for _, k := range []string{key, revokedKey, unknownKey} {
+		if strings.Contains(h.logs.String(), k) {
+			t.Errorf("logs contain API key %q", k)
 		}
 	}
 }
