@@ -2,12 +2,14 @@ package server
 
 // Real GIS client tests: GDAL's WMTS and WMS drivers (the engine inside
 // QGIS) read the proxy's rewritten capabilities and draw through it, in
-// redirect and stream modes. scripts/test installs gdal-bin and makes
-// these tests required; elsewhere they skip when GDAL is missing.
+// redirect and stream modes, through credential URLs and /v2 key URLs
+// alike. scripts/test installs gdal-bin and makes these tests required;
+// elsewhere they skip when GDAL is missing.
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"image"
 	_ "image/png"
 	"os"
@@ -17,6 +19,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/keys"
 )
 
 func gdal(t *testing.T, args ...string) []byte {
@@ -62,35 +67,82 @@ func decodePNG(t *testing.T, path string, w, h int) image.Image {
 	return nil
 }
 
+// clientTarget is one way a GIS client reaches the imagery: the WMTS
+// capabilities and WMS addresses it is given, and the log attribute that
+// names whose requests they were.
+type clientTarget struct {
+	name      string
+	wmts, wms string // the WMTS capabilities URL and the WMS service URL
+	logKey    string // "cred" or "key"
+	who       string // the fingerprint logged under logKey
+}
+
+// clientTargets returns a credential URL and a /v2 key URL on kh's proxy,
+// for tests that run real clients through both.
+func clientTargets(kh *keyHarness, org string) []clientTarget {
+	key := kh.addKey(keys.Record{Org: org, Contact: "gis@example.org"})
+	return []clientTarget{
+		{name: "credential", wmts: kh.credURL() + "/1.0.0/WMTSCapabilities.xml", wms: kh.wmsURL(),
+			logKey: "cred", who: credential.Credential{ID: clientID, Secret: clientSecret}.Fingerprint()},
+		{name: "key", wmts: kh.keyURL(key) + "/1.0.0/WMTSCapabilities.xml", wms: kh.proxy.URL + "/v2/wms/" + key,
+			logKey: "key", who: keys.Fingerprint(key, "")},
+	}
+}
+
+// loggedModes counts the successful request lines logged for target by
+// delivery mode ("capabilities", "redirect", "stream").
+func loggedModes(t *testing.T, logs string, target clientTarget) map[string]int {
+	t.Helper()
+	modes := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var l map[string]any
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("log line is not JSON: %v\n%s", err, line)
+		}
+		status, _ := l["status"].(float64)
+		if l[target.logKey] == target.who && status < 400 {
+			mode, _ := l["mode"].(string)
+			modes[mode]++
+		}
+	}
+	return modes
+}
+
 func TestGDALDrawsThroughTheProxy(t *testing.T) {
 	for _, mode := range []string{"redirect", "proxy"} {
-		t.Run(mode, func(t *testing.T) {
-			h := newHarness(t, map[string]string{"TILE_MODE": mode})
-			out := filepath.Join(t.TempDir(), "wmts.png")
-			gdal(t, "gdal_translate", "-q", "-of", "PNG", "-outsize", "256", "256",
-				"-projwin", "-2000000", "2000000", "2000000", "-2000000",
-				"WMTS:"+h.credURL()+"/1.0.0/WMTSCapabilities.xml", out)
-			decodePNG(t, out, 256, 256)
-			if h.fake.TileRequests.Load() == 0 {
-				t.Fatal("no tile reached Hexagon")
-			}
-			wantMode := map[string]string{"redirect": `"mode":"redirect"`, "proxy": `"mode":"stream"`}[mode]
-			if !strings.Contains(h.logs.String(), wantMode) {
-				t.Fatalf("tiles were not delivered by %s", wantMode)
-			}
+		kh := newKeyHarness(t, map[string]string{"TILE_MODE": mode}, time.Minute)
+		for _, target := range clientTargets(kh, "GDAL County") {
+			t.Run(mode+"/"+target.name, func(t *testing.T) {
+				tiles, maps := kh.fake.TileRequests.Load(), kh.fake.MapRequests.Load()
+				out := filepath.Join(t.TempDir(), "wmts.png")
+				gdal(t, "gdal_translate", "-q", "-of", "PNG", "-outsize", "256", "256",
+					"-projwin", "-2000000", "2000000", "2000000", "-2000000",
+					"WMTS:"+target.wmts, out)
+				decodePNG(t, out, 256, 256)
+				if kh.fake.TileRequests.Load() == tiles {
+					t.Fatal("no tile reached Hexagon")
+				}
+				wantMode := map[string]string{"redirect": "redirect", "proxy": "stream"}[mode]
+				if n := loggedModes(t, kh.logs.String(), target)[wantMode]; n == 0 {
+					t.Fatalf("no tile for the %s URL was delivered by %s", target.name, wantMode)
+				}
 
-			// WMS: GDAL reads the capabilities, then draws the layer it found.
-			info := string(gdal(t, "gdalinfo", "WMS:"+h.wmsURL()))
-			m := regexp.MustCompile(`SUBDATASET_1_NAME=(WMS:\S+)`).FindStringSubmatch(info)
-			if m == nil || !strings.HasPrefix(m[1], "WMS:"+h.wmsURL()) {
-				t.Fatalf("GDAL found no layer behind the proxy:\n%s", info)
-			}
-			out = filepath.Join(t.TempDir(), "wms.png")
-			gdal(t, "gdal_translate", "-q", "-of", "PNG", "-outsize", "300", "200", m[1], out)
-			decodePNG(t, out, 300, 200)
-			if h.fake.MapRequests.Load() == 0 {
-				t.Fatal("no map reached Hexagon")
-			}
-		})
+				// WMS: GDAL reads the capabilities, then draws the layer it found.
+				info := string(gdal(t, "gdalinfo", "WMS:"+target.wms))
+				m := regexp.MustCompile(`SUBDATASET_1_NAME=(WMS:\S+)`).FindStringSubmatch(info)
+				if m == nil || !strings.HasPrefix(m[1], "WMS:"+target.wms) {
+					t.Fatalf("GDAL found no layer behind the proxy:\n%s", info)
+				}
+				out = filepath.Join(t.TempDir(), "wms.png")
+				gdal(t, "gdal_translate", "-q", "-of", "PNG", "-outsize", "300", "200", m[1], out)
+				decodePNG(t, out, 300, 200)
+				if kh.fake.MapRequests.Load() == maps {
+					t.Fatal("no map reached Hexagon")
+				}
+				if n := loggedModes(t, kh.logs.String(), target)["capabilities"]; n < 2 {
+					t.Fatalf("want WMTS and WMS capabilities logged for the %s URL, got %d", target.name, n)
+				}
+			})
+		}
 	}
 }

@@ -2,14 +2,16 @@ package server
 
 // OWSLib, the Python OGC client (Debian's python3-owslib), reads the
 // proxy's capabilities and fetches a tile and a map the way it does for
-// any server: KVP GetTile wherever KVP is advertised. scripts/test
-// installs it; elsewhere the test skips without it.
+// any server: KVP GetTile wherever KVP is advertised. It does so through a
+// credential URL and a /v2 key URL, in redirect and stream modes.
+// scripts/test installs it; elsewhere the test skips without it.
 
 import (
 	"encoding/json"
 	"os"
 	"os/exec"
 	"testing"
+	"time"
 )
 
 const owslibScript = `
@@ -34,28 +36,36 @@ func TestOWSLibThroughTheProxy(t *testing.T) {
 		t.Skip("python3-owslib not installed")
 	}
 	for _, mode := range []string{"redirect", "proxy"} {
-		t.Run(mode, func(t *testing.T) {
-			h := newHarness(t, map[string]string{"TILE_MODE": mode})
-			out, err := exec.Command(python, "-c", owslibScript, h.credURL()+"/1.0.0/WMTSCapabilities.xml", h.wmsURL()).CombinedOutput()
-			if err != nil {
-				t.Fatalf("owslib: %v\n%s", err, out)
-			}
-			var r struct {
-				Layers    []string `json:"layers"`
-				WMSLayers []string `json:"wms_layers"`
-				Tile      int      `json:"tile"`
-				TileJPEG  bool     `json:"tile_jpeg"`
-				MapPNG    bool     `json:"map_png"`
-			}
-			if err := json.Unmarshal(out, &r); err != nil {
-				t.Fatalf("%v: %s", err, out)
-			}
-			if len(r.Layers) != 1 || r.Layers[0] != "HxGN_Imagery" || len(r.WMSLayers) != 1 || r.Tile != len(h.fake.JPEG()) || !r.TileJPEG || !r.MapPNG {
-				t.Fatalf("OWSLib saw %+v", r)
-			}
-			if h.fake.TileRequests.Load() != 1 || h.fake.MapRequests.Load() != 1 {
-				t.Fatalf("want one tile and one map from Hexagon, got %d and %d", h.fake.TileRequests.Load(), h.fake.MapRequests.Load())
-			}
-		})
+		kh := newKeyHarness(t, map[string]string{"TILE_MODE": mode}, time.Minute)
+		for _, target := range clientTargets(kh, "OWSLib Water Board") {
+			t.Run(mode+"/"+target.name, func(t *testing.T) {
+				tiles, maps := kh.fake.TileRequests.Load(), kh.fake.MapRequests.Load()
+				out, err := exec.Command(python, "-c", owslibScript, target.wmts, target.wms).CombinedOutput()
+				if err != nil {
+					t.Fatalf("owslib: %v\n%s", err, out)
+				}
+				var r struct {
+					Layers    []string `json:"layers"`
+					WMSLayers []string `json:"wms_layers"`
+					Tile      int      `json:"tile"`
+					TileJPEG  bool     `json:"tile_jpeg"`
+					MapPNG    bool     `json:"map_png"`
+				}
+				if err := json.Unmarshal(out, &r); err != nil {
+					t.Fatalf("%v: %s", err, out)
+				}
+				if len(r.Layers) != 1 || r.Layers[0] != "HxGN_Imagery" || len(r.WMSLayers) != 1 || r.Tile != len(kh.fake.JPEG()) || !r.TileJPEG || !r.MapPNG {
+					t.Fatalf("OWSLib saw %+v", r)
+				}
+				if n, m := kh.fake.TileRequests.Load()-tiles, kh.fake.MapRequests.Load()-maps; n != 1 || m != 1 {
+					t.Fatalf("want one tile and one map from Hexagon, got %d and %d", n, m)
+				}
+				// Both went through the URL OWSLib was given, in the mode asked.
+				wantMode := map[string]string{"redirect": "redirect", "proxy": "stream"}[mode]
+				if n := loggedModes(t, kh.logs.String(), target)[wantMode]; n != 2 {
+					t.Fatalf("want the tile and the map for the %s URL delivered by %s, got %d", target.name, wantMode, n)
+				}
+			})
+		}
 	}
 }
