@@ -15,37 +15,129 @@ var secretNames = []string{"token", "client_secret", "client_id", "sig", "key"}
 
 const replacement = "REDACTED"
 
-// String returns s with the value of every name=value pair whose name ends
-// in a secret name replaced by "REDACTED". A value ends at '&', white
-// space (as RE2's \s: space, \t, \n, \f, \r — not \v), a quote or '<'/'>'. Strings without '=' are returned as they are,
-// without allocating: this runs on every log attribute.
+// String returns s with the value of every secret pair replaced by
+// "REDACTED". A secret pair is a name ending in a secret name (see
+// secretNames), then either '=' or, JSON style, a closing quote, optional
+// spaces, ':' and optional spaces; then the value:
+//
+//   - quoted, '…' or "…", as in PartitionKey='…' (OData) or key="…" (%q):
+//     the value runs to the closing quote; a backslash escapes the next
+//     byte and a doubled quote stands for one. The quotes are kept:
+//     key='REDACTED'. An unclosed value runs to the end of s.
+//   - quoted with escaped quotes, key=\"…\" (a quoted string inside an
+//     error text): the value runs to the next \" (or \'), kept likewise.
+//   - after '=' only, bare: the value ends at '&', white space (as RE2's
+//     \s: space, \t, \n, \f, \r — not \v), a quote or '<'/'>'.
+//
+// Strings without '=' or ':' are returned as they are, and strings without
+// a secret pair are returned without allocating: this runs on every log
+// attribute. String is safe for concurrent use.
 func String(s string) string {
-	if strings.IndexByte(s, '=') < 0 {
+	if strings.IndexByte(s, '=') < 0 && strings.IndexByte(s, ':') < 0 {
 		return s
 	}
 	var b strings.Builder
 	last := 0 // s[:last] has been written to b (when b is in use)
 	for i := 0; i < len(s); i++ {
-		if s[i] != '=' || !secretBefore(s[:i]) {
+		var open, end, close int // the value is s[open:end]; s[end:close] its closing quote
+		switch s[i] {
+		case '=':
+			if !secretBefore(s[last:i]) { // a name never reaches into a scrubbed value
+				continue
+			}
+			open, end, close = value(s, i+1)
+		case ':':
+			j, ok := jsonName(s[last:i])
+			if !ok || !secretBefore(s[last:last+j]) {
+				continue
+			}
+			k := i + 1
+			for k < len(s) && s[k] == ' ' {
+				k++
+			}
+			if k == len(s) || s[k] != '"' && s[k] != '\'' {
+				continue
+			}
+			open, end, close = value(s, k)
+		default:
 			continue
 		}
-		end := i + 1
-		for end < len(s) && !stop(s[end]) {
-			end++
-		}
-		if b.Len() == 0 && last == 0 {
+		if last == 0 {
 			b.Grow(len(s))
 		}
-		b.WriteString(s[last : i+1])
+		b.WriteString(s[last:open])
 		b.WriteString(replacement)
-		last = end
-		i = end - 1
+		b.WriteString(s[end:close])
+		last = close
+		i = close - 1
 	}
 	if last == 0 {
 		return s
 	}
 	b.WriteString(s[last:])
 	return b.String()
+}
+
+// jsonName reports whether prefix (what precedes a ':') ends in a quoted
+// name's closing quote and optional spaces, and returns where that quote
+// is: the name ends there.
+func jsonName(prefix string) (int, bool) {
+	j := len(prefix)
+	for j > 0 && prefix[j-1] == ' ' {
+		j--
+	}
+	if j == 0 || prefix[j-1] != '"' && prefix[j-1] != '\'' {
+		return 0, false
+	}
+	return j - 1, true
+}
+
+// value finds the value starting at s[i]: its bytes are s[open:end] and
+// its closing quote (if any) s[end:close].
+func value(s string, i int) (open, end, close int) {
+	switch {
+	case i < len(s) && (s[i] == '"' || s[i] == '\''):
+		q := s[i]
+		k := i + 1
+		for k < len(s) {
+			switch {
+			case s[k] == '\\' && k+1 < len(s):
+				k += 2
+				continue
+			case s[k] == '\\':
+				return i + 1, k, k // a lone trailing backslash is not part of it
+			case s[k] == q && k+1 < len(s) && s[k+1] == q:
+				k += 2
+				continue
+			case s[k] == q:
+				return i + 1, k, k + 1
+			}
+			k++
+		}
+		return i + 1, len(s), len(s)
+	case i+1 < len(s) && s[i] == '\\' && (s[i+1] == '"' || s[i+1] == '\''):
+		q := s[i+1]
+		k := i + 2
+		for k < len(s) {
+			if s[k] == '\\' {
+				switch {
+				case k+1 < len(s) && s[k+1] == q:
+					return i + 2, k, k + 2
+				case k+1 < len(s):
+					k += 2
+					continue
+				}
+				return i + 2, k, k
+			}
+			k++
+		}
+		return i + 2, len(s), len(s)
+	}
+	k := i
+	for k < len(s) && !stop(s[k]) {
+		k++
+	}
+	return i, k, k
 }
 
 // secretBefore reports whether the name just before a '=' ends in a
@@ -68,11 +160,11 @@ func stop(c byte) bool {
 }
 
 // ReplaceAttr is a slog.HandlerOptions.ReplaceAttr that scrubs every
-// string and error attribute.
+// string and error attribute with String.
 func ReplaceAttr(_ []string, a slog.Attr) slog.Attr {
 	switch a.Value.Kind() {
 	case slog.KindString:
-		if s := a.Value.String(); strings.IndexByte(s, '=') >= 0 {
+		if s := a.Value.String(); strings.IndexByte(s, '=') >= 0 || strings.IndexByte(s, ':') >= 0 {
 			a.Value = slog.StringValue(String(s))
 		}
 	case slog.KindAny:
