@@ -39,9 +39,13 @@ type Options struct {
 	// document with another root (an exception report, an HTML page) is
 	// refused. Empty accepts any.
 	Roots []string
-	// Secrets are strings that must not survive into the output (the
-	// token the document was fetched with); each is replaced by
-	// "REDACTED" wherever it still appears.
+	// Secrets are strings that must not survive in the output's URLs
+	// (the token the document was fetched with). They are looked for
+	// only in URL queries — in attribute values, text, comments,
+	// directives and processing instructions — where a parameter name or
+	// value holding one is replaced whole by "REDACTED"; see scrubber for
+	// the exact rule. The rest of the document is never touched, so a
+	// short token ("1") cannot turn version="1.0.0" into nonsense.
 	Secrets []string
 }
 
@@ -52,6 +56,7 @@ var ErrNotCapabilities = errors.New("not a capabilities document")
 // Rewrite rewrites doc. It refuses documents that declare entities (no
 // expansion attacks) or are not well-formed.
 func Rewrite(doc []byte, o Options) (*Document, error) {
+	sc := scrubber(o.Secrets)
 	d := xml.NewDecoder(bytes.NewReader(doc))
 	d.Strict = true
 	var (
@@ -71,10 +76,33 @@ func Rewrite(doc []byte, o Options) (*Document, error) {
 			return nil, fmt.Errorf("%w: %v", ErrNotCapabilities, err)
 		}
 		end := d.InputOffset()
+		// replace puts b in place of the token's bytes.
+		replace := func(b ...[]byte) {
+			cur = append(cur, doc[last:start]...)
+			for _, p := range b {
+				cur = append(cur, p...)
+			}
+			last = end
+		}
 		switch t := tok.(type) {
 		case xml.Directive:
 			if bytes.Contains(t, []byte("ENTITY")) {
 				return nil, fmt.Errorf("%w: declares entities", ErrNotCapabilities)
+			}
+			if v, ok := sc.scrubBytes(t); ok {
+				replace([]byte("<!"), []byte(v), []byte(">"))
+			}
+		case xml.Comment:
+			if v, ok := sc.scrubBytes(t); ok {
+				replace([]byte("<!--"), []byte(v), []byte("-->"))
+			}
+		case xml.ProcInst:
+			if v, ok := sc.scrubBytes(t.Inst); ok {
+				replace([]byte("<?"+t.Target+" "), []byte(v), []byte("?>"))
+			}
+		case xml.CharData:
+			if v, ok := sc.scrubBytes(t); ok {
+				replace(escapeText(nil, v))
 			}
 		case xml.StartElement:
 			if !root {
@@ -86,7 +114,17 @@ func Rewrite(doc []byte, o Options) (*Document, error) {
 				return nil, fmt.Errorf("%w: more than one root element", ErrNotCapabilities)
 			}
 			stack = append(stack, t.Name)
-			if !hasMatch(t, o.Match) {
+			scrubbed := false
+			for i, a := range t.Attr {
+				if v, ok := sc.scrub(a.Value); ok {
+					if !scrubbed {
+						t.Attr = append([]xml.Attr(nil), t.Attr...)
+						scrubbed = true
+					}
+					t.Attr[i].Value = v
+				}
+			}
+			if !scrubbed && !hasMatch(t, o.Match) {
 				continue
 			}
 			cur = append(cur, doc[last:start]...)
@@ -106,13 +144,7 @@ func Rewrite(doc []byte, o Options) (*Document, error) {
 	cur = append(cur, doc[last:]...)
 	out = append(out, cur)
 	dd := &Document{parts: out}
-	for i, p := range dd.parts {
-		for _, s := range o.Secrets {
-			if s != "" {
-				p = bytes.ReplaceAll(p, []byte(s), []byte("REDACTED"))
-			}
-		}
-		dd.parts[i] = p
+	for _, p := range dd.parts {
 		dd.size += len(p)
 	}
 	return dd, nil
@@ -177,6 +209,27 @@ func escapeAttr(b []byte, s string) []byte {
 	var w bytes.Buffer
 	_ = xml.EscapeText(&w, []byte(s)) // cannot fail on a bytes.Buffer
 	return append(b, w.Bytes()...)
+}
+
+// escapeText escapes s as character data: only '&', '<', '>' and '\r'
+// (which a parser would otherwise fold), so line breaks and quotes stay
+// as written.
+func escapeText(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '&':
+			b = append(b, "&amp;"...)
+		case '<':
+			b = append(b, "&lt;"...)
+		case '>':
+			b = append(b, "&gt;"...)
+		case '\r':
+			b = append(b, "&#xD;"...)
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
 }
 
 // Insertions returns how many URLs were rewritten.
