@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,10 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/keys/filestore"
+	"github.com/hexprox/hexprox/internal/server"
+	"github.com/hexprox/hexprox/internal/token"
+	"github.com/hexprox/hexprox/internal/tokenstore"
 )
 
 // demoOutput is what setup printed, picked apart.
@@ -189,5 +194,75 @@ func TestBrokenKeysFile(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(path); string(b) != `{"broken": ` {
 		t.Fatalf("a file it cannot read was overwritten: %q", b)
+	}
+}
+
+// The printed command is all a newcomer needs: with only HEXAGON_URL and
+// KEYS_FILE set, the settings choose the file store, and a proxy built as
+// main builds one serves the printed /v2 URLs from the fake. (main.go
+// does the wiring for real; this builds the same layers in process.)
+func TestDemoKeyServesThroughTheProxy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "demo-keys.json")
+	srv, d := runSetup(t, "-keys-file", path)
+	fake := httptest.NewServer(srv.Handler)
+	defer fake.Close()
+
+	env := map[string]string{"HEXAGON_URL": fake.URL, "KEYS_FILE": path}
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Keys.Store != config.KeysFile || cfg.Keys.File != path {
+		t.Fatalf("HEXAGON_URL and KEYS_FILE alone give key store %q on %q, want the file", cfg.Keys.Store, cfg.Keys.File)
+	}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ep := &token.Endpoint{URL: fake.URL + fakehexagon.TokenPath, Client: &http.Client{Timeout: cfg.TokenTimeout}}
+	layers := token.Layered(ep, tokenstore.NewMemory(), token.SharedOptions{Timeout: cfg.TokenStoreTimeout, Wait: cfg.TokenTimeout, Log: log})
+	store, err := filestore.Open(cfg.Keys.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httptest.NewServer(server.New(server.Options{
+		Config: cfg, Log: log, Version: "test",
+		Tokens: token.NewRegistry(ctx, layers, token.RegistryOptions{RefusalTTL: cfg.RefusalTTL, Log: log}),
+		Keys:   keys.NewCache(store, keys.CacheOptions{Refresh: cfg.Keys.Refresh, Log: log}),
+	}))
+	defer proxy.Close()
+	local := func(u string) string { return strings.Replace(u, "http://localhost:8080", proxy.URL, 1) }
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(u string) (*http.Response, string) {
+		t.Helper()
+		resp, err := client.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		b.ReadFrom(resp.Body)
+		return resp, b.String()
+	}
+
+	resp, body := get(local(d.wmts))
+	if resp.StatusCode != 200 || !strings.Contains(body, `template="`+proxy.URL+"/v2/wmts/"+d.key+"/1.0.0/HxGN_Imagery/") {
+		t.Fatalf("the demo WMTS URL: %d\n%.600s", resp.StatusCode, body)
+	}
+	if resp, _ := get(local(strings.TrimSuffix(d.wmts, "/1.0.0/WMTSCapabilities.xml") + "/1.0.0/HxGN_Imagery/default/WebMercator/5/10/12.jpg")); resp.StatusCode != http.StatusFound {
+		t.Fatalf("a demo key tile: %d", resp.StatusCode)
+	}
+	if resp, body := get(local(d.wms) + "?SERVICE=WMS&REQUEST=GetCapabilities"); resp.StatusCode != 200 || !strings.Contains(body, proxy.URL+"/v2/wms/"+d.key) {
+		t.Fatalf("the demo WMS URL: %d\n%.600s", resp.StatusCode, body)
+	}
+	resp, body = get(local(d.about))
+	var about map[string]any
+	if resp.StatusCode != 200 || json.Unmarshal([]byte(body), &about) != nil || about["org"] != "Demo organisation" || about["status"] != "active" {
+		t.Fatalf("the demo about URL: %d %s", resp.StatusCode, body)
+	}
+	for _, s := range []string{d.key, "demo-secret", credential.Encode("demo-secret")} {
+		if strings.Contains(logs.String(), s) {
+			t.Fatalf("the proxy's logs carry %q", s)
+		}
 	}
 }
