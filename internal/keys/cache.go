@@ -17,6 +17,7 @@ import (
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/origin"
+	"github.com/hexprox/hexprox/internal/usage/limit"
 )
 
 // Defaults for the zero fields of CacheOptions. The configuration owns the
@@ -312,13 +313,15 @@ type Key struct {
 	rec     Record
 	fp      string
 	log     *slog.Logger
-	origins origin.List // rec.Origins, parsed once
+	origins origin.List    // rec.Origins, parsed once
+	limits  *limit.Limiter // rec's rate, burst and daily_requests; nil: none
 	next    atomic.Uint64
 	refused []atomic.Bool
 }
 
 func newKey(rec Record, fp string, log *slog.Logger) *Key {
-	k := &Key{rec: rec, fp: fp, log: log, refused: make([]atomic.Bool, len(rec.Sets))}
+	k := &Key{rec: rec, fp: fp, log: log, refused: make([]atomic.Bool, len(rec.Sets)),
+		limits: limit.New(limit.Limits{Rate: rec.Rate, Burst: rec.Burst, Daily: rec.DailyRequests})}
 	if len(rec.Origins) > 0 {
 		var err error
 		if k.origins, err = origin.Parse(strings.Join(rec.Origins, ",")); err != nil {
@@ -330,6 +333,10 @@ func newKey(rec Record, fp string, log *slog.Logger) *Key {
 	}
 	return k
 }
+
+// Limiter returns the key's limits on this instance (nil: none). Its rate
+// allowance starts afresh each time the record is fetched again.
+func (k *Key) Limiter() *limit.Limiter { return k.limits }
 
 // AllowsOrigin reports whether the key's own origins allow a browser
 // origin (the global ALLOWED_ORIGINS are the server's to check).

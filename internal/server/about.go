@@ -9,18 +9,37 @@ import (
 
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/publicurl"
+	"github.com/hexprox/hexprox/internal/usage"
 )
 
 // aboutInfo is what /about/{key} says of a key: never a credential.
 type aboutInfo struct {
-	Org       string     `json:"org"`
-	Contact   string     `json:"contact"`
-	Status    string     `json:"status"`
-	Expires   *time.Time `json:"expires,omitempty"`
-	NotBefore *time.Time `json:"not_before,omitempty"`
-	WMTS      string     `json:"wmts"`
-	WMS       string     `json:"wms"`
-	Version   string     `json:"version"`
+	Org       string      `json:"org"`
+	Contact   string      `json:"contact"`
+	Status    string      `json:"status"`
+	Expires   *time.Time  `json:"expires,omitempty"`
+	NotBefore *time.Time  `json:"not_before,omitempty"`
+	WMTS      string      `json:"wmts"`
+	WMS       string      `json:"wms"`
+	Version   string      `json:"version"`
+	Usage     *aboutUsage `json:"usage,omitempty"`
+}
+
+// aboutUsage is a key's own usage: today and this month so far (UTC),
+// summed over every instance.
+type aboutUsage struct {
+	Today usageCounts `json:"today"`
+	Month usageCounts `json:"month"`
+}
+
+type usageCounts struct {
+	Requests int64 `json:"requests"`
+	Tiles    int64 `json:"tiles"` // WMTS tiles and WMS maps
+	Bytes    int64 `json:"bytes_streamed"`
+}
+
+func toUsageCounts(c usage.Counts) usageCounts {
+	return usageCounts{Requests: c.Requests(), Tiles: c[usage.TilesRedirected] + c[usage.TilesStreamed] + c[usage.WMSGetMap], Bytes: c[usage.BytesStreamed]}
 }
 
 // about answers the original's /about/{key}: JSON, or a small page for a
@@ -49,6 +68,14 @@ func (s *Server) about(c echo.Context) error {
 	}
 	if !r.NotBefore.IsZero() {
 		info.NotBefore = &r.NotBefore
+	}
+	if s.usage != nil {
+		u, err := s.usage.Usage(c.Request().Context(), usage.SubjectID{Org: k.Org(), Key: k.Fingerprint()})
+		if err == nil {
+			info.Usage = &aboutUsage{Today: toUsageCounts(u.Today), Month: toUsageCounts(u.Month)}
+		} else {
+			s.log.Warn("cannot read the key's usage for its about page", "key", k.Fingerprint(), "err", err)
+		}
 	}
 	h := c.Response().Header()
 	h.Set("Cache-Control", "no-store")

@@ -3,12 +3,14 @@ package server
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/guesslimit"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/ows"
 	"github.com/hexprox/hexprox/internal/token"
@@ -48,11 +50,9 @@ func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			rec := recordOf(c)
 			r := c.Request()
-			q, err := ows.Params(r.URL.RawQuery)
-			if err != nil {
-				return err
-			}
-			rec.query = q
+			// The query is parsed once, here; a malformed one is an error
+			// only where it is read (WMS, WMTS KVP), not on a REST tile.
+			rec.query, rec.queryErr = ows.Params(r.URL.RawQuery)
 			// The escaped path, not c.Param("*"): Echo unescapes a
 			// parameter only when the request has a RawPath, so "%2F"
 			// inside a base64 segment would sometimes split it.
@@ -64,13 +64,19 @@ func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 			if err != nil {
 				return err
 			}
-			if err := slashInBase64(rec.format, rest); err != nil {
-				return err
-			}
 			for {
 				rec.principal, rec.who, rec.rest = p, p.who, rest
 				rec.tokens = s.tokens.Source(p.cred)
+				ticket, err := s.admit(rec, func() netip.Addr { return guesslimit.ClientAddr(r, s.cfg.TrustedHops) })
+				if err != nil {
+					return err
+				}
+				rec.subject = s.subjectOf(rec)
+				if err := s.enforce(rec); err != nil {
+					return err
+				}
 				err = next(c)
+				s.done(ticket, err)
 				if !refused(err) || p.onRefuse == nil {
 					return err
 				}
@@ -96,6 +102,9 @@ func credentialInPath(service string) resolver {
 		if err != nil {
 			return principal{}, "", &failure.Error{Kind: failure.Invalid, Message: "the credential in the URL is malformed: " + err.Error() +
 				"; encode the client id and secret with base64 (URL-safe or standard)"}
+		}
+		if err := slashInBase64(service, rest); err != nil {
+			return principal{}, "", err
 		}
 		id, secret := cred.PathSegments()
 		return principal{cred: cred, who: cred.Fingerprint(), base: "/" + service + "/" + id + "/" + secret}, rest, nil
@@ -126,9 +135,9 @@ var errSlash = &failure.Error{Kind: failure.Invalid, Message: "the client id or 
 // the path starts with a segment of base64 characters where the service
 // expects "1.0.0" (WMTS) or nothing (WMS). Such a segment holds part of a
 // secret: it is answered 400 and never logged.
-func slashInBase64(format errFormat, rest string) error {
+func slashInBase64(service, rest string) error {
 	seg, _, _ := strings.Cut(strings.TrimPrefix(rest, "/"), "/")
-	if seg == "" || seg == "1.0.0" && format == formatWMTS {
+	if seg == "" || seg == "1.0.0" && service == "wmts" {
 		return nil
 	}
 	if _, err := credential.DecodeSegment(strings.NewReplacer("%2B", "+", "%2b", "+", "%3D", "=", "%3d", "=").Replace(seg)); err != nil {

@@ -49,7 +49,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 			ows.WriteExceptionReport(c.Response(), fe.ExceptionCode(), fe.Locator, fe.Message)
 		}
 	case formatWMS:
-		version := wms.ExceptionVersion(r.URL.RawQuery)
+		version := wms.QueryExceptionVersion(rec.query)
 		code := fe.ExceptionCode()
 		if code == failure.CodeNoApplicableCode {
 			code = "" // WMS has no such code; no code means a generic error

@@ -8,8 +8,10 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hexprox/hexprox/internal/hexagon"
+	"github.com/hexprox/hexprox/internal/ows"
 	"github.com/hexprox/hexprox/internal/redact"
 	"github.com/hexprox/hexprox/internal/token"
+	"github.com/hexprox/hexprox/internal/usage"
 )
 
 // record is one request's state: what the credentials step resolved, for
@@ -21,11 +23,14 @@ import (
 type record struct {
 	// Resolved by the credentials step.
 	format    errFormat
-	query     map[string]string // the query, parsed once
+	query     ows.Query // the query, parsed once
+	queryErr  error     // why it could not be
 	principal principal
-	tokens    *token.Cached // the principal's credential's
-	rest      string        // the escaped path after the credential or key
-	browser   bool          // an allowed cross-origin browser
+	tokens    *token.Cached  // the principal's credential's
+	rest      string         // the escaped path after the credential or key
+	browser   bool           // an allowed cross-origin browser
+	subject   *usage.Subject // whom the request is counted under; nil: nobody
+	wmsMap    bool           // a WMS GetMap (counted as a map, not "other WMS")
 
 	// For the log line.
 	route, mode, who, path, err string
@@ -72,6 +77,9 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		aborted = false
+		if c.Request().Method != http.MethodOptions {
+			s.count(rec, c.Response().Status, c.Response().Size)
+		}
 		return nil
 	}
 }
@@ -98,10 +106,10 @@ func (s *Server) logLine(c echo.Context, rec *record, start time.Time) {
 			attrs = append(attrs, slog.String("cred", rec.who))
 		}
 		if rec.path != "" {
-			attrs = append(attrs, slog.String("path", capped(redact.String(rec.path))))
+			attrs = append(attrs, slog.String("path", redact.String(capped(rec.path))))
 		}
 		if r.URL.RawQuery != "" {
-			attrs = append(attrs, slog.String("query", capped(redact.String(r.URL.RawQuery))))
+			attrs = append(attrs, slog.String("query", redact.String(capped(r.URL.RawQuery))))
 		}
 	}
 	if rec.mode != "" {
@@ -114,7 +122,7 @@ func (s *Server) logLine(c echo.Context, rec *record, start time.Time) {
 		attrs = append(attrs, slog.Int("upstream_status", rec.call.Status), slog.Float64("upstream_ms", float64(rec.call.Latency.Microseconds())/1000), slog.Bool("retried", rec.call.Retried))
 	}
 	if rec.err != "" {
-		attrs = append(attrs, slog.String("err", capped(redact.String(rec.err))))
+		attrs = append(attrs, slog.String("err", redact.String(capped(rec.err))))
 	}
 	s.log.LogAttrs(r.Context(), s.logLevel(status), "request", attrs...)
 }

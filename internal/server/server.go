@@ -17,10 +17,13 @@ import (
 
 	"github.com/hexprox/hexprox/internal/capabilities"
 	"github.com/hexprox/hexprox/internal/config"
+	"github.com/hexprox/hexprox/internal/guesslimit"
 	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/landing"
 	"github.com/hexprox/hexprox/internal/token"
+	"github.com/hexprox/hexprox/internal/usage"
+	"github.com/hexprox/hexprox/internal/usage/limit"
 	"github.com/hexprox/hexprox/internal/wms"
 	"github.com/hexprox/hexprox/internal/wmts"
 )
@@ -37,6 +40,12 @@ type Options struct {
 	// Keys resolves /v2 API keys; nil means the proxy has none and /v2
 	// answers 404.
 	Keys *keys.Cache
+	// Guesses limits, per client address, credentials Hexagon refuses;
+	// nil means no limit.
+	Guesses *guesslimit.Limiter
+	// Usage counts requests per organisation, key or credential; nil
+	// counts nothing (and no daily quota can be enforced).
+	Usage *usage.Counter
 }
 
 // Server answers HexProx's routes. It is an http.Handler.
@@ -44,8 +53,13 @@ type Server struct {
 	cfg     config.Config
 	tokens  *token.Registry
 	keys    *keys.Cache
-	log     *slog.Logger
-	version string
+	guesses *guesslimit.Limiter
+	usage   *usage.Counter
+	// v1Limits are RATE_LIMIT and DAILY_REQUEST_LIMIT per v1 credential;
+	// nil when neither is set.
+	v1Limits *v1Limiters
+	log      *slog.Logger
+	version  string
 
 	echo    *echo.Echo
 	proxy   *httputil.ReverseProxy
@@ -71,10 +85,14 @@ func New(o Options) *Server {
 		cfg:     o.Config,
 		tokens:  o.Tokens,
 		keys:    o.Keys,
-		log:     o.Log,
-		version: o.Version,
-		caps:    capabilities.NewCache(o.Config.CapabilitiesTTL, 0, o.Now),
-		page:    landing.Render(o.Version),
+		guesses: o.Guesses,
+		usage:   o.Usage,
+
+		v1Limits: newV1Limiters(limit.Limits{Rate: o.Config.RateLimit, Daily: o.Config.DailyLimit}),
+		log:      o.Log,
+		version:  o.Version,
+		caps:     capabilities.NewCache(o.Config.CapabilitiesTTL, 0, o.Now),
+		page:     landing.Render(o.Version, o.Config.HexagonURL),
 
 		wmtsMatch: capabilities.ServiceMatcher(wmts.ServicePath),
 		wmsMatch:  capabilities.ServiceMatcher(wms.ServicePath),

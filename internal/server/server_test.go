@@ -366,6 +366,11 @@ func TestRequestLogLine(t *testing.T) {
 	h := newHarness(t, nil)
 	h.get(h.credURL()+tilePath+"?access_token=client-token", nil)
 	h.get(h.credURL()+tilePath, map[string]string{"Origin": allowed})
+	// A streamed response reaches the client before its handler returns
+	// and logs: wait for the line.
+	for deadline := time.Now().Add(5 * time.Second); strings.Count(h.logs.String(), `"msg":"request"`) < 2 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	var lines []map[string]any
 	for _, l := range strings.Split(strings.TrimSpace(h.logs.String()), "\n") {
 		var m map[string]any

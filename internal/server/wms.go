@@ -16,7 +16,10 @@ func (s *Server) wms(c echo.Context) error {
 	if rec.rest != "" && rec.rest != "/" {
 		return &failure.Error{Kind: failure.NotFound, Message: "no such WMS resource; use the credential URL with KVP parameters"}
 	}
-	req, err := wms.Parse(c.Request().URL.RawQuery)
+	if rec.queryErr != nil {
+		return rec.queryErr
+	}
+	req, err := wms.ParseQuery(rec.query)
 	if err != nil {
 		return err
 	}
@@ -37,6 +40,7 @@ func (s *Server) wms(c echo.Context) error {
 			url:         url,
 		})
 	case wms.Map:
+		rec.wmsMap = true
 		return s.deliver(c, &hexagon.Call{Tokens: rec.tokens, URL: url})
 	default: // GetFeatureInfo and GetLegendGraphic: small, always streamed
 		return s.stream(c, &hexagon.Call{Tokens: rec.tokens, URL: url})

@@ -12,7 +12,13 @@ import (
 func (s *Server) wmts(c echo.Context) error {
 	rec := recordOf(c)
 	rec.route = "wmts"
-	req, err := wmts.Parse(rec.rest, c.Request().URL.RawQuery)
+	var req wmts.Request
+	var err error
+	if rec.queryErr == nil {
+		req, err = wmts.ParseQuery(rec.rest, rec.query)
+	} else {
+		req, err = wmts.Parse(rec.rest, c.Request().URL.RawQuery) // a REST tile ignores its query
+	}
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,159 @@
+package server
+
+import (
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/token"
+	"github.com/hexprox/hexprox/internal/usage"
+	"github.com/hexprox/hexprox/internal/usage/limit"
+)
+
+// guessTicket remembers, for one request, whether its credential was
+// unknown when the request began and from which address it came.
+type guessTicket struct {
+	addr    netip.Addr
+	counted bool
+}
+
+// admit asks the limiter before a credential whose state is unknown can
+// reach Hexagon; it answers 429 once the address has used up its
+// allowance.
+func (s *Server) admit(rec *record, addr func() netip.Addr) (guessTicket, error) {
+	if s.guesses == nil || rec.principal.key != nil || rec.tokens.State() != token.Unknown {
+		return guessTicket{}, nil
+	}
+	t := guessTicket{addr: addr(), counted: true}
+	if wait, ok := s.guesses.Check(t.addr); !ok {
+		return t, tooManyGuesses(wait)
+	}
+	return t, nil
+}
+
+// done records a refusal that Hexagon was asked for.
+func (s *Server) done(t guessTicket, err error) {
+	if t.counted && refused(err) {
+		s.guesses.Refused(t.addr)
+	}
+}
+
+func tooManyGuesses(wait time.Duration) error {
+	return &failure.Error{Kind: failure.RateLimited, RetryAfter: strconv.Itoa(max(1, int(wait/time.Second))),
+		Message: "too many refused credentials from your address; check the URL, and try again later"}
+}
+
+// subjectOf is who the request is counted under: a key's organisation and
+// fingerprint, or a v1 credential's fingerprint once Hexagon has accepted
+// it (so that random credentials cannot fill the counters). nil when
+// nothing is counted.
+func (s *Server) subjectOf(rec *record) *usage.Subject {
+	if s.usage == nil || rec.who == "" || rec.tokens == nil {
+		return nil
+	}
+	if rec.principal.key == nil && rec.tokens.State() != token.Live {
+		return nil
+	}
+	return s.usage.Subject(usage.SubjectID{Org: rec.principal.org, Key: rec.who})
+}
+
+// limiterOf returns the limits that apply to the request: the key's own,
+// or RATE_LIMIT and DAILY_REQUEST_LIMIT for a v1 credential Hexagon has
+// accepted.
+func (s *Server) limiterOf(rec *record) *limit.Limiter {
+	if rec.principal.key != nil {
+		return rec.principal.key.Limiter()
+	}
+	if s.v1Limits == nil || rec.tokens.State() != token.Live {
+		return nil
+	}
+	return s.v1Limits.get(rec.principal.cred.Key())
+}
+
+// enforce answers 429, naming the limit, for a request over its limits.
+func (s *Server) enforce(rec *record) error {
+	lim := s.limiterOf(rec)
+	if lim == nil || rec.subject == nil {
+		return nil
+	}
+	v := lim.Allow(rec.subject, time.Now())
+	if v.OK {
+		return nil
+	}
+	msg := "this URL's limit of requests per second was reached; slow down"
+	if v.Limit == limit.NameDaily {
+		msg = "this URL's daily request quota is used up; it resets at midnight UTC"
+	}
+	return &failure.Error{Kind: failure.RateLimited, RetryAfter: strconv.Itoa(v.RetryAfterSeconds()), Message: msg + " (limit: " + v.Limit + ")"}
+}
+
+// v1Limiters holds one limiter per v1 credential that Hexagon accepted,
+// so that RATE_LIMIT counts per credential. Real credentials are few; the
+// map is capped all the same.
+type v1Limiters struct {
+	limits limit.Limits
+	mu     sync.Mutex
+	m      map[string]*limit.Limiter
+}
+
+const maxV1Limiters = 10000
+
+func newV1Limiters(l limit.Limits) *v1Limiters {
+	if limit.New(l) == nil {
+		return nil
+	}
+	return &v1Limiters{limits: l, m: map[string]*limit.Limiter{}}
+}
+
+func (v *v1Limiters) get(credKey string) *limit.Limiter {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if l, ok := v.m[credKey]; ok {
+		return l
+	}
+	if len(v.m) >= maxV1Limiters {
+		clear(v.m) // only accepted credentials get here; starting afresh is safe
+	}
+	l := limit.New(v.limits)
+	v.m[credKey] = l
+	return l
+}
+
+// count adds the request to its subject's counters once it is answered.
+func (s *Server) count(rec *record, status int, size int64) {
+	if rec.subject == nil {
+		rec.subject = s.subjectOf(rec) // a v1 credential accepted by this very request
+	}
+	subj := rec.subject
+	if subj == nil {
+		return
+	}
+	if k, ok := usage.ErrorKind(status); ok {
+		subj.Inc(k)
+		return
+	}
+	switch rec.mode {
+	case "capabilities":
+		subj.Inc(usage.Capabilities)
+	case "redirect":
+		if rec.route == "wms" {
+			subj.Inc(usage.WMSGetMap)
+		} else {
+			subj.Inc(usage.TilesRedirected)
+		}
+	case "stream":
+		switch {
+		case rec.route != "wms":
+			subj.Inc(usage.TilesStreamed)
+		case rec.wmsMap:
+			subj.Inc(usage.WMSGetMap)
+		default:
+			subj.Inc(usage.WMSOther)
+		}
+		if size > 0 {
+			subj.Add(usage.BytesStreamed, size)
+		}
+	}
+}
