@@ -342,16 +342,11 @@ func hostileKeyCases(valid, revoked, unknown, evil string) []hostileKeyCase {
 	c := func(name, path string, status int, store bool) hostileKeyCase {
 		return hostileKeyCase{hostileCase: hostileCase{name: name, method: "GET", path: path, status: status}, store: store}
 	}
-	// A key route's errors speak of keys: these still answer as a
-	// credential route would.
+	// A key route's errors speak of keys: a path with no key segment still
+	// answers as a credential route would.
 	noKey := func(name, path string) hostileKeyCase {
 		k := c(name, path, 400, false)
 		k.issue, k.issueStatus = "a /v2 path without a key segment is refused with the credential routes' message (\"/{base64 client id}/{base64 client secret}\"): credentials() in credentials.go should say that the URL must continue with /{API key} on key routes", 400
-		return k
-	}
-	afterKey := func(name, path string) hostileKeyCase {
-		k := c(name, path, 404, true)
-		k.issue, k.issueStatus = "slashInBase64 in credentials.go also runs on key routes, so a base64-looking segment after a valid key answers 400 \"the client id or secret contains a '/'\" instead of 404: run it only when the principal has no key", 400
 		return k
 	}
 	var cs []hostileKeyCase
@@ -414,8 +409,8 @@ func hostileKeyCases(valid, revoked, unknown, evil string) []hostileKeyCase {
 		c("key in the query of about", "/about?key="+valid, 404, false),
 		c("empty about", "/about/", 404, false),
 		// After a valid key: the resource rules of every WMTS/WMS URL.
-		afterKey("credential after a key", v+"/"+id+"/"+sec+caps),
-		afterKey("credential after a key on WMS", "/v2/wms/"+valid+"/"+id+"/"+sec),
+		c("credential after a key", v+"/"+id+"/"+sec+caps, 404, true),
+		c("credential after a key on WMS", "/v2/wms/"+valid+"/"+id+"/"+sec, 404, true),
 		c("second key after a key", v+"/"+revoked+caps, 404, true),
 		c("dot-dot after a key", v+"/../../wmts/"+id+"/"+sec+caps, 400, true),
 		c("encoded dot-dot after a key", v+"/1.0.0/%2e%2e/%2e%2e/WebMercator/5/10/12.jpg", 400, true),
