@@ -1,9 +1,14 @@
 // Command handler is HexProx: a reverse proxy that lets GIS clients use
-// Hexagon's token-protected WMTS imagery with the OAuth client credentials
-// in the URL path. It runs as an Azure Functions custom handler (the host
-// sets FUNCTIONS_CUSTOMHANDLER_PORT) or as a plain server (PORT).
+// Hexagon's token-protected WMTS and WMS imagery with OAuth client
+// credentials, or a revocable API key, in the URL path. It runs as an
+// Azure Functions custom handler (the host sets
+// FUNCTIONS_CUSTOMHANDLER_PORT) or as a plain server (PORT).
 //
-// This file only wires: settings, logs, token sources, server.
+//	handler                 serve
+//	handler keys ...        administer API keys (handler keys help)
+//	handler usage ...       report usage per organisation (handler usage -h)
+//
+// This file only wires: settings, logs, stores, token sources, server.
 package main
 
 import (
@@ -16,16 +21,28 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/hexprox/hexprox/internal/azstorage"
 	"github.com/hexprox/hexprox/internal/config"
+	"github.com/hexprox/hexprox/internal/guesslimit"
+	"github.com/hexprox/hexprox/internal/keyadmin"
+	"github.com/hexprox/hexprox/internal/keys"
+	"github.com/hexprox/hexprox/internal/keys/filestore"
+	"github.com/hexprox/hexprox/internal/keys/keyvault"
 	"github.com/hexprox/hexprox/internal/redact"
 	"github.com/hexprox/hexprox/internal/server"
 	"github.com/hexprox/hexprox/internal/token"
 	"github.com/hexprox/hexprox/internal/tokenstore"
 	"github.com/hexprox/hexprox/internal/tokenstore/azuretable"
+	"github.com/hexprox/hexprox/internal/usage"
+	"github.com/hexprox/hexprox/internal/usage/report"
+	"github.com/hexprox/hexprox/internal/usage/usagetable"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -34,27 +51,39 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+	var err error
+	switch cmd := append(os.Args[1:], "")[0]; cmd {
+	case "":
+		err = run(ctx, os.Getenv, os.Stdout)
+	case "keys":
+		err = keyadmin.Run(ctx, os.Args[2:], keyadmin.OSEnv())
+	case "usage":
+		err = usageReport(ctx, os.Args[2:], os.Getenv, os.Stdout)
+	default:
+		err = fmt.Errorf("unknown command %q: run handler with no arguments to serve, or use \"handler keys\" or \"handler usage\"", cmd)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "hexprox:", err)
 		os.Exit(1)
 	}
 }
 
+// run serves until ctx is done.
 func run(ctx context.Context, getenv func(string) string, logOut io.Writer) error {
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return fmt.Errorf("invalid settings:\n%w", err)
 	}
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel, ReplaceAttr: redact.ReplaceAttr}))
-	slog.SetDefault(log)
 
-	store, err := openStore(ctx, cfg, log)
+	store, err := openTokenStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	endpoint := &token.Endpoint{
 		URL:    cfg.HexagonURL + "/streaming/oauth/token",
 		Client: &http.Client{Timeout: cfg.TokenTimeout},
+		Log:    log,
 	}
 	layers := token.Layered(endpoint, store, token.SharedOptions{
 		HashKey: cfg.TokenHashKey,
@@ -63,7 +92,20 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		Log:     log,
 	})
 	tokens := token.NewRegistry(ctx, layers, token.RegistryOptions{RefusalTTL: cfg.RefusalTTL, Log: log})
-	handler := server.New(server.Options{Config: cfg, Tokens: tokens, Log: log, Version: version})
+	keyCache, err := openKeys(cfg, log)
+	if err != nil {
+		return err
+	}
+	sink, err := openUsage(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	counter := usage.New(usage.Options{Sink: sink, Instance: cfg.Instance, Flush: cfg.UsageFlush, Log: log})
+	var guesses *guesslimit.Limiter
+	if cfg.GuessLimit > 0 {
+		guesses = guesslimit.New(guesslimit.Options{PerMinute: cfg.GuessLimit, Burst: min(cfg.GuessLimit, guesslimit.DefaultBurst)})
+	}
+	handler := server.New(server.Options{Config: cfg, Tokens: tokens, Keys: keyCache, Usage: counter, Guesses: guesses, Log: log, Version: version})
 
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
 	if err != nil {
@@ -88,27 +130,25 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
+	// The last counts go out before the process ends.
+	if err := counter.Close(shutdown); err != nil {
+		log.Warn("the last usage flush failed; up to one flush interval of counts is lost", "err", err)
+	}
 	log.Info("stopped")
 	return nil
 }
 
-// openStore returns the token store the settings name. The table is
+// openTokenStore returns the token store the settings name. The table is
 // created in the background, so that start-up never waits on storage.
-func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (tokenstore.Store, error) {
+func openTokenStore(ctx context.Context, cfg config.Config, log *slog.Logger) (tokenstore.Store, error) {
 	if cfg.TokenStore != "table" {
 		return tokenstore.NewMemory(), nil
 	}
-	t := cfg.Table
-	store, err := azuretable.Open(azuretable.Settings{
-		ConnectionString: t.ConnectionString,
-		ServiceURL:       t.ServiceURL,
-		ManagedIdentity:  t.ManagedIdentity,
-		ClientID:         t.ClientID,
-		Table:            t.Name,
-	})
+	svc, err := azstorage.NewServiceClient(cfg.Storage)
 	if err != nil {
 		return nil, err
 	}
+	store := azuretable.New(svc, cfg.TokenTable)
 	go func() {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
@@ -117,4 +157,86 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (tokens
 		}
 	}()
 	return store, nil
+}
+
+// openKeys returns the API key cache over the store KEY_STORE names, or
+// nil for none.
+func openKeys(cfg config.Config, log *slog.Logger) (*keys.Cache, error) {
+	var store keys.Store
+	switch cfg.Keys.Store {
+	case config.KeysFile:
+		s, err := filestore.Open(cfg.Keys.File)
+		if err != nil {
+			return nil, fmt.Errorf("KEYS_FILE: %w", err)
+		}
+		store = s
+	case config.KeysKeyVault:
+		cred, err := keyvault.NewCredential(cfg.Keys.ClientID)
+		if err != nil {
+			return nil, fmt.Errorf("Key Vault identity: %w", err)
+		}
+		s, err := keyvault.Open(keyvault.Options{
+			VaultURL:   cfg.Keys.VaultURL,
+			Credential: cred,
+			// Short: a warm key is served from memory while the vault is
+			// slow; the SDK's default ladder would only delay that.
+			Retry: policy.RetryOptions{MaxRetries: 2, RetryDelay: 200 * time.Millisecond, MaxRetryDelay: time.Second, TryTimeout: 5 * time.Second},
+		})
+		if err != nil {
+			return nil, err
+		}
+		store = s
+	default:
+		return nil, nil
+	}
+	return keys.NewCache(store, keys.CacheOptions{Refresh: cfg.Keys.Refresh, HashKey: cfg.TokenHashKey, Log: log}), nil
+}
+
+// openUsage returns where usage rows go: the usage table beside the
+// token table, or, with no storage account, a directory on this machine.
+func openUsage(ctx context.Context, cfg config.Config, log *slog.Logger) (usage.Sink, error) {
+	if !cfg.Storage.Configured() {
+		return &usage.DirSink{Dir: usageDir(cfg)}, nil
+	}
+	svc, err := azstorage.NewServiceClient(cfg.Storage)
+	if err != nil {
+		return nil, err
+	}
+	sink := usagetable.New(svc, cfg.UsageTable)
+	if log != nil {
+		go func() {
+			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			if err := sink.EnsureTable(ctx); err != nil {
+				log.Warn("cannot create the usage table yet; counts stay in memory until storage answers", "err", err)
+			}
+		}()
+	}
+	return sink, nil
+}
+
+// usageDir is USAGE_DIR, else hexprox/usage in the user's cache directory.
+func usageDir(cfg config.Config) string {
+	if cfg.UsageDir != "" {
+		return cfg.UsageDir
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "hexprox", "usage")
+}
+
+// usageReport runs "handler usage": it reads every instance's rows from
+// the same place the server writes them.
+func usageReport(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return fmt.Errorf("invalid settings:\n%w", err)
+	}
+	sink, err := openUsage(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	return report.Run(ctx, args, out, sink)
 }

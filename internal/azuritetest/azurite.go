@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hexprox/hexprox/internal/tokenstore/azuretable"
+	"github.com/hexprox/hexprox/internal/azstorage"
 )
 
 // Azurite is a running Azurite Table service on loopback.
@@ -96,7 +96,7 @@ func (a *Azurite) Endpoint() string {
 
 // ConnectionString is the development account's connection string.
 func (a *Azurite) ConnectionString() string {
-	return azuretable.DevelopmentConnectionString(a.Endpoint())
+	return azstorage.DevelopmentConnectionString(a.Endpoint())
 }
 
 // Stop stops Azurite (its in-memory data is lost).

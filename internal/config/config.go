@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/hexprox/hexprox/internal/origin"
-	"github.com/hexprox/hexprox/internal/tokenstore/azuretable"
 )
 
 // Tile delivery modes.
@@ -54,6 +53,9 @@ type Config struct {
 
 	UsageFlush time.Duration // USAGE_FLUSH: how often each instance writes its counters
 	UsageTable string        // USAGE_TABLE: the usage table, in the token table's storage account
+	// UsageDir is USAGE_DIR: where usage rows are kept when no storage
+	// account is configured; "" means the user's cache directory.
+	UsageDir string
 	// Instance names this instance's usage rows: WEBSITE_INSTANCE_ID on
 	// Azure, else "" (a random name per process).
 	Instance string
@@ -65,7 +67,8 @@ type Config struct {
 	DailyLimit int64
 
 	TokenStore        string        // TOKEN_STORE resolved: "memory" or "table"
-	Table             TableSettings // where the table is, for TokenStore "table"
+	Storage           Storage       // the storage account of the token (and usage) tables
+	TokenTable        string        // TOKEN_TABLE_NAME
 	TokenHashKey      string        // TOKEN_HASH_KEY: keys the HMAC naming rows; secret
 	TokenStoreTimeout time.Duration // TOKEN_STORE_TIMEOUT: bound on each store call
 }
@@ -87,16 +90,21 @@ type Keys struct {
 	Refresh  time.Duration // KEYS_REFRESH: revocation reaches every instance within it
 }
 
-// TableSettings locate the Azure Table that shares tokens. Exactly one of
-// ConnectionString and ServiceURL is set.
-type TableSettings struct {
-	ConnectionString string // TOKEN_TABLE_CONNECTION or AzureWebJobsStorage; secret
+// Storage locates the Azure Storage account whose Table service holds the
+// token and usage tables. At most one of ConnectionString and ServiceURL
+// is set; neither means no storage is configured.
+type Storage struct {
+	// ConnectionString is TOKEN_TABLE_CONNECTION or AzureWebJobsStorage
+	// (a secret); "UseDevelopmentStorage=true" means Azurite.
+	ConnectionString string
 	ServiceURL       string // from AzureWebJobsStorage__tableServiceUri or __accountName
 	ManagedIdentity  bool   // AzureWebJobsStorage__credential=managedidentity
 	ClientID         string // AzureWebJobsStorage__clientId: a user-assigned identity
-	Name             string // TOKEN_TABLE_NAME
 	Source           string // which setting it came from, for logs
 }
+
+// Configured reports whether a storage account is set.
+func (s Storage) Configured() bool { return s.ConnectionString != "" || s.ServiceURL != "" }
 
 // Defaults.
 const (
@@ -213,7 +221,7 @@ func Load(getenv func(string) string) (Config, error) {
 
 // loadTokenStore resolves TOKEN_STORE and where the table is.
 func (c *Config) loadTokenStore(get func(name, def string) string, bad func(name, format string, args ...any)) {
-	t := &c.Table
+	t := &c.Storage
 	switch {
 	case get("TOKEN_TABLE_CONNECTION", "") != "":
 		t.ConnectionString, t.Source = get("TOKEN_TABLE_CONNECTION", ""), "TOKEN_TABLE_CONNECTION"
@@ -224,11 +232,8 @@ func (c *Config) loadTokenStore(get func(name, def string) string, bad func(name
 	case get("AzureWebJobsStorage__accountName", "") != "":
 		t.ServiceURL, t.Source = "https://"+get("AzureWebJobsStorage__accountName", "")+".table.core.windows.net", "AzureWebJobsStorage__accountName"
 	}
-	if strings.EqualFold(strings.ReplaceAll(t.ConnectionString, " ", ""), "UseDevelopmentStorage=true") {
-		// aztables cannot parse it: spell out Azurite's development account.
-		t.ConnectionString = azuretable.DevelopmentConnectionString(azuretable.DevelopmentEndpoint)
-	}
-	if t.ConnectionString != "" && !strings.Contains(t.ConnectionString, "AccountName=") && !strings.Contains(t.ConnectionString, "SharedAccessSignature=") {
+	dev := strings.EqualFold(strings.ReplaceAll(t.ConnectionString, " ", ""), "UseDevelopmentStorage=true")
+	if t.ConnectionString != "" && !dev && !strings.Contains(t.ConnectionString, "AccountName=") && !strings.Contains(t.ConnectionString, "SharedAccessSignature=") {
 		bad(t.Source, "is not a storage connection string (AccountName=...;AccountKey=... or UseDevelopmentStorage=true)")
 	}
 	if t.ServiceURL != "" {
@@ -238,11 +243,11 @@ func (c *Config) loadTokenStore(get func(name, def string) string, bad func(name
 	}
 	t.ManagedIdentity = strings.EqualFold(get("AzureWebJobsStorage__credential", ""), "managedidentity")
 	t.ClientID = get("AzureWebJobsStorage__clientId", "")
-	t.Name = get("TOKEN_TABLE_NAME", "hexproxtokens")
-	if !tableName(t.Name) {
-		bad("TOKEN_TABLE_NAME", "%q must be 3-63 letters and digits, starting with a letter", t.Name)
+	c.TokenTable = get("TOKEN_TABLE_NAME", "hexproxtokens")
+	if !tableName(c.TokenTable) {
+		bad("TOKEN_TABLE_NAME", "%q must be 3-63 letters and digits, starting with a letter", c.TokenTable)
 	}
-	configured := t.ConnectionString != "" || t.ServiceURL != ""
+	configured := t.Configured()
 	switch mode := strings.ToLower(get("TOKEN_STORE", "auto")); mode {
 	case "auto":
 		c.TokenStore = "memory"
@@ -329,6 +334,7 @@ func (c *Config) loadUsage(get func(name, def string) string, bad func(name, for
 	if !tableName(c.UsageTable) {
 		bad("USAGE_TABLE", "%q must be 3-63 letters and digits, starting with a letter", c.UsageTable)
 	}
+	c.UsageDir = get("USAGE_DIR", "")
 	c.Instance = get("WEBSITE_INSTANCE_ID", "")
 	if v := get("RATE_LIMIT", ""); v != "" {
 		r, err := strconv.ParseFloat(v, 64)
@@ -353,8 +359,11 @@ func tableName(s string) bool {
 	return strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == ""
 }
 
-// tableEndpoint names where the table is without any secret.
-func (t TableSettings) endpoint() string {
+// endpoint names where the storage account is without any secret.
+func (t Storage) endpoint() string {
+	if strings.EqualFold(strings.ReplaceAll(t.ConnectionString, " ", ""), "UseDevelopmentStorage=true") {
+		return "Azurite (UseDevelopmentStorage=true)"
+	}
 	if t.ServiceURL != "" {
 		return t.ServiceURL
 	}
@@ -438,11 +447,11 @@ func (c Config) tableDescription() string {
 	if c.TokenStore != "table" {
 		return ""
 	}
-	d := c.Table.Name + " at " + c.Table.endpoint() + " (from " + c.Table.Source
-	if c.Table.ServiceURL != "" {
+	d := c.TokenTable + " at " + c.Storage.endpoint() + " (from " + c.Storage.Source
+	if c.Storage.ServiceURL != "" {
 		d += ", managed identity"
-		if c.Table.ClientID != "" {
-			d += " " + c.Table.ClientID
+		if c.Storage.ClientID != "" {
+			d += " " + c.Storage.ClientID
 		}
 	}
 	return d + ")"

@@ -1,8 +1,6 @@
 package config
 
 import (
-	"github.com/hexprox/hexprox/internal/tokenstore/azuretable"
-
 	"fmt"
 	"log/slog"
 	"strings"
@@ -75,8 +73,8 @@ func TestTokenStoreSelection(t *testing.T) {
 		mi      bool
 	}{
 		{nil, "memory", "", "", false},
-		{map[string]string{"AzureWebJobsStorage": "UseDevelopmentStorage=true"}, "table", azuretable.DevelopmentConnectionString(azuretable.DevelopmentEndpoint), "", false},
-		{map[string]string{"AzureWebJobsStorage": "UseDevelopmentStorage=true", "TOKEN_STORE": "memory"}, "memory", azuretable.DevelopmentConnectionString(azuretable.DevelopmentEndpoint), "", false},
+		{map[string]string{"AzureWebJobsStorage": "UseDevelopmentStorage=true"}, "table", "UseDevelopmentStorage=true", "", false},
+		{map[string]string{"AzureWebJobsStorage": "UseDevelopmentStorage=true", "TOKEN_STORE": "memory"}, "memory", "UseDevelopmentStorage=true", "", false},
 		{map[string]string{"TOKEN_TABLE_CONNECTION": "AccountName=a;AccountKey=k", "AzureWebJobsStorage": "UseDevelopmentStorage=true"}, "table", "AccountName=a;AccountKey=k", "", false},
 		{map[string]string{"AzureWebJobsStorage__accountName": "acct", "AzureWebJobsStorage__credential": "managedidentity", "AzureWebJobsStorage__clientId": "cid"}, "table", "", "https://acct.table.core.windows.net", true},
 		{map[string]string{"AzureWebJobsStorage__tableServiceUri": "https://acct.table.core.windows.net/"}, "table", "", "https://acct.table.core.windows.net", false},
@@ -86,9 +84,9 @@ func TestTokenStoreSelection(t *testing.T) {
 		if err != nil {
 			t.Fatalf("case %d: %v", i, err)
 		}
-		if c.TokenStore != tc.store || c.Table.ConnectionString != tc.conn || c.Table.ServiceURL != tc.service || c.Table.ManagedIdentity != tc.mi || c.Table.Name != "hexproxtokens" ||
-			c.Table.ClientID != tc.env["AzureWebJobsStorage__clientId"] {
-			t.Errorf("case %d: %+v", i, c.Table)
+		if c.TokenStore != tc.store || c.Storage.ConnectionString != tc.conn || c.Storage.ServiceURL != tc.service || c.Storage.ManagedIdentity != tc.mi || c.TokenTable != "hexproxtokens" ||
+			c.Storage.ClientID != tc.env["AzureWebJobsStorage__clientId"] {
+			t.Errorf("case %d: %+v", i, c.Storage)
 		}
 	}
 	for _, bad := range []map[string]string{

@@ -26,6 +26,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/hexprox/hexprox/internal/keys"
 )
 
@@ -57,9 +59,19 @@ type Env struct {
 }
 
 // OSEnv is the process's own environment: os.Stdin, os.Stdout, os.Stderr
-// and os.Getenv, with the defaults for the rest.
+// and os.Getenv. On a terminal, secrets are read at a prompt with echo
+// turned off; piped, one line each from stdin.
 func OSEnv() Env {
-	return Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	env := Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	if fd := int(os.Stdin.Fd()); term.IsTerminal(fd) {
+		env.ReadSecret = func(prompt string) (string, error) {
+			fmt.Fprint(os.Stderr, prompt)
+			b, err := term.ReadPassword(fd)
+			fmt.Fprintln(os.Stderr)
+			return string(b), err
+		}
+	}
+	return env
 }
 
 // ErrUsage is wrapped by the errors of malformed command lines; their

@@ -50,7 +50,17 @@ func (c *cli) settings() (Settings, error) {
 		s.Kind, s.File = StoreFile, c.fileFlag
 		return s, nil
 	}
-	switch kind := strings.ToLower(strings.TrimSpace(c.getenv("KEY_STORE"))); kind {
+	kind := strings.ToLower(strings.TrimSpace(c.getenv("KEY_STORE")))
+	if kind == "" {
+		// As the server decides: a named vault, else a keys file.
+		switch {
+		case strings.TrimSpace(c.getenv("KEY_VAULT_URL")) != "" || strings.TrimSpace(c.getenv("KEY_VAULT_NAME")) != "":
+			kind = StoreKeyVault
+		case strings.TrimSpace(c.getenv("KEYS_FILE")) != "":
+			kind = StoreFile
+		}
+	}
+	switch kind {
 	case StoreKeyVault:
 		s.Kind = StoreKeyVault
 		s.VaultURL = strings.TrimSpace(c.getenv("KEY_VAULT_URL"))

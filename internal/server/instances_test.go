@@ -14,6 +14,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
+	"github.com/hexprox/hexprox/internal/azstorage"
 	"github.com/hexprox/hexprox/internal/azuritetest"
 	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/credential"
@@ -46,10 +47,11 @@ func newCluster(t *testing.T) *cluster {
 	c.upstream = httptest.NewServer(c.fake)
 	t.Cleanup(c.upstream.Close)
 	// As main does at start, so that the first requests find the table.
-	store, err := azuretable.Open(azuretable.Settings{ConnectionString: c.az.ConnectionString(), Table: "hexproxtokens"})
+	svc, err := azstorage.NewServiceClient(config.Storage{ConnectionString: c.az.ConnectionString()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	store := azuretable.New(svc, "hexproxtokens")
 	if err := store.EnsureTable(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -78,10 +80,11 @@ func (c *cluster) instance() *httptest.Server {
 		c.t.Fatal(err)
 	}
 	log := slog.New(slog.NewJSONHandler(c.logs, &slog.HandlerOptions{ReplaceAttr: redact.ReplaceAttr}))
-	store, err := azuretable.Open(azuretable.Settings{ConnectionString: cfg.Table.ConnectionString, Table: cfg.Table.Name})
+	svc, err := azstorage.NewServiceClient(cfg.Storage)
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	store := azuretable.New(svc, cfg.TokenTable)
 	ctx, cancel := context.WithCancel(context.Background())
 	c.t.Cleanup(cancel)
 	ep := &token.Endpoint{URL: c.upstream.URL + fakehexagon.TokenPath, Client: &http.Client{Timeout: 5 * time.Second}, Now: c.clk.Now}

@@ -10,42 +10,16 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
 	"github.com/hexprox/hexprox/internal/tokenstore"
 )
 
-// DevelopmentEndpoint is Azurite's default table endpoint.
-const DevelopmentEndpoint = "http://127.0.0.1:10002/devstoreaccount1"
-
-// DevelopmentConnectionString returns the connection string of Azurite's
-// well-known development account (published by Microsoft; not a secret) at
-// tableEndpoint. With DevelopmentEndpoint it is what
-// "UseDevelopmentStorage=true" stands for.
-func DevelopmentConnectionString(tableEndpoint string) string {
-	return "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
-		"AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
-		"TableEndpoint=" + tableEndpoint + ";"
-}
-
 // rowKey is the one row each credential's partition holds.
 const rowKey = "token"
-
-// Settings say how to reach the table. Exactly one of ConnectionString and
-// ServiceURL is set.
-type Settings struct {
-	ConnectionString string // account key or SAS connection string; secret
-	ServiceURL       string // https://<account>.table.core.windows.net, with a token credential
-	ClientID         string // user-assigned managed identity; "" for system-assigned
-	ManagedIdentity  bool   // use the managed identity (else azidentity's default chain)
-	Table            string
-}
 
 // Store is a tokenstore.Store on one table. It is safe for concurrent use.
 type Store struct {
@@ -54,55 +28,15 @@ type Store struct {
 	name  string
 }
 
-// Open configures the client without any I/O; call EnsureTable to create
-// the table. A missing table is also created on first use.
-func Open(s Settings) (*Store, error) {
-	opts := &aztables.ClientOptions{ClientOptions: policy.ClientOptions{
-		// The token layer bounds each call and falls back to memory; a
-		// long retry ladder here would only delay that.
-		Retry: policy.RetryOptions{MaxRetries: 1, RetryDelay: 100 * time.Millisecond, MaxRetryDelay: 500 * time.Millisecond},
-	}}
-	var (
-		svc *aztables.ServiceClient
-		err error
-	)
-	switch {
-	case s.ConnectionString != "":
-		svc, err = aztables.NewServiceClientFromConnectionString(s.ConnectionString, opts)
-	case s.ServiceURL != "":
-		var cred azcore.TokenCredential
-		if s.ManagedIdentity || s.ClientID != "" {
-			mo := &azidentity.ManagedIdentityCredentialOptions{}
-			if s.ClientID != "" {
-				mo.ID = azidentity.ClientID(s.ClientID)
-			}
-			cred, err = azidentity.NewManagedIdentityCredential(mo)
-		} else {
-			cred, err = azidentity.NewDefaultAzureCredential(nil) // e.g. az login, on a developer's machine
-		}
-		if err == nil {
-			svc, err = aztables.NewServiceClient(s.ServiceURL, cred, opts)
-		}
-	default:
-		err = errors.New("no connection string or service URL")
-	}
-	if err != nil {
-		// Connection-string parse errors can quote the string: keep them out.
-		return nil, fmt.Errorf("azuretable: cannot configure the table client (%s)", safeReason(err))
-	}
-	return &Store{svc: svc, table: svc.NewClient(s.Table), name: s.Table}, nil
+// New returns the store on table, without any I/O (azstorage makes the
+// service client); call EnsureTable to create the table. A missing table
+// is also created on first use.
+func New(svc *aztables.ServiceClient, table string) *Store {
+	return &Store{svc: svc, table: svc.NewClient(table), name: table}
 }
 
 // EnsureTable creates the table if it does not exist.
 func (s *Store) EnsureTable(ctx context.Context) error { return s.createTable(ctx) }
-
-func safeReason(err error) string {
-	msg := err.Error()
-	if strings.Contains(strings.ToLower(msg), "accountkey") || len(msg) > 200 {
-		return "check the connection string's format"
-	}
-	return msg
-}
 
 func (s *Store) createTable(ctx context.Context) error {
 	_, err := s.svc.CreateTable(ctx, s.name, nil)

@@ -18,10 +18,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
+	"github.com/hexprox/hexprox/internal/azstorage"
 	"github.com/hexprox/hexprox/internal/azuritetest"
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/testclock"
-	"github.com/hexprox/hexprox/internal/tokenstore/azuretable"
 	"github.com/hexprox/hexprox/internal/usage"
 	"github.com/hexprox/hexprox/internal/usage/report"
 	"github.com/hexprox/hexprox/internal/usage/usagetable"
@@ -31,7 +31,7 @@ var t0 = time.Date(2026, 3, 14, 10, 15, 0, 0, time.UTC)
 
 func service(t *testing.T, endpoint string) *aztables.ServiceClient {
 	t.Helper()
-	svc, err := aztables.NewServiceClientFromConnectionString(azuretable.DevelopmentConnectionString(endpoint),
+	svc, err := aztables.NewServiceClientFromConnectionString(azstorage.DevelopmentConnectionString(endpoint),
 		&aztables.ClientOptions{ClientOptions: policy.ClientOptions{Retry: policy.RetryOptions{MaxRetries: -1}}})
 	if err != nil {
 		t.Fatal(err)
