@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # HexProx load benchmark, one command: installs wrk (and nginx for the
-# nginx baseline) from Debian if missing, builds the handler, the fake
-# Hexagon and the baseline proxy, and runs bench/load, which writes
-# bench/results.json and bench/results.svg and prints a Markdown table.
-# Loopback only; every wrk run lasts DURATION (default 10s).
+# nginx yardstick) from Debian and Azurite (for the cold start from the
+# token table) from npm if missing, builds the handler, the fake Hexagon
+# and the baselines (a bare ReverseProxy and a bare 302 handler), and runs
+# bench/load, which writes bench/results.json and bench/results.svg and
+# prints a Markdown table with the ratios and goals of issue 14.
+#
+#   DURATION   length of each wrk run (default 10s; whole seconds)
+#   CONNS      concurrencies (default 32,256)
+#   COLD       cold starts from the table to time (default 20; 0 skips)
+#
+# Loopback only. With the defaults it takes about 6 minutes: 28 wrk runs
+# of DURATION, plus start-up, cache-miss and cold-start timing (~30 s).
+# A smoke run: DURATION=2s CONNS=32 COLD=3 bench/run.sh (about 1 minute).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -13,8 +22,11 @@ if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+if [ "${COLD:-20}" != 0 ] && [ ! -x tools/node_modules/.bin/azurite-table ] && command -v npm >/dev/null; then
+  npm ci --prefix tools --no-audit --no-fund >/dev/null
+fi
 mkdir -p bench/bin
 go build -trimpath -o bench/bin/handler .
 go build -trimpath -o bench/bin/fakehexagon ./cmd/fakehexagon
 go build -trimpath -o bench/bin/baseline ./bench/baseline
-exec go run ./bench/load -bin bench/bin -duration "${DURATION:-10s}" -conns "${CONNS:-32,256}" "$@"
+exec go run ./bench/load -bin bench/bin -duration "${DURATION:-10s}" -conns "${CONNS:-32,256}" -cold-starts "${COLD:-20}" "$@"

@@ -1,18 +1,26 @@
 // Command load is HexProx's reproducible load benchmark. On this machine's
-// loopback only, it starts the fake Hexagon, the built handler and the
-// baselines (the fake hit directly, a minimal httputil.ReverseProxy, and
-// nginx proxy_pass when nginx is installed) as separate processes, drives
-// each path at each concurrency with wrk, samples every server's RSS, and
-// measures start-up time and the capabilities cache-miss overhead. It
+// loopback only, it starts the fake Hexagon, the built handler (three
+// times: logs at info, at warn, and sampled) and the yardsticks (the fake
+// hit directly, a bare net/http 302 handler, a minimal
+// httputil.ReverseProxy, and one nginx worker doing proxy_pass when nginx
+// is installed) as separate processes, drives each path at each
+// concurrency with wrk, and samples every server's RSS and CPU time
+// (/proc/<pid>/stat of its process group). The /v2 key paths run against
+// a keys file it writes with internal/keys/filestore. It then measures
+// start-up, the capabilities cache-miss overhead, and a cold start whose
+// token is already in the table (Azurite, from tools/node_modules). It
 // writes bench/results.json and bench/results.svg and prints a Markdown
-// table. Every run is bounded by -duration.
+// table with the ratios issue 14's goals are stated in. Every wrk run
+// lasts -duration.
 //
-//	bench/run.sh          (installs wrk, builds, runs this)
+//	bench/run.sh          (installs wrk and nginx, builds, runs this)
 package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,6 +40,8 @@ import (
 
 	"github.com/hexprox/hexprox/bench/internal/procstat"
 	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/keys"
+	"github.com/hexprox/hexprox/internal/keys/filestore"
 )
 
 const (
@@ -43,26 +53,45 @@ const (
 
 // Run is one wrk run against one target.
 type Run struct {
-	Path    string  `json:"path"`   // redirect, stream, capabilities
-	Target  string  `json:"target"` // hexprox, direct, baseline, nginx
-	Conns   int     `json:"conns"`
-	RPS     float64 `json:"rps"`
-	P50     float64 `json:"p50_ms"`
-	P99     float64 `json:"p99_ms"`
-	PeakRSS float64 `json:"peak_rss_mb"`
-	Errors  int     `json:"errors"`
+	Path     string  `json:"path"`   // redirect, stream, capabilities
+	Target   string  `json:"target"` // hexprox, hexprox-v2, floor302, direct, baseline, nginx, …
+	Conns    int     `json:"conns"`
+	RPS      float64 `json:"rps"`
+	P50      float64 `json:"p50_ms"`
+	P99      float64 `json:"p99_ms"`
+	PeakRSS  float64 `json:"peak_rss_mb"`
+	Errors   int     `json:"errors"`
+	Requests int64   `json:"requests"`
+	// CPU is the server's user+system CPU per answered request, in µs,
+	// from /proc/<pid>/stat of its whole process group over the run.
+	CPU float64 `json:"cpu_us_per_req"`
 }
 
 // Results is everything one benchmark run measured.
 type Results struct {
-	Date          string  `json:"date"`
-	Machine       string  `json:"machine"`
-	Duration      string  `json:"duration"`
-	Runs          []Run   `json:"runs"`
-	StartupMedian float64 `json:"startup_median_ms"`
-	StartupP90    float64 `json:"startup_p90_ms"`
-	MissDirect    float64 `json:"capabilities_direct_median_ms"`
-	MissProxy     float64 `json:"capabilities_miss_median_ms"`
+	Date          string     `json:"date"`
+	Machine       string     `json:"machine"`
+	Duration      string     `json:"duration"`
+	Runs          []Run      `json:"runs"`
+	StartupMedian float64    `json:"startup_median_ms"`
+	StartupP90    float64    `json:"startup_p90_ms"`
+	MissDirect    float64    `json:"capabilities_direct_median_ms"`
+	MissProxy     float64    `json:"capabilities_miss_median_ms"`
+	Cold          *ColdStart `json:"cold_start,omitempty"`
+	Skipped       []string   `json:"skipped,omitempty"` // cases not measured, and why
+}
+
+// Targets and what each one is.
+var targetNotes = []struct{ name, note string }{
+	{"hexprox", "HexProx, LOG_LEVEL=info (a JSON line per request), v1 credential URL"},
+	{"hexprox-v2", "the same process, /v2 API key URL (KEYS_FILE)"},
+	{"hexprox-warn", "HexProx with LOG_LEVEL=warn (no line per successful request)"},
+	{"hexprox-sampled", "HexProx with LOG_SAMPLE=0.1 (a tenth of successful request lines)"},
+	{"hexprox-pinned", "HexProx on core 0, a one-thread wrk on core 1"},
+	{"floor302", "a bare net/http handler that only writes the 302"},
+	{"baseline", "a bare httputil.ReverseProxy, the client's URL passed through"},
+	{"nginx", "one nginx worker, proxy_pass with upstream keep-alive"},
+	{"direct", "the fake Hexagon itself"},
 }
 
 type server struct {
@@ -91,19 +120,23 @@ func (s *server) stop() {
 
 func main() {
 	bin := flag.String("bin", "bench/bin", "directory with handler, fakehexagon and baseline binaries")
-	duration := flag.Duration("duration", 10*time.Second, "length of each wrk run")
+	duration := flag.Duration("duration", 10*time.Second, "length of each wrk run (whole seconds)")
 	connsText := flag.String("conns", "32,256", "concurrencies")
 	out := flag.String("out", "bench", "where to write results.json and results.svg")
+	coldStarts := flag.Int("cold-starts", 20, "cold starts from the token table to time (0: skip)")
 	flag.Parse()
-	if err := run(*bin, *duration, *connsText, *out); err != nil {
+	if err := run(*bin, *duration, *connsText, *out, *coldStarts); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, duration time.Duration, connsText, out string) error {
+func run(bin string, duration time.Duration, connsText, out string, coldStarts int) error {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return fmt.Errorf("wrk is needed (apt-get install wrk)")
+	}
+	if duration < time.Second {
+		return fmt.Errorf("-duration %v: wrk runs whole seconds", duration)
 	}
 	var conns []int
 	for _, c := range strings.Split(connsText, ",") {
@@ -115,15 +148,27 @@ func run(bin string, duration time.Duration, connsText, out string) error {
 	}
 	var err error
 	res := Results{Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), Machine: machine(), Duration: duration.String()}
+	skip := func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		res.Skipped = append(res.Skipped, msg)
+		fmt.Fprintln(os.Stderr, "skipped:", msg)
+	}
+	tmp, err := os.MkdirTemp("", "hexprox-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
 
-	var addr [4]string // fake, hexprox, baseline, nginx
-	for i := range addr {
-		if addr[i], err = procstat.FreeAddr(); err != nil {
+	names := []string{"fake", "hexprox", "warn", "sampled", "baseline", "floor", "nginx"}
+	addr := map[string]string{}
+	for _, n := range names {
+		if addr[n], err = procstat.FreeAddr(); err != nil {
 			return err
 		}
 	}
-	fakeURL, hpURL, baseURL, nginxURL := "http://"+addr[0], "http://"+addr[1], "http://"+addr[2], "http://"+addr[3]
-	up, err := start("direct", filepath.Join(bin, "fakehexagon"), nil, "-addr", addr[0])
+	url := func(n string) string { return "http://" + addr[n] }
+	fakeURL := url("fake")
+	up, err := start("direct", filepath.Join(bin, "fakehexagon"), nil, "-addr", addr["fake"], "-keys-file=")
 	if err != nil {
 		return err
 	}
@@ -131,27 +176,59 @@ func run(bin string, duration time.Duration, connsText, out string) error {
 	if err := waitHTTP(fakeURL + "/streaming/wmts"); err != nil {
 		return err
 	}
-	_, hpPort, _ := net.SplitHostPort(addr[1])
-	hp, err := start("hexprox", filepath.Join(bin, "handler"), []string{"PORT=" + hpPort, "HEXAGON_URL=" + fakeURL, "TOKEN_STORE=memory"})
+	keysFile := filepath.Join(tmp, "keys.json")
+	key, err := writeKey(keysFile)
+	if err != nil {
+		return fmt.Errorf("keys file: %w", err)
+	}
+	handler := func(name, listen string, env ...string) (*server, error) {
+		_, port := splitPort(listen)
+		env = append([]string{"PORT=" + port, "HEXAGON_URL=" + fakeURL, "TOKEN_STORE=memory", "KEYS_FILE=" + keysFile,
+			"USAGE_DIR=" + filepath.Join(tmp, "usage-"+name), "LOG_LEVEL=info"}, env...)
+		s, err := start(name, filepath.Join(bin, "handler"), env)
+		if err != nil {
+			return nil, err
+		}
+		if err := waitHTTP("http://" + listen + "/healthz"); err != nil {
+			s.stop()
+			return nil, err
+		}
+		return s, nil
+	}
+	hp, err := handler("hexprox", addr["hexprox"])
 	if err != nil {
 		return err
 	}
 	defer hp.stop()
-	if err := waitHTTP(hpURL + "/healthz"); err != nil {
+	warn, err := handler("hexprox-warn", addr["warn"], "LOG_LEVEL=warn")
+	if err != nil {
 		return err
 	}
-	base, err := start("baseline", filepath.Join(bin, "baseline"), nil, "-listen", addr[2], "-upstream", fakeURL)
+	defer warn.stop()
+	sampled, err := handler("hexprox-sampled", addr["sampled"], "LOG_SAMPLE=0.1")
+	if err != nil {
+		return err
+	}
+	defer sampled.stop()
+	base, err := start("baseline", filepath.Join(bin, "baseline"), nil, "-listen", addr["baseline"], "-upstream", fakeURL)
 	if err != nil {
 		return err
 	}
 	defer base.stop()
-	if err := waitHTTP(baseURL + "/streaming/wmts"); err != nil {
+	floor, err := start("floor302", filepath.Join(bin, "baseline"), nil, "-listen", addr["floor"], "-mode", "redirect")
+	if err != nil {
 		return err
 	}
-	ng, nginxErr := startNginx(addr[3], addr[0])
+	defer floor.stop()
+	for _, n := range []string{"baseline", "floor"} {
+		if err := waitHTTP(url(n) + "/streaming/wmts"); err != nil {
+			return err
+		}
+	}
+	ng, nginxErr := startNginx(addr["nginx"], addr["fake"])
 	defer ng.stop()
 	if nginxErr != nil {
-		fmt.Fprintln(os.Stderr, "nginx baseline skipped:", nginxErr)
+		skip("nginx baseline: %v", nginxErr)
 	}
 	token, err := fetchToken(fakeURL)
 	if err != nil {
@@ -159,26 +236,52 @@ func run(bin string, duration time.Duration, connsText, out string) error {
 	}
 
 	cred := "/wmts/" + credential.Encode(clientID) + "/" + credential.Encode(clientSecret)
+	v2 := "/v2/wmts/" + key
 	upstreamTile := "/streaming/wmts?/1.0.0/HxGN_Imagery/default/WebMercator/12/1500/700.jpg&access_token=" + token
 	upstreamCaps := "/streaming/wmts?/1.0.0/WMTSCapabilities.xml&access_token=" + token
 	targets := map[string]map[string]string{ // path → target → URL
-		"redirect":     {"hexprox": hpURL + cred + tile},
-		"stream":       {"hexprox": hpURL + cred + tile, "direct": fakeURL + upstreamTile, "baseline": baseURL + upstreamTile},
-		"capabilities": {"hexprox": hpURL + cred + "/1.0.0/WMTSCapabilities.xml", "direct": fakeURL + upstreamCaps},
+		"redirect": {"hexprox": url("hexprox") + cred + tile, "hexprox-v2": url("hexprox") + v2 + tile,
+			"hexprox-warn": url("warn") + cred + tile, "hexprox-sampled": url("sampled") + cred + tile, "floor302": url("floor") + tile},
+		"stream": {"hexprox": url("hexprox") + cred + tile, "hexprox-v2": url("hexprox") + v2 + tile,
+			"direct": fakeURL + upstreamTile, "baseline": url("baseline") + upstreamTile},
+		"capabilities": {"hexprox": url("hexprox") + cred + "/1.0.0/WMTSCapabilities.xml", "direct": fakeURL + upstreamCaps},
 	}
 	if ng != nil {
-		targets["stream"]["nginx"] = nginxURL + upstreamTile
+		targets["stream"]["nginx"] = url("nginx") + upstreamTile
 	}
-	servers := map[string]*server{"hexprox": hp, "direct": up, "baseline": base, "nginx": ng}
+	// Every HexProx URL must answer as the path expects before it is
+	// measured: a /v2 key the binary does not serve yet is skipped, not
+	// counted as a fast stream of 404s.
+	for path, ts := range targets {
+		for target, u := range ts {
+			if !strings.HasPrefix(target, "hexprox") {
+				continue
+			}
+			want, hdr := http.StatusFound, ""
+			switch path {
+			case "stream":
+				want, hdr = http.StatusOK, origin
+			case "capabilities":
+				want = http.StatusOK
+			}
+			if got, err := probe(u, hdr); err != nil || got != want {
+				skip("%s %s: answered %d (%v), not %d", path, target, got, err, want)
+				delete(ts, target)
+			}
+		}
+	}
+	servers := map[string]*server{"hexprox": hp, "hexprox-v2": hp, "hexprox-warn": warn, "hexprox-sampled": sampled,
+		"floor302": floor, "direct": up, "baseline": base, "nginx": ng}
+	order := []string{"hexprox", "hexprox-v2", "hexprox-warn", "hexprox-sampled", "floor302", "baseline", "nginx", "direct"}
 	for _, path := range []string{"redirect", "stream", "capabilities"} {
 		for _, c := range conns {
-			for _, target := range []string{"hexprox", "baseline", "nginx", "direct"} {
+			for _, target := range order {
 				u, ok := targets[path][target]
 				if !ok {
 					continue
 				}
 				var hdr []string
-				if path == "stream" && target == "hexprox" {
+				if path == "stream" && strings.HasPrefix(target, "hexprox") {
 					hdr = []string{"-H", "Origin: " + origin}
 				}
 				r, err := wrk(u, c, duration, hdr, servers[target])
@@ -187,14 +290,14 @@ func run(bin string, duration time.Duration, connsText, out string) error {
 				}
 				r.Path, r.Target, r.Conns = path, target, c
 				res.Runs = append(res.Runs, r)
-				fmt.Fprintf(os.Stderr, "%-12s %-8s c=%-3d %9.0f req/s  p50 %6.2fms  p99 %6.2fms  rss %5.1fMB  errors %d\n", path, target, c, r.RPS, r.P50, r.P99, r.PeakRSS, r.Errors)
+				progress(r)
 			}
 		}
 	}
 	// The redirect path once more with the proxy pinned to core 0 and a
 	// one-thread wrk to core 1: the same work, without the two competing
 	// for both cores (which is where the unpinned p99 tail comes from).
-	if _, err := exec.LookPath("taskset"); err == nil {
+	if _, err := exec.LookPath("taskset"); err == nil && runtime.NumCPU() >= 2 {
 		for _, c := range conns {
 			r, err := pinned(targets["redirect"]["hexprox"], c, duration, hp)
 			if err != nil {
@@ -202,8 +305,13 @@ func run(bin string, duration time.Duration, connsText, out string) error {
 			}
 			r.Path, r.Target, r.Conns = "redirect", "hexprox-pinned", c
 			res.Runs = append(res.Runs, r)
-			fmt.Fprintf(os.Stderr, "%-12s %-8s c=%-3d %9.0f req/s  p50 %6.2fms  p99 %6.2fms  rss %5.1fMB  errors %d\n", r.Path, r.Target, c, r.RPS, r.P50, r.P99, r.PeakRSS, r.Errors)
+			progress(r)
 		}
+	}
+	// The load is over: stop the load servers before timing start-ups, so
+	// they measure a process starting, not a busy machine.
+	for _, s := range []*server{warn, sampled, base, floor, ng} {
+		s.stop()
 	}
 	res.StartupMedian, res.StartupP90, err = startup(filepath.Join(bin, "handler"))
 	if err != nil {
@@ -212,6 +320,17 @@ func run(bin string, duration time.Duration, connsText, out string) error {
 	res.MissDirect, res.MissProxy, err = cacheMiss(filepath.Join(bin, "handler"), fakeURL, cred, upstreamCaps)
 	if err != nil {
 		return err
+	}
+	if coldStarts > 0 {
+		cold, err := coldStart(filepath.Join(bin, "handler"), tmp, coldStarts)
+		switch {
+		case errors.Is(err, errNoAzurite):
+			skip("cold start from the table: %v", err)
+		case err != nil:
+			return fmt.Errorf("cold start: %w", err)
+		default:
+			res.Cold = cold
+		}
 	}
 	b, _ := json.MarshalIndent(res, "", "  ")
 	if err := os.WriteFile(filepath.Join(out, "results.json"), append(b, '\n'), 0o644); err != nil {
@@ -222,6 +341,55 @@ func run(bin string, duration time.Duration, connsText, out string) error {
 	}
 	fmt.Print(markdown(res))
 	return nil
+}
+
+func progress(r Run) {
+	fmt.Fprintf(os.Stderr, "%-12s %-15s c=%-3d %9.0f req/s  p50 %6.2fms  p99 %6.2fms  cpu %6.1fµs/req  rss %5.1fMB  errors %d\n",
+		r.Path, r.Target, r.Conns, r.RPS, r.P50, r.P99, r.CPU, r.PeakRSS, r.Errors)
+}
+
+func splitPort(addr string) (host, port string) {
+	host, port, _ = net.SplitHostPort(addr)
+	return host, port
+}
+
+// writeKey makes a keys file at path holding one active record for the
+// fake's demo client, as an operator would with hexprox-keys, and returns
+// its key.
+func writeKey(path string) (string, error) {
+	if err := filestore.Init(path); err != nil {
+		return "", err
+	}
+	store, err := filestore.Open(path)
+	if err != nil {
+		return "", err
+	}
+	key, err := keys.New()
+	if err != nil {
+		return "", err
+	}
+	rec := keys.Record{Org: "Benchmark", Contact: "bench@example.org", Enabled: true,
+		Sets: []credential.Credential{{ID: clientID, Secret: clientSecret}}, Origins: []string{"https://*.arcgis.com"}}
+	return key, store.Create(context.Background(), key, rec)
+}
+
+// probe answers u's status without following redirects.
+func probe(u, originHeader string) (int, error) {
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		return 0, err
+	}
+	if originHeader != "" {
+		req.Header.Set("Origin", originHeader)
+	}
+	c := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
 }
 
 func start(name, bin string, env []string, args ...string) (*server, error) {
@@ -303,6 +471,7 @@ http {
 var (
 	rpsRE  = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
 	latRE  = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([\d.]+)(us|ms|s)`)
+	reqsRE = regexp.MustCompile(`(\d+) requests in`)
 	errsRE = regexp.MustCompile(`Non-2xx or 3xx responses:\s+(\d+)|Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
 )
 
@@ -325,6 +494,8 @@ func runWrk(command []string, u string, conns int, d time.Duration, hdr []string
 	args := append([]string{"-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s", "--latency", "--timeout", "10s"}, hdr...)
 	args = append(args, u)
 	var peak atomic.Int64
+	pgid := srv.cmd.Process.Pid
+	cpu0 := procstat.GroupCPU(pgid)
 	done := make(chan struct{})
 	go func() {
 		t := time.NewTicker(100 * time.Millisecond)
@@ -342,6 +513,7 @@ func runWrk(command []string, u string, conns int, d time.Duration, hdr []string
 	}()
 	outb, err := exec.Command(command[0], append(command[1:], args...)...).CombinedOutput()
 	close(done)
+	cpu := procstat.GroupCPU(pgid) - cpu0
 	if err != nil {
 		return Run{}, fmt.Errorf("%v: %s", err, outb)
 	}
@@ -369,6 +541,12 @@ func runWrk(command []string, u string, conns int, d time.Duration, hdr []string
 			n, _ := strconv.Atoi(g)
 			r.Errors += n
 		}
+	}
+	if m := reqsRE.FindStringSubmatch(out); m != nil {
+		r.Requests, _ = strconv.ParseInt(m[1], 10, 64)
+	}
+	if r.Requests > 0 {
+		r.CPU = float64(cpu.Microseconds()) / float64(r.Requests)
 	}
 	r.PeakRSS = float64(peak.Load()) / (1 << 20)
 	return r, nil
@@ -474,24 +652,4 @@ func find(res Results, path, target string, conns int) (Run, bool) {
 		}
 	}
 	return Run{}, false
-}
-
-// markdown prints the results with ratios to the baselines.
-func markdown(res Results) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "Run %s on %s, %s per wrk run (wrk -t2, loopback, generator on the same machine).\n\n", res.Date, res.Machine, res.Duration)
-	b.WriteString("| path | target | conns | req/s | p50 ms | p99 ms | peak RSS MB | errors | vs baseline (req/s, p99) | vs nginx (req/s, p99) |\n|---|---|---|---|---|---|---|---|---|---|\n")
-	for _, r := range res.Runs {
-		ratio := func(other string) string {
-			o, ok := find(res, r.Path, other, r.Conns)
-			if !ok || r.Target == other || r.Target != "hexprox" || o.RPS == 0 || o.P99 == 0 {
-				return ""
-			}
-			return fmt.Sprintf("%.2f×, %.2f×", r.RPS/o.RPS, r.P99/o.P99)
-		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %.2f | %.2f | %.1f | %d | %s | %s |\n", r.Path, r.Target, r.Conns, r.RPS, r.P50, r.P99, r.PeakRSS, r.Errors, ratio("baseline"), ratio("nginx"))
-	}
-	fmt.Fprintf(&b, "\nStart-up, exec to first `/healthz` answer: median %.1f ms, p90 %.1f ms (20 starts).\n", res.StartupMedian, res.StartupP90)
-	fmt.Fprintf(&b, "Capabilities cache miss: %.2f ms through the proxy vs %.2f ms from the fake directly (median of 300): the miss adds %.2f ms.\n", res.MissProxy, res.MissDirect, res.MissProxy-res.MissDirect)
-	return b.String()
 }

@@ -5,9 +5,10 @@ import (
 	"strings"
 )
 
-var colors = map[string]string{"hexprox": "#0b5cad", "hexprox-pinned": "#5a3fa0", "baseline": "#8aa8c8", "nginx": "#3a8f5c", "direct": "#b7b7b7"}
+var colors = map[string]string{"hexprox": "#0b5cad", "hexprox-v2": "#2f8fd8", "hexprox-warn": "#7fb3e6", "hexprox-sampled": "#a9c9ee",
+	"hexprox-pinned": "#5a3fa0", "floor302": "#c0803a", "baseline": "#8aa8c8", "nginx": "#3a8f5c", "direct": "#b7b7b7"}
 
-var targetOrder = []string{"hexprox", "hexprox-pinned", "baseline", "nginx", "direct"}
+var targetOrder = []string{"hexprox", "hexprox-v2", "hexprox-warn", "hexprox-sampled", "hexprox-pinned", "floor302", "baseline", "nginx", "direct"}
 
 // plot draws two panels, throughput and p99 latency, with one group of
 // bars per path and concurrency and one bar per target.
@@ -29,7 +30,7 @@ func plot(res Results) []byte {
 		groups[i].runs = append(groups[i].runs, r)
 	}
 	const (
-		width, panelH, top, left, gap = 960, 260, 50, 70, 40
+		width, panelH, top, left, gap = 1060, 260, 50, 70, 40
 		height                        = top + 2*panelH + 2*gap + 60
 	)
 	var b strings.Builder
@@ -76,7 +77,7 @@ func plot(res Results) []byte {
 	lx := left
 	for _, t := range targetOrder {
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="12" height="12" fill="%s"/><text x="%d" y="%d">%s</text>`, lx, height-22, colors[t], lx+16, height-12, t)
-		lx += 130
+		lx += 108
 	}
 	b.WriteString(`</svg>`)
 	return []byte(b.String())
