@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -37,32 +38,64 @@ type Tokens interface {
 	Vouch(t *oauth2.Token)
 }
 
-// Call describes one logical request to Hexagon: which credential's
-// tokens to use and how to build the URL for a token. The transport
-// fills in the outcome for logs.
+// Call is one logical request to Hexagon for one credential, and the
+// request's state on its way: the token-less upstream URL (the wmts and
+// wms packages build it from validated input), the token source, and, as
+// they happen, the token used, the URL sent, the outcome and any error.
+// The handler, the transport, the ReverseProxy hooks and the log line all
+// reach the same Call: through the request context (WithCall, CallFrom).
 type Call struct {
 	Tokens Tokens
-	URL    func(token string) string
-	Token  *oauth2.Token // the token in the request's URL; set by Prepare
+	URL    string // the upstream URL without a token
+	// Accept reports whether a response's media type (without
+	// parameters, lower case) may be relayed to the client; nil accepts
+	// anything.
+	Accept func(mediaType string) bool
 
-	// Outcome, set by the transport.
+	// Set by Prepare (and again by the transport's retry).
+	Token  *oauth2.Token // the token in Target
+	Target *url.URL      // URL with the token: what is sent
+
+	// Outcome, set by the transport and the proxy's hooks.
 	Status  int
 	Latency time.Duration
 	Retried bool
+	Err     error // a failure noted where no error can be returned (ReverseProxy's hooks)
 }
 
-// Prepare gets a current token for the call and returns the URL to send.
-func (c *Call) Prepare(ctx context.Context) (*url.URL, error) {
+// WithToken returns the upstream URL u with an access token: the one
+// place a token enters a URL. Hexagon takes it as the access_token query
+// parameter, after whatever query u has (its REST URLs keep their path in
+// the query: "wmts?/1.0.0/...").
+func WithToken(u, token string) string {
+	sep := "&"
+	if !strings.Contains(u, "?") {
+		sep = "?"
+	}
+	return u + sep + "access_token=" + url.QueryEscape(token)
+}
+
+// Location returns the call's URL with a current token, for a redirect.
+// It does not parse the URL: the redirect's hot path need not.
+func (c *Call) Location(ctx context.Context) (string, error) {
 	tok, err := c.Tokens.TokenContext(ctx)
 	if err != nil {
-		return nil, TransportError(err)
+		return "", failure.FromRoundTrip(err, "Hexagon")
 	}
 	c.Token = tok
-	u, err := url.Parse(c.URL(tok.AccessToken))
+	return WithToken(c.URL, tok.AccessToken), nil
+}
+
+// Prepare gets a current token for the call and sets Token and Target.
+func (c *Call) Prepare(ctx context.Context) error {
+	loc, err := c.Location(ctx)
 	if err != nil {
-		return nil, failure.New(failure.Internal, "internal error", errors.New("hexagon: bad upstream URL"))
+		return err
 	}
-	return u, nil
+	if c.Target, err = url.Parse(loc); err != nil {
+		return failure.New(failure.Internal, "internal error", errors.New("hexagon: bad upstream URL"))
+	}
+	return nil
 }
 
 type callKey struct{}
@@ -118,12 +151,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	drain(resp.Body)
 	c.Retried = true
-	u, err := c.Prepare(req.Context())
-	if err != nil {
+	if err := c.Prepare(req.Context()); err != nil {
 		return nil, err
 	}
 	out := req.Clone(req.Context())
-	out.URL, out.Host = u, ""
+	out.URL, out.Host = c.Target, ""
 	resp, err = base.RoundTrip(out)
 	if resp != nil {
 		c.Status = resp.StatusCode
@@ -147,7 +179,7 @@ func StatusError(resp *http.Response) *failure.Error {
 	case s == http.StatusTooManyRequests:
 		return &failure.Error{Kind: failure.RateLimited, Message: "Hexagon's rate limit was reached; retry later", RetryAfter: resp.Header.Get("Retry-After")}
 	case s == http.StatusUnauthorized || s == http.StatusForbidden:
-		return &failure.Error{Kind: failure.Forbidden, Message: "Hexagon refused a fresh token for this credential; check its licence for this service", Err: fmt.Errorf("upstream status %d after retry", s)}
+		return &failure.Error{Kind: failure.Forbidden, Message: "Hexagon refused this request with a valid token: the licence may not cover this layer, area or service", Err: fmt.Errorf("upstream status %d", s)}
 	case s == http.StatusNotFound:
 		return &failure.Error{Kind: failure.UpstreamStatus, Status: s, Message: "Hexagon has no such resource"}
 	case s >= 400 && s < 500:
@@ -157,40 +189,18 @@ func StatusError(resp *http.Response) *failure.Error {
 	}
 }
 
-// TransportError classifies a failed round trip. The result never carries
-// the request URL (it holds the token).
-func TransportError(err error) error {
-	var fe *failure.Error
-	if errors.As(err, &fe) {
-		return fe // from the token source
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	if errors.Is(err, context.Canceled) {
-		return err // the client went away; nothing to answer
-	}
-	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
-		return failure.New(failure.UpstreamTimeout, "Hexagon did not answer in time", err)
-	}
-	return failure.New(failure.UpstreamFailed, "Hexagon is unreachable", err)
-}
-
 // Fetch GETs a whole document (capabilities) of at most max bytes.
 func Fetch(ctx context.Context, client *http.Client, c *Call, max int64) ([]byte, error) {
-	u, err := c.Prepare(ctx)
-	if err != nil {
+	if err := c.Prepare(ctx); err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(WithCall(ctx, c), http.MethodGet, u.String(), nil)
+	req, err := http.NewRequestWithContext(WithCall(ctx, c), http.MethodGet, c.Target.String(), nil)
 	if err != nil {
 		return nil, err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, TransportError(err)
+		return nil, failure.FromRoundTrip(err, "Hexagon")
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -199,7 +209,7 @@ func Fetch(ctx context.Context, client *http.Client, c *Call, max int64) ([]byte
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
 	if err != nil {
-		return nil, TransportError(err)
+		return nil, failure.FromRoundTrip(err, "Hexagon")
 	}
 	if int64(len(body)) > max {
 		return nil, failure.New(failure.UpstreamFailed, fmt.Sprintf("Hexagon's capabilities document is larger than %d bytes", max), errors.New("document too large"))

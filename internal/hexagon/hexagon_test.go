@@ -48,12 +48,13 @@ func (s *tokens) Invalidate(t *oauth2.Token) bool {
 
 func (s *tokens) Vouch(t *oauth2.Token) { s.vouched = append(s.vouched, t.AccessToken) }
 
-// upstream accepts only token "t2" and counts requests.
+// upstream accepts only token "t2", refuses any token on /refused, and
+// counts requests.
 func upstream(t *testing.T, refuse int) (*httptest.Server, *atomic.Int32) {
 	var n atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.Add(1)
-		if r.URL.Query().Get("access_token") != "t2" {
+		if r.URL.Query().Get("access_token") != "t2" || r.URL.Path == "/refused" {
 			w.WriteHeader(refuse)
 			return
 		}
@@ -67,7 +68,7 @@ func TestTransportRetriesOnceWithAFreshToken(t *testing.T) {
 	for _, refuse := range []int{http.StatusUnauthorized, http.StatusForbidden} {
 		srv, n := upstream(t, refuse)
 		toks := &tokens{current: "t1"}
-		c := &Call{Tokens: toks, URL: func(tok string) string { return srv.URL + "/x?access_token=" + tok }}
+		c := &Call{Tokens: toks, URL: srv.URL + "/x"}
 		body, err := Fetch(context.Background(), &http.Client{Transport: &Transport{}}, c, 100)
 		if err != nil || string(body) != "ok" {
 			t.Fatalf("%d: %q %v", refuse, body, err)
@@ -81,7 +82,7 @@ func TestTransportRetriesOnceWithAFreshToken(t *testing.T) {
 func TestTransportGivesUpAfterOneRetry(t *testing.T) {
 	srv, n := upstream(t, http.StatusUnauthorized)
 	toks := &tokens{current: "t1"} // every URL below is refused, whatever the token
-	c := &Call{Tokens: toks, URL: func(tok string) string { return srv.URL + "/x?access_token=" + tok + "-bad" }}
+	c := &Call{Tokens: toks, URL: srv.URL + "/refused"}
 	_, err := Fetch(context.Background(), &http.Client{Transport: &Transport{}}, c, 100)
 	if failure.As(err).Kind != failure.Forbidden || n.Load() != 2 {
 		t.Fatalf("want Forbidden after exactly 2 requests, got %v after %d", err, n.Load())
@@ -104,9 +105,9 @@ func TestTransportPassesARefusalOnWhenARetryCannotHelp(t *testing.T) {
 	}))
 	defer srv.Close()
 	toks := &tokens{current: "t1", good: true}
-	c := &Call{Tokens: toks, URL: func(tok string) string { return srv.URL + "/x?access_token=" + tok }}
-	u, _ := c.Prepare(context.Background())
-	req, _ := http.NewRequestWithContext(WithCall(context.Background(), c), http.MethodGet, u.String(), nil)
+	c := &Call{Tokens: toks, URL: srv.URL + "/x"}
+	c.Prepare(context.Background())
+	req, _ := http.NewRequestWithContext(WithCall(context.Background(), c), http.MethodGet, c.Target.String(), nil)
 	resp, err := (&http.Client{Transport: &Transport{}}).Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +131,7 @@ func TestFetchCapsTheBody(t *testing.T) {
 		io.WriteString(w, strings.Repeat("x", 101))
 	}))
 	defer srv.Close()
-	c := &Call{Tokens: &tokens{current: "t2"}, URL: func(string) string { return srv.URL }}
+	c := &Call{Tokens: &tokens{current: "t2"}, URL: srv.URL}
 	_, err := Fetch(context.Background(), &http.Client{Transport: &Transport{}}, c, 100)
 	if fe := failure.As(err); fe.Kind != failure.UpstreamFailed || !strings.Contains(fe.Message, "larger than 100 bytes") {
 		t.Fatalf("want an upstream failure for a body over the cap, got %v", err)
@@ -192,15 +193,12 @@ func newLayered(t *testing.T) *layered {
 
 // stream sends one streamed tile request through Transport.
 func (l *layered) stream(t *testing.T, tile string) int {
-	c := &Call{Tokens: l.tokens, URL: func(tok string) string {
-		return l.srv.URL + fakehexagon.WMTSPath + "?" + tile + "&access_token=" + tok
-	}}
-	u, err := c.Prepare(context.Background())
-	if err != nil {
+	c := &Call{Tokens: l.tokens, URL: l.srv.URL + fakehexagon.WMTSPath + "?" + tile}
+	if err := c.Prepare(context.Background()); err != nil {
 		t.Error(err)
 		return 0
 	}
-	req, _ := http.NewRequestWithContext(WithCall(context.Background(), c), http.MethodGet, u.String(), nil)
+	req, _ := http.NewRequestWithContext(WithCall(context.Background(), c), http.MethodGet, c.Target.String(), nil)
 	resp, err := (&http.Client{Transport: &Transport{}}).Do(req)
 	if err != nil {
 		t.Error(err)
@@ -269,6 +267,18 @@ func TestTransportRecoversFromRevocationsThroughTheLayers(t *testing.T) {
 		}
 		if l.fake.TokenRequests.Load()-before != 1 || l.fake.Unauthorized.Load()-refused != 1 {
 			t.Fatalf("revocation %d: %d token requests, %d refusals; want 1 each", i, l.fake.TokenRequests.Load()-before, l.fake.Unauthorized.Load()-refused)
+		}
+	}
+}
+
+func TestWithTokenIsTheOnePlaceATokenEntersAURL(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"https://up/streaming/wmts?/1.0.0/L/s/M/1/2/3.jpg", "https://up/streaming/wmts?/1.0.0/L/s/M/1/2/3.jpg&access_token=a%2Bb%2F%3D"},
+		{"https://up/streaming/wms?SERVICE=WMS", "https://up/streaming/wms?SERVICE=WMS&access_token=a%2Bb%2F%3D"},
+		{"https://up/x", "https://up/x?access_token=a%2Bb%2F%3D"},
+	} {
+		if got := WithToken(tc.in, "a+b/="); got != tc.want {
+			t.Errorf("WithToken(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

@@ -1,10 +1,14 @@
 package server
 
 import (
+	"bytes"
 	"encoding/base64"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/fakehexagon"
 )
 
 // A standard-base64 id or secret with an unencoded '/' (the btoa mistake
@@ -77,5 +81,46 @@ func TestCachedCapabilitiesStopOnceRefused(t *testing.T) {
 	h.assertException(resp, body, http.StatusForbidden, "")
 	if n := h.fake.CapabilitiesRequests.Load(); n != 1 {
 		t.Fatalf("%d capabilities fetches", n)
+	}
+}
+
+// What Hexagon answers is relayed to a browser only when it is what was
+// asked for: never a redirect without a Location, never a page of
+// Hexagon's (or a login portal's) choosing under the proxy's origin, and
+// never sniffed.
+func TestStreamedAnswersAreCheckedAndNeverSniffed(t *testing.T) {
+	h := newHarness(t, nil)
+	browser := map[string]string{"Origin": allowed}
+	resp, body := h.get(h.credURL()+tilePath, browser)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Content-Type-Options") != "nosniff" || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "sandbox") {
+		t.Fatalf("a streamed tile: %d %v", resp.StatusCode, resp.Header)
+	}
+	h.fake.Update(func(s *fakehexagon.Switches) {
+		s.TileStatus, s.TileLocation = http.StatusFound, "https://login.example/"
+	})
+	resp, body = h.get(h.credURL()+tilePath, browser)
+	rep := h.assertException(resp, body, http.StatusBadGateway, "")
+	if resp.Header.Get("Location") != "" || !strings.Contains(rep.Exception.Text, "redirect") {
+		t.Fatalf("an upstream redirect must be a clear 502: %v %q", resp.Header, rep.Exception.Text)
+	}
+	h.fake.Update(func(s *fakehexagon.Switches) {
+		s.TileStatus, s.TileLocation, s.TileContentType = 0, "", "text/html; charset=utf-8"
+	})
+	resp, body = h.get(h.credURL()+tilePath, browser)
+	rep = h.assertException(resp, body, http.StatusBadGateway, "")
+	if !strings.Contains(rep.Exception.Text, "text/html") {
+		t.Fatalf("an HTML tile must be refused, saying why: %q", rep.Exception.Text)
+	}
+	gm := h.proxy.URL + "/wms/" + credential.Encode(clientID) + "/" + credential.Encode(clientSecret) +
+		"?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=HxGN_Imagery&STYLES=&CRS=EPSG:3857&BBOX=0,0,10,10&WIDTH=64&HEIGHT=64&FORMAT=image/png"
+	resp, body = h.get(gm, browser)
+	if resp.StatusCode != http.StatusBadGateway || bytes.Contains(body, []byte("<script>")) {
+		t.Fatalf("an HTML map must be refused: %d %s", resp.StatusCode, body)
+	}
+	// A WMS exception is what WMS clients parse: it is relayed.
+	h.fake.Update(func(s *fakehexagon.Switches) { s.TileContentType = "" })
+	resp, body = h.get(strings.Replace(gm, "LAYERS=HxGN_Imagery", "LAYERS=Unknown", 1), browser)
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("an upstream WMS exception: %d %s", resp.StatusCode, body)
 	}
 }

@@ -8,9 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
-	"net/url"
 	"runtime"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -104,7 +102,7 @@ func New(o Options) *Server {
 		Rewrite:        rewriteUpstream(o.Version),
 		BufferPool:     bufferPool{},
 		Transport:      transport,
-		ModifyResponse: filterUpstreamResponse,
+		ModifyResponse: checkUpstreamResponse,
 		ErrorHandler:   noteProxyError,
 		ErrorLog:       slog.NewLogLogger(o.Log.Handler(), slog.LevelWarn),
 	}
@@ -133,65 +131,4 @@ func (s *Server) home(c echo.Context) error {
 func (s *Server) health(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusOK, map[string]any{"status": "ok", "version": s.version, "goroutines": runtime.NumGoroutine()})
-}
-
-// forwardedRequestHeaders are the only client headers sent to Hexagon.
-var forwardedRequestHeaders = []string{"Accept", "Accept-Encoding", "Accept-Language", "If-None-Match", "If-Modified-Since"}
-
-// passedResponseHeaders are the only Hexagon headers passed to clients.
-var passedResponseHeaders = []string{"Content-Type", "Content-Length", "Content-Encoding", "Cache-Control", "Etag", "Last-Modified", "Expires", "Retry-After", "Vary", "Age"}
-
-func rewriteUpstream(version string) func(*httputil.ProxyRequest) {
-	ua := "HexProx/" + version
-	return func(pr *httputil.ProxyRequest) {
-		// The stream handler prepared the call's URL, with its token.
-		pr.Out.URL = pr.In.Context().Value(upstreamURLKey{}).(*url.URL)
-		pr.Out.Host = ""
-		h := make(http.Header, len(forwardedRequestHeaders)+1)
-		for _, k := range forwardedRequestHeaders {
-			if v := pr.In.Header.Values(k); len(v) > 0 {
-				h[k] = v
-			}
-		}
-		h.Set("User-Agent", ua)
-		pr.Out.Header = h
-	}
-}
-
-func filterUpstreamResponse(resp *http.Response) error {
-	if resp.StatusCode >= 400 {
-		return hexagon.StatusError(resp)
-	}
-	kept := make(http.Header, len(passedResponseHeaders))
-	for _, k := range passedResponseHeaders {
-		if v := resp.Header.Values(k); len(v) > 0 {
-			kept[k] = v
-		}
-	}
-	resp.Header = kept
-	return nil
-}
-
-// upstreamURLKey carries the prepared upstream URL to rewriteUpstream.
-type upstreamURLKey struct{}
-
-// bufferPool lends ReverseProxy its copy buffers instead of it allocating
-// 32 KiB per response.
-type bufferPool struct{}
-
-var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
-func (bufferPool) Get() []byte  { return *buffers.Get().(*[]byte) }
-func (bufferPool) Put(b []byte) { buffers.Put(&b) }
-
-// proxyError carries an error out of ReverseProxy's ErrorHandler to the
-// Echo handler, so that it reaches the one error handler.
-type proxyError struct{ err error }
-
-type proxyErrorKey struct{}
-
-func noteProxyError(_ http.ResponseWriter, r *http.Request, err error) {
-	if pe, ok := r.Context().Value(proxyErrorKey{}).(*proxyError); ok {
-		pe.err = hexagon.TransportError(err)
-	}
 }

@@ -24,7 +24,17 @@ func (s *Server) wms(c echo.Context) error {
 		return err
 	}
 	rec.path = rec.rest
-	url := func(tok string) string { return req.URL(s.cfg.HexagonURL, tok) }
+	url := req.URL(s.cfg.HexagonURL)
+	// Hexagon's answer is relayed only as an image (maps, legends), the
+	// format asked for, or a WMS exception; never a page of its choice.
+	accept := acceptImages(append(req.Formats(), wmsExceptionTypes...)...)
+	if req.Kind == wms.FeatureInfo {
+		types := req.Formats()
+		if len(types) == 0 { // INFO_FORMAT left to the server: the usual ones
+			types = []string{"text/plain", "text/html", "application/json", "application/geo+json", "application/vnd.ogc.gml"}
+		}
+		accept = acceptOnly(append(types, wmsExceptionTypes...)...)
+	}
 	switch req.Kind {
 	case wms.Capabilities:
 		contentType := "text/xml; charset=utf-8"
@@ -41,8 +51,8 @@ func (s *Server) wms(c echo.Context) error {
 		})
 	case wms.Map:
 		rec.wmsMap = true
-		return s.deliver(c, &hexagon.Call{Tokens: rec.tokens, URL: url})
+		return s.deliver(c, &hexagon.Call{Tokens: rec.tokens, URL: url, Accept: accept})
 	default: // GetFeatureInfo and GetLegendGraphic: small, always streamed
-		return s.stream(c, &hexagon.Call{Tokens: rec.tokens, URL: url})
+		return s.stream(c, &hexagon.Call{Tokens: rec.tokens, URL: url, Accept: accept})
 	}
 }

@@ -30,8 +30,9 @@ func (s *Server) wmts(c echo.Context) error {
 			roots:       []string{"Capabilities"},
 			match:       s.wmtsMatch,
 			contentType: "application/xml; charset=utf-8",
-			url:         func(tok string) string { return wmts.CapabilitiesURL(s.cfg.HexagonURL, tok) },
+			url:         wmts.CapabilitiesURL(s.cfg.HexagonURL),
 		})
 	}
-	return s.deliver(c, &hexagon.Call{Tokens: rec.tokens, URL: func(tok string) string { return req.TileURL(s.cfg.HexagonURL, tok) }})
+	// A tile is relayed only as the image (or declared format) asked for.
+	return s.deliver(c, &hexagon.Call{Tokens: rec.tokens, URL: req.TileURL(s.cfg.HexagonURL), Accept: acceptImages(req.Tile.MediaType())})
 }

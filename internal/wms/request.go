@@ -233,8 +233,9 @@ func (r Request) checkPoint() error {
 	return nil
 }
 
-// URL returns the Hexagon URL for the request with token.
-func (r Request) URL(base, token string) string {
+// URL returns the Hexagon URL for the request, without a token (package
+// hexagon adds it).
+func (r Request) URL(base string) string {
 	var b strings.Builder
 	b.WriteString(base)
 	b.WriteString(ServicePath)
@@ -250,9 +251,21 @@ func (r Request) URL(base, token string) string {
 		b.WriteByte('=')
 		b.WriteString(url.QueryEscape(p[1]))
 	}
-	b.WriteString("&access_token=")
-	b.WriteString(url.QueryEscape(token))
 	return b.String()
+}
+
+// Formats returns the media types the request asked for (FORMAT and
+// INFO_FORMAT, lower case, parameters dropped): what Hexagon's answer may
+// be, besides a WMS exception.
+func (r Request) Formats() []string {
+	var out []string
+	for _, p := range r.params {
+		if p[0] == "FORMAT" || p[0] == "INFO_FORMAT" {
+			mt, _, _ := strings.Cut(strings.ToLower(p[1]), ";")
+			out = append(out, strings.TrimSpace(mt))
+		}
+	}
+	return out
 }
 
 // ExceptionVersion returns the ServiceExceptionReport version for a raw

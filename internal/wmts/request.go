@@ -235,12 +235,13 @@ func parseKVP(p ows.Query) (Request, error) {
 	return Request{Kind: Tile, KVP: true, Tile: t}, err
 }
 
-// TileURL returns the Hexagon URL for the tile with token, in the form the
-// client used: the REST form "wmts?/1.0.0/...&access_token=" or KVP.
-func (r Request) TileURL(base, token string) string {
+// TileURL returns the Hexagon URL for the tile, without a token (package
+// hexagon adds it), in the form the client used: the REST form
+// "wmts?/1.0.0/..." or KVP.
+func (r Request) TileURL(base string) string {
 	t := r.Tile
 	var b strings.Builder
-	b.Grow(len(base) + len(token) + 160)
+	b.Grow(len(base) + 160)
 	b.WriteString(base)
 	b.WriteString(ServicePath)
 	if r.KVP {
@@ -272,12 +273,14 @@ func (r Request) TileURL(base, token string) string {
 		b.WriteByte('.')
 		b.WriteString(t.Ext)
 	}
-	b.WriteString("&access_token=")
-	b.WriteString(url.QueryEscape(token))
 	return b.String()
 }
 
-// CapabilitiesURL returns the Hexagon capabilities URL with token.
-func CapabilitiesURL(base, token string) string {
-	return base + ServicePath + "?SERVICE=WMTS&REQUEST=GetCapabilities&VERSION=1.0.0&access_token=" + url.QueryEscape(token)
+// MediaType is the media type of the tile's format: what Hexagon's answer
+// must be to be relayed.
+func (t TileSpec) MediaType() string { return formats[t.Ext] }
+
+// CapabilitiesURL returns the Hexagon capabilities URL, without a token.
+func CapabilitiesURL(base string) string {
+	return base + ServicePath + "?SERVICE=WMTS&REQUEST=GetCapabilities&VERSION=1.0.0"
 }

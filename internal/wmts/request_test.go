@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/ows"
 )
 
@@ -88,13 +89,13 @@ func TestParseRejects(t *testing.T) {
 func TestUpstreamURLs(t *testing.T) {
 	const base = "https://services.hxgncontent.com"
 	r, _ := Parse("/1.0.0/HxGN_Imagery/default/WebMercator/5/10/31.png", "access_token=client-token")
-	got := r.TileURL(base, "tok+/=")
+	got := hexagon.WithToken(r.TileURL(base), "tok+/=")
 	want := base + "/streaming/wmts?/1.0.0/HxGN_Imagery/default/WebMercator/5/10/31.png&access_token=tok%2B%2F%3D"
 	if got != want {
 		t.Fatalf("REST:\n got %s\nwant %s", got, want)
 	}
 	k, _ := Parse("", "REQUEST=GetTile&LAYER=HxGN_Imagery&STYLE=default&TILEMATRIXSET=WebMercator&TILEMATRIX=5&TILEROW=10&TILECOL=31&FORMAT=image/jpeg&access_token=client-token")
-	u, err := url.Parse(k.TileURL(base, "tok"))
+	u, err := url.Parse(hexagon.WithToken(k.TileURL(base), "tok"))
 	if err != nil || u.Host != "services.hxgncontent.com" {
 		t.Fatalf("KVP url %v %v", u, err)
 	}
@@ -102,7 +103,7 @@ func TestUpstreamURLs(t *testing.T) {
 	if q.Get("access_token") != "tok" || len(q["access_token"]) != 1 || q.Get("TILECOL") != "31" || q.Get("FORMAT") != "image/jpeg" {
 		t.Fatalf("KVP query %v", q)
 	}
-	if got := CapabilitiesURL(base, "t"); got != base+"/streaming/wmts?SERVICE=WMTS&REQUEST=GetCapabilities&VERSION=1.0.0&access_token=t" {
+	if got := hexagon.WithToken(CapabilitiesURL(base), "t"); got != base+"/streaming/wmts?SERVICE=WMTS&REQUEST=GetCapabilities&VERSION=1.0.0&access_token=t" {
 		t.Fatal(got)
 	}
 }
@@ -158,7 +159,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil || r.Kind != Tile {
 			return
 		}
-		u, err := url.Parse(r.TileURL("https://up.example", "tok"))
+		u, err := url.Parse(hexagon.WithToken(r.TileURL("https://up.example"), "tok"))
 		if err != nil {
 			t.Fatalf("built an unparseable URL: %v", err)
 		}
@@ -169,4 +170,18 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("token not exactly once: %v", got)
 		}
 	})
+}
+
+// The builders know nothing of tokens: a client's access_token never
+// reaches the upstream URL, and the token is added in one place.
+func TestUpstreamURLsCarryNoToken(t *testing.T) {
+	r, _ := Parse("", "REQUEST=GetTile&LAYER=HxGN_Imagery&STYLE=default&TILEMATRIXSET=WebMercator&TILEMATRIX=5&TILEROW=10&TILECOL=31&FORMAT=image/jpeg&access_token=client-token")
+	for _, u := range []string{r.TileURL("https://up"), CapabilitiesURL("https://up")} {
+		if strings.Contains(strings.ToLower(u), "access_token") {
+			t.Fatalf("a token-less builder wrote a token: %s", u)
+		}
+	}
+	if r.Tile.MediaType() != "image/jpeg" {
+		t.Fatalf("media type %q", r.Tile.MediaType())
+	}
 }
