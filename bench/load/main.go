@@ -403,9 +403,11 @@ func start(name, bin string, env []string, args ...string) (*server, error) {
 	return &server{name: name, cmd: cmd}, nil
 }
 
+// waitHTTP waits until u answers anything (a redirect is not followed).
 func waitHTTP(u string) error {
+	c := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if resp, err := http.Get(u); err == nil {
+		if resp, err := c.Get(u); err == nil {
 			resp.Body.Close()
 			return nil
 		}
