@@ -1,0 +1,1107 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/hexprox/hexprox/internal/azstorage"
+	"github.com/hexprox/hexprox/internal/azuritetest"
+	"github.com/hexprox/hexprox/internal/config"
+	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/fakehexagon"
+	"github.com/hexprox/hexprox/internal/keys"
+	"github.com/hexprox/hexprox/internal/keys/filestore"
+	"github.com/hexprox/hexprox/internal/redact"
+	"github.com/hexprox/hexprox/internal/token"
+	"github.com/hexprox/hexprox/internal/tokenstore"
+	"github.com/hexprox/hexprox/internal/usage"
+	"github.com/hexprox/hexprox/internal/usage/report"
+	"github.com/hexprox/hexprox/internal/usage/usagetable"
+)
+
+// The usage tests run proxy instances as main wires them (a usage.Counter
+// per instance flushing to one usage table on Azurite, API keys from one
+// shared keys file, the guess limit off), send them a known mix of
+// requests through real HTTP, and check that `handler usage` (report.Run)
+// over the table adds up to exactly what was sent.
+
+const (
+	orgAlpha     = "Alpha County"
+	orgBeta      = "Beta Water Board"
+	betaID       = "beta-client"
+	betaSecret   = "B3ta/+=?&secret"
+	usageTable   = "hexproxusage"
+	usageGFI     = "?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetFeatureInfo&LAYERS=HxGN_Imagery&QUERY_LAYERS=HxGN_Imagery&SRS=EPSG:3857&BBOX=0,0,100,100&WIDTH=10&HEIGHT=10&FORMAT=image/png&INFO_FORMAT=text/plain&X=5&Y=5"
+	usageLegend  = "?SERVICE=WMS&REQUEST=GetLegendGraphic&VERSION=1.3.0&LAYER=HxGN_Imagery&FORMAT=image/png"
+	usageGetMap  = "?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=HxGN_Imagery&STYLES=&CRS=EPSG:3857&BBOX=0,0,1000,1000&WIDTH=32&HEIGHT=32&FORMAT=image/png"
+	usageBadTile = "/1.0.0/HxGN_Imagery/default/WebMercator/5/-1/2.jpg"
+	foreignSite  = "https://evil.example"
+)
+
+// usageCluster is proxy instances in front of one fake Hexagon, sharing a
+// keys file and, when started with storage, one usage table on Azurite.
+type usageCluster struct {
+	t        *testing.T
+	fake     *fakehexagon.Fake
+	upstream *httptest.Server
+	az       *azuritetest.Azurite // nil: each instance counts into memory
+	conn     string               // the storage connection string instances use
+	keyStore *filestore.Store
+	logs     *syncBuffer
+	client   *http.Client
+
+	mu      sync.Mutex
+	secrets map[string]bool // keys, credentials and their encodings, tokens
+}
+
+func newUsageCluster(t *testing.T, storage bool) *usageCluster {
+	t.Helper()
+	c := &usageCluster{t: t, logs: &syncBuffer{}, secrets: map[string]bool{}}
+	if storage {
+		c.az = azuritetest.Start(t)
+		c.conn = c.az.ConnectionString()
+	}
+	c.fake = fakehexagon.New(fakehexagon.Options{})
+	c.fake.AddClient(clientID, clientSecret)
+	c.fake.AddClient(betaID, betaSecret)
+	c.upstream = httptest.NewServer(c.fake)
+	t.Cleanup(c.upstream.Close)
+	path := filepath.Join(t.TempDir(), "keys.json")
+	if err := filestore.Init(path); err != nil {
+		t.Fatal(err)
+	}
+	store, err := filestore.Open(path, filestore.WithCheckEvery(time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.keyStore = store
+	c.client = &http.Client{
+		Timeout: 10 * time.Second,
+		// Bodies are counted as the proxy sent them.
+		Transport:     &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 64},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	t.Cleanup(c.client.CloseIdleConnections)
+	for _, s := range []string{clientID, clientSecret, betaID, betaSecret} {
+		c.noteSecret(s)
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			c.noteSecret(enc.EncodeToString([]byte(s)))
+		}
+		c.noteSecret(url.PathEscape(base64.StdEncoding.EncodeToString([]byte(s))))
+	}
+	t.Cleanup(c.checkLogs)
+	return c
+}
+
+func (c *usageCluster) noteSecret(s string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.secrets[s] = true
+}
+
+// noteTokens remembers every token the fake has handed out to either
+// client, and the one a redirect carries.
+func (c *usageCluster) noteTokens(location string) {
+	if loc, err := url.Parse(location); err == nil && location != "" {
+		if tok := loc.Query().Get("access_token"); tok != "" {
+			c.noteSecret(tok)
+		}
+	}
+	for _, id := range []string{clientID, betaID} {
+		if tok, _, ok := c.fake.CurrentToken(id); ok {
+			c.noteSecret(tok)
+		}
+	}
+}
+
+func (c *usageCluster) secretList() []string {
+	c.noteTokens("")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]string, 0, len(c.secrets))
+	for s := range c.secrets {
+		out = append(out, s)
+	}
+	return out
+}
+
+func (c *usageCluster) checkLogs() {
+	logs := c.logs.String()
+	for _, s := range c.secretList() {
+		if strings.Contains(logs, s) {
+			c.t.Errorf("logs contain the secret %q", s)
+		}
+	}
+}
+
+// addKey stores an enabled key record for one Hexagon credential and
+// returns the key.
+func (c *usageCluster) addKey(rec keys.Record, id, secret string) string {
+	c.t.Helper()
+	key, err := keys.New()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	rec.Sets = []credential.Credential{{ID: id, Secret: secret}}
+	rec.Enabled = true
+	if err := c.keyStore.Create(context.Background(), key, rec); err != nil {
+		c.t.Fatal(err)
+	}
+	c.noteSecret(key)
+	return key
+}
+
+// usageInstance is one proxy instance and its counter.
+type usageInstance struct {
+	name    string
+	srv     *httptest.Server
+	counter *usage.Counter
+}
+
+// instance starts one more proxy instance: its own token cache, key cache
+// and counter (named name), as a separate process would have. uo's Sink,
+// Instance and Log are filled in. Unless uo.NoLoop, the counter is closed
+// (flushed) when the test ends.
+func (c *usageCluster) instance(name string, env map[string]string, uo usage.Options) *usageInstance {
+	c.t.Helper()
+	vars := map[string]string{"HEXAGON_URL": c.upstream.URL, "ALLOWED_ORIGINS": allowed, "GUESS_LIMIT": "0"}
+	for k, v := range env {
+		vars[k] = v
+	}
+	cfg, err := config.Load(func(k string) string { return vars[k] })
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	log := slog.New(slog.NewJSONHandler(c.logs, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: redact.ReplaceAttr}))
+	ctx, cancel := context.WithCancel(context.Background())
+	c.t.Cleanup(cancel)
+	ep := &token.Endpoint{URL: c.upstream.URL + fakehexagon.TokenPath, Client: &http.Client{Timeout: cfg.TokenTimeout}}
+	layers := token.Layered(ep, tokenstore.NewMemory(), token.SharedOptions{Timeout: cfg.TokenStoreTimeout, Wait: cfg.TokenTimeout, Log: log})
+	reg := token.NewRegistry(ctx, layers, token.RegistryOptions{RefusalTTL: cfg.RefusalTTL, Log: log})
+	if c.az != nil {
+		uo.Sink = c.sink(c.conn)
+	} else {
+		uo.Sink = &usage.MemorySink{}
+	}
+	uo.Instance, uo.Log = name, log
+	counter := usage.New(uo)
+	if !uo.NoLoop {
+		c.t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			counter.Close(ctx)
+		})
+	}
+	kc := keys.NewCache(c.keyStore, keys.CacheOptions{Refresh: time.Minute, Log: log})
+	srv := httptest.NewServer(New(Options{Config: cfg, Tokens: reg, Keys: kc, Usage: counter, Log: log, Version: "test"}))
+	c.t.Cleanup(srv.Close)
+	return &usageInstance{name: name, srv: srv, counter: counter}
+}
+
+// sink opens the usage table through conn, and creates it as main does
+// at start.
+func (c *usageCluster) sink(conn string) *usagetable.Sink {
+	c.t.Helper()
+	svc, err := azstorage.NewServiceClient(config.Storage{ConnectionString: conn})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	s := usagetable.New(svc, usageTable)
+	if err := s.EnsureTable(context.Background()); err != nil && conn == c.az.ConnectionString() {
+		c.t.Fatal(err)
+	}
+	return s
+}
+
+// subject is whom requests are counted under, and its URL prefixes.
+type subject struct {
+	id        usage.SubjectID
+	wmts, wms string
+}
+
+func keySubject(key, org string) subject {
+	return subject{id: usage.SubjectID{Org: org, Key: keys.Fingerprint(key, "")}, wmts: "/v2/wmts/" + key, wms: "/v2/wms/" + key}
+}
+
+func v1Subject(id, secret string) subject {
+	cred := credential.Credential{ID: id, Secret: secret}
+	seg := credential.Encode(id) + "/" + credential.Encode(secret)
+	return subject{id: usage.SubjectID{Key: cred.Fingerprint()}, wmts: "/wmts/" + seg, wms: "/wms/" + seg}
+}
+
+// call is one kind of request and what it must be answered and counted as.
+type call struct {
+	name   string
+	wms    bool   // on the subject's WMS route, else WMTS
+	path   string // after the route's prefix: path and query
+	origin string // the Origin header
+	status int
+	kind   usage.Kind
+	stream bool // a body streamed from Hexagon: its size counts as bytes_streamed
+}
+
+// usageMix is every kind of request the counters tell apart, but the
+// upstream failure, which needs the fake switched.
+var usageMix = []call{
+	{name: "tile redirected", path: tilePath, status: http.StatusFound, kind: usage.TilesRedirected},
+	{name: "KVP tile redirected", path: kvpTile, status: http.StatusFound, kind: usage.TilesRedirected},
+	{name: "tile streamed", path: tilePath, origin: allowed, status: http.StatusOK, kind: usage.TilesStreamed, stream: true},
+	{name: "WMTS capabilities", path: "/1.0.0/WMTSCapabilities.xml", status: http.StatusOK, kind: usage.Capabilities},
+	{name: "WMS capabilities", wms: true, path: "?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0", status: http.StatusOK, kind: usage.Capabilities},
+	{name: "GetMap redirected", wms: true, path: usageGetMap, status: http.StatusFound, kind: usage.WMSGetMap},
+	{name: "GetMap streamed", wms: true, path: usageGetMap, origin: allowed, status: http.StatusOK, kind: usage.WMSGetMap, stream: true},
+	{name: "GetFeatureInfo", wms: true, path: usageGFI, status: http.StatusOK, kind: usage.WMSOther, stream: true},
+	{name: "GetLegendGraphic", wms: true, path: usageLegend, status: http.StatusOK, kind: usage.WMSOther, stream: true},
+	{name: "refused origin", path: tilePath, origin: foreignSite, status: http.StatusForbidden, kind: usage.Refused},
+	{name: "bad request", path: usageBadTile, status: http.StatusBadRequest, kind: usage.BadRequest},
+}
+
+// upstreamFailure is a streamed tile while the fake answers 500.
+var upstreamFailure = call{name: "upstream failure", path: tilePath, origin: allowed, status: http.StatusBadGateway, kind: usage.UpstreamFailed}
+
+// tally is what the test sent, per subject, as the counters should count it.
+type tally struct {
+	mu sync.Mutex
+	m  map[usage.SubjectID]usage.Counts
+}
+
+func (tl *tally) add(id usage.SubjectID, k usage.Kind, n int64) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	if tl.m == nil {
+		tl.m = map[usage.SubjectID]usage.Counts{}
+	}
+	c := tl.m[id]
+	c[k] += n
+	tl.m[id] = c
+}
+
+// plus returns the sum of tallies, minus those in less.
+func sumTallies(plus []*tally, less ...*tally) map[usage.SubjectID]usage.Counts {
+	out := map[usage.SubjectID]usage.Counts{}
+	for i, group := range [][]*tally{plus, less} {
+		for _, tl := range group {
+			tl.mu.Lock()
+			for id, c := range tl.m {
+				o := out[id]
+				for k := range c {
+					if i == 0 {
+						o[k] += c[k]
+					} else {
+						o[k] -= c[k]
+					}
+				}
+				out[id] = o
+			}
+			tl.mu.Unlock()
+		}
+	}
+	return out
+}
+
+// send makes one request of s to inst, checks its status, and adds what
+// it should count to tl. It may run in any goroutine; it returns the
+// answer's status and body.
+func (c *usageCluster) send(inst *usageInstance, s subject, cl call, tl *tally) (int, []byte) {
+	prefix := s.wmts
+	if cl.wms {
+		prefix = s.wms
+	}
+	req, err := http.NewRequest(http.MethodGet, inst.srv.URL+prefix+cl.path, nil)
+	if err != nil {
+		c.t.Error(err)
+		return 0, nil
+	}
+	if cl.origin != "" {
+		req.Header.Set("Origin", cl.origin)
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		c.t.Errorf("%s on %s: %v", cl.name, inst.name, err)
+		return 0, nil
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		c.t.Errorf("%s on %s: reading the body: %v", cl.name, inst.name, err)
+		return 0, nil
+	}
+	c.noteTokens(resp.Header.Get("Location"))
+	if resp.StatusCode != cl.status {
+		c.t.Errorf("%s for %s on %s: status %d, want %d\n%.300s", cl.name, report.OrgLabel(s.id), inst.name, resp.StatusCode, cl.status, body)
+		return resp.StatusCode, body
+	}
+	if tl != nil {
+		tl.add(s.id, cl.kind, 1)
+		if cl.stream {
+			if len(body) == 0 {
+				c.t.Errorf("%s: empty body", cl.name)
+			}
+			tl.add(s.id, usage.BytesStreamed, int64(len(body)))
+		}
+	}
+	return resp.StatusCode, body
+}
+
+// sendMix sends, concurrently on every instance, each subject the whole
+// mix, each request a number of times that depends on the instance, the
+// subject and the kind, so that a total summed from the wrong rows cannot
+// come out right. round varies the numbers between rounds.
+func (c *usageCluster) sendMix(insts []*usageInstance, subjects []subject, round int, tls []*tally) {
+	c.t.Helper()
+	var wg sync.WaitGroup
+	for i, inst := range insts {
+		wg.Go(func() {
+			for j, s := range subjects {
+				for k, cl := range usageMix {
+					for range 1 + (i+2*j+k+round)%3 {
+						c.send(inst, s, cl, tls[i])
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if c.t.Failed() {
+		c.t.FailNow()
+	}
+}
+
+// sendFailures switches the fake to answer tiles 500 and sends each
+// subject's streamed tiles through every instance: 502, upstream_failed.
+func (c *usageCluster) sendFailures(insts []*usageInstance, subjects []subject, tls []*tally) {
+	c.t.Helper()
+	c.fake.Set(fakehexagon.Switches{TileStatus: http.StatusInternalServerError})
+	defer c.fake.Set(fakehexagon.Switches{})
+	for i, inst := range insts {
+		for j, s := range subjects {
+			for range 1 + (i+j)%2 {
+				c.send(inst, s, upstreamFailure, tls[i])
+			}
+		}
+	}
+	if c.t.Failed() {
+		c.t.FailNow()
+	}
+}
+
+func closeCounters(t *testing.T, insts ...*usageInstance) {
+	t.Helper()
+	for _, inst := range insts {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := inst.counter.Close(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("closing %s's counter: %v", inst.name, err)
+		}
+	}
+}
+
+// reportArgs selects yesterday to tomorrow, UTC: the test's rows whatever
+// the hour.
+func reportArgs(by string) []string {
+	now := time.Now().UTC()
+	return []string{"--format", "json", "--by", by,
+		"--from", now.AddDate(0, 0, -1).Format(time.DateOnly), "--to", now.AddDate(0, 0, 1).Format(time.DateOnly)}
+}
+
+// report runs `handler usage --format json --by by` over the table (read
+// straight from Azurite) and returns its lines keyed by their group
+// columns ("org" or "org|key"), and its total.
+func (c *usageCluster) report(by string) (map[string]usage.Counts, usage.Counts) {
+	c.t.Helper()
+	var out bytes.Buffer
+	if err := report.Run(context.Background(), reportArgs(by), &out, c.sink(c.az.ConnectionString())); err != nil {
+		c.t.Fatalf("usage report: %v", err)
+	}
+	var doc struct {
+		By    string                       `json:"by"`
+		Rows  []map[string]json.RawMessage `json:"rows"`
+		Total map[string]json.RawMessage   `json:"total"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil || doc.By != by {
+		c.t.Fatalf("the report is not JSON by %s (%v):\n%s", by, err, out.Bytes())
+	}
+	counts := func(m map[string]json.RawMessage) usage.Counts {
+		var cs usage.Counts
+		for _, k := range usage.Kinds() {
+			raw, ok := m[k.String()]
+			if !ok {
+				c.t.Fatalf("the report has no %s column:\n%s", k, out.Bytes())
+			}
+			if err := json.Unmarshal(raw, &cs[k]); err != nil {
+				c.t.Fatalf("%s: %v", k, err)
+			}
+		}
+		var requests int64
+		if err := json.Unmarshal(m["requests"], &requests); err != nil || requests != cs.Requests() {
+			c.t.Fatalf("requests %d is not the sum of the request kinds %d (%v)", requests, cs.Requests(), err)
+		}
+		return cs
+	}
+	lines := map[string]usage.Counts{}
+	for _, row := range doc.Rows {
+		var org, key string
+		json.Unmarshal(row["org"], &org)
+		json.Unmarshal(row["key"], &key)
+		label := org
+		if by == report.ByKey {
+			label += "|" + key
+		}
+		if _, dup := lines[label]; dup {
+			c.t.Fatalf("the report has two lines for %s", label)
+		}
+		lines[label] = counts(row)
+	}
+	return lines, counts(doc.Total)
+}
+
+// expectedLines groups want as a report by by does.
+func expectedLines(want map[usage.SubjectID]usage.Counts, by string) (map[string]usage.Counts, usage.Counts) {
+	lines := map[string]usage.Counts{}
+	var total usage.Counts
+	for id, cs := range want {
+		label := report.OrgLabel(id)
+		if by == report.ByKey {
+			label += "|" + id.Key
+		}
+		l := lines[label]
+		l.Add(cs)
+		lines[label] = l
+		total.Add(cs)
+	}
+	return lines, total
+}
+
+// reportMismatch describes how the report by by differs from want, or "".
+func (c *usageCluster) reportMismatch(want map[usage.SubjectID]usage.Counts, by string) string {
+	got, gotTotal := c.report(by)
+	exp, expTotal := expectedLines(want, by)
+	var diffs []string
+	for label, e := range exp {
+		if g := got[label]; g != e {
+			diffs = append(diffs, fmt.Sprintf("%s: report %s, sent %s", label, countsString(g), countsString(e)))
+		}
+	}
+	for label := range got {
+		if _, ok := exp[label]; !ok {
+			diffs = append(diffs, fmt.Sprintf("%s: in the report, never sent", label))
+		}
+	}
+	if gotTotal != expTotal {
+		diffs = append(diffs, fmt.Sprintf("TOTAL: report %s, sent %s", countsString(gotTotal), countsString(expTotal)))
+	}
+	return strings.Join(diffs, "\n")
+}
+
+func (c *usageCluster) assertReport(want map[usage.SubjectID]usage.Counts) {
+	c.t.Helper()
+	for _, by := range []string{report.ByOrg, report.ByKey} {
+		if d := c.reportMismatch(want, by); d != "" {
+			c.t.Fatalf("`handler usage --by %s` does not add up to what was sent:\n%s", by, d)
+		}
+	}
+}
+
+func countsString(cs usage.Counts) string {
+	var parts []string
+	for k, n := range cs {
+		if n != 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", usage.Kind(k), n))
+		}
+	}
+	return "{" + strings.Join(parts, " ") + "}"
+}
+
+// rawRows lists the usage table's entities as stored, straight from
+// Azurite.
+func (c *usageCluster) rawRows() []string {
+	c.t.Helper()
+	svc, err := aztables.NewServiceClientFromConnectionString(c.az.ConnectionString(), nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	pager := svc.NewClient(usageTable).NewListEntitiesPager(nil)
+	var rows []string
+	for pager.More() {
+		page, err := pager.NextPage(context.Background())
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		for _, e := range page.Entities {
+			rows = append(rows, string(e))
+		}
+	}
+	return rows
+}
+
+// assertTableHoldsNoSecret scans every property of every raw row for the
+// API keys, the client ids and secrets in every base64 form, and every
+// token the fake issued. mustHold are strings the rows must carry (proof
+// that the scan reads the rows' contents).
+func (c *usageCluster) assertTableHoldsNoSecret(mustHold ...string) {
+	c.t.Helper()
+	rows := c.rawRows()
+	if len(rows) == 0 {
+		c.t.Fatal("the usage table is empty")
+	}
+	raw := strings.Join(rows, "\n")
+	// Property values as JSON escapes them, and unescaped.
+	var unescaped strings.Builder
+	for _, r := range rows {
+		var props map[string]any
+		if err := json.Unmarshal([]byte(r), &props); err != nil {
+			c.t.Fatalf("a row is not JSON: %v", err)
+		}
+		for k, v := range props {
+			fmt.Fprintf(&unescaped, "%s=%v\n", k, v)
+		}
+	}
+	secrets := c.secretList()
+	for _, s := range secrets {
+		if strings.Contains(raw, s) || strings.Contains(unescaped.String(), s) {
+			c.t.Fatalf("the usage table holds the secret %q", s)
+		}
+	}
+	for _, s := range mustHold {
+		if !strings.Contains(unescaped.String(), s) {
+			c.t.Fatalf("the usage table rows do not carry %q: the scan does not see their contents?\n%s", s, unescaped.String())
+		}
+	}
+	c.t.Logf("%d raw usage rows hold none of %d secrets (keys, ids, secrets and their encodings, tokens)", len(rows), len(secrets))
+}
+
+func TestUsageThreeInstancesReportExactlyWhatWasSent(t *testing.T) {
+	c := newUsageCluster(t, true)
+	keyA := c.addKey(keys.Record{Org: orgAlpha}, clientID, clientSecret)
+	keyB := c.addKey(keys.Record{Org: orgBeta}, betaID, betaSecret)
+	subjects := []subject{keySubject(keyA, orgAlpha), keySubject(keyB, orgBeta), v1Subject(clientID, clientSecret)}
+	var insts []*usageInstance
+	tls := []*tally{{}, {}, {}}
+	for i := range 3 {
+		insts = append(insts, c.instance(fmt.Sprintf("instance-%d", i), nil, usage.Options{Flush: 100 * time.Millisecond}))
+	}
+
+	c.sendMix(insts, subjects, 0, tls)
+	c.sendFailures(insts, subjects, tls)
+	// The original HexProx's /v1 URL counts under the same credential.
+	v1 := subjects[2]
+	v1.wmts = "/v1/wmts/anything/" + strings.TrimPrefix(v1.wmts, "/wmts/")
+	c.send(insts[1], v1, usageMix[0], tls[1])
+	closeCounters(t, insts...)
+
+	want := sumTallies(tls)
+	for _, s := range subjects {
+		for _, k := range usage.Kinds() {
+			if want[s.id][k] == 0 && k != usage.RateLimited { // the limit tests cover it
+				t.Fatalf("the mix sent %s no %s: the test does not cover every kind", report.OrgLabel(s.id), k)
+			}
+		}
+	}
+	c.assertReport(want)
+	total := usage.Counts{}
+	for _, cs := range want {
+		total.Add(cs)
+	}
+	t.Logf("three instances, %d requests (%d bytes streamed) for 2 organisations and a v1 credential: the report adds up by org and by key", total.Requests(), total[usage.BytesStreamed])
+
+	// Each instance wrote its own rows.
+	seen := map[string]bool{}
+	for _, r := range c.rawRows() {
+		var e struct{ Instance string }
+		json.Unmarshal([]byte(r), &e)
+		seen[e.Instance] = true
+	}
+	if len(seen) != 3 {
+		t.Fatalf("rows from instances %v, want the three", seen)
+	}
+	c.assertTableHoldsNoSecret(orgAlpha, orgBeta, subjects[0].id.Key, subjects[2].id.Key)
+}
+
+func TestUsageKilledInstanceLosesOnlyWhatItCountedSinceItsLastFlush(t *testing.T) {
+	c := newUsageCluster(t, true)
+	keyA := c.addKey(keys.Record{Org: orgAlpha}, clientID, clientSecret)
+	keyB := c.addKey(keys.Record{Org: orgBeta}, betaID, betaSecret)
+	subjects := []subject{keySubject(keyA, orgAlpha), keySubject(keyB, orgBeta), v1Subject(clientID, clientSecret)}
+	insts := []*usageInstance{
+		c.instance("survivor-0", nil, usage.Options{Flush: 100 * time.Millisecond}),
+		// The victim's loop never runs: it flushes only when told to, and
+		// is never closed, as a process killed with SIGKILL is not.
+		c.instance("victim", nil, usage.Options{NoLoop: true}),
+		c.instance("survivor-2", nil, usage.Options{Flush: 100 * time.Millisecond}),
+	}
+	before := []*tally{{}, {}, {}}
+	after := []*tally{{}, {}, {}}
+
+	c.sendMix(insts, subjects, 0, before)
+	if err := insts[1].counter.Flush(context.Background()); err != nil {
+		t.Fatalf("the victim's last flush: %v", err)
+	}
+	c.sendMix(insts, subjects, 1, after)
+	// kill -9: the victim's unflushed counts die with it.
+	closeCounters(t, insts[0], insts[2])
+
+	// The victim did count them: its memory holds everything it was
+	// sent, the table what it held at its last flush.
+	now := time.Now()
+	var inMemory, flushed usage.Counts
+	for _, r := range insts[1].counter.Snapshot(now.Add(-48*time.Hour), now.Add(48*time.Hour)) {
+		inMemory.Add(r.Counts)
+	}
+	rows, err := c.sink(c.az.ConnectionString()).Read(context.Background(), usage.Query{From: now.Add(-48 * time.Hour), To: now.Add(48 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.Instance == "victim" {
+			flushed.Add(r.Counts)
+		}
+	}
+	if want := sumCounts(sumTallies([]*tally{before[1], after[1]})); inMemory != want {
+		t.Fatalf("the victim counted %s, was sent %s", countsString(inMemory), countsString(want))
+	}
+	lostTotal := sumCounts(sumTallies([]*tally{after[1]}))
+	if want := sumCounts(sumTallies([]*tally{before[1]})); flushed != want {
+		t.Fatalf("the table holds %s of the victim, its last flush held %s", countsString(flushed), countsString(want))
+	}
+	c.assertReport(sumTallies(append(before, after...), after[1]))
+	all := sumCounts(sumTallies(append(before, after...)))
+	figure(t, "kill -9 of one instance of three: the report misses %d of %d requests, exactly those the victim served after its last flush (%d); the rest adds up",
+		all.Requests()-sumCounts(sumTallies(append(before, after...), after[1])).Requests(), all.Requests(), lostTotal.Requests())
+}
+
+func sumCounts(m map[usage.SubjectID]usage.Counts) usage.Counts {
+	var out usage.Counts
+	for _, cs := range m {
+		out.Add(cs)
+	}
+	return out
+}
+
+// tcpGate forwards connections to a target until it is shut, and refuses
+// (accepts and drops) them while shut: storage that stops answering and
+// comes back with its data.
+type tcpGate struct {
+	ln     net.Listener
+	target string
+
+	mu    sync.Mutex
+	shut  bool
+	conns map[net.Conn]bool
+}
+
+func newTCPGate(t *testing.T, target string) *tcpGate {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &tcpGate{ln: ln, target: target, conns: map[net.Conn]bool{}}
+	go g.serve()
+	t.Cleanup(func() {
+		ln.Close()
+		g.set(true)
+	})
+	return g
+}
+
+func (g *tcpGate) addr() string { return g.ln.Addr().String() }
+
+func (g *tcpGate) serve() {
+	for {
+		in, err := g.ln.Accept()
+		if err != nil {
+			return
+		}
+		go g.handle(in)
+	}
+}
+
+func (g *tcpGate) track(cs ...net.Conn) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.shut {
+		return false
+	}
+	for _, c := range cs {
+		g.conns[c] = true
+	}
+	return true
+}
+
+func (g *tcpGate) handle(in net.Conn) {
+	out, err := net.Dial("tcp", g.target)
+	if err != nil || !g.track(in, out) {
+		in.Close()
+		if out != nil {
+			out.Close()
+		}
+		return
+	}
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(out, in); done <- struct{}{} }()
+	go func() { io.Copy(in, out); done <- struct{}{} }()
+	<-done
+	in.Close()
+	out.Close()
+	g.mu.Lock()
+	delete(g.conns, in)
+	delete(g.conns, out)
+	g.mu.Unlock()
+}
+
+// set shuts the gate (dropping every open connection) or opens it.
+func (g *tcpGate) set(shut bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.shut = shut
+	if shut {
+		for c := range g.conns {
+			c.Close()
+		}
+		clear(g.conns)
+	}
+}
+
+func TestUsageStorageOutageLosesNothingAndFailsNoRequest(t *testing.T) {
+	c := newUsageCluster(t, true)
+	gate := newTCPGate(t, "127.0.0.1:"+strconv.Itoa(c.az.Port))
+	c.conn = azstorage.DevelopmentConnectionString("http://" + gate.addr() + "/devstoreaccount1")
+	keyA := c.addKey(keys.Record{Org: orgAlpha}, clientID, clientSecret)
+	keyB := c.addKey(keys.Record{Org: orgBeta}, betaID, betaSecret)
+	subjects := []subject{keySubject(keyA, orgAlpha), keySubject(keyB, orgBeta), v1Subject(clientID, clientSecret)}
+	var insts []*usageInstance
+	for i := range 3 {
+		insts = append(insts, c.instance(fmt.Sprintf("instance-%d", i), nil, usage.Options{Flush: 100 * time.Millisecond, FlushTimeout: 300 * time.Millisecond}))
+	}
+	phases := [][]*tally{{{}, {}, {}}, {{}, {}, {}}, {{}, {}, {}}}
+	settleReport := func(what string, want map[usage.SubjectID]usage.Counts) {
+		t.Helper()
+		var last string
+		settle(t, what+" in the usage table", func() bool {
+			last = c.reportMismatch(want, report.ByKey)
+			return last == ""
+		})
+	}
+
+	c.sendMix(insts, subjects, 0, phases[0])
+	settleReport("the first counts", sumTallies(phases[0]))
+
+	gate.set(true)
+	failures := func() (n int64) {
+		for _, inst := range insts {
+			n += min(1, inst.counter.Stats().FlushFailures)
+		}
+		return n
+	}
+	start := time.Now()
+	c.sendMix(insts, subjects, 1, phases[1]) // every answer as expected, or it fails
+	c.sendFailures(insts, subjects, phases[1])
+	outageSend := time.Since(start)
+	settle(t, "every instance to see the outage", func() bool { return failures() == 3 })
+	c.sendMix(insts, subjects, 2, phases[1])
+	// Storage is down, as far as the instances know: the table (read
+	// behind the gate) still holds the first counts only.
+	if d := c.reportMismatch(sumTallies(phases[0]), report.ByKey); d != "" {
+		t.Fatalf("the table changed while the gate was shut:\n%s", d)
+	}
+
+	gate.set(false)
+	c.sendMix(insts, subjects, 3, phases[2])
+	// The loops write everything once storage is back, with no Close.
+	settleReport("every count, once storage is back", sumTallies(append(append(phases[0], phases[1]...), phases[2]...)))
+	closeCounters(t, insts...)
+	c.assertReport(sumTallies(append(append(phases[0], phases[1]...), phases[2]...)))
+	logs := c.logs.String()
+	if !strings.Contains(logs, "usage: flush failed") || !strings.Contains(logs, "usage: flush works again") {
+		t.Fatal("the outage and the recovery were not logged")
+	}
+	if n := strings.Count(logs, "usage: flush failed"); n > len(insts) {
+		t.Fatalf("the outage was logged %d times by %d instances, want once each", n, len(insts))
+	}
+	outage := sumCounts(sumTallies(phases[1]))
+	figure(t, "storage shut behind a TCP gate: %d requests served during the outage, none failed (the first mix in %v), all %d counted once it was back",
+		outage.Requests(), outageSend.Round(time.Millisecond), outage.Requests())
+}
+
+// The limits.
+
+// retryAfter returns a 429's Retry-After in seconds, failing unless it is
+// a whole number of at least 1.
+func retryAfter(t *testing.T, h http.Header) int {
+	t.Helper()
+	n, err := strconv.Atoi(h.Get("Retry-After"))
+	if err != nil || n < 1 {
+		t.Fatalf("Retry-After %q, want whole seconds >= 1", h.Get("Retry-After"))
+	}
+	return n
+}
+
+// get429 sends one request that must be answered 429 in the route's
+// exception format, and returns the exception text.
+func (c *usageCluster) get429(inst *usageInstance, u string) (text string, retry int) {
+	c.t.Helper()
+	resp, err := c.client.Get(inst.srv.URL + u)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests {
+		c.t.Fatalf("%s: status %d, want 429\n%s", u, resp.StatusCode, body)
+	}
+	retry = retryAfter(c.t, resp.Header)
+	if strings.Contains(u, "/wms/") {
+		var rep serviceExceptionReport
+		d := xml.NewDecoder(bytes.NewReader(body))
+		d.Strict = false
+		if err := d.Decode(&rep); err != nil || rep.XMLName.Local != "ServiceExceptionReport" || rep.Version != "1.3.0" ||
+			!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/xml") {
+			c.t.Fatalf("%s: not a WMS 1.3.0 ServiceExceptionReport (%v, %s):\n%s", u, err, resp.Header.Get("Content-Type"), body)
+		}
+		text = rep.Exception.Text
+	} else {
+		var rep exceptionReport
+		if err := xml.Unmarshal(body, &rep); err != nil || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/xml") {
+			c.t.Fatalf("%s: not an OGC ExceptionReport (%v):\n%s", u, err, body)
+		}
+		text = rep.Exception.Text
+	}
+	for _, s := range c.secretList() {
+		if bytes.Contains(body, []byte(s)) {
+			c.t.Fatalf("a 429 body carries the secret %q", s)
+		}
+	}
+	return text, retry
+}
+
+// status sends one GET and returns its status.
+func (c *usageCluster) status(inst *usageInstance, u string) int {
+	c.t.Helper()
+	resp, err := c.client.Get(inst.srv.URL + u)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	c.noteTokens(resp.Header.Get("Location"))
+	return resp.StatusCode
+}
+
+// counted returns what inst counted for id, flushed or not.
+func counted(inst *usageInstance, id usage.SubjectID) usage.Counts {
+	var out usage.Counts
+	now := time.Now()
+	for _, r := range inst.counter.Snapshot(now.Add(-48*time.Hour), now.Add(48*time.Hour)) {
+		if r.SubjectID == id {
+			out.Add(r.Counts)
+		}
+	}
+	return out
+}
+
+func TestLimitRateOfAKeyAnswers429InTheClientsFormat(t *testing.T) {
+	c := newUsageCluster(t, false)
+	inst := c.instance("only", nil, usage.Options{Flush: time.Minute})
+	for _, route := range []struct {
+		name string
+		path func(subject) string
+	}{
+		{"WMTS", func(s subject) string { return s.wmts + tilePath }},
+		{"WMS", func(s subject) string { return s.wms + usageGetMap }},
+	} {
+		t.Run(route.name, func(t *testing.T) {
+			key := c.addKey(keys.Record{Org: orgAlpha + " " + route.name, Rate: 2, Burst: 2}, clientID, clientSecret)
+			s := keySubject(key, orgAlpha+" "+route.name)
+			u := route.path(s)
+			for i := range 2 {
+				if st := c.status(inst, u); st != http.StatusFound {
+					t.Fatalf("request %d within the burst: %d", i+1, st)
+				}
+			}
+			text, retry := c.get429(inst, u)
+			if !strings.Contains(text, "limit: rate") {
+				t.Fatalf("the 429 does not name the rate limit: %q", text)
+			}
+			got := counted(inst, s.id)
+			if got[usage.RateLimited] != 1 || got.Requests() != 3 {
+				t.Fatalf("counted %s, want 2 served and 1 rate_limited", countsString(got))
+			}
+			// Retry-After is honest: after it, a request passes.
+			time.Sleep(time.Duration(retry) * time.Second)
+			if st := c.status(inst, u); st != http.StatusFound {
+				t.Fatalf("after Retry-After (%ds): %d", retry, st)
+			}
+		})
+	}
+}
+
+func TestLimitRateForV1CredentialURLs(t *testing.T) {
+	c := newUsageCluster(t, false)
+	inst := c.instance("only", map[string]string{"RATE_LIMIT": "2"}, usage.Options{Flush: time.Minute})
+	s := v1Subject(clientID, clientSecret)
+	// The request that first proves the credential to Hexagon is not
+	// limited: only accepted credentials get a limiter (and a subject).
+	if st := c.status(inst, s.wmts+"/1.0.0/WMTSCapabilities.xml"); st != http.StatusOK {
+		t.Fatalf("capabilities: %d", st)
+	}
+	for i := range 2 {
+		if st := c.status(inst, s.wmts+tilePath); st != http.StatusFound {
+			t.Fatalf("request %d within RATE_LIMIT's burst: %d", i+1, st)
+		}
+	}
+	text, _ := c.get429(inst, s.wmts+tilePath)
+	if !strings.Contains(text, "limit: rate") {
+		t.Fatalf("the 429 does not name the rate limit: %q", text)
+	}
+	// The limit is the credential's, whatever the service: WMS is over it too.
+	text, _ = c.get429(inst, s.wms+usageGetMap)
+	if !strings.Contains(text, "limit: rate") {
+		t.Fatalf("the WMS 429 does not name the rate limit: %q", text)
+	}
+	// Another credential has its own allowance.
+	b := v1Subject(betaID, betaSecret)
+	for range 3 {
+		if st := c.status(inst, b.wmts+tilePath); st != http.StatusFound {
+			t.Fatalf("another credential: %d", st)
+		}
+	}
+	if got := counted(inst, s.id); got[usage.RateLimited] != 2 || got[usage.TilesRedirected] != 2 || got[usage.Capabilities] != 1 {
+		t.Fatalf("counted %s, want 1 capabilities, 2 tiles_redirected, 2 rate_limited", countsString(got))
+	}
+}
+
+func TestLimitDailyRequestsAcrossThreeInstances(t *testing.T) {
+	const (
+		daily   = 400
+		flush   = 50 * time.Millisecond
+		workers = 6
+		quiet   = 10 // consecutive 429s per instance that end the run
+	)
+	c := newUsageCluster(t, true)
+	key := c.addKey(keys.Record{Org: orgAlpha, DailyRequests: daily}, clientID, clientSecret)
+	s := keySubject(key, orgAlpha)
+	var insts []*usageInstance
+	for i := range 3 {
+		insts = append(insts, c.instance(fmt.Sprintf("instance-%d", i), nil, usage.Options{Flush: flush}))
+	}
+	type perInstance struct {
+		served, limited, streak int
+		lastServed              time.Time
+	}
+	var (
+		mu        sync.Mutex
+		stats     = make([]perInstance, len(insts))
+		next      atomic.Int64
+		sample    string
+		sampleErr string
+	)
+	done := func() bool {
+		for _, st := range stats {
+			if st.streak < quiet {
+				return false
+			}
+		}
+		return true
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				stop := done() || time.Since(start) > 15*time.Second
+				mu.Unlock()
+				if stop {
+					return
+				}
+				i := int(next.Add(1)) % len(insts)
+				resp, err := c.client.Get(insts[i].srv.URL + s.wmts + tilePath)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				mu.Lock()
+				st := &stats[i]
+				switch resp.StatusCode {
+				case http.StatusFound:
+					st.served++
+					st.streak = 0
+					st.lastServed = time.Now()
+				case http.StatusTooManyRequests:
+					st.limited++
+					st.streak++
+					if sample == "" {
+						sample, sampleErr = string(body), resp.Header.Get("Retry-After")
+					}
+				default:
+					t.Errorf("status %d", resp.StatusCode)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	if !done() {
+		t.Fatalf("after 15 s not every instance refuses the key: %+v", stats)
+	}
+	if !strings.Contains(sample, "limit: daily_requests") {
+		t.Fatalf("the 429 does not name the daily limit:\n%s", sample)
+	}
+	if n, err := strconv.Atoi(sampleErr); err != nil || n < 1 || n > 86400 {
+		t.Fatalf("Retry-After %q for the daily quota, want seconds until midnight UTC", sampleErr)
+	}
+	served, limited := 0, 0
+	rate := 0.0 // the fastest instance's served requests per second
+	for _, st := range stats {
+		served += st.served
+		limited += st.limited
+		if d := st.lastServed.Sub(start).Seconds(); d > 0 {
+			rate = max(rate, float64(st.served)/d)
+		}
+	}
+	// The documented bound (usage.Subject.OverDaily): about (N-1) × r ×
+	// 2 × Flush, plus the requests in flight together when the quota is
+	// reached, which all passed the check before any was counted.
+	bound := int(float64(len(insts)-1)*rate*2*flush.Seconds()) + workers
+	overshoot := served - daily
+	figure(t, "daily_requests %d over 3 instances (USAGE_FLUSH %v, %d clients): %d served, overshoot %d (%.1f%%), documented bound %d at %.0f requests/s per instance; %d answered 429",
+		daily, flush, workers, served, overshoot, 100*float64(overshoot)/daily, bound, rate, limited)
+	if served < daily {
+		t.Fatalf("only %d requests served before the daily quota of %d stopped them", served, daily)
+	}
+	if overshoot > bound {
+		t.Fatalf("the instances overshot the daily quota by %d, beyond the documented bound of %d", overshoot, bound)
+	}
+	// What the report says the key used agrees with what was answered.
+	closeCounters(t, insts...)
+	lines, _ := c.report(report.ByKey)
+	got := lines[orgAlpha+"|"+s.id.Key]
+	if got[usage.TilesRedirected] != int64(served) || got[usage.RateLimited] != int64(limited) {
+		t.Fatalf("the report says %s, the clients saw %d served and %d limited", countsString(got), served, limited)
+	}
+	c.assertTableHoldsNoSecret(orgAlpha, s.id.Key)
+}
