@@ -121,6 +121,10 @@ func (j *recordJSON) record() (Record, error) {
 		if err != nil {
 			return Record{}, problem("%s is not an RFC 3339 time such as 2030-01-31T00:00:00Z", t.name)
 		}
+		// Kept as written back: whole seconds, a year that UTC can spell.
+		if y := v.UTC().Year(); y < 1 || y > 9999 || v.Nanosecond() != 0 {
+			return Record{}, problem("%s must be a time between the years 0001 and 9999 in whole seconds", t.name)
+		}
 		*t.out = v
 	}
 	return r, nil

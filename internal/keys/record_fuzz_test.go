@@ -32,6 +32,7 @@ var recordErrorShape = regexp.MustCompile(`^keys: (` + strings.Join([]string{
 	`rate, burst and daily_requests must not be negative`,
 	`origins\[\d+\] is empty or holds a space or comma`,
 	`(not_before|expires|created) is not an RFC 3339 time such as 2030-01-31T00:00:00Z`,
+	`(not_before|expires|created) must be a time between the years 0001 and 9999 in whole seconds`,
 }, "|") + `)( \(line \d+, column \d+\))?$`)
 
 // FuzzParseRecord checks ParseRecord on any input: it never panics, its

@@ -17,8 +17,9 @@ import (
 )
 
 // A resolver finds whom a request acts for in the escaped path after its
-// route's prefix, and returns the escaped rest of the path ("" or starting
-// with "/"). Credential URLs and API keys are its two kinds.
+// route's prefix ("" or starting with "/"), and returns the escaped rest
+// of the path ("" or starting with "/"). Credential URLs and API keys are
+// its two kinds.
 type resolver func(ctx context.Context, after string) (principal, string, error)
 
 // principal is whom a request acts for: the Hexagon credential its
@@ -44,7 +45,7 @@ func (p principal) allowsOrigin(o string) bool { return p.key != nil && p.key.Al
 // credentials is the credentials step of every service route: it parses
 // the query once, resolves the credential with find, and fills the record
 // (credential, its token source, fingerprint, the rest of the path) for
-// the handler. prefix is the route's prefix with its trailing slash.
+// the handler. prefix is the route's prefix, without a trailing slash.
 func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -56,10 +57,9 @@ func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 			// The escaped path, not c.Param("*"): Echo unescapes a
 			// parameter only when the request has a RawPath, so "%2F"
 			// inside a base64 segment would sometimes split it.
-			after, ok := strings.CutPrefix(r.URL.EscapedPath(), prefix)
-			if !ok {
-				return failure.Invalidf(failure.CodeInvalidParameter, "", "%v", credential.ErrPath)
-			}
+			// After the prefix: "" for the bare prefix (find says what is
+			// missing), else "/" and what follows.
+			after, _ := strings.CutPrefix(r.URL.EscapedPath(), prefix)
 			p, rest, err := find(r.Context(), after)
 			if err != nil {
 				return err
@@ -98,7 +98,7 @@ func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 // or "wms").
 func credentialInPath(service string) resolver {
 	return func(_ context.Context, after string) (principal, string, error) {
-		cred, rest, err := credential.FromPath(after)
+		cred, rest, err := credential.FromPath(strings.TrimPrefix(after, "/"))
 		if err != nil {
 			return principal{}, "", &failure.Error{Kind: failure.Invalid, Message: "the credential in the URL is malformed: " + err.Error() +
 				"; encode the client id and secret with base64 (URL-safe or standard)"}
@@ -117,11 +117,11 @@ func credentialInPath(service string) resolver {
 func credentialAfterKey(service string) resolver {
 	inPath := credentialInPath(service)
 	return func(ctx context.Context, after string) (principal, string, error) {
-		_, after, ok := strings.Cut(after, "/")
+		_, after, ok := strings.Cut(strings.TrimPrefix(after, "/"), "/")
 		if !ok {
 			return principal{}, "", failure.Invalidf(failure.CodeInvalidParameter, "", "%v", credential.ErrPath)
 		}
-		return inPath(ctx, after)
+		return inPath(ctx, "/"+after)
 	}
 }
 

@@ -15,8 +15,11 @@ import (
 // the principal writes are always the cached route's, base.
 func (s *Server) keyResolver(base string, reload bool) resolver {
 	return func(ctx context.Context, after string) (principal, string, error) {
-		key, rest, _ := strings.Cut(after, "/")
-		if rest != "" || strings.HasSuffix(after, "/") {
+		if after == "" {
+			return principal{}, "", failure.Invalidf(failure.CodeInvalidParameter, "", "the URL must continue with /{API key}: %s/{key}/…", base)
+		}
+		key, rest, _ := strings.Cut(after[1:], "/")
+		if rest != "" || strings.Count(after, "/") > 1 {
 			rest = "/" + rest
 		}
 		k, err := s.lookupKey(ctx, key, reload)

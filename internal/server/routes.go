@@ -25,14 +25,14 @@ func (s *Server) routes(e *echo.Echo) {
 	e.Match(get, "/", s.home)
 	e.Match(get, "/healthz", s.health)
 
-	e.Group("/wmts", service(formatWMTS), s.credentials("/wmts/", credentialInPath("wmts")), s.originPolicy).Match(methods, "/*", s.wmts)
-	e.Group("/v1/wmts", service(formatWMTS), s.credentials("/v1/wmts/", credentialAfterKey("wmts")), s.originPolicy).Match(methods, "/*", s.wmts)
-	e.Group("/wms", service(formatWMS), s.credentials("/wms/", credentialInPath("wms")), s.originPolicy).Match(methods, "/*", s.wms)
+	e.Group("/wmts", service(formatWMTS), s.credentials("/wmts", credentialInPath("wmts")), s.originPolicy).Match(methods, "/*", s.wmts)
+	e.Group("/v1/wmts", service(formatWMTS), s.credentials("/v1/wmts", credentialAfterKey("wmts")), s.originPolicy).Match(methods, "/*", s.wmts)
+	e.Group("/wms", service(formatWMS), s.credentials("/wms", credentialInPath("wms")), s.originPolicy).Match(methods, "/*", s.wms)
 
 	// API keys: the record behind the key names the credentials.
-	e.Group("/v2/wmts", service(formatWMTS), s.credentials("/v2/wmts/", s.keyResolver("/v2/wmts", false)), s.originPolicy).Match(methods, "/*", s.wmts)
-	e.Group("/v2/nokeycache/wmts", service(formatWMTS), s.credentials("/v2/nokeycache/wmts/", s.keyResolver("/v2/wmts", true)), s.originPolicy).Match(methods, "/*", s.wmts)
-	e.Group("/v2/wms", service(formatWMS), s.credentials("/v2/wms/", s.keyResolver("/v2/wms", false)), s.originPolicy).Match(methods, "/*", s.wms)
+	e.Group("/v2/wmts", service(formatWMTS), s.credentials("/v2/wmts", s.keyResolver("/v2/wmts", false)), s.originPolicy).Match(methods, "/*", s.wmts)
+	e.Group("/v2/nokeycache/wmts", service(formatWMTS), s.credentials("/v2/nokeycache/wmts", s.keyResolver("/v2/wmts", true)), s.originPolicy).Match(methods, "/*", s.wmts)
+	e.Group("/v2/wms", service(formatWMS), s.credentials("/v2/wms", s.keyResolver("/v2/wms", false)), s.originPolicy).Match(methods, "/*", s.wms)
 	e.Match([]string{http.MethodGet, http.MethodHead}, "/about/:key", s.about)
 }
 
