@@ -35,6 +35,8 @@ import (
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/keys/filestore"
 	"github.com/hexprox/hexprox/internal/keys/keyvault"
+	"github.com/hexprox/hexprox/internal/logsample"
+	"github.com/hexprox/hexprox/internal/logwriter"
 	"github.com/hexprox/hexprox/internal/redact"
 	"github.com/hexprox/hexprox/internal/server"
 	"github.com/hexprox/hexprox/internal/token"
@@ -74,7 +76,15 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("invalid settings:\n%w", err)
 	}
-	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel, ReplaceAttr: redact.ReplaceAttr}))
+	// Log lines leave through a buffer, off the request path; the last
+	// ones are written before run returns.
+	lw := logwriter.New(logOut, logwriter.Options{})
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		lw.Close(ctx)
+	}()
+	log := slog.New(logsample.New(slog.NewJSONHandler(lw, &slog.HandlerOptions{Level: cfg.LogLevel, ReplaceAttr: redact.ReplaceAttr}), cfg.LogSample))
 
 	store, err := openTokenStore(ctx, cfg, log)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hexprox/hexprox/internal/logsample"
 	"github.com/hexprox/hexprox/internal/origin"
 )
 
@@ -36,6 +37,9 @@ type Config struct {
 	TokenTimeout    time.Duration // TOKEN_TIMEOUT: whole token request
 	RefusalTTL      time.Duration // REFUSAL_TTL: how long a refused credential is not retried (at least 1s)
 	LogLevel        slog.Level    // LOG_LEVEL: debug, info, warn, error
+	// LogSample is LOG_SAMPLE: the share of successful request lines
+	// logged (1, the default, logs all; errors and refusals always are).
+	LogSample float64
 
 	// GuessLimit is GUESS_LIMIT: how many refused or unknown credentials one
 	// client address may try per minute before it is answered 429 without
@@ -209,6 +213,9 @@ func Load(getenv func(string) string) (Config, error) {
 		if c.TrustedHops, err = strconv.Atoi(v); err != nil || c.TrustedHops < 0 || c.TrustedHops > 8 {
 			bad("TRUSTED_HOPS", "%q is not auto or a number of proxies from 0 to 8", v)
 		}
+	}
+	if c.LogSample, err = logsample.ParseRate(get("LOG_SAMPLE", "")); err != nil {
+		bad("LOG_SAMPLE", "%v", err)
 	}
 	c.loadTokenStore(get, bad)
 	c.loadKeys(get, bad)
@@ -423,6 +430,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("token_table", c.tableDescription()),
 		slog.Bool("token_hash_key_set", c.TokenHashKey != ""),
 		slog.String("key_store", c.keysDescription()),
+		slog.Float64("log_sample", c.LogSample),
 		slog.String("usage_flush", c.UsageFlush.String()),
 		slog.Float64("rate_limit", c.RateLimit),
 		slog.Int64("daily_request_limit", c.DailyLimit),
