@@ -218,8 +218,9 @@ func Fetch(ctx context.Context, client *http.Client, c *Call, max int64) ([]byte
 }
 
 // NewHTTPTransport returns the transport for Hexagon: bounded dial, TLS
-// and response-header waits (headerTimeout), and enough idle connections
-// for a map's worth of concurrent tiles.
+// and response-header waits (headerTimeout), enough idle connections for a
+// map's worth of concurrent tiles, and a read buffer that takes a typical
+// 20-30 KB tile in one or two reads rather than the default 4 KiB's six.
 func NewHTTPTransport(headerTimeout time.Duration) *http.Transport {
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
@@ -231,5 +232,6 @@ func NewHTTPTransport(headerTimeout time.Duration) *http.Transport {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: headerTimeout,
 		ExpectContinueTimeout: time.Second,
+		ReadBufferSize:        64 << 10,
 	}
 }
