@@ -10,16 +10,24 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
 	"github.com/hexprox/hexprox/internal/token"
+	"github.com/hexprox/hexprox/internal/usage"
 )
 
 // benchServer returns a proxy with a warm token for the test credential,
 // logging to nowhere, and the credential's path prefix.
 func benchServer(b *testing.B) (*Server, string) {
+	b.Helper()
+	return benchServerWith(b, nil)
+}
+
+// benchServerWith is benchServer with a last say over the options.
+func benchServerWith(b *testing.B, opts func(*Options)) (*Server, string) {
 	b.Helper()
 	fake := fakehexagon.New(fakehexagon.Options{})
 	fake.AddClient(clientID, clientSecret)
@@ -32,7 +40,11 @@ func benchServer(b *testing.B) (*Server, string) {
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	ep := &token.Endpoint{URL: up.URL + fakehexagon.TokenPath, Client: http.DefaultClient}
 	reg := token.NewRegistry(context.Background(), ep.Source, token.RegistryOptions{Log: log})
-	s := New(Options{Config: cfg, Tokens: reg, Log: log, Version: "bench"})
+	o := Options{Config: cfg, Tokens: reg, Log: log, Version: "bench"}
+	if opts != nil {
+		opts(&o)
+	}
+	s := New(o)
 	prefix := "/wmts/" + credential.Encode(clientID) + "/" + credential.Encode(clientSecret)
 	warm := httptest.NewRecorder()
 	s.ServeHTTP(warm, httptest.NewRequest("GET", prefix+tilePath, nil))
@@ -50,8 +62,10 @@ func (d *discardWriter) Header() http.Header         { return d.h }
 func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discardWriter) WriteHeader(int)             {}
 
-func benchRedirect(b *testing.B, target string) {
-	s, prefix := benchServer(b)
+func benchRedirect(b *testing.B, target string) { benchRedirectWith(b, target, nil) }
+
+func benchRedirectWith(b *testing.B, target string, opts func(*Options)) {
+	s, prefix := benchServerWith(b, opts)
 	req := httptest.NewRequest("GET", prefix+target, nil)
 	w := &discardWriter{h: http.Header{}}
 	b.ReportAllocs()
@@ -68,6 +82,32 @@ func benchRedirect(b *testing.B, target string) {
 // BenchmarkRedirectREST is the whole desktop tile path: routing, credential
 // decode, token lookup, URL build, the 302 and its log line.
 func BenchmarkRedirectREST(b *testing.B) { benchRedirect(b, tilePath) }
+
+// BenchmarkRedirectRESTCounted is the same with usage counting on, as main
+// wires it (the counter's loop runs; nothing is flushed during the run).
+func BenchmarkRedirectRESTCounted(b *testing.B) {
+	counter := usage.New(usage.Options{Flush: time.Hour})
+	b.Cleanup(func() { counter.Close(context.Background()) })
+	benchRedirectWith(b, tilePath, func(o *Options) { o.Usage = counter })
+}
+
+// BenchmarkCount is what counting adds to a redirect: finding the
+// credential's subject and one increment.
+func BenchmarkCount(b *testing.B) {
+	counter := usage.New(usage.Options{Flush: time.Hour})
+	b.Cleanup(func() { counter.Close(context.Background()) })
+	s, _ := benchServerWith(b, func(o *Options) { o.Usage = counter })
+	cred := credential.Credential{ID: clientID, Secret: clientSecret}
+	rec := &record{who: cred.Fingerprint(), tokens: s.tokens.Source(cred), mode: "redirect", route: "wmts"}
+	b.ReportAllocs()
+	for b.Loop() {
+		rec.subject = nil
+		s.count(rec, http.StatusFound, 0)
+	}
+	if rows := counter.Snapshot(time.Now().Add(-time.Hour), time.Now().Add(time.Hour)); len(rows) != 1 || rows[0].Counts[usage.TilesRedirected] == 0 {
+		b.Fatalf("nothing counted: %+v", rows)
+	}
+}
 
 // BenchmarkRedirectKVP is the same for a KVP GetTile (QGIS, OWSLib).
 func BenchmarkRedirectKVP(b *testing.B) { benchRedirect(b, kvpTile) }
