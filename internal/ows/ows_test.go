@@ -2,13 +2,16 @@ package ows
 
 import (
 	"encoding/xml"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
 
 func TestExceptionReportParsesAndEscapes(t *testing.T) {
 	var b strings.Builder
-	if err := WriteExceptionReport(&b, "InvalidParameterValue", `TILE"ROW`, "bad <value> & more"); err != nil {
+	if err := WriteException(&b, ExceptionReport, "InvalidParameterValue", `TILE"ROW`, "bad <value> & more"); err != nil {
 		t.Fatal(err)
 	}
 	var rep struct {
@@ -35,7 +38,7 @@ func TestExceptionReportParsesAndEscapes(t *testing.T) {
 func TestServiceExceptionBothVersions(t *testing.T) {
 	for _, v := range []string{"1.1.1", "1.3.0"} {
 		var b strings.Builder
-		if err := WriteServiceException(&b, v, "InvalidFormat", "FORMAT", "no <gif> & no bmp"); err != nil {
+		if err := WriteException(&b, ServiceException(v), "InvalidFormat", "FORMAT", "no <gif> & no bmp"); err != nil {
 			t.Fatal(err)
 		}
 		var rep struct {
@@ -60,5 +63,49 @@ func TestServiceExceptionBothVersions(t *testing.T) {
 	}
 	if ServiceExceptionContentType("1.1.1") == ServiceExceptionContentType("1.3.0") {
 		t.Fatal("1.1.1 has its own media type")
+	}
+}
+
+// The documents are byte-for-byte those in testdata, which clients have
+// parsed since before the writers were one function.
+func TestWriteExceptionGolden(t *testing.T) {
+	for _, tc := range []struct {
+		golden              string
+		r                   Report
+		code, locator, text string
+	}{
+		{"exceptionreport.xml", ExceptionReport, "InvalidParameterValue", `TILE"ROW`, "bad <value> & more"},
+		{"exceptionreport-bare.xml", ExceptionReport, "", "", "x"},
+		{"exceptionreport-bare.xml", Report(99), "", "", "x"},
+		{"serviceexception-1.1.1.xml", ServiceException("1.1.1"), "InvalidFormat", "FORMAT", "no <gif> & no bmp"},
+		{"serviceexception-1.3.0.xml", ServiceException("1.3.0"), "InvalidFormat", "FORMAT", "no <gif> & no bmp"},
+		{"serviceexception-1.3.0.xml", ServiceException(""), "InvalidFormat", "FORMAT", "no <gif> & no bmp"},
+		{"serviceexception-1.1.1-bare.xml", ServiceException111, "", "", "x"},
+	} {
+		want, err := os.ReadFile(filepath.Join("testdata", tc.golden))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		if err := WriteException(&b, tc.r, tc.code, tc.locator, tc.text); err != nil {
+			t.Fatal(err)
+		}
+		if b.String() != string(want) {
+			t.Errorf("report %d for %s:\ngot  %q\nwant %q", tc.r, tc.golden, b.String(), want)
+		}
+	}
+}
+
+type failingWriter struct{}
+
+var errWrite = errors.New("write failed")
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errWrite }
+
+func TestWriteExceptionReturnsWriterError(t *testing.T) {
+	for _, r := range []Report{ExceptionReport, ServiceException111, ServiceException130} {
+		if err := WriteException(failingWriter{}, r, "c", "l", "t"); !errors.Is(err, errWrite) {
+			t.Fatalf("report %d: err %v, want the writer's", r, err)
+		}
 	}
 }

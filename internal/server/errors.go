@@ -46,7 +46,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		h.Set("Content-Type", ows.ContentType)
 		c.Response().WriteHeader(status)
 		if r.Method != http.MethodHead {
-			ows.WriteExceptionReport(c.Response(), fe.ExceptionCode(), fe.Locator, fe.Message)
+			ows.WriteException(c.Response(), ows.ExceptionReport, fe.ExceptionCode(), fe.Locator, fe.Message)
 		}
 	case formatWMS:
 		version := wms.QueryExceptionVersion(rec.query)
@@ -57,7 +57,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		h.Set("Content-Type", ows.ServiceExceptionContentType(version))
 		c.Response().WriteHeader(status)
 		if r.Method != http.MethodHead {
-			ows.WriteServiceException(c.Response(), version, code, fe.Locator, fe.Message)
+			ows.WriteException(c.Response(), ows.ServiceException(version), code, fe.Locator, fe.Message)
 		}
 	default:
 		c.JSON(status, map[string]string{"error": fe.Message})
