@@ -1,0 +1,190 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/guesslimit"
+	"github.com/hexprox/hexprox/internal/usage"
+)
+
+// Guessing credentials: each random credential in a URL would be one
+// token request to Hexagon; the guess limit (GUESS_LIMIT, per client
+// address) stops them at the proxy. The proxy runs as under the Functions
+// host (TRUSTED_HOPS=1): the platform's front end appends the client's
+// address to X-Forwarded-For, and the test writes the header as that front
+// end would, after whatever the client wrote itself.
+
+func randomGuessHex(t *testing.T, n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// forwardedFor is the header a front end sends for a client at addr that
+// wrote spoof into X-Forwarded-For itself ("" for nothing).
+func forwardedBy(spoof, addr string) map[string]string {
+	if spoof == "" {
+		return map[string]string{"X-Forwarded-For": addr}
+	}
+	return map[string]string{"X-Forwarded-For": spoof + ", " + addr}
+}
+
+// guessAnswer is what one guess was answered.
+type guessAnswer struct {
+	status         int
+	reachedHexagon bool // the token endpoint was asked during the request
+}
+
+// guess sends one random credential from hdr's address, on WMTS or (wms)
+// on WMS, and checks the answer: 403 after asking Hexagon, or 429 with
+// Retry-After in the route's exception format without asking it.
+func (h *harness) guess(hdr map[string]string, wms bool) guessAnswer {
+	h.t.Helper()
+	id, secret := "guess-"+randomGuessHex(h.t, 6), randomGuessHex(h.t, 16)
+	h.noteSecret(secret)
+	h.noteSecret(credential.Encode(secret))
+	h.noteSecret(credential.Encode(id))
+	seg := credential.Encode(id) + "/" + credential.Encode(secret)
+	u := h.proxy.URL + "/wmts/" + seg + tilePath
+	if wms {
+		u = h.proxy.URL + "/wms/" + seg + getMap
+	}
+	before := h.fake.TokenRequests.Load()
+	resp, body := h.get(u, hdr)
+	res := guessAnswer{status: resp.StatusCode, reachedHexagon: h.fake.TokenRequests.Load() != before}
+	switch resp.StatusCode {
+	case http.StatusForbidden:
+		if !res.reachedHexagon {
+			h.t.Fatalf("a guess was refused without asking Hexagon, yet not limited:\n%s", body)
+		}
+	case http.StatusTooManyRequests:
+		if res.reachedHexagon {
+			h.t.Fatal("a limited guess reached Hexagon's token endpoint")
+		}
+		if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || n < 1 || n > 60 {
+			h.t.Fatalf("Retry-After %q, want 1 to 60 seconds", resp.Header.Get("Retry-After"))
+		}
+		var text string
+		if wms {
+			text = h.assertServiceException(resp, body, http.StatusTooManyRequests, "1.3.0", "").Exception.Text
+		} else {
+			text = h.assertException(resp, body, http.StatusTooManyRequests, "").Exception.Text
+		}
+		if !strings.Contains(text, "refused credentials") {
+			h.t.Fatalf("the 429 does not say why: %q", text)
+		}
+	default:
+		h.t.Fatalf("a guess answered %d:\n%s", resp.StatusCode, body)
+	}
+	return res
+}
+
+func TestGuessLimitKeepsRandomCredentialsFromHexagon(t *testing.T) {
+	const (
+		addrA, addrB = "198.51.100.7", "203.0.113.9"
+		guesses      = 200
+		slack        = 3 // refusals earned back while the test runs (20/min), or in flight
+	)
+	counter := usage.New(usage.Options{Flush: time.Minute})
+	t.Cleanup(func() { counter.Close(context.Background()) })
+	var burst int
+	h := newHarnessWith(t, map[string]string{"TRUSTED_HOPS": "1"}, func(o *Options) {
+		// As main builds it from GUESS_LIMIT (default 20 a minute, burst 10).
+		burst = min(o.Config.GuessLimit, guesslimit.DefaultBurst)
+		o.Guesses = guesslimit.New(guesslimit.Options{PerMinute: o.Config.GuessLimit, Burst: burst})
+		o.Usage = counter
+	})
+	if burst != guesslimit.DefaultBurst {
+		t.Fatalf("GUESS_LIMIT's default gives a burst of %d, want %d", burst, guesslimit.DefaultBurst)
+	}
+	good := h.credURL()
+	// The known-good credential, proven once from A.
+	if resp, _ := h.get(good+tilePath, forwardedBy("", addrA)); resp.StatusCode != http.StatusFound {
+		t.Fatalf("the good credential: %d", resp.StatusCode)
+	}
+
+	// A guesses, writing a new left-hand entry every time.
+	start := h.fake.TokenRequests.Load()
+	firstLimited := -1
+	for i := range guesses {
+		res := h.guess(forwardedBy(fmt.Sprintf("10.%d.%d.1, 192.0.2.%d", i/250, i%250, i%250), addrA), i%5 == 4)
+		if res.status == http.StatusTooManyRequests && firstLimited < 0 {
+			firstLimited = i
+		}
+	}
+	askedA := h.fake.TokenRequests.Load() - start
+	figure(t, "%d random credentials from one address: %d token requests reached Hexagon (GUESS_LIMIT burst %d); the first 429 came at guess %d",
+		guesses, askedA, burst, firstLimited+1)
+	if firstLimited != burst {
+		t.Fatalf("the first limited guess was number %d, want %d (the burst passes, the next does not)", firstLimited+1, burst+1)
+	}
+	if askedA < int64(burst) || askedA > int64(burst+slack) {
+		t.Fatalf("%d guesses from one address made %d token requests, want %d to %d", guesses, askedA, burst, burst+slack)
+	}
+
+	// The known-good credential from the same address still works, and
+	// costs no token request.
+	before := h.fake.TokenRequests.Load()
+	for _, tc := range []struct {
+		u      string
+		hdr    map[string]string
+		status int
+	}{
+		{good + tilePath, forwardedBy("", addrA), http.StatusFound},
+		{good + "/1.0.0/WMTSCapabilities.xml", forwardedBy("192.0.2.50", addrA), http.StatusOK},
+		{good + tilePath, map[string]string{"X-Forwarded-For": addrA, "Origin": allowed}, http.StatusOK},
+		{h.wmsURL() + getMap, forwardedBy("", addrA), http.StatusFound},
+	} {
+		if resp, body := h.get(tc.u, tc.hdr); resp.StatusCode != tc.status {
+			t.Fatalf("the good credential during the limit: %d, want %d\n%s", resp.StatusCode, tc.status, body)
+		}
+	}
+	if n := h.fake.TokenRequests.Load() - before; n != 0 {
+		t.Fatalf("the good credential made %d token requests", n)
+	}
+
+	// B has its own allowance, whatever it writes on the left (here, A's
+	// address)...
+	start = h.fake.TokenRequests.Load()
+	refusedB := 0
+	for i := 0; ; i++ {
+		res := h.guess(forwardedBy(addrA, addrB), false)
+		if res.status == http.StatusTooManyRequests {
+			break
+		}
+		refusedB++
+		if i > burst+slack {
+			t.Fatalf("B is not limited after %d refused guesses", refusedB)
+		}
+	}
+	if refusedB < burst {
+		t.Fatalf("B was limited after %d refused guesses: A's guesses used its allowance (burst %d)", refusedB, burst)
+	}
+	// ...and once limited, cannot escape by writing a different left-hand
+	// entry, nor several, nor none.
+	for i, spoof := range []string{"", "192.0.2.77", "203.0.113.10", "198.51.100.8, 192.0.2.1", "unknown", "[2001:db8::1]:443"} {
+		if res := h.guess(forwardedBy(spoof, addrB), i%2 == 1); res.status != http.StatusTooManyRequests {
+			t.Fatalf("B escaped its limit with X-Forwarded-For %q in front: %d", spoof, res.status)
+		}
+	}
+	if n := h.fake.TokenRequests.Load() - start; n != int64(refusedB) {
+		t.Fatalf("B's guesses made %d token requests, want %d (one per refused guess)", n, refusedB)
+	}
+
+	// Random credentials are not counted: the usage counters hold the
+	// good credential (and the Other subject) only.
+	if st := counter.Stats(); st.Subjects != 2 || st.FoldedSubjects != 0 {
+		t.Fatalf("after %d random credentials the counters hold %d subjects (%d folded), want 2", guesses, st.Subjects, st.FoldedSubjects)
+	}
+}
