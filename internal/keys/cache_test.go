@@ -15,6 +15,7 @@ import (
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/testclock"
+	"github.com/hexprox/hexprox/internal/testlog"
 )
 
 // fakeStore is an in-memory Store that counts Gets per key, and can be
@@ -92,29 +93,12 @@ func (s *fakeStore) setDown(down bool) {
 type fixture struct {
 	store *fakeStore
 	clock *testclock.Clock
-	logs  *syncBuffer
+	logs  *testlog.Buffer
 	cache *Cache
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func newFixture(t *testing.T, o CacheOptions) *fixture {
-	f := &fixture{store: newFakeStore(), clock: testclock.New(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)), logs: &syncBuffer{}}
+	f := &fixture{store: newFakeStore(), clock: testclock.New(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)), logs: &testlog.Buffer{}}
 	o.Now = f.clock.Now
 	o.Log = slog.New(slog.NewJSONHandler(f.logs, nil))
 	f.cache = NewCache(f.store, o)

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hexprox/hexprox/internal/testlog"
 )
 
 func TestParseRate(t *testing.T) {
@@ -122,7 +124,7 @@ func TestSampleIsEvenlySpread(t *testing.T) {
 }
 
 func TestConcurrentCountIsExact(t *testing.T) {
-	var buf lockedBuffer
+	var buf testlog.Buffer
 	h := New(slog.NewJSONHandler(&buf, nil), 0.25)
 	var wg sync.WaitGroup
 	for g := range 8 {
@@ -157,23 +159,6 @@ func (f failing) Enabled(_ context.Context, l slog.Level) bool { return l >= f.m
 func (failing) Handle(context.Context, slog.Record) error      { return errors.New("out") }
 func (f failing) WithAttrs([]slog.Attr) slog.Handler           { return f }
 func (f failing) WithGroup(string) slog.Handler                { return f }
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // A request line at rate 0.1 through the sampler into the JSON handler
 // (nine in ten are dropped before formatting), against rate 1.

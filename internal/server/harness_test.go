@@ -17,6 +17,7 @@ import (
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
 	"github.com/hexprox/hexprox/internal/redact"
+	"github.com/hexprox/hexprox/internal/testlog"
 	"github.com/hexprox/hexprox/internal/token"
 	"github.com/hexprox/hexprox/internal/tokenstore"
 )
@@ -29,30 +30,16 @@ const (
 	allowed      = "https://myorg.maps.arcgis.com"
 )
 
-// syncBuffer collects logs from concurrent requests.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is the old name of testlog.Buffer, kept while usage_test.go
+// still uses it.
+type syncBuffer = testlog.Buffer
 
 type harness struct {
 	t        *testing.T
 	fake     *fakehexagon.Fake
 	upstream *httptest.Server
 	proxy    *httptest.Server
-	logs     *syncBuffer
+	logs     *testlog.Buffer
 	client   *http.Client // does not follow redirects
 	tokens   *token.Registry
 	seen     map[string]bool // every token value handed out, for leak checks
@@ -93,7 +80,7 @@ func newHarness(t *testing.T, env map[string]string) *harness {
 // (API keys, for one).
 func newHarnessWith(t *testing.T, env map[string]string, opts func(*Options)) *harness {
 	t.Helper()
-	h := &harness{t: t, logs: &syncBuffer{}, seen: map[string]bool{}}
+	h := &harness{t: t, logs: &testlog.Buffer{}, seen: map[string]bool{}}
 	h.fake = fakehexagon.New(fakehexagon.Options{})
 	h.fake.AddClient(clientID, clientSecret)
 	h.upstream = httptest.NewServer(h.fake)

@@ -21,6 +21,7 @@ import (
 	"github.com/hexprox/hexprox/internal/fakehexagon"
 	"github.com/hexprox/hexprox/internal/redact"
 	"github.com/hexprox/hexprox/internal/testclock"
+	"github.com/hexprox/hexprox/internal/testlog"
 	"github.com/hexprox/hexprox/internal/token"
 	"github.com/hexprox/hexprox/internal/tokenstore/azuretable"
 )
@@ -33,13 +34,13 @@ type cluster struct {
 	fake     *fakehexagon.Fake
 	upstream *httptest.Server
 	az       *azuritetest.Azurite
-	logs     *syncBuffer
+	logs     *testlog.Buffer
 }
 
 const tokenLife = time.Hour
 
 func newCluster(t *testing.T) *cluster {
-	c := &cluster{t: t, clk: testclock.New(time.Now()), logs: &syncBuffer{}}
+	c := &cluster{t: t, clk: testclock.New(time.Now()), logs: &testlog.Buffer{}}
 	c.az = azuritetest.Start(t)
 	c.fake = fakehexagon.New(fakehexagon.Options{Lifetime: tokenLife, Now: c.clk.Now})
 	c.fake.AddClient(clientID, clientSecret)

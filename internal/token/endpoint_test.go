@@ -1,7 +1,6 @@
 package token
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
+	"github.com/hexprox/hexprox/internal/testlog"
 )
 
 // tokenServer is a token endpoint whose answer a test writes by hand, for
@@ -70,30 +70,12 @@ func (s *tokenServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, strings.ReplaceAll(s.body, "%s", handTok))
 }
 
-// syncBuffer collects log output written from any goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-func handEndpoint(t *testing.T, s *tokenServer, path string) (*Endpoint, *clock, *syncBuffer) {
+func handEndpoint(t *testing.T, s *tokenServer, path string) (*Endpoint, *clock, *testlog.Buffer) {
 	t.Helper()
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	clk := newClock()
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	ep := &Endpoint{
 		URL:    srv.URL + path,
 		Client: &http.Client{Timeout: 2 * time.Second},
