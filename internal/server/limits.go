@@ -75,7 +75,7 @@ func (s *Server) limiterOf(rec *record) *limit.Limiter {
 // enforce answers 429, naming the limit, for a request over its limits.
 func (s *Server) enforce(rec *record) error {
 	lim := s.limiterOf(rec)
-	if lim == nil || rec.subject == nil {
+	if lim == nil { // a nil subject (no counter) is never over its daily quota; the rate still applies
 		return nil
 	}
 	v := lim.Allow(rec.subject, time.Now())

@@ -225,8 +225,11 @@ func (c *Counter) refresh(ctx context.Context, now time.Time) {
 // this instance's last refresh (after each flush, at most Options.Flush
 // apart) plus this instance's own counts exactly. N instances serving a
 // subject at r requests per second each can therefore overshoot together
-// by about (N-1) × r × 2 × Flush: each other instance's unflushed counts
-// plus the time until this one rereads them. The first call with a limit
+// by about (N-1) × r × 2 × (Flush + one write and one read of the table),
+// plus the requests in flight when the quota is reached: each other
+// instance's unflushed counts plus the time until this one rereads them.
+// At a Flush of a second or more, the table's part is a few percent. The
+// first call with a limit
 // asks for an immediate refresh, so a new instance learns today's totals
 // at once rather than after a flush interval. Other, which mixes many
 // subjects, is never over.
