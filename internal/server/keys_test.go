@@ -328,3 +328,17 @@ func jsonEscape(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b[1 : len(b)-1])
 }
+
+// A key's rate applies even where nothing is counted (no usage counter).
+func TestKeyRateLimitWithoutACounter(t *testing.T) {
+	kh := newKeyHarness(t, nil, time.Minute)
+	key := kh.addKey(keys.Record{Org: "Limited", Rate: 2, Burst: 2})
+	statuses := map[int]int{}
+	for i := 0; i < 5; i++ {
+		resp, _ := kh.get(kh.keyURL(key)+tilePath, nil)
+		statuses[resp.StatusCode]++
+	}
+	if statuses[http.StatusFound] < 2 || statuses[http.StatusTooManyRequests] == 0 {
+		t.Fatalf("rate 2, burst 2: %v", statuses)
+	}
+}
