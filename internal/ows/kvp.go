@@ -44,6 +44,9 @@ type Query map[string]string
 // is refused with a failure.Invalid. Time and memory are linear in the
 // query's length.
 func Params(rawQuery string) (Query, error) {
+	if rawQuery == "" {
+		return nil, nil // nil reads as empty
+	}
 	if len(rawQuery) > MaxQueryBytes {
 		return nil, failure.Invalidf(failure.CodeInvalidParameter, "", "the query string is longer than %d bytes", MaxQueryBytes)
 	}

@@ -3,14 +3,12 @@ package server
 import (
 	"context"
 	"errors"
-	"net/netip"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/failure"
-	"github.com/hexprox/hexprox/internal/guesslimit"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/ows"
 	"github.com/hexprox/hexprox/internal/token"
@@ -27,15 +25,27 @@ type resolver func(ctx context.Context, after string) (principal, string, error)
 type principal struct {
 	cred credential.Credential
 	who  string // a fingerprint for logs: the credential's, or the key's
-	// base is the escaped path, below the proxy's base URL, that the
-	// principal's own URLs start with ("/wmts/{id}/{secret}").
-	base string
+	// route is the prefix of the principal's own URLs ("/wmts",
+	// "/v2/wmts"); keyName, for an API key, the key. See ownPath.
+	route, keyName string
 
 	// For API keys (nil and "" for credential URLs).
 	key      *keys.Key
 	org      string
 	onRefuse func()                    // Hexagon refused cred: the key skips this set
 	next     func() (principal, error) // the key's next set to try
+}
+
+// ownPath is the escaped path, below the proxy's base URL, that the
+// principal's own URLs start with: "/wmts/{id}/{secret}" in canonical
+// encoding, or "/v2/wmts/{key}". It is built only when a document needs
+// it, not on every request.
+func (p principal) ownPath() string {
+	if p.key != nil {
+		return p.route + "/" + p.keyName
+	}
+	id, secret := p.cred.PathSegments()
+	return p.route + "/" + id + "/" + secret
 }
 
 // allowsOrigin reports whether the principal's own origins (an API key's)
@@ -67,7 +77,7 @@ func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 			for {
 				rec.principal, rec.who, rec.rest = p, p.who, rest
 				rec.tokens = s.tokens.Source(p.cred)
-				ticket, err := s.admit(rec, func() netip.Addr { return guesslimit.ClientAddr(r, s.cfg.TrustedHops) })
+				ticket, err := s.admit(rec, r)
 				if err != nil {
 					return err
 				}
@@ -106,8 +116,7 @@ func credentialInPath(service string) resolver {
 		if err := slashInBase64(service, rest); err != nil {
 			return principal{}, "", err
 		}
-		id, secret := cred.PathSegments()
-		return principal{cred: cred, who: cred.Fingerprint(), base: "/" + service + "/" + id + "/" + secret}, rest, nil
+		return principal{cred: cred, who: cred.Fingerprint(), route: "/" + service}, rest, nil
 	}
 }
 

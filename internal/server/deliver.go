@@ -124,8 +124,12 @@ func (bufferPool) Put(b []byte) { buffers.Put(&b) }
 
 // acceptImages accepts any image, and the media types given (lower case).
 func acceptImages(also ...string) func(string) bool {
-	return func(mt string) bool { return strings.HasPrefix(mt, "image/") || slices.Contains(also, mt) }
+	return func(mt string) bool { return anyImage(mt) || slices.Contains(also, mt) }
 }
+
+// anyImage accepts any image: a tile's Accept, without a closure per
+// request.
+func anyImage(mt string) bool { return strings.HasPrefix(mt, "image/") }
 
 // acceptOnly accepts exactly the media types given (lower case).
 func acceptOnly(types ...string) func(string) bool {
@@ -180,7 +184,7 @@ func (s *Server) capabilities(c echo.Context, spec capsSpec) error {
 	}
 	// The load's result came through a channel, so call is safe to read.
 	rec.cacheHit, rec.call = hit, call
-	body := doc.Bytes(base + rec.principal.base)
+	body := doc.Bytes(base + rec.principal.ownPath())
 	h := c.Response().Header()
 	h.Set("Content-Type", spec.contentType)
 	h.Set("Cache-Control", "private, max-age="+strconv.Itoa(int(s.cfg.CapabilitiesTTL.Seconds())))

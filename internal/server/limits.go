@@ -1,12 +1,14 @@
 package server
 
 import (
+	"net/http"
 	"net/netip"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/guesslimit"
 	"github.com/hexprox/hexprox/internal/token"
 	"github.com/hexprox/hexprox/internal/usage"
 	"github.com/hexprox/hexprox/internal/usage/limit"
@@ -20,13 +22,13 @@ type guessTicket struct {
 }
 
 // admit asks the limiter before a credential whose state is unknown can
-// reach Hexagon; it answers 429 once the address has used up its
+// reach Hexagon; it answers 429 once the client's address has used up its
 // allowance.
-func (s *Server) admit(rec *record, addr func() netip.Addr) (guessTicket, error) {
+func (s *Server) admit(rec *record, r *http.Request) (guessTicket, error) {
 	if s.guesses == nil || rec.principal.key != nil || rec.tokens.State() != token.Unknown {
 		return guessTicket{}, nil
 	}
-	t := guessTicket{addr: addr(), counted: true}
+	t := guessTicket{addr: guesslimit.ClientAddr(r, s.cfg.TrustedHops), counted: true}
 	if wait, ok := s.guesses.Check(t.addr); !ok {
 		return t, tooManyGuesses(wait)
 	}

@@ -15,9 +15,9 @@ var methods = []string{http.MethodGet, http.MethodHead, http.MethodOptions}
 const allowedMethods = "GET, HEAD, OPTIONS"
 
 // routes registers every route. A service route is an Echo group whose
-// middleware names the service (its error format and methods), resolves
-// whom the request acts for (the credentials step), then applies the
-// origin policy and answers preflights; its handler receives the resolved
+// every path and method reach one chain: the service (its error format and
+// methods), the credentials step (whom the request acts for), the origin
+// policy (and preflights), then the handler, which receives the resolved
 // request in the record.
 func (s *Server) routes(e *echo.Echo) {
 	e.Use(s.logRequests, middleware.Recover())
@@ -25,15 +25,27 @@ func (s *Server) routes(e *echo.Echo) {
 	e.Match(get, "/", s.home)
 	e.Match(get, "/healthz", s.health)
 
-	e.Group("/wmts", service(formatWMTS), s.credentials("/wmts", credentialInPath("wmts")), s.originPolicy).Match(methods, "/*", s.wmts)
-	e.Group("/v1/wmts", service(formatWMTS), s.credentials("/v1/wmts", credentialAfterKey("wmts")), s.originPolicy).Match(methods, "/*", s.wmts)
-	e.Group("/wms", service(formatWMS), s.credentials("/wms", credentialInPath("wms")), s.originPolicy).Match(methods, "/*", s.wms)
+	serviceRoutes(e.Group("/wmts"), s.wmts, service(formatWMTS), s.credentials("/wmts", credentialInPath("wmts")), s.originPolicy)
+	serviceRoutes(e.Group("/v1/wmts"), s.wmts, service(formatWMTS), s.credentials("/v1/wmts", credentialAfterKey("wmts")), s.originPolicy)
+	serviceRoutes(e.Group("/wms"), s.wms, service(formatWMS), s.credentials("/wms", credentialInPath("wms")), s.originPolicy)
 
 	// API keys: the record behind the key names the credentials.
-	e.Group("/v2/wmts", service(formatWMTS), s.credentials("/v2/wmts", s.keyResolver("/v2/wmts", false)), s.originPolicy).Match(methods, "/*", s.wmts)
-	e.Group("/v2/nokeycache/wmts", service(formatWMTS), s.credentials("/v2/nokeycache/wmts", s.keyResolver("/v2/wmts", true)), s.originPolicy).Match(methods, "/*", s.wmts)
-	e.Group("/v2/wms", service(formatWMS), s.credentials("/v2/wms", s.keyResolver("/v2/wms", false)), s.originPolicy).Match(methods, "/*", s.wms)
-	e.Match([]string{http.MethodGet, http.MethodHead}, "/about/:key", s.about)
+	serviceRoutes(e.Group("/v2/wmts"), s.wmts, service(formatWMTS), s.credentials("/v2/wmts", s.keyResolver("/v2/wmts", false)), s.originPolicy)
+	serviceRoutes(e.Group("/v2/nokeycache/wmts"), s.wmts, service(formatWMTS), s.credentials("/v2/nokeycache/wmts", s.keyResolver("/v2/wmts", true)), s.originPolicy)
+	serviceRoutes(e.Group("/v2/wms"), s.wms, service(formatWMS), s.credentials("/v2/wms", s.keyResolver("/v2/wms", false)), s.originPolicy)
+	e.Match(get, "/about/:key", s.about)
+}
+
+// serviceRoutes sends every method and path of group g through mw, then
+// h. The chain is built here, once: Echo applies a group's or a route's
+// own middleware anew on every request, a closure per middleware per
+// request on the hot path.
+func serviceRoutes(g *echo.Group, h echo.HandlerFunc, mw ...echo.MiddlewareFunc) {
+	for i := len(mw) - 1; i >= 0; i-- {
+		h = mw[i](h)
+	}
+	g.Any("", h)
+	g.Any("/*", h)
 }
 
 // service starts every service route: it sets the error format its

@@ -33,6 +33,10 @@ func (s *Server) wmts(c echo.Context) error {
 			url:         wmts.CapabilitiesURL(s.cfg.HexagonURL),
 		})
 	}
-	// A tile is relayed only as the image (or declared format) asked for.
-	return s.deliver(c, &hexagon.Call{Tokens: rec.tokens, URL: req.TileURL(s.cfg.HexagonURL), Accept: acceptImages(req.Tile.MediaType())})
+	// A tile is relayed only as an image, or the declared format asked for.
+	accept := anyImage
+	if mt := req.Tile.MediaType(); !anyImage(mt) {
+		accept = acceptImages(mt)
+	}
+	return s.deliver(c, &hexagon.Call{Tokens: rec.tokens, URL: req.TileURL(s.cfg.HexagonURL), Accept: accept})
 }
