@@ -216,11 +216,18 @@ func applyAttributes(r *keys.Record, a *azsecrets.SecretAttributes) {
 	}
 }
 
-// disabledRecord is the record of a disabled secret: its lifecycle only.
-func disabledRecord(a *azsecrets.SecretAttributes) keys.Record {
+// disabledRecord is the record of a disabled secret: its lifecycle, and
+// the organisation and contact its tags hold (the value cannot be read).
+func disabledRecord(a *azsecrets.SecretAttributes, tags map[string]*string) keys.Record {
 	r := keys.Record{}
 	applyAttributes(&r, a)
 	r.Enabled = false
+	if v := tags["org"]; v != nil {
+		r.Org = *v
+	}
+	if v := tags["contact"]; v != nil {
+		r.Contact = *v
+	}
 	return r
 }
 
@@ -255,7 +262,7 @@ func (s *Store) disabled(ctx context.Context, key string, o op) (keys.Record, er
 	if latest == nil {
 		return keys.Record{Enabled: false}, nil
 	}
-	return disabledRecord(latest.Attributes), nil
+	return disabledRecord(latest.Attributes, latest.Tags), nil
 }
 
 // Create stores a new key: keys.ErrExists when the vault has the secret
@@ -411,7 +418,7 @@ func (s *Store) List(ctx context.Context) ([]keys.Entry, error) {
 				continue
 			}
 			if p.Attributes != nil && p.Attributes.Enabled != nil && !*p.Attributes.Enabled {
-				entries = append(entries, keys.Entry{Key: key, Record: disabledRecord(p.Attributes)})
+				entries = append(entries, keys.Entry{Key: key, Record: disabledRecord(p.Attributes, p.Tags)})
 				continue
 			}
 			enabled = append(enabled, len(entries))

@@ -180,10 +180,14 @@ func TestRevokeAndEnableUseAttributes(t *testing.T) {
 	if sec, _ := kv.Secret(name); sec.Attributes.Enabled || kv.Versions(name) != 1 {
 		t.Fatalf("revoke: enabled %v, versions %d", sec.Attributes.Enabled, kv.Versions(name))
 	}
-	// Enable: Get gives the lifecycle only; Update with no sets keeps the content.
+	// Enable: Get gives the lifecycle (and the org and contact, from the
+	// tags) only; Update with no sets keeps the content.
 	r, err = s.Get(ctx, key)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(r.Sets) != 0 || r.Org != rec.Org || r.Contact != rec.Contact {
+		t.Fatalf("a revoked key reads as org %q contact %q with %d sets; want %q %q and none", r.Org, r.Contact, len(r.Sets), rec.Org, rec.Contact)
 	}
 	r.Enabled = true
 	r.Expires = time.Time{}

@@ -341,19 +341,24 @@ func Same(t testing.TB, got, want keys.Record) {
 	}
 }
 
-// SameDisabled is Same for a disabled record: fields a store may be unable
-// to read (everything but the lifecycle) may come back empty, but must not
-// come back different.
+// SameDisabled is Same for a disabled record: a store may be unable to
+// read its value, and then returns only the lifecycle (and, if it keeps
+// them apart from the value, the organisation and contact); what comes
+// back must not be different.
 func SameDisabled(t testing.TB, got, want keys.Record) {
 	t.Helper()
 	if got.Enabled {
 		t.Errorf("a disabled record came back enabled")
 	}
-	if len(got.Sets) == 0 && got.Org == "" {
-		// The store could not read the value: only the lifecycle remains.
+	if len(got.Sets) == 0 {
+		// The store could not read the value: only the lifecycle remains,
+		// perhaps with the organisation and contact.
 		if !got.Expires.Equal(want.Expires) || !got.NotBefore.Equal(want.NotBefore) {
 			t.Errorf("lifecycle of a disabled record: got expires %v not_before %v, want %v %v",
 				got.Expires, got.NotBefore, want.Expires, want.NotBefore)
+		}
+		if got.Org != "" && got.Org != want.Org || got.Contact != "" && got.Contact != want.Contact {
+			t.Errorf("a disabled record's org/contact: got %q %q, want %q %q", got.Org, got.Contact, want.Org, want.Contact)
 		}
 		return
 	}
