@@ -94,10 +94,3 @@ func (c *Cache) put(key string, d *Document) {
 	}
 	c.m[key] = cached{doc: d, expires: now.Add(c.ttl)}
 }
-
-// Drop forgets key's document.
-func (c *Cache) Drop(key string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.m, key)
-}

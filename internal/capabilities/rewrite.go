@@ -232,9 +232,6 @@ func escapeText(b []byte, s string) []byte {
 	return b
 }
 
-// Insertions returns how many URLs were rewritten.
-func (d *Document) Insertions() int { return len(d.parts) - 1 }
-
 // Bytes returns the document with base (the proxy's credential URL, e.g.
 // "https://proxy.example/wmts/ID/SECRET") in place of each upstream URL's
 // scheme, host and service path. The result is new on every call.

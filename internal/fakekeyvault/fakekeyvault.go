@@ -343,14 +343,6 @@ func (s *Server) Hang(on bool) {
 	}
 }
 
-// SetClock sets the clock that stamps created and updated (default
-// time.Now).
-func (s *Server) SetClock(now func() time.Time) {
-	s.mu.Lock()
-	s.now = now
-	s.mu.Unlock()
-}
-
 // SetPageSize sets how many secrets a list page holds at most (default 25).
 func (s *Server) SetPageSize(n int) {
 	s.mu.Lock()
@@ -445,20 +437,6 @@ func (s *Server) Update(name string, change func(*Attributes)) bool {
 	change(&v.attrs)
 	v.attrs.Updated = s.now().Truncate(time.Second)
 	return true
-}
-
-// Names lists the names of the secrets that are not deleted, sorted.
-func (s *Server) Names() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var names []string
-	for n, sec := range s.secrets {
-		if !sec.deleted {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	return names
 }
 
 func (s *Server) putLocked(name, value, contentType string, tags map[string]string, attrs Attributes) *version {

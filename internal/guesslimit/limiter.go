@@ -209,16 +209,6 @@ func (l *Limiter) Refused(addr netip.Addr) {
 	l.pushFront(e)
 }
 
-// Len returns the number of addresses (keys) tracked, at most MaxAddrs.
-func (l *Limiter) Len() int {
-	if l == nil {
-		return 0
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.entries)
-}
-
 func (l *Limiter) unlink(e *entry) {
 	e.prev.next = e.next
 	e.next.prev = e.prev

@@ -370,10 +370,6 @@ func (k *Key) Org() string { return k.rec.Org }
 // Fingerprint returns the key's fingerprint, for logs.
 func (k *Key) Fingerprint() string { return k.fp }
 
-// Origins returns the key's own allowed origins (ALLOWED_ORIGINS entries).
-// The slice must not be modified.
-func (k *Key) Origins() []string { return k.rec.Origins }
-
 // LogValue implements slog.LogValuer: the fingerprint and organisation.
 func (k *Key) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("key", k.fp), slog.String("org", k.rec.Org))

@@ -77,19 +77,6 @@ func originOf(u string) string {
 	return p.Scheme + "://" + p.Host
 }
 
-// EncodingScript returns the page's credential-encoding function, for
-// tests that run it outside a browser.
-func EncodingScript() string {
-	return section("// --- encoding:", "// --- end encoding ---")
-}
-
-// PreviewScript returns the page's capabilities-to-tiles functions
-// (previewTiles and the helpers it calls), for tests that run them
-// outside a browser. They need a DOM Document only as input.
-func PreviewScript() string {
-	return section("// --- preview:", "// --- end preview ---")
-}
-
 func section(startMark, endMark string) string {
 	start := bytes.Index([]byte(source), []byte(startMark))
 	end := bytes.Index([]byte(source), []byte(endMark))

@@ -181,14 +181,6 @@ func (w *Writer) writeDirect(p []byte, nl bool) (int, error) {
 	return n, err
 }
 
-// Dropped returns how many lines have been dropped since New. It is safe
-// to call at any time.
-func (w *Writer) Dropped() uint64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.total
-}
-
 // ErrClosed is returned by Flush after Close.
 var ErrClosed = errors.New("logwriter: closed")
 

@@ -95,9 +95,6 @@ func (l List) Allowed(origin string) bool {
 	return false
 }
 
-// Empty reports whether the list allows no origin at all.
-func (l List) Empty() bool { return !l.any && len(l.patterns) == 0 }
-
 // split parses scheme://host[:port] with nothing after it.
 func split(s string) (scheme, host, port string, ok bool) {
 	scheme, rest, found := strings.Cut(s, "://")

@@ -104,9 +104,6 @@ type endpointSource struct {
 
 func (s *endpointSource) Token() (*oauth2.Token, error) { return s.e.fetch(s.ctx, s.cred) }
 
-// UsesPost reports whether the endpoint has been found to need POST.
-func (e *Endpoint) UsesPost() bool { return e.usePost.Load() }
-
 func (e *Endpoint) fetch(ctx context.Context, cred credential.Credential) (*oauth2.Token, error) {
 	post := e.usePost.Load()
 	tok, status, err := e.fetchWith(ctx, cred, post)

@@ -93,10 +93,3 @@ func (r *Registry) Source(cred credential.Credential) *Cached {
 	r.sources[key] = r.lru.PushFront(&entry{key: key, src: src})
 	return src
 }
-
-// Len returns the number of sources held.
-func (r *Registry) Len() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.lru.Len()
-}

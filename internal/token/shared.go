@@ -91,13 +91,6 @@ func (h *StoreHealth) ok() {
 	h.down = false
 }
 
-// Down reports whether the store is considered down.
-func (h *StoreHealth) Down() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.down
-}
-
 // Shared is the layer between an instance's memory cache and Hexagon: it
 // keeps one token per credential in a Store that every instance reads. A
 // token is stored sealed (AES-256-GCM under a key derived from the

@@ -189,12 +189,6 @@ func (c *Counter) setHour(h int64) {
 	}
 }
 
-// Instance is the id this Counter writes its rows under.
-func (c *Counter) Instance() string { return c.instance }
-
-// Sink is where this Counter flushes.
-func (c *Counter) Sink() Sink { return c.sink }
-
 // Subject is a Subject's handle: one per organisation and key (or
 // credential fingerprint). Callers should resolve it once per key and keep
 // it; a handle stays valid for the Counter's life (a released subject
@@ -283,9 +277,6 @@ func (c *Counter) subjectLocked(id SubjectID) *Subject {
 	c.subjects[id] = s
 	return s
 }
-
-// ID is the subject's organisation and key fingerprint.
-func (s *Subject) ID() SubjectID { return s.id }
 
 // Add counts n of kind k for this hour. It never blocks on storage, never
 // fails, and allocates only on the first count of an hour. Kinds out of

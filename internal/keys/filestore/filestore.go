@@ -73,16 +73,6 @@ func WithCheckEvery(d time.Duration) Option {
 	}
 }
 
-// WithNow sets the clock that paces the change checks and stamps Created
-// (time.Now when nil).
-func WithNow(now func() time.Time) Option {
-	return func(s *Store) {
-		if now != nil {
-			s.now = now
-		}
-	}
-}
-
 // Open reads the keys file at path. The file must exist and be valid
 // (use Init to create an empty one); errors name the file and the line,
 // and a key only by its fingerprint.
