@@ -113,12 +113,12 @@ func CallFrom(ctx context.Context) *Call {
 
 // Transport sends requests that carry a prepared Call. When Hexagon answers
 // 401 or 403 it invalidates the call's token and, if the token source says
-// a retry can help, sends the request once more, to the URL built for a
-// fresh token; if that is refused too, it vouches for the fresh token (the
-// refusal is the resource's) and passes the refusal on. Otherwise the
-// refusal goes to the caller as it is. Requests without a prepared Call
-// are refused, so only URLs built by Call.URL from validated input leave
-// through it.
+// a retry can help, prepares the call again and sends the request once
+// more, to the call's URL with the fresh token; if that is refused too, it
+// vouches for the fresh token (the refusal is the resource's) and passes
+// the refusal on. Otherwise the refusal goes to the caller as it is.
+// Requests without a prepared Call are refused, so only a Call's URL,
+// which wmts and wms build from validated input, leaves through it.
 type Transport struct {
 	Base http.RoundTripper // nil means http.DefaultTransport
 }

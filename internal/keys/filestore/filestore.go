@@ -12,7 +12,7 @@
 // It is for local runs, self-hosting and mounted secrets (a Kubernetes
 // secret, an Azure Files share). The file is re-read when its
 // modification time, size or identity changes, checked at most once per
-// CheckEvery on reads. Writes (the admin CLI's) replace the file
+// DefaultCheckEvery (or WithCheckEvery) on reads. Writes (the admin CLI's) replace the file
 // atomically with a 0600 file and keep members of a record they do not
 // know.
 package filestore
@@ -300,7 +300,7 @@ func (s *Store) save(entries map[string]json.RawMessage) error {
 	return nil
 }
 
-// fresh re-reads the file if CheckEvery has passed and it changed.
+// fresh re-reads the file if the check interval has passed and it changed.
 // It returns the file's problem, wrapped in keys.ErrUnavailable, while the
 // file is broken.
 func (s *Store) fresh() error {
