@@ -238,15 +238,10 @@ func runList(ctx context.Context, c *cli, args []string) error {
 	if err := noArgs(pos, usageList); err != nil {
 		return err
 	}
-	store, err := c.open(ctx, false)
+	_, entries, err := c.sortedEntries(ctx)
 	if err != nil {
 		return err
 	}
-	entries, err := store.List(ctx)
-	if err != nil {
-		return explain(err, "")
-	}
-	sortEntries(entries)
 	now := c.now()
 	w := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "KEY\tORG\tCONTACT\tSETS\tORIGINS\tENABLED\tSTATUS\tEXPIRES\tCREATED")
@@ -270,10 +265,36 @@ func runList(ctx context.Context, c *cli, args []string) error {
 // (a disabled Key Vault secret): lifecycle only.
 func unreadable(r keys.Record) bool { return !r.Enabled && len(r.Sets) == 0 }
 
-func sortEntries(entries []keys.Entry) {
+// openKey opens the existing store and finds the key arg names (see
+// resolve).
+func (c *cli) openKey(ctx context.Context, arg string) (keys.Store, string, keys.Record, error) {
+	store, err := c.open(ctx, false)
+	if err != nil {
+		return nil, "", keys.Record{}, err
+	}
+	key, r, err := c.resolve(ctx, store, arg)
+	if err != nil {
+		return nil, "", keys.Record{}, err
+	}
+	return store, key, r, nil
+}
+
+// sortedEntries opens the existing store and lists every key, sorted by
+// organisation, then creation time, then key. Store errors are explained
+// for the operator.
+func (c *cli) sortedEntries(ctx context.Context) (keys.Store, []keys.Entry, error) {
+	store, err := c.open(ctx, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	entries, err := store.List(ctx)
+	if err != nil {
+		return nil, nil, explain(err, "")
+	}
 	slices.SortFunc(entries, func(a, b keys.Entry) int {
 		return cmp.Or(cmp.Compare(a.Record.Org, b.Record.Org), a.Record.Created.Compare(b.Record.Created), cmp.Compare(a.Key, b.Key))
 	})
+	return store, entries, nil
 }
 
 func dash(s string) string {
@@ -332,11 +353,7 @@ func runShow(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := c.open(ctx, false)
-	if err != nil {
-		return err
-	}
-	key, r, err := c.resolve(ctx, store, arg)
+	_, key, r, err := c.openKey(ctx, arg)
 	if err != nil {
 		return err
 	}
@@ -364,11 +381,7 @@ func (c *cli) setEnabled(ctx context.Context, args []string, enabled bool, text 
 	if err != nil {
 		return err
 	}
-	store, err := c.open(ctx, false)
-	if err != nil {
-		return err
-	}
-	key, r, err := c.resolve(ctx, store, arg)
+	store, key, r, err := c.openKey(ctx, arg)
 	if err != nil {
 		return err
 	}
@@ -466,11 +479,7 @@ func runSet(ctx context.Context, c *cli, args []string) error {
 		return usageError(strings.Join(problems, "\n"), usageSet)
 	}
 
-	store, err := c.open(ctx, false)
-	if err != nil {
-		return err
-	}
-	key, r, err := c.resolve(ctx, store, arg)
+	store, key, r, err := c.openKey(ctx, arg)
 	if err != nil {
 		return err
 	}
@@ -538,15 +547,10 @@ func runReplace(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := c.open(ctx, false)
+	store, entries, err := c.sortedEntries(ctx)
 	if err != nil {
 		return err
 	}
-	entries, err := store.List(ctx)
-	if err != nil {
-		return explain(err, "")
-	}
-	sortEntries(entries)
 	var changed, current []keys.Entry
 	var failed []string
 	unread := 0
