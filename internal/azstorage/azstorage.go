@@ -5,6 +5,7 @@
 package azstorage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -80,4 +81,26 @@ func safeReason(err error) string {
 		return "check the connection string's format"
 	}
 	return msg
+}
+
+// ErrorCode returns the Table service's error code carried by err (an
+// *azcore.ResponseError anywhere in its chain), or "" for any other
+// error and for nil.
+func ErrorCode(err error) aztables.TableErrorCode {
+	var re *azcore.ResponseError
+	if errors.As(err, &re) {
+		return aztables.TableErrorCode(re.ErrorCode)
+	}
+	return ""
+}
+
+// CreateTable creates the table name unless it exists already. It returns
+// the service's error as it is: the caller names the table and decides
+// how much of the error to show.
+func CreateTable(ctx context.Context, svc *aztables.ServiceClient, name string) error {
+	_, err := svc.CreateTable(ctx, name, nil)
+	if ErrorCode(err) == aztables.TableAlreadyExists {
+		return nil
+	}
+	return err
 }

@@ -2,11 +2,16 @@ package azstorage_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
 	"github.com/hexprox/hexprox/internal/azstorage"
+	"github.com/hexprox/hexprox/internal/azuritetest"
 	"github.com/hexprox/hexprox/internal/config"
 )
 
@@ -40,5 +45,36 @@ func TestDevelopmentStorage(t *testing.T) {
 	}
 	if _, err := azstorage.NewServiceClient(config.Storage{}); err == nil {
 		t.Fatal("no settings accepted")
+	}
+}
+
+// CreateTable is idempotent against a real Table service, and ErrorCode
+// reads the service's code through wrapping.
+func TestCreateTableTwiceAndErrorCode(t *testing.T) {
+	az := azuritetest.Start(t)
+	svc, err := azstorage.NewServiceClient(config.Storage{ConnectionString: az.ConnectionString()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range 2 {
+		if err := azstorage.CreateTable(ctx, svc, "twice"); err != nil {
+			t.Fatalf("call %d: %v", i+1, err)
+		}
+	}
+	_, err = svc.CreateTable(ctx, "twice", nil)
+	if got := azstorage.ErrorCode(fmt.Errorf("wrapped: %w", err)); got != aztables.TableAlreadyExists {
+		t.Fatalf("ErrorCode = %q of %v, want %q", got, err, aztables.TableAlreadyExists)
+	}
+	_, err = svc.NewClient("missing").GetEntity(ctx, "p", "r", nil)
+	if got := azstorage.ErrorCode(err); got != aztables.TableNotFound {
+		t.Fatalf("ErrorCode = %q of %v, want %q", got, err, aztables.TableNotFound)
+	}
+	if got := azstorage.ErrorCode(nil); got != "" {
+		t.Fatalf("ErrorCode(nil) = %q", got)
+	}
+	if got := azstorage.ErrorCode(errors.New("TableNotFound")); got != "" {
+		t.Fatalf("ErrorCode of a plain error = %q", got)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
+	"github.com/hexprox/hexprox/internal/azstorage"
 	"github.com/hexprox/hexprox/internal/tokenstore"
 )
 
@@ -39,11 +40,10 @@ func New(svc *aztables.ServiceClient, table string) *Store {
 func (s *Store) EnsureTable(ctx context.Context) error { return s.createTable(ctx) }
 
 func (s *Store) createTable(ctx context.Context) error {
-	_, err := s.svc.CreateTable(ctx, s.name, nil)
-	if err == nil || code(err) == aztables.TableAlreadyExists {
-		return nil
+	if err := azstorage.CreateTable(ctx, s.svc, s.name); err != nil {
+		return fmt.Errorf("azuretable: create table %s: %w", s.name, err)
 	}
-	return fmt.Errorf("azuretable: create table %s: %w", s.name, err)
+	return nil
 }
 
 // entity is the stored row. Values are strings so that no OData type
@@ -154,21 +154,13 @@ func (s *Store) Update(ctx context.Context, key string, e tokenstore.Entity, ifM
 // is gone (Azurite restarted in memory, or someone deleted it).
 func (s *Store) retryMissingTable(ctx context.Context, op func() error) error {
 	err := op()
-	if code(err) != aztables.TableNotFound {
+	if azstorage.ErrorCode(err) != aztables.TableNotFound {
 		return err
 	}
 	if cerr := s.createTable(ctx); cerr != nil {
 		return err
 	}
 	return op()
-}
-
-func code(err error) aztables.TableErrorCode {
-	var re *azcore.ResponseError
-	if errors.As(err, &re) {
-		return aztables.TableErrorCode(re.ErrorCode)
-	}
-	return ""
 }
 
 func mapErr(err error) error {

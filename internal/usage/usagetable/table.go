@@ -21,6 +21,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
+	"github.com/hexprox/hexprox/internal/azstorage"
 	"github.com/hexprox/hexprox/internal/usage"
 )
 
@@ -52,11 +53,10 @@ func New(svc *aztables.ServiceClient, table string) *Sink {
 
 // EnsureTable creates the table if it does not exist.
 func (s *Sink) EnsureTable(ctx context.Context) error {
-	_, err := s.svc.CreateTable(ctx, s.name, nil)
-	if err == nil || code(err) == aztables.TableAlreadyExists {
-		return nil
+	if err := azstorage.CreateTable(ctx, s.svc, s.name); err != nil {
+		return fmt.Errorf("usagetable: create table %s: %s", s.name, reason(err))
 	}
-	return fmt.Errorf("usagetable: create table %s: %s", s.name, reason(err))
+	return nil
 }
 
 func partitionKey(hour time.Time) string { return hour.UTC().Format("20060102") }
@@ -183,16 +183,8 @@ func decode(raw []byte) (usage.Row, error) {
 
 func quote(s string) string { return strings.ReplaceAll(s, "'", "''") }
 
-func code(err error) aztables.TableErrorCode {
-	var re *azcore.ResponseError
-	if errors.As(err, &re) {
-		return aztables.TableErrorCode(re.ErrorCode)
-	}
-	return ""
-}
-
 func isMissingTable(err error) bool {
-	if code(err) == aztables.TableNotFound {
+	if azstorage.ErrorCode(err) == aztables.TableNotFound {
 		return true
 	}
 	var re *azcore.ResponseError
