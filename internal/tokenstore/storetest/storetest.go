@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -101,44 +102,40 @@ func Run(t *testing.T, s tokenstore.Store) {
 	t.Run("one winner per race", func(t *testing.T) {
 		key := Key()
 		const n = 16
-		var wins sync.WaitGroup
-		var mu sync.Mutex
-		created := 0
-		for range n {
-			wins.Add(1)
-			go func() {
-				defer wins.Done()
-				if _, err := s.Create(ctx, key, tokenstore.Entity{LeaseOwner: "x"}); err == nil {
-					mu.Lock()
-					created++
-					mu.Unlock()
-				} else if !errors.Is(err, tokenstore.ErrConflict) {
-					t.Error(err)
-				}
-			}()
-		}
-		wins.Wait()
+		created := winners(t, n, func() error {
+			_, err := s.Create(ctx, key, tokenstore.Entity{LeaseOwner: "x"})
+			return err
+		})
 		if created != 1 {
 			t.Fatalf("%d of %d concurrent creates won, want 1", created, n)
 		}
 		_, tag, _ := s.Get(ctx, key)
-		updated := 0
-		for range n {
-			wins.Add(1)
-			go func() {
-				defer wins.Done()
-				if _, err := s.Update(ctx, key, tokenstore.Entity{LeaseOwner: "y"}, tag); err == nil {
-					mu.Lock()
-					updated++
-					mu.Unlock()
-				} else if !errors.Is(err, tokenstore.ErrConflict) {
-					t.Error(err)
-				}
-			}()
-		}
-		wins.Wait()
+		updated := winners(t, n, func() error {
+			_, err := s.Update(ctx, key, tokenstore.Entity{LeaseOwner: "y"}, tag)
+			return err
+		})
 		if updated != 1 {
 			t.Fatalf("%d of %d concurrent updates with one ETag won, want 1", updated, n)
 		}
 	})
+}
+
+// winners runs try on n goroutines at once and returns how many
+// succeeded. A failure other than tokenstore.ErrConflict fails t.
+func winners(t *testing.T, n int, try func() error) int {
+	var wg sync.WaitGroup
+	var won atomic.Int32
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := try(); err == nil {
+				won.Add(1)
+			} else if !errors.Is(err, tokenstore.ErrConflict) {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	return int(won.Load())
 }
