@@ -18,8 +18,11 @@ func (s *Server) originPolicy(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		h := c.Response().Header()
-		if !slices.Contains(h.Values("Vary"), "Origin") { // the step may run again for a key's next set
-			h.Add("Vary", "Origin")
+		switch vary, ok := h["Vary"]; {
+		case !ok:
+			h["Vary"] = varyOrigin // shared: appending to a one-element slice copies it
+		case !slices.Contains(vary, "Origin"): // the step may run again for a key's next set
+			h["Vary"] = append(vary, "Origin")
 		}
 		if o := r.Header.Get("Origin"); o != "" {
 			if !s.cfg.AllowedOrigins.Allowed(o) && !recordOf(c).principal.allowsOrigin(o) && !s.sameOrigin(r, o) {
@@ -37,6 +40,8 @@ func (s *Server) originPolicy(next echo.HandlerFunc) echo.HandlerFunc {
 		return next(c)
 	}
 }
+
+var varyOrigin = []string{"Origin"}
 
 func (s *Server) sameOrigin(r *http.Request, o string) bool {
 	base, ok := publicurl.Base(r, s.cfg.PublicBaseURL)

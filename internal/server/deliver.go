@@ -100,11 +100,18 @@ func checkUpstreamResponse(resp *http.Response) error {
 			kept[k] = v
 		}
 	}
-	kept.Set("X-Content-Type-Options", "nosniff")
-	kept.Set("Content-Security-Policy", "sandbox; default-src 'none'")
+	kept["X-Content-Type-Options"] = nosniff
+	kept["Content-Security-Policy"] = sandboxed
 	resp.Header = kept
 	return nil
 }
+
+// Header values set on every proxied answer, shared: ReverseProxy copies
+// them value by value into the response, and nothing appends to them.
+var (
+	nosniff   = []string{"nosniff"}
+	sandboxed = []string{"sandbox; default-src 'none'"}
+)
 
 // noteProxyError puts an error from ReverseProxy (the transport's, or
 // checkUpstreamResponse's) on the call, for stream to return to the one
