@@ -35,6 +35,7 @@ import (
 	"github.com/hexprox/hexprox/internal/azuritetest"
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
+	"github.com/hexprox/hexprox/internal/testlog"
 )
 
 func TestPackagingFiles(t *testing.T) {
@@ -155,24 +156,6 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// lockedBuffer collects the handler's stdout.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // forward sends a request the way the Functions host forwards it: the
 // original path, the query decoded and re-encoded with repeated keys
 // joined by commas, all headers plus the host's own.
@@ -238,7 +221,7 @@ func TestHandlerUnderFunctionsHostContract(t *testing.T) {
 		"PORT=1", // must lose to FUNCTIONS_CUSTOMHANDLER_PORT
 		"HEXAGON_URL="+upstream.URL,
 	)
-	stdout := &lockedBuffer{}
+	stdout := &testlog.Buffer{}
 	cmd.Stdout = stdout
 	cmd.Stderr = stdout
 	start := time.Now()
@@ -402,6 +385,17 @@ func TestRunSharesTokensThroughTheTable(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); !tableExists(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the token table was not created at start")
+		}
+	}
+	// The table is made in the background; wait for run to listen too.
+	health := "http://127.0.0.1:" + strconv.Itoa(port) + "/healthz"
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if resp, err := http.Get(health); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("run did not start listening")
 		}
 	}
 	u := "http://127.0.0.1:" + strconv.Itoa(port) + "/wmts/" + credential.Encode("table-client") + "/" + credential.Encode("table-secret") + "/1.0.0/HxGN_Imagery/default/WebMercator/1/0/0.jpg"

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
 	"github.com/hexprox/hexprox/internal/azstorage"
 	"github.com/hexprox/hexprox/internal/config"
@@ -86,10 +87,11 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	}()
 	log := slog.New(logsample.New(slog.NewJSONHandler(lw, &slog.HandlerOptions{Level: cfg.LogLevel, ReplaceAttr: redact.ReplaceAttr}), cfg.LogSample))
 
-	store, err := openTokenStore(ctx, cfg, log)
+	svc, err := storageClient(cfg)
 	if err != nil {
 		return err
 	}
+	store := openTokenStore(ctx, cfg, svc, log)
 	endpoint := &token.Endpoint{
 		URL:    cfg.HexagonURL + "/streaming/oauth/token",
 		Client: &http.Client{Timeout: cfg.TokenTimeout},
@@ -106,10 +108,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	if err != nil {
 		return err
 	}
-	sink, err := openUsage(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
+	sink := openUsage(ctx, cfg, svc, log)
 	counter := usage.New(usage.Options{Sink: sink, Instance: cfg.Instance, Flush: cfg.UsageFlush, Log: log})
 	var guesses *guesslimit.Limiter
 	if cfg.GuessLimit > 0 {
@@ -148,25 +147,35 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	return nil
 }
 
-// openTokenStore returns the token store the settings name. The table is
-// created in the background, so that start-up never waits on storage.
-func openTokenStore(ctx context.Context, cfg config.Config, log *slog.Logger) (tokenstore.Store, error) {
-	if cfg.TokenStore != "table" {
-		return tokenstore.NewMemory(), nil
+// storageClient returns the Table service client of the storage account
+// the settings name, or nil when none is configured.
+func storageClient(cfg config.Config) (*aztables.ServiceClient, error) {
+	if !cfg.Storage.Configured() {
+		return nil, nil
 	}
-	svc, err := azstorage.NewServiceClient(cfg.Storage)
-	if err != nil {
-		return nil, err
+	return azstorage.NewServiceClient(cfg.Storage)
+}
+
+// openTokenStore returns the token store the settings name.
+func openTokenStore(ctx context.Context, cfg config.Config, svc *aztables.ServiceClient, log *slog.Logger) tokenstore.Store {
+	if cfg.TokenStore != "table" {
+		return tokenstore.NewMemory()
 	}
 	store := azuretable.New(svc, cfg.TokenTable)
+	ensureLater(ctx, log, store.EnsureTable, "cannot create the token table yet; tokens are fetched per instance until storage answers")
+	return store
+}
+
+// ensureLater creates a table in the background, so that start-up never
+// waits on storage; both stores also create their table on first use.
+func ensureLater(ctx context.Context, log *slog.Logger, ensure func(context.Context) error, warning string) {
 	go func() {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		if err := store.EnsureTable(ctx); err != nil {
-			log.Warn("cannot create the token table yet; tokens are fetched per instance until storage answers", "err", err)
+		if err := ensure(ctx); err != nil {
+			log.Warn(warning, "err", err)
 		}
 	}()
-	return store, nil
 }
 
 // openKeys returns the API key cache over the store KEY_STORE names, or
@@ -203,26 +212,17 @@ func openKeys(cfg config.Config, log *slog.Logger) (*keys.Cache, error) {
 }
 
 // openUsage returns where usage rows go: the usage table beside the
-// token table, or, with no storage account, a directory on this machine.
-func openUsage(ctx context.Context, cfg config.Config, log *slog.Logger) (usage.Sink, error) {
-	if !cfg.Storage.Configured() {
-		return &usage.DirSink{Dir: usageDir(cfg)}, nil
-	}
-	svc, err := azstorage.NewServiceClient(cfg.Storage)
-	if err != nil {
-		return nil, err
+// token table, or, with no storage account (svc nil), a directory on this
+// machine. log nil means the table is not created here.
+func openUsage(ctx context.Context, cfg config.Config, svc *aztables.ServiceClient, log *slog.Logger) usage.Sink {
+	if svc == nil {
+		return &usage.DirSink{Dir: usageDir(cfg)}
 	}
 	sink := usagetable.New(svc, cfg.UsageTable)
 	if log != nil {
-		go func() {
-			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			if err := sink.EnsureTable(ctx); err != nil {
-				log.Warn("cannot create the usage table yet; counts stay in memory until storage answers", "err", err)
-			}
-		}()
+		ensureLater(ctx, log, sink.EnsureTable, "cannot create the usage table yet; counts stay in memory until storage answers")
 	}
-	return sink, nil
+	return sink
 }
 
 // usageDir is USAGE_DIR, else hexprox/usage in the user's cache directory.
@@ -244,9 +244,9 @@ func usageReport(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return fmt.Errorf("invalid settings:\n%w", err)
 	}
-	sink, err := openUsage(ctx, cfg, nil)
+	svc, err := storageClient(cfg)
 	if err != nil {
 		return err
 	}
-	return report.Run(ctx, args, out, sink)
+	return report.Run(ctx, args, out, openUsage(ctx, cfg, svc, nil))
 }

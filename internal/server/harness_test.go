@@ -30,10 +30,6 @@ const (
 	allowed      = "https://myorg.maps.arcgis.com"
 )
 
-// syncBuffer is the old name of testlog.Buffer, kept while usage_test.go
-// still uses it.
-type syncBuffer = testlog.Buffer
-
 type harness struct {
 	t        *testing.T
 	fake     *fakehexagon.Fake

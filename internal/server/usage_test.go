@@ -31,6 +31,7 @@ import (
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/keys/filestore"
 	"github.com/hexprox/hexprox/internal/redact"
+	"github.com/hexprox/hexprox/internal/testlog"
 	"github.com/hexprox/hexprox/internal/token"
 	"github.com/hexprox/hexprox/internal/tokenstore"
 	"github.com/hexprox/hexprox/internal/usage"
@@ -66,7 +67,7 @@ type usageCluster struct {
 	az       *azuritetest.Azurite // nil: each instance counts into memory
 	conn     string               // the storage connection string instances use
 	keyStore *filestore.Store
-	logs     *syncBuffer
+	logs     *testlog.Buffer
 	client   *http.Client
 
 	mu      sync.Mutex
@@ -75,7 +76,7 @@ type usageCluster struct {
 
 func newUsageCluster(t *testing.T, storage bool) *usageCluster {
 	t.Helper()
-	c := &usageCluster{t: t, logs: &syncBuffer{}, secrets: map[string]bool{}}
+	c := &usageCluster{t: t, logs: &testlog.Buffer{}, secrets: map[string]bool{}}
 	if storage {
 		c.az = azuritetest.Start(t)
 		c.conn = c.az.ConnectionString()
