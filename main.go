@@ -109,7 +109,10 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		return err
 	}
 	sink := openUsage(ctx, cfg, svc, log)
-	counter := usage.New(usage.Options{Sink: sink, Instance: cfg.Instance, Flush: cfg.UsageFlush, Log: log})
+	var counter *usage.Counter
+	if cfg.Usage {
+		counter = usage.New(usage.Options{Sink: sink, Instance: cfg.Instance, Flush: cfg.UsageFlush, Log: log})
+	}
 	var guesses *guesslimit.Limiter
 	if cfg.GuessLimit > 0 {
 		guesses = guesslimit.New(guesslimit.Options{PerMinute: cfg.GuessLimit, Burst: min(cfg.GuessLimit, guesslimit.DefaultBurst)})
@@ -140,8 +143,10 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		return err
 	}
 	// The last counts go out before the process ends.
-	if err := counter.Close(shutdown); err != nil {
-		log.Warn("the last usage flush failed; up to one flush interval of counts is lost", "err", err)
+	if counter != nil {
+		if err := counter.Close(shutdown); err != nil {
+			log.Warn("the last usage flush failed; up to one flush interval of counts is lost", "err", err)
+		}
 	}
 	log.Info("stopped")
 	return nil

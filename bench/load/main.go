@@ -87,6 +87,7 @@ var targetNotes = []struct{ name, note string }{
 	{"hexprox-v2", "the same process, /v2 API key URL (KEYS_FILE)"},
 	{"hexprox-warn", "HexProx with LOG_LEVEL=warn (no line per successful request)"},
 	{"hexprox-sampled", "HexProx with LOG_SAMPLE=0.1 (a tenth of successful request lines)"},
+	{"hexprox-nocount", "HexProx with USAGE=off (no usage counting), logs at info"},
 	{"hexprox-pinned", "HexProx on core 0, a one-thread wrk on core 1"},
 	{"floor302", "a bare net/http handler that only writes the 302"},
 	{"baseline", "a bare httputil.ReverseProxy, the client's URL passed through"},
@@ -159,7 +160,7 @@ func run(bin string, duration time.Duration, connsText, out string, coldStarts i
 	}
 	defer os.RemoveAll(tmp)
 
-	names := []string{"fake", "hexprox", "warn", "sampled", "baseline", "floor", "nginx"}
+	names := []string{"fake", "hexprox", "warn", "sampled", "nocount", "baseline", "floor", "nginx"}
 	addr := map[string]string{}
 	for _, n := range names {
 		if addr[n], err = procstat.FreeAddr(); err != nil {
@@ -210,6 +211,11 @@ func run(bin string, duration time.Duration, connsText, out string, coldStarts i
 		return err
 	}
 	defer sampled.stop()
+	nocount, err := handler("hexprox-nocount", addr["nocount"], "USAGE=off")
+	if err != nil {
+		return err
+	}
+	defer nocount.stop()
 	base, err := start("baseline", filepath.Join(bin, "baseline"), nil, "-listen", addr["baseline"], "-upstream", fakeURL)
 	if err != nil {
 		return err
@@ -241,7 +247,7 @@ func run(bin string, duration time.Duration, connsText, out string, coldStarts i
 	upstreamCaps := "/streaming/wmts?/1.0.0/WMTSCapabilities.xml&access_token=" + token
 	targets := map[string]map[string]string{ // path → target → URL
 		"redirect": {"hexprox": url("hexprox") + cred + tile, "hexprox-v2": url("hexprox") + v2 + tile,
-			"hexprox-warn": url("warn") + cred + tile, "hexprox-sampled": url("sampled") + cred + tile, "floor302": url("floor") + tile},
+			"hexprox-warn": url("warn") + cred + tile, "hexprox-sampled": url("sampled") + cred + tile, "hexprox-nocount": url("nocount") + cred + tile, "floor302": url("floor") + tile},
 		"stream": {"hexprox": url("hexprox") + cred + tile, "hexprox-v2": url("hexprox") + v2 + tile,
 			"direct": fakeURL + upstreamTile, "baseline": url("baseline") + upstreamTile},
 		"capabilities": {"hexprox": url("hexprox") + cred + "/1.0.0/WMTSCapabilities.xml", "direct": fakeURL + upstreamCaps},
@@ -270,9 +276,9 @@ func run(bin string, duration time.Duration, connsText, out string, coldStarts i
 			}
 		}
 	}
-	servers := map[string]*server{"hexprox": hp, "hexprox-v2": hp, "hexprox-warn": warn, "hexprox-sampled": sampled,
+	servers := map[string]*server{"hexprox": hp, "hexprox-v2": hp, "hexprox-warn": warn, "hexprox-sampled": sampled, "hexprox-nocount": nocount,
 		"floor302": floor, "direct": up, "baseline": base, "nginx": ng}
-	order := []string{"hexprox", "hexprox-v2", "hexprox-warn", "hexprox-sampled", "floor302", "baseline", "nginx", "direct"}
+	order := []string{"hexprox", "hexprox-v2", "hexprox-nocount", "hexprox-warn", "hexprox-sampled", "floor302", "baseline", "nginx", "direct"}
 	for _, path := range []string{"redirect", "stream", "capabilities"} {
 		for _, c := range conns {
 			for _, target := range order {
@@ -310,7 +316,7 @@ func run(bin string, duration time.Duration, connsText, out string, coldStarts i
 	}
 	// The load is over: stop the load servers before timing start-ups, so
 	// they measure a process starting, not a busy machine.
-	for _, s := range []*server{warn, sampled, base, floor, ng} {
+	for _, s := range []*server{warn, sampled, nocount, base, floor, ng} {
 		s.stop()
 	}
 	res.StartupMedian, res.StartupP90, err = startup(filepath.Join(bin, "handler"))

@@ -66,6 +66,9 @@ func markdown(res Results) string {
 			if f, ok := find(res, "redirect", "floor302", c); ok && f.RPS > 0 {
 				goal("redirect ≥ 0.85× the bare 302, logging at info", c, fmt.Sprintf("%.2f×", h.RPS/f.RPS), h.RPS >= 0.85*f.RPS)
 			}
+			if n, ok := find(res, "redirect", "hexprox-nocount", c); ok && n.RPS > 0 {
+				goal("redirect with usage counting within 5% of without", c, fmt.Sprintf("%.3f×", h.RPS/n.RPS), h.RPS >= 0.95*n.RPS)
+			}
 		}
 		if h, ok := find(res, "stream", "hexprox", c); ok {
 			if n, ok := find(res, "stream", "nginx", c); ok && n.RPS > 0 && n.P99 > 0 {

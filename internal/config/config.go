@@ -55,6 +55,10 @@ type Config struct {
 
 	Keys Keys // where API keys are kept (KEY_STORE)
 
+	// Usage is USAGE: on (the default) counts requests per organisation,
+	// key or credential; off counts nothing, and daily quotas cannot be
+	// enforced (rate limits still are).
+	Usage      bool
 	UsageFlush time.Duration // USAGE_FLUSH: how often each instance writes its counters
 	UsageTable string        // USAGE_TABLE: the usage table, in the token table's storage account
 	// UsageDir is USAGE_DIR: where usage rows are kept when no storage
@@ -329,6 +333,13 @@ func (c *Config) loadKeys(get func(name, def string) string, bad func(name, form
 
 // loadUsage reads the usage counters' and limits' settings.
 func (c *Config) loadUsage(get func(name, def string) string, bad func(name, format string, args ...any)) {
+	switch v := strings.ToLower(get("USAGE", "on")); v {
+	case "on", "true", "1", "yes":
+		c.Usage = true
+	case "off", "false", "0", "no":
+	default:
+		bad("USAGE", "%q is not on or off", v)
+	}
 	c.UsageFlush = time.Minute
 	if v := get("USAGE_FLUSH", ""); v != "" {
 		d, err := duration(v)
@@ -431,6 +442,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("token_hash_key_set", c.TokenHashKey != ""),
 		slog.String("key_store", c.keysDescription()),
 		slog.Float64("log_sample", c.LogSample),
+		slog.Bool("usage", c.Usage),
 		slog.String("usage_flush", c.UsageFlush.String()),
 		slog.Float64("rate_limit", c.RateLimit),
 		slog.Int64("daily_request_limit", c.DailyLimit),

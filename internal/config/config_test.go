@@ -208,14 +208,17 @@ func TestKeyStoreSelection(t *testing.T) {
 
 func TestUsageSettings(t *testing.T) {
 	c, err := Load(env(nil))
-	if err != nil || c.UsageFlush != time.Minute || c.UsageTable != "hexproxusage" || c.RateLimit != 0 || c.DailyLimit != 0 {
+	if err != nil || !c.Usage || c.UsageFlush != time.Minute || c.UsageTable != "hexproxusage" || c.RateLimit != 0 || c.DailyLimit != 0 {
 		t.Fatalf("defaults: %+v %v", c, err)
 	}
 	c, err = Load(env(map[string]string{"USAGE_FLUSH": "10s", "USAGE_TABLE": "usage2", "RATE_LIMIT": "2.5", "DAILY_REQUEST_LIMIT": "50000", "WEBSITE_INSTANCE_ID": "abc123"}))
 	if err != nil || c.UsageFlush != 10*time.Second || c.UsageTable != "usage2" || c.RateLimit != 2.5 || c.DailyLimit != 50000 || c.Instance != "abc123" {
 		t.Fatalf("values: %+v %v", c, err)
 	}
-	for _, bad := range []map[string]string{{"USAGE_FLUSH": "0"}, {"USAGE_TABLE": "x"}, {"RATE_LIMIT": "-1"}, {"RATE_LIMIT": "fast"}, {"DAILY_REQUEST_LIMIT": "1.5"}} {
+	if c, err := Load(env(map[string]string{"USAGE": "off"})); err != nil || c.Usage {
+		t.Fatalf("USAGE=off: %v %v", c.Usage, err)
+	}
+	for _, bad := range []map[string]string{{"USAGE": "maybe"}, {"USAGE_FLUSH": "0"}, {"USAGE_TABLE": "x"}, {"RATE_LIMIT": "-1"}, {"RATE_LIMIT": "fast"}, {"DAILY_REQUEST_LIMIT": "1.5"}} {
 		if _, err := Load(env(bad)); err == nil {
 			t.Errorf("accepted %v", bad)
 		}
