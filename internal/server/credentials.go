@@ -77,11 +77,17 @@ func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 			for {
 				rec.principal, rec.who, rec.rest = p, p.who, rest
 				rec.tokens = s.tokens.Source(p.cred)
+				// What this instance knows of a credential URL's credential,
+				// read once for the guess limit, counting and limits.
+				rec.known = token.Unknown
+				if p.key == nil && (s.guesses != nil || s.usage != nil || s.v1Limits != nil) {
+					rec.known = rec.tokens.State()
+				}
 				ticket, err := s.admit(rec, r)
 				if err != nil {
 					return err
 				}
-				rec.subject = s.subjectOf(rec)
+				rec.subject = s.subjectOf(rec, rec.known)
 				if err := s.enforce(rec); err != nil {
 					return err
 				}

@@ -25,7 +25,7 @@ type guessTicket struct {
 // reach Hexagon; it answers 429 once the client's address has used up its
 // allowance.
 func (s *Server) admit(rec *record, r *http.Request) (guessTicket, error) {
-	if s.guesses == nil || rec.principal.key != nil || rec.tokens.State() != token.Unknown {
+	if s.guesses == nil || rec.principal.key != nil || rec.known != token.Unknown {
 		return guessTicket{}, nil
 	}
 	t := guessTicket{addr: guesslimit.ClientAddr(r, s.cfg.TrustedHops), counted: true}
@@ -49,13 +49,13 @@ func tooManyGuesses(wait time.Duration) error {
 
 // subjectOf is who the request is counted under: a key's organisation and
 // fingerprint, or a v1 credential's fingerprint once Hexagon has accepted
-// it (so that random credentials cannot fill the counters). nil when
-// nothing is counted.
-func (s *Server) subjectOf(rec *record) *usage.Subject {
+// it (known is Live; so that random credentials cannot fill the
+// counters). nil when nothing is counted.
+func (s *Server) subjectOf(rec *record, known token.State) *usage.Subject {
 	if s.usage == nil || rec.who == "" || rec.tokens == nil {
 		return nil
 	}
-	if rec.principal.key == nil && rec.tokens.State() != token.Live {
+	if rec.principal.key == nil && known != token.Live {
 		return nil
 	}
 	return s.usage.Subject(usage.SubjectID{Org: rec.principal.org, Key: rec.who})
@@ -68,7 +68,7 @@ func (s *Server) limiterOf(rec *record) *limit.Limiter {
 	if rec.principal.key != nil {
 		return rec.principal.key.Limiter()
 	}
-	if s.v1Limits == nil || rec.tokens.State() != token.Live {
+	if s.v1Limits == nil || rec.known != token.Live {
 		return nil
 	}
 	return s.v1Limits.get(rec.principal.cred.Key())
@@ -125,8 +125,8 @@ func (v *v1Limiters) get(credKey string) *limit.Limiter {
 
 // count adds the request to its subject's counters once it is answered.
 func (s *Server) count(rec *record, status int, size int64) {
-	if rec.subject == nil {
-		rec.subject = s.subjectOf(rec) // a v1 credential accepted by this very request
+	if rec.subject == nil && s.usage != nil && rec.tokens != nil && rec.principal.key == nil {
+		rec.subject = s.subjectOf(rec, rec.tokens.State()) // a v1 credential accepted by this very request
 	}
 	subj := rec.subject
 	if subj == nil {

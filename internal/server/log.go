@@ -27,6 +27,7 @@ type record struct {
 	queryErr  error     // why it could not be
 	principal principal
 	tokens    *token.Cached  // the principal's credential's
+	known     token.State    // what tokens knew as the request began (credential URLs)
 	rest      string         // the escaped path after the credential or key
 	browser   bool           // an allowed cross-origin browser
 	subject   *usage.Subject // whom the request is counted under; nil: nobody
