@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,7 +16,6 @@ import (
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
 	"github.com/hexprox/hexprox/internal/keys"
-	"github.com/hexprox/hexprox/internal/keys/filestore"
 )
 
 // hostileCase is one request from someone who means harm or knows no
@@ -298,19 +296,10 @@ func (s *countingStore) Get(ctx context.Context, key string) (keys.Record, error
 // in a countingStore.
 func newCountingKeyHarness(t *testing.T, env map[string]string) (*keyHarness, *countingStore) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "keys.json")
-	if err := filestore.Init(path); err != nil {
-		t.Fatal(err)
-	}
-	store, err := filestore.Open(path, filestore.WithCheckEvery(time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	counting := &countingStore{Store: store}
-	kh := &keyHarness{store: store}
-	kh.harness = newHarnessWith(t, env, func(o *Options) {
-		kh.cache = keys.NewCache(counting, keys.CacheOptions{Refresh: time.Minute, NegativeTTL: time.Minute, Log: o.Log})
-		o.Keys = kh.cache
+	var counting *countingStore
+	kh := newKeyHarnessOver(t, env, keys.CacheOptions{Refresh: time.Minute, NegativeTTL: time.Minute}, func(s keys.Store) keys.Store {
+		counting = &countingStore{Store: s}
+		return counting
 	})
 	return kh, counting
 }

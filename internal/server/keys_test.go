@@ -29,6 +29,29 @@ type keyHarness struct {
 
 func newKeyHarness(t *testing.T, env map[string]string, refresh time.Duration) *keyHarness {
 	t.Helper()
+	return newKeyHarnessOver(t, env, keys.CacheOptions{Refresh: refresh}, nil)
+}
+
+// newKeyHarnessOver is newKeyHarness with the cache's options, and wrap
+// (nil: none) around the store the cache reads.
+func newKeyHarnessOver(t *testing.T, env map[string]string, o keys.CacheOptions, wrap func(keys.Store) keys.Store) *keyHarness {
+	t.Helper()
+	kh := &keyHarness{store: newKeysFile(t)}
+	var store keys.Store = kh.store
+	if wrap != nil {
+		store = wrap(store)
+	}
+	kh.harness = newHarnessWith(t, env, func(opts *Options) {
+		o.Log = opts.Log
+		kh.cache = keys.NewCache(store, o)
+		opts.Keys = kh.cache
+	})
+	return kh
+}
+
+// newKeysFile is an empty KEYS_FILE store, reread at once when it changes.
+func newKeysFile(t *testing.T) *filestore.Store {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "keys.json")
 	if err := filestore.Init(path); err != nil {
 		t.Fatal(err)
@@ -37,12 +60,7 @@ func newKeyHarness(t *testing.T, env map[string]string, refresh time.Duration) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	kh := &keyHarness{store: store}
-	kh.harness = newHarnessWith(t, env, func(o *Options) {
-		kh.cache = keys.NewCache(store, keys.CacheOptions{Refresh: refresh, Log: o.Log})
-		o.Keys = kh.cache
-	})
-	return kh
+	return store
 }
 
 // addKey stores a record under a new key and returns the key; its secret

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -86,15 +85,7 @@ func newUsageCluster(t *testing.T, storage bool) *usageCluster {
 	c.fake.AddClient(betaID, betaSecret)
 	c.upstream = httptest.NewServer(c.fake)
 	t.Cleanup(c.upstream.Close)
-	path := filepath.Join(t.TempDir(), "keys.json")
-	if err := filestore.Init(path); err != nil {
-		t.Fatal(err)
-	}
-	store, err := filestore.Open(path, filestore.WithCheckEvery(time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.keyStore = store
+	c.keyStore = newKeysFile(t)
 	c.client = &http.Client{
 		Timeout: 10 * time.Second,
 		// Bodies are counted as the proxy sent them.
