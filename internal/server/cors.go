@@ -25,8 +25,12 @@ func (s *Server) originPolicy(next echo.HandlerFunc) echo.HandlerFunc {
 			h["Vary"] = append(vary, "Origin")
 		}
 		if o := r.Header.Get("Origin"); o != "" {
-			if !s.cfg.AllowedOrigins.Allowed(o) && !recordOf(c).principal.allowsOrigin(o) && !s.sameOrigin(r, o) {
-				return &failure.Error{Kind: failure.Forbidden, Message: "this proxy does not serve pages from your site's origin; ask its operator to add it to ALLOWED_ORIGINS"}
+			if p := recordOf(c).principal; !s.cfg.AllowedOrigins.Allowed(o) && !p.allowsOrigin(o) && !s.sameOrigin(r, o) {
+				msg := "this proxy does not serve pages from your site's origin; ask its operator to add it to ALLOWED_ORIGINS"
+				if p.key != nil {
+					msg = "this proxy does not serve pages from your site's origin with this key; ask its operator to add the origin to the key (handler keys set --origin) or to ALLOWED_ORIGINS"
+				}
+				return &failure.Error{Kind: failure.Forbidden, Message: msg}
 			}
 			if s.cfg.CORSHeaders {
 				h.Set("Access-Control-Allow-Origin", o)

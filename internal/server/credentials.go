@@ -72,6 +72,10 @@ func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 			after, _ := strings.CutPrefix(r.URL.EscapedPath(), prefix)
 			p, rest, err := find(r.Context(), after)
 			if err != nil {
+				if p.key != nil { // a key with no set left: still whose it was
+					rec.principal, rec.who = p, p.who
+					rec.subject = s.subjectOf(rec, token.Unknown)
+				}
 				return err
 			}
 			for {
@@ -103,6 +107,7 @@ func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 					return err
 				}
 				if p, err = p.next(); err != nil {
+					rec.principal = p
 					return err
 				}
 			}

@@ -28,20 +28,13 @@ func (s *Server) keyResolver(base string, reload bool) resolver {
 		}
 		var pick func() (principal, error)
 		pick = func() (principal, error) {
+			p := principal{who: k.Fingerprint(), org: k.Org(), route: base, keyName: key, key: k}
 			cred, set, err := k.Pick()
 			if err != nil {
-				return principal{}, err
+				return p, err // whose it was still goes to the log line and the counters
 			}
-			return principal{
-				cred:     cred,
-				who:      k.Fingerprint(),
-				org:      k.Org(),
-				route:    base,
-				keyName:  key,
-				key:      k,
-				onRefuse: func() { k.Refused(set) },
-				next:     pick,
-			}, nil
+			p.cred, p.onRefuse, p.next = cred, func() { k.Refused(set) }, pick
+			return p, nil
 		}
 		p, err := pick()
 		return p, rest, err

@@ -256,6 +256,25 @@ func TestKeyWithARefusedSetStillServes(t *testing.T) {
 	if !strings.Contains(rep.Exception.Text, "ops@example.org") {
 		t.Fatalf("want the contact in %q", rep.Exception.Text)
 	}
+	// Every refusal's line still says whose it was.
+	waitForLines(t, kh.harness, `"org":"None left"`, 2)
+	for _, l := range strings.Split(kh.logs.String(), "\n") {
+		if strings.Contains(l, `"msg":"request"`) && strings.Contains(l, `"status":403`) && strings.Contains(l, `"route":"wmts"`) &&
+			!strings.Contains(l, `"key":"`+keys.Fingerprint(all, "")+`","org":"None left"`) && !strings.Contains(l, `"org":"Two sets"`) {
+			t.Fatalf("a refusal logged without the key's fingerprint and org: %s", l)
+		}
+	}
+}
+
+// waitForLines waits until the logs hold n lines containing s: a line is
+// written once its request is answered, which a client may see first.
+func waitForLines(t *testing.T, h *harness, s string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); strings.Count(h.logs.String(), s) < n; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("want %d log lines with %s:\n%s", n, s, h.logs.String())
+		}
+	}
 }
 
 func TestAboutKey(t *testing.T) {

@@ -52,10 +52,10 @@ func tooManyGuesses(wait time.Duration) error {
 // it (known is Live; so that random credentials cannot fill the
 // counters). nil when nothing is counted.
 func (s *Server) subjectOf(rec *record, known token.State) *usage.Subject {
-	if s.usage == nil || rec.who == "" || rec.tokens == nil {
+	if s.usage == nil || rec.who == "" {
 		return nil
 	}
-	if rec.principal.key == nil && known != token.Live {
+	if rec.principal.key == nil && (rec.tokens == nil || known != token.Live) {
 		return nil
 	}
 	return s.usage.Subject(usage.SubjectID{Org: rec.principal.org, Key: rec.who})
