@@ -157,6 +157,7 @@ type Server struct {
 	challenges int
 	total      int
 	bySecret   map[string]int
+	spelling   map[string]string // lower-case name → the spelling it was made with
 	lists      int
 	apiVersion string
 }
@@ -168,6 +169,7 @@ func New() *Server {
 		token:    Token,
 		denied:   map[Op]bool{},
 		bySecret: map[string]int{},
+		spelling: map[string]string{},
 		now:      time.Now,
 		pageSize: DefaultPageSize,
 		closed:   make(chan struct{}),
@@ -363,7 +365,7 @@ func (s *Server) Challenges() int {
 func (s *Server) Requests(name string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.bySecret[name]
+	return s.bySecret[strings.ToLower(name)]
 }
 
 // Lists is how many authorised list pages (GET /secrets) were served.
@@ -392,6 +394,12 @@ func (s *Server) APIVersion() string {
 // JSON for instance. attrs.Created and Updated are stamped by the server.
 func (s *Server) Set(name, value, contentType string, tags map[string]string, attrs Attributes) string {
 	s.mu.Lock()
+	if _, ok := s.spelling[strings.ToLower(name)]; !ok {
+		s.spelling[strings.ToLower(name)] = name
+	}
+	s.mu.Unlock()
+	name = strings.ToLower(name)
+	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.putLocked(name, value, contentType, tags, attrs).id
 }
@@ -404,6 +412,7 @@ func (s *Server) Put(name, value string) string {
 // Secret returns the latest version of a secret (ok false when there is
 // none or it is deleted).
 func (s *Server) Secret(name string) (Secret, bool) {
+	name = strings.ToLower(name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sec := s.secrets[name]
@@ -417,6 +426,7 @@ func (s *Server) Secret(name string) (Secret, bool) {
 
 // Versions is how many versions a secret has (0 when none).
 func (s *Server) Versions(name string) int {
+	name = strings.ToLower(name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sec := s.secrets[name]; sec != nil {
@@ -427,6 +437,7 @@ func (s *Server) Versions(name string) int {
 
 // Update changes the latest version's attributes, as PATCH does.
 func (s *Server) Update(name string, change func(*Attributes)) bool {
+	name = strings.ToLower(name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sec := s.secrets[name]
@@ -553,15 +564,20 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case path == "secrets" && r.Method == http.MethodGet:
 		s.list(w, r)
 	case len(parts) == 2 && parts[0] == "deletedsecrets" && r.Method == http.MethodDelete:
-		s.purge(w, parts[1])
+		s.purge(w, strings.ToLower(parts[1]))
 	case len(parts) >= 2 && parts[0] == "secrets":
-		name := parts[1]
+		// Key Vault's object names are case-insensitive: any spelling
+		// reaches the secret, which keeps the spelling it was made with.
+		name := strings.ToLower(parts[1])
 		if !nameRE.MatchString(name) {
 			writeError(w, http.StatusBadRequest, "BadParameter", "", "The secret name is not valid: it must be 1-127 letters, digits and dashes.")
 			return
 		}
 		s.mu.Lock()
 		s.bySecret[name]++
+		if _, ok := s.spelling[name]; !ok && r.Method == http.MethodPut {
+			s.spelling[name] = parts[1]
+		}
 		s.mu.Unlock()
 		ver := ""
 		if len(parts) >= 3 {
@@ -907,7 +923,11 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	sort.Strings(names)
 	items := make([]bundle, 0, len(names))
 	for _, n := range names {
-		items = append(items, s.toBundle(r, n, s.secrets[n].latest(), false, false))
+		shown := n
+		if sp, ok := s.spelling[n]; ok {
+			shown = sp
+		}
+		items = append(items, s.toBundle(r, shown, s.secrets[n].latest(), false, false))
 	}
 	s.mu.Unlock()
 	s.page(w, r, items)

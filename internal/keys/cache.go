@@ -154,6 +154,7 @@ func (c *Cache) lookup(ctx context.Context, key string, reload bool) (*Key, erro
 	if err := Check(key); err != nil {
 		return nil, ErrSyntax
 	}
+	key = Canonical(key)
 	now := c.o.Now()
 	c.mu.Lock()
 	if until, ok := c.unknown.get(key); ok {
@@ -208,6 +209,18 @@ func (c *Cache) lookup(ctx context.Context, key string, reload bool) (*Key, erro
 	}
 }
 
+// Known reports whether key's record is in memory (valid or not), without
+// asking the store: a lookup of it costs the store nothing now.
+func (c *Cache) Known(key string) bool {
+	if Check(key) != nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.known.get(Canonical(key))
+	return ok
+}
+
 // stale reports whether e may be served at now although due for refresh.
 func (c *Cache) stale(e *entry, now time.Time) bool {
 	return now.Sub(e.fetched) < c.o.Refresh+c.o.StaleFor
@@ -220,7 +233,7 @@ func (c *Cache) load(key string) (*Key, error) {
 	e, known := c.known.get(key)
 	c.mu.Unlock()
 	if !known && !c.miss.AllowN(c.o.Now(), 1) {
-		return nil, fmt.Errorf("%w (too many lookups of unknown keys)", ErrUnavailable)
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, ErrBusy)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), c.o.LoadTimeout)
@@ -234,6 +247,11 @@ func (c *Cache) load(key string) (*Key, error) {
 	switch {
 	case err == nil:
 		k := newKey(rec, fp, c.o.Log)
+		if known && rec.Rate == e.key.rec.Rate && rec.Burst == e.key.rec.Burst && rec.DailyRequests == e.key.rec.DailyRequests {
+			// The same limits: the allowance carries over a reload, so
+			// that reloading (the nokeycache route) cannot refill a burst.
+			k.limits = e.key.limits
+		}
 		if known && e.warned {
 			c.o.Log.Info("key store reachable again", "key", fp, "org", rec.Org)
 		}
@@ -335,7 +353,8 @@ func newKey(rec Record, fp string, log *slog.Logger) *Key {
 }
 
 // Limiter returns the key's limits on this instance (nil: none). Its rate
-// allowance starts afresh each time the record is fetched again.
+// allowance carries over when the record is fetched again, unless the
+// record's limits changed.
 func (k *Key) Limiter() *limit.Limiter { return k.limits }
 
 // AllowsOrigin reports whether the key's own origins allow a browser

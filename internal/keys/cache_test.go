@@ -19,7 +19,8 @@ import (
 )
 
 // fakeStore is an in-memory Store that counts Gets per key, and can be
-// made to fail (as an unreachable vault) or to block.
+// made to fail (as an unreachable vault) or to block. Like Key Vault, it
+// finds a key whatever its case.
 type fakeStore struct {
 	mu      sync.Mutex
 	recs    map[string]Record
@@ -34,6 +35,7 @@ func newFakeStore() *fakeStore {
 }
 
 func (s *fakeStore) Get(ctx context.Context, key string) (Record, error) {
+	key = strings.ToLower(key)
 	s.mu.Lock()
 	s.calls[key]++
 	gate, entered := s.gate, s.entered
@@ -60,7 +62,7 @@ func (s *fakeStore) Get(ctx context.Context, key string) (Record, error) {
 func (s *fakeStore) Create(ctx context.Context, key string, r Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.recs[key] = r
+	s.recs[strings.ToLower(key)] = r
 	return nil
 }
 func (s *fakeStore) Update(ctx context.Context, key string, r Record) error {
@@ -71,7 +73,7 @@ func (s *fakeStore) List(ctx context.Context) ([]Entry, error) { return nil, nil
 func (s *fakeStore) count(key string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.calls[key]
+	return s.calls[strings.ToLower(key)]
 }
 
 func (s *fakeStore) total() int {
@@ -563,5 +565,57 @@ func BenchmarkLookupCached(b *testing.B) {
 // waitForRefresh waits for a background refresh of key, if one runs:
 // joining its flight returns when it has finished.
 func (f *fixture) waitForRefresh(key string) {
-	f.cache.sf.Do(key, func() (any, error) { return nil, nil })
+	f.cache.sf.Do(Canonical(key), func() (any, error) { return nil, nil })
+}
+
+// Every spelling of a key is the same key: one record fetch, one
+// fingerprint, one limiter (a key holder cannot multiply a limit by
+// changing case, as Key Vault finds the record whatever the case).
+func TestCaseVariantsAreOneKey(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, opts)
+	r := record("Marin", 1)
+	r.Rate, r.Burst = 1, 1
+	f.store.Create(ctx, key1, r)
+	k1, err := f.cache.Lookup(ctx, key1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := f.cache.Lookup(ctx, strings.ToUpper(key1))
+	if err != nil || k2 != k1 || k2.Fingerprint() != k1.Fingerprint() || k2.Limiter() != k1.Limiter() {
+		t.Fatalf("another spelling is another key: %v", err)
+	}
+	if n := f.store.count(key1); n != 1 {
+		t.Fatalf("%d store calls for two spellings of one key", n)
+	}
+	if !f.cache.Known(strings.ToUpper(key1)) || f.cache.Known("hxpk-not-in-memory") {
+		t.Fatal("Known must find every spelling of a key in memory, and nothing else")
+	}
+}
+
+// Reloading a record (the nokeycache route) keeps its rate allowance.
+func TestReloadKeepsTheRateAllowance(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, opts)
+	r := record("Marin", 1)
+	r.Rate, r.Burst = 0.01, 2
+	f.store.Create(ctx, key1, r)
+	k, err := f.cache.Lookup(ctx, key1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(opts.ReloadEvery)
+	k2, err := f.cache.Reload(ctx, key1)
+	if err != nil || k2 == k {
+		t.Fatalf("reload: %v (same key object: %v)", err, k2 == k)
+	}
+	if k2.Limiter() != k.Limiter() {
+		t.Fatal("a reload must not refill the rate allowance")
+	}
+	r.Rate = 5
+	f.store.Update(ctx, key1, r)
+	f.clock.Advance(opts.ReloadEvery)
+	if k3, _ := f.cache.Reload(ctx, key1); k3.Limiter() == k.Limiter() {
+		t.Fatal("changed limits need a new limiter")
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strings"
 )
 
 // Prefix starts every key New makes: "hxpk-" (HexProx key) and 43
@@ -63,6 +64,14 @@ func New() (string, error) {
 // fingerprints are at least not plain SHA-256 prefixes of keys.
 const fingerprintDomain = "hexprox-api-key-fingerprint-v1"
 
+// Canonical is the one spelling of a key that caches, fingerprints,
+// limits and usage are kept under. Key Vault's secret names are
+// case-insensitive, so every spelling of a key reads the same record: were
+// each its own key here, a key holder could multiply its limits and split
+// its usage by changing case. Lower case keeps about 220 of a generated
+// key's 256 bits.
+func Canonical(key string) string { return strings.ToLower(key) }
+
 // Fingerprint returns 8 hex digits of HMAC-SHA256(hashKey, key): enough to
 // tell keys apart in logs, far too short to recover or confirm a key from.
 // hashKey "" uses a fixed domain-separation string; with a deployment's
@@ -73,6 +82,6 @@ func Fingerprint(key, hashKey string) string {
 		hashKey = fingerprintDomain
 	}
 	m := hmac.New(sha256.New, []byte(hashKey))
-	m.Write([]byte(key))
+	m.Write([]byte(Canonical(key))) // every spelling, one fingerprint
 	return hex.EncodeToString(m.Sum(nil)[:4])
 }

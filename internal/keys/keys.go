@@ -30,6 +30,9 @@ var (
 	ErrExists      = errors.New("keys: the key exists already")
 	ErrSyntax      = errors.New("keys: not a key (letters, digits and '-', at most 112 characters)")
 	ErrUnavailable = errors.New("keys: the key store cannot be reached")
+	// ErrBusy is returned (with ErrUnavailable) when lookups of keys not
+	// in memory are over the cache's MissRate: try again shortly.
+	ErrBusy = errors.New("keys: too many lookups of unknown keys")
 )
 
 // Record is what a key names.
@@ -65,6 +68,9 @@ type Entry struct {
 
 // Store keeps key records. Implementations: Key Vault (the original
 // HexProx's layout) and a JSON file. They must be safe for concurrent use.
+//
+// Keys are case-insensitive, as Key Vault's secret names are: a store
+// finds a record by any spelling of its key (callers use Canonical).
 //
 // Get returns a record whatever its lifecycle state (disabled, expired,
 // not yet valid), so that callers can say why a key does not serve; a

@@ -48,7 +48,7 @@ func (s *Server) about(c echo.Context) error {
 	rec := recordOf(c)
 	rec.route = "about"
 	key := c.Param("key")
-	k, err := s.lookupKey(c.Request().Context(), key, false)
+	k, err := s.lookupKey(c.Request(), key, false)
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,8 @@
 package server
 
 import (
-	"context"
 	"errors"
+	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -18,7 +18,7 @@ import (
 // route's prefix ("" or starting with "/"), and returns the escaped rest
 // of the path ("" or starting with "/"). Credential URLs and API keys are
 // its two kinds.
-type resolver func(ctx context.Context, after string) (principal, string, error)
+type resolver func(r *http.Request, after string) (principal, string, error)
 
 // principal is whom a request acts for: the Hexagon credential its
 // upstream requests use, and what its log line and policies need.
@@ -70,7 +70,7 @@ func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 			// After the prefix: "" for the bare prefix (find says what is
 			// missing), else "/" and what follows.
 			after, _ := strings.CutPrefix(r.URL.EscapedPath(), prefix)
-			p, rest, err := find(r.Context(), after)
+			p, rest, err := find(r, after)
 			if err != nil {
 				if p.key != nil { // a key with no set left: still whose it was
 					rec.principal, rec.who = p, p.who
@@ -118,7 +118,7 @@ func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 // credentialInPath resolves "{id}/{secret}/rest" for a service ("wmts"
 // or "wms").
 func credentialInPath(service string) resolver {
-	return func(_ context.Context, after string) (principal, string, error) {
+	return func(_ *http.Request, after string) (principal, string, error) {
 		cred, rest, err := credential.FromPath(strings.TrimPrefix(after, "/"))
 		if err != nil {
 			return principal{}, "", &failure.Error{Kind: failure.Invalid, Message: "the credential in the URL is malformed: " + err.Error() +
@@ -136,12 +136,12 @@ func credentialInPath(service string) resolver {
 // an API key it did not check, and is ignored here too).
 func credentialAfterKey(service string) resolver {
 	inPath := credentialInPath(service)
-	return func(ctx context.Context, after string) (principal, string, error) {
+	return func(r *http.Request, after string) (principal, string, error) {
 		_, after, ok := strings.Cut(strings.TrimPrefix(after, "/"), "/")
 		if !ok {
 			return principal{}, "", failure.Invalidf(failure.CodeInvalidParameter, "", "%v", credential.ErrPath)
 		}
-		return inPath(ctx, "/"+after)
+		return inPath(r, "/"+after)
 	}
 }
 

@@ -3,9 +3,12 @@ package server
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/guesslimit"
 	"github.com/hexprox/hexprox/internal/keys"
 )
 
@@ -14,7 +17,7 @@ import (
 // the store again first (the original's /v2/nokeycache route); the URLs
 // the principal writes are always the cached route's, base.
 func (s *Server) keyResolver(base string, reload bool) resolver {
-	return func(ctx context.Context, after string) (principal, string, error) {
+	return func(r *http.Request, after string) (principal, string, error) {
 		if after == "" {
 			return principal{}, "", failure.Invalidf(failure.CodeInvalidParameter, "", "the URL must continue with /{API key}: %s/{key}/…", base)
 		}
@@ -22,7 +25,7 @@ func (s *Server) keyResolver(base string, reload bool) resolver {
 		if rest != "" || strings.Count(after, "/") > 1 {
 			rest = "/" + rest
 		}
-		k, err := s.lookupKey(ctx, key, reload)
+		k, err := s.lookupKey(r, key, reload)
 		if err != nil {
 			return principal{}, "", err
 		}
@@ -42,19 +45,35 @@ func (s *Server) keyResolver(base string, reload bool) resolver {
 }
 
 // lookupKey finds a key's record and maps the reasons it may not serve
-// to answers that never carry the key.
-func (s *Server) lookupKey(ctx context.Context, key string, reload bool) (*keys.Key, error) {
+// to answers that never carry the key. A key not in memory may cost a
+// store call: it passes the per-address guess limit first, and an
+// unknown one counts as a refused guess, so that one client cannot spend
+// the store's budget for everyone.
+func (s *Server) lookupKey(r *http.Request, key string, reload bool) (*keys.Key, error) {
 	if s.keys == nil {
 		return nil, &failure.Error{Kind: failure.NotFound, Message: "this proxy has no API keys (KEY_STORE is none)"}
+	}
+	var addr netip.Addr
+	gated := s.guesses != nil && !s.keys.Known(key)
+	if gated {
+		addr = guesslimit.ClientAddr(r, s.cfg.TrustedHops)
+		if wait, ok := s.guesses.Check(addr); !ok {
+			return nil, tooManyGuesses(wait)
+		}
 	}
 	lookup := s.keys.Lookup
 	if reload {
 		lookup = s.keys.Reload
 	}
-	k, err := lookup(ctx, key)
+	k, err := lookup(r.Context(), key)
+	if gated && errors.Is(err, keys.ErrNotFound) {
+		s.guesses.Refused(addr)
+	}
 	switch {
 	case err == nil:
 		return k, nil
+	case errors.Is(err, keys.ErrBusy):
+		return nil, &failure.Error{Kind: failure.RateLimited, RetryAfter: "1", Message: "too many unknown API keys are being asked for; try again shortly", Err: errKeyStore}
 	case errors.Is(err, keys.ErrSyntax), errors.Is(err, keys.ErrNotFound):
 		return nil, &failure.Error{Kind: failure.Forbidden, Message: "this API key is not valid: check the URL, or ask your administrator for a new one", Err: errKeyUnknown}
 	case errors.Is(err, keys.ErrInactive):

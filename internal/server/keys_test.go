@@ -14,6 +14,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakekeyvault"
+	"github.com/hexprox/hexprox/internal/guesslimit"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/keys/filestore"
 	"github.com/hexprox/hexprox/internal/keys/keyvault"
@@ -377,5 +378,45 @@ func TestKeyRateLimitWithoutACounter(t *testing.T) {
 	}
 	if statuses[http.StatusFound] < 2 || statuses[http.StatusTooManyRequests] == 0 {
 		t.Fatalf("rate 2, burst 2: %v", statuses)
+	}
+}
+
+// Random keys from one address stop costing store calls after its guess
+// allowance, and cannot spend the store's budget for everyone: a valid
+// key that is not in memory yet still works from another address.
+func TestUnknownKeysArePerAddressGuesses(t *testing.T) {
+	store := newKeysFile(t)
+	var counting *countingStore
+	h := newHarnessWith(t, map[string]string{"TRUSTED_HOPS": "1"}, func(o *Options) {
+		counting = &countingStore{Store: store}
+		o.Keys = keys.NewCache(counting, keys.CacheOptions{Refresh: time.Minute, Log: o.Log})
+		o.Guesses = guesslimit.New(guesslimit.Options{})
+	})
+	valid, _ := keys.New()
+	if err := store.Create(context.Background(), valid, keys.Record{Org: "Cold", Enabled: true, Sets: []credential.Credential{{ID: clientID, Secret: clientSecret}}}); err != nil {
+		t.Fatal(err)
+	}
+	h.noteKey(valid)
+	attacker := map[string]string{"X-Forwarded-For": "203.0.113.9"}
+	statuses := map[int]int{}
+	for i := 0; i < 60; i++ {
+		k, _ := keys.New()
+		resp, _ := h.get(h.proxy.URL+"/v2/wmts/"+k+tilePath, attacker)
+		statuses[resp.StatusCode]++
+	}
+	if statuses[http.StatusTooManyRequests] == 0 || statuses[http.StatusForbidden] > guesslimit.DefaultBurst+2 {
+		t.Fatalf("60 random keys from one address: %v", statuses)
+	}
+	if n := counting.gets.Load(); n > guesslimit.DefaultBurst+2 {
+		t.Fatalf("60 random keys from one address made %d store calls", n)
+	}
+	// Another address, a valid key not in memory: served.
+	if resp, body := h.get(h.proxy.URL+"/v2/wmts/"+valid+tilePath, map[string]string{"X-Forwarded-For": "198.51.100.7"}); resp.StatusCode != http.StatusFound {
+		t.Fatalf("a valid cold key after the flood: %d %s", resp.StatusCode, body)
+	}
+	// Every spelling of it is the same key, with the same fingerprint.
+	resp, _ := h.get(h.proxy.URL+"/v2/wmts/"+strings.ToUpper(valid)+tilePath, nil)
+	if resp.StatusCode != http.StatusFound || strings.Count(h.logs.String(), `"key":"`+keys.Fingerprint(valid, "")+`"`) < 1 {
+		t.Fatalf("an upper-case spelling: %d", resp.StatusCode)
 	}
 }

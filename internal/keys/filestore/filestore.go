@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -124,11 +125,26 @@ func (s *Store) Get(ctx context.Context, key string) (keys.Record, error) {
 	if err := s.fresh(); err != nil {
 		return keys.Record{}, err
 	}
-	e, ok := s.entries[key]
+	e, ok := s.lookup(key)
 	if !ok {
 		return keys.Record{}, keys.ErrNotFound
 	}
 	return clone(e.rec), nil
+}
+
+// lookup finds key's entry whatever its case, as Key Vault finds a secret:
+// the spelling in the file, or any other, names the same record. Callers
+// hold s.mu.
+func (s *Store) lookup(key string) (entry, bool) {
+	if e, ok := s.entries[key]; ok {
+		return e, true
+	}
+	for k, e := range s.entries {
+		if strings.EqualFold(k, key) {
+			return e, true
+		}
+	}
+	return entry{}, false
 }
 
 // List implements keys.Store: every key, sorted by organisation then
@@ -185,6 +201,11 @@ func (s *Store) write(key string, r keys.Record, replace bool) error {
 		return err
 	}
 	old, exists := s.entries[key]
+	for k := range s.entries {
+		if !exists && strings.EqualFold(k, key) {
+			key, old, exists = k, s.entries[k], true // the file's spelling
+		}
+	}
 	switch {
 	case replace && !exists:
 		return keys.ErrNotFound
