@@ -70,7 +70,7 @@ func (s *Server) about(c echo.Context) error {
 		info.NotBefore = &r.NotBefore
 	}
 	if s.usage != nil {
-		u, err := s.usage.Usage(c.Request().Context(), usage.SubjectID{Org: k.Org(), Key: k.Fingerprint()})
+		u, err := s.usage.Usage(c.Request().Context(), usageID(k.Org(), k.Fingerprint()))
 		if err == nil {
 			info.Usage = &aboutUsage{Today: toUsageCounts(u.Today), Month: toUsageCounts(u.Month)}
 		} else {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakekeyvault"
@@ -418,5 +419,18 @@ func TestUnknownKeysArePerAddressGuesses(t *testing.T) {
 	resp, _ := h.get(h.proxy.URL+"/v2/wmts/"+strings.ToUpper(valid)+tilePath, nil)
 	if resp.StatusCode != http.StatusFound || strings.Count(h.logs.String(), `"key":"`+keys.Fingerprint(valid, "")+`"`) < 1 {
 		t.Fatalf("an upper-case spelling: %d", resp.StatusCode)
+	}
+}
+
+// A long organisation name is counted under its first 64 characters, so
+// that it cannot make a usage row's key too long for the table.
+func TestUsageOrgIsCapped(t *testing.T) {
+	long := strings.Repeat("Département de l’Hérault – ", 40)
+	id := usageID(long, "abcd1234")
+	if n := utf8.RuneCountInString(id.Org); n != maxUsageOrg || !strings.HasPrefix(long, id.Org) {
+		t.Fatalf("org of %d characters: %q", n, id.Org)
+	}
+	if usageID("County GIS", "x").Org != "County GIS" {
+		t.Fatal("a short org must be kept as it is")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/guesslimit"
@@ -58,7 +59,7 @@ func (s *Server) subjectOf(rec *record, known token.State) *usage.Subject {
 	if rec.principal.key == nil && (rec.tokens == nil || known != token.Live) {
 		return nil
 	}
-	return s.usage.Subject(usage.SubjectID{Org: rec.principal.org, Key: rec.who})
+	return s.usage.Subject(usageID(rec.principal.org, rec.who))
 }
 
 // limiterOf returns the limits that apply to the request: the key's own,
@@ -158,4 +159,18 @@ func (s *Server) count(rec *record, status int, size int64) {
 			subj.Add(usage.BytesStreamed, size)
 		}
 	}
+}
+
+// maxUsageOrg caps the organisation name usage is counted under: it is
+// part of a table row's key (at most 1 KiB, escaped), and a long name in a
+// record must not stop every instance's flushes.
+const maxUsageOrg = 64
+
+// usageID is whom usage is counted under: an organisation (cut to
+// maxUsageOrg characters) and a fingerprint.
+func usageID(org, who string) usage.SubjectID {
+	if utf8.RuneCountInString(org) > maxUsageOrg {
+		org = string([]rune(org)[:maxUsageOrg])
+	}
+	return usage.SubjectID{Org: org, Key: who}
 }
