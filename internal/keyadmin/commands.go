@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/keys"
@@ -171,7 +173,7 @@ func runNew(ctx context.Context, c *cli, args []string) error {
 		return explain(err, "")
 	}
 	u := KeyURLs(baseURL, key)
-	fmt.Fprintf(c.out, "Created a key for %s (%s).\n\n", r.Org, plural(len(r.Sets), "credential set"))
+	fmt.Fprintf(c.out, "Created a key for %s (%s).\n\n", printable(r.Org), plural(len(r.Sets), "credential set"))
 	w := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(w, "Key:\t%s\n", key)
 	writeURLs(w, u)
@@ -301,7 +303,18 @@ func dash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return s
+	return printable(s)
+}
+
+// printable shows a record's text with its control characters escaped:
+// a record can come from another admin or the original HexProx, and an
+// escape sequence in an org name must not drive the admin's terminal.
+func printable(s string) string {
+	if strings.IndexFunc(s, unicode.IsControl) < 0 {
+		return s
+	}
+	q := strconv.QuoteToGraphic(s)
+	return q[1 : len(q)-1]
 }
 
 // describe writes one key's details, never a secret or client id.
@@ -313,7 +326,7 @@ func describe(w io.Writer, key string, r keys.Record, now time.Time) {
 		fmt.Fprintf(w, "Org:\t%s\n", dash(r.Org))
 		fmt.Fprintf(w, "Contact:\t%s\n", dash(r.Contact))
 		if r.Note != "" {
-			fmt.Fprintf(w, "Note:\t%s\n", r.Note)
+			fmt.Fprintf(w, "Note:\t%s\n", printable(r.Note))
 		}
 		fmt.Fprintf(w, "Sets:\t%d\n", len(r.Sets))
 		fmt.Fprintf(w, "Origins:\t%s\n", dash(strings.Join(r.Origins, ", ")))
@@ -581,7 +594,7 @@ func runReplace(ctx context.Context, c *cli, args []string) error {
 		r := e.Record
 		r.Sets = sets
 		if err := store.Update(ctx, e.Key, r); err != nil {
-			failed = append(failed, fmt.Sprintf("%s (%s): %v", prefix(e.Key), e.Record.Org, explain(err, e.Key)))
+			failed = append(failed, fmt.Sprintf("%s (%s): %v", prefix(e.Key), printable(e.Record.Org), explain(err, e.Key)))
 			continue
 		}
 		changed = append(changed, e)
@@ -591,7 +604,7 @@ func runReplace(ctx context.Context, c *cli, args []string) error {
 	if len(changed) > 0 {
 		fmt.Fprintf(c.out, "Replaced the credential in %s:\n", plural(len(changed), "key"))
 		for _, e := range changed {
-			fmt.Fprintf(w, "  %s\t%s\n", prefix(e.Key), e.Record.Org)
+			fmt.Fprintf(w, "  %s\t%s\n", prefix(e.Key), printable(e.Record.Org))
 		}
 		w.Flush()
 	}
