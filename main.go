@@ -14,6 +14,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -62,14 +63,23 @@ func main() {
 		err = keyadmin.Run(ctx, os.Args[2:], keyadmin.OSEnv())
 	case "usage":
 		err = usageReport(ctx, os.Args[2:], os.Getenv, os.Stdout)
+	case "help", "-h", "--help":
+		fmt.Print(help)
 	default:
 		err = fmt.Errorf("unknown command %q: run handler with no arguments to serve, or use \"handler keys\" or \"handler usage\"", cmd)
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "hexprox:", err)
 		os.Exit(1)
 	}
 }
+
+const help = `HexProx: Hexagon's imagery for every GIS client, through one URL.
+
+  handler                 serve (settings from the environment: see README.md)
+  handler keys ...        administer API keys (handler keys help)
+  handler usage ...       report usage per organisation, key, day or hour (handler usage -h)
+`
 
 // run serves until ctx is done.
 func run(ctx context.Context, getenv func(string) string, logOut io.Writer) error {
