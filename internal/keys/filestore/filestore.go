@@ -88,7 +88,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	if s.stat == nil {
-		return nil, fmt.Errorf("keys file %s does not exist: %w", path, fs.ErrNotExist)
+		return nil, fmt.Errorf("keys file %s: %w (create it with: handler keys new --file %s ...)", path, fs.ErrNotExist, path)
 	}
 	return s, nil
 }
