@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/labstack/echo/v4"
 
@@ -28,6 +30,10 @@ type principal struct {
 	// route is the prefix of the principal's own URLs ("/wmts",
 	// "/v2/wmts"); keyName, for an API key, the key. See ownPath.
 	route, keyName string
+
+	// decodedAs, for a credential URL decoded by this request, is its
+	// escaped "{id}/{secret}": remembered once Hexagon accepts it.
+	decodedAs string
 
 	// For API keys (nil and "" for credential URLs).
 	key      *keys.Key
@@ -97,6 +103,9 @@ func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 				}
 				err = next(c)
 				s.done(ticket, err)
+				if err == nil && p.decodedAs != "" {
+					s.decoded.remember(p.decodedAs, p.cred, rec.tokens)
+				}
 				if !refused(err) || p.onRefuse == nil {
 					return err
 				}
@@ -116,10 +125,24 @@ func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 }
 
 // credentialInPath resolves "{id}/{secret}/rest" for a service ("wmts"
-// or "wms").
-func credentialInPath(service string) resolver {
+// or "wms"). A credential Hexagon has accepted is not decoded again.
+func (s *Server) credentialInPath(service string) resolver {
+	route := "/" + service
 	return func(_ *http.Request, after string) (principal, string, error) {
-		cred, rest, err := credential.FromPath(strings.TrimPrefix(after, "/"))
+		after = strings.TrimPrefix(after, "/")
+		segs, rest := after, ""
+		if i := strings.IndexByte(after, '/'); i >= 0 {
+			if j := strings.IndexByte(after[i+1:], '/'); j >= 0 {
+				segs, rest = after[:i+1+j], after[i+1+j:]
+			}
+		}
+		if cred, ok := s.decoded.lookup(segs); ok {
+			if err := slashInBase64(service, rest); err != nil {
+				return principal{}, "", err
+			}
+			return principal{cred: cred, who: cred.Fingerprint(), route: route}, rest, nil
+		}
+		cred, rest, err := credential.FromPath(after)
 		if err != nil {
 			return principal{}, "", &failure.Error{Kind: failure.Invalid, Message: "the credential in the URL is malformed: " + err.Error() +
 				"; encode the client id and secret with base64 (URL-safe or standard)"}
@@ -127,15 +150,48 @@ func credentialInPath(service string) resolver {
 		if err := slashInBase64(service, rest); err != nil {
 			return principal{}, "", err
 		}
-		return principal{cred: cred, who: cred.Fingerprint(), route: "/" + service}, rest, nil
+		return principal{cred: cred, who: cred.Fingerprint(), route: route, decodedAs: segs}, rest, nil
 	}
+}
+
+// decodedCredentials remembers the credentials of escaped "{id}/{secret}"
+// path segments that Hexagon has accepted, so that the requests of a
+// known URL skip decoding and hashing them. Only accepted credentials are
+// kept, so random URLs cannot fill it; it holds at most maxDecoded, then
+// starts afresh. It is safe for concurrent use; reads take no lock.
+type decodedCredentials struct {
+	m sync.Map // string → credential.Credential (its Key computed)
+	n atomic.Int64
+}
+
+const maxDecoded = 10000
+
+func (d *decodedCredentials) lookup(segs string) (credential.Credential, bool) {
+	v, ok := d.m.Load(segs)
+	if !ok {
+		return credential.Credential{}, false
+	}
+	return v.(credential.Credential), true
+}
+
+// remember keeps cred under segs once its token source holds a live
+// token.
+func (d *decodedCredentials) remember(segs string, cred credential.Credential, tokens *token.Cached) {
+	if tokens == nil || tokens.State() != token.Live {
+		return
+	}
+	if d.n.Add(1) > maxDecoded {
+		d.m.Clear()
+		d.n.Store(1)
+	}
+	d.m.Store(strings.Clone(segs), cred)
 }
 
 // credentialAfterKey resolves the original HexProx's
 // "{anything}/{id}/{secret}/rest" (its /v1 routes; the first segment was
 // an API key it did not check, and is ignored here too).
-func credentialAfterKey(service string) resolver {
-	inPath := credentialInPath(service)
+func (s *Server) credentialAfterKey(service string) resolver {
+	inPath := s.credentialInPath(service)
 	return func(r *http.Request, after string) (principal, string, error) {
 		_, after, ok := strings.Cut(strings.TrimPrefix(after, "/"), "/")
 		if !ok {

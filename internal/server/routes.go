@@ -25,9 +25,9 @@ func (s *Server) routes(e *echo.Echo) {
 	e.Match(get, "/", s.home)
 	e.Match(get, "/healthz", s.health)
 
-	serviceRoutes(e.Group("/wmts"), s.wmts, service(formatWMTS), s.credentials("/wmts", credentialInPath("wmts")), s.originPolicy)
-	serviceRoutes(e.Group("/v1/wmts"), s.wmts, service(formatWMTS), s.credentials("/v1/wmts", credentialAfterKey("wmts")), s.originPolicy)
-	serviceRoutes(e.Group("/wms"), s.wms, service(formatWMS), s.credentials("/wms", credentialInPath("wms")), s.originPolicy)
+	serviceRoutes(e.Group("/wmts"), s.wmts, service(formatWMTS), s.credentials("/wmts", s.credentialInPath("wmts")), s.originPolicy)
+	serviceRoutes(e.Group("/v1/wmts"), s.wmts, service(formatWMTS), s.credentials("/v1/wmts", s.credentialAfterKey("wmts")), s.originPolicy)
+	serviceRoutes(e.Group("/wms"), s.wms, service(formatWMS), s.credentials("/wms", s.credentialInPath("wms")), s.originPolicy)
 
 	// API keys: the record behind the key names the credentials.
 	serviceRoutes(e.Group("/v2/wmts"), s.wmts, service(formatWMTS), s.credentials("/v2/wmts", s.keyResolver("/v2/wmts", false)), s.originPolicy)

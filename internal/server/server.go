@@ -53,6 +53,7 @@ type Server struct {
 	keys    *keys.Cache
 	guesses *guesslimit.Limiter
 	usage   *usage.Counter
+	decoded decodedCredentials // credential URLs Hexagon accepted, decoded
 	// v1Limits are RATE_LIMIT and DAILY_REQUEST_LIMIT per v1 credential;
 	// nil when neither is set.
 	v1Limits *v1Limiters
