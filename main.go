@@ -127,7 +127,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	if cfg.GuessLimit > 0 {
 		guesses = guesslimit.New(guesslimit.Options{PerMinute: cfg.GuessLimit, Burst: min(cfg.GuessLimit, guesslimit.DefaultBurst)})
 	}
-	handler := server.New(server.Options{Config: cfg, Tokens: tokens, Keys: keyCache, Usage: counter, Guesses: guesses, Log: log, Version: version})
+	handler := server.New(server.Options{Config: cfg, Tokens: tokens, Keys: keyCache, Usage: counter, Guesses: guesses, Log: log, RequestLog: lw, Version: version})
 
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
 	if err != nil {

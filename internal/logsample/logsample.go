@@ -72,8 +72,7 @@ func ParseRate(s string) (float64, error) {
 // WithGroup share its count.
 type Handler struct {
 	next slog.Handler
-	ppm  uint64
-	n    *atomic.Uint64
+	s    *Sampler
 }
 
 // New returns next wrapped to keep the fraction rate (0 to 1) of
@@ -82,11 +81,43 @@ func New(next slog.Handler, rate float64) slog.Handler {
 	if rate >= 1 || math.IsNaN(rate) {
 		return next
 	}
-	ppm := uint64(0)
-	if rate > 0 {
-		ppm = uint64(math.Round(rate * perMillion))
+	return &Handler{next: next, s: NewSampler(rate)}
+}
+
+// Sampler decides which successful request lines are kept, for a server
+// that writes its request lines itself. A nil *Sampler keeps every line.
+// It is safe for concurrent use.
+type Sampler struct {
+	ppm uint64
+	n   atomic.Uint64
+}
+
+// NewSampler keeps the fraction rate (0 to 1) of the lines it is asked
+// about; nil (keep all) for a rate of 1 or more.
+func NewSampler(rate float64) *Sampler {
+	if rate >= 1 || math.IsNaN(rate) {
+		return nil
 	}
-	return &Handler{next: next, ppm: ppm, n: new(atomic.Uint64)}
+	s := &Sampler{}
+	if rate > 0 {
+		s.ppm = uint64(math.Round(rate * perMillion))
+	}
+	return s
+}
+
+// Keep reports whether the next successful request line is in the
+// sample: the n-th is kept when floor(n·rate) steps up, which keeps
+// exactly floor(n·rate) of the first n. Ask only about successful lines
+// (below WARN, status 1-399, no error).
+func (s *Sampler) Keep() bool {
+	if s == nil {
+		return true
+	}
+	if s.ppm == 0 {
+		return false
+	}
+	n := s.n.Add(1)
+	return n*s.ppm/perMillion != (n-1)*s.ppm/perMillion
 }
 
 // Enabled reports whether the next handler handles level.
@@ -97,21 +128,10 @@ func (h *Handler) Enabled(ctx context.Context, level slog.Level) bool {
 // Handle passes r on unless it is a successful request line that the
 // sample leaves out.
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
-	if successfulRequest(r) && !h.keep() {
+	if successfulRequest(r) && !h.s.Keep() {
 		return nil
 	}
 	return h.next.Handle(ctx, r)
-}
-
-// keep reports whether the next successful request line is in the sample:
-// the n-th is kept when floor(n·rate) steps up, which keeps exactly
-// floor(n·rate) of the first n.
-func (h *Handler) keep() bool {
-	if h.ppm == 0 {
-		return false
-	}
-	n := h.n.Add(1)
-	return n*h.ppm/perMillion != (n-1)*h.ppm/perMillion
 }
 
 func successfulRequest(r slog.Record) bool {
@@ -137,12 +157,12 @@ func successfulRequest(r slog.Record) bool {
 // WithAttrs returns a Handler over next.WithAttrs(attrs) sharing h's
 // count.
 func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &Handler{next: h.next.WithAttrs(attrs), ppm: h.ppm, n: h.n}
+	return &Handler{next: h.next.WithAttrs(attrs), s: h.s}
 }
 
 // WithGroup returns a Handler over next.WithGroup(name) sharing h's count.
 // A record's own attributes are looked at whatever group they are then
 // written under.
 func (h *Handler) WithGroup(name string) slog.Handler {
-	return &Handler{next: h.next.WithGroup(name), ppm: h.ppm, n: h.n}
+	return &Handler{next: h.next.WithGroup(name), s: h.s}
 }

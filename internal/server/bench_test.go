@@ -40,7 +40,7 @@ func benchServerWith(b *testing.B, opts func(*Options)) (*Server, string) {
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	ep := &token.Endpoint{URL: up.URL + fakehexagon.TokenPath, Client: http.DefaultClient}
 	reg := token.NewRegistry(context.Background(), ep.Source, token.RegistryOptions{Log: log})
-	o := Options{Config: cfg, Tokens: reg, Log: log, Version: "bench"}
+	o := Options{Config: cfg, Tokens: reg, Log: log, Version: "bench", RequestLog: io.Discard}
 	if opts != nil {
 		opts(&o)
 	}

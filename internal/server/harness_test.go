@@ -97,7 +97,7 @@ func newHarnessWith(t *testing.T, env map[string]string, opts func(*Options)) *h
 	ep := &token.Endpoint{URL: h.upstream.URL + fakehexagon.TokenPath, Client: &http.Client{Timeout: cfg.TokenTimeout}}
 	layers := token.Layered(ep, tokenstore.NewMemory(), token.SharedOptions{HashKey: cfg.TokenHashKey, Timeout: cfg.TokenStoreTimeout, Wait: cfg.TokenTimeout, Log: log})
 	h.tokens = token.NewRegistry(ctx, layers, token.RegistryOptions{RefusalTTL: cfg.RefusalTTL, Log: log})
-	o := Options{Config: cfg, Tokens: h.tokens, Log: log, Version: "test"}
+	o := Options{Config: cfg, Tokens: h.tokens, Log: log, Version: "test", RequestLog: h.logs}
 	if opts != nil {
 		opts(&o)
 	}

@@ -87,45 +87,62 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 
 func (s *Server) logLine(c echo.Context, rec *record, start time.Time) {
 	r := c.Request()
+	status := c.Response().Status
+	level := s.logLevel(status)
+	if s.lines == nil {
+		a := make(attrs, 0, 16)
+		s.requestFields(&a, c, rec, start, status)
+		s.log.LogAttrs(r.Context(), level, "request", a...)
+		return
+	}
+	l, bp, ok := s.lines.begin(level, status < http.StatusBadRequest && rec.err == "")
+	if !ok {
+		return
+	}
+	s.requestFields(&l, c, rec, start, status)
+	s.lines.end(&l, bp)
+}
+
+// requestFields are what a request's log line says.
+func (s *Server) requestFields(f fields, c echo.Context, rec *record, start time.Time, status int) {
+	r := c.Request()
 	route := rec.route
 	if route == "" {
 		route = c.Path()
 	}
-	status := c.Response().Status
-	attrs := make([]slog.Attr, 0, 16)
-	attrs = append(attrs,
-		slog.String("method", r.Method),
-		slog.String("route", route),
-		slog.Int("status", status),
-		slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
-		slog.Int64("bytes", c.Response().Size),
-	)
+	f.str("method", r.Method)
+	f.str("route", route)
+	f.int("status", int64(status))
+	f.ms("latency_ms", time.Since(start))
+	f.int("bytes", c.Response().Size)
 	if rec.who != "" {
 		if rec.principal.key != nil {
-			attrs = append(attrs, slog.String("key", rec.who), slog.String("org", rec.principal.org))
+			f.str("key", rec.who)
+			f.str("org", redact.String(capped(rec.principal.org)))
 		} else {
-			attrs = append(attrs, slog.String("cred", rec.who))
+			f.str("cred", rec.who)
 		}
 		if rec.path != "" {
-			attrs = append(attrs, slog.String("path", redact.String(capped(rec.path))))
+			f.str("path", redact.String(capped(rec.path)))
 		}
 		if r.URL.RawQuery != "" {
-			attrs = append(attrs, slog.String("query", redact.String(capped(r.URL.RawQuery))))
+			f.str("query", redact.String(capped(r.URL.RawQuery)))
 		}
 	}
 	if rec.mode != "" {
-		attrs = append(attrs, slog.String("mode", rec.mode))
+		f.str("mode", rec.mode)
 	}
 	if rec.mode == "capabilities" {
-		attrs = append(attrs, slog.Bool("cache_hit", rec.cacheHit))
+		f.bool("cache_hit", rec.cacheHit)
 	}
 	if rec.call != nil && rec.call.Status != 0 {
-		attrs = append(attrs, slog.Int("upstream_status", rec.call.Status), slog.Float64("upstream_ms", float64(rec.call.Latency.Microseconds())/1000), slog.Bool("retried", rec.call.Retried))
+		f.int("upstream_status", int64(rec.call.Status))
+		f.ms("upstream_ms", rec.call.Latency)
+		f.bool("retried", rec.call.Retried)
 	}
 	if rec.err != "" {
-		attrs = append(attrs, slog.String("err", redact.String(capped(rec.err))))
+		f.str("err", redact.String(capped(rec.err)))
 	}
-	s.log.LogAttrs(r.Context(), s.logLevel(status), "request", attrs...)
 }
 
 func (s *Server) logLevel(status int) slog.Level {

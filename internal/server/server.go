@@ -5,6 +5,7 @@
 package server
 
 import (
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -19,6 +20,7 @@ import (
 	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/landing"
+	"github.com/hexprox/hexprox/internal/logsample"
 	"github.com/hexprox/hexprox/internal/token"
 	"github.com/hexprox/hexprox/internal/usage"
 	"github.com/hexprox/hexprox/internal/usage/limit"
@@ -44,6 +46,11 @@ type Options struct {
 	// Usage counts requests per organisation, key or credential; nil
 	// counts nothing (and no daily quota can be enforced).
 	Usage *usage.Counter
+	// RequestLog, if set, receives the request lines, written by the
+	// server itself in slog's JSON shape (faster than through Log), with
+	// Config.LogLevel and Config.LogSample applied; nil sends them
+	// through Log.
+	RequestLog io.Writer
 }
 
 // Server answers HexProx's routes. It is an http.Handler.
@@ -54,6 +61,7 @@ type Server struct {
 	guesses *guesslimit.Limiter
 	usage   *usage.Counter
 	decoded decodedCredentials // credential URLs Hexagon accepted, decoded
+	lines   *lineWriter        // nil: request lines go through log
 	// v1Limits are RATE_LIMIT and DAILY_REQUEST_LIMIT per v1 credential;
 	// nil when neither is set.
 	v1Limits *v1Limiters
@@ -95,6 +103,10 @@ func New(o Options) *Server {
 
 		wmtsMatch: capabilities.ServiceMatcher(wmts.ServicePath),
 		wmsMatch:  capabilities.ServiceMatcher(wms.ServicePath),
+	}
+	if o.RequestLog != nil {
+		s.lines = &lineWriter{w: o.RequestLog, sample: logsample.NewSampler(o.Config.LogSample), now: time.Now,
+			enabled: func(l slog.Level) bool { return l >= o.Config.LogLevel }}
 	}
 	transport := &hexagon.Transport{Base: o.Upstream}
 	s.fetcher = &http.Client{Transport: transport, Timeout: 2 * o.Config.UpstreamTimeout,

@@ -117,10 +117,14 @@ func segments(rest string) ([]string, error) {
 		// of many thousand segments costs one pass over its bytes.
 		return nil, errNoResource()
 	}
-	raw := strings.Split(rest, "/")
-	out := make([]string, 0, len(raw))
-	for _, s := range raw {
-		v, err := url.PathUnescape(s)
+	out := make([]string, 0, maxSegments)
+	for more := true; more; {
+		var s string
+		s, rest, more = strings.Cut(rest, "/")
+		v, err := s, error(nil)
+		if strings.IndexByte(s, '%') >= 0 { // most paths have nothing to unescape
+			v, err = url.PathUnescape(s)
+		}
 		if err != nil || v == "" || v == "." || v == ".." || strings.ContainsAny(v, "/\\") || hasControl(v) {
 			return nil, failure.Invalidf(failure.CodeInvalidParameter, "", "the path has an empty, encoded, dot or control-character segment")
 		}
