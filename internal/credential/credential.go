@@ -130,6 +130,15 @@ func (c Credential) computeKey() string {
 	return hex.EncodeToString(sum[:])
 }
 
+// Keyed returns c with its Key computed once, so that a credential kept
+// for many requests (an API key's sets) is not hashed on each.
+func (c Credential) Keyed() Credential {
+	if c.key == "" {
+		c.key = c.computeKey()
+	}
+	return c
+}
+
 // Fingerprint returns the first 8 hex digits of Key: enough to tell
 // credentials apart in logs, too short to identify one.
 func (c Credential) Fingerprint() string { return c.Key()[:8] }

@@ -134,3 +134,11 @@ func TestFromPath(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyedKeepsTheSameKey(t *testing.T) {
+	c := Credential{ID: "id", Secret: "s3cr3t"}
+	k := c.Keyed()
+	if k.Key() != c.Key() || k.ID != c.ID || k.Secret != c.Secret || k.key == "" {
+		t.Fatalf("Keyed changed the credential: %+v vs %+v", k, c)
+	}
+}

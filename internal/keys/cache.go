@@ -155,47 +155,9 @@ func (c *Cache) lookup(ctx context.Context, key string, reload bool) (*Key, erro
 		return nil, ErrSyntax
 	}
 	key = Canonical(key)
-	now := c.o.Now()
-	c.mu.Lock()
-	if until, ok := c.unknown.get(key); ok {
-		if now.Before(until) {
-			c.mu.Unlock()
-			return nil, ErrNotFound
-		}
-		c.unknown.remove(key)
+	if k, ok, err := c.memory(key, reload); ok {
+		return k, err
 	}
-	e, ok := c.known.get(key)
-	if reload {
-		if last, seen := c.reloaded.get(key); !seen || now.Sub(last) >= c.o.ReloadEvery || now.Before(last) {
-			c.reloaded.put(key, now)
-			ok = false // ask the store
-		}
-	}
-	if ok {
-		switch {
-		case now.Sub(e.fetched) < c.o.Refresh:
-			k := e.key
-			c.mu.Unlock()
-			return k.serve(now)
-		case now.Before(e.retryAt) && c.stale(e, now):
-			k := e.key
-			c.mu.Unlock()
-			return k.serve(now)
-		case !reload && c.stale(e, now):
-			// Due: refresh in the background and serve the current
-			// record meanwhile, so that a slow or failing store never
-			// holds up a request for a key that was valid. A revocation
-			// therefore takes effect within Refresh plus one store call.
-			k := e.key
-			if !e.refreshing {
-				e.refreshing = true
-				c.sf.DoChan(key, func() (any, error) { return c.load(key) })
-			}
-			c.mu.Unlock()
-			return k.serve(now)
-		}
-	}
-	c.mu.Unlock()
 
 	ch := c.sf.DoChan(key, func() (any, error) { return c.load(key) })
 	select {
@@ -207,6 +169,58 @@ func (c *Cache) lookup(ctx context.Context, key string, reload bool) (*Key, erro
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// FromMemory answers a lookup of key when it needs no store call now (a
+// record or a refusal in memory, or a syntax error); ok false means
+// Lookup would ask the store.
+func (c *Cache) FromMemory(key string) (k *Key, ok bool, err error) {
+	if err := Check(key); err != nil {
+		return nil, true, ErrSyntax
+	}
+	return c.memory(Canonical(key), false)
+}
+
+// memory is Lookup's answer from memory for a canonical key; ok false
+// means the store must be asked (and a reload asks it, at most every
+// ReloadEvery).
+func (c *Cache) memory(key string, reload bool) (*Key, bool, error) {
+	now := c.o.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if until, ok := c.unknown.get(key); ok {
+		if now.Before(until) {
+			return nil, true, ErrNotFound
+		}
+		c.unknown.remove(key)
+	}
+	e, ok := c.known.get(key)
+	if reload {
+		if last, seen := c.reloaded.get(key); !seen || now.Sub(last) >= c.o.ReloadEvery || now.Before(last) {
+			c.reloaded.put(key, now)
+			ok = false // ask the store
+		}
+	}
+	if !ok {
+		return nil, false, nil
+	}
+	switch {
+	case now.Sub(e.fetched) < c.o.Refresh, now.Before(e.retryAt) && c.stale(e, now):
+		k, err := e.key.serve(now)
+		return k, true, err
+	case !reload && c.stale(e, now):
+		// Due: refresh in the background and serve the current record
+		// meanwhile, so that a slow or failing store never holds up a
+		// request for a key that was valid. A revocation therefore takes
+		// effect within Refresh plus one store call.
+		if !e.refreshing {
+			e.refreshing = true
+			c.sf.DoChan(key, func() (any, error) { return c.load(key) })
+		}
+		k, err := e.key.serve(now)
+		return k, true, err
+	}
+	return nil, false, nil
 }
 
 // Known reports whether key's record is in memory (valid or not), without
@@ -338,6 +352,9 @@ type Key struct {
 }
 
 func newKey(rec Record, fp string, log *slog.Logger) *Key {
+	for i := range rec.Sets {
+		rec.Sets[i] = rec.Sets[i].Keyed() // hashed once, not per request
+	}
 	k := &Key{rec: rec, fp: fp, log: log, refused: make([]atomic.Bool, len(rec.Sets)),
 		limits: limit.New(limit.Limits{Rate: rec.Rate, Burst: rec.Burst, Daily: rec.DailyRequests})}
 	if len(rec.Origins) > 0 {

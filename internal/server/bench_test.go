@@ -9,12 +9,15 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
+	"github.com/hexprox/hexprox/internal/keys"
+	"github.com/hexprox/hexprox/internal/keys/filestore"
 	"github.com/hexprox/hexprox/internal/token"
 	"github.com/hexprox/hexprox/internal/usage"
 )
@@ -199,4 +202,31 @@ func BenchmarkStreamBaseline(b *testing.B) {
 	target, _ := url.Parse(up.URL)
 	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target) }, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 	benchStream(b, rp, "/streaming/wmts?/1.0.0/HxGN_Imagery/default/WebMercator/5/10/12.jpg&access_token="+url.QueryEscape(tok.AccessToken), nil, len(fake.JPEG()))
+}
+
+// BenchmarkRedirectKey is BenchmarkRedirectREST through a /v2 API key.
+func BenchmarkRedirectKey(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "keys.json")
+	if err := filestore.Init(path); err != nil {
+		b.Fatal(err)
+	}
+	store, err := filestore.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	key, _ := keys.New()
+	if err := store.Create(context.Background(), key, keys.Record{Org: "Bench", Enabled: true, Sets: []credential.Credential{{ID: clientID, Secret: clientSecret}}}); err != nil {
+		b.Fatal(err)
+	}
+	s, _ := benchServerWith(b, func(o *Options) { o.Keys = keys.NewCache(store, keys.CacheOptions{Log: o.Log}) })
+	req := httptest.NewRequest("GET", "/v2/wmts/"+key+tilePath, nil)
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		s.ServeHTTP(w, req)
+	}
+	if w.h.Get("Location") == "" {
+		b.Fatal("no redirect")
+	}
 }

@@ -36,10 +36,9 @@ type principal struct {
 	decodedAs string
 
 	// For API keys (nil and "" for credential URLs).
-	key      *keys.Key
-	org      string
-	onRefuse func()                    // Hexagon refused cred: the key skips this set
-	next     func() (principal, error) // the key's next set to try
+	key *keys.Key
+	org string
+	set int // which of the key's credential sets cred is
 }
 
 // ownPath is the escaped path, below the proxy's base URL, that the
@@ -106,16 +105,16 @@ func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 				if err == nil && p.decodedAs != "" {
 					s.decoded.remember(p.decodedAs, p.cred, rec.tokens)
 				}
-				if !refused(err) || p.onRefuse == nil {
+				if !refused(err) || p.key == nil {
 					return err
 				}
 				// A key's set was refused: skip it from now on, and
 				// answer this request with the next one.
-				p.onRefuse()
-				if c.Response().Committed || p.next == nil {
+				p.key.Refused(p.set)
+				if c.Response().Committed {
 					return err
 				}
-				if p, err = p.next(); err != nil {
+				if p, err = keyPrincipal(p.key, p.route, p.keyName); err != nil {
 					rec.principal = p
 					return err
 				}

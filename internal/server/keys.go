@@ -29,19 +29,19 @@ func (s *Server) keyResolver(base string, reload bool) resolver {
 		if err != nil {
 			return principal{}, "", err
 		}
-		var pick func() (principal, error)
-		pick = func() (principal, error) {
-			p := principal{who: k.Fingerprint(), org: k.Org(), route: base, keyName: key, key: k}
-			cred, set, err := k.Pick()
-			if err != nil {
-				return p, err // whose it was still goes to the log line and the counters
-			}
-			p.cred, p.onRefuse, p.next = cred, func() { k.Refused(set) }, pick
-			return p, nil
-		}
-		p, err := pick()
+		p, err := keyPrincipal(k, base, key)
 		return p, rest, err
 	}
+}
+
+// keyPrincipal is whom a request with key k acts for: the key's next
+// credential set. With every set refused, the error says whom to contact,
+// and the principal still says whose the request was.
+func keyPrincipal(k *keys.Key, route, key string) (principal, error) {
+	p := principal{who: k.Fingerprint(), org: k.Org(), route: route, keyName: key, key: k}
+	cred, set, err := k.Pick()
+	p.cred, p.set = cred, set
+	return p, err
 }
 
 // lookupKey finds a key's record and maps the reasons it may not serve
@@ -52,6 +52,11 @@ func (s *Server) keyResolver(base string, reload bool) resolver {
 func (s *Server) lookupKey(r *http.Request, key string, reload bool) (*keys.Key, error) {
 	if s.keys == nil {
 		return nil, &failure.Error{Kind: failure.NotFound, Message: "this proxy has no API keys (KEY_STORE is none)"}
+	}
+	if !reload {
+		if k, ok, err := s.keys.FromMemory(key); ok { // the hot path: one lock, no store
+			return s.keyAnswer(k, err)
+		}
 	}
 	var addr netip.Addr
 	gated := s.guesses != nil && !s.keys.Known(key)
@@ -69,6 +74,12 @@ func (s *Server) lookupKey(r *http.Request, key string, reload bool) (*keys.Key,
 	if gated && errors.Is(err, keys.ErrNotFound) {
 		s.guesses.Refused(addr)
 	}
+	return s.keyAnswer(k, err)
+}
+
+// keyAnswer maps a lookup's outcome to the key or an answer that never
+// carries the key.
+func (s *Server) keyAnswer(k *keys.Key, err error) (*keys.Key, error) {
 	switch {
 	case err == nil:
 		return k, nil
