@@ -352,9 +352,13 @@ type Key struct {
 }
 
 func newKey(rec Record, fp string, log *slog.Logger) *Key {
-	for i := range rec.Sets {
-		rec.Sets[i] = rec.Sets[i].Keyed() // hashed once, not per request
+	// The sets hashed once, not per request: a copy, as the store may
+	// share the record's slice with other readers.
+	sets := make([]credential.Credential, len(rec.Sets))
+	for i, c := range rec.Sets {
+		sets[i] = c.Keyed()
 	}
+	rec.Sets = sets
 	k := &Key{rec: rec, fp: fp, log: log, refused: make([]atomic.Bool, len(rec.Sets)),
 		limits: limit.New(limit.Limits{Rate: rec.Rate, Burst: rec.Burst, Daily: rec.DailyRequests})}
 	if len(rec.Origins) > 0 {
