@@ -36,6 +36,7 @@ import (
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
 	"github.com/hexprox/hexprox/internal/testlog"
+	"github.com/hexprox/hexprox/internal/usage"
 )
 
 func TestPackagingFiles(t *testing.T) {
@@ -416,5 +417,65 @@ func TestRunSharesTokensThroughTheTable(t *testing.T) {
 	}
 	if rows != 1 {
 		t.Fatalf("the table holds %d rows after one credential's first tile, want 1", rows)
+	}
+}
+
+// TestRunFlushesOnStop: a graceful stop (SIGTERM cancels run's context)
+// writes the last usage counts, though the flush interval is an hour
+// away, and loses no log line.
+func TestRunFlushesOnStop(t *testing.T) {
+	fake := fakehexagon.New(fakehexagon.Options{})
+	fake.AddClient("stop-client", "stop-secret")
+	upstream := httptest.NewServer(fake)
+	defer upstream.Close()
+	port := freePort(t)
+	dir := t.TempDir()
+	env := map[string]string{
+		"PORT":        strconv.Itoa(port),
+		"HEXAGON_URL": upstream.URL,
+		"USAGE_DIR":   dir,
+		"USAGE_FLUSH": "1h",
+	}
+	logs := &testlog.Buffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, func(k string) string { return env[k] }, logs) }()
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if resp, err := http.Get(base + "/healthz"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("run did not start listening")
+		}
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	const tiles = 3
+	for i := 0; i < tiles; i++ {
+		resp, err := client.Get(base + "/wmts/" + credential.Encode("stop-client") + "/" + credential.Encode("stop-secret") + "/1.0.0/HxGN_Imagery/default/WebMercator/1/0/0.jpg")
+		if err != nil || resp.StatusCode != http.StatusFound {
+			t.Fatalf("tile: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	rows, err := (&usage.DirSink{Dir: dir}).Read(context.Background(), usage.Query{From: time.Now().Add(-2 * time.Hour), To: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var redirected int64
+	for _, r := range rows {
+		redirected += r.Counts[usage.TilesRedirected]
+	}
+	if redirected != tiles {
+		t.Fatalf("after a graceful stop the usage rows hold %d redirected tiles, want %d: %+v", redirected, tiles, rows)
+	}
+	out := logs.String()
+	if n := strings.Count(out, `"msg":"request"`); n < tiles || !strings.Contains(out, `"msg":"stopped"`) {
+		t.Fatalf("a graceful stop lost log lines (%d request lines):\n%s", n, out)
 	}
 }
