@@ -14,13 +14,13 @@ import (
 // lineWriter writes request lines itself, in the shape slog's JSON
 // handler gives them ({"time":…,"level":…,"msg":"request",…}), to w:
 // formatting a line through slog cost about as much as the rest of a
-// redirect. It keeps LOG_LEVEL (through enabled) and LOG_SAMPLE (through
-// sample) as the slog path does, and one Write is one whole line.
+// redirect. It keeps LOG_LEVEL (level) and LOG_SAMPLE (sample) as the
+// slog path does, and one Write is one whole line.
 type lineWriter struct {
-	w       io.Writer
-	enabled func(slog.Level) bool
-	sample  *logsample.Sampler
-	now     func() time.Time
+	w      io.Writer
+	level  slog.Level // lines below it are not written
+	sample *logsample.Sampler
+	now    func() time.Time
 }
 
 var lineBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
@@ -120,7 +120,7 @@ func appendJSONString(b []byte, s string) []byte {
 // begin starts a line at level, or reports false when the line is not to
 // be written (below LOG_LEVEL, or a successful line LOG_SAMPLE leaves out).
 func (lw *lineWriter) begin(level slog.Level, successful bool) (line, *[]byte, bool) {
-	if !lw.enabled(level) || successful && !lw.sample.Keep() {
+	if level < lw.level || successful && !lw.sample.Keep() {
 		return line{}, nil, false
 	}
 	bp := lineBuffers.Get().(*[]byte)

@@ -105,8 +105,7 @@ func New(o Options) *Server {
 		wmsMatch:  capabilities.ServiceMatcher(wms.ServicePath),
 	}
 	if o.RequestLog != nil {
-		s.lines = &lineWriter{w: o.RequestLog, sample: logsample.NewSampler(o.Config.LogSample), now: time.Now,
-			enabled: func(l slog.Level) bool { return l >= o.Config.LogLevel }}
+		s.lines = &lineWriter{w: o.RequestLog, level: o.Config.LogLevel, sample: logsample.NewSampler(o.Config.LogSample), now: time.Now}
 	}
 	transport := &hexagon.Transport{Base: o.Upstream}
 	s.fetcher = &http.Client{Transport: transport, Timeout: 2 * o.Config.UpstreamTimeout,
