@@ -278,7 +278,7 @@ func (c *Cache) load(key string) (*Key, error) {
 	}
 	// The store failed. Its error may name the key (a URL with the secret
 	// name in it): scrub before logging.
-	cause := strings.ReplaceAll(err.Error(), key, fp)
+	cause := scrubKey(err.Error(), key, fp)
 	if known && c.stale(e, now) {
 		e.retryAt = now.Add(c.o.Retry)
 		e.refreshing = false
@@ -524,3 +524,30 @@ func (l *lru[V]) remove(key string) {
 }
 
 func (l *lru[V]) len() int { return l.order.Len() }
+
+// scrubKey replaces every spelling of key in s (keys are case-insensitive)
+// with fp, so that a store's error never carries the key to a log line.
+func scrubKey(s, key, fp string) string {
+	var b strings.Builder
+	for {
+		i := indexFold(s, key)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		b.WriteString(fp)
+		s = s[i+len(key):]
+	}
+}
+
+// indexFold is strings.Index for ASCII case-insensitive matching (keys are
+// ASCII).
+func indexFold(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return i
+		}
+	}
+	return -1
+}
