@@ -18,9 +18,15 @@ import (
 // the handler, and what the request's log line says. The middleware and
 // handlers fill it; it is reached only through recordOf.
 //
+// It wraps the request's Echo context and is what logRequests passes down
+// the chain, so that recordOf is a type assertion rather than a lookup in
+// a map that Echo would allocate for every request.
+//
 // Only who (a fingerprint) and path (set once the rest of the path has
 // been validated) reach the log; the principal's credential never does.
 type record struct {
+	echo.Context
+
 	// Resolved by the credentials step.
 	format    errFormat
 	query     ows.Query // the query, parsed once
@@ -39,13 +45,22 @@ type record struct {
 	call                        *hexagon.Call
 }
 
+// Error sends err to the one error handler with the record, not the
+// context it wraps (whose own Error would pass itself).
+func (r *record) Error(err error) { r.Echo().HTTPErrorHandler(err, r) }
+
 const recordKey = "hexprox.record"
 
+// recordOf is the request's record: c itself below logRequests. A context
+// that did not come through logRequests keeps one in its store.
 func recordOf(c echo.Context) *record {
+	if r, ok := c.(*record); ok {
+		return r
+	}
 	if r, ok := c.Get(recordKey).(*record); ok {
 		return r
 	}
-	r := &record{}
+	r := &record{Context: c}
 	c.Set(recordKey, r)
 	return r
 }
@@ -65,17 +80,16 @@ func capped(s string) string {
 func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
-		rec := recordOf(c)
+		rec := &record{Context: c}
 		aborted := true
 		defer func() {
 			if aborted {
 				rec.err = "response aborted"
 			}
-			s.logLine(c, rec, start)
+			s.logLine(rec, start)
 		}()
-		err := next(c)
-		if err != nil {
-			c.Error(err)
+		if err := next(rec); err != nil {
+			rec.Error(err)
 		}
 		aborted = false
 		if c.Request().Method != http.MethodOptions {
@@ -85,7 +99,8 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func (s *Server) logLine(c echo.Context, rec *record, start time.Time) {
+func (s *Server) logLine(rec *record, start time.Time) {
+	c := rec.Context
 	r := c.Request()
 	status := c.Response().Status
 	level := s.logLevel(status)
