@@ -77,7 +77,8 @@ func ParseQuery(rest string, q ows.Query) (Request, error) {
 }
 
 func parse(rest string, query func() (ows.Query, error)) (Request, error) {
-	segs, err := segments(rest)
+	var buf [maxSegments]string // a tile's segments, without a heap slice
+	segs, err := segments(rest, buf[:0])
 	if err != nil {
 		return Request{}, err
 	}
@@ -104,9 +105,9 @@ func errNoResource() error {
 	return &failure.Error{Kind: failure.NotFound, Message: "no such WMTS resource; expected /1.0.0/WMTSCapabilities.xml, a tile path /1.0.0/{layer}/{style}/{tileMatrixSet}/{tileMatrix}/{tileRow}/{tileCol}.{ext}, or KVP parameters"}
 }
 
-// segments splits and percent-decodes an escaped path, refusing anything
-// that could change its meaning once decoded.
-func segments(rest string) ([]string, error) {
+// segments splits and percent-decodes an escaped path into out, refusing
+// anything that could change its meaning once decoded.
+func segments(rest string, out []string) ([]string, error) {
 	rest = strings.TrimPrefix(rest, "/")
 	if rest == "" {
 		return nil, nil
@@ -117,7 +118,6 @@ func segments(rest string) ([]string, error) {
 		// of many thousand segments costs one pass over its bytes.
 		return nil, errNoResource()
 	}
-	out := make([]string, 0, maxSegments)
 	for more := true; more; {
 		var s string
 		s, rest, more = strings.Cut(rest, "/")
@@ -125,7 +125,7 @@ func segments(rest string) ([]string, error) {
 		if strings.IndexByte(s, '%') >= 0 { // most paths have nothing to unescape
 			v, err = url.PathUnescape(s)
 		}
-		if err != nil || v == "" || v == "." || v == ".." || strings.ContainsAny(v, "/\\") || hasControl(v) {
+		if err != nil || v == "" || v == "." || v == ".." || !plainSegment(v) {
 			return nil, failure.Invalidf(failure.CodeInvalidParameter, "", "the path has an empty, encoded, dot or control-character segment")
 		}
 		out = append(out, v)
@@ -133,13 +133,15 @@ func segments(rest string) ([]string, error) {
 	return out, nil
 }
 
-func hasControl(s string) bool {
+// plainSegment reports whether a decoded segment holds no slash,
+// backslash or control character.
+func plainSegment(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] == 0x7f {
-			return true
+		if c := s[i]; c < 0x20 || c == 0x7f || c == '/' || c == '\\' {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 func parseRESTTile(s []string) (TileSpec, error) {
@@ -187,15 +189,18 @@ func tile(layer, style, set, matrix, row, col, ext string) (TileSpec, error) {
 // googleGrid reports whether set is a Google-compatible quadtree, where
 // row and column must stay below 2^matrix.
 func googleGrid(set string) bool {
-	switch strings.ToLower(set) {
-	case "webmercator", "googlemapscompatible", "epsg:3857", "epsg:900913":
-		return true
+	for _, g := range googleGrids {
+		if strings.EqualFold(set, g) {
+			return true
+		}
 	}
 	return false
 }
 
+var googleGrids = [...]string{"WebMercator", "GoogleMapsCompatible", "EPSG:3857", "EPSG:900913"}
+
 func index(name, v string, limit int) (int, error) {
-	if v == "" || len(v) > 10 || strings.Trim(v, "0123456789") != "" {
+	if v == "" || len(v) > 10 || !digits(v) {
 		return 0, failure.Invalidf(failure.CodeInvalidParameter, name, "%s must be a whole number of at least 0", name)
 	}
 	n, err := strconv.Atoi(v)
@@ -203,6 +208,15 @@ func index(name, v string, limit int) (int, error) {
 		return 0, failure.Invalidf(failure.CodeTileOutOfRange, name, "%s is out of range", name)
 	}
 	return n, nil
+}
+
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func parseKVP(p ows.Query) (Request, error) {
