@@ -225,6 +225,13 @@ func TestFaults(t *testing.T) {
 			t.Fatalf("read %d of %d bytes without an error: a cut body passed off as whole", len(body), len(h.fake.JPEG()))
 		}
 		figure(t, "cut body: client got %d of %s bytes, then %v", len(body), resp.Header.Get("Content-Length"), err)
+		// The request is logged all the same, as aborted.
+		for deadline := time.Now().Add(5 * time.Second); !strings.Contains(h.logs.String(), "response aborted"); {
+			if time.Now().After(deadline) {
+				t.Fatalf("the cut response was not logged as aborted:\n%s", h.logs.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	})
 
 	t.Run("client leaves mid-request", func(t *testing.T) {

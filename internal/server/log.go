@@ -1,12 +1,15 @@
 package server
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/ows"
 	"github.com/hexprox/hexprox/internal/redact"
@@ -40,6 +43,8 @@ type record struct {
 	wmsMap    bool           // a WMS GetMap (counted as a map, not "other WMS")
 
 	// For the log line.
+	start                       time.Time
+	returned                    bool // the chain returned rather than panicked
 	route, mode, who, path, err string
 	cacheHit                    bool
 	call                        *hexagon.Call
@@ -76,50 +81,66 @@ func capped(s string) string {
 	return s[:maxLogged] + "…(truncated)"
 }
 
-// logRequests writes one JSON line per request.
+// logRequests starts every request's record and, through finish, ends
+// every request: one count and one JSON line each.
 func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		start := time.Now()
-		rec := &record{Context: c}
-		aborted := true
-		defer func() {
-			if aborted {
-				rec.err = "response aborted"
-			}
-			s.logLine(rec, start)
-		}()
+		rec := &record{Context: c, start: time.Now()}
+		defer s.finish(rec)
 		if err := next(rec); err != nil {
 			rec.Error(err)
 		}
-		aborted = false
-		if c.Request().Method != http.MethodOptions {
-			s.count(rec, c.Response().Status, c.Response().Size)
-		}
+		rec.returned = true
 		return nil
 	}
 }
 
-func (s *Server) logLine(rec *record, start time.Time) {
+// finish counts the request and writes its line. A panic below becomes a
+// 500 in the client's format, its stack logged (scrubbed, as every log
+// attribute is); http.ErrAbortHandler, a response cut off on purpose,
+// is logged as aborted and goes on up to net/http, which closes the
+// connection quietly.
+func (s *Server) finish(rec *record) {
+	if !rec.returned {
+		switch p := recover(); p {
+		case nil, http.ErrAbortHandler: // nil: the goroutine is exiting
+			rec.err = "response aborted"
+			s.logLine(rec)
+			if p != nil {
+				panic(p)
+			}
+			return
+		default:
+			rec.Error(failure.New(failure.Internal, "internal error", fmt.Errorf("panic: %v\n%s", p, debug.Stack())))
+		}
+	}
+	if rec.Request().Method != http.MethodOptions {
+		s.count(rec, rec.Response().Status, rec.Response().Size)
+	}
+	s.logLine(rec)
+}
+
+func (s *Server) logLine(rec *record) {
 	c := rec.Context
 	r := c.Request()
 	status := c.Response().Status
 	level := s.logLevel(status)
 	if s.lines == nil {
 		a := make(attrs, 0, 16)
-		s.requestFields(&a, c, rec, start, status)
+		s.requestFields(&a, c, rec, status)
 		s.log.LogAttrs(r.Context(), level, "request", a...)
 		return
 	}
-	l, bp, ok := s.lines.begin(level, status < http.StatusBadRequest && rec.err == "")
+	l, ok := s.lines.begin(level, status < http.StatusBadRequest && rec.err == "")
 	if !ok {
 		return
 	}
-	s.requestFields(&l, c, rec, start, status)
-	s.lines.end(&l, bp)
+	s.requestFields(l, c, rec, status)
+	s.lines.end(l)
 }
 
 // requestFields are what a request's log line says.
-func (s *Server) requestFields(f fields, c echo.Context, rec *record, start time.Time, status int) {
+func (s *Server) requestFields(f fields, c echo.Context, rec *record, status int) {
 	r := c.Request()
 	route := rec.route
 	if route == "" {
@@ -128,7 +149,7 @@ func (s *Server) requestFields(f fields, c echo.Context, rec *record, start time
 	f.str("method", r.Method)
 	f.str("route", route)
 	f.int("status", int64(status))
-	f.ms("latency_ms", time.Since(start))
+	f.ms("latency_ms", time.Since(rec.start))
 	f.int("bytes", c.Response().Size)
 	if rec.who != "" {
 		if rec.principal.key != nil {

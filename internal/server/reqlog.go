@@ -23,7 +23,7 @@ type lineWriter struct {
 	now    func() time.Time
 }
 
-var lineBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+var linePool = sync.Pool{New: func() any { return &line{b: make([]byte, 0, 512)} }}
 
 // fields is where a request line's fields go: a line written directly,
 // or slog attributes.
@@ -119,19 +119,18 @@ func appendJSONString(b []byte, s string) []byte {
 
 // begin starts a line at level, or reports false when the line is not to
 // be written (below LOG_LEVEL, or a successful line LOG_SAMPLE leaves out).
-func (lw *lineWriter) begin(level slog.Level, successful bool) (line, *[]byte, bool) {
+func (lw *lineWriter) begin(level slog.Level, successful bool) (*line, bool) {
 	if level < lw.level || successful && !lw.sample.Keep() {
-		return line{}, nil, false
+		return nil, false
 	}
-	bp := lineBuffers.Get().(*[]byte)
-	l := line{b: (*bp)[:0]}
-	l.b = append(l.b, `{"time":`...)
+	l := linePool.Get().(*line)
+	l.b = append(l.b[:0], `{"time":`...)
 	l.b = append(l.b, '"')
 	l.b = lw.now().AppendFormat(l.b, time.RFC3339Nano)
 	l.b = append(l.b, `","level":`...)
 	l.b = appendJSONString(l.b, level.String())
 	l.b = append(l.b, `,"msg":"request"`...)
-	return l, bp, true
+	return l, true
 }
 
 // attrs collects a request line's fields as slog attributes.
@@ -145,11 +144,10 @@ func (a *attrs) ms(key string, d time.Duration) {
 }
 
 // end finishes the line and writes it.
-func (lw *lineWriter) end(l *line, bp *[]byte) {
+func (lw *lineWriter) end(l *line) {
 	l.b = append(l.b, '}', '\n')
 	lw.w.Write(l.b)
 	if cap(l.b) <= 4<<10 {
-		*bp = l.b
-		lineBuffers.Put(bp)
+		linePool.Put(l)
 	}
 }

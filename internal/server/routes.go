@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 )
 
 // methods are what every service route answers; OPTIONS is for CORS
@@ -20,7 +19,7 @@ const allowedMethods = "GET, HEAD, OPTIONS"
 // policy (and preflights), then the handler, which receives the resolved
 // request in the record.
 func (s *Server) routes(e *echo.Echo) {
-	e.Use(s.logRequests, middleware.Recover())
+	e.Use(s.logRequests)
 	get := []string{http.MethodGet, http.MethodHead}
 	e.Match(get, "/", s.home)
 	e.Match(get, "/healthz", s.health)
