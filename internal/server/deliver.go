@@ -37,8 +37,8 @@ func (s *Server) redirect(c echo.Context, call *hexagon.Call) error {
 		return err
 	}
 	h := c.Response().Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Location", loc)
+	h["Cache-Control"] = noStore // canonical keys, set directly: the hot path
+	h["Location"] = []string{loc}
 	c.Response().WriteHeader(http.StatusFound)
 	return nil
 }
@@ -106,9 +106,11 @@ func checkUpstreamResponse(resp *http.Response) error {
 	return nil
 }
 
-// Header values set on every proxied answer, shared: ReverseProxy copies
-// them value by value into the response, and nothing appends to them.
+// Header values set on every redirect or proxied answer, shared:
+// net/http and ReverseProxy copy them value by value, and nothing appends
+// to them.
 var (
+	noStore   = []string{"no-store"}
 	nosniff   = []string{"nosniff"}
 	sandboxed = []string{"sandbox; default-src 'none'"}
 )
