@@ -2,10 +2,10 @@ package server
 
 import (
 	"context"
+	"io"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httputil"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,18 +43,59 @@ func (s *Server) redirect(c echo.Context, call *hexagon.Call) error {
 	return nil
 }
 
-// stream relays the upstream response body as it arrives. The call rides
-// in the request's context to the transport (its token and retry) and to
-// the ReverseProxy's hooks below (its URL, the response check, errors).
+// stream relays Hexagon's answer as it arrives. It does only what a tile
+// or map needs of a reverse proxy, which httputil.ReverseProxy did at
+// about twice the allocations: a GET or HEAD to the call's URL with a few
+// client headers, whitelisted headers back, the body copied through a
+// pooled buffer. The call rides in the request's context to the
+// transport, which adds its token and retries a refused one.
 func (s *Server) stream(c echo.Context, call *hexagon.Call) error {
 	rec := recordOf(c)
 	rec.mode, rec.call = "stream", call
-	if err := call.Prepare(c.Request().Context()); err != nil {
+	r := c.Request()
+	if err := call.Prepare(r.Context()); err != nil {
 		return err
 	}
-	s.proxy.ServeHTTP(c.Response(), c.Request().WithContext(hexagon.WithCall(c.Request().Context(), call)))
-	return call.Err
+	out := &http.Request{
+		Method:     r.Method, // GET or HEAD: service refuses the rest
+		URL:        call.Target,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     s.upstreamHeader(r.Header),
+	}
+	resp, err := s.upstream.RoundTrip(out.WithContext(hexagon.WithCall(r.Context(), call)))
+	if err != nil {
+		return failure.FromRoundTrip(err, "Hexagon")
+	}
+	defer resp.Body.Close()
+	kept, err := checkUpstreamResponse(resp, call)
+	if err != nil {
+		return err
+	}
+	w := c.Response()
+	h := w.Header()
+	for k, v := range kept {
+		if have, ok := h[k]; ok { // Vary: Origin is there already
+			v = append(have[:len(have):len(have)], v...)
+		}
+		h[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	bp := buffers.Get().(*[]byte)
+	defer buffers.Put(bp)
+	if _, err := io.CopyBuffer(writerOnly{w}, resp.Body, *bp); err != nil {
+		// The status and length have gone: all that is left is to cut
+		// the connection, so that the client sees the answer is short.
+		// net/http closes it quietly for this panic; finish logs it.
+		panic(http.ErrAbortHandler)
+	}
+	return nil
 }
+
+// writerOnly hides the response's ReadFrom, so that io.CopyBuffer uses the
+// pooled buffer rather than allocating its own.
+type writerOnly struct{ io.Writer }
 
 // forwardedRequestHeaders are the only client headers sent to Hexagon.
 var forwardedRequestHeaders = []string{"Accept", "Accept-Encoding", "Accept-Language", "If-None-Match", "If-Modified-Since"}
@@ -62,74 +103,60 @@ var forwardedRequestHeaders = []string{"Accept", "Accept-Encoding", "Accept-Lang
 // passedResponseHeaders are the only Hexagon headers passed to clients.
 var passedResponseHeaders = []string{"Content-Type", "Content-Length", "Content-Encoding", "Cache-Control", "Etag", "Last-Modified", "Expires", "Retry-After", "Vary", "Age"}
 
-func rewriteUpstream(version string) func(*httputil.ProxyRequest) {
-	ua := "HexProx/" + version
-	return func(pr *httputil.ProxyRequest) {
-		pr.Out.URL = hexagon.CallFrom(pr.In.Context()).Target // prepared by stream, with its token
-		pr.Out.Host = ""
-		h := make(http.Header, len(forwardedRequestHeaders)+1)
-		for _, k := range forwardedRequestHeaders {
-			if v := pr.In.Header.Values(k); len(v) > 0 {
-				h[k] = v
-			}
+// upstreamHeader is what is sent to Hexagon of the client's headers, and
+// the proxy's User-Agent.
+func (s *Server) upstreamHeader(in http.Header) http.Header {
+	h := make(http.Header, len(forwardedRequestHeaders)+1)
+	for _, k := range forwardedRequestHeaders {
+		if v := in[k]; len(v) > 0 {
+			h[k] = v
 		}
-		h.Set("User-Agent", ua)
-		pr.Out.Header = h
 	}
+	h["User-Agent"] = s.userAgent
+	return h
 }
 
 // checkUpstreamResponse relays only what a browser may safely get under
 // the proxy's origin: a 2xx or 304 of a media type the call accepts, with
-// whitelisted headers, never sniffed and never run as a document.
-func checkUpstreamResponse(resp *http.Response) error {
+// whitelisted headers, never sniffed and never run as a document. It
+// returns the headers to relay.
+func checkUpstreamResponse(resp *http.Response, call *hexagon.Call) (http.Header, error) {
 	switch s := resp.StatusCode; {
 	case s >= 400:
-		return hexagon.StatusError(resp)
+		return nil, hexagon.StatusError(resp)
 	case s >= 300 && s != http.StatusNotModified:
-		return failure.New(failure.UpstreamFailed, fmt.Sprintf("Hexagon answered with a redirect (HTTP %d) where it should have sent the data", s), fmt.Errorf("upstream status %d", s))
+		return nil, failure.New(failure.UpstreamFailed, fmt.Sprintf("Hexagon answered with a redirect (HTTP %d) where it should have sent the data", s), fmt.Errorf("upstream status %d", s))
+	case s < 200:
+		return nil, failure.New(failure.UpstreamFailed, fmt.Sprintf("Hexagon answered HTTP %d", s), fmt.Errorf("upstream status %d", s))
 	}
-	if call := hexagon.CallFrom(resp.Request.Context()); resp.StatusCode != http.StatusNotModified && call.Accept != nil {
+	if resp.StatusCode != http.StatusNotModified && call.Accept != nil {
 		mt, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";")
 		if mt = strings.ToLower(strings.TrimSpace(mt)); !call.Accept(mt) {
-			return failure.New(failure.UpstreamFailed, fmt.Sprintf("Hexagon answered with %q, not the format asked for", capped(mt)), errors.New("unexpected upstream media type"))
+			return nil, failure.New(failure.UpstreamFailed, fmt.Sprintf("Hexagon answered with %q, not the format asked for", capped(mt)), errors.New("unexpected upstream media type"))
 		}
 	}
 	kept := make(http.Header, len(passedResponseHeaders)+2)
 	for _, k := range passedResponseHeaders {
-		if v := resp.Header.Values(k); len(v) > 0 {
+		if v := resp.Header[k]; len(v) > 0 {
 			kept[k] = v
 		}
 	}
 	kept["X-Content-Type-Options"] = nosniff
 	kept["Content-Security-Policy"] = sandboxed
-	resp.Header = kept
-	return nil
+	return kept, nil
 }
 
 // Header values set on every redirect or proxied answer, shared:
-// net/http and ReverseProxy copy them value by value, and nothing appends
-// to them.
+// net/http copies them value by value, and nothing appends to them.
 var (
 	noStore   = []string{"no-store"}
 	nosniff   = []string{"nosniff"}
 	sandboxed = []string{"sandbox; default-src 'none'"}
 )
 
-// noteProxyError puts an error from ReverseProxy (the transport's, or
-// checkUpstreamResponse's) on the call, for stream to return to the one
-// error handler.
-func noteProxyError(_ http.ResponseWriter, r *http.Request, err error) {
-	hexagon.CallFrom(r.Context()).Err = failure.FromRoundTrip(err, "Hexagon")
-}
-
-// bufferPool lends ReverseProxy its copy buffers instead of it allocating
-// 32 KiB per response.
-type bufferPool struct{}
-
+// buffers lend stream its copy buffers instead of allocating 32 KiB per
+// response.
 var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
-func (bufferPool) Get() []byte  { return *buffers.Get().(*[]byte) }
-func (bufferPool) Put(b []byte) { buffers.Put(&b) }
 
 // acceptImages accepts any image, and the media types given (lower case).
 func acceptImages(also ...string) func(string) bool {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httputil"
 	"runtime"
 	"time"
 
@@ -68,11 +67,14 @@ type Server struct {
 	log      *slog.Logger
 	version  string
 
-	echo    *echo.Echo
-	proxy   *httputil.ReverseProxy
-	fetcher *http.Client
-	caps    *capabilities.Cache
-	page    landing.Page
+	echo *echo.Echo
+	// upstream sends tile and map requests (stream), fetcher documents;
+	// both through a hexagon.Transport.
+	upstream  http.RoundTripper
+	userAgent []string // sent to Hexagon
+	fetcher   *http.Client
+	caps      *capabilities.Cache
+	page      landing.Page
 
 	wmtsMatch, wmsMatch capabilities.Matcher
 }
@@ -110,14 +112,8 @@ func New(o Options) *Server {
 	transport := &hexagon.Transport{Base: o.Upstream}
 	s.fetcher = &http.Client{Transport: transport, Timeout: 2 * o.Config.UpstreamTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	s.proxy = &httputil.ReverseProxy{
-		Rewrite:        rewriteUpstream(o.Version),
-		BufferPool:     bufferPool{},
-		Transport:      transport,
-		ModifyResponse: checkUpstreamResponse,
-		ErrorHandler:   noteProxyError,
-		ErrorLog:       slog.NewLogLogger(o.Log.Handler(), slog.LevelWarn),
-	}
+	s.upstream = transport
+	s.userAgent = []string{"HexProx/" + o.Version}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

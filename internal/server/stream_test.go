@@ -1,0 +1,86 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// recordingUpstream keeps the headers of the last tile request it sends,
+// and adds headers to the answer that must not reach the client (and a
+// Vary that must, beside the proxy's own).
+type recordingUpstream struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	sent http.Header
+}
+
+func (u *recordingUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := u.base.RoundTrip(r)
+	if err != nil || !strings.Contains(r.URL.RawQuery, ".jpg") {
+		return resp, err
+	}
+	u.mu.Lock()
+	u.sent = r.Header.Clone()
+	u.mu.Unlock()
+	resp.Header.Set("Set-Cookie", "upstream=1")
+	resp.Header.Set("X-Upstream-Internal", "yes")
+	resp.Header.Set("Vary", "Accept-Encoding")
+	return resp, nil
+}
+
+func (u *recordingUpstream) lastSent() http.Header {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.sent
+}
+
+// A streamed tile sends Hexagon only the client's content-negotiation
+// and cache headers and the proxy's User-Agent, and passes back only
+// whitelisted headers, Hexagon's Vary added to the proxy's own.
+func TestStreamPassesOnlyWhitelistedHeaders(t *testing.T) {
+	up := &recordingUpstream{base: http.DefaultTransport}
+	h := newHarnessWith(t, nil, func(o *Options) { o.Upstream = up })
+	resp, body := h.get(h.credURL()+tilePath, map[string]string{
+		"Origin":          allowed,
+		"Accept":          "image/*",
+		"Accept-Language": "fr",
+		"Cookie":          "session=abc",
+		"Authorization":   "Bearer client-own",
+		"X-Forwarded-For": "203.0.113.9",
+		"Referer":         "https://myorg.maps.arcgis.com/apps/x",
+	})
+	if resp.StatusCode != http.StatusOK || len(body) == 0 {
+		t.Fatalf("status %d, %d bytes", resp.StatusCode, len(body))
+	}
+	sent := up.lastSent()
+	if sent == nil {
+		t.Fatal("no tile request reached the upstream")
+	}
+	for k := range sent {
+		switch k {
+		case "Accept", "Accept-Language", "User-Agent", "Accept-Encoding":
+		default:
+			t.Errorf("sent Hexagon the client's %s: %q", k, sent.Get(k))
+		}
+	}
+	if sent.Get("Accept") != "image/*" || sent.Get("Accept-Language") != "fr" || sent.Get("User-Agent") != "HexProx/test" {
+		t.Errorf("sent Hexagon %v", sent)
+	}
+	if resp.Header.Get("Set-Cookie") != "" || resp.Header.Get("X-Upstream-Internal") != "" {
+		t.Errorf("passed on headers outside the whitelist: %v", resp.Header)
+	}
+	if v := strings.Join(resp.Header.Values("Vary"), ","); !strings.Contains(v, "Origin") || !strings.Contains(v, "Accept-Encoding") {
+		t.Errorf("Vary %q: want the proxy's Origin and Hexagon's Accept-Encoding", v)
+	}
+	if resp.Header.Get("X-Content-Type-Options") != "nosniff" || !strings.HasPrefix(resp.Header.Get("Content-Security-Policy"), "sandbox") {
+		t.Errorf("security headers missing: %v", resp.Header)
+	}
+
+	// A second tile: the shared Vary value of the first answer is intact.
+	resp, _ = h.get(h.credURL()+tilePath, map[string]string{"Origin": allowed})
+	if v := resp.Header.Values("Vary"); len(v) != 2 || v[0] != "Origin" {
+		t.Errorf("second answer's Vary %q", v)
+	}
+}
