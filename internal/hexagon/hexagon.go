@@ -41,9 +41,9 @@ type Tokens interface {
 // Call is one logical request to Hexagon for one credential, and the
 // request's state on its way: the token-less upstream URL (the wmts and
 // wms packages build it from validated input), the token source, and, as
-// they happen, the token used, the URL sent, the outcome and any error.
-// The handler, the transport, the ReverseProxy hooks and the log line all
-// reach the same Call: through the request context (WithCall, CallFrom).
+// they happen, the token used, the URL sent and the outcome. The handler,
+// the transport and the log line all reach the same Call: the transport
+// through the request context (WithCall, CallFrom).
 type Call struct {
 	Tokens Tokens
 	URL    string // the upstream URL without a token
@@ -56,11 +56,10 @@ type Call struct {
 	Token  *oauth2.Token // the token in Target
 	Target *url.URL      // URL with the token: what is sent
 
-	// Outcome, set by the transport and the proxy's hooks.
+	// Outcome, set by the transport.
 	Status  int
 	Latency time.Duration
 	Retried bool
-	Err     error // a failure noted where no error can be returned (ReverseProxy's hooks)
 }
 
 // WithToken returns the upstream URL u with an access token: the one

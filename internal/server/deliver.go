@@ -2,9 +2,9 @@ package server
 
 import (
 	"context"
-	"io"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
