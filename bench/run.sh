@@ -6,13 +6,17 @@
 # bench/load, which writes bench/results.json and bench/results.svg and
 # prints a Markdown table with the ratios and goals of issue 14.
 #
-#   DURATION   length of each wrk run (default 10s; whole seconds)
+#   DURATION   length of each wrk run (default 5s; whole seconds)
+#   ROUNDS     rounds of every path and target, interleaved (default 3;
+#              the table gives medians, so that a drift in this machine's
+#              speed cannot decide a ratio)
 #   CONNS      concurrencies (default 32,256)
 #   COLD       cold starts from the table to time (default 20; 0 skips)
 #
-# Loopback only. With the defaults it takes about 6 minutes: 28 wrk runs
-# of DURATION, plus start-up, cache-miss and cold-start timing (~30 s).
-# A smoke run: DURATION=2s CONNS=32 COLD=3 bench/run.sh (about 1 minute).
+# Loopback only. With the defaults it takes about 8 minutes: 3 rounds of
+# 26 wrk runs of DURATION, 2 pinned runs, plus start-up, cache-miss and
+# cold-start timing (~30 s).
+# A smoke run: DURATION=2s ROUNDS=1 CONNS=32 COLD=3 bench/run.sh (about 1 minute).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -29,4 +33,4 @@ mkdir -p bench/bin
 go build -trimpath -o bench/bin/handler .
 go build -trimpath -o bench/bin/fakehexagon ./cmd/fakehexagon
 go build -trimpath -o bench/bin/baseline ./bench/baseline
-exec go run ./bench/load -bin bench/bin -duration "${DURATION:-10s}" -conns "${CONNS:-32,256}" -cold-starts "${COLD:-20}" "$@"
+exec go run ./bench/load -bin bench/bin -duration "${DURATION:-5s}" -rounds "${ROUNDS:-3}" -conns "${CONNS:-32,256}" -cold-starts "${COLD:-20}" "$@"

@@ -32,6 +32,7 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -65,6 +66,10 @@ type Run struct {
 	// CPU is the server's user+system CPU per answered request, in µs,
 	// from /proc/<pid>/stat of its whole process group over the run.
 	CPU float64 `json:"cpu_us_per_req"`
+	// Over rounds: the fields above are medians (errors and requests
+	// sums, RSS the peak), and the req/s of the slowest and fastest round.
+	Rounds         int     `json:"rounds,omitempty"`
+	RPSMin, RPSMax float64 `json:"-"`
 }
 
 // Results is everything one benchmark run measured.
@@ -72,6 +77,7 @@ type Results struct {
 	Date          string     `json:"date"`
 	Machine       string     `json:"machine"`
 	Duration      string     `json:"duration"`
+	Rounds        int        `json:"rounds"`
 	Runs          []Run      `json:"runs"`
 	StartupMedian float64    `json:"startup_median_ms"`
 	StartupP90    float64    `json:"startup_p90_ms"`
@@ -125,14 +131,15 @@ func main() {
 	connsText := flag.String("conns", "32,256", "concurrencies")
 	out := flag.String("out", "bench", "where to write results.json and results.svg")
 	coldStarts := flag.Int("cold-starts", 20, "cold starts from the token table to time (0: skip)")
+	rounds := flag.Int("rounds", 3, "rounds of every path and target, interleaved; the table gives medians")
 	flag.Parse()
-	if err := run(*bin, *duration, *connsText, *out, *coldStarts); err != nil {
+	if err := run(*bin, *duration, *connsText, *out, *coldStarts, max(1, *rounds)); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, duration time.Duration, connsText, out string, coldStarts int) error {
+func run(bin string, duration time.Duration, connsText, out string, coldStarts, rounds int) error {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return fmt.Errorf("wrk is needed (apt-get install wrk)")
 	}
@@ -148,7 +155,7 @@ func run(bin string, duration time.Duration, connsText, out string, coldStarts i
 		conns = append(conns, n)
 	}
 	var err error
-	res := Results{Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), Machine: machine(), Duration: duration.String()}
+	res := Results{Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), Machine: machine(), Duration: duration.String(), Rounds: rounds}
 	skip := func(format string, args ...any) {
 		msg := fmt.Sprintf(format, args...)
 		res.Skipped = append(res.Skipped, msg)
@@ -279,27 +286,33 @@ func run(bin string, duration time.Duration, connsText, out string, coldStarts i
 	servers := map[string]*server{"hexprox": hp, "hexprox-v2": hp, "hexprox-warn": warn, "hexprox-sampled": sampled, "hexprox-nocount": nocount,
 		"floor302": floor, "direct": up, "baseline": base, "nginx": ng}
 	order := []string{"hexprox", "hexprox-v2", "hexprox-nocount", "hexprox-warn", "hexprox-sampled", "floor302", "baseline", "nginx", "direct"}
-	for _, path := range []string{"redirect", "stream", "capabilities"} {
-		for _, c := range conns {
-			for _, target := range order {
-				u, ok := targets[path][target]
-				if !ok {
-					continue
+	// Every path and target once per round, so that a target and its
+	// yardstick are measured minutes apart at most, however this shared
+	// machine's speed drifts; the table gives each one's median.
+	for range rounds {
+		for _, path := range []string{"redirect", "stream", "capabilities"} {
+			for _, c := range conns {
+				for _, target := range order {
+					u, ok := targets[path][target]
+					if !ok {
+						continue
+					}
+					var hdr []string
+					if path == "stream" && strings.HasPrefix(target, "hexprox") {
+						hdr = []string{"-H", "Origin: " + origin}
+					}
+					r, err := wrk(u, c, duration, hdr, servers[target])
+					if err != nil {
+						return fmt.Errorf("%s %s c=%d: %w", path, target, c, err)
+					}
+					r.Path, r.Target, r.Conns = path, target, c
+					res.Runs = append(res.Runs, r)
+					progress(r)
 				}
-				var hdr []string
-				if path == "stream" && strings.HasPrefix(target, "hexprox") {
-					hdr = []string{"-H", "Origin: " + origin}
-				}
-				r, err := wrk(u, c, duration, hdr, servers[target])
-				if err != nil {
-					return fmt.Errorf("%s %s c=%d: %w", path, target, c, err)
-				}
-				r.Path, r.Target, r.Conns = path, target, c
-				res.Runs = append(res.Runs, r)
-				progress(r)
 			}
 		}
 	}
+	res.Runs = medians(res.Runs)
 	// The redirect path once more with the proxy pinned to core 0 and a
 	// one-thread wrk to core 1: the same work, without the two competing
 	// for both cores (which is where the unpinned p99 tail comes from).
@@ -347,6 +360,52 @@ func run(bin string, duration time.Duration, connsText, out string, coldStarts i
 	}
 	fmt.Print(markdown(res))
 	return nil
+}
+
+// medians folds the runs of each path, target and concurrency into one:
+// the median of each figure, in the order the runs were first made.
+func medians(runs []Run) []Run {
+	type key struct {
+		path, target string
+		conns        int
+	}
+	var order []key
+	groups := map[key][]Run{}
+	for _, r := range runs {
+		k := key{r.Path, r.Target, r.Conns}
+		if groups[k] == nil {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], r)
+	}
+	out := make([]Run, 0, len(order))
+	for _, k := range order {
+		g := groups[k]
+		m := Run{Path: k.path, Target: k.target, Conns: k.conns, Rounds: len(g), RPSMin: g[0].RPS, RPSMax: g[0].RPS}
+		med := func(f func(Run) float64) float64 {
+			v := make([]float64, len(g))
+			for i, r := range g {
+				v[i] = f(r)
+			}
+			sort.Float64s(v)
+			if n := len(v); n%2 == 0 {
+				return (v[n/2-1] + v[n/2]) / 2
+			}
+			return v[len(v)/2]
+		}
+		m.RPS = med(func(r Run) float64 { return r.RPS })
+		m.P50 = med(func(r Run) float64 { return r.P50 })
+		m.P99 = med(func(r Run) float64 { return r.P99 })
+		m.CPU = med(func(r Run) float64 { return r.CPU })
+		for _, r := range g {
+			m.PeakRSS = max(m.PeakRSS, r.PeakRSS)
+			m.Errors += r.Errors
+			m.Requests += r.Requests
+			m.RPSMin, m.RPSMax = min(m.RPSMin, r.RPS), max(m.RPSMax, r.RPS)
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 func progress(r Run) {

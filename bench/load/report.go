@@ -20,7 +20,7 @@ var refs = map[string]map[string][]string{
 // markdown prints the results with their ratios and the goals.
 func markdown(res Results) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Run %s on %s, %s per wrk run (wrk -t2, loopback, generator on the same machine).\n\n", res.Date, res.Machine, res.Duration)
+	fmt.Fprintf(&b, "Run %s on %s, %s per wrk run (wrk -t2, loopback, generator on the same machine), %d rounds: each figure is the median of its rounds, req/s with the slowest and fastest round.\n\n", res.Date, res.Machine, res.Duration, max(1, res.Rounds))
 	b.WriteString("| path | target | conns | req/s | p50 ms | p99 ms | CPU µs/req | peak RSS MB | errors | ratios (req/s, p99) |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range res.Runs {
 		var ratios []string
@@ -29,8 +29,12 @@ func markdown(res Results) string {
 				ratios = append(ratios, fmt.Sprintf("%.2f×, %.2f× %s", r.RPS/o.RPS, r.P99/o.P99, other))
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %.2f | %.2f | %.1f | %.1f | %d | %s |\n",
-			r.Path, r.Target, r.Conns, r.RPS, r.P50, r.P99, r.CPU, r.PeakRSS, r.Errors, strings.Join(ratios, "; "))
+		rps := fmt.Sprintf("%.0f", r.RPS)
+		if r.Rounds > 1 {
+			rps += fmt.Sprintf(" (%.0f–%.0f)", r.RPSMin, r.RPSMax)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %.2f | %.2f | %.1f | %.1f | %d | %s |\n",
+			r.Path, r.Target, r.Conns, rps, r.P50, r.P99, r.CPU, r.PeakRSS, r.Errors, strings.Join(ratios, "; "))
 	}
 	b.WriteString("\nTargets:\n")
 	for _, t := range targetNotes {
