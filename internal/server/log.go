@@ -40,7 +40,11 @@ type record struct {
 	rest      string         // the escaped path after the credential or key
 	browser   bool           // an allowed cross-origin browser
 	subject   *usage.Subject // whom the request is counted under; nil: nobody
-	wmsMap    bool           // a WMS GetMap (counted as a map, not "other WMS")
+	// tile is the call of a tile or map request, kept here rather than
+	// allocated apart (a capabilities fetch, which may outlive the
+	// request in the cache's loader, has its own).
+	tile   hexagon.Call
+	wmsMap bool // a WMS GetMap (counted as a map, not "other WMS")
 
 	// For the log line.
 	start                       time.Time

@@ -51,8 +51,10 @@ func (s *Server) wms(c echo.Context) error {
 		})
 	case wms.Map:
 		rec.wmsMap = true
-		return s.deliver(c, &hexagon.Call{Tokens: rec.tokens, URL: url, Accept: accept})
+		rec.tile = hexagon.Call{Tokens: rec.tokens, URL: url, Accept: accept}
+		return s.deliver(c, &rec.tile)
 	default: // GetFeatureInfo and GetLegendGraphic: small, always streamed
-		return s.stream(c, &hexagon.Call{Tokens: rec.tokens, URL: url, Accept: accept})
+		rec.tile = hexagon.Call{Tokens: rec.tokens, URL: url, Accept: accept}
+		return s.stream(c, &rec.tile)
 	}
 }

@@ -38,5 +38,6 @@ func (s *Server) wmts(c echo.Context) error {
 	if mt := req.Tile.MediaType(); !anyImage(mt) {
 		accept = acceptImages(mt)
 	}
-	return s.deliver(c, &hexagon.Call{Tokens: rec.tokens, URL: req.TileURL(s.cfg.HexagonURL), Accept: accept})
+	rec.tile = hexagon.Call{Tokens: rec.tokens, URL: req.TileURL(s.cfg.HexagonURL), Accept: accept}
+	return s.deliver(c, &rec.tile)
 }
