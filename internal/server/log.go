@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -100,28 +101,60 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // finish counts the request and writes its line. A panic below becomes a
-// 500 in the client's format, its stack logged (scrubbed, as every log
-// attribute is); http.ErrAbortHandler, a response cut off on purpose,
-// is logged as aborted and goes on up to net/http, which closes the
-// connection quietly.
+// 500 in the client's format, its value (without the request's secrets)
+// and stack logged. Once part of the answer has gone, a panic can only
+// cut the connection, so that the client sees the answer is short: it
+// goes on up to net/http as http.ErrAbortHandler (a response cut off on
+// purpose, which net/http ends quietly), and the line says aborted.
 func (s *Server) finish(rec *record) {
 	if !rec.returned {
-		switch p := recover(); p {
-		case nil, http.ErrAbortHandler: // nil: the goroutine is exiting
+		if p := recover(); !s.answeredPanic(rec, p) {
 			rec.err = "response aborted"
 			s.logLine(rec)
 			if p != nil {
-				panic(p)
+				panic(http.ErrAbortHandler)
 			}
-			return
-		default:
-			rec.Error(failure.New(failure.Internal, "internal error", fmt.Errorf("panic: %v\n%s", p, debug.Stack())))
+			return // nil: the goroutine is exiting (runtime.Goexit)
 		}
 	}
 	if rec.Request().Method != http.MethodOptions {
 		s.count(rec, rec.Response().Status, rec.Response().Size)
 	}
 	s.logLine(rec)
+}
+
+// answeredPanic answers a recovered panic p with a 500 while nothing of
+// the response has gone, and reports whether it did. Any other panic but
+// http.ErrAbortHandler is logged either way.
+func (s *Server) answeredPanic(rec *record, p any) bool {
+	if p == nil || p == http.ErrAbortHandler {
+		return false
+	}
+	err := failure.New(failure.Internal, "internal error", fmt.Errorf("panic: %s\n%s", rec.scrub(fmt.Sprint(p)), debug.Stack()))
+	if rec.Response().Committed {
+		s.log.Error("internal error", "err", err)
+		return false
+	}
+	rec.Error(err) // logs it too
+	return true
+}
+
+// scrub removes the secrets the request holds (its tokens, credential
+// and key) from s, for text such as a panic's value, which the log's
+// scrubber would not recognise.
+func (r *record) scrub(s string) string {
+	secrets := []string{r.principal.cred.ID, r.principal.cred.Secret, r.principal.keyName}
+	for _, c := range []*hexagon.Call{&r.tile, r.call} {
+		if c != nil && c.Token != nil {
+			secrets = append(secrets, c.Token.AccessToken)
+		}
+	}
+	for _, v := range secrets {
+		if v != "" {
+			s = strings.ReplaceAll(s, v, "REDACTED")
+		}
+	}
+	return s
 }
 
 func (s *Server) logLine(rec *record) {

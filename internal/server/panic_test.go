@@ -2,9 +2,11 @@ package server
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // panickingUpstream panics on every tile, with the URL it was sent (which
@@ -13,7 +15,9 @@ type panickingUpstream struct{ base http.RoundTripper }
 
 func (p panickingUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
 	if strings.Contains(r.URL.RawQuery, ".jpg") {
-		panic("cannot relay " + r.URL.String())
+		// The token in the URL, and the client's secret as a careless
+		// message might carry it, with no name= for the log's scrubber.
+		panic("cannot relay " + r.URL.String() + " for " + clientSecret)
 	}
 	return p.base.RoundTrip(r)
 }
@@ -50,5 +54,66 @@ func TestPanicIsAnsweredInTheClientsFormat(t *testing.T) {
 	// The server still answers.
 	if resp, body := h.get(h.credURL()+"/1.0.0/WMTSCapabilities.xml", nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("after a panic: status %d\n%.300s", resp.StatusCode, body)
+	}
+}
+
+// midBodyPanic relays tiles with no declared length, and a body that
+// panics after its first after bytes.
+type midBodyPanic struct {
+	base  http.RoundTripper
+	after int
+}
+
+func (m midBodyPanic) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := m.base.RoundTrip(r)
+	if err != nil || !strings.Contains(r.URL.RawQuery, ".jpg") {
+		return resp, err
+	}
+	resp.Header.Del("Content-Length")
+	resp.ContentLength = -1
+	resp.Body = &panicAfter{ReadCloser: resp.Body, left: m.after}
+	return resp, nil
+}
+
+type panicAfter struct {
+	io.ReadCloser
+	left int
+}
+
+func (p *panicAfter) Read(b []byte) (int, error) {
+	if p.left <= 0 {
+		panic("tile decoder broke")
+	}
+	n, err := p.ReadCloser.Read(b[:min(len(b), p.left)])
+	p.left -= n
+	return n, err
+}
+
+// A panic once the answer has started cannot become a 500: the
+// connection is cut, so that the client sees the tile is short rather
+// than taking a kilobyte for the whole of it.
+func TestPanicMidAnswerCutsTheConnection(t *testing.T) {
+	for _, after := range []int{1 << 10, 16 << 10} { // before and after net/http's buffers fill
+		h := newHarnessWith(t, map[string]string{"TILE_MODE": "proxy"}, func(o *Options) {
+			o.Upstream = midBodyPanic{base: http.DefaultTransport, after: after}
+		})
+		// The status line may not have left yet: then the client's error
+		// comes before any answer.
+		if resp, err := h.client.Get(h.credURL() + tilePath); err == nil {
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil {
+				t.Fatalf("panic after %d bytes: status %d and %d bytes read without an error: a cut tile passed off as whole", after, resp.StatusCode, len(body))
+			}
+		}
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			logs := h.logs.String()
+			if strings.Contains(logs, "response aborted") && strings.Contains(logs, "tile decoder broke") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("panic after %d bytes: the cut answer and its panic were not logged:\n%s", after, logs)
+			}
+		}
 	}
 }
