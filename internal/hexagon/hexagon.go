@@ -148,7 +148,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		c.Status = resp.StatusCode
 		return resp, nil
 	}
-	drain(resp.Body)
+	Drain(resp.Body)
 	c.Retried = true
 	if err := c.Prepare(req.Context()); err != nil {
 		return nil, err
@@ -165,8 +165,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// drain reads a little of a refused body so the connection can be reused.
-func drain(body io.ReadCloser) {
+// Drain reads a little of a body that is not wanted (a refusal, an error
+// answer), and closes it, so that a short one leaves its connection
+// reusable.
+func Drain(body io.ReadCloser) {
 	io.Copy(io.Discard, io.LimitReader(body, 4<<10))
 	body.Close()
 }
@@ -203,7 +205,7 @@ func Fetch(ctx context.Context, client *http.Client, c *Call, max int64) ([]byte
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		drain(resp.Body)
+		Drain(resp.Body)
 		return nil, StatusError(resp)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, max+1))

@@ -204,7 +204,7 @@ func (l *layered) stream(t *testing.T, tile string) int {
 		t.Error(err)
 		return 0
 	}
-	drain(resp.Body)
+	Drain(resp.Body)
 	return resp.StatusCode
 }
 

@@ -71,12 +71,13 @@ func (s *Server) stream(c echo.Context, call *hexagon.Call) error {
 	defer resp.Body.Close()
 	kept, err := checkUpstreamResponse(resp, call)
 	if err != nil {
+		hexagon.Drain(resp.Body)
 		return err
 	}
 	w := c.Response()
 	h := w.Header()
 	for k, v := range kept {
-		if have, ok := h[k]; ok { // Vary: Origin is there already
+		if have := h[k]; k == "Vary" && len(have) > 0 { // Origin is there already
 			v = append(have[:len(have):len(have)], v...)
 		}
 		h[k] = v

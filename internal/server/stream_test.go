@@ -1,10 +1,16 @@
 package server
 
 import (
+	"context"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+
+	"github.com/hexprox/hexprox/internal/fakehexagon"
+	"github.com/hexprox/hexprox/internal/hexagon"
 )
 
 // recordingUpstream keeps the headers of the last tile request it sends,
@@ -82,5 +88,27 @@ func TestStreamPassesOnlyWhitelistedHeaders(t *testing.T) {
 	resp, _ = h.get(h.credURL()+tilePath, map[string]string{"Origin": allowed})
 	if v := resp.Header.Values("Vary"); len(v) != 2 || v[0] != "Origin" {
 		t.Errorf("second answer's Vary %q", v)
+	}
+}
+
+// Hexagon's error answers to streamed tiles (a tile outside its coverage,
+// a rate limit) are read to their end, so that a run of them reuses one
+// connection instead of opening one each.
+func TestStreamErrorAnswersKeepTheirConnection(t *testing.T) {
+	var dials atomic.Int64
+	up := hexagon.NewHTTPTransport(0)
+	dial := up.DialContext
+	up.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return dial(ctx, network, addr)
+	}
+	h := newHarnessWith(t, nil, func(o *Options) { o.Upstream = up })
+	h.fake.Set(fakehexagon.Switches{TileStatus: http.StatusNotFound})
+	for range 10 {
+		resp, body := h.get(h.credURL()+tilePath, map[string]string{"Origin": allowed})
+		h.assertException(resp, body, http.StatusNotFound, "")
+	}
+	if n := dials.Load(); n != 1 {
+		t.Fatalf("10 upstream 404s took %d connections, want 1", n)
 	}
 }
