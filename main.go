@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -59,7 +60,7 @@ func main() {
 	var err error
 	switch cmd := append(os.Args[1:], "")[0]; cmd {
 	case "":
-		tuneGC(os.Getenv)
+		tuneGC(os.Getenv, os.ReadFile)
 		err = run(ctx, os.Getenv, os.Stdout)
 	case "keys":
 		err = keyadmin.Run(ctx, os.Args[2:], keyadmin.OSEnv())
@@ -87,22 +88,41 @@ const help = `HexProx: Hexagon's imagery for every GIS client, through one URL.
 // keeps a few MB and allocates about 1 KB per request, so at Go's
 // default GOGC=100 it collects dozens of times a second under load;
 // gcPercent gives it four times the room (bench/RESULTS.md: the
-// redirect's server CPU per request falls by about a tenth). memoryLimit
-// is a soft cap that makes the collector work harder rather than let
-// that room cost an instance its memory (a Functions instance has 1.5
-// GB or more). GOGC and GOMEMLIMIT, when set, win.
+// redirect's server CPU per request falls by about a tenth). A soft
+// memory limit makes the collector work harder rather than let that room
+// cost an instance its memory: three quarters of the container's memory
+// when it has a limit, and at most maxMemoryLimit. GOGC and GOMEMLIMIT,
+// when set, win.
 const (
-	gcPercent   = 400
-	memoryLimit = 512 << 20
+	gcPercent      = 400
+	maxMemoryLimit = 512 << 20
 )
 
-func tuneGC(getenv func(string) string) {
+func tuneGC(getenv func(string) string, readFile func(string) ([]byte, error)) {
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
 	if getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(memoryLimit)
+		debug.SetMemoryLimit(softMemoryLimit(readFile))
 	}
+}
+
+// cgroupMemory are where a container's memory limit is read: cgroup v2,
+// then v1. An unlimited v2 says "max"; v1 a number beyond any machine's.
+var cgroupMemory = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}
+
+func softMemoryLimit(readFile func(string) ([]byte, error)) int64 {
+	for _, f := range cgroupMemory {
+		b, err := readFile(f)
+		if err != nil {
+			continue
+		}
+		if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && n > 0 {
+			return min(maxMemoryLimit, n/4*3)
+		}
+		break
+	}
+	return maxMemoryLimit
 }
 
 // run serves until ctx is done.
