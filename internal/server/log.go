@@ -59,20 +59,14 @@ type record struct {
 // context it wraps (whose own Error would pass itself).
 func (r *record) Error(err error) { r.Echo().HTTPErrorHandler(err, r) }
 
-const recordKey = "hexprox.record"
-
-// recordOf is the request's record: c itself below logRequests. A context
-// that did not come through logRequests keeps one in its store.
+// recordOf is the request's record: below logRequests, which every route
+// goes through, c itself. Any other context gets a record nothing else
+// sees.
 func recordOf(c echo.Context) *record {
 	if r, ok := c.(*record); ok {
 		return r
 	}
-	if r, ok := c.Get(recordKey).(*record); ok {
-		return r
-	}
-	r := &record{Context: c}
-	c.Set(recordKey, r)
-	return r
+	return &record{Context: c}
 }
 
 // maxLogged caps what a log line carries of a path or a query.
@@ -158,13 +152,12 @@ func (r *record) scrub(s string) string {
 }
 
 func (s *Server) logLine(rec *record) {
-	c := rec.Context
-	r := c.Request()
-	status := c.Response().Status
+	r := rec.Request()
+	status := rec.Response().Status
 	level := s.logLevel(status)
 	if s.lines == nil {
 		a := make(attrs, 0, 16)
-		s.requestFields(&a, c, rec, status)
+		s.requestFields(&a, rec, status)
 		s.log.LogAttrs(r.Context(), level, "request", a...)
 		return
 	}
@@ -172,22 +165,22 @@ func (s *Server) logLine(rec *record) {
 	if !ok {
 		return
 	}
-	s.requestFields(l, c, rec, status)
+	s.requestFields(l, rec, status)
 	s.lines.end(l)
 }
 
 // requestFields are what a request's log line says.
-func (s *Server) requestFields(f fields, c echo.Context, rec *record, status int) {
-	r := c.Request()
+func (s *Server) requestFields(f fields, rec *record, status int) {
+	r := rec.Request()
 	route := rec.route
 	if route == "" {
-		route = c.Path()
+		route = rec.Context.Path() // the route pattern Echo matched
 	}
 	f.str("method", r.Method)
 	f.str("route", route)
 	f.int("status", int64(status))
 	f.ms("latency_ms", time.Since(rec.start))
-	f.int("bytes", c.Response().Size)
+	f.int("bytes", rec.Response().Size)
 	if rec.who != "" {
 		if rec.principal.key != nil {
 			f.str("key", rec.who)

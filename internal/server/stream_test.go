@@ -112,3 +112,18 @@ func TestStreamErrorAnswersKeepTheirConnection(t *testing.T) {
 		t.Fatalf("10 upstream 404s took %d connections, want 1", n)
 	}
 }
+
+// informational answers with an informational status and an image's
+// media type, as if no final status followed: the relay must not pass it
+// on as the answer.
+type informational struct{ status int }
+
+func (i informational) RoundTrip(r *http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: i.status, Header: http.Header{"Content-Type": {"image/jpeg"}}, Body: http.NoBody, Request: r}, nil
+}
+
+func TestStreamRefusesAnInformationalAnswer(t *testing.T) {
+	h := newHarnessWith(t, nil, func(o *Options) { o.Upstream = informational{http.StatusSwitchingProtocols} })
+	resp, body := h.get(h.credURL()+tilePath, map[string]string{"Origin": allowed})
+	h.assertException(resp, body, http.StatusBadGateway, "")
+}
