@@ -475,7 +475,7 @@ func TestRunFlushesOnStop(t *testing.T) {
 		t.Fatalf("after a graceful stop the usage rows hold %d redirected tiles, want %d: %+v", redirected, tiles, rows)
 	}
 	out := logs.String()
-	if n := strings.Count(out, `"msg":"request"`); n < tiles || !strings.Contains(out, `"msg":"stopped"`) {
-		t.Fatalf("a graceful stop lost log lines (%d request lines):\n%s", n, out)
+	if n := strings.Count(out, `"status":302`); n != tiles || !strings.Contains(out, `"msg":"stopped"`) {
+		t.Fatalf("a graceful stop lost log lines (%d tile request lines of %d):\n%s", n, tiles, out)
 	}
 }
