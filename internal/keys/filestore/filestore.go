@@ -416,10 +416,13 @@ func parse(data []byte) (map[string]entry, error) {
 		}
 		start := d.InputOffset() - int64(len(raw))
 		fp := keys.Fingerprint(key, "")
-		if l, dup := lines[key]; dup {
-			return nil, at(keyOff, "key %s is in the file twice (first on line %d)", fp, l)
+		// Any spelling names the same key (as in Key Vault): two would
+		// leave which one a lookup or a revocation finds to chance.
+		canon := keys.Canonical(key)
+		if l, dup := lines[canon]; dup {
+			return nil, at(keyOff, "key %s is in the file twice (first on line %d, in any spelling)", fp, l)
 		}
-		lines[key], _ = keys.Position(data, keyOff)
+		lines[canon], _ = keys.Position(data, keyOff)
 		rec, err := keys.ParseRecord(raw)
 		if err != nil {
 			var re *keys.RecordError

@@ -13,6 +13,7 @@
 //     Note, Sets, Origins and limits empty; whatever it does return must
 //     be what was written. Enabled records, from Get and from List, come
 //     back whole.
+//   - Any spelling of a key (keys are case-insensitive) names its record.
 //   - No error text carries a key or a client secret.
 package storetest
 
@@ -213,6 +214,43 @@ func Run(t *testing.T, newStore func(t *testing.T) keys.Store) {
 			t.Fatal(err)
 		}
 		Same(t, got, next)
+	})
+
+	t.Run("any spelling", func(t *testing.T) {
+		// Keys are case-insensitive (Key Vault's names are): every
+		// spelling reads, updates and collides with the one record.
+		s := newStore(t)
+		key, rec := Key(t), Record(t)
+		if err := s.Create(ctx, key, rec); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{strings.ToLower(key), strings.ToUpper(key)} {
+			got, err := s.Get(ctx, k)
+			if err != nil {
+				t.Fatalf("Get in another spelling: %v", err)
+			}
+			Same(t, got, rec)
+		}
+		next := rec
+		next.Org = "Renamed through another spelling"
+		if err := s.Update(ctx, strings.ToUpper(key), next); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Get(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		Same(t, got, next)
+		if err := s.Create(ctx, strings.ToLower(key), Record(t)); !errors.Is(err, keys.ErrExists) {
+			t.Fatalf("Create in another spelling: want ErrExists, got %v", err)
+		}
+		entries, err := s.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) != 1 {
+			t.Fatalf("List after one key in three spellings: %d entries", len(entries))
+		}
 	})
 
 	t.Run("update unknown", func(t *testing.T) {
