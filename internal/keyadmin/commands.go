@@ -400,7 +400,7 @@ func (c *cli) setEnabled(ctx context.Context, args []string, enabled bool, text 
 	}
 	who := prefix(key)
 	if r.Org != "" {
-		who += " (" + r.Org + ")"
+		who += " (" + printable(r.Org) + ")"
 	}
 	if r.Enabled == enabled {
 		fmt.Fprintf(c.out, "Key %s is already %s.\n", who, map[bool]string{true: "enabled", false: "revoked"}[enabled])
@@ -423,9 +423,9 @@ func (c *cli) setEnabled(ctx context.Context, args []string, enabled bool, text 
 func runSet(ctx context.Context, c *cli, args []string) error {
 	fs := flag.NewFlagSet("set", flag.ContinueOnError)
 	var (
-		origins                                      multi
-		org, contact, note, expires, notBefore, base string
-		lim                                          limitFlags
+		origins                                multi
+		org, contact, note, expires, notBefore string
+		lim                                    limitFlags
 	)
 	fs.StringVar(&org, "org", "", "")
 	fs.StringVar(&contact, "contact", "", "")
@@ -433,7 +433,6 @@ func runSet(ctx context.Context, c *cli, args []string) error {
 	fs.Var(&origins, "origin", "")
 	fs.StringVar(&expires, "expires", "", "")
 	fs.StringVar(&notBefore, "not-before", "", "")
-	fs.StringVar(&base, "base-url", "", "") // accepted for symmetry with show; unused
 	lim.add(fs)
 	pos, err := c.parseFlags(fs, usageSet, args)
 	if err != nil {

@@ -844,3 +844,18 @@ func TestPrefixNeverWholeKey(t *testing.T) {
 		}
 	}
 }
+
+// What revoke and enable print of a record is escaped like every other
+// command's output: an org name cannot drive the admin's terminal.
+func TestRevokeEscapesTheOrg(t *testing.T) {
+	bothStores(t, func(t *testing.T, h *harness) {
+		secret := "esc-" + storetest.Key(t)
+		key, _ := h.newKey(t, secret+"\n", "--org", "evil\x1b]0;pwned\x07org", "--contact", "gis@evil.example", "--client-id", "evil-id")
+		for _, cmd := range []string{"revoke", "enable"} {
+			r := h.mustRun(t, "", cmd, key)
+			if strings.ContainsAny(r.out, "\x1b\x07") || !strings.Contains(r.out, `evil\x1b]0;pwned\aorg`) {
+				t.Errorf("%s printed the org unescaped: %q", cmd, r.out)
+			}
+		}
+	})
+}
