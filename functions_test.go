@@ -479,3 +479,51 @@ func TestRunFlushesOnStop(t *testing.T) {
 		t.Fatalf("a graceful stop lost log lines (%d tile request lines of %d):\n%s", n, tiles, out)
 	}
 }
+
+// A request in flight when the stop signal comes is answered: the token
+// it is waiting for still arrives, though the signal has ended the
+// listener.
+func TestRunAnswersRequestsInFlightAtStop(t *testing.T) {
+	fake := fakehexagon.New(fakehexagon.Options{})
+	fake.AddClient("late-client", "late-secret")
+	fake.Set(fakehexagon.Switches{TokenDelay: 500 * time.Millisecond})
+	upstream := httptest.NewServer(fake)
+	defer upstream.Close()
+	port := freePort(t)
+	env := map[string]string{"PORT": strconv.Itoa(port), "HEXAGON_URL": upstream.URL, "USAGE": "off"}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, func(k string) string { return env[k] }, io.Discard) }()
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if resp, err := http.Get(base + "/healthz"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("run did not start listening")
+		}
+	}
+	answered := make(chan int, 1)
+	go func() {
+		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := client.Get(base + "/wmts/" + credential.Encode("late-client") + "/" + credential.Encode("late-secret") + "/1.0.0/HxGN_Imagery/default/WebMercator/1/0/0.jpg")
+		if err != nil {
+			t.Error(err)
+			answered <- 0
+			return
+		}
+		resp.Body.Close()
+		answered <- resp.StatusCode
+	}()
+	for fake.TokenRequests.Load() == 0 { // the request is waiting for its token
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if status := <-answered; status != http.StatusFound {
+		t.Fatalf("a request in flight at the stop signal got %d, want 302", status)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+}

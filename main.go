@@ -141,11 +141,17 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	}()
 	log := slog.New(logsample.New(slog.NewJSONHandler(lw, &slog.HandlerOptions{Level: cfg.LogLevel, ReplaceAttr: redact.ReplaceAttr}), cfg.LogSample))
 
+	// What requests use lives until the last of them is answered: the
+	// signal (ctx) stops the listener; serving ends after Shutdown, so
+	// that a request in flight can still get a token.
+	serving, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServing()
+
 	svc, err := storageClient(cfg)
 	if err != nil {
 		return err
 	}
-	store := openTokenStore(ctx, cfg, svc, log)
+	store := openTokenStore(serving, cfg, svc, log)
 	endpoint := &token.Endpoint{
 		URL:    cfg.HexagonURL + "/streaming/oauth/token",
 		Client: &http.Client{Timeout: cfg.TokenTimeout},
@@ -157,15 +163,14 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		Wait:    cfg.TokenTimeout,
 		Log:     log,
 	})
-	tokens := token.NewRegistry(ctx, layers, token.RegistryOptions{RefusalTTL: cfg.RefusalTTL, Log: log})
+	tokens := token.NewRegistry(serving, layers, token.RegistryOptions{RefusalTTL: cfg.RefusalTTL, Log: log})
 	keyCache, err := openKeys(cfg, log)
 	if err != nil {
 		return err
 	}
-	sink := openUsage(ctx, cfg, svc, log)
 	var counter *usage.Counter
 	if cfg.Usage {
-		counter = usage.New(usage.Options{Sink: sink, Instance: cfg.Instance, Flush: cfg.UsageFlush, Log: log})
+		counter = usage.New(usage.Options{Sink: openUsage(serving, cfg, svc, log), Instance: cfg.Instance, Flush: cfg.UsageFlush, Log: log})
 	}
 	var guesses *guesslimit.Limiter
 	if cfg.GuessLimit > 0 {
@@ -196,9 +201,13 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	// The last counts go out before the process ends.
+	stopServing()
+	// The last counts go out before the process ends, with time of their
+	// own: Shutdown may have used all of its.
 	if counter != nil {
-		if err := counter.Close(shutdown); err != nil {
+		flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := counter.Close(flush); err != nil {
 			log.Warn("the last usage flush failed; up to one flush interval of counts is lost", "err", err)
 		}
 	}
