@@ -420,6 +420,70 @@ func TestRunSharesTokensThroughTheTable(t *testing.T) {
 	}
 }
 
+// startRun runs the server as main does, with env, until the returned
+// stop is called; stop cancels run's context as SIGTERM does and returns
+// run's error. base is the server's address, once it listens.
+func startRun(t *testing.T, env map[string]string, logOut io.Writer) (base string, stop func() error) {
+	t.Helper()
+	port := freePort(t)
+	env["PORT"] = strconv.Itoa(port)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, func(k string) string { return env[k] }, logOut) }()
+	stopped := false
+	stop = func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		return <-done
+	}
+	t.Cleanup(func() { stop() })
+	base = "http://127.0.0.1:" + strconv.Itoa(port)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if resp, err := http.Get(base + "/healthz"); err == nil {
+			resp.Body.Close()
+			return base, stop
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("run did not start listening")
+		}
+	}
+}
+
+// redirects is a client that returns redirects rather than following them.
+var redirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// getTiles asks base for n tiles with id and secret, each a redirect.
+func getTiles(t *testing.T, base, id, secret string, n int) {
+	t.Helper()
+	for range n {
+		resp, err := redirects.Get(base + "/wmts/" + credential.Encode(id) + "/" + credential.Encode(secret) + "/1.0.0/HxGN_Imagery/default/WebMercator/1/0/0.jpg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("tile: %d", resp.StatusCode)
+		}
+	}
+}
+
+// redirectedIn is the redirected tiles the usage rows in dir hold.
+func redirectedIn(t *testing.T, dir string) int64 {
+	t.Helper()
+	rows, err := (&usage.DirSink{Dir: dir}).Read(context.Background(), usage.Query{From: time.Now().Add(-2 * time.Hour), To: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, r := range rows {
+		n += r.Counts[usage.TilesRedirected]
+	}
+	return n
+}
+
 // TestRunFlushesOnStop: a graceful stop (SIGTERM cancels run's context)
 // writes the last usage counts, though the flush interval is an hour
 // away, and loses no log line.
@@ -428,55 +492,41 @@ func TestRunFlushesOnStop(t *testing.T) {
 	fake.AddClient("stop-client", "stop-secret")
 	upstream := httptest.NewServer(fake)
 	defer upstream.Close()
-	port := freePort(t)
 	dir := t.TempDir()
-	env := map[string]string{
-		"PORT":        strconv.Itoa(port),
-		"HEXAGON_URL": upstream.URL,
-		"USAGE_DIR":   dir,
-		"USAGE_FLUSH": "1h",
-	}
 	logs := &testlog.Buffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, func(k string) string { return env[k] }, logs) }()
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if resp, err := http.Get(base + "/healthz"); err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("run did not start listening")
-		}
-	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	base, stop := startRun(t, map[string]string{"HEXAGON_URL": upstream.URL, "USAGE_DIR": dir, "USAGE_FLUSH": "1h"}, logs)
 	const tiles = 3
-	for i := 0; i < tiles; i++ {
-		resp, err := client.Get(base + "/wmts/" + credential.Encode("stop-client") + "/" + credential.Encode("stop-secret") + "/1.0.0/HxGN_Imagery/default/WebMercator/1/0/0.jpg")
-		if err != nil || resp.StatusCode != http.StatusFound {
-			t.Fatalf("tile: %v %v", resp, err)
-		}
-		resp.Body.Close()
-	}
-	cancel()
-	if err := <-done; err != nil {
+	getTiles(t, base, "stop-client", "stop-secret", tiles)
+	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	rows, err := (&usage.DirSink{Dir: dir}).Read(context.Background(), usage.Query{From: time.Now().Add(-2 * time.Hour), To: time.Now().Add(time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var redirected int64
-	for _, r := range rows {
-		redirected += r.Counts[usage.TilesRedirected]
-	}
-	if redirected != tiles {
-		t.Fatalf("after a graceful stop the usage rows hold %d redirected tiles, want %d: %+v", redirected, tiles, rows)
+	if n := redirectedIn(t, dir); n != tiles {
+		t.Fatalf("after a graceful stop the usage rows hold %d redirected tiles, want %d", n, tiles)
 	}
 	out := logs.String()
 	if n := strings.Count(out, `"status":302`); n != tiles || !strings.Contains(out, `"msg":"stopped"`) {
 		t.Fatalf("a graceful stop lost log lines (%d tile request lines of %d):\n%s", n, tiles, out)
+	}
+}
+
+// A process restarted on the same machine (the same WEBSITE_INSTANCE_ID)
+// adds to what its predecessor counted instead of overwriting it.
+func TestRunKeepsCountsAcrossARestart(t *testing.T) {
+	fake := fakehexagon.New(fakehexagon.Options{})
+	fake.AddClient("restart-client", "restart-secret")
+	upstream := httptest.NewServer(fake)
+	defer upstream.Close()
+	dir := t.TempDir()
+	for i, tiles := range []int{5, 1} {
+		env := map[string]string{"HEXAGON_URL": upstream.URL, "USAGE_DIR": dir, "USAGE_FLUSH": "1h", "WEBSITE_INSTANCE_ID": "worker-1"}
+		base, stop := startRun(t, env, io.Discard)
+		getTiles(t, base, "restart-client", "restart-secret", tiles)
+		if err := stop(); err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+	}
+	if n := redirectedIn(t, dir); n != 6 {
+		t.Fatalf("two processes on one machine counted 5 and 1 tiles; the rows hold %d", n)
 	}
 }
 
@@ -489,25 +539,10 @@ func TestRunAnswersRequestsInFlightAtStop(t *testing.T) {
 	fake.Set(fakehexagon.Switches{TokenDelay: 500 * time.Millisecond})
 	upstream := httptest.NewServer(fake)
 	defer upstream.Close()
-	port := freePort(t)
-	env := map[string]string{"PORT": strconv.Itoa(port), "HEXAGON_URL": upstream.URL, "USAGE": "off"}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, func(k string) string { return env[k] }, io.Discard) }()
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if resp, err := http.Get(base + "/healthz"); err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("run did not start listening")
-		}
-	}
+	base, stop := startRun(t, map[string]string{"HEXAGON_URL": upstream.URL, "USAGE": "off"}, io.Discard)
 	answered := make(chan int, 1)
 	go func() {
-		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		resp, err := client.Get(base + "/wmts/" + credential.Encode("late-client") + "/" + credential.Encode("late-secret") + "/1.0.0/HxGN_Imagery/default/WebMercator/1/0/0.jpg")
+		resp, err := redirects.Get(base + "/wmts/" + credential.Encode("late-client") + "/" + credential.Encode("late-secret") + "/1.0.0/HxGN_Imagery/default/WebMercator/1/0/0.jpg")
 		if err != nil {
 			t.Error(err)
 			answered <- 0
@@ -519,11 +554,12 @@ func TestRunAnswersRequestsInFlightAtStop(t *testing.T) {
 	for fake.TokenRequests.Load() == 0 { // the request is waiting for its token
 		time.Sleep(5 * time.Millisecond)
 	}
-	cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- stop() }()
 	if status := <-answered; status != http.StatusFound {
 		t.Fatalf("a request in flight at the stop signal got %d, want 302", status)
 	}
-	if err := <-done; err != nil {
+	if err := <-errc; err != nil {
 		t.Fatalf("run: %v", err)
 	}
 }

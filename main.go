@@ -170,7 +170,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	}
 	var counter *usage.Counter
 	if cfg.Usage {
-		counter = usage.New(usage.Options{Sink: openUsage(serving, cfg, svc, log), Instance: cfg.Instance, Flush: cfg.UsageFlush, Log: log})
+		counter = usage.New(usage.Options{Sink: openUsage(serving, cfg, svc, log), Instance: usage.ProcessInstance(cfg.Instance), Flush: cfg.UsageFlush, Log: log})
 	}
 	var guesses *guesslimit.Limiter
 	if cfg.GuessLimit > 0 {

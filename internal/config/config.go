@@ -64,8 +64,8 @@ type Config struct {
 	// UsageDir is USAGE_DIR: where usage rows are kept when no storage
 	// account is configured; "" means the user's cache directory.
 	UsageDir string
-	// Instance names this instance's usage rows: WEBSITE_INSTANCE_ID on
-	// Azure, else "" (a random name per process).
+	// Instance is WEBSITE_INSTANCE_ID on Azure (the machine), else "":
+	// the start of this process's usage rows' name (usage.ProcessInstance).
 	Instance string
 	// RateLimit and DailyLimit are RATE_LIMIT (requests per second per
 	// instance) and DAILY_REQUEST_LIMIT (requests per UTC day across all

@@ -57,8 +57,8 @@ const (
 type Options struct {
 	// Sink receives the flushed totals. nil: a new MemorySink.
 	Sink Sink
-	// Instance names this process's rows: WEBSITE_INSTANCE_ID on Azure.
-	// "": a random id, new for every process.
+	// Instance names this process's rows, and no other process's (see
+	// ProcessInstance). "": a random id, new for every process.
 	Instance string
 	// Flush is the interval between flushes. <= 0: DefaultFlush.
 	Flush time.Duration
@@ -166,6 +166,18 @@ func New(o Options) *Counter {
 		go c.loop()
 	}
 	return c
+}
+
+// ProcessInstance names one process's rows: host (WEBSITE_INSTANCE_ID,
+// which names the machine and outlives a restart), then a random part.
+// Rows hold a process's totals and are overwritten at each flush, so a
+// restarted process under the host's name alone would overwrite the
+// hour its predecessor counted.
+func ProcessInstance(host string) string {
+	if host == "" {
+		return RandomInstance()
+	}
+	return host + "-" + RandomInstance()
 }
 
 // RandomInstance returns a random instance id (16 hex digits).
