@@ -12,12 +12,13 @@ import (
 // and coordinate.
 const minContained = 8
 
-// scrubber replaces secrets where a token can appear in a capabilities
-// document: in the query part of a URL (after '?', up to white space, '#',
-// a quote, '<' or '>'), in any attribute value, text, comment, directive
-// or processing instruction. Elsewhere (element names, version="1.0.0",
-// the path of a URL) nothing is replaced, so a short secret cannot corrupt
-// the document.
+// scrubber replaces secrets in a capabilities document's attribute
+// values, text, comments, directives and processing instructions (never
+// in element or attribute names). A secret of at least minContained bytes
+// is replaced wherever it occurs in them. A shorter one is looked for only
+// in the query part of a URL (after '?', up to white space, '#', a quote,
+// '<' or '>'), so that a token "1" cannot corrupt version="1.0.0" or a
+// URL's path.
 //
 // In a query, each '&'-separated parameter's name and value (or the whole
 // parameter if it has no '=') is checked as written and percent-decoded.
@@ -28,9 +29,22 @@ const minContained = 8
 // replaced whole by "REDACTED".
 type scrubber []string
 
-// scrub returns s with secrets in URL queries replaced, and whether it
-// changed anything. Without secrets or without a '?' it returns s.
+// scrub returns s with its secrets replaced, and whether it changed
+// anything.
 func (sc scrubber) scrub(s string) (string, bool) {
+	out, changed := sc.scrubQueries(s)
+	for _, secret := range sc {
+		if len(secret) >= minContained && strings.Contains(out, secret) {
+			out, changed = strings.ReplaceAll(out, secret, "REDACTED"), true
+		}
+	}
+	return out, changed
+}
+
+// scrubQueries returns s with secrets in URL queries replaced, and
+// whether it changed anything. Without secrets or without a '?' it
+// returns s.
+func (sc scrubber) scrubQueries(s string) (string, bool) {
 	if len(sc) == 0 || strings.IndexByte(s, '?') < 0 {
 		return s, false
 	}
@@ -74,12 +88,23 @@ func (sc scrubber) scrub(s string) (string, bool) {
 }
 
 // scrubBytes is scrub for raw token bytes; it allocates only for text
-// with a '?'.
+// with a '?' or a long secret.
 func (sc scrubber) scrubBytes(b []byte) (string, bool) {
-	if len(sc) == 0 || bytes.IndexByte(b, '?') < 0 {
+	if len(sc) == 0 || bytes.IndexByte(b, '?') < 0 && !sc.containsLong(b) {
 		return "", false
 	}
 	return sc.scrub(string(b))
+}
+
+// containsLong reports whether b contains a secret of at least
+// minContained bytes.
+func (sc scrubber) containsLong(b []byte) bool {
+	for _, secret := range sc {
+		if len(secret) >= minContained && bytes.Contains(b, []byte(secret)) {
+			return true
+		}
+	}
+	return false
 }
 
 func queryEnd(c byte) bool {

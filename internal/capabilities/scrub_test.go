@@ -74,15 +74,21 @@ func TestRewriteRealisticToken(t *testing.T) {
   <A xlink:href="https://o/?next=https%3A%2F%2Fo%2F%3Faccess_token%3D` + token + `"/>
   <B xlink:href="https://o/?x=pre` + token + `post&amp;keep=1"/>
   <C xlink:href="https://o/?` + token + `"/>
-  <D>text ` + token + ` outside any URL is not a URL query</D>
+  <D>text ` + token + ` outside any URL</D>
+  <E note="` + token + `" xlink:href="https://o/path/` + token + `/x"/>
+  <!-- ` + token + ` -->
 </Capabilities>`
 	got := render(t, mustRewrite(t, []byte(in), wmtsOptions()), "http://p")
-	for _, want := range []string{`?next=REDACTED"`, `?x=REDACTED&amp;keep=1"`, `?REDACTED"`} {
+	for _, want := range []string{`?next=REDACTED"`, `?x=REDACTED&amp;keep=1"`, `?REDACTED"`, `<D>text REDACTED outside any URL</D>`, `note="REDACTED"`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("missing %s in\n%s", want, got)
 		}
 	}
-	assertNoSecretInQueries(t, got, token)
+	// A token this long goes wherever it is: text, attributes, paths, comments.
+	if strings.Contains(got, token) {
+		t.Errorf("the token survives in\n%s", got)
+	}
+	assertWellFormed(t, got)
 }
 
 func mustRewrite(t testing.TB, doc []byte, o Options) *Document {
