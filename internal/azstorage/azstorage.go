@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -82,6 +83,46 @@ func safeReason(err error) string {
 	}
 	return msg
 }
+
+// Reason is err's short form for messages and logs, which never quotes a
+// request URL (it may carry a SAS signature): the service's error code
+// and status for its answers, the operation, host and cause for a failed
+// request, else the text (unless it could quote a signature or a key).
+func Reason(err error) string {
+	var re *azcore.ResponseError
+	var ue *url.Error
+	switch {
+	case errors.As(err, &re):
+		return fmt.Sprintf("%s (HTTP %d)", re.ErrorCode, re.StatusCode)
+	case errors.As(err, &ue):
+		host := "storage"
+		if u, perr := url.Parse(ue.URL); perr == nil && u.Host != "" {
+			host = u.Host
+		}
+		return ue.Op + " " + host + ": " + Reason(ue.Err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out"
+	}
+	msg := err.Error()
+	if low := strings.ToLower(msg); strings.Contains(low, "sig=") || strings.Contains(low, "accountkey") || len(msg) > 300 {
+		return "storage unreachable"
+	}
+	return msg
+}
+
+// Safe wraps err so that its text is Reason's, while errors.Is and
+// errors.As still see err. nil stays nil.
+func Safe(err error) error {
+	if err == nil {
+		return nil
+	}
+	return safeError{err}
+}
+
+type safeError struct{ err error }
+
+func (e safeError) Error() string { return Reason(e.err) }
+func (e safeError) Unwrap() error { return e.err }
 
 // ErrorCode returns the Table service's error code carried by err (an
 // *azcore.ResponseError anywhere in its chain), or "" for any other

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +77,31 @@ func TestCreateTableTwiceAndErrorCode(t *testing.T) {
 	}
 	if got := azstorage.ErrorCode(errors.New("TableNotFound")); got != "" {
 		t.Fatalf("ErrorCode of a plain error = %q", got)
+	}
+}
+
+// A failed request's error names the operation, the host and the cause,
+// never the request URL, which carries a SAS's signature; wrapped by
+// Safe, it is still what errors.Is and errors.As find.
+func TestReasonNeverQuotesTheRequestURL(t *testing.T) {
+	const sig = "SECRETSIGNATURE0123"
+	raw := &url.Error{Op: "Get", URL: "https://acct.table.core.windows.net/hexproxtokens()?sv=2022-11-02&sig=" + sig,
+		Err: fmt.Errorf("dial: %w", context.DeadlineExceeded)}
+	for _, err := range []error{raw, fmt.Errorf("wrapped: %w", raw), errors.New("GET https://acct/t?sv=1&sig=" + sig + ": refused")} {
+		safe := azstorage.Safe(err)
+		if got := safe.Error(); strings.Contains(got, sig) {
+			t.Errorf("Reason(%q) = %q", err, got)
+		}
+	}
+	safe := azstorage.Safe(raw)
+	if got, want := safe.Error(), "Get acct.table.core.windows.net: timed out"; got != want {
+		t.Errorf("Reason = %q, want %q", got, want)
+	}
+	var ue *url.Error
+	if !errors.Is(safe, context.DeadlineExceeded) || !errors.As(safe, &ue) {
+		t.Error("Safe hides the error from errors.Is or errors.As")
+	}
+	if azstorage.Safe(nil) != nil {
+		t.Error("Safe(nil) is not nil")
 	}
 }

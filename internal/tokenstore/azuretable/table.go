@@ -41,7 +41,7 @@ func (s *Store) EnsureTable(ctx context.Context) error { return s.createTable(ct
 
 func (s *Store) createTable(ctx context.Context) error {
 	if err := azstorage.CreateTable(ctx, s.svc, s.name); err != nil {
-		return fmt.Errorf("azuretable: create table %s: %w", s.name, err)
+		return fmt.Errorf("azuretable: create table %s: %w", s.name, azstorage.Safe(err))
 	}
 	return nil
 }
@@ -175,5 +175,5 @@ func mapErr(err error) error {
 		}
 		return fmt.Errorf("azuretable: %s (HTTP %d)", re.ErrorCode, re.StatusCode)
 	}
-	return fmt.Errorf("azuretable: %w", err)
+	return fmt.Errorf("azuretable: %w", azstorage.Safe(err))
 }

@@ -54,7 +54,7 @@ func New(svc *aztables.ServiceClient, table string) *Sink {
 // EnsureTable creates the table if it does not exist.
 func (s *Sink) EnsureTable(ctx context.Context) error {
 	if err := azstorage.CreateTable(ctx, s.svc, s.name); err != nil {
-		return fmt.Errorf("usagetable: create table %s: %s", s.name, reason(err))
+		return fmt.Errorf("usagetable: create table %s: %s", s.name, azstorage.Reason(err))
 	}
 	return nil
 }
@@ -117,7 +117,7 @@ func (s *Sink) submit(ctx context.Context, acts []aztables.TransactionAction) er
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("usagetable: write: %s", reason(err))
+		return fmt.Errorf("usagetable: write: %s", azstorage.Reason(err))
 	}
 	return nil
 }
@@ -142,7 +142,7 @@ func (s *Sink) Read(ctx context.Context, q usage.Query) ([]usage.Row, error) {
 			if isMissingTable(err) {
 				return out, nil // nothing written yet
 			}
-			return nil, fmt.Errorf("usagetable: read: %s", reason(err))
+			return nil, fmt.Errorf("usagetable: read: %s", azstorage.Reason(err))
 		}
 		for _, raw := range page.Entities {
 			r, err := decode(raw)
@@ -192,19 +192,3 @@ func isMissingTable(err error) bool {
 	return errors.As(err, &re) && re.StatusCode == 404 && re.ErrorCode != string(aztables.ResourceNotFound)
 }
 
-// reason is an error's short form: a status and a code for storage's
-// answers (never a request URL, which may carry a SAS), else its text.
-func reason(err error) string {
-	var re *azcore.ResponseError
-	if errors.As(err, &re) {
-		return fmt.Sprintf("%s (HTTP %d)", re.ErrorCode, re.StatusCode)
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "timed out"
-	}
-	msg := err.Error()
-	if strings.Contains(strings.ToLower(msg), "sig=") || len(msg) > 300 {
-		return "storage unreachable"
-	}
-	return msg
-}
