@@ -191,4 +191,3 @@ func isMissingTable(err error) bool {
 	// A transaction on a missing table fails as a whole with 404.
 	return errors.As(err, &re) && re.StatusCode == 404 && re.ErrorCode != string(aztables.ResourceNotFound)
 }
-
