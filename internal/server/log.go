@@ -133,11 +133,17 @@ func (s *Server) answeredPanic(rec *record, p any) bool {
 	return true
 }
 
-// scrub removes the secrets the request holds (its tokens, credential
-// and key) from s, for text such as a panic's value, which the log's
-// scrubber would not recognise.
+// scrub removes the secrets the request holds (its tokens, its
+// credential, raw and as its URL carries it, and its key) from s, for
+// text such as a panic's value, which the log's scrubber would not
+// recognise.
 func (r *record) scrub(s string) string {
-	secrets := []string{r.principal.cred.ID, r.principal.cred.Secret, r.principal.keyName}
+	u := r.Request().URL
+	secrets := []string{u.RequestURI(), u.EscapedPath(), u.Path, r.principal.cred.ID, r.principal.cred.Secret, r.principal.keyName}
+	if r.principal.key == nil && r.principal.cred.ID != "" {
+		id, secret := r.principal.cred.PathSegments()
+		secrets = append(secrets, id, secret)
+	}
 	for _, c := range []*hexagon.Call{&r.tile, r.call} {
 		if c != nil && c.Token != nil {
 			secrets = append(secrets, c.Token.AccessToken)

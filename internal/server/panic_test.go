@@ -7,17 +7,22 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hexprox/hexprox/internal/credential"
 )
 
 // panickingUpstream panics on every tile, with the URL it was sent (which
 // carries a token) in the panic's value, as a careless fmt.Sprint would.
-type panickingUpstream struct{ base http.RoundTripper }
+type panickingUpstream struct {
+	base     http.RoundTripper
+	incoming string // the client's URL, which a careless message might quote too
+}
 
-func (p panickingUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
+func (p *panickingUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
 	if strings.Contains(r.URL.RawQuery, ".jpg") {
 		// The token in the URL, and the client's secret as a careless
 		// message might carry it, with no name= for the log's scrubber.
-		panic("cannot relay " + r.URL.String() + " for " + clientSecret)
+		panic("cannot relay " + r.URL.String() + " for " + clientSecret + " asked at " + p.incoming)
 	}
 	return p.base.RoundTrip(r)
 }
@@ -26,10 +31,10 @@ func (p panickingUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
 // format, and one request line; its value and stack are logged without
 // the token they carry, and the server goes on serving.
 func TestPanicIsAnsweredInTheClientsFormat(t *testing.T) {
-	h := newHarnessWith(t, map[string]string{"TILE_MODE": "proxy"}, func(o *Options) {
-		o.Upstream = panickingUpstream{base: http.DefaultTransport}
-	})
-	resp, body := h.get(h.credURL()+tilePath, nil)
+	incoming := "/wmts/" + credential.Encode(clientID) + "/" + credential.Encode(clientSecret) + tilePath
+	up := &panickingUpstream{base: http.DefaultTransport, incoming: incoming}
+	h := newHarnessWith(t, map[string]string{"TILE_MODE": "proxy"}, func(o *Options) { o.Upstream = up })
+	resp, body := h.get(h.proxy.URL+incoming, nil)
 	rep := h.assertException(resp, body, http.StatusInternalServerError, "NoApplicableCode")
 	if strings.Contains(rep.Exception.Text, "panic") || strings.Contains(rep.Exception.Text, "relay") {
 		t.Fatalf("the panic's value reached the client: %q", rep.Exception.Text)
