@@ -407,15 +407,21 @@ func duration(v string) (time.Duration, error) {
 
 // baseURL validates an absolute http(s) URL without query, fragment or
 // user info, and returns it without a trailing slash.
+// A value with user info, a query or a fragment may hold a password or a
+// token, so errors do not repeat it.
 func baseURL(v string) (string, error) {
 	u, err := url.Parse(v)
+	shown := strconv.Quote(v)
+	if strings.ContainsAny(v, "@?#") {
+		shown = "the URL"
+	}
 	switch {
 	case err != nil:
-		return "", fmt.Errorf("%q is not a URL", v)
+		return "", fmt.Errorf("%s is not a URL", shown)
 	case u.Scheme != "http" && u.Scheme != "https":
-		return "", fmt.Errorf("%q must start with https:// or http://", v)
+		return "", fmt.Errorf("%s must start with https:// or http://", shown)
 	case u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "":
-		return "", fmt.Errorf("%q must be scheme://host[:port][/path] with nothing else", v)
+		return "", fmt.Errorf("%s must be scheme://host[:port][/path] with nothing else (no user info, query or fragment)", shown)
 	}
 	return strings.TrimSuffix(u.String(), "/"), nil
 }
@@ -468,11 +474,14 @@ func (c Config) tableDescription() string {
 		return ""
 	}
 	d := c.TokenTable + " at " + c.Storage.endpoint() + " (from " + c.Storage.Source
-	if c.Storage.ServiceURL != "" {
+	switch s := c.Storage; {
+	case s.ServiceURL == "":
+	case s.ClientID != "":
+		d += ", managed identity " + s.ClientID
+	case s.ManagedIdentity:
 		d += ", managed identity"
-		if c.Storage.ClientID != "" {
-			d += " " + c.Storage.ClientID
-		}
+	default: // as azstorage.NewServiceClient does
+		d += ", default Azure credential"
 	}
 	return d + ")"
 }

@@ -19,6 +19,28 @@ func TestDefaults(t *testing.T) {
 		c.CapabilitiesTTL != 5*time.Minute || c.PublicBaseURL != "" || !c.AllowedOrigins.Allowed("https://org.maps.arcgis.com") {
 		t.Fatalf("unexpected defaults %+v", c)
 	}
+	// The rest of the README's table of defaults.
+	if c.UpstreamTimeout != 30*time.Second || c.TokenTimeout != 15*time.Second || c.RefusalTTL != 30*time.Second ||
+		c.TokenStoreTimeout != 2*time.Second || c.LogLevel != slog.LevelInfo || c.LogSample != 1 ||
+		c.TokenStore != "memory" || c.TokenTable != "hexproxtokens" {
+		t.Fatalf("unexpected defaults %+v", c)
+	}
+}
+
+// A URL setting's error does not repeat a value that may hold a password
+// or a token.
+func TestURLErrorsDoNotRepeatSecrets(t *testing.T) {
+	_, err := Load(env(map[string]string{
+		"HEXAGON_URL":     "https://client:p4ssw0rd@services.example",
+		"PUBLIC_BASE_URL": "https://maps.example/?access_token=t0k3n",
+	}))
+	if err == nil {
+		t.Fatal("accepted URLs with user info and a query")
+	}
+	if msg := err.Error(); strings.Contains(msg, "p4ssw0rd") || strings.Contains(msg, "t0k3n") ||
+		!strings.Contains(msg, "HEXAGON_URL:") || !strings.Contains(msg, "PUBLIC_BASE_URL:") {
+		t.Fatalf("error:\n%s", msg)
+	}
 }
 
 func TestValues(t *testing.T) {
@@ -221,6 +243,24 @@ func TestUsageSettings(t *testing.T) {
 	for _, bad := range []map[string]string{{"USAGE": "maybe"}, {"USAGE_FLUSH": "0"}, {"USAGE_TABLE": "x"}, {"RATE_LIMIT": "-1"}, {"RATE_LIMIT": "fast"}, {"DAILY_REQUEST_LIMIT": "1.5"}} {
 		if _, err := Load(env(bad)); err == nil {
 			t.Errorf("accepted %v", bad)
+		}
+	}
+}
+
+// The start-up line names the credential the table client will use, as
+// azstorage chooses it.
+func TestTableDescriptionNamesTheCredential(t *testing.T) {
+	for want, e := range map[string]map[string]string{
+		"default Azure credential":   {"AzureWebJobsStorage__accountName": "acct"},
+		"managed identity)":          {"AzureWebJobsStorage__accountName": "acct", "AzureWebJobsStorage__credential": "managedidentity"},
+		"managed identity client-1)": {"AzureWebJobsStorage__accountName": "acct", "AzureWebJobsStorage__clientId": "client-1"},
+	} {
+		c, err := Load(env(e))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := c.tableDescription(); !strings.Contains(d, want) {
+			t.Errorf("%v: %q, want it to say %q", e, d, want)
 		}
 	}
 }

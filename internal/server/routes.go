@@ -6,11 +6,8 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// methods are what every service route answers; OPTIONS is for CORS
-// preflights.
-var methods = []string{http.MethodGet, http.MethodHead, http.MethodOptions}
-
-// allowedMethods is methods as an Allow header.
+// allowedMethods are what every service route answers, as an Allow
+// header; OPTIONS is for CORS preflights.
 const allowedMethods = "GET, HEAD, OPTIONS"
 
 // routes registers every route. A service route is an Echo group whose
