@@ -872,7 +872,9 @@ type listPage struct {
 
 // page serves one page of items from the position in $skiptoken.
 func (s *Server) page(w http.ResponseWriter, r *http.Request, items []bundle) {
-	size := s.pageSize
+	s.mu.Lock()
+	size := s.pageSize // SetPageSize may run beside a list
+	s.mu.Unlock()
 	if m, err := strconv.Atoi(r.URL.Query().Get("maxresults")); err == nil && m > 0 {
 		if m > 25 {
 			writeError(w, http.StatusBadRequest, "BadParameter", "", "maxresults must be between 1 and 25.")

@@ -110,9 +110,6 @@ func Init(path string) error {
 	return err
 }
 
-// Path returns the file's path.
-func (s *Store) Path() string { return s.path }
-
 // Get implements keys.Store. While the file is broken (being edited by
 // hand, say), Get returns keys.ErrUnavailable wrapping the file's problem,
 // so that a cache in front keeps serving records it knows.
