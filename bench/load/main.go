@@ -127,7 +127,7 @@ func (s *server) stop() {
 
 func main() {
 	bin := flag.String("bin", "bench/bin", "directory with handler, fakehexagon and baseline binaries")
-	duration := flag.Duration("duration", 10*time.Second, "length of each wrk run (whole seconds)")
+	duration := flag.Duration("duration", 5*time.Second, "length of each wrk run (whole seconds)")
 	connsText := flag.String("conns", "32,256", "concurrencies")
 	out := flag.String("out", "bench", "where to write results.json and results.svg")
 	coldStarts := flag.Int("cold-starts", 20, "cold starts from the token table to time (0: skip)")
