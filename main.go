@@ -39,7 +39,6 @@ import (
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/keys/filestore"
 	"github.com/hexprox/hexprox/internal/keys/keyvault"
-	"github.com/hexprox/hexprox/internal/logsample"
 	"github.com/hexprox/hexprox/internal/logwriter"
 	"github.com/hexprox/hexprox/internal/redact"
 	"github.com/hexprox/hexprox/internal/server"
@@ -139,7 +138,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		defer cancel()
 		lw.Close(ctx)
 	}()
-	log := slog.New(logsample.New(slog.NewJSONHandler(lw, &slog.HandlerOptions{Level: cfg.LogLevel, ReplaceAttr: redact.ReplaceAttr}), cfg.LogSample))
+	log := slog.New(slog.NewJSONHandler(lw, &slog.HandlerOptions{Level: cfg.LogLevel, ReplaceAttr: redact.ReplaceAttr}))
 
 	// What requests use lives until the last of them is answered: the
 	// signal (ctx) stops the listener; serving ends after Shutdown, so

@@ -9,21 +9,11 @@
 package logsample
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"math"
 	"strconv"
 	"strings"
 	"sync/atomic"
-)
-
-// What a request line is: the server logs every request with this message
-// and an int "status" attribute.
-const (
-	RequestMessage = "request"
-	StatusKey      = "status"
-	ErrKey         = "err"
 )
 
 // perMillion is the rate's resolution.
@@ -61,29 +51,6 @@ func ParseRate(s string) (float64, error) {
 	return v, nil
 }
 
-// Handler passes every record to the next handler except successful
-// request lines, of which it keeps a fraction. A record is a successful
-// request line when its message is RequestMessage, its level is below
-// WARN, it has an int StatusKey attribute from 1 to 399 and no non-empty
-// ErrKey attribute; every other record (errors, 4xx refusals, 5xx,
-// aborted responses, start-up and store messages) is always passed on.
-//
-// Handler is safe for concurrent use; handlers derived with WithAttrs and
-// WithGroup share its count.
-type Handler struct {
-	next slog.Handler
-	s    *Sampler
-}
-
-// New returns next wrapped to keep the fraction rate (0 to 1) of
-// successful request lines. A rate of 1 or more returns next itself.
-func New(next slog.Handler, rate float64) slog.Handler {
-	if rate >= 1 || math.IsNaN(rate) {
-		return next
-	}
-	return &Handler{next: next, s: NewSampler(rate)}
-}
-
 // Sampler decides which successful request lines are kept, for a server
 // that writes its request lines itself. A nil *Sampler keeps every line.
 // It is safe for concurrent use.
@@ -118,51 +85,4 @@ func (s *Sampler) Keep() bool {
 	}
 	n := s.n.Add(1)
 	return n*s.ppm/perMillion != (n-1)*s.ppm/perMillion
-}
-
-// Enabled reports whether the next handler handles level.
-func (h *Handler) Enabled(ctx context.Context, level slog.Level) bool {
-	return h.next.Enabled(ctx, level)
-}
-
-// Handle passes r on unless it is a successful request line that the
-// sample leaves out.
-func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
-	if successfulRequest(r) && !h.s.Keep() {
-		return nil
-	}
-	return h.next.Handle(ctx, r)
-}
-
-func successfulRequest(r slog.Record) bool {
-	if r.Message != RequestMessage || r.Level >= slog.LevelWarn {
-		return false
-	}
-	ok, failed := false, false
-	r.Attrs(func(a slog.Attr) bool {
-		switch a.Key {
-		case StatusKey:
-			if a.Value.Kind() == slog.KindInt64 {
-				s := a.Value.Int64()
-				ok = s > 0 && s < 400
-			}
-		case ErrKey:
-			failed = a.Value.Kind() != slog.KindString || a.Value.String() != ""
-		}
-		return !failed
-	})
-	return ok && !failed
-}
-
-// WithAttrs returns a Handler over next.WithAttrs(attrs) sharing h's
-// count.
-func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &Handler{next: h.next.WithAttrs(attrs), s: h.s}
-}
-
-// WithGroup returns a Handler over next.WithGroup(name) sharing h's count.
-// A record's own attributes are looked at whatever group they are then
-// written under.
-func (h *Handler) WithGroup(name string) slog.Handler {
-	return &Handler{next: h.next.WithGroup(name), s: h.s}
 }

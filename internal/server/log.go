@@ -157,17 +157,22 @@ func (r *record) scrub(s string) string {
 	return s
 }
 
+// logLine writes the request's line, unless LOG_SAMPLE leaves out a
+// successful one (errors and refusals are never sampled away).
 func (s *Server) logLine(rec *record) {
 	r := rec.Request()
 	status := rec.Response().Status
 	level := s.logLevel(status)
+	if level < slog.LevelWarn && status < http.StatusBadRequest && rec.err == "" && !s.sample.Keep() {
+		return
+	}
 	if s.lines == nil {
 		a := make(attrs, 0, 16)
 		s.requestFields(&a, rec, status)
 		s.log.LogAttrs(r.Context(), level, "request", a...)
 		return
 	}
-	l, ok := s.lines.begin(level, status < http.StatusBadRequest && rec.err == "")
+	l, ok := s.lines.begin(level)
 	if !ok {
 		return
 	}

@@ -7,20 +7,17 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
-
-	"github.com/hexprox/hexprox/internal/logsample"
 )
 
 // lineWriter writes request lines itself, in the shape slog's JSON
 // handler gives them ({"time":…,"level":…,"msg":"request",…}), to w:
 // formatting a line through slog cost about as much as the rest of a
-// redirect. It keeps LOG_LEVEL (level) and LOG_SAMPLE (sample) as the
-// slog path does, and one Write is one whole line.
+// redirect. It keeps LOG_LEVEL (level) as the slog path does (the server
+// applies LOG_SAMPLE to both), and one Write is one whole line.
 type lineWriter struct {
-	w      io.Writer
-	level  slog.Level // lines below it are not written
-	sample *logsample.Sampler
-	now    func() time.Time
+	w     io.Writer
+	level slog.Level // lines below it are not written
+	now   func() time.Time
 }
 
 var linePool = sync.Pool{New: func() any { return &line{b: make([]byte, 0, 512)} }}
@@ -117,10 +114,10 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// begin starts a line at level, or reports false when the line is not to
-// be written (below LOG_LEVEL, or a successful line LOG_SAMPLE leaves out).
-func (lw *lineWriter) begin(level slog.Level, successful bool) (*line, bool) {
-	if level < lw.level || successful && !lw.sample.Keep() {
+// begin starts a line at level, or reports false when the line is below
+// LOG_LEVEL.
+func (lw *lineWriter) begin(level slog.Level) (*line, bool) {
+	if level < lw.level {
 		return nil, false
 	}
 	l := linePool.Get().(*line)

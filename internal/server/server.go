@@ -61,6 +61,7 @@ type Server struct {
 	usage   *usage.Counter
 	decoded decodedCredentials // credential URLs Hexagon accepted, decoded
 	lines   *lineWriter        // nil: request lines go through log
+	sample  *logsample.Sampler // LOG_SAMPLE, for successful request lines
 	// v1Limits are RATE_LIMIT and DAILY_REQUEST_LIMIT per v1 credential;
 	// nil when neither is set.
 	v1Limits *v1Limiters
@@ -99,6 +100,7 @@ func New(o Options) *Server {
 
 		v1Limits: newV1Limiters(limit.Limits{Rate: o.Config.RateLimit, Daily: o.Config.DailyLimit}),
 		log:      o.Log,
+		sample:   logsample.NewSampler(o.Config.LogSample),
 		version:  o.Version,
 		caps:     capabilities.NewCache(o.Config.CapabilitiesTTL, 0, o.Now),
 		page:     landing.Render(o.Version, o.Config.HexagonURL),
@@ -107,7 +109,7 @@ func New(o Options) *Server {
 		wmsMatch:  capabilities.ServiceMatcher(wms.ServicePath),
 	}
 	if o.RequestLog != nil {
-		s.lines = &lineWriter{w: o.RequestLog, level: o.Config.LogLevel, sample: logsample.NewSampler(o.Config.LogSample), now: time.Now}
+		s.lines = &lineWriter{w: o.RequestLog, level: o.Config.LogLevel, now: time.Now}
 	}
 	transport := &hexagon.Transport{Base: o.Upstream}
 	s.fetcher = &http.Client{Transport: transport, Timeout: 2 * o.Config.UpstreamTimeout,
