@@ -53,7 +53,7 @@ func (s *Server) about(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rec.principal, rec.who = principal{key: k, org: k.Org()}, k.Fingerprint()
+	rec.principal = principal{key: k, org: k.Org(), who: k.Fingerprint()}
 	base, ok := publicurl.Base(c.Request(), s.cfg.PublicBaseURL)
 	if !ok {
 		return failure.Invalidf(failure.CodeInvalidParameter, "Host", "the Host or X-Forwarded-Host header is not a valid host name")

@@ -101,7 +101,7 @@ func BenchmarkCount(b *testing.B) {
 	b.Cleanup(func() { counter.Close(context.Background()) })
 	s, _ := benchServerWith(b, func(o *Options) { o.Usage = counter })
 	cred := credential.Credential{ID: clientID, Secret: clientSecret}
-	rec := &record{who: cred.Fingerprint(), tokens: s.tokens.Source(cred), mode: "redirect", route: "wmts"}
+	rec := &record{principal: principal{cred: cred, who: cred.Fingerprint()}, tokens: s.tokens.Source(cred), mode: "redirect", route: "wmts"}
 	b.ReportAllocs()
 	for b.Loop() {
 		rec.subject = nil

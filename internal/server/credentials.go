@@ -78,13 +78,13 @@ func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 			p, rest, err := find(r, after)
 			if err != nil {
 				if p.key != nil { // a key with no set left: still whose it was
-					rec.principal, rec.who = p, p.who
+					rec.principal = p
 					rec.subject = s.subjectOf(rec, token.Unknown)
 				}
 				return err
 			}
 			for {
-				rec.principal, rec.who, rec.rest = p, p.who, rest
+				rec.principal, rec.rest = p, rest
 				rec.tokens = s.tokens.Source(p.cred)
 				// What this instance knows of a credential URL's credential,
 				// read once for the guess limit, counting and limits.

@@ -53,13 +53,13 @@ func tooManyGuesses(wait time.Duration) error {
 // it (known is Live; so that random credentials cannot fill the
 // counters). nil when nothing is counted.
 func (s *Server) subjectOf(rec *record, known token.State) *usage.Subject {
-	if s.usage == nil || rec.who == "" {
+	if s.usage == nil || rec.principal.who == "" {
 		return nil
 	}
 	if rec.principal.key == nil && (rec.tokens == nil || known != token.Live) {
 		return nil
 	}
-	return s.usage.Subject(usageID(rec.principal.org, rec.who))
+	return s.usage.Subject(usageID(rec.principal.org, rec.principal.who))
 }
 
 // limiterOf returns the limits that apply to the request: the key's own,

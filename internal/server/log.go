@@ -26,8 +26,9 @@ import (
 // the chain, so that recordOf is a type assertion rather than a lookup in
 // a map that Echo would allocate for every request.
 //
-// Only who (a fingerprint) and path (set once the rest of the path has
-// been validated) reach the log; the principal's credential never does.
+// Only the principal's who (a fingerprint) and path (set once the rest of
+// the path has been validated) reach the log; the principal's credential
+// never does.
 type record struct {
 	echo.Context
 
@@ -48,11 +49,11 @@ type record struct {
 	wmsMap bool // a WMS GetMap (counted as a map, not "other WMS")
 
 	// For the log line.
-	start                       time.Time
-	returned                    bool // the chain returned rather than panicked
-	route, mode, who, path, err string
-	cacheHit                    bool
-	call                        *hexagon.Call
+	start                  time.Time
+	returned               bool // the chain returned rather than panicked
+	route, mode, path, err string
+	cacheHit               bool
+	call                   *hexagon.Call
 }
 
 // Error sends err to the one error handler with the record, not the
@@ -192,12 +193,12 @@ func (s *Server) requestFields(f fields, rec *record, status int) {
 	f.int("status", int64(status))
 	f.ms("latency_ms", time.Since(rec.start))
 	f.int("bytes", rec.Response().Size)
-	if rec.who != "" {
+	if rec.principal.who != "" {
 		if rec.principal.key != nil {
-			f.str("key", rec.who)
+			f.str("key", rec.principal.who)
 			f.str("org", redact.String(capped(rec.principal.org)))
 		} else {
-			f.str("cred", rec.who)
+			f.str("cred", rec.principal.who)
 		}
 		if rec.path != "" {
 			f.str("path", redact.String(capped(rec.path)))
