@@ -2,7 +2,8 @@
 # HexProx load benchmark, one command: installs wrk (and nginx for the
 # nginx yardstick) from Debian and Azurite (for the cold start from the
 # token table) from npm if missing, builds the handler, the fake Hexagon
-# and the baselines (a bare ReverseProxy and a bare 302 handler), and runs
+# and the baselines (a bare ReverseProxy, the least net/http relay and a
+# bare 302 handler), and runs
 # bench/load, which writes bench/results.json and bench/results.svg and
 # prints a Markdown table with the ratios and goals of issue 14.
 #

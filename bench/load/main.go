@@ -2,8 +2,8 @@
 // loopback only, it starts the fake Hexagon, the built handler (three
 // times: logs at info, at warn, and sampled) and the yardsticks (the fake
 // hit directly, a bare net/http 302 handler, a minimal
-// httputil.ReverseProxy, and one nginx worker doing proxy_pass when nginx
-// is installed) as separate processes, drives each path at each
+// httputil.ReverseProxy, the least relay a handler on net/http can be, and
+// one nginx worker doing proxy_pass when nginx is installed) as separate processes, drives each path at each
 // concurrency with wrk, and samples every server's RSS and CPU time
 // (/proc/<pid>/stat of its process group). The /v2 key paths run against
 // a keys file it writes with internal/keys/filestore. It then measures
@@ -97,6 +97,7 @@ var targetNotes = []struct{ name, note string }{
 	{"hexprox-pinned", "HexProx on core 0, a one-thread wrk on core 1"},
 	{"floor302", "a bare net/http handler that only writes the 302"},
 	{"baseline", "a bare httputil.ReverseProxy, the client's URL passed through"},
+	{"relay", "the least a relay on net/http does (bench/baseline -mode relay, GOGC=400): one Transport GET, type, length and body copied; the ceiling for HexProx's stream on net/http"},
 	{"nginx", "one nginx worker, proxy_pass with upstream keep-alive"},
 	{"direct", "the fake Hexagon itself"},
 }
@@ -167,7 +168,7 @@ func run(bin string, duration time.Duration, connsText, out string, coldStarts, 
 	}
 	defer os.RemoveAll(tmp)
 
-	names := []string{"fake", "hexprox", "warn", "sampled", "nocount", "baseline", "floor", "nginx"}
+	names := []string{"fake", "hexprox", "warn", "sampled", "nocount", "baseline", "relay", "floor", "nginx"}
 	addr := map[string]string{}
 	for _, n := range names {
 		if addr[n], err = procstat.FreeAddr(); err != nil {
@@ -228,12 +229,19 @@ func run(bin string, duration time.Duration, connsText, out string, coldStarts, 
 		return err
 	}
 	defer base.stop()
+	// The relay runs with HexProx's own GC setting, so that the two differ
+	// only in what HexProx does per tile.
+	relay, err := start("relay", filepath.Join(bin, "baseline"), []string{"GOGC=400"}, "-listen", addr["relay"], "-upstream", fakeURL, "-mode", "relay")
+	if err != nil {
+		return err
+	}
+	defer relay.stop()
 	floor, err := start("floor302", filepath.Join(bin, "baseline"), nil, "-listen", addr["floor"], "-mode", "redirect")
 	if err != nil {
 		return err
 	}
 	defer floor.stop()
-	for _, n := range []string{"baseline", "floor"} {
+	for _, n := range []string{"baseline", "relay", "floor"} {
 		if err := waitHTTP(url(n) + "/streaming/wmts"); err != nil {
 			return err
 		}
@@ -256,7 +264,7 @@ func run(bin string, duration time.Duration, connsText, out string, coldStarts, 
 		"redirect": {"hexprox": url("hexprox") + cred + tile, "hexprox-v2": url("hexprox") + v2 + tile,
 			"hexprox-warn": url("warn") + cred + tile, "hexprox-sampled": url("sampled") + cred + tile, "hexprox-nocount": url("nocount") + cred + tile, "floor302": url("floor") + tile},
 		"stream": {"hexprox": url("hexprox") + cred + tile, "hexprox-v2": url("hexprox") + v2 + tile,
-			"direct": fakeURL + upstreamTile, "baseline": url("baseline") + upstreamTile},
+			"direct": fakeURL + upstreamTile, "baseline": url("baseline") + upstreamTile, "relay": url("relay") + upstreamTile},
 		"capabilities": {"hexprox": url("hexprox") + cred + "/1.0.0/WMTSCapabilities.xml", "direct": fakeURL + upstreamCaps},
 	}
 	if ng != nil {
@@ -284,8 +292,8 @@ func run(bin string, duration time.Duration, connsText, out string, coldStarts, 
 		}
 	}
 	servers := map[string]*server{"hexprox": hp, "hexprox-v2": hp, "hexprox-warn": warn, "hexprox-sampled": sampled, "hexprox-nocount": nocount,
-		"floor302": floor, "direct": up, "baseline": base, "nginx": ng}
-	order := []string{"hexprox", "hexprox-v2", "hexprox-nocount", "hexprox-warn", "hexprox-sampled", "floor302", "baseline", "nginx", "direct"}
+		"floor302": floor, "direct": up, "baseline": base, "relay": relay, "nginx": ng}
+	order := []string{"hexprox", "hexprox-v2", "hexprox-nocount", "hexprox-warn", "hexprox-sampled", "floor302", "baseline", "relay", "nginx", "direct"}
 	// Every path and target once per round, so that a target and its
 	// yardstick are measured minutes apart at most, however this shared
 	// machine's speed drifts; the table gives each one's median.

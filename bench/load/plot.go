@@ -6,9 +6,9 @@ import (
 )
 
 var colors = map[string]string{"hexprox": "#0b5cad", "hexprox-v2": "#2f8fd8", "hexprox-warn": "#7fb3e6", "hexprox-sampled": "#a9c9ee",
-	"hexprox-pinned": "#5a3fa0", "floor302": "#c0803a", "baseline": "#8aa8c8", "nginx": "#3a8f5c", "direct": "#b7b7b7"}
+	"hexprox-pinned": "#5a3fa0", "floor302": "#c0803a", "baseline": "#8aa8c8", "relay": "#6f8f3a", "nginx": "#3a8f5c", "direct": "#b7b7b7"}
 
-var targetOrder = []string{"hexprox", "hexprox-v2", "hexprox-warn", "hexprox-sampled", "hexprox-pinned", "floor302", "baseline", "nginx", "direct"}
+var targetOrder = []string{"hexprox", "hexprox-v2", "hexprox-warn", "hexprox-sampled", "hexprox-pinned", "floor302", "baseline", "relay", "nginx", "direct"}
 
 // plot draws two panels, throughput and p99 latency, with one group of
 // bars per path and concurrency and one bar per target.
