@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,48 +14,103 @@ import (
 	"time"
 )
 
-// DirSink keeps usage rows in a directory, one JSON file per instance,
-// for a server with no table configured: its counters survive a restart,
-// and `handler usage` run beside it reads them. Each instance rewrites only
-// its own file (atomically), so instances never contend. It is safe for
-// concurrent use.
+// DirSink keeps usage rows in a directory, one JSON file per instance and
+// UTC day (<instance>.<YYYY-MM-DD>.json), for a server with no table
+// configured: its counters survive a restart, and `handler usage` run
+// beside it reads them. Each instance rewrites only its own files
+// (atomically), so instances never contend, and a flush rewrites only the
+// days its rows fall on: a day's file holds at most 24 rows per subject,
+// however long the process runs. It holds in memory the files of the two
+// latest days it wrote, and reads an older one back from disk if a late
+// row needs it. It is safe for concurrent use.
 type DirSink struct {
 	Dir string
 
-	mu  sync.Mutex
-	own MemorySink // this process's rows, written whole on every Write
+	mu   sync.Mutex
+	days map[dayFile]map[rowID]Row // files written lately, whole
 }
 
+// dayFile names one instance's file for one UTC day.
+type dayFile struct {
+	instance string
+	day      int64 // Unix days
+}
+
+func (f dayFile) name() string {
+	return strings.TrimSuffix(fileName(f.instance), ".json") + "." + time.Unix(f.day*86400, 0).UTC().Format(time.DateOnly) + ".json"
+}
+
+// keptDays is how many of the latest days' files a DirSink keeps in
+// memory: today's and yesterday's, which the hour after midnight flushes.
+const keptDays = 2
+
 // Write implements Sink: it upserts rows and rewrites the files of the
-// instances they belong to.
-func (d *DirSink) Write(ctx context.Context, rows []Row) error {
+// instances and days they belong to.
+func (d *DirSink) Write(_ context.Context, rows []Row) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := d.own.Write(ctx, rows); err != nil {
-		return err
-	}
-	all, _ := d.own.Read(ctx, Query{To: maxTime})
-	byInstance := map[string][]Row{}
-	for _, r := range rows {
-		byInstance[r.Instance] = nil
-	}
-	for _, r := range all {
-		if _, ok := byInstance[r.Instance]; ok {
-			byInstance[r.Instance] = append(byInstance[r.Instance], r)
-		}
+	if d.days == nil {
+		d.days = make(map[dayFile]map[rowID]Row)
 	}
 	if err := os.MkdirAll(d.Dir, 0o700); err != nil {
 		return err
 	}
-	for inst, rs := range byInstance {
-		if err := writeFileAtomic(filepath.Join(d.Dir, fileName(inst)), rs); err != nil {
+	touched := map[dayFile]bool{}
+	for _, r := range rows {
+		r.Hour = r.Hour.UTC().Truncate(time.Hour)
+		f := dayFile{r.Instance, dayOf(unixHour(r.Hour))}
+		held, ok := d.days[f]
+		if !ok {
+			var err error
+			if held, err = d.load(f); err != nil {
+				return err
+			}
+			d.days[f] = held
+		}
+		held[rowID{r.Hour.Unix(), r.Instance, r.SubjectID}] = r
+		touched[f] = true
+	}
+	var latest int64 = math.MinInt64
+	for f := range d.days {
+		latest = max(latest, f.day)
+	}
+	for f := range touched {
+		rs := make([]Row, 0, len(d.days[f]))
+		for _, r := range d.days[f] {
+			rs = append(rs, r)
+		}
+		SortRows(rs)
+		if err := writeFileAtomic(filepath.Join(d.Dir, f.name()), rs); err != nil {
 			return err
+		}
+	}
+	for f := range d.days {
+		if f.day <= latest-keptDays {
+			delete(d.days, f)
 		}
 	}
 	return nil
 }
 
-// Read implements Source: every instance's rows in the directory.
+// load reads f's file back, if there is one, so that a write to it keeps
+// the rows already there.
+func (d *DirSink) load(f dayFile) (map[rowID]Row, error) {
+	held := map[rowID]Row{}
+	rows, err := readRows(filepath.Join(d.Dir, f.name()))
+	if errors.Is(err, fs.ErrNotExist) {
+		return held, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		held[rowID{r.Hour.Unix(), r.Instance, r.SubjectID}] = r
+	}
+	return held, nil
+}
+
+// Read implements Source: every instance's rows in the directory. Files of
+// days outside q are not read.
 func (d *DirSink) Read(_ context.Context, q Query) ([]Row, error) {
 	entries, err := os.ReadDir(d.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -65,16 +121,12 @@ func (d *DirSink) Read(_ context.Context, q Query) ([]Row, error) {
 	}
 	var out []Row
 	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") || !mayHold(e.Name(), q) {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(d.Dir, e.Name()))
+		rows, err := readRows(filepath.Join(d.Dir, e.Name()))
 		if err != nil {
 			return nil, err
-		}
-		var rows []Row
-		if err := json.Unmarshal(b, &rows); err != nil {
-			return nil, fmt.Errorf("usage file %s: %w", e.Name(), err)
 		}
 		for _, r := range rows {
 			if q.Matches(r) {
@@ -84,6 +136,34 @@ func (d *DirSink) Read(_ context.Context, q Query) ([]Row, error) {
 	}
 	SortRows(out)
 	return out, nil
+}
+
+// mayHold reports whether the file called name may hold rows q selects:
+// a day's file only if its day overlaps q; a file of any other name (one
+// instance's file from before files were kept per day) always.
+func mayHold(name string, q Query) bool {
+	stem := strings.TrimSuffix(name, ".json")
+	i := strings.LastIndexByte(stem, '.')
+	if i < 0 {
+		return true
+	}
+	day, err := time.Parse(time.DateOnly, stem[i+1:])
+	if err != nil {
+		return true
+	}
+	return day.Before(q.To) && day.Add(24*time.Hour).After(q.From)
+}
+
+func readRows(path string) ([]Row, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var rows []Row
+	if err := json.Unmarshal(b, &rows); err != nil {
+		return nil, fmt.Errorf("usage file %s: %w", filepath.Base(path), err)
+	}
+	return rows, nil
 }
 
 // fileName makes an instance id safe as a file name.
@@ -115,6 +195,3 @@ func writeFileAtomic(path string, rows []Row) error {
 	}
 	return os.Rename(tmp.Name(), path)
 }
-
-// maxTime is later than any hour a row can have.
-var maxTime = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -2,6 +2,9 @@ package usage
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -42,5 +45,98 @@ func TestDirSinkKeepsEachInstancesRowsAndReadsThemAll(t *testing.T) {
 	}
 	if rows, _ := (&DirSink{Dir: t.TempDir() + "/none"}).Read(ctx, Query{To: hour}); len(rows) != 0 {
 		t.Fatal("an empty directory has no rows")
+	}
+}
+
+func TestDirSinkRewritesOnlyTheDaysItsRowsFallOn(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	d := &DirSink{Dir: dir}
+	org := SubjectID{Org: "County", Key: "abcd1234"}
+	day1 := time.Date(2026, 11, 20, 23, 0, 0, 0, time.UTC)
+	var c Counts
+	c[TilesRedirected] = 3
+	if err := d.Write(ctx, []Row{{Hour: day1, Instance: "one", SubjectID: org, Counts: c}}); err != nil {
+		t.Fatal(err)
+	}
+	first := filepath.Join(dir, "one.2026-11-20.json")
+	before, err := os.Stat(first)
+	if err != nil {
+		t.Fatalf("no file for the row's day: %v", err)
+	}
+	// A week of later flushes: each rewrites its own day's file only, and
+	// the sink holds no more than the latest days' rows.
+	for h := 1; h <= 7*24; h++ {
+		c[TilesRedirected] = int64(h)
+		if err := d.Write(ctx, []Row{{Hour: day1.Add(time.Duration(h) * time.Hour), Instance: "one", SubjectID: org, Counts: c}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, err := os.Stat(first)
+	if err != nil || !os.SameFile(before, after) {
+		t.Fatalf("the first day's file was rewritten by later days' flushes (%v)", err)
+	}
+	if len(d.days) > keptDays {
+		t.Fatalf("the sink holds %d days' files in memory, want at most %d", len(d.days), keptDays)
+	}
+	names, _ := filepath.Glob(filepath.Join(dir, "one.*.json"))
+	if len(names) != 8 {
+		t.Fatalf("%d day files, want 8: %v", len(names), names)
+	}
+	rows, err := (&DirSink{Dir: dir}).Read(ctx, Query{From: day1, To: day1.Add(8 * 24 * time.Hour)})
+	if err != nil || len(rows) != 7*24+1 {
+		t.Fatalf("read %d rows (%v), want %d", len(rows), err, 7*24+1)
+	}
+}
+
+func TestDirSinkKeepsTheRowsOfADayFileItDidNotWrite(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	org := SubjectID{Org: "County", Key: "abcd1234"}
+	hour := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	var c Counts
+	c[Capabilities] = 2
+	if err := (&DirSink{Dir: dir}).Write(ctx, []Row{{Hour: hour, Instance: "one", SubjectID: org, Counts: c}}); err != nil {
+		t.Fatal(err)
+	}
+	// Another sink (a process that restarted under a fixed instance name)
+	// writes a later hour of the same day: the earlier row stays.
+	if err := (&DirSink{Dir: dir}).Write(ctx, []Row{{Hour: hour.Add(time.Hour), Instance: "one", SubjectID: org, Counts: c}}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := (&DirSink{Dir: dir}).Read(ctx, Query{From: hour, To: hour.Add(24 * time.Hour)})
+	if err != nil || len(rows) != 2 {
+		t.Fatalf("read %d rows (%v), want 2", len(rows), err)
+	}
+}
+
+func TestDirSinkReadsOnlyTheDaysAsked(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	org := SubjectID{Org: "County", Key: "abcd1234"}
+	hour := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	var c Counts
+	c[TilesStreamed] = 4
+	legacy, err := json.Marshal([]Row{{Hour: hour, Instance: "old", SubjectID: org, Counts: c}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A file from before day files, and an unreadable file of another day.
+	if err := os.WriteFile(filepath.Join(dir, "old.json"), legacy, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "one.2026-11-01.json"), []byte("not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := &DirSink{Dir: dir}
+	if err := d.Write(ctx, []Row{{Hour: hour, Instance: "one", SubjectID: org, Counts: c}}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := d.Read(ctx, Query{From: hour.Truncate(24 * time.Hour), To: hour.Add(time.Hour)})
+	if err != nil || len(rows) != 2 {
+		t.Fatalf("read %d rows (%v), want today's and the old file's", len(rows), err)
+	}
+	if _, err := d.Read(ctx, Query{From: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC), To: hour}); err == nil {
+		t.Fatal("a query over the unreadable day's file did not read it")
 	}
 }
