@@ -53,3 +53,16 @@ func BenchmarkSubject(b *testing.B) {
 		c.Subject(acme)
 	}
 }
+
+// BenchmarkSubjectParallel: every core looking up the same held subject,
+// as the request path does.
+func BenchmarkSubjectParallel(b *testing.B) {
+	c := usage.New(usage.Options{NoLoop: true})
+	c.Subject(acme)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			c.Subject(acme)
+		}
+	})
+}

@@ -4,12 +4,13 @@
 //
 // # Counting
 //
-// The request path resolves a *Subject once (Counter.Subject) and keeps
-// it; Subject.Add is then two atomic loads and an atomic add into the
-// current hour's bucket: no clock read, no lock, no allocation, never an
-// error, never a wait on storage. A new hour costs one short lock and one
-// small allocation per subject. The current hour is reread from the clock
-// every Options.Tick (one second) by the Counter's loop.
+// The request path resolves a *Subject (Counter.Subject, a lock-free
+// lookup for a subject already held) and counts with it; Subject.Add is
+// two atomic loads and an atomic add into the current hour's bucket: no
+// clock read, no lock, no allocation, never an error, never a wait on
+// storage. A new hour costs one short lock and one small allocation per
+// subject. The current hour is reread from the clock every Options.Tick
+// (one second) by the Counter's loop.
 //
 // # Flushing and what a crash loses
 //
@@ -103,6 +104,7 @@ type Counter struct {
 
 	mu        sync.Mutex
 	subjects  map[SubjectID]*Subject
+	held      sync.Map   // SubjectID → *Subject: subjects, for lookups without mu
 	retiring  []*Subject // released, awaiting their buckets' last write
 	other     *Subject
 	nbuckets  int
@@ -261,9 +263,15 @@ func dayOf(hour int64) int64 {
 }
 
 // Subject returns the handle of id, creating it if needed. At the
-// MaxSubjects or MaxBuckets cap it returns the Other subject's handle. It
-// takes a lock: call it once per key, not per request.
+// MaxSubjects or MaxBuckets cap it returns the Other subject's handle. A
+// subject already held is found without a lock, so it may be called per
+// request; creating one takes the Counter's lock.
 func (c *Counter) Subject(id SubjectID) *Subject {
+	if s, ok := c.held.Load(id); ok {
+		// Possibly released since: a released handle re-resolves itself
+		// on its next Add, as any kept handle does.
+		return s.(*Subject)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.subjectLocked(id)
@@ -287,6 +295,7 @@ func (c *Counter) subjectLocked(id SubjectID) *Subject {
 		s.baseDay.Store(c.sharedDay)
 	}
 	c.subjects[id] = s
+	c.held.Store(id, s)
 	return s
 }
 

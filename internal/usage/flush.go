@@ -139,6 +139,7 @@ func (c *Counter) releaseLocked(seq uint64, nowHour int64) {
 		}
 		s.retired.Store(true)
 		delete(c.subjects, id)
+		c.held.Delete(id)
 		if cur != nil {
 			cur.retiredSeq = seq + 1
 			c.retiring = append(c.retiring, s)
