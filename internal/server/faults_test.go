@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hexprox/hexprox/internal/fakehexagon"
+	"github.com/hexprox/hexprox/internal/usage"
 )
 
 // leakCheck fails the test if goroutines started during it are still
@@ -210,7 +211,9 @@ func TestFaults(t *testing.T) {
 
 	t.Run("body cut halfway", func(t *testing.T) {
 		leakCheck(t)
-		h := newHarness(t, nil)
+		counter := usage.New(usage.Options{NoLoop: true})
+		h := newHarnessWith(t, nil, func(o *Options) { o.Usage = counter })
+		h.get(h.credURL()+tilePath, nil) // Hexagon accepts the credential: it is counted from now on
 		h.fake.Set(fakehexagon.Switches{TruncateTiles: true})
 		req, _ := http.NewRequest("GET", h.credURL()+tilePath, nil)
 		req.Header.Set("Origin", allowed)
@@ -231,6 +234,16 @@ func TestFaults(t *testing.T) {
 				t.Fatalf("the cut response was not logged as aborted:\n%s", h.logs.String())
 			}
 			time.Sleep(10 * time.Millisecond)
+		}
+		// And counted: Hexagon served the tile, and the bytes that went
+		// to the client are its streamed bytes.
+		var got usage.Counts
+		for _, r := range counter.Snapshot(time.Now().Add(-time.Hour), time.Now().Add(time.Hour)) {
+			got.Add(r.Counts)
+		}
+		if got[usage.TilesStreamed] != 1 || got[usage.BytesStreamed] <= 0 || got[usage.BytesStreamed] >= int64(len(h.fake.JPEG())) {
+			t.Fatalf("the cut stream counted as %d streamed tiles and %d bytes; want 1 tile and fewer than %d bytes (counts %v)",
+				got[usage.TilesStreamed], got[usage.BytesStreamed], len(h.fake.JPEG()), got)
 		}
 	})
 

@@ -100,11 +100,16 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 // and stack logged. Once part of the answer has gone, a panic can only
 // cut the connection, so that the client sees the answer is short: it
 // goes on up to net/http as http.ErrAbortHandler (a response cut off on
-// purpose, which net/http ends quietly), and the line says aborted.
+// purpose, which net/http ends quietly), and the line says aborted. An
+// aborted answer whose status had gone is counted as what it was, with
+// the bytes that went: Hexagon served it all the same.
 func (s *Server) finish(rec *record) {
 	if !rec.returned {
 		if p := recover(); !s.answeredPanic(rec, p) {
 			rec.err = "response aborted"
+			if w := rec.Response(); w.Committed {
+				s.count(rec, w.Status, w.Size)
+			}
 			s.logLine(rec)
 			if p != nil {
 				panic(http.ErrAbortHandler)
