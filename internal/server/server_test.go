@@ -195,6 +195,14 @@ func TestOriginPolicy(t *testing.T) {
 		!strings.Contains(resp.Header.Get("Access-Control-Allow-Methods"), "GET") || resp.Header.Get("Access-Control-Allow-Headers") != "if-none-match" {
 		t.Fatalf("preflight: %d %v", resp.StatusCode, resp.Header)
 	}
+	// Requested headers that are not a plain list of names are not echoed
+	// back: the preflight still answers, and allows no extra header.
+	for _, bad := range []string{"x-a; y=<script>", "x-" + strings.Repeat("a,", 300)} {
+		resp, _ = h.do(http.MethodOptions, h.credURL()+tilePath, map[string]string{"Origin": "http://localhost:3000", "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": bad})
+		if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Headers") != "" || resp.Header.Get("Access-Control-Allow-Origin") != "http://localhost:3000" {
+			t.Fatalf("preflight asking for %.20q…: %d %v", bad, resp.StatusCode, resp.Header)
+		}
+	}
 	resp, _ = h.do(http.MethodOptions, h.credURL()+tilePath, nil)
 	if resp.StatusCode != 204 || resp.Header.Get("Allow") != "GET, HEAD, OPTIONS" {
 		t.Fatalf("OPTIONS without Origin: %d %v", resp.StatusCode, resp.Header)
