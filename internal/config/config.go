@@ -130,19 +130,30 @@ func onAzure(get func(name, def string) string) bool {
 	return get("WEBSITE_INSTANCE_ID", "") != "" || get("WEBSITE_SITE_NAME", "") != "" || get("FUNCTIONS_CUSTOMHANDLER_PORT", "") != ""
 }
 
-// Load reads the settings through getenv (os.Getenv in main). It reports
-// every problem at once.
-func Load(getenv func(string) string) (Config, error) {
-	var errs []error
-	bad := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
-	}
-	get := func(name, def string) string {
+// getter reads a setting through getenv, trimmed, or def when it is unset
+// or blank.
+func getter(getenv func(string) string) func(name, def string) string {
+	return func(name, def string) string {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
 			return v
 		}
 		return def
 	}
+}
+
+// collect returns a function that adds a setting's problem to errs.
+func collect(errs *[]error) func(name, format string, args ...any) {
+	return func(name, format string, args ...any) {
+		*errs = append(*errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+}
+
+// Load reads the settings through getenv (os.Getenv in main). It reports
+// every problem at once.
+func Load(getenv func(string) string) (Config, error) {
+	var errs []error
+	bad := collect(&errs)
+	get := getter(getenv)
 	c := Config{}
 
 	var err error
@@ -286,17 +297,43 @@ func (c *Config) loadTokenStore(get func(name, def string) string, bad func(name
 	}
 }
 
+// LoadKeys resolves the key store's settings alone (KEY_STORE and those
+// it names), exactly as Load does, for the tools that administer keys:
+// what they open is what the server reads.
+func LoadKeys(getenv func(string) string) (Keys, error) {
+	var c Config
+	var errs []error
+	c.loadKeys(getter(getenv), collect(&errs))
+	return c.Keys, errors.Join(errs...)
+}
+
+// VaultURL checks a Key Vault URL (KEY_VAULT_URL, or the keys CLI's
+// --vault) and returns it without a trailing slash.
+func VaultURL(v string) (string, error) {
+	v = strings.TrimSuffix(strings.TrimSpace(v), "/")
+	u, err := url.Parse(v)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.Path != "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		shown := strconv.Quote(v)
+		if strings.ContainsAny(v, "@?#") {
+			shown = "the URL"
+		}
+		return "", fmt.Errorf("%s is not a vault URL such as https://myvault.vault.azure.net", shown)
+	}
+	return v, nil
+}
+
 // loadKeys resolves KEY_STORE. Unset, it is keyvault when a vault is
 // named, file when KEYS_FILE is set, and none otherwise.
 func (c *Config) loadKeys(get func(name, def string) string, bad func(name, format string, args ...any)) {
 	k := &c.Keys
-	k.VaultURL = strings.TrimSuffix(get("KEY_VAULT_URL", ""), "/")
+	k.VaultURL = get("KEY_VAULT_URL", "")
 	if name := get("KEY_VAULT_NAME", ""); k.VaultURL == "" && name != "" {
 		k.VaultURL = "https://" + name + ".vault.azure.net"
 	}
 	if k.VaultURL != "" {
-		if u, err := url.Parse(k.VaultURL); err != nil || u.Scheme != "https" || u.Host == "" || u.Path != "" {
-			bad("KEY_VAULT_URL", "%q is not a vault URL such as https://myvault.vault.azure.net", k.VaultURL)
+		var err error
+		if k.VaultURL, err = VaultURL(k.VaultURL); err != nil {
+			bad("KEY_VAULT_URL", "%v", err)
 		}
 	}
 	k.ClientID = get("MANAGED_IDENTITY_CLIENT_ID", "")

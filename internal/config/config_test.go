@@ -220,10 +220,24 @@ func TestKeyStoreSelection(t *testing.T) {
 		{"KEY_STORE": "file"},
 		{"KEY_STORE": "redis"},
 		{"KEY_VAULT_URL": "http://insecure.example"},
+		{"KEY_VAULT_URL": "https://v.vault.azure.net/secrets"},
+		{"KEY_VAULT_URL": "https://v.vault.azure.net?sig=s3cr3t"},
 		{"KEYS_FILE": "k.json", "KEYS_REFRESH": "0"},
 	} {
 		if _, err := Load(env(bad)); err == nil {
 			t.Errorf("accepted %v", bad)
+		} else if strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("the error repeats the URL's query: %v", err)
+		}
+		// The keys CLI resolves the same settings the same way.
+		if _, err := LoadKeys(env(bad)); err == nil {
+			t.Errorf("LoadKeys accepted %v", bad)
+		}
+	}
+	for _, tc := range cases {
+		k, err := LoadKeys(env(tc.env))
+		if err != nil || k.Store != tc.store || k.VaultURL != tc.vault {
+			t.Errorf("LoadKeys %v: %+v %v", tc.env, k, err)
 		}
 	}
 }

@@ -683,6 +683,9 @@ func TestNoStoreConfigured(t *testing.T) {
 		{map[string]string{"KEY_STORE": "file"}, []string{"list"}, []string{"KEYS_FILE"}},
 		{map[string]string{"KEY_STORE": "redis"}, []string{"list"}, []string{"keyvault or file"}},
 		{nil, []string{"list", "--vault", "https://a.vault.azure.net", "--file", "x"}, []string{"not both"}},
+		// A vault the server would refuse is refused here too.
+		{map[string]string{"KEY_VAULT_URL": "https://a.vault.azure.net/secrets"}, []string{"list"}, []string{"KEY_VAULT_URL", "not a vault URL"}},
+		{nil, []string{"list", "--vault", "http://a.vault.azure.net"}, []string{"--vault", "not a vault URL"}},
 	} {
 		h := &harness{env: c.env, open: func(context.Context, Settings) (keys.Store, error) {
 			t.Fatal("opened a store")
@@ -714,7 +717,9 @@ func TestSettings(t *testing.T) {
 		{map[string]string{"KEY_STORE": "file", "KEYS_FILE": "/etc/keys.json"},
 			[]string{"list"}, Settings{Kind: StoreFile, File: "/etc/keys.json"}},
 		{map[string]string{"KEY_STORE": "file", "KEYS_FILE": "/etc/keys.json"},
-			[]string{"--vault", "https://y.vault.azure.net", "list"}, Settings{Kind: StoreKeyVault, VaultURL: "https://y.vault.azure.net"}},
+			[]string{"--vault", "https://y.vault.azure.net/", "list"}, Settings{Kind: StoreKeyVault, VaultURL: "https://y.vault.azure.net"}},
+		{map[string]string{"KEY_VAULT_URL": "https://z.vault.azure.net/"}, // no KEY_STORE: as the server decides
+			[]string{"list"}, Settings{Kind: StoreKeyVault, VaultURL: "https://z.vault.azure.net"}},
 		{map[string]string{"KEY_STORE": "keyvault"},
 			[]string{"list", "--file", "k.json"}, Settings{Kind: StoreFile, File: "k.json"}},
 		{nil, []string{"new", "--file", "k.json", "--org", "o", "--contact", "c", "--client-id", "i"},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/keys/filestore"
 	"github.com/hexprox/hexprox/internal/keys/keyvault"
@@ -22,8 +23,8 @@ const (
 type Settings struct {
 	// Kind is StoreKeyVault or StoreFile.
 	Kind string
-	// VaultURL is the vault for StoreKeyVault: --vault, KEY_VAULT_URL, or
-	// keyvault.VaultURL(KEY_VAULT_NAME).
+	// VaultURL is the vault for StoreKeyVault: --vault, or the server's
+	// KEY_VAULT_URL or KEY_VAULT_NAME (config.LoadKeys).
 	VaultURL string
 	// ManagedIdentityClientID is MANAGED_IDENTITY_CLIENT_ID, for a
 	// user-assigned identity when run on Azure; locally the admin's own
@@ -39,50 +40,34 @@ type Settings struct {
 // settings resolves the store settings: flags first, then KEY_STORE and
 // its settings. Errors name the settings that are missing.
 func (c *cli) settings() (Settings, error) {
-	s := Settings{ManagedIdentityClientID: c.getenv("MANAGED_IDENTITY_CLIENT_ID")}
+	s := Settings{ManagedIdentityClientID: strings.TrimSpace(c.getenv("MANAGED_IDENTITY_CLIENT_ID"))}
 	switch {
 	case c.vaultFlag != "" && c.fileFlag != "":
 		return s, fmt.Errorf("%w: give --vault or --file, not both", ErrUsage)
 	case c.vaultFlag != "":
-		s.Kind, s.VaultURL = StoreKeyVault, c.vaultFlag
+		v, err := config.VaultURL(c.vaultFlag)
+		if err != nil {
+			return s, fmt.Errorf("%w: --vault: %v", ErrUsage, err)
+		}
+		s.Kind, s.VaultURL = StoreKeyVault, v
 		return s, nil
 	case c.fileFlag != "":
 		s.Kind, s.File = StoreFile, c.fileFlag
 		return s, nil
 	}
-	kind := strings.ToLower(strings.TrimSpace(c.getenv("KEY_STORE")))
-	if kind == "" {
-		// As the server decides: a named vault, else a keys file.
-		switch {
-		case strings.TrimSpace(c.getenv("KEY_VAULT_URL")) != "" || strings.TrimSpace(c.getenv("KEY_VAULT_NAME")) != "":
-			kind = StoreKeyVault
-		case strings.TrimSpace(c.getenv("KEYS_FILE")) != "":
-			kind = StoreFile
-		}
+	// The server's own resolution, so that the CLI opens what it reads.
+	k, err := config.LoadKeys(c.getenv)
+	if err != nil {
+		return s, fmt.Errorf("%w (or pass --vault URL or --file PATH)", err)
 	}
-	switch kind {
-	case StoreKeyVault:
-		s.Kind = StoreKeyVault
-		s.VaultURL = strings.TrimSpace(c.getenv("KEY_VAULT_URL"))
-		if s.VaultURL == "" {
-			if name := strings.TrimSpace(c.getenv("KEY_VAULT_NAME")); name != "" {
-				s.VaultURL = keyvault.VaultURL(name)
-			}
-		}
-		if s.VaultURL == "" {
-			return s, errors.New("KEY_STORE=keyvault but no vault is set: set KEY_VAULT_URL (https://{name}.vault.azure.net) or KEY_VAULT_NAME, or pass --vault URL")
-		}
-	case StoreFile:
-		s.Kind = StoreFile
-		s.File = strings.TrimSpace(c.getenv("KEYS_FILE"))
-		if s.File == "" {
-			return s, errors.New("KEY_STORE=file but KEYS_FILE is not set: set it to the keys file's path, or pass --file PATH")
-		}
-	case "", "none":
+	switch k.Store {
+	case config.KeysKeyVault:
+		s.Kind, s.VaultURL = StoreKeyVault, k.VaultURL
+	case config.KeysFile:
+		s.Kind, s.File = StoreFile, k.File
+	default:
 		return s, errors.New("no key store is configured: set KEY_STORE=keyvault with KEY_VAULT_URL or KEY_VAULT_NAME, " +
 			"or KEY_STORE=file with KEYS_FILE; or pass --vault URL or --file PATH")
-	default:
-		return s, fmt.Errorf("KEY_STORE is %q; it must be keyvault or file (or none, which has no keys to administer)", kind)
 	}
 	return s, nil
 }

@@ -133,11 +133,6 @@ func Open(o Options) (*Store, error) {
 	return &Store{client: c, now: now}, nil
 }
 
-// VaultURL is the address of the vault named name in Azure's public
-// cloud, https://{name}.vault.azure.net, as the original HexProx built it
-// from KEY_VAULT_NAME.
-func VaultURL(name string) string { return "https://" + name + ".vault.azure.net" }
-
 func secretName(key string) string { return keys.SecretPrefix + key }
 
 // op names what was being done, for errors: the verb and the role it needs.

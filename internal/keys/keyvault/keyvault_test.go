@@ -393,9 +393,6 @@ func TestOpenChecks(t *testing.T) {
 			t.Errorf("Open(%+v) succeeded", o)
 		}
 	}
-	if VaultURL("hexprox") != "https://hexprox.vault.azure.net" {
-		t.Error(VaultURL("hexprox"))
-	}
 }
 
 func TestNewCredential(t *testing.T) {
