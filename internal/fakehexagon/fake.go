@@ -69,6 +69,9 @@ type Switches struct {
 	TileDelay     time.Duration // tiles and capabilities wait this long first
 	TruncateTiles bool          // tiles send half their declared length, then break
 	TileLocation  string        // sent as Location with a 3xx TileStatus
+	// StallTiles, if set, makes tiles send half their declared length,
+	// then wait this long (or until the caller leaves) before the rest.
+	StallTiles time.Duration
 	// TileContentType, if set, replaces the media type of tiles, maps and
 	// legends (a misconfigured upstream or a login page: "text/html").
 	TileContentType string
@@ -460,6 +463,20 @@ func (f *Fake) serveTile(w http.ResponseWriter, r *http.Request, sw Switches, la
 			fl.Flush()
 		}
 		panic(http.ErrAbortHandler) // cut the connection mid-body
+	}
+	if sw.StallTiles > 0 && r.Method != http.MethodHead {
+		w.WriteHeader(http.StatusOK)
+		w.Write(body[:len(body)/2])
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
+		select {
+		case <-time.After(sw.StallTiles):
+		case <-r.Context().Done():
+			return
+		}
+		w.Write(body[len(body)/2:])
+		return
 	}
 	if r.Method == http.MethodHead {
 		return

@@ -85,18 +85,34 @@ func (s *Server) stream(c echo.Context, call *hexagon.Call) error {
 	w.WriteHeader(resp.StatusCode)
 	bp := buffers.Get().(*[]byte)
 	defer buffers.Put(bp)
-	if _, err := io.CopyBuffer(writerOnly{w}, resp.Body, *bp); err != nil {
+	rec.relay.w = w
+	if _, err := io.CopyBuffer(&rec.relay, resp.Body, *bp); err != nil {
 		// The status and length have gone: all that is left is to cut
 		// the connection, so that the client sees the answer is short.
-		// net/http closes it quietly for this panic; finish logs it.
+		// net/http closes it quietly for this panic; finish logs and
+		// counts it, by whose end broke: a client that leaves ends the
+		// request's context, which also ends the read from Hexagon.
+		rec.upstreamCut = rec.relay.err == nil && r.Context().Err() == nil
 		panic(http.ErrAbortHandler)
 	}
 	return nil
 }
 
-// writerOnly hides the response's ReadFrom, so that io.CopyBuffer uses the
-// pooled buffer rather than allocating its own.
-type writerOnly struct{ io.Writer }
+// relayWriter is where stream copies to: the response, without its
+// ReadFrom (so that io.CopyBuffer uses the pooled buffer rather than
+// allocating its own), remembering whether writing to the client failed.
+type relayWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (r *relayWriter) Write(p []byte) (int, error) {
+	n, err := r.w.Write(p)
+	if err != nil {
+		r.err = err
+	}
+	return n, err
+}
 
 // forwardedRequestHeaders are the only client headers sent to Hexagon.
 var forwardedRequestHeaders = []string{"Accept", "Accept-Encoding", "Accept-Language", "If-None-Match", "If-Modified-Since"}

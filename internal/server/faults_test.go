@@ -219,8 +219,7 @@ func TestFaults(t *testing.T) {
 		req.Header.Set("Origin", allowed)
 		resp, err := h.client.Do(req)
 		if err != nil {
-			figure(t, "cut body: failed before headers (%v)", err)
-			return
+			t.Fatalf("cut body: failed before headers (%v)", err)
 		}
 		defer resp.Body.Close()
 		body, err := io.ReadAll(resp.Body)
@@ -228,22 +227,38 @@ func TestFaults(t *testing.T) {
 			t.Fatalf("read %d of %d bytes without an error: a cut body passed off as whole", len(body), len(h.fake.JPEG()))
 		}
 		figure(t, "cut body: client got %d of %s bytes, then %v", len(body), resp.Header.Get("Content-Length"), err)
-		// The request is logged all the same, as aborted.
-		for deadline := time.Now().Add(5 * time.Second); !strings.Contains(h.logs.String(), "response aborted"); {
-			if time.Now().After(deadline) {
-				t.Fatalf("the cut response was not logged as aborted:\n%s", h.logs.String())
-			}
-			time.Sleep(10 * time.Millisecond)
+		// The request is logged all the same, as aborted at Hexagon's end,
+		// and counted as an upstream failure, not a tile served.
+		waitForLog(t, h, "response aborted: Hexagon's answer broke off")
+		got := countsOf(counter)
+		if got[usage.UpstreamFailed] != 1 || got[usage.TilesStreamed] != 0 || got[usage.BytesStreamed] != 0 {
+			t.Fatalf("a stream Hexagon cut short counted as %v; want one upstream failure and no tile", got)
 		}
-		// And counted: Hexagon served the tile, and the bytes that went
-		// to the client are its streamed bytes.
-		var got usage.Counts
-		for _, r := range counter.Snapshot(time.Now().Add(-time.Hour), time.Now().Add(time.Hour)) {
-			got.Add(r.Counts)
+	})
+
+	t.Run("client leaves mid-body", func(t *testing.T) {
+		leakCheck(t)
+		counter := usage.New(usage.Options{NoLoop: true})
+		h := newHarnessWith(t, nil, func(o *Options) { o.Usage = counter })
+		h.get(h.credURL()+tilePath, nil) // Hexagon accepts the credential: it is counted from now on
+		h.fake.Set(fakehexagon.Switches{StallTiles: 10 * time.Second})
+		req, _ := http.NewRequest("GET", h.credURL()+tilePath, nil)
+		req.Header.Set("Origin", allowed)
+		resp, err := h.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if got[usage.TilesStreamed] != 1 || got[usage.BytesStreamed] <= 0 || got[usage.BytesStreamed] >= int64(len(h.fake.JPEG())) {
-			t.Fatalf("the cut stream counted as %d streamed tiles and %d bytes; want 1 tile and fewer than %d bytes (counts %v)",
-				got[usage.TilesStreamed], got[usage.BytesStreamed], len(h.fake.JPEG()), got)
+		if _, err := io.ReadFull(resp.Body, make([]byte, 1000)); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close() // unread: the connection closes
+		// Logged as the client's doing, and counted as the tile it was,
+		// with the bytes relayed before the client left.
+		waitForLog(t, h, "response aborted: the client left")
+		got := countsOf(counter)
+		if got[usage.TilesStreamed] != 1 || got[usage.UpstreamFailed] != 0 ||
+			got[usage.BytesStreamed] <= 0 || got[usage.BytesStreamed] >= int64(len(h.fake.JPEG())) {
+			t.Fatalf("a stream the client left counted as %v; want one tile and fewer than %d bytes", got, len(h.fake.JPEG()))
 		}
 	})
 
@@ -289,4 +304,24 @@ func TestFaults(t *testing.T) {
 		}
 		client.CloseIdleConnections()
 	})
+}
+
+// waitForLog waits up to 5 s for text in the harness's log.
+func waitForLog(t *testing.T, h *harness, text string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(h.logs.String(), text); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line with %q:\n%s", text, h.logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// countsOf sums what counter holds for the hours around now.
+func countsOf(counter *usage.Counter) usage.Counts {
+	var got usage.Counts
+	for _, r := range counter.Snapshot(time.Now().Add(-time.Hour), time.Now().Add(time.Hour)) {
+		got.Add(r.Counts)
+	}
+	return got
 }

@@ -48,6 +48,11 @@ type record struct {
 	tile   hexagon.Call
 	wmsMap bool // a WMS GetMap (counted as a map, not "other WMS")
 
+	// A streamed answer's copy to the client, and whether it broke off at
+	// Hexagon's end rather than the client's.
+	relay       relayWriter
+	upstreamCut bool
+
 	// For the log line.
 	start                  time.Time
 	returned               bool // the chain returned rather than panicked
@@ -100,16 +105,13 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 // and stack logged. Once part of the answer has gone, a panic can only
 // cut the connection, so that the client sees the answer is short: it
 // goes on up to net/http as http.ErrAbortHandler (a response cut off on
-// purpose, which net/http ends quietly), and the line says aborted. An
-// aborted answer whose status had gone is counted as what it was, with
-// the bytes that went: Hexagon served it all the same.
+// purpose, which net/http ends quietly), and the line says aborted; see
+// countAborted for how it is counted.
 func (s *Server) finish(rec *record) {
 	if !rec.returned {
 		if p := recover(); !s.answeredPanic(rec, p) {
 			rec.err = "response aborted"
-			if w := rec.Response(); w.Committed {
-				s.count(rec, w.Status, w.Size)
-			}
+			s.countAborted(rec, p)
 			s.logLine(rec)
 			if p != nil {
 				panic(http.ErrAbortHandler)
@@ -121,6 +123,26 @@ func (s *Server) finish(rec *record) {
 		s.count(rec, rec.Response().Status, rec.Response().Size)
 	}
 	s.logLine(rec)
+}
+
+// countAborted counts an answer cut off after it had started: a stream
+// the client left is counted as served, with the bytes relayed until
+// then (Hexagon served it all the same); one whose body broke at
+// Hexagon's end, or that our own code cut, as a failure. An answer that
+// had not started (runtime.Goexit) is not counted.
+func (s *Server) countAborted(rec *record, p any) {
+	w := rec.Response()
+	switch {
+	case p == nil || !w.Committed || rec.Request().Method == http.MethodOptions:
+	case p == http.ErrAbortHandler && rec.upstreamCut:
+		rec.err = "response aborted: Hexagon's answer broke off"
+		s.count(rec, http.StatusBadGateway, 0)
+	case p == http.ErrAbortHandler:
+		rec.err = "response aborted: the client left"
+		s.count(rec, w.Status, w.Size)
+	default:
+		s.count(rec, http.StatusInternalServerError, 0)
+	}
 }
 
 // answeredPanic answers a recovered panic p with a 500 while nothing of

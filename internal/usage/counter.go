@@ -204,8 +204,8 @@ func (c *Counter) setHour(h int64) {
 }
 
 // Subject is a Subject's handle: one per organisation and key (or
-// credential fingerprint). Callers should resolve it once per key and keep
-// it; a handle stays valid for the Counter's life (a released subject
+// credential fingerprint). Callers may keep it or look it up again; a
+// handle stays valid for the Counter's life (a released subject
 // re-resolves itself on its next Add). A nil *Subject counts nothing.
 type Subject struct {
 	c       *Counter
