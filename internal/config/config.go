@@ -312,14 +312,22 @@ func LoadKeys(getenv func(string) string) (Keys, error) {
 func VaultURL(v string) (string, error) {
 	v = strings.TrimSuffix(strings.TrimSpace(v), "/")
 	u, err := url.Parse(v)
-	if err != nil || u.Scheme != "https" || u.Host == "" || u.Path != "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
-		shown := strconv.Quote(v)
-		if strings.ContainsAny(v, "@?#") {
-			shown = "the URL"
-		}
-		return "", fmt.Errorf("%s is not a vault URL such as https://myvault.vault.azure.net", shown)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.Path != "" || u.User != nil || u.Opaque != "" || strings.ContainsAny(v, "?#") {
+		return "", fmt.Errorf("%s is not a vault URL such as https://myvault.vault.azure.net (nothing after the host)", shownURL(v))
 	}
 	return v, nil
+}
+
+// shownURL is how an error names a URL setting's value: quoted when it
+// looks like a plain URL, else "the URL", so that an error never repeats
+// a password, a token in a query, or a connection string pasted into the
+// wrong setting.
+func shownURL(v string) string {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.ContainsAny(v, "@?#;") {
+		return "the URL"
+	}
+	return strconv.Quote(v)
 }
 
 // loadKeys resolves KEY_STORE. Unset, it is keyvault when a vault is
@@ -327,13 +335,14 @@ func VaultURL(v string) (string, error) {
 func (c *Config) loadKeys(get func(name, def string) string, bad func(name, format string, args ...any)) {
 	k := &c.Keys
 	k.VaultURL = get("KEY_VAULT_URL", "")
+	setting := "KEY_VAULT_URL"
 	if name := get("KEY_VAULT_NAME", ""); k.VaultURL == "" && name != "" {
-		k.VaultURL = "https://" + name + ".vault.azure.net"
+		k.VaultURL, setting = "https://"+name+".vault.azure.net", "KEY_VAULT_NAME"
 	}
 	if k.VaultURL != "" {
 		var err error
 		if k.VaultURL, err = VaultURL(k.VaultURL); err != nil {
-			bad("KEY_VAULT_URL", "%v", err)
+			bad(setting, "%v", err)
 		}
 	}
 	k.ClientID = get("MANAGED_IDENTITY_CLIENT_ID", "")
@@ -448,10 +457,7 @@ func duration(v string) (time.Duration, error) {
 // token, so errors do not repeat it.
 func baseURL(v string) (string, error) {
 	u, err := url.Parse(v)
-	shown := strconv.Quote(v)
-	if strings.ContainsAny(v, "@?#") {
-		shown = "the URL"
-	}
+	shown := shownURL(v)
 	switch {
 	case err != nil:
 		return "", fmt.Errorf("%s is not a URL", shown)

@@ -37,6 +37,11 @@ func TestURLErrorsDoNotRepeatSecrets(t *testing.T) {
 	if err == nil {
 		t.Fatal("accepted URLs with user info and a query")
 	}
+	// A connection string pasted into a URL setting is not repeated either.
+	_, err2 := Load(env(map[string]string{"HEXAGON_URL": "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=k3y"}))
+	if err2 == nil || strings.Contains(err2.Error(), "k3y") {
+		t.Fatalf("HEXAGON_URL holding a connection string: %v", err2)
+	}
 	if msg := err.Error(); strings.Contains(msg, "p4ssw0rd") || strings.Contains(msg, "t0k3n") ||
 		!strings.Contains(msg, "HEXAGON_URL:") || !strings.Contains(msg, "PUBLIC_BASE_URL:") {
 		t.Fatalf("error:\n%s", msg)
@@ -222,6 +227,9 @@ func TestKeyStoreSelection(t *testing.T) {
 		{"KEY_VAULT_URL": "http://insecure.example"},
 		{"KEY_VAULT_URL": "https://v.vault.azure.net/secrets"},
 		{"KEY_VAULT_URL": "https://v.vault.azure.net?sig=s3cr3t"},
+		{"KEY_VAULT_URL": "https://v.vault.azure.net?"},
+		{"KEY_VAULT_URL": "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=s3cr3t"},
+		{"KEY_VAULT_NAME": "bad/name"},
 		{"KEYS_FILE": "k.json", "KEYS_REFRESH": "0"},
 	} {
 		if _, err := Load(env(bad)); err == nil {
