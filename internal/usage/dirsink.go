@@ -55,6 +55,7 @@ func (d *DirSink) Write(_ context.Context, rows []Row) error {
 	if err := os.MkdirAll(d.Dir, 0o700); err != nil {
 		return err
 	}
+	var errs []error
 	touched := map[dayFile]bool{}
 	for _, r := range rows {
 		r.Hour = r.Hour.UTC().Truncate(time.Hour)
@@ -62,9 +63,8 @@ func (d *DirSink) Write(_ context.Context, rows []Row) error {
 		held, ok := d.days[f]
 		if !ok {
 			var err error
-			if held, err = d.load(f); err != nil {
-				return err
-			}
+			held, err = d.load(f)
+			errs = append(errs, err)
 			d.days[f] = held
 		}
 		held[rowID{r.Hour.Unix(), r.Instance, r.SubjectID}] = r
@@ -74,34 +74,40 @@ func (d *DirSink) Write(_ context.Context, rows []Row) error {
 	for f := range d.days {
 		latest = max(latest, f.day)
 	}
+	// Every touched file is written, whatever became of the others: one
+	// that cannot be must not hold back the rest.
 	for f := range touched {
 		rs := make([]Row, 0, len(d.days[f]))
 		for _, r := range d.days[f] {
 			rs = append(rs, r)
 		}
 		SortRows(rs)
-		if err := writeFileAtomic(filepath.Join(d.Dir, f.name()), rs); err != nil {
-			return err
-		}
+		errs = append(errs, writeFileAtomic(filepath.Join(d.Dir, f.name()), rs))
 	}
 	for f := range d.days {
 		if f.day <= latest-keptDays {
 			delete(d.days, f)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // load reads f's file back, if there is one, so that a write to it keeps
-// the rows already there.
+// the rows already there. A file it cannot read is moved aside (to
+// .corrupt, for whoever wants to look) and the day starts afresh, so that
+// it cannot stop every later flush; the error says so.
 func (d *DirSink) load(f dayFile) (map[rowID]Row, error) {
 	held := map[rowID]Row{}
-	rows, err := readRows(filepath.Join(d.Dir, f.name()))
+	path := filepath.Join(d.Dir, f.name())
+	rows, err := readRows(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return held, nil
 	}
 	if err != nil {
-		return nil, err
+		if mvErr := os.Rename(path, path+".corrupt"); mvErr != nil {
+			return held, errors.Join(err, mvErr)
+		}
+		return held, fmt.Errorf("%w; moved aside to %s.corrupt, the day's rows start afresh", err, f.name())
 	}
 	for _, r := range rows {
 		held[rowID{r.Hour.Unix(), r.Instance, r.SubjectID}] = r
@@ -187,6 +193,12 @@ func writeFileAtomic(path string, rows []Row) error {
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	// On disk before the rename, so that a crash leaves the old file or
+	// the new one, never an empty one.
+	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -138,5 +139,41 @@ func TestDirSinkReadsOnlyTheDaysAsked(t *testing.T) {
 	}
 	if _, err := d.Read(ctx, Query{From: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC), To: hour}); err == nil {
 		t.Fatal("a query over the unreadable day's file did not read it")
+	}
+}
+
+// A day file this instance cannot read (a disk error, an edit) is moved
+// aside: the flush that finds it says so, writes the other days' files
+// all the same, and later flushes of that day succeed.
+func TestDirSinkMovesAsideAFileItCannotRead(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	org := SubjectID{Org: "County", Key: "abcd1234"}
+	today := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	yesterday := today.Add(-24 * time.Hour)
+	bad := filepath.Join(dir, "one.2026-11-21.json")
+	if err := os.WriteFile(bad, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var c Counts
+	c[TilesRedirected] = 2
+	d := &DirSink{Dir: dir}
+	err := d.Write(ctx, []Row{
+		{Hour: yesterday, Instance: "one", SubjectID: org, Counts: c},
+		{Hour: today, Instance: "one", SubjectID: org, Counts: c},
+	})
+	if err == nil || !strings.Contains(err.Error(), "moved aside") {
+		t.Fatalf("the unreadable file went unreported: %v", err)
+	}
+	if _, err := os.Stat(bad + ".corrupt"); err != nil {
+		t.Fatalf("the unreadable file was not kept aside: %v", err)
+	}
+	c[TilesRedirected] = 3
+	if err := d.Write(ctx, []Row{{Hour: yesterday, Instance: "one", SubjectID: org, Counts: c}}); err != nil {
+		t.Fatalf("the next flush of that day: %v", err)
+	}
+	rows, err := (&DirSink{Dir: dir}).Read(ctx, Query{From: yesterday, To: today.Add(time.Hour)})
+	if err != nil || len(rows) != 2 || rows[0].Counts[TilesRedirected] != 3 || rows[1].Counts[TilesRedirected] != 2 {
+		t.Fatalf("read %+v (%v); want yesterday's 3 and today's 2", rows, err)
 	}
 }
