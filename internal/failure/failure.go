@@ -6,7 +6,10 @@ package failure
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 )
 
 // Kind classifies a failure. The zero value is Internal.
@@ -69,6 +72,12 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// RetryAfter is a wait as a Retry-After value: whole seconds, rounded up
+// (a client told to come back early is only refused again), at least 1.
+func RetryAfter(wait time.Duration) string {
+	return strconv.Itoa(max(1, int(math.Ceil(wait.Seconds()))))
+}
 
 // HTTPStatus returns the status to answer with.
 func (e *Error) HTTPStatus() int {

@@ -3,7 +3,6 @@ package server
 import (
 	"net/http"
 	"net/netip"
-	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -44,7 +43,7 @@ func (s *Server) done(t guessTicket, err error) {
 }
 
 func tooManyGuesses(wait time.Duration) error {
-	return &failure.Error{Kind: failure.RateLimited, RetryAfter: strconv.Itoa(max(1, int(wait/time.Second))),
+	return &failure.Error{Kind: failure.RateLimited, RetryAfter: failure.RetryAfter(wait),
 		Message: "too many refused credentials from your address; check the URL, and try again later"}
 }
 
@@ -89,7 +88,7 @@ func (s *Server) enforce(rec *record) error {
 	if v.Limit == limit.NameDaily {
 		msg = "this URL's daily request quota is used up; it resets at midnight UTC"
 	}
-	return &failure.Error{Kind: failure.RateLimited, RetryAfter: strconv.Itoa(v.RetryAfterSeconds()), Message: msg + " (limit: " + v.Limit + ")"}
+	return &failure.Error{Kind: failure.RateLimited, RetryAfter: failure.RetryAfter(v.RetryAfter), Message: msg + " (limit: " + v.Limit + ")"}
 }
 
 // v1Limiters holds one limiter per v1 credential that Hexagon accepted,

@@ -33,12 +33,6 @@ type Verdict struct {
 	RetryAfter time.Duration // when !OK: how long until a request can pass
 }
 
-// RetryAfterSeconds is RetryAfter rounded up to whole seconds, at least 1:
-// the Retry-After header's value.
-func (v Verdict) RetryAfterSeconds() int {
-	return max(1, int(math.Ceil(v.RetryAfter.Seconds())))
-}
-
 // Limiter holds one key's limits on this instance. A nil *Limiter allows
 // everything. It is safe for concurrent use; the server keeps one per key
 // (or v1 credential) for as long as it keeps the key's usage.Subject.
