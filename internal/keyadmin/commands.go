@@ -172,7 +172,7 @@ func runNew(ctx context.Context, c *cli, args []string) error {
 	if err := store.Create(ctx, key, r); err != nil {
 		return explain(err, "")
 	}
-	u := KeyURLs(baseURL, key)
+	u := keys.AddressesOf(baseURL, key)
 	fmt.Fprintf(c.out, "Created a key for %s (%s).\n\n", printable(r.Org), plural(len(r.Sets), "credential set"))
 	w := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(w, "Key:\t%s\n", key)
@@ -183,7 +183,7 @@ func runNew(ctx context.Context, c *cli, args []string) error {
 	return nil
 }
 
-func writeURLs(w io.Writer, u URLs) {
+func writeURLs(w io.Writer, u keys.URLs) {
 	fmt.Fprintf(w, "WMTS:\t%s\n", u.WMTS)
 	fmt.Fprintf(w, "WMS:\t%s\n", u.WMS)
 	fmt.Fprintf(w, "About:\t%s\n", u.About)
@@ -372,7 +372,7 @@ func runShow(ctx context.Context, c *cli, args []string) error {
 	}
 	w := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
 	describe(w, key, r, c.now())
-	writeURLs(w, KeyURLs(baseURL, key))
+	writeURLs(w, keys.AddressesOf(baseURL, key))
 	return w.Flush()
 }
 

@@ -47,22 +47,6 @@ func (c *cli) baseURL(flagValue string) (string, error) {
 	return strings.TrimRight(u.String(), "/"), nil
 }
 
-// URLs are a key's addresses.
-type URLs struct {
-	WMTS, WMS, About string
-}
-
-// KeyURLs returns the WMTS capabilities, WMS and about addresses of key
-// under base (no trailing slash). Keys are [0-9A-Za-z-], which need no
-// escaping.
-func KeyURLs(base, key string) URLs {
-	return URLs{
-		WMTS:  base + "/v2/wmts/" + key + "/1.0.0/WMTSCapabilities.xml",
-		WMS:   base + "/v2/wms/" + key,
-		About: base + "/about/" + key,
-	}
-}
-
 // parseWhen reads a time given on the command line: an RFC 3339 time, a
 // date (the start of that day, UTC), or a duration from now: "90d" (days)
 // or a Go duration such as "720h". Times are truncated to whole seconds,

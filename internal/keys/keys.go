@@ -82,3 +82,20 @@ type Store interface {
 	Update(ctx context.Context, key string, r Record) error // ErrNotFound; replaces the whole record
 	List(ctx context.Context) ([]Entry, error)
 }
+
+// URLs are a key's addresses on the proxy.
+type URLs struct {
+	WMTS, WMS, About string
+}
+
+// AddressesOf returns the WMTS capabilities, WMS and about addresses of key
+// under base (the proxy's public base URL, no trailing slash): what the
+// keys CLI hands an organisation and its about page shows. Keys are
+// [0-9A-Za-z-], which need no escaping.
+func AddressesOf(base, key string) URLs {
+	return URLs{
+		WMTS:  base + "/v2/wmts/" + key + "/1.0.0/WMTSCapabilities.xml",
+		WMS:   base + "/v2/wms/" + key,
+		About: base + "/about/" + key,
+	}
+}

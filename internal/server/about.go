@@ -9,6 +9,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/aboutpage"
 	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/publicurl"
 	"github.com/hexprox/hexprox/internal/usage"
 )
@@ -59,10 +60,10 @@ func (s *Server) about(c echo.Context) error {
 		return failure.Invalidf(failure.CodeInvalidParameter, "Host", "the Host or X-Forwarded-Host header is not a valid host name")
 	}
 	r := k.Record()
+	addr := keys.AddressesOf(base, key)
 	info := aboutInfo{
 		Org: r.Org, Contact: r.Contact, Status: r.Status(time.Now()).String(), Version: s.version,
-		WMTS: base + "/v2/wmts/" + key + "/1.0.0/WMTSCapabilities.xml",
-		WMS:  base + "/v2/wms/" + key,
+		WMTS: addr.WMTS, WMS: addr.WMS,
 	}
 	if !r.Expires.IsZero() {
 		info.Expires = &r.Expires
