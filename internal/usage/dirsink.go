@@ -65,6 +65,9 @@ func (d *DirSink) Write(_ context.Context, rows []Row) error {
 			var err error
 			held, err = d.load(f)
 			errs = append(errs, err)
+			if held == nil {
+				continue // unread, so unwritten: the next flush tries again
+			}
 			d.days[f] = held
 		}
 		held[rowID{r.Hour.Unix(), r.Instance, r.SubjectID}] = r
@@ -93,22 +96,30 @@ func (d *DirSink) Write(_ context.Context, rows []Row) error {
 }
 
 // load reads f's file back, if there is one, so that a write to it keeps
-// the rows already there. A file it cannot read is moved aside (to
-// .corrupt, for whoever wants to look) and the day starts afresh, so that
-// it cannot stop every later flush; the error says so.
+// the rows already there. A file that cannot be read (an I/O error) gives
+// nil and the error: the day is neither kept nor written, and the next
+// flush tries again. A file that is not usage JSON (damaged, or edited by
+// hand) is moved aside to a ".corrupt-<time>" file beside it, kept for
+// whoever wants to look but no longer read, and the day starts afresh, so
+// that it cannot stop every later flush; the error says so.
 func (d *DirSink) load(f dayFile) (map[rowID]Row, error) {
-	held := map[rowID]Row{}
 	path := filepath.Join(d.Dir, f.name())
-	rows, err := readRows(path)
+	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return held, nil
+		return map[rowID]Row{}, nil
 	}
 	if err != nil {
-		if mvErr := os.Rename(path, path+".corrupt"); mvErr != nil {
-			return held, errors.Join(err, mvErr)
-		}
-		return held, fmt.Errorf("%w; moved aside to %s.corrupt, the day's rows start afresh", err, f.name())
+		return nil, err
 	}
+	var rows []Row
+	if err := json.Unmarshal(b, &rows); err != nil {
+		aside := fmt.Sprintf("%s.corrupt-%d", path, time.Now().UnixNano())
+		if mvErr := os.Rename(path, aside); mvErr != nil {
+			return nil, fmt.Errorf("usage file %s: %w (and it could not be moved aside: %v)", f.name(), err, mvErr)
+		}
+		return map[rowID]Row{}, fmt.Errorf("usage file %s was not usage JSON (%v): moved aside to %s, the day's rows start afresh", f.name(), err, filepath.Base(aside))
+	}
+	held := make(map[rowID]Row, len(rows))
 	for _, r := range rows {
 		held[rowID{r.Hour.Unix(), r.Instance, r.SubjectID}] = r
 	}

@@ -165,8 +165,8 @@ func TestDirSinkMovesAsideAFileItCannotRead(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "moved aside") {
 		t.Fatalf("the unreadable file went unreported: %v", err)
 	}
-	if _, err := os.Stat(bad + ".corrupt"); err != nil {
-		t.Fatalf("the unreadable file was not kept aside: %v", err)
+	if aside, _ := filepath.Glob(bad + ".corrupt-*"); len(aside) != 1 {
+		t.Fatalf("the unreadable file was not kept aside: %v", aside)
 	}
 	c[TilesRedirected] = 3
 	if err := d.Write(ctx, []Row{{Hour: yesterday, Instance: "one", SubjectID: org, Counts: c}}); err != nil {
@@ -175,5 +175,44 @@ func TestDirSinkMovesAsideAFileItCannotRead(t *testing.T) {
 	rows, err := (&DirSink{Dir: dir}).Read(ctx, Query{From: yesterday, To: today.Add(time.Hour)})
 	if err != nil || len(rows) != 2 || rows[0].Counts[TilesRedirected] != 3 || rows[1].Counts[TilesRedirected] != 2 {
 		t.Fatalf("read %+v (%v); want yesterday's 3 and today's 2", rows, err)
+	}
+}
+
+// A day file that exists but cannot be read for now (here: a directory
+// in its place, an I/O error as any other) is neither moved aside nor
+// taken as empty: that flush fails for its day, and the next one reads
+// what is there by then.
+func TestDirSinkLeavesAFileItCannotReadForNow(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	org := SubjectID{Org: "County", Key: "abcd1234"}
+	hour := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	var c Counts
+	c[TilesRedirected] = 5
+	path := filepath.Join(dir, "one.2026-11-22.json")
+	if err := os.Mkdir(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	d := &DirSink{Dir: dir}
+	later := Row{Hour: hour.Add(time.Hour), Instance: "one", SubjectID: org, Counts: c}
+	if err := d.Write(ctx, []Row{later}); err == nil {
+		t.Fatal("a flush over a file it could not read succeeded")
+	}
+	if aside, _ := filepath.Glob(path + ".corrupt-*"); len(aside) != 0 {
+		t.Fatalf("a file unreadable for now was moved aside: %v", aside)
+	}
+	// By the next flush the file reads (its earlier hour, written by a
+	// predecessor): the flush keeps that hour and adds its own.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&DirSink{Dir: dir}).Write(ctx, []Row{{Hour: hour, Instance: "one", SubjectID: org, Counts: c}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Write(ctx, []Row{later}); err != nil {
+		t.Fatal(err)
+	}
+	if rows, err := d.Read(ctx, Query{From: hour, To: hour.Add(24 * time.Hour)}); err != nil || len(rows) != 2 {
+		t.Fatalf("read %d rows (%v), want the predecessor's hour and this one", len(rows), err)
 	}
 }
