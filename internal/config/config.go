@@ -33,7 +33,7 @@ type Config struct {
 	CORSHeaders     bool          // CORS_HEADERS: on, or off when the platform adds them
 	Port            int           // FUNCTIONS_CUSTOMHANDLER_PORT, else PORT, else 8080
 	CapabilitiesTTL time.Duration // CAPABILITIES_TTL: how long a rewritten document is reused
-	UpstreamTimeout time.Duration // UPSTREAM_TIMEOUT: wait for Hexagon's response headers
+	UpstreamTimeout time.Duration // UPSTREAM_TIMEOUT: wait for Hexagon's response headers, and for each read of a streamed body
 	TokenTimeout    time.Duration // TOKEN_TIMEOUT: whole token request
 	RefusalTTL      time.Duration // REFUSAL_TTL: how long a refused credential is not retried (at least 1s)
 	LogLevel        slog.Level    // LOG_LEVEL: debug, info, warn, error

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -64,7 +65,11 @@ func (s *Server) stream(c echo.Context, call *hexagon.Call) error {
 		ProtoMinor: 1,
 		Header:     s.upstreamHeader(r.Header),
 	}
-	resp, err := s.upstream.RoundTrip(out.WithContext(hexagon.WithCall(r.Context(), call)))
+	// The transport bounds the wait for Hexagon's headers; body reads are
+	// bounded here (see idleBody), by cancelling this request only.
+	ctx, cancel := context.WithCancel(hexagon.WithCall(r.Context(), call))
+	defer cancel()
+	resp, err := s.upstream.RoundTrip(out.WithContext(ctx))
 	if err != nil {
 		return failure.FromRoundTrip(err, "Hexagon")
 	}
@@ -86,16 +91,35 @@ func (s *Server) stream(c echo.Context, call *hexagon.Call) error {
 	bp := buffers.Get().(*[]byte)
 	defer buffers.Put(bp)
 	rec.relay.w = w
-	if _, err := io.CopyBuffer(&rec.relay, resp.Body, *bp); err != nil {
+	body := idleBody{r: resp.Body, idle: s.cfg.UpstreamTimeout, timer: time.AfterFunc(s.cfg.UpstreamTimeout, cancel)}
+	_, err = io.CopyBuffer(&rec.relay, &body, *bp)
+	body.timer.Stop()
+	if err != nil {
 		// The status and length have gone: all that is left is to cut
 		// the connection, so that the client sees the answer is short.
 		// net/http closes it quietly for this panic; finish logs and
 		// counts it, by whose end broke: a client that leaves ends the
-		// request's context, which also ends the read from Hexagon.
+		// request's context (and so the read from Hexagon); Hexagon
+		// breaking off, or going quiet (which cancels only ctx), does not.
 		rec.upstreamCut = rec.relay.err == nil && r.Context().Err() == nil
 		panic(http.ErrAbortHandler)
 	}
 	return nil
+}
+
+// idleBody reads Hexagon's body; a read that waits longer than idle
+// (UPSTREAM_TIMEOUT) fires timer, which cancels the upstream request, so
+// that a Hexagon gone quiet mid-body is Hexagon's failure rather than a
+// wait that ends only when the client gives up.
+type idleBody struct {
+	r     io.Reader
+	idle  time.Duration
+	timer *time.Timer
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	b.timer.Reset(b.idle)
+	return b.r.Read(p)
 }
 
 // relayWriter is where stream copies to: the response, without its

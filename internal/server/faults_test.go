@@ -236,6 +236,36 @@ func TestFaults(t *testing.T) {
 		}
 	})
 
+	t.Run("Hexagon goes quiet mid-body", func(t *testing.T) {
+		leakCheck(t)
+		counter := usage.New(usage.Options{NoLoop: true})
+		h := newHarnessWith(t, map[string]string{"UPSTREAM_TIMEOUT": "200ms"}, func(o *Options) { o.Usage = counter })
+		h.get(h.credURL()+tilePath, nil) // Hexagon accepts the credential: it is counted from now on
+		h.fake.Set(fakehexagon.Switches{StallTiles: 10 * time.Second})
+		req, _ := http.NewRequest("GET", h.credURL()+tilePath, nil)
+		req.Header.Set("Origin", allowed)
+		start := time.Now()
+		resp, err := h.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil {
+			t.Fatalf("read %d bytes without an error: a stalled body passed off as whole", len(body))
+		}
+		figure(t, "Hexagon quiet mid-body, UPSTREAM_TIMEOUT=200ms: client got %d of %d bytes, then %v, after %s", len(body), len(h.fake.JPEG()), err, ms(time.Since(start)))
+		// Hexagon's failure, logged and counted as such, not a tile served
+		// that lasted until the client gave up.
+		waitForLog(t, h, "response aborted: Hexagon's answer broke off")
+		if !strings.Contains(h.logs.String(), `"status":502`) {
+			t.Fatalf("the cut was not logged with the status it is counted as:\n%s", h.logs.String())
+		}
+		if got := countsOf(counter); got[usage.UpstreamFailed] != 1 || got[usage.TilesStreamed] != 0 {
+			t.Fatalf("a stream Hexagon stalled counted as %v; want one upstream failure and no tile", got)
+		}
+	})
+
 	t.Run("client leaves mid-body", func(t *testing.T) {
 		leakCheck(t)
 		counter := usage.New(usage.Options{NoLoop: true})

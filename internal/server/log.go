@@ -190,6 +190,9 @@ func (r *record) scrub(s string) string {
 func (s *Server) logLine(rec *record) {
 	r := rec.Request()
 	status := rec.Response().Status
+	if rec.upstreamCut {
+		status = http.StatusBadGateway // as it is counted: the 200 that went was cut short by Hexagon
+	}
 	level := s.logLevel(status)
 	if level < slog.LevelWarn && status < http.StatusBadRequest && rec.err == "" && !s.sample.Keep() {
 		return
