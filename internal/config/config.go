@@ -318,16 +318,21 @@ func VaultURL(v string) (string, error) {
 	return v, nil
 }
 
-// shownURL is how an error names a URL setting's value: quoted when it
-// looks like a plain URL, else "the URL", so that an error never repeats
-// a password, a token in a query, or a connection string pasted into the
-// wrong setting.
+// shownURL is how an error names a URL setting's value: its scheme and
+// host, quoted, when it looks like a plain URL (and "/…" for a path, which
+// may be a proxy URL's credential), else "the URL", so that an error
+// never repeats a password, a token in a query or path, or a connection
+// string pasted into the wrong setting.
 func shownURL(v string) string {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.ContainsAny(v, "@?#;") {
 		return "the URL"
 	}
-	return strconv.Quote(v)
+	shown := u.Scheme + "://" + u.Host
+	if strings.Trim(u.Path, "/") != "" {
+		shown += "/…"
+	}
+	return strconv.Quote(shown)
 }
 
 // loadKeys resolves KEY_STORE. Unset, it is keyvault when a vault is

@@ -37,6 +37,11 @@ func TestURLErrorsDoNotRepeatSecrets(t *testing.T) {
 	if err == nil {
 		t.Fatal("accepted URLs with user info and a query")
 	}
+	// Nor is a path, which may be a proxy URL's credential.
+	_, err3 := Load(env(map[string]string{"KEY_VAULT_URL": "https://proxy.example/wmts/Y2xpZW50/c2VjcmV0"}))
+	if err3 == nil || strings.Contains(err3.Error(), "c2VjcmV0") || !strings.Contains(err3.Error(), "https://proxy.example/…") {
+		t.Fatalf("KEY_VAULT_URL holding a proxy URL: %v", err3)
+	}
 	// A connection string pasted into a URL setting is not repeated either.
 	_, err2 := Load(env(map[string]string{"HEXAGON_URL": "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=k3y"}))
 	if err2 == nil || strings.Contains(err2.Error(), "k3y") {
