@@ -101,6 +101,8 @@ func (s *Server) stream(c echo.Context, call *hexagon.Call) error {
 		// counts it, by whose end broke: a client that leaves ends the
 		// request's context (and so the read from Hexagon); Hexagon
 		// breaking off, or going quiet (which cancels only ctx), does not.
+		// (That holds while nothing else ends the request's context: a
+		// server WriteTimeout or BaseContext would have to be told apart.)
 		rec.upstreamCut = rec.relay.err == nil && r.Context().Err() == nil
 		panic(http.ErrAbortHandler)
 	}
