@@ -93,19 +93,15 @@ func TestDirSinkRewritesOnlyTheDaysItsRowsFallOn(t *testing.T) {
 func TestDirSinkKeepsTheRowsOfADayFileItDidNotWrite(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	org := SubjectID{Org: "County", Key: "abcd1234"}
-	hour := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
-	var c Counts
-	c[Capabilities] = 2
-	if err := (&DirSink{Dir: dir}).Write(ctx, []Row{{Hour: hour, Instance: "one", SubjectID: org, Counts: c}}); err != nil {
+	if err := (&DirSink{Dir: dir}).Write(ctx, []Row{sinkRow(sinkHour, "one", Capabilities, 2)}); err != nil {
 		t.Fatal(err)
 	}
 	// Another sink (a process that restarted under a fixed instance name)
 	// writes a later hour of the same day: the earlier row stays.
-	if err := (&DirSink{Dir: dir}).Write(ctx, []Row{{Hour: hour.Add(time.Hour), Instance: "one", SubjectID: org, Counts: c}}); err != nil {
+	if err := (&DirSink{Dir: dir}).Write(ctx, []Row{sinkRow(sinkHour.Add(time.Hour), "one", Capabilities, 2)}); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := (&DirSink{Dir: dir}).Read(ctx, Query{From: hour, To: hour.Add(24 * time.Hour)})
+	rows, err := (&DirSink{Dir: dir}).Read(ctx, Query{From: sinkHour, To: sinkHour.Add(24 * time.Hour)})
 	if err != nil || len(rows) != 2 {
 		t.Fatalf("read %d rows (%v), want 2", len(rows), err)
 	}
@@ -114,11 +110,8 @@ func TestDirSinkKeepsTheRowsOfADayFileItDidNotWrite(t *testing.T) {
 func TestDirSinkReadsOnlyTheDaysAsked(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	org := SubjectID{Org: "County", Key: "abcd1234"}
-	hour := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
-	var c Counts
-	c[TilesStreamed] = 4
-	legacy, err := json.Marshal([]Row{{Hour: hour, Instance: "old", SubjectID: org, Counts: c}})
+	hour := sinkHour
+	legacy, err := json.Marshal([]Row{sinkRow(hour, "old", TilesStreamed, 4)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +123,7 @@ func TestDirSinkReadsOnlyTheDaysAsked(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := &DirSink{Dir: dir}
-	if err := d.Write(ctx, []Row{{Hour: hour, Instance: "one", SubjectID: org, Counts: c}}); err != nil {
+	if err := d.Write(ctx, []Row{sinkRow(hour, "one", TilesStreamed, 4)}); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := d.Read(ctx, Query{From: hour.Truncate(24 * time.Hour), To: hour.Add(time.Hour)})
@@ -148,8 +141,8 @@ func TestDirSinkReadsOnlyTheDaysAsked(t *testing.T) {
 func TestDirSinkMovesAsideAFileItCannotRead(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	org := SubjectID{Org: "County", Key: "abcd1234"}
-	today := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	org := sinkOrg
+	today := sinkHour
 	yesterday := today.Add(-24 * time.Hour)
 	bad := filepath.Join(dir, "one.2026-11-21.json")
 	if err := os.WriteFile(bad, []byte("{not json"), 0o600); err != nil {
@@ -185,16 +178,13 @@ func TestDirSinkMovesAsideAFileItCannotRead(t *testing.T) {
 func TestDirSinkLeavesAFileItCannotReadForNow(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	org := SubjectID{Org: "County", Key: "abcd1234"}
-	hour := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
-	var c Counts
-	c[TilesRedirected] = 5
+	hour := sinkHour
 	path := filepath.Join(dir, "one.2026-11-22.json")
 	if err := os.Mkdir(path, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	d := &DirSink{Dir: dir}
-	later := Row{Hour: hour.Add(time.Hour), Instance: "one", SubjectID: org, Counts: c}
+	later := sinkRow(hour.Add(time.Hour), "one", TilesRedirected, 5)
 	if err := d.Write(ctx, []Row{later}); err == nil {
 		t.Fatal("a flush over a file it could not read succeeded")
 	}
@@ -206,7 +196,7 @@ func TestDirSinkLeavesAFileItCannotReadForNow(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	if err := (&DirSink{Dir: dir}).Write(ctx, []Row{{Hour: hour, Instance: "one", SubjectID: org, Counts: c}}); err != nil {
+	if err := (&DirSink{Dir: dir}).Write(ctx, []Row{sinkRow(hour, "one", TilesRedirected, 5)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Write(ctx, []Row{later}); err != nil {
@@ -215,4 +205,17 @@ func TestDirSinkLeavesAFileItCannotReadForNow(t *testing.T) {
 	if rows, err := d.Read(ctx, Query{From: hour, To: hour.Add(24 * time.Hour)}); err != nil || len(rows) != 2 {
 		t.Fatalf("read %d rows (%v), want the predecessor's hour and this one", len(rows), err)
 	}
+}
+
+// sinkOrg and sinkHour are the DirSink tests' subject and hour.
+var (
+	sinkOrg  = SubjectID{Org: "County", Key: "abcd1234"}
+	sinkHour = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+)
+
+// sinkRow is instance's row for sinkOrg at hour, counting n of kind k.
+func sinkRow(hour time.Time, instance string, k Kind, n int64) Row {
+	var c Counts
+	c[k] = n
+	return Row{Hour: hour, Instance: instance, SubjectID: sinkOrg, Counts: c}
 }
