@@ -406,3 +406,15 @@ func TestRequestLogLine(t *testing.T) {
 		t.Fatalf("stream line: %v", stream)
 	}
 }
+
+// A REST tile ignores its query, however malformed (clients append cache
+// busters and their own tokens); the KVP form, which reads its query,
+// refuses a malformed one in the client's format.
+func TestMalformedQueryMattersOnlyToKVP(t *testing.T) {
+	h := newHarness(t, nil)
+	if resp, _ := h.get(h.credURL()+tilePath+"?_=%zz&x=%", nil); resp.StatusCode != http.StatusFound {
+		t.Fatalf("REST tile with a malformed query: %d, want 302", resp.StatusCode)
+	}
+	resp, body := h.get(h.credURL()+"?SERVICE=WMTS&REQUEST=GetTile&LAYER=%zz", nil)
+	h.assertException(resp, body, http.StatusBadRequest, "InvalidParameterValue")
+}

@@ -12,13 +12,7 @@ import (
 func (s *Server) wmts(c echo.Context) error {
 	rec := recordOf(c)
 	rec.route = "wmts"
-	var req wmts.Request
-	var err error
-	if rec.queryErr == nil {
-		req, err = wmts.ParseQuery(rec.rest, rec.query)
-	} else {
-		req, err = wmts.Parse(rec.rest, c.Request().URL.RawQuery) // a REST tile ignores its query
-	}
+	req, err := wmts.ParseQuery(rec.rest, rec.query, rec.queryErr) // a REST tile ignores its query, however malformed
 	if err != nil {
 		return err
 	}

@@ -71,9 +71,11 @@ func Parse(rest, rawQuery string) (Request, error) {
 }
 
 // ParseQuery is Parse for a caller that has already parsed the query with
-// ows.Params. q is not modified; nil is an empty query.
-func ParseQuery(rest string, q ows.Query) (Request, error) {
-	return parse(rest, func() (ows.Query, error) { return q, nil })
+// ows.Params, giving its result: q (not modified; nil is an empty query)
+// and qErr, which only the KVP form, the one that reads the query,
+// returns.
+func ParseQuery(rest string, q ows.Query, qErr error) (Request, error) {
+	return parse(rest, func() (ows.Query, error) { return q, qErr })
 }
 
 func parse(rest string, query func() (ows.Query, error)) (Request, error) {

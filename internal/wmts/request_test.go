@@ -115,13 +115,25 @@ func TestParseQuery(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := maps.Clone(q)
-	got, err := ParseQuery("", q)
+	got, err := ParseQuery("", q, nil)
 	want, _ := Parse("", kvp)
 	if err != nil || got != want || got.Kind != Tile || !maps.Equal(q, before) {
 		t.Fatalf("ParseQuery = %+v, %v; want %+v and q unchanged", got, err, want)
 	}
-	if got, err := ParseQuery("/", nil); err != nil || got != (Request{Kind: Capabilities, KVP: true}) {
+	if got, err := ParseQuery("/", nil, nil); err != nil || got != (Request{Kind: Capabilities, KVP: true}) {
 		t.Fatalf("nil Query: %+v %v", got, err)
+	}
+	// The query's own error is the KVP form's, and only its.
+	_, qErr := ows.Params("SERVICE=WMTS&LAYER=%zz")
+	if qErr == nil {
+		t.Fatal("a query with bad encoding parsed")
+	}
+	if _, err := ParseQuery("", nil, qErr); err != qErr {
+		t.Fatalf("KVP with a malformed query: %v, want the query's error", err)
+	}
+	tile := "/1.0.0/HxGN_Imagery/default/WebMercator/5/10/31.jpg"
+	if got, err := ParseQuery(tile, nil, qErr); err != nil || got.Kind != Tile {
+		t.Fatalf("a REST tile with a malformed query: %+v %v, want the tile", got, err)
 	}
 }
 
