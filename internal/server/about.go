@@ -62,7 +62,7 @@ func (s *Server) about(c echo.Context) error {
 	r := k.Record()
 	addr := keys.AddressesOf(base, key)
 	info := aboutInfo{
-		Org: r.Org, Contact: r.Contact, Status: r.Status(time.Now()).String(), Version: s.version,
+		Org: r.Org, Contact: r.Contact, Status: r.Status(s.now()).String(), Version: s.version,
 		WMTS: addr.WMTS, WMS: addr.WMS,
 	}
 	if !r.Expires.IsZero() {

@@ -80,7 +80,7 @@ func (s *Server) enforce(rec *record) error {
 	if lim == nil { // a nil subject (no counter) is never over its daily quota; the rate still applies
 		return nil
 	}
-	v := lim.Allow(rec.subject, time.Now())
+	v := lim.Allow(rec.subject, s.now())
 	if v.OK {
 		return nil
 	}

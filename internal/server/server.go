@@ -35,7 +35,7 @@ type Options struct {
 	Upstream http.RoundTripper // to Hexagon; nil means a transport built from Config
 	Log      *slog.Logger      // nil means slog.Default()
 	Version  string
-	Now      func() time.Time // nil means time.Now
+	Now      func() time.Time // the clock of caches, limits and key status; nil means time.Now
 	// Keys resolves /v2 API keys; nil means the proxy has none and /v2
 	// answers 404.
 	Keys *keys.Cache
@@ -67,6 +67,7 @@ type Server struct {
 	v1Limits *v1Limiters
 	log      *slog.Logger
 	version  string
+	now      func() time.Time // the clock of limits and key status; logs keep real time
 
 	echo *echo.Echo
 	// upstream sends tile and map requests (stream), fetcher documents;
@@ -88,6 +89,9 @@ func New(o Options) *Server {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	if o.Upstream == nil {
 		o.Upstream = hexagon.NewHTTPTransport(o.Config.UpstreamTimeout)
 	}
@@ -102,6 +106,7 @@ func New(o Options) *Server {
 		log:      o.Log,
 		sample:   logsample.NewSampler(o.Config.LogSample),
 		version:  o.Version,
+		now:      o.Now,
 		caps:     capabilities.NewCache(o.Config.CapabilitiesTTL, 0, o.Now),
 		page:     landing.Render(o.Version, o.Config.HexagonURL),
 

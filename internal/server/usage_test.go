@@ -31,6 +31,7 @@ import (
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/keys/filestore"
 	"github.com/hexprox/hexprox/internal/redact"
+	"github.com/hexprox/hexprox/internal/testclock"
 	"github.com/hexprox/hexprox/internal/testlog"
 	"github.com/hexprox/hexprox/internal/token"
 	"github.com/hexprox/hexprox/internal/tokenstore"
@@ -207,7 +208,7 @@ func (s *timedSink) roundTrip() time.Duration {
 
 // instance starts one more proxy instance: its own token cache, key cache
 // and counter (named name), as a separate process would have. uo's Sink,
-// Instance and Log are filled in. Unless uo.NoLoop, the counter is closed
+// Instance and Log are filled in; uo.Now is the server's clock too. Unless uo.NoLoop, the counter is closed
 // (flushed) when the test ends.
 func (c *usageCluster) instance(name string, env map[string]string, uo usage.Options) *usageInstance {
 	c.t.Helper()
@@ -242,7 +243,7 @@ func (c *usageCluster) instance(name string, env map[string]string, uo usage.Opt
 		})
 	}
 	kc := keys.NewCache(c.keyStore, keys.CacheOptions{Refresh: time.Minute, Log: log})
-	srv := httptest.NewServer(New(Options{Config: cfg, Tokens: reg, Keys: kc, Usage: counter, Log: log, Version: "test"}))
+	srv := httptest.NewServer(New(Options{Config: cfg, Tokens: reg, Keys: kc, Usage: counter, Log: log, Version: "test", Now: uo.Now}))
 	c.t.Cleanup(srv.Close)
 	return &usageInstance{name: name, srv: srv, counter: counter, sink: ts}
 }
@@ -950,7 +951,8 @@ func countedFor(inst *usageInstance, id usage.SubjectID) usage.Counts {
 
 func TestLimitRateOfAKeyAnswers429InTheClientsFormat(t *testing.T) {
 	c := newUsageCluster(t, false)
-	inst := c.instance("only", nil, usage.Options{Flush: time.Minute})
+	clk := testclock.New(time.Now()) // the limiter's clock: it refills only when told
+	inst := c.instance("only", nil, usage.Options{Flush: time.Minute, Now: clk.Now})
 	for _, route := range []struct {
 		name string
 		path func(usageSubject) string
@@ -976,7 +978,7 @@ func TestLimitRateOfAKeyAnswers429InTheClientsFormat(t *testing.T) {
 				t.Fatalf("counted %s, want 2 served and 1 rate_limited", usageString(got))
 			}
 			// Retry-After is honest: after it, a request passes.
-			time.Sleep(time.Duration(retry) * time.Second)
+			clk.Advance(time.Duration(retry) * time.Second)
 			if st := c.status(inst, u); st != http.StatusFound {
 				t.Fatalf("after Retry-After (%ds): %d", retry, st)
 			}
