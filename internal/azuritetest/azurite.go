@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hexprox/hexprox/internal/azstorage"
+	"github.com/hexprox/hexprox/internal/requiretools"
 )
 
 // Azurite is a running Azurite Table service on loopback.
@@ -34,10 +35,7 @@ func Start(t testing.TB) *Azurite {
 	t.Helper()
 	bin := find()
 	if bin == "" {
-		if os.Getenv("HEXPROX_REQUIRE_TOOLS") != "" {
-			t.Fatal("azurite-table not found under tools/node_modules; run ./scripts/test (it installs it)")
-		}
-		t.Skip("azurite-table not installed; ./scripts/test installs it")
+		requiretools.Missing(t, "azurite-table not found under tools/node_modules; ./scripts/test installs it")
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/keys"
+	"github.com/hexprox/hexprox/internal/requiretools"
 )
 
 func TestRender(t *testing.T) {
@@ -79,10 +79,7 @@ func node(t *testing.T) string {
 	t.Helper()
 	path, err := exec.LookPath("node")
 	if err != nil {
-		if os.Getenv("HEXPROX_REQUIRE_TOOLS") != "" {
-			t.Fatal("node not found")
-		}
-		t.Skip("node not installed")
+		requiretools.Missing(t, "node not installed; ./scripts/test installs it")
 	}
 	return path
 }

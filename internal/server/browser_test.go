@@ -18,6 +18,7 @@ import (
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/keys/filestore"
+	"github.com/hexprox/hexprox/internal/requiretools"
 )
 
 func repoRoot(t *testing.T) string {
@@ -113,10 +114,7 @@ func TestLandingPageInChromium(t *testing.T) {
 	_, errPW := os.Stat(filepath.Join(root, "tools", "node_modules", "playwright-core"))
 	_, errChrome := os.Stat(chromium)
 	if errNode != nil || errPW != nil || errChrome != nil {
-		if os.Getenv("HEXPROX_REQUIRE_TOOLS") != "" {
-			t.Fatalf("browser test needs node, tools/node_modules/playwright-core and %s: %v %v %v", chromium, errNode, errPW, errChrome)
-		}
-		t.Skip("node, playwright-core or chromium missing; ./scripts/test installs them")
+		requiretools.Missing(t, "the browser test needs node, tools/node_modules/playwright-core and %s (%v %v %v); ./scripts/test installs them", chromium, errNode, errPW, errChrome)
 	}
 	h, key, revokedKey, unknownKey := browserKeys(t)
 	shots := filepath.Join(root, "test", "artifacts")

@@ -22,16 +22,14 @@ import (
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/keys"
+	"github.com/hexprox/hexprox/internal/requiretools"
 )
 
 func gdal(t *testing.T, args ...string) []byte {
 	t.Helper()
 	bin := args[0]
 	if _, err := exec.LookPath(bin); err != nil {
-		if os.Getenv("HEXPROX_REQUIRE_TOOLS") != "" {
-			t.Fatalf("%s not found; scripts/test installs gdal-bin", bin)
-		}
-		t.Skipf("%s not installed (apt-get install gdal-bin)", bin)
+		requiretools.Missing(t, "%s not installed; scripts/test installs gdal-bin", bin)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -8,10 +8,11 @@ package server
 
 import (
 	"encoding/json"
-	"os"
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/hexprox/hexprox/internal/requiretools"
 )
 
 const owslibScript = `
@@ -30,10 +31,7 @@ print(json.dumps({"layers": list(w.contents), "tile": len(tile), "tile_jpeg": ti
 func TestOWSLibThroughTheProxy(t *testing.T) {
 	python := "/usr/bin/python3" // Debian's, where python3-owslib installs
 	if err := exec.Command(python, "-c", "import owslib").Run(); err != nil {
-		if os.Getenv("HEXPROX_REQUIRE_TOOLS") != "" {
-			t.Fatalf("OWSLib not importable by %s: %v; scripts/test installs python3-owslib", python, err)
-		}
-		t.Skip("python3-owslib not installed")
+		requiretools.Missing(t, "OWSLib not importable by %s: %v; scripts/test installs python3-owslib", python, err)
 	}
 	for _, mode := range []string{"redirect", "proxy"} {
 		kh := newKeyHarness(t, map[string]string{"TILE_MODE": mode}, time.Minute)
