@@ -406,17 +406,8 @@ func TestRunSharesTokensThroughTheTable(t *testing.T) {
 		t.Fatalf("tile through main's wiring: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	pager := table.NewListEntitiesPager(nil)
-	rows := 0
-	for pager.More() {
-		page, err := pager.NextPage(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows += len(page.Entities)
-	}
-	if rows != 1 {
-		t.Fatalf("the table holds %d rows after one credential's first tile, want 1", rows)
+	if rows := az.Rows(t, "wiredtokens"); len(rows) != 1 {
+		t.Fatalf("the table holds %d rows after one credential's first tile, want 1", len(rows))
 	}
 }
 

@@ -5,6 +5,7 @@ package azuritetest
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
 	"github.com/hexprox/hexprox/internal/azstorage"
 	"github.com/hexprox/hexprox/internal/requiretools"
@@ -95,6 +98,28 @@ func (a *Azurite) Endpoint() string {
 // ConnectionString is the development account's connection string.
 func (a *Azurite) ConnectionString() string {
 	return azstorage.DevelopmentConnectionString(a.Endpoint())
+}
+
+// Rows returns table's entities as stored (one JSON object each), for
+// tests that look at what was written rather than what a client reads
+// back. Any error fails t.
+func (a *Azurite) Rows(t testing.TB, table string) []string {
+	t.Helper()
+	svc, err := aztables.NewServiceClientFromConnectionString(a.ConnectionString(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for pager := svc.NewClient(table).NewListEntitiesPager(nil); pager.More(); {
+		page, err := pager.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page.Entities {
+			rows = append(rows, string(e))
+		}
+	}
+	return rows
 }
 
 // Stop stops Azurite (its in-memory data is lost).

@@ -142,22 +142,7 @@ func (c *cluster) spreadAs(id, secret string, n int, insts []*httptest.Server, w
 // rows returns the token table's raw rows.
 func (c *cluster) rows() []string {
 	c.t.Helper()
-	svc, err := aztables.NewServiceClientFromConnectionString(c.az.ConnectionString(), nil)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	pager := svc.NewClient("hexproxtokens").NewListEntitiesPager(nil)
-	var rows []string
-	for pager.More() {
-		page, err := pager.NextPage(context.Background())
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		for _, e := range page.Entities {
-			rows = append(rows, string(e))
-		}
-	}
-	return rows
+	return c.az.Rows(c.t, "hexproxtokens")
 }
 
 func settle(t *testing.T, what string, cond func() bool) {

@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"golang.org/x/time/rate"
 
 	"github.com/hexprox/hexprox/internal/azstorage"
@@ -567,22 +566,7 @@ func usageString(cs usage.Counts) string {
 // Azurite.
 func (c *usageCluster) rawRows() []string {
 	c.t.Helper()
-	svc, err := aztables.NewServiceClientFromConnectionString(c.az.ConnectionString(), nil)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	pager := svc.NewClient(usageTable).NewListEntitiesPager(nil)
-	var rows []string
-	for pager.More() {
-		page, err := pager.NextPage(context.Background())
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		for _, e := range page.Entities {
-			rows = append(rows, string(e))
-		}
-	}
-	return rows
+	return c.az.Rows(c.t, usageTable)
 }
 
 // assertTableHoldsNoSecret scans every property of every raw row for the
