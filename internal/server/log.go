@@ -52,6 +52,9 @@ type record struct {
 	// Hexagon's end rather than the client's.
 	relay       relayWriter
 	upstreamCut bool
+	// abortedAs, for an answer cut off after its status went, is the
+	// status it is counted and logged as (0: the status that went).
+	abortedAs int
 
 	// For the log line.
 	start                  time.Time
@@ -135,13 +138,14 @@ func (s *Server) countAborted(rec *record, p any) {
 	switch {
 	case p == nil || !w.Committed || rec.Request().Method == http.MethodOptions:
 	case p == http.ErrAbortHandler && rec.upstreamCut:
-		rec.err = "response aborted: Hexagon's answer broke off"
-		s.count(rec, http.StatusBadGateway, 0)
+		rec.err, rec.abortedAs = "response aborted: Hexagon's answer broke off", http.StatusBadGateway
+		s.count(rec, rec.abortedAs, 0)
 	case p == http.ErrAbortHandler:
 		rec.err = "response aborted: the client left"
 		s.count(rec, w.Status, w.Size)
 	default:
-		s.count(rec, http.StatusInternalServerError, 0)
+		rec.abortedAs = http.StatusInternalServerError
+		s.count(rec, rec.abortedAs, 0)
 	}
 }
 
@@ -190,8 +194,8 @@ func (r *record) scrub(s string) string {
 func (s *Server) logLine(rec *record) {
 	r := rec.Request()
 	status := rec.Response().Status
-	if rec.upstreamCut {
-		status = http.StatusBadGateway // as it is counted: the 200 that went was cut short by Hexagon
+	if rec.abortedAs != 0 {
+		status = rec.abortedAs // as it is counted, not the 200 that went before the cut
 	}
 	level := s.logLevel(status)
 	if level < slog.LevelWarn && status < http.StatusBadRequest && rec.err == "" && !s.sample.Keep() {

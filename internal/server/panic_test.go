@@ -114,6 +114,10 @@ func TestPanicMidAnswerCutsTheConnection(t *testing.T) {
 		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 			logs := h.logs.String()
 			if strings.Contains(logs, "response aborted") && strings.Contains(logs, "tile decoder broke") {
+				// Logged with the status it is counted as, not the 200 that went.
+				if !strings.Contains(logs, `"status":500`) || strings.Contains(logs, `"status":200`) {
+					t.Fatalf("panic after %d bytes: the cut answer's line does not say 500:\n%s", after, logs)
+				}
 				break
 			}
 			if time.Now().After(deadline) {
