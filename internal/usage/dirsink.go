@@ -56,17 +56,21 @@ func (d *DirSink) Write(_ context.Context, rows []Row) error {
 		return err
 	}
 	var errs []error
-	touched := map[dayFile]bool{}
+	touched := map[dayFile]bool{} // true: to write; false: unread, so unwritten (the next flush tries again)
 	for _, r := range rows {
 		r.Hour = r.Hour.UTC().Truncate(time.Hour)
 		f := dayFile{r.Instance, dayOf(unixHour(r.Hour))}
 		held, ok := d.days[f]
 		if !ok {
+			if done, seen := touched[f]; seen && !done {
+				continue // its file failed to read for an earlier row
+			}
 			var err error
 			held, err = d.load(f)
 			errs = append(errs, err)
 			if held == nil {
-				continue // unread, so unwritten: the next flush tries again
+				touched[f] = false
+				continue
 			}
 			d.days[f] = held
 		}
@@ -79,7 +83,10 @@ func (d *DirSink) Write(_ context.Context, rows []Row) error {
 	}
 	// Every touched file is written, whatever became of the others: one
 	// that cannot be must not hold back the rest.
-	for f := range touched {
+	for f, write := range touched {
+		if !write {
+			continue
+		}
 		rs := make([]Row, 0, len(d.days[f]))
 		for _, r := range d.days[f] {
 			rs = append(rs, r)

@@ -185,8 +185,16 @@ func TestDirSinkLeavesAFileItCannotReadForNow(t *testing.T) {
 	}
 	d := &DirSink{Dir: dir}
 	later := sinkRow(hour.Add(time.Hour), "one", TilesRedirected, 5)
-	if err := d.Write(ctx, []Row{later}); err == nil {
+	// Two rows of that day, as a flush of two subjects has: the file is
+	// tried once, and its error said once.
+	other := later
+	other.Key = "ef567890"
+	err := d.Write(ctx, []Row{later, other})
+	if err == nil {
 		t.Fatal("a flush over a file it could not read succeeded")
+	}
+	if n := strings.Count(err.Error(), "one.2026-11-22.json"); n != 1 {
+		t.Fatalf("the unreadable file is named %d times in %q, want once", n, err)
 	}
 	if aside, _ := filepath.Glob(path + ".corrupt-*"); len(aside) != 0 {
 		t.Fatalf("a file unreadable for now was moved aside: %v", aside)
