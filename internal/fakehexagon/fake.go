@@ -457,19 +457,11 @@ func (f *Fake) serveTile(w http.ResponseWriter, r *http.Request, sw Switches, la
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	if sw.TruncateTiles {
-		w.WriteHeader(http.StatusOK)
-		w.Write(body[:len(body)/2])
-		if fl, ok := w.(http.Flusher); ok {
-			fl.Flush()
-		}
+		sendHalf(w, body)
 		panic(http.ErrAbortHandler) // cut the connection mid-body
 	}
 	if sw.StallTiles > 0 && r.Method != http.MethodHead {
-		w.WriteHeader(http.StatusOK)
-		w.Write(body[:len(body)/2])
-		if fl, ok := w.(http.Flusher); ok {
-			fl.Flush()
-		}
+		sendHalf(w, body)
 		select {
 		case <-time.After(sw.StallTiles):
 		case <-r.Context().Done():
@@ -482,6 +474,16 @@ func (f *Fake) serveTile(w http.ResponseWriter, r *http.Request, sw Switches, la
 		return
 	}
 	w.Write(body)
+}
+
+// sendHalf answers 200 with the first half of body, flushed to the
+// caller, for the faults that break off or stall midway.
+func sendHalf(w http.ResponseWriter, body []byte) {
+	w.WriteHeader(http.StatusOK)
+	w.Write(body[:len(body)/2])
+	if fl, ok := w.(http.Flusher); ok {
+		fl.Flush()
+	}
 }
 
 // makeTiles renders one JPEG of roughly size bytes and one PNG.
