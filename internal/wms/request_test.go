@@ -128,7 +128,10 @@ func TestParseRefusesHugeQueries(t *testing.T) {
 		if fe := failure.As(err); err == nil || fe.HTTPStatus() != 400 || fe.ExceptionCode() != failure.CodeInvalidParameter {
 			t.Errorf("%s: Parse = %v, want a 400 InvalidParameterValue", name, err)
 		}
-		if allocs := testing.AllocsPerRun(5, func() { ExceptionVersion(q) }); allocs > 4 {
+		// Parsing would allocate per parameter (65 to 330,000 times); the
+		// refusal a handful, a few more when a GC has just emptied fmt's
+		// pools (which made a bound of 4 flaky).
+		if allocs := testing.AllocsPerRun(5, func() { ExceptionVersion(q) }); allocs > 16 {
 			t.Errorf("%s: ExceptionVersion allocated %.0f times; want the query refused unparsed", name, allocs)
 		}
 		if ExceptionVersion(q) != "1.3.0" {
