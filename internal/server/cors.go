@@ -2,7 +2,6 @@ package server
 
 import (
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -18,12 +17,7 @@ func (s *Server) originPolicy(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		h := c.Response().Header()
-		switch vary, ok := h["Vary"]; {
-		case !ok:
-			h["Vary"] = varyOrigin // shared: appending to a one-element slice copies it
-		case !slices.Contains(vary, "Origin"): // the step may run again for a key's next set
-			h["Vary"] = append(vary, "Origin")
-		}
+		h["Vary"] = varyOrigin // shared: appending to a one-element slice copies it
 		if o := r.Header.Get("Origin"); o != "" {
 			if p := recordOf(c).principal; !s.cfg.AllowedOrigins.Allowed(o) && !p.allowsOrigin(o) && !s.sameOrigin(r, o) {
 				msg := "this proxy does not serve pages from your site's origin; ask its operator to add it to ALLOWED_ORIGINS"

@@ -83,42 +83,36 @@ func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 				}
 				return err
 			}
-			for {
-				rec.principal, rec.rest = p, rest
-				rec.tokens = s.tokens.Source(p.cred)
+			rec.principal, rec.rest = p, rest
+			if p.key != nil {
+				// A key fails over between its credential sets where Hexagon
+				// refuses one: in its token source, not by running the
+				// request again.
+				rec.keySets = keyTokens{reg: s.tokens, key: p.key, set: p.set, cred: p.cred, src: s.tokens.Source(p.cred)}
+				rec.tokens = &rec.keySets
+			} else {
+				rec.cached = s.tokens.Source(p.cred)
+				rec.tokens = rec.cached
 				// What this instance knows of a credential URL's credential,
 				// read once for the guess limit, counting and limits.
-				rec.known = token.Unknown
-				if p.key == nil && (s.guesses != nil || s.usage != nil || s.v1Limits != nil) {
-					rec.known = rec.tokens.State()
-				}
-				ticket, err := s.admit(rec, r)
-				if err != nil {
-					return err
-				}
-				rec.subject = s.subjectOf(rec, rec.known)
-				if err := s.enforce(rec); err != nil {
-					return err
-				}
-				err = next(c)
-				s.done(ticket, err)
-				if err == nil && p.decodedAs != "" {
-					s.decoded.remember(p.decodedAs, p.cred, rec.tokens)
-				}
-				if !refused(err) || p.key == nil {
-					return err
-				}
-				// A key's set was refused: skip it from now on, and
-				// answer this request with the next one.
-				p.key.Refused(p.set)
-				if c.Response().Committed {
-					return err
-				}
-				if p, err = keyPrincipal(p.key, p.route, p.keyName); err != nil {
-					rec.principal = p
-					return err
+				if s.guesses != nil || s.usage != nil || s.v1Limits != nil {
+					rec.known = rec.cached.State()
 				}
 			}
+			ticket, err := s.admit(rec, r)
+			if err != nil {
+				return err
+			}
+			rec.subject = s.subjectOf(rec, rec.known)
+			if err := s.enforce(rec); err != nil {
+				return err
+			}
+			err = next(c)
+			s.done(ticket, err)
+			if err == nil && p.decodedAs != "" {
+				s.decoded.remember(p.decodedAs, p.cred, rec.cached)
+			}
+			return err
 		}
 	}
 }

@@ -222,7 +222,7 @@ var wmsExceptionTypes = []string{"application/vnd.ogc.se_xml", "application/vnd.
 // capsSpec says how to fetch and rewrite one service's capabilities.
 type capsSpec struct {
 	service     string // the route's first segment: "wmts" or "wms"
-	cacheKey    string // per credential (and version)
+	cacheKey    string // per service (and version); the credential's key is added
 	roots       []string
 	match       capabilities.Matcher
 	contentType string
@@ -246,7 +246,7 @@ func (s *Server) capabilities(c echo.Context, spec capsSpec) error {
 		return failure.FromRoundTrip(err, "Hexagon")
 	}
 	call := &hexagon.Call{Tokens: rec.tokens, URL: spec.url}
-	doc, hit, err := s.caps.Get(r.Context(), spec.cacheKey, func(ctx context.Context) (*capabilities.Document, error) {
+	doc, hit, err := s.caps.Get(r.Context(), spec.cacheKey+rec.credKey(), func(ctx context.Context) (*capabilities.Document, error) {
 		body, err := hexagon.Fetch(ctx, s.fetcher, call, MaxCapabilities)
 		if err != nil {
 			return nil, err

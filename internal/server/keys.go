@@ -6,6 +6,12 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
+
+	"golang.org/x/oauth2"
+
+	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/token"
 
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/guesslimit"
@@ -108,3 +114,67 @@ var (
 	errKeyInactive = errors.New("key revoked, expired or not yet valid")
 	errKeyStore    = errors.New("key store unreachable")
 )
+
+// keyTokens is a key's token source for one request: the token of the
+// key's credential set in use and, when Hexagon refuses that set, the
+// next one's, the refused set marked on the key so that later requests
+// skip it. Failing over thus retries the token, never the request: the
+// key's limits and the origin policy see the request once. With every
+// set refused it answers the key's "contact …" refusal.
+//
+// It is safe for concurrent use: a capabilities fetch may go on in the
+// cache's loader after its request has ended.
+type keyTokens struct {
+	reg *token.Registry
+	key *keys.Key
+
+	mu   sync.Mutex
+	set  int                   // which of the key's sets is in use
+	cred credential.Credential // that set
+	src  *token.Cached         // its token source
+}
+
+// current returns the set in use and its source.
+func (t *keyTokens) current() (int, *token.Cached) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.set, t.src
+}
+
+// TokenContext implements hexagon.Tokens.
+func (t *keyTokens) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	for {
+		set, src := t.current()
+		tok, err := src.TokenContext(ctx)
+		if !refused(err) {
+			return tok, err
+		}
+		t.key.Refused(set)
+		cred, next, err := t.key.Pick()
+		if err != nil {
+			return nil, err
+		}
+		t.mu.Lock()
+		t.set, t.cred, t.src = next, cred, t.reg.Source(cred)
+		t.mu.Unlock()
+	}
+}
+
+// Invalidate implements hexagon.Tokens for the set in use.
+func (t *keyTokens) Invalidate(tok *oauth2.Token) bool {
+	_, src := t.current()
+	return src.Invalidate(tok)
+}
+
+// Vouch implements hexagon.Tokens for the set in use.
+func (t *keyTokens) Vouch(tok *oauth2.Token) {
+	_, src := t.current()
+	src.Vouch(tok)
+}
+
+// credential is the credential set in use.
+func (t *keyTokens) credential() credential.Credential {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.cred
+}

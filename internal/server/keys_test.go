@@ -434,3 +434,30 @@ func TestUsageOrgIsCapped(t *testing.T) {
 		t.Fatal("a short org must be kept as it is")
 	}
 }
+
+// A key whose first credential set is refused answers its holder's very
+// first request with the next set, charged to its limits once: failing
+// over to another set retries only the token, not the request.
+func TestRefusedSetIsChargedOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name, path string
+		env        map[string]string
+	}{
+		{"redirect", tilePath, nil},
+		{"stream", tilePath, map[string]string{"TILE_MODE": "proxy"}},
+		{"capabilities", "/1.0.0/WMTSCapabilities.xml", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kh := newKeyHarness(t, tc.env, time.Minute)
+			key := kh.addKey(keys.Record{Org: "Burst one", Rate: 1, Burst: 1, Sets: []credential.Credential{
+				{ID: clientID, Secret: "revoked-in-hexagon"},
+				{ID: clientID, Secret: clientSecret},
+			}})
+			kh.noteSecret("revoked-in-hexagon")
+			resp, body := kh.get(kh.keyURL(key)+tc.path, nil)
+			if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusOK {
+				t.Fatalf("first request of a key with burst 1 and a refused first set: %d %s", resp.StatusCode, body)
+			}
+		})
+	}
+}

@@ -55,7 +55,7 @@ func (s *Server) subjectOf(rec *record, known token.State) *usage.Subject {
 	if s.usage == nil || rec.principal.who == "" {
 		return nil
 	}
-	if rec.principal.key == nil && (rec.tokens == nil || known != token.Live) {
+	if rec.principal.key == nil && (rec.cached == nil || known != token.Live) {
 		return nil
 	}
 	return s.usage.Subject(usageID(rec.principal.org, rec.principal.who))
@@ -125,8 +125,8 @@ func (v *v1Limiters) get(credKey string) *limit.Limiter {
 
 // count adds the request to its subject's counters once it is answered.
 func (s *Server) count(rec *record, status int, size int64) {
-	if rec.subject == nil && s.usage != nil && rec.tokens != nil && rec.principal.key == nil {
-		rec.subject = s.subjectOf(rec, rec.tokens.State()) // a v1 credential accepted by this very request
+	if rec.subject == nil && s.usage != nil && rec.cached != nil {
+		rec.subject = s.subjectOf(rec, rec.cached.State()) // a v1 credential accepted by this very request
 	}
 	subj := rec.subject
 	if subj == nil {

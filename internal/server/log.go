@@ -37,11 +37,15 @@ type record struct {
 	query     ows.Query // the query, parsed once
 	queryErr  error     // why it could not be
 	principal principal
-	tokens    *token.Cached  // the principal's credential's
-	known     token.State    // what tokens knew as the request began (credential URLs)
-	rest      string         // the escaped path after the credential or key
-	browser   bool           // an allowed cross-origin browser
-	subject   *usage.Subject // whom the request is counted under; nil: nobody
+	// tokens are what the request's upstream calls take their token
+	// from: cached, for a credential URL; keySets, for an API key.
+	tokens  hexagon.Tokens
+	cached  *token.Cached  // a credential URL's credential's source
+	keySets keyTokens      // an API key's sets
+	known   token.State    // what cached knew as the request began
+	rest    string         // the escaped path after the credential or key
+	browser bool           // an allowed cross-origin browser
+	subject *usage.Subject // whom the request is counted under; nil: nobody
 	// tile is the call of a tile or map request, kept here rather than
 	// allocated apart (a capabilities fetch, which may outlive the
 	// request in the cache's loader, has its own).
@@ -171,7 +175,11 @@ func (s *Server) answeredPanic(rec *record, p any) bool {
 // recognise.
 func (r *record) scrub(s string) string {
 	u := r.Request().URL
-	secrets := []string{u.RequestURI(), u.EscapedPath(), u.Path, r.principal.cred.ID, r.principal.cred.Secret, r.principal.keyName}
+	inUse := r.principal.cred
+	if r.principal.key != nil {
+		inUse = r.keySets.credential()
+	}
+	secrets := []string{u.RequestURI(), u.EscapedPath(), u.Path, r.principal.cred.ID, r.principal.cred.Secret, inUse.ID, inUse.Secret, r.principal.keyName}
 	if r.principal.key == nil && r.principal.cred.ID != "" {
 		id, secret := r.principal.cred.PathSegments()
 		secrets = append(secrets, id, secret)
@@ -262,4 +270,13 @@ func (s *Server) logLevel(status int) slog.Level {
 		return slog.LevelWarn
 	}
 	return slog.LevelInfo
+}
+
+// credKey is the Key of the credential the request's upstream calls use:
+// for an API key, the set in use (which a refusal may have changed).
+func (r *record) credKey() string {
+	if r.principal.key != nil {
+		return r.keySets.credential().Key()
+	}
+	return r.principal.cred.Key()
 }

@@ -43,7 +43,7 @@ func (s *Server) wms(c echo.Context) error {
 		}
 		return s.capabilities(c, capsSpec{
 			service:     "wms",
-			cacheKey:    "wms:" + req.Version + ":" + rec.principal.cred.Key(),
+			cacheKey:    "wms:" + req.Version + ":",
 			roots:       []string{"WMS_Capabilities", "WMT_MS_Capabilities"},
 			match:       s.wmsMatch,
 			contentType: contentType,

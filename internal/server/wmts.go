@@ -20,7 +20,7 @@ func (s *Server) wmts(c echo.Context) error {
 	if req.Kind == wmts.Capabilities {
 		return s.capabilities(c, capsSpec{
 			service:     "wmts",
-			cacheKey:    "wmts:" + rec.principal.cred.Key(),
+			cacheKey:    "wmts:",
 			roots:       []string{"Capabilities"},
 			match:       s.wmtsMatch,
 			contentType: "application/xml; charset=utf-8",
