@@ -48,13 +48,13 @@ func toUsageCounts(c usage.Counts) usageCounts {
 // browser. An unknown, revoked or expired key gets 403.
 func (s *Server) about(c echo.Context) error {
 	rec := recordOf(c)
-	rec.route = "about"
+	rec.out.service = "about"
 	key := c.Param("key")
 	k, err := s.lookupKey(c.Request(), key, false)
 	if err != nil {
 		return err
 	}
-	rec.principal = principal{key: k, org: k.Org(), who: k.Fingerprint()}
+	rec.in.principal = principal{key: k, org: k.Org(), who: k.Fingerprint()}
 	base, ok := publicurl.Base(c.Request(), s.cfg.PublicBaseURL)
 	if !ok {
 		return failure.Invalidf(failure.CodeInvalidParameter, "Host", "the Host or X-Forwarded-Host header is not a valid host name")

@@ -101,10 +101,12 @@ func BenchmarkCount(b *testing.B) {
 	b.Cleanup(func() { counter.Close(context.Background()) })
 	s, _ := benchServerWith(b, func(o *Options) { o.Usage = counter })
 	cred := credential.Credential{ID: clientID, Secret: clientSecret}
-	rec := &record{principal: principal{cred: cred, who: cred.Fingerprint()}, tokens: s.tokens.Source(cred), mode: "redirect", route: "wmts"}
+	src := s.tokens.Source(cred)
+	rec := &record{in: resolved{principal: principal{cred: cred, who: cred.Fingerprint()}, tokens: src, cached: src}}
+	rec.out.answer(modeRedirect, usage.TilesRedirected)
 	b.ReportAllocs()
 	for b.Loop() {
-		rec.subject = nil
+		rec.in.subject = nil
 		s.count(rec, http.StatusFound, 0)
 	}
 	if rows := counter.Snapshot(time.Now().Add(-time.Hour), time.Now().Add(time.Hour)); len(rows) != 1 || rows[0].Counts[usage.TilesRedirected] == 0 {

@@ -19,7 +19,7 @@ func (s *Server) originPolicy(next echo.HandlerFunc) echo.HandlerFunc {
 		h := c.Response().Header()
 		h["Vary"] = varyOrigin // shared: appending to a one-element slice copies it
 		if o := r.Header.Get("Origin"); o != "" {
-			if p := recordOf(c).principal; !s.cfg.AllowedOrigins.Allowed(o) && !p.allowsOrigin(o) && !s.sameOrigin(r, o) {
+			if p := recordOf(c).in.principal; !s.cfg.AllowedOrigins.Allowed(o) && !p.allowsOrigin(o) && !s.sameOrigin(r, o) {
 				msg := "this proxy does not serve pages from your site's origin; ask its operator to add it to ALLOWED_ORIGINS"
 				if p.key != nil {
 					msg = "this proxy does not serve pages from your site's origin with this key; ask its operator to add the origin to the key (handler keys set --origin) or to ALLOWED_ORIGINS"
@@ -30,7 +30,7 @@ func (s *Server) originPolicy(next echo.HandlerFunc) echo.HandlerFunc {
 				h.Set("Access-Control-Allow-Origin", o)
 				h.Set("Access-Control-Expose-Headers", "ETag, Retry-After")
 			}
-			recordOf(c).browser = true
+			recordOf(c).in.browser = true
 		}
 		if r.Method == http.MethodOptions {
 			return s.preflight(c)

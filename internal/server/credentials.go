@@ -27,9 +27,9 @@ type resolver func(r *http.Request, after string) (principal, string, error)
 type principal struct {
 	cred credential.Credential
 	who  string // a fingerprint for logs: the credential's, or the key's
-	// route is the prefix of the principal's own URLs ("/wmts",
+	// prefix is the route prefix of the principal's own URLs ("/wmts",
 	// "/v2/wmts"); keyName, for an API key, the key. See ownPath.
-	route, keyName string
+	prefix, keyName string
 
 	// decodedAs, for a credential URL decoded by this request, is its
 	// escaped "{id}/{secret}": remembered once Hexagon accepts it.
@@ -47,10 +47,10 @@ type principal struct {
 // it, not on every request.
 func (p principal) ownPath() string {
 	if p.key != nil {
-		return p.route + "/" + p.keyName
+		return p.prefix + "/" + p.keyName
 	}
 	id, secret := p.cred.PathSegments()
-	return p.route + "/" + id + "/" + secret
+	return p.prefix + "/" + id + "/" + secret
 }
 
 // allowsOrigin reports whether the principal's own origins (an API key's)
@@ -68,7 +68,7 @@ func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 			r := c.Request()
 			// The query is parsed once, here; a malformed one is an error
 			// only where it is read (WMS, WMTS KVP), not on a REST tile.
-			rec.query, rec.queryErr = ows.Params(r.URL.RawQuery)
+			rec.in.query, rec.in.queryErr = ows.Params(r.URL.RawQuery)
 			// The escaped path, not c.Param("*"): Echo unescapes a
 			// parameter only when the request has a RawPath, so "%2F"
 			// inside a base64 segment would sometimes split it.
@@ -78,39 +78,39 @@ func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 			p, rest, err := find(r, after)
 			if err != nil {
 				if p.key != nil { // a key with no set left: still whose it was
-					rec.principal = p
-					rec.subject = s.subjectOf(rec, token.Unknown)
+					rec.in.principal = p
+					rec.in.subject = s.subjectOf(rec, token.Unknown)
 				}
 				return err
 			}
-			rec.principal, rec.rest = p, rest
+			rec.in.principal, rec.in.rest = p, rest
 			if p.key != nil {
 				// A key fails over between its credential sets where Hexagon
 				// refuses one: in its token source, not by running the
 				// request again.
-				rec.keySets = keyTokens{reg: s.tokens, key: p.key, set: p.set, cred: p.cred, src: s.tokens.Source(p.cred)}
-				rec.tokens = &rec.keySets
+				rec.in.keySets = keyTokens{reg: s.tokens, key: p.key, set: p.set, cred: p.cred, src: s.tokens.Source(p.cred)}
+				rec.in.tokens = &rec.in.keySets
 			} else {
-				rec.cached = s.tokens.Source(p.cred)
-				rec.tokens = rec.cached
+				rec.in.cached = s.tokens.Source(p.cred)
+				rec.in.tokens = rec.in.cached
 				// What this instance knows of a credential URL's credential,
 				// read once for the guess limit, counting and limits.
 				if s.guesses != nil || s.usage != nil || s.v1Limits != nil {
-					rec.known = rec.cached.State()
+					rec.in.known = rec.in.cached.State()
 				}
 			}
 			ticket, err := s.admit(rec, r)
 			if err != nil {
 				return err
 			}
-			rec.subject = s.subjectOf(rec, rec.known)
+			rec.in.subject = s.subjectOf(rec, rec.in.known)
 			if err := s.enforce(rec); err != nil {
 				return err
 			}
 			err = next(c)
 			s.done(ticket, err)
 			if err == nil && p.decodedAs != "" {
-				s.decoded.remember(p.decodedAs, p.cred, rec.cached)
+				s.decoded.remember(p.decodedAs, p.cred, rec.in.cached)
 			}
 			return err
 		}
@@ -133,7 +133,7 @@ func (s *Server) credentialInPath(service string) resolver {
 			if err := slashInBase64(service, rest); err != nil {
 				return principal{}, "", err
 			}
-			return principal{cred: cred, who: cred.Fingerprint(), route: route}, rest, nil
+			return principal{cred: cred, who: cred.Fingerprint(), prefix: route}, rest, nil
 		}
 		cred, rest, err := credential.FromPath(after)
 		if err != nil {
@@ -143,7 +143,7 @@ func (s *Server) credentialInPath(service string) resolver {
 		if err := slashInBase64(service, rest); err != nil {
 			return principal{}, "", err
 		}
-		return principal{cred: cred, who: cred.Fingerprint(), route: route, decodedAs: segs}, rest, nil
+		return principal{cred: cred, who: cred.Fingerprint(), prefix: route, decodedAs: segs}, rest, nil
 	}
 }
 

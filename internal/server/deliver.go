@@ -19,20 +19,23 @@ import (
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/publicurl"
+	"github.com/hexprox/hexprox/internal/usage"
 )
 
 // deliver answers a tile or map request: streamed to allowed browsers (or
-// to everyone with TILE_MODE=proxy), else a redirect.
-func (s *Server) deliver(c echo.Context, call *hexagon.Call) error {
-	if s.cfg.TileMode == config.ModeProxy || s.cfg.TileMode == config.ModeAuto && recordOf(c).browser {
-		return s.stream(c, call)
+// to everyone with TILE_MODE=proxy), counted as streamed, else a redirect,
+// counted as redirected.
+func (s *Server) deliver(c echo.Context, call *hexagon.Call, redirected, streamed usage.Kind) error {
+	if s.cfg.TileMode == config.ModeProxy || s.cfg.TileMode == config.ModeAuto && recordOf(c).in.browser {
+		return s.stream(c, call, streamed)
 	}
-	return s.redirect(c, call)
+	return s.redirect(c, call, redirected)
 }
 
-// redirect answers with a 302 to Hexagon carrying a current token.
-func (s *Server) redirect(c echo.Context, call *hexagon.Call) error {
-	recordOf(c).mode = "redirect"
+// redirect answers with a 302 to Hexagon carrying a current token, counted
+// as kind.
+func (s *Server) redirect(c echo.Context, call *hexagon.Call, kind usage.Kind) error {
+	recordOf(c).out.answer(modeRedirect, kind)
 	loc, err := call.Location(c.Request().Context())
 	if err != nil {
 		return err
@@ -50,9 +53,10 @@ func (s *Server) redirect(c echo.Context, call *hexagon.Call) error {
 // client headers, whitelisted headers back, the body copied through a
 // pooled buffer. The call rides in the request's context to the
 // transport, which adds its token and retries a refused one.
-func (s *Server) stream(c echo.Context, call *hexagon.Call) error {
+func (s *Server) stream(c echo.Context, call *hexagon.Call, kind usage.Kind) error {
 	rec := recordOf(c)
-	rec.mode, rec.call = "stream", call
+	rec.out.answer(modeStream, kind)
+	rec.out.call = call
 	r := c.Request()
 	if err := call.Prepare(r.Context()); err != nil {
 		return err
@@ -103,7 +107,7 @@ func (s *Server) stream(c echo.Context, call *hexagon.Call) error {
 		// breaking off, or going quiet (which cancels only ctx), does not.
 		// (That holds while nothing else ends the request's context: a
 		// server WriteTimeout or BaseContext would have to be told apart.)
-		rec.upstreamCut = rec.relay.err == nil && r.Context().Err() == nil
+		rec.out.upstreamCut = rec.relay.err == nil && r.Context().Err() == nil
 		panic(http.ErrAbortHandler)
 	}
 	return nil
@@ -234,7 +238,7 @@ type capsSpec struct {
 func (s *Server) capabilities(c echo.Context, spec capsSpec) error {
 	r := c.Request()
 	rec := recordOf(c)
-	rec.mode = "capabilities"
+	rec.out.answer(modeCapabilities, usage.Capabilities)
 	base, ok := publicurl.Base(r, s.cfg.PublicBaseURL)
 	if !ok {
 		return failure.Invalidf(failure.CodeInvalidParameter, "Host", "the Host or X-Forwarded-Host header is not a valid host name")
@@ -242,10 +246,10 @@ func (s *Server) capabilities(c echo.Context, spec capsSpec) error {
 	// A cached document is served only while the credential is not known
 	// to be refused: asking the memory layer first costs nothing when its
 	// token is live, and answers 403 once Hexagon has refused it.
-	if _, err := rec.tokens.TokenContext(r.Context()); err != nil {
+	if _, err := rec.in.tokens.TokenContext(r.Context()); err != nil {
 		return failure.FromRoundTrip(err, "Hexagon")
 	}
-	call := &hexagon.Call{Tokens: rec.tokens, URL: spec.url}
+	call := &hexagon.Call{Tokens: rec.in.tokens, URL: spec.url}
 	doc, hit, err := s.caps.Get(r.Context(), spec.cacheKey+rec.credKey(), func(ctx context.Context) (*capabilities.Document, error) {
 		body, err := hexagon.Fetch(ctx, s.fetcher, call, MaxCapabilities)
 		if err != nil {
@@ -262,8 +266,8 @@ func (s *Server) capabilities(c echo.Context, spec capsSpec) error {
 		return err
 	}
 	// The load's result came through a channel, so call is safe to read.
-	rec.cacheHit, rec.call = hit, call
-	body := doc.Bytes(base + rec.principal.ownPath())
+	rec.out.cacheHit, rec.out.call = hit, call
+	body := doc.Bytes(base + rec.in.principal.ownPath())
 	h := c.Response().Header()
 	h.Set("Content-Type", spec.contentType)
 	h.Set("Cache-Control", "private, max-age="+strconv.Itoa(int(s.cfg.CapabilitiesTTL.Seconds())))

@@ -17,14 +17,14 @@ import (
 func (s *Server) handleError(err error, c echo.Context) {
 	rec := recordOf(c)
 	if errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil {
-		rec.err = "client went away"
+		rec.out.err = "client went away"
 		if !c.Response().Committed {
 			c.Response().Status = statusClientClosed // for the log; nothing is sent
 		}
 		return // nobody to answer
 	}
 	fe := asFailure(err)
-	rec.err = fe.Error()
+	rec.out.err = fe.Error()
 	if c.Response().Committed {
 		return
 	}
@@ -49,7 +49,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 			ows.WriteException(c.Response(), ows.ExceptionReport, fe.ExceptionCode(), fe.Locator, fe.Message)
 		}
 	case formatWMS:
-		version := wms.QueryExceptionVersion(rec.query)
+		version := wms.QueryExceptionVersion(rec.in.query)
 		code := fe.ExceptionCode()
 		if code == failure.CodeNoApplicableCode {
 			code = "" // WMS has no such code; no code means a generic error

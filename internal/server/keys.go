@@ -44,7 +44,7 @@ func (s *Server) keyResolver(base string, reload bool) resolver {
 // credential set. With every set refused, the error says whom to contact,
 // and the principal still says whose the request was.
 func keyPrincipal(k *keys.Key, route, key string) (principal, error) {
-	p := principal{who: k.Fingerprint(), org: k.Org(), route: route, keyName: key, key: k}
+	p := principal{who: k.Fingerprint(), org: k.Org(), prefix: route, keyName: key, key: k}
 	cred, set, err := k.Pick()
 	p.cred, p.set = cred, set
 	return p, err

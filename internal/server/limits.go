@@ -25,7 +25,7 @@ type guessTicket struct {
 // reach Hexagon; it answers 429 once the client's address has used up its
 // allowance.
 func (s *Server) admit(rec *record, r *http.Request) (guessTicket, error) {
-	if s.guesses == nil || rec.principal.key != nil || rec.known != token.Unknown {
+	if s.guesses == nil || rec.in.principal.key != nil || rec.in.known != token.Unknown {
 		return guessTicket{}, nil
 	}
 	t := guessTicket{addr: guesslimit.ClientAddr(r, s.cfg.TrustedHops), counted: true}
@@ -52,26 +52,26 @@ func tooManyGuesses(wait time.Duration) error {
 // it (known is Live; so that random credentials cannot fill the
 // counters). nil when nothing is counted.
 func (s *Server) subjectOf(rec *record, known token.State) *usage.Subject {
-	if s.usage == nil || rec.principal.who == "" {
+	if s.usage == nil || rec.in.principal.who == "" {
 		return nil
 	}
-	if rec.principal.key == nil && (rec.cached == nil || known != token.Live) {
+	if rec.in.principal.key == nil && (rec.in.cached == nil || known != token.Live) {
 		return nil
 	}
-	return s.usage.Subject(usageID(rec.principal.org, rec.principal.who))
+	return s.usage.Subject(usageID(rec.in.principal.org, rec.in.principal.who))
 }
 
 // limiterOf returns the limits that apply to the request: the key's own,
 // or RATE_LIMIT and DAILY_REQUEST_LIMIT for a v1 credential Hexagon has
 // accepted.
 func (s *Server) limiterOf(rec *record) *limit.Limiter {
-	if rec.principal.key != nil {
-		return rec.principal.key.Limiter()
+	if rec.in.principal.key != nil {
+		return rec.in.principal.key.Limiter()
 	}
-	if s.v1Limits == nil || rec.known != token.Live {
+	if s.v1Limits == nil || rec.in.known != token.Live {
 		return nil
 	}
-	return s.v1Limits.get(rec.principal.cred.Key())
+	return s.v1Limits.get(rec.in.principal.cred.Key())
 }
 
 // enforce answers 429, naming the limit, for a request over its limits.
@@ -80,7 +80,7 @@ func (s *Server) enforce(rec *record) error {
 	if lim == nil { // a nil subject (no counter) is never over its daily quota; the rate still applies
 		return nil
 	}
-	v := lim.Allow(rec.subject, s.now())
+	v := lim.Allow(rec.in.subject, s.now())
 	if v.OK {
 		return nil
 	}
@@ -125,10 +125,10 @@ func (v *v1Limiters) get(credKey string) *limit.Limiter {
 
 // count adds the request to its subject's counters once it is answered.
 func (s *Server) count(rec *record, status int, size int64) {
-	if rec.subject == nil && s.usage != nil && rec.cached != nil {
-		rec.subject = s.subjectOf(rec, rec.cached.State()) // a v1 credential accepted by this very request
+	if rec.in.subject == nil && s.usage != nil && rec.in.cached != nil {
+		rec.in.subject = s.subjectOf(rec, rec.in.cached.State()) // a v1 credential accepted by this very request
 	}
-	subj := rec.subject
+	subj := rec.in.subject
 	if subj == nil {
 		return
 	}
@@ -136,27 +136,12 @@ func (s *Server) count(rec *record, status int, size int64) {
 		subj.Inc(k)
 		return
 	}
-	switch rec.mode {
-	case "capabilities":
-		subj.Inc(usage.Capabilities)
-	case "redirect":
-		if rec.route == "wms" {
-			subj.Inc(usage.WMSGetMap)
-		} else {
-			subj.Inc(usage.TilesRedirected)
-		}
-	case "stream":
-		switch {
-		case rec.route != "wms":
-			subj.Inc(usage.TilesStreamed)
-		case rec.wmsMap:
-			subj.Inc(usage.WMSGetMap)
-		default:
-			subj.Inc(usage.WMSOther)
-		}
-		if size > 0 {
-			subj.Add(usage.BytesStreamed, size)
-		}
+	if rec.out.mode == modeNone {
+		return // nothing was served: a page, a preflight
+	}
+	subj.Inc(rec.out.kind)
+	if rec.out.mode == modeStream && size > 0 {
+		subj.Add(usage.BytesStreamed, size)
 	}
 }
 

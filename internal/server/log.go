@@ -12,75 +12,8 @@ import (
 
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/hexagon"
-	"github.com/hexprox/hexprox/internal/ows"
 	"github.com/hexprox/hexprox/internal/redact"
-	"github.com/hexprox/hexprox/internal/token"
-	"github.com/hexprox/hexprox/internal/usage"
 )
-
-// record is one request's state: what the credentials step resolved, for
-// the handler, and what the request's log line says. The middleware and
-// handlers fill it; it is reached only through recordOf.
-//
-// It wraps the request's Echo context and is what logRequests passes down
-// the chain, so that recordOf is a type assertion rather than a lookup in
-// a map that Echo would allocate for every request.
-//
-// Only the principal's who (a fingerprint) and path (set once the rest of
-// the path has been validated) reach the log; the principal's credential
-// never does.
-type record struct {
-	echo.Context
-
-	// Resolved by the credentials step.
-	format    errFormat
-	query     ows.Query // the query, parsed once
-	queryErr  error     // why it could not be
-	principal principal
-	// tokens are what the request's upstream calls take their token
-	// from: cached, for a credential URL; keySets, for an API key.
-	tokens  hexagon.Tokens
-	cached  *token.Cached  // a credential URL's credential's source
-	keySets keyTokens      // an API key's sets
-	known   token.State    // what cached knew as the request began
-	rest    string         // the escaped path after the credential or key
-	browser bool           // an allowed cross-origin browser
-	subject *usage.Subject // whom the request is counted under; nil: nobody
-	// tile is the call of a tile or map request, kept here rather than
-	// allocated apart (a capabilities fetch, which may outlive the
-	// request in the cache's loader, has its own).
-	tile   hexagon.Call
-	wmsMap bool // a WMS GetMap (counted as a map, not "other WMS")
-
-	// A streamed answer's copy to the client, and whether it broke off at
-	// Hexagon's end rather than the client's.
-	relay       relayWriter
-	upstreamCut bool
-	// abortedAs, for an answer cut off after its status went, is the
-	// status it is counted and logged as (0: the status that went).
-	abortedAs int
-
-	// For the log line.
-	start                  time.Time
-	returned               bool // the chain returned rather than panicked
-	route, mode, path, err string
-	cacheHit               bool
-	call                   *hexagon.Call
-}
-
-// Error sends err to the one error handler with the record, not the
-// context it wraps (whose own Error would pass itself).
-func (r *record) Error(err error) { r.Echo().HTTPErrorHandler(err, r) }
-
-// recordOf is the request's record: below logRequests, which every route
-// goes through, c itself. Any other context gets a record nothing else
-// sees.
-func recordOf(c echo.Context) *record {
-	if r, ok := c.(*record); ok {
-		return r
-	}
-	return &record{Context: c}
-}
 
 // maxLogged caps what a log line carries of a path or a query.
 const maxLogged = 512
@@ -117,7 +50,7 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) finish(rec *record) {
 	if !rec.returned {
 		if p := recover(); !s.answeredPanic(rec, p) {
-			rec.err = "response aborted"
+			rec.out.err = "response aborted"
 			s.countAborted(rec, p)
 			s.logLine(rec)
 			if p != nil {
@@ -141,15 +74,15 @@ func (s *Server) countAborted(rec *record, p any) {
 	w := rec.Response()
 	switch {
 	case p == nil || !w.Committed || rec.Request().Method == http.MethodOptions:
-	case p == http.ErrAbortHandler && rec.upstreamCut:
-		rec.err, rec.abortedAs = "response aborted: Hexagon's answer broke off", http.StatusBadGateway
-		s.count(rec, rec.abortedAs, 0)
+	case p == http.ErrAbortHandler && rec.out.upstreamCut:
+		rec.out.err, rec.out.abortedAs = "response aborted: Hexagon's answer broke off", http.StatusBadGateway
+		s.count(rec, rec.out.abortedAs, 0)
 	case p == http.ErrAbortHandler:
-		rec.err = "response aborted: the client left"
+		rec.out.err = "response aborted: the client left"
 		s.count(rec, w.Status, w.Size)
 	default:
-		rec.abortedAs = http.StatusInternalServerError
-		s.count(rec, rec.abortedAs, 0)
+		rec.out.abortedAs = http.StatusInternalServerError
+		s.count(rec, rec.out.abortedAs, 0)
 	}
 }
 
@@ -175,16 +108,16 @@ func (s *Server) answeredPanic(rec *record, p any) bool {
 // recognise.
 func (r *record) scrub(s string) string {
 	u := r.Request().URL
-	inUse := r.principal.cred
-	if r.principal.key != nil {
-		inUse = r.keySets.credential()
+	inUse := r.in.principal.cred
+	if r.in.principal.key != nil {
+		inUse = r.in.keySets.credential()
 	}
-	secrets := []string{u.RequestURI(), u.EscapedPath(), u.Path, r.principal.cred.ID, r.principal.cred.Secret, inUse.ID, inUse.Secret, r.principal.keyName}
-	if r.principal.key == nil && r.principal.cred.ID != "" {
-		id, secret := r.principal.cred.PathSegments()
+	secrets := []string{u.RequestURI(), u.EscapedPath(), u.Path, r.in.principal.cred.ID, r.in.principal.cred.Secret, inUse.ID, inUse.Secret, r.in.principal.keyName}
+	if r.in.principal.key == nil && r.in.principal.cred.ID != "" {
+		id, secret := r.in.principal.cred.PathSegments()
 		secrets = append(secrets, id, secret)
 	}
-	for _, c := range []*hexagon.Call{&r.tile, r.call} {
+	for _, c := range []*hexagon.Call{&r.out.upstream, r.out.call} {
 		if c != nil && c.Token != nil {
 			secrets = append(secrets, c.Token.AccessToken)
 		}
@@ -202,11 +135,11 @@ func (r *record) scrub(s string) string {
 func (s *Server) logLine(rec *record) {
 	r := rec.Request()
 	status := rec.Response().Status
-	if rec.abortedAs != 0 {
-		status = rec.abortedAs // as it is counted, not the 200 that went before the cut
+	if rec.out.abortedAs != 0 {
+		status = rec.out.abortedAs // as it is counted, not the 200 that went before the cut
 	}
 	level := s.logLevel(status)
-	if level < slog.LevelWarn && status < http.StatusBadRequest && rec.err == "" && !s.sample.Keep() {
+	if level < slog.LevelWarn && status < http.StatusBadRequest && rec.out.err == "" && !s.sample.Keep() {
 		return
 	}
 	if s.lines == nil {
@@ -226,7 +159,7 @@ func (s *Server) logLine(rec *record) {
 // requestFields are what a request's log line says.
 func (s *Server) requestFields(f fields, rec *record, status int) {
 	r := rec.Request()
-	route := rec.route
+	route := rec.out.service
 	if route == "" {
 		route = rec.Context.Path() // the route pattern Echo matched
 	}
@@ -235,33 +168,33 @@ func (s *Server) requestFields(f fields, rec *record, status int) {
 	f.int("status", int64(status))
 	f.ms("latency_ms", time.Since(rec.start))
 	f.int("bytes", rec.Response().Size)
-	if rec.principal.who != "" {
-		if rec.principal.key != nil {
-			f.str("key", rec.principal.who)
-			f.str("org", redact.String(capped(rec.principal.org)))
+	if rec.in.principal.who != "" {
+		if rec.in.principal.key != nil {
+			f.str("key", rec.in.principal.who)
+			f.str("org", redact.String(capped(rec.in.principal.org)))
 		} else {
-			f.str("cred", rec.principal.who)
+			f.str("cred", rec.in.principal.who)
 		}
-		if rec.path != "" {
-			f.str("path", redact.String(capped(rec.path)))
+		if rec.out.path != "" {
+			f.str("path", redact.String(capped(rec.out.path)))
 		}
 		if r.URL.RawQuery != "" {
 			f.str("query", redact.String(capped(r.URL.RawQuery)))
 		}
 	}
-	if rec.mode != "" {
-		f.str("mode", rec.mode)
+	if rec.out.mode != modeNone {
+		f.str("mode", rec.out.mode.String())
 	}
-	if rec.mode == "capabilities" {
-		f.bool("cache_hit", rec.cacheHit)
+	if rec.out.mode == modeCapabilities {
+		f.bool("cache_hit", rec.out.cacheHit)
 	}
-	if rec.call != nil && rec.call.Status != 0 {
-		f.int("upstream_status", int64(rec.call.Status))
-		f.ms("upstream_ms", rec.call.Latency)
-		f.bool("retried", rec.call.Retried)
+	if rec.out.call != nil && rec.out.call.Status != 0 {
+		f.int("upstream_status", int64(rec.out.call.Status))
+		f.ms("upstream_ms", rec.out.call.Latency)
+		f.bool("retried", rec.out.call.Retried)
 	}
-	if rec.err != "" {
-		f.str("err", redact.String(capped(rec.err)))
+	if rec.out.err != "" {
+		f.str("err", redact.String(capped(rec.out.err)))
 	}
 }
 
@@ -270,13 +203,4 @@ func (s *Server) logLevel(status int) slog.Level {
 		return slog.LevelWarn
 	}
 	return slog.LevelInfo
-}
-
-// credKey is the Key of the credential the request's upstream calls use:
-// for an API key, the set in use (which a refusal may have changed).
-func (r *record) credKey() string {
-	if r.principal.key != nil {
-		return r.keySets.credential().Key()
-	}
-	return r.principal.cred.Key()
 }

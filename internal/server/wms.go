@@ -5,6 +5,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/hexagon"
+	"github.com/hexprox/hexprox/internal/usage"
 	"github.com/hexprox/hexprox/internal/wms"
 )
 
@@ -12,18 +13,18 @@ import (
 // step has resolved it.
 func (s *Server) wms(c echo.Context) error {
 	rec := recordOf(c)
-	rec.route = "wms"
-	if rec.rest != "" && rec.rest != "/" {
+	rec.out.service = "wms"
+	if rec.in.rest != "" && rec.in.rest != "/" {
 		return &failure.Error{Kind: failure.NotFound, Message: "no such WMS resource; use the credential URL with KVP parameters"}
 	}
-	if rec.queryErr != nil {
-		return rec.queryErr
+	if rec.in.queryErr != nil {
+		return rec.in.queryErr
 	}
-	req, err := wms.ParseQuery(rec.query)
+	req, err := wms.ParseQuery(rec.in.query)
 	if err != nil {
 		return err
 	}
-	rec.path = rec.rest
+	rec.out.path = rec.in.rest
 	url := req.URL(s.cfg.HexagonURL)
 	// Hexagon's answer is relayed only as an image (maps, legends), the
 	// format asked for, or a WMS exception; never a page of its choice.
@@ -50,11 +51,10 @@ func (s *Server) wms(c echo.Context) error {
 			url:         url,
 		})
 	case wms.Map:
-		rec.wmsMap = true
-		rec.tile = hexagon.Call{Tokens: rec.tokens, URL: url, Accept: accept}
-		return s.deliver(c, &rec.tile)
+		rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: url, Accept: accept}
+		return s.deliver(c, &rec.out.upstream, usage.WMSGetMap, usage.WMSGetMap)
 	default: // GetFeatureInfo and GetLegendGraphic: small, always streamed
-		rec.tile = hexagon.Call{Tokens: rec.tokens, URL: url, Accept: accept}
-		return s.stream(c, &rec.tile)
+		rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: url, Accept: accept}
+		return s.stream(c, &rec.out.upstream, usage.WMSOther)
 	}
 }

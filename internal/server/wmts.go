@@ -4,6 +4,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hexprox/hexprox/internal/hexagon"
+	"github.com/hexprox/hexprox/internal/usage"
 	"github.com/hexprox/hexprox/internal/wmts"
 )
 
@@ -11,12 +12,12 @@ import (
 // resolved it.
 func (s *Server) wmts(c echo.Context) error {
 	rec := recordOf(c)
-	rec.route = "wmts"
-	req, err := wmts.ParseQuery(rec.rest, rec.query, rec.queryErr) // a REST tile ignores its query, however malformed
+	rec.out.service = "wmts"
+	req, err := wmts.ParseQuery(rec.in.rest, rec.in.query, rec.in.queryErr) // a REST tile ignores its query, however malformed
 	if err != nil {
 		return err
 	}
-	rec.path = rec.rest
+	rec.out.path = rec.in.rest
 	if req.Kind == wmts.Capabilities {
 		return s.capabilities(c, capsSpec{
 			service:     "wmts",
@@ -32,6 +33,6 @@ func (s *Server) wmts(c echo.Context) error {
 	if mt := req.Tile.MediaType(); !anyImage(mt) {
 		accept = acceptImages(mt)
 	}
-	rec.tile = hexagon.Call{Tokens: rec.tokens, URL: req.TileURL(s.cfg.HexagonURL), Accept: accept}
-	return s.deliver(c, &rec.tile)
+	rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: req.TileURL(s.cfg.HexagonURL), Accept: accept}
+	return s.deliver(c, &rec.out.upstream, usage.TilesRedirected, usage.TilesStreamed)
 }
