@@ -223,10 +223,12 @@ func storageClient(cfg config.Config) (*aztables.ServiceClient, error) {
 	return azstorage.NewServiceClient(cfg.Storage)
 }
 
-// openTokenStore returns the token store the settings name.
+// openTokenStore returns the token store the settings name: the table,
+// or nil for none (TOKEN_STORE=memory: tokens live in each instance's
+// memory only).
 func openTokenStore(ctx context.Context, cfg config.Config, svc *aztables.ServiceClient, log *slog.Logger) tokenstore.Store {
 	if cfg.TokenStore != "table" {
-		return tokenstore.NewMemory()
+		return nil
 	}
 	store := azuretable.New(svc, cfg.TokenTable)
 	ensureLater(ctx, log, store.EnsureTable, "cannot create the token table yet; tokens are fetched per instance until storage answers")

@@ -22,7 +22,6 @@ import (
 	"github.com/hexprox/hexprox/internal/keys/filestore"
 	"github.com/hexprox/hexprox/internal/server"
 	"github.com/hexprox/hexprox/internal/token"
-	"github.com/hexprox/hexprox/internal/tokenstore"
 )
 
 // demoOutput is what setup printed, picked apart.
@@ -220,7 +219,7 @@ func TestDemoKeyServesThroughTheProxy(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ep := &token.Endpoint{URL: fake.URL + fakehexagon.TokenPath, Client: &http.Client{Timeout: cfg.TokenTimeout}}
-	layers := token.Layered(ep, tokenstore.NewMemory(), token.SharedOptions{Timeout: cfg.TokenStoreTimeout, Wait: cfg.TokenTimeout, Log: log})
+	layers := token.Layered(ep, nil, token.SharedOptions{Timeout: cfg.TokenStoreTimeout, Wait: cfg.TokenTimeout, Log: log})
 	store, err := filestore.Open(cfg.Keys.File)
 	if err != nil {
 		t.Fatal(err)

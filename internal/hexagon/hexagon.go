@@ -1,7 +1,7 @@
 // Package hexagon talks to Hexagon's data services (WMTS, WMS) on behalf
-// of one credential's token source: it sends requests with the current
-// token, retries once with a fresh token when the upstream refuses one,
-// and turns upstream failures into failure.Errors.
+// of one credential's token source: a Call sends a request with the
+// current token, retries once with a fresh token when the upstream
+// refuses one, and turns upstream failures into failure.Errors.
 package hexagon
 
 import (
@@ -41,9 +41,8 @@ type Tokens interface {
 // Call is one logical request to Hexagon for one credential, and the
 // request's state on its way: the token-less upstream URL (the wmts and
 // wms packages build it from validated input), the token source, and, as
-// they happen, the token used, the URL sent and the outcome. The handler,
-// the transport and the log line all reach the same Call: the transport
-// through the request context (WithCall, CallFrom).
+// they happen, the token used, the URL sent and the outcome. The handler
+// and the log line read the same Call; Do fills it.
 type Call struct {
 	Tokens Tokens
 	URL    string // the upstream URL without a token
@@ -52,11 +51,11 @@ type Call struct {
 	// anything.
 	Accept func(mediaType string) bool
 
-	// Set by Prepare (and again by the transport's retry).
+	// Set by Prepare (and again by Do's retry).
 	Token  *oauth2.Token // the token in Target
 	Target *url.URL      // URL with the token: what is sent
 
-	// Outcome, set by the transport.
+	// Outcome, set by Do.
 	Status  int
 	Latency time.Duration
 	Retried bool
@@ -97,72 +96,67 @@ func (c *Call) Prepare(ctx context.Context) error {
 	return nil
 }
 
-type callKey struct{}
-
-// WithCall attaches c to ctx for Transport.
-func WithCall(ctx context.Context, c *Call) context.Context {
-	return context.WithValue(ctx, callKey{}, c)
-}
-
-// CallFrom returns the Call attached to ctx, or nil.
-func CallFrom(ctx context.Context) *Call {
-	c, _ := ctx.Value(callKey{}).(*Call)
-	return c
-}
-
-// Transport sends requests that carry a prepared Call. When Hexagon answers
-// 401 or 403 it invalidates the call's token and, if the token source says
-// a retry can help, prepares the call again and sends the request once
-// more, to the call's URL with the fresh token; if that is refused too, it
-// vouches for the fresh token (the refusal is the resource's) and passes
-// the refusal on. Otherwise the refusal goes to the caller as it is.
-// Requests without a prepared Call are refused, so only a Call's URL,
+// Do sends the call through rt: a request of method (GET or HEAD) with
+// header (nil: none) to the call's URL with a current token. Only the call's URL,
 // which wmts and wms build from validated input, leaves through it.
-type Transport struct {
-	Base http.RoundTripper // nil means http.DefaultTransport
-}
-
-// RoundTrip implements http.RoundTripper.
-func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	c := CallFrom(req.Context())
-	if c == nil || c.Token == nil {
-		return nil, errors.New("hexagon: request without a prepared Call")
-	}
-	base := t.Base
-	if base == nil {
-		base = http.DefaultTransport
+//
+// When Hexagon answers 401 or 403, Do invalidates the token and, if the
+// token source says a retry can help, sends the request once more with a
+// fresh token; if that is refused too, it vouches for the fresh token (the
+// refusal is the resource's) and returns the refusal. Otherwise the
+// refusal is returned as it is: the caller maps it (StatusError).
+//
+// Errors are failure.Errors, or context.Canceled when ctx ended first; the
+// caller closes the response's body.
+func (c *Call) Do(ctx context.Context, rt http.RoundTripper, method string, header http.Header) (*http.Response, error) {
+	if err := c.Prepare(ctx); err != nil {
+		return nil, err
 	}
 	start := time.Now()
 	defer func() { c.Latency = time.Since(start) }()
-	resp, err := base.RoundTrip(req)
-	if err != nil || (resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden) {
-		if resp != nil {
-			c.Status = resp.StatusCode
-		}
+	resp, err := c.send(ctx, rt, method, header)
+	if err != nil || !refusal(resp.StatusCode) || !c.Tokens.Invalidate(c.Token) {
 		return resp, err
 	}
 	// Refused: the token was revoked or expired early, or the resource is
-	// outside the licence. Unless the token source knows the token to be
-	// good, get a fresh one and try once more.
-	if !c.Tokens.Invalidate(c.Token) {
-		c.Status = resp.StatusCode
-		return resp, nil
-	}
+	// outside the licence, and the token source cannot tell which. A fresh
+	// token tells: try once more.
 	Drain(resp.Body)
 	c.Retried = true
-	if err := c.Prepare(req.Context()); err != nil {
+	if err := c.Prepare(ctx); err != nil {
 		return nil, err
 	}
-	out := req.Clone(req.Context())
-	out.URL, out.Host = c.Target, ""
-	resp, err = base.RoundTrip(out)
-	if resp != nil {
-		c.Status = resp.StatusCode
-		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-			c.Tokens.Vouch(c.Token)
-		}
+	if resp, err = c.send(ctx, rt, method, header); err == nil && refusal(resp.StatusCode) {
+		c.Tokens.Vouch(c.Token)
 	}
 	return resp, err
+}
+
+// send makes one round trip to Target and notes its status.
+func (c *Call) send(ctx context.Context, rt http.RoundTripper, method string, header http.Header) (*http.Response, error) {
+	if header == nil {
+		header = http.Header{}
+	}
+	req := &http.Request{
+		Method:     method,
+		URL:        c.Target,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     header,
+		Host:       c.Target.Host,
+	}
+	resp, err := rt.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		return nil, failure.FromRoundTrip(err, "Hexagon")
+	}
+	c.Status = resp.StatusCode
+	return resp, nil
+}
+
+// refusal reports whether an upstream status refuses the token.
+func refusal(status int) bool {
+	return status == http.StatusUnauthorized || status == http.StatusForbidden
 }
 
 // Drain reads a little of a body that is not wanted (a refusal, an error
@@ -190,18 +184,12 @@ func StatusError(resp *http.Response) *failure.Error {
 	}
 }
 
-// Fetch GETs a whole document (capabilities) of at most max bytes.
-func Fetch(ctx context.Context, client *http.Client, c *Call, max int64) ([]byte, error) {
-	if err := c.Prepare(ctx); err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequestWithContext(WithCall(ctx, c), http.MethodGet, c.Target.String(), nil)
+// Fetch GETs a whole document (capabilities) of at most max bytes through
+// rt, with header (nil: none).
+func Fetch(ctx context.Context, rt http.RoundTripper, c *Call, header http.Header, max int64) ([]byte, error) {
+	resp, err := c.Do(ctx, rt, http.MethodGet, header)
 	if err != nil {
 		return nil, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, failure.FromRoundTrip(err, "Hexagon")
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

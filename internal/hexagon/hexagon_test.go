@@ -64,12 +64,12 @@ func upstream(t *testing.T, refuse int) (*httptest.Server, *atomic.Int32) {
 	return srv, &n
 }
 
-func TestTransportRetriesOnceWithAFreshToken(t *testing.T) {
+func TestDoRetriesOnceWithAFreshToken(t *testing.T) {
 	for _, refuse := range []int{http.StatusUnauthorized, http.StatusForbidden} {
 		srv, n := upstream(t, refuse)
 		toks := &tokens{current: "t1"}
 		c := &Call{Tokens: toks, URL: srv.URL + "/x"}
-		body, err := Fetch(context.Background(), &http.Client{Transport: &Transport{}}, c, 100)
+		body, err := Fetch(context.Background(), http.DefaultTransport, c, nil, 100)
 		if err != nil || string(body) != "ok" {
 			t.Fatalf("%d: %q %v", refuse, body, err)
 		}
@@ -79,11 +79,11 @@ func TestTransportRetriesOnceWithAFreshToken(t *testing.T) {
 	}
 }
 
-func TestTransportGivesUpAfterOneRetry(t *testing.T) {
+func TestDoGivesUpAfterOneRetry(t *testing.T) {
 	srv, n := upstream(t, http.StatusUnauthorized)
 	toks := &tokens{current: "t1"} // every URL below is refused, whatever the token
 	c := &Call{Tokens: toks, URL: srv.URL + "/refused"}
-	_, err := Fetch(context.Background(), &http.Client{Transport: &Transport{}}, c, 100)
+	_, err := Fetch(context.Background(), http.DefaultTransport, c, nil, 100)
 	if failure.As(err).Kind != failure.Forbidden || n.Load() != 2 {
 		t.Fatalf("want Forbidden after exactly 2 requests, got %v after %d", err, n.Load())
 	}
@@ -93,12 +93,12 @@ func TestTransportGivesUpAfterOneRetry(t *testing.T) {
 	}
 	// So the next refusal of it costs no retry.
 	c = &Call{Tokens: toks, URL: c.URL}
-	if _, err := Fetch(context.Background(), &http.Client{Transport: &Transport{}}, c, 100); failure.As(err).Kind != failure.Forbidden || n.Load() != 3 || c.Retried {
+	if _, err := Fetch(context.Background(), http.DefaultTransport, c, nil, 100); failure.As(err).Kind != failure.Forbidden || n.Load() != 3 || c.Retried {
 		t.Fatalf("want Forbidden after one more request and no retry, got %v after %d", err, n.Load())
 	}
 }
 
-func TestTransportPassesARefusalOnWhenARetryCannotHelp(t *testing.T) {
+func TestDoPassesARefusalOnWhenARetryCannotHelp(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusForbidden)
 		io.WriteString(w, "outside your licence")
@@ -106,9 +106,7 @@ func TestTransportPassesARefusalOnWhenARetryCannotHelp(t *testing.T) {
 	defer srv.Close()
 	toks := &tokens{current: "t1", good: true}
 	c := &Call{Tokens: toks, URL: srv.URL + "/x"}
-	c.Prepare(context.Background())
-	req, _ := http.NewRequestWithContext(WithCall(context.Background(), c), http.MethodGet, c.Target.String(), nil)
-	resp, err := (&http.Client{Transport: &Transport{}}).Do(req)
+	resp, err := c.Do(context.Background(), http.DefaultTransport, http.MethodGet, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,20 +117,13 @@ func TestTransportPassesARefusalOnWhenARetryCannotHelp(t *testing.T) {
 	}
 }
 
-func TestTransportRefusesUnpreparedRequests(t *testing.T) {
-	client := &http.Client{Transport: &Transport{}}
-	if _, err := client.Get("http://127.0.0.1:1/"); err == nil || !strings.Contains(err.Error(), "prepared") {
-		t.Fatalf("a request without a Call must not leave: %v", err)
-	}
-}
-
 func TestFetchCapsTheBody(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, strings.Repeat("x", 101))
 	}))
 	defer srv.Close()
 	c := &Call{Tokens: &tokens{current: "t2"}, URL: srv.URL}
-	_, err := Fetch(context.Background(), &http.Client{Transport: &Transport{}}, c, 100)
+	_, err := Fetch(context.Background(), http.DefaultTransport, c, nil, 100)
 	if fe := failure.As(err); fe.Kind != failure.UpstreamFailed || !strings.Contains(fe.Message, "larger than 100 bytes") {
 		t.Fatalf("want an upstream failure for a body over the cap, got %v", err)
 	}
@@ -191,15 +182,10 @@ func newLayered(t *testing.T) *layered {
 	return l
 }
 
-// stream sends one streamed tile request through Transport.
+// stream sends one streamed tile request as the proxy does, with Call.Do.
 func (l *layered) stream(t *testing.T, tile string) int {
 	c := &Call{Tokens: l.tokens, URL: l.srv.URL + fakehexagon.WMTSPath + "?" + tile}
-	if err := c.Prepare(context.Background()); err != nil {
-		t.Error(err)
-		return 0
-	}
-	req, _ := http.NewRequestWithContext(WithCall(context.Background(), c), http.MethodGet, c.Target.String(), nil)
-	resp, err := (&http.Client{Transport: &Transport{}}).Do(req)
+	resp, err := c.Do(context.Background(), http.DefaultTransport, http.MethodGet, nil)
 	if err != nil {
 		t.Error(err)
 		return 0
@@ -208,7 +194,7 @@ func (l *layered) stream(t *testing.T, tile string) int {
 	return resp.StatusCode
 }
 
-func TestTransportResourceRefusalCausesNoRetryStorm(t *testing.T) {
+func TestDoResourceRefusalCausesNoRetryStorm(t *testing.T) {
 	l := newLayered(t)
 	const licensed = "/1.0.0/HxGN_Imagery/default/WebMercator/5/1/1.jpg"
 	if s := l.stream(t, licensed); s != http.StatusOK {
@@ -255,7 +241,7 @@ func TestTransportResourceRefusalCausesNoRetryStorm(t *testing.T) {
 	}
 }
 
-func TestTransportRecoversFromRevocationsThroughTheLayers(t *testing.T) {
+func TestDoRecoversFromRevocationsThroughTheLayers(t *testing.T) {
 	l := newLayered(t)
 	const licensed = "/1.0.0/HxGN_Imagery/default/WebMercator/5/1/1.jpg"
 	l.stream(t, licensed)

@@ -51,31 +51,19 @@ func (s *Server) redirect(c echo.Context, call *hexagon.Call, kind usage.Kind) e
 // or map needs of a reverse proxy, which httputil.ReverseProxy did at
 // about twice the allocations: a GET or HEAD to the call's URL with a few
 // client headers, whitelisted headers back, the body copied through a
-// pooled buffer. The call rides in the request's context to the
-// transport, which adds its token and retries a refused one.
+// pooled buffer. The call's Do adds the token and retries a refused one.
 func (s *Server) stream(c echo.Context, call *hexagon.Call, kind usage.Kind) error {
 	rec := recordOf(c)
 	rec.out.answer(modeStream, kind)
 	rec.out.call = call
 	r := c.Request()
-	if err := call.Prepare(r.Context()); err != nil {
-		return err
-	}
-	out := &http.Request{
-		Method:     r.Method, // GET or HEAD: service refuses the rest
-		URL:        call.Target,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     s.upstreamHeader(r.Header),
-	}
-	// The transport bounds the wait for Hexagon's headers; body reads are
-	// bounded here (see idleBody), by cancelling this request only.
-	ctx, cancel := context.WithCancel(hexagon.WithCall(r.Context(), call))
+	// Do bounds the wait for Hexagon's headers; body reads are bounded
+	// here (see idleBody), by cancelling this request only.
+	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	resp, err := s.upstream.RoundTrip(out.WithContext(ctx))
+	resp, err := call.Do(ctx, s.upstream, r.Method, s.upstreamHeader(r.Header)) // GET or HEAD: service refuses the rest
 	if err != nil {
-		return failure.FromRoundTrip(err, "Hexagon")
+		return err
 	}
 	defer resp.Body.Close()
 	kept, err := checkUpstreamResponse(resp, call)
@@ -251,7 +239,9 @@ func (s *Server) capabilities(c echo.Context, spec capsSpec) error {
 	}
 	call := &hexagon.Call{Tokens: rec.in.tokens, URL: spec.url}
 	doc, hit, err := s.caps.Get(r.Context(), spec.cacheKey+rec.credKey(), func(ctx context.Context) (*capabilities.Document, error) {
-		body, err := hexagon.Fetch(ctx, s.fetcher, call, MaxCapabilities)
+		ctx, cancel := context.WithTimeout(ctx, 2*s.cfg.UpstreamTimeout)
+		defer cancel()
+		body, err := hexagon.Fetch(ctx, s.upstream, call, s.upstreamHeader(nil), MaxCapabilities)
 		if err != nil {
 			return nil, err
 		}

@@ -19,7 +19,6 @@ import (
 	"github.com/hexprox/hexprox/internal/redact"
 	"github.com/hexprox/hexprox/internal/testlog"
 	"github.com/hexprox/hexprox/internal/token"
-	"github.com/hexprox/hexprox/internal/tokenstore"
 )
 
 // The credential the fake accepts. The secret has characters that need
@@ -95,7 +94,7 @@ func newHarnessWith(t *testing.T, env map[string]string, opts func(*Options)) *h
 	t.Cleanup(cancel)
 	// The token layers main wires, over the memory store.
 	ep := &token.Endpoint{URL: h.upstream.URL + fakehexagon.TokenPath, Client: &http.Client{Timeout: cfg.TokenTimeout}}
-	layers := token.Layered(ep, tokenstore.NewMemory(), token.SharedOptions{HashKey: cfg.TokenHashKey, Timeout: cfg.TokenStoreTimeout, Wait: cfg.TokenTimeout, Log: log})
+	layers := token.Layered(ep, nil, token.SharedOptions{HashKey: cfg.TokenHashKey, Timeout: cfg.TokenStoreTimeout, Wait: cfg.TokenTimeout, Log: log})
 	h.tokens = token.NewRegistry(ctx, layers, token.RegistryOptions{RefusalTTL: cfg.RefusalTTL, Log: log})
 	o := Options{Config: cfg, Tokens: h.tokens, Log: log, Version: "test", RequestLog: h.logs}
 	if opts != nil {

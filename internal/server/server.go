@@ -70,11 +70,10 @@ type Server struct {
 	now      func() time.Time // the clock of limits and key status; logs keep real time
 
 	echo *echo.Echo
-	// upstream sends tile and map requests (stream), fetcher documents;
-	// both through a hexagon.Transport.
+	// upstream sends what calls to Hexagon send: tiles and maps
+	// (stream), documents (capabilities).
 	upstream  http.RoundTripper
 	userAgent []string // sent to Hexagon
-	fetcher   *http.Client
 	caps      *capabilities.Cache
 	page      landing.Page
 
@@ -116,10 +115,7 @@ func New(o Options) *Server {
 	if o.RequestLog != nil {
 		s.lines = &lineWriter{w: o.RequestLog, level: o.Config.LogLevel, now: time.Now}
 	}
-	transport := &hexagon.Transport{Base: o.Upstream}
-	s.fetcher = &http.Client{Transport: transport, Timeout: 2 * o.Config.UpstreamTimeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	s.upstream = transport
+	s.upstream = o.Upstream
 	s.userAgent = []string{"HexProx/" + o.Version}
 
 	e := echo.New()

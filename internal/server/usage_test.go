@@ -33,7 +33,6 @@ import (
 	"github.com/hexprox/hexprox/internal/testclock"
 	"github.com/hexprox/hexprox/internal/testlog"
 	"github.com/hexprox/hexprox/internal/token"
-	"github.com/hexprox/hexprox/internal/tokenstore"
 	"github.com/hexprox/hexprox/internal/usage"
 	"github.com/hexprox/hexprox/internal/usage/report"
 	"github.com/hexprox/hexprox/internal/usage/usagetable"
@@ -223,7 +222,7 @@ func (c *usageCluster) instance(name string, env map[string]string, uo usage.Opt
 	ctx, cancel := context.WithCancel(context.Background())
 	c.t.Cleanup(cancel)
 	ep := &token.Endpoint{URL: c.upstream.URL + fakehexagon.TokenPath, Client: &http.Client{Timeout: cfg.TokenTimeout}}
-	layers := token.Layered(ep, tokenstore.NewMemory(), token.SharedOptions{Timeout: cfg.TokenStoreTimeout, Wait: cfg.TokenTimeout, Log: log})
+	layers := token.Layered(ep, nil, token.SharedOptions{Timeout: cfg.TokenStoreTimeout, Wait: cfg.TokenTimeout, Log: log})
 	reg := token.NewRegistry(ctx, layers, token.RegistryOptions{RefusalTTL: cfg.RefusalTTL, Log: log})
 	var ts *timedSink
 	if c.az != nil {

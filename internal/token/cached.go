@@ -9,6 +9,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/hexprox/hexprox/internal/failure"
 )
 
 // Invalidator is implemented by the sources beneath a Cached layer that
@@ -48,6 +50,7 @@ type Cached struct {
 
 	mu         sync.Mutex
 	tok        *oauth2.Token
+	fetched    time.Time // when base last gave a token
 	refreshAt  time.Time // ask base again from here on, in the background
 	staleAt    time.Time // stop handing tok out from here on
 	refreshing bool
@@ -69,8 +72,24 @@ const refreshFraction = 0.55
 // a redirected client uses it within moments.
 const maxMargin = 10 * time.Second
 
-// minRecheck is the shortest wait before asking the layer below again.
+// minRecheck is the shortest wait before asking the layer below again
+// for a token another instance is refreshing.
 const minRecheck = time.Second
+
+// MinRefresh is the least time between two tokens asked of the layer
+// below for one credential, unless Hexagon refused the token in between
+// (Invalidate). Lifetimes are honoured however short (see
+// ShortLifetime): this is what keeps an absurd one (a second, or none)
+// from turning every request into a token request. A token that dies
+// before MinRefresh has passed leaves its credential's callers with
+// errShortLived until it has.
+const MinRefresh = 10 * time.Second
+
+// errShortLived answers callers of a credential whose token died of its
+// own lifetime sooner than MinRefresh after it was issued.
+var errShortLived = failure.New(failure.UpstreamFailed,
+	"Hexagon's token for this credential expired within seconds of being issued; try again shortly",
+	errors.New("token lifetime below the minimum refresh interval"))
 
 // NewCached returns a Cached over base. now nil means time.Now; log nil
 // means slog.Default().
@@ -161,6 +180,13 @@ func (c *Cached) fetch(cold bool) (any, error) {
 		c.mu.Unlock()
 		return t, nil // a fetch that finished just before this one began
 	}
+	if cold && c.tok != nil && c.now().Before(c.fetched.Add(MinRefresh)) {
+		// The token died of its own short lifetime (a refused one is
+		// dropped, tok nil): asking again this soon would make every
+		// request a token request.
+		c.mu.Unlock()
+		return nil, errShortLived
+	}
 	c.mu.Unlock()
 	for attempt := 0; ; attempt++ {
 		c.mu.Lock()
@@ -198,6 +224,9 @@ func (c *Cached) fetch(cold bool) (any, error) {
 			c.dropped = ""
 		}
 		c.store(t)
+		if !c.now().Before(c.staleAt) {
+			return nil, errShortLived // dead on arrival: never handed out
+		}
 		return t, nil
 	}
 }
@@ -209,9 +238,9 @@ func (c *Cached) store(t *oauth2.Token) {
 	if t.Expiry.IsZero() {
 		left = DefaultLifetime
 	}
-	c.tok = t
+	c.tok, c.fetched = t, now
 	c.refused = nil
-	c.refreshAt = now.Add(time.Duration(float64(left) * refreshFraction))
+	c.refreshAt = now.Add(max(time.Duration(float64(left)*refreshFraction), MinRefresh))
 	if at, ok := t.Extra(refreshAtKey).(time.Time); ok && at.Before(c.refreshAt) {
 		// The shared layer's schedule, so all instances ask together; if it
 		// is already due (another instance is refreshing), ask again soon.

@@ -31,21 +31,22 @@ import (
 var ErrRefused = errors.New("token endpoint refused the credential")
 
 // Token lifetimes. A response without expires_in (or with 0) is taken to
-// live DefaultLifetime; any other announced lifetime is clamped to
-// [MinLifetime, MaxLifetime], with a warning in the log.
+// live DefaultLifetime; a longer one than MaxLifetime is cut to it, a
+// negative one taken as none left, and one below ShortLifetime honoured;
+// each of these is logged as a warning.
 //
 // Hexagon documents 12 hours (the original proxy's notes say "up to a
 // day"). DefaultLifetime is shorter so that a wrong guess is cheap: an
 // early refresh returns the same token. MaxLifetime is a day: believing a
 // token lives longer than it does serves expired tokens, while believing
-// it lives shorter costs one extra token request per half-life.
-// MinLifetime keeps an absurd answer (expires_in 0.000000001 or negative)
-// from turning every proxy request into a token request: with the
-// refresh just after half-life, it means at most about two token
-// requests a minute per credential.
+// it lives shorter costs one extra token request per half-life. A short
+// lifetime is honoured, never lengthened, so that no token is handed out
+// after it died (in a redirect the client could not recover); what keeps
+// an absurd one from turning every request into a token request is
+// Cached's MinRefresh between two token requests.
 const (
 	DefaultLifetime = time.Hour
-	MinLifetime     = time.Minute
+	ShortLifetime   = time.Minute
 	MaxLifetime     = 24 * time.Hour
 )
 
@@ -162,9 +163,12 @@ func (e *Endpoint) lifetime(tok *oauth2.Token, cred credential.Credential) time.
 		d += time.Second - r
 	}
 	switch {
-	case d < MinLifetime:
-		e.logClamp(cred, d, MinLifetime)
-		return MinLifetime
+	case d < 0:
+		e.logClamp(cred, d, 0)
+		return 0
+	case d < ShortLifetime:
+		e.logClamp(cred, d, d)
+		return d
 	case d > MaxLifetime:
 		e.logClamp(cred, d, MaxLifetime)
 		return MaxLifetime

@@ -117,8 +117,10 @@ func TestEndpointLifetimeBothForms(t *testing.T) {
 	}
 }
 
-// TestEndpointExpiresIn is issue 10 item 9: absurd lifetimes are clamped
-// and logged, in both forms.
+// TestEndpointExpiresIn is issue 10 item 9: absurd lifetimes are logged,
+// in both forms; a long one is cut, a short one honoured (never
+// lengthened, so that no token outlives what Hexagon said), a negative one
+// taken as none left (want -1).
 func TestEndpointExpiresIn(t *testing.T) {
 	cases := []struct {
 		name    string
@@ -133,11 +135,11 @@ func TestEndpointExpiresIn(t *testing.T) {
 		{"null", `,"expires_in":null`, DefaultLifetime, false},
 		{"zero", `,"expires_in":0`, DefaultLifetime, true},
 		{"zero string", `,"expires_in":"0"`, DefaultLifetime, true},
-		{"negative", `,"expires_in":-3600`, MinLifetime, true},
-		{"a second", `,"expires_in":1`, MinLifetime, true},
+		{"negative", `,"expires_in":-3600`, -1, true},
+		{"a second", `,"expires_in":1`, time.Second, true},
 		{"ten billion seconds", `,"expires_in":10000000000`, MaxLifetime, true},
 		{"a week", `,"expires_in":604800`, MaxLifetime, true},
-		{"the bottom edge", `,"expires_in":60`, MinLifetime, false},
+		{"the bottom edge", `,"expires_in":60`, ShortLifetime, false},
 		{"the top edge", `,"expires_in":86400`, MaxLifetime, false},
 		// x/oauth2 takes only whole numbers of seconds; anything else is
 		// not a token, never a lifetime of nanoseconds or centuries.
@@ -166,7 +168,8 @@ func TestEndpointExpiresIn(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if want := clk.Now().Add(tc.want); !tok.Expiry.Equal(want) || tok.ExpiresIn != int64(tc.want/time.Second) {
+				lifetime := max(tc.want, 0) // -1: none left
+				if want := clk.Now().Add(lifetime); !tok.Expiry.Equal(want) || tok.ExpiresIn != int64(lifetime/time.Second) {
 					t.Fatalf("expiry %v (%ds), want %v", tok.Expiry, tok.ExpiresIn, want)
 				}
 				if got := strings.Contains(logs.String(), "level=WARN"); got != tc.warning {

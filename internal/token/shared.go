@@ -216,10 +216,11 @@ type sealed struct {
 	Written   int64  `json:"w"` // Unix ms: when it was sealed, for this write
 }
 
-// seal seals rec for a write now.
+// seal seals rec for a write now. The caller notes the write time (saw)
+// once the write succeeds: a write that lost a race must not make the
+// winner's row look old.
 func (s *Shared) seal(rec sealed, now time.Time) []byte {
 	rec.Written = now.UnixMilli()
-	s.saw(now)
 	pt, _ := json.Marshal(rec)
 	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(pt)+s.aead.Overhead())
 	rand.Read(nonce)
@@ -351,6 +352,7 @@ func (s *Shared) Token() (*oauth2.Token, error) {
 		cancel()
 		switch {
 		case err == nil:
+			s.saw(now)
 			return s.fetch(prev, etag)
 		case errors.Is(err, tokenstore.ErrConflict), errors.Is(err, tokenstore.ErrNotFound):
 			if time.Now().After(giveUp) {
@@ -383,6 +385,7 @@ func (s *Shared) create() (*oauth2.Token, error) {
 	_, err = s.store.Create(ctx, s.key, tokenstore.Entity{Data: s.seal(record(t, refreshAt), now)})
 	switch {
 	case err == nil:
+		s.saw(now)
 		s.o.Health.ok()
 	case errors.Is(err, tokenstore.ErrConflict):
 		// Another instance created it first: serve its token, so that all
@@ -436,6 +439,8 @@ func (s *Shared) fetch(prev *sealed, etag tokenstore.ETag) (*oauth2.Token, error
 		}
 		if _, uerr := s.store.Update(ctx, s.key, release, etag); uerr != nil {
 			s.o.Log.Debug("releasing the refresh lease failed", "err", uerr)
+		} else {
+			s.saw(now)
 		}
 		return nil, err
 	}
@@ -444,6 +449,8 @@ func (s *Shared) fetch(prev *sealed, etag tokenstore.ETag) (*oauth2.Token, error
 		if !errors.Is(err, tokenstore.ErrConflict) && !errors.Is(err, tokenstore.ErrNotFound) {
 			s.o.Health.fail(now, err)
 		}
+	} else {
+		s.saw(now)
 	}
 	return t.WithExtra(map[string]any{refreshAtKey: refreshAt}), nil
 }
@@ -467,10 +474,17 @@ func (s *Shared) Invalidate(t *oauth2.Token) {
 	s.refused = t.AccessToken
 }
 
-// Layered returns a Registry's BaseFunc: each credential's Hexagon
-// endpoint source beneath the shared store. All credentials share one
-// StoreHealth and one lease owner name.
+// Layered returns a Registry's BaseFunc, the one place the layers beneath
+// Cached are chosen: each credential's Endpoint source beneath Shared over
+// store, so that instances share one token per credential
+// (TOKEN_STORE=table); or, with store nil (TOKEN_STORE=memory), the
+// Endpoint source alone, since one instance has nothing to share and
+// Cached holds its token. All credentials share one StoreHealth and one
+// lease owner name.
 func Layered(ep *Endpoint, store tokenstore.Store, o SharedOptions) BaseFunc {
+	if store == nil {
+		return ep.Source
+	}
 	if o.Owner == "" {
 		o.Owner = NewOwner()
 	}

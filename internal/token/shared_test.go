@@ -498,3 +498,40 @@ func TestSharedOverwritesAnUnreadableRow(t *testing.T) {
 		t.Fatal("the unreadable row was not replaced by a sealed token")
 	}
 }
+
+// missOnce is a store whose first Get finds nothing: the instance read the
+// row before another instance created it.
+type missOnce struct {
+	tokenstore.Store
+	missed atomic.Bool
+}
+
+func (m *missOnce) Get(ctx context.Context, key string) (tokenstore.Entity, tokenstore.ETag, error) {
+	if !m.missed.Swap(true) {
+		return tokenstore.Entity{}, "", tokenstore.ErrNotFound
+	}
+	return m.Store.Get(ctx, key)
+}
+
+// Two instances racing for a new credential's first token is benign: the
+// loser serves the winner's token, and says nothing louder than debug.
+func TestCreateRaceIsQuiet(t *testing.T) {
+	_, ep, clk := setup(t, time.Hour)
+	store := memStore(clk)
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	first := newInstance(ep, store, clk, SharedOptions{Log: log})
+	won, err := first.shared.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second) // the loser's write would have been later
+	loser := newInstance(ep, &missOnce{Store: store}, clk, SharedOptions{Log: log})
+	got, err := loser.shared.Token()
+	if err != nil || got.AccessToken != won.AccessToken {
+		t.Fatalf("the loser serves %v (%v), want the winner's token", got, err)
+	}
+	if logs.Len() != 0 {
+		t.Fatalf("a benign race logged:\n%s", logs.String())
+	}
+}

@@ -411,3 +411,54 @@ func TestCachedState(t *testing.T) {
 		t.Fatalf("refusal forgotten: %v", bad.State())
 	}
 }
+
+// A short lifetime is honoured: the token is never handed out after it
+// died, and a credential whose tokens die within MinRefresh of being
+// issued costs one token request per MinRefresh, not one per request.
+func TestShortLifetimeHonouredWithoutAStorm(t *testing.T) {
+	fake, ep, clk := setup(t, 5*time.Second)
+	c := NewCached(ep.Source(context.Background(), good), time.Minute, clk.Now, nil)
+	tok, err := c.TokenContext(context.Background())
+	if err != nil || !tok.Expiry.Equal(clk.Now().Add(5*time.Second)) {
+		t.Fatalf("a 5 s token: %v %v", tok, err)
+	}
+	clk.Advance(4 * time.Second)
+	if got, err := c.TokenContext(context.Background()); err != nil || got.AccessToken != tok.AccessToken {
+		t.Fatalf("still alive after 4 s: %v %v", got, err)
+	}
+	clk.Advance(time.Second) // dead
+	for range 10 {
+		got, err := c.TokenContext(context.Background())
+		if err == nil {
+			t.Fatalf("a token handed out after it died: %v (expiry %v, now %v)", got.AccessToken, got.Expiry, clk.Now())
+		}
+		if fe := failure.As(err); fe.Kind != failure.UpstreamFailed || strings.Contains(err.Error(), tok.AccessToken) {
+			t.Fatalf("want a 502 without the token, got %v", err)
+		}
+	}
+	if n := fake.TokenRequests.Load(); n != 1 {
+		t.Fatalf("%d token requests within MinRefresh, want 1", n)
+	}
+	clk.Advance(MinRefresh)
+	if got, err := c.TokenContext(context.Background()); err != nil || !got.Expiry.After(clk.Now()) {
+		t.Fatalf("after MinRefresh: %v %v", got, err)
+	}
+	if n := fake.TokenRequests.Load(); n != 2 {
+		t.Fatalf("%d token requests, want 2", n)
+	}
+}
+
+// A token that has no life left when it arrives is never handed out.
+func TestDeadOnArrivalTokenNeverHandedOut(t *testing.T) {
+	clk := newClock()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"access_token":"dead-token-value","token_type":"Bearer","expires_in":-5}`)
+	}))
+	t.Cleanup(srv.Close)
+	ep := &Endpoint{URL: srv.URL, Client: &http.Client{Timeout: 2 * time.Second}, Now: clk.Now}
+	c := NewCached(ep.Source(context.Background(), good), time.Minute, clk.Now, nil)
+	if tok, err := c.TokenContext(context.Background()); err == nil {
+		t.Fatalf("a dead token handed out: %v", tok)
+	}
+}
