@@ -1,7 +1,6 @@
 package keys
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/lru"
 	"github.com/hexprox/hexprox/internal/origin"
 	"github.com/hexprox/hexprox/internal/usage/limit"
 )
@@ -83,9 +83,9 @@ type Cache struct {
 	miss  *rate.Limiter
 
 	mu       sync.Mutex
-	known    lru[*entry]
-	unknown  lru[time.Time] // until when the key is known not to exist
-	reloaded lru[time.Time] // when Reload last asked the store
+	known    *lru.Cache[*entry]
+	unknown  *lru.Cache[time.Time] // until when the key is known not to exist
+	reloaded *lru.Cache[time.Time] // when Reload last asked the store
 }
 
 type entry struct {
@@ -123,9 +123,9 @@ func NewCache(store Store, o CacheOptions) *Cache {
 		o.Log = slog.Default()
 	}
 	c := &Cache{store: store, o: o, miss: rate.NewLimiter(rate.Limit(o.MissRate), max(1, int(2*o.MissRate)))}
-	c.known.init(o.MaxKeys)
-	c.unknown.init(o.MaxKeys)
-	c.reloaded.init(o.MaxKeys)
+	c.known = lru.New[*entry](o.MaxKeys)
+	c.unknown = lru.New[time.Time](o.MaxKeys)
+	c.reloaded = lru.New[time.Time](o.MaxKeys)
 	return c
 }
 
@@ -188,16 +188,16 @@ func (c *Cache) memory(key string, reload bool) (*Key, bool, error) {
 	now := c.o.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if until, ok := c.unknown.get(key); ok {
+	if until, ok := c.unknown.Get(key); ok {
 		if now.Before(until) {
 			return nil, true, ErrNotFound
 		}
-		c.unknown.remove(key)
+		c.unknown.Remove(key)
 	}
-	e, ok := c.known.get(key)
+	e, ok := c.known.Get(key)
 	if reload {
-		if last, seen := c.reloaded.get(key); !seen || now.Sub(last) >= c.o.ReloadEvery || now.Before(last) {
-			c.reloaded.put(key, now)
+		if last, seen := c.reloaded.Get(key); !seen || now.Sub(last) >= c.o.ReloadEvery || now.Before(last) {
+			c.reloaded.Put(key, now)
 			ok = false // ask the store
 		}
 	}
@@ -231,7 +231,7 @@ func (c *Cache) Known(key string) bool {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, ok := c.known.get(Canonical(key))
+	_, ok := c.known.Get(Canonical(key))
 	return ok
 }
 
@@ -244,7 +244,7 @@ func (c *Cache) stale(e *entry, now time.Time) bool {
 // key at a time (single-flighted).
 func (c *Cache) load(key string) (*Key, error) {
 	c.mu.Lock()
-	e, known := c.known.get(key)
+	e, known := c.known.Get(key)
 	c.mu.Unlock()
 	if !known && !c.miss.AllowN(c.o.Now(), 1) {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, ErrBusy)
@@ -269,11 +269,11 @@ func (c *Cache) load(key string) (*Key, error) {
 		if known && e.warned {
 			c.o.Log.Info("key store reachable again", "key", fp, "org", rec.Org)
 		}
-		c.known.put(key, &entry{key: k, fetched: now})
+		c.known.Put(key, &entry{key: k, fetched: now})
 		return k, nil
 	case errors.Is(err, ErrNotFound):
-		c.known.remove(key)
-		c.unknown.put(key, now.Add(c.o.NegativeTTL))
+		c.known.Remove(key)
+		c.unknown.Put(key, now.Add(c.o.NegativeTTL))
 		return nil, ErrNotFound
 	}
 	// The store failed. Its error may name the key (a URL with the secret
@@ -290,7 +290,7 @@ func (c *Cache) load(key string) (*Key, error) {
 		return e.key, nil
 	}
 	if known {
-		c.known.remove(key) // too old to serve
+		c.known.Remove(key) // too old to serve
 	}
 	c.o.Log.Warn("key store unreachable", "key", fp, "error", cause)
 	return nil, &unavailableError{cause: cause}
@@ -474,56 +474,6 @@ func (k *Key) Refused(set int) {
 			"key", k.fp, "org", k.rec.Org, "set", set, "sets_left", left)
 	}
 }
-
-// lru is a map with least-recently-used eviction at a fixed capacity; all
-// operations are O(1). Not safe for concurrent use (Cache locks).
-type lru[V any] struct {
-	cap   int
-	order *list.List // front: most recent; values are *lruItem[V]
-	items map[string]*list.Element
-}
-
-type lruItem[V any] struct {
-	key string
-	val V
-}
-
-func (l *lru[V]) init(n int) {
-	l.cap, l.order, l.items = n, list.New(), make(map[string]*list.Element, min(n, 1024))
-}
-
-func (l *lru[V]) get(key string) (V, bool) {
-	el, ok := l.items[key]
-	if !ok {
-		var zero V
-		return zero, false
-	}
-	l.order.MoveToFront(el)
-	return el.Value.(*lruItem[V]).val, true
-}
-
-func (l *lru[V]) put(key string, v V) {
-	if el, ok := l.items[key]; ok {
-		el.Value.(*lruItem[V]).val = v
-		l.order.MoveToFront(el)
-		return
-	}
-	l.items[key] = l.order.PushFront(&lruItem[V]{key: key, val: v})
-	if l.order.Len() > l.cap {
-		old := l.order.Back()
-		l.order.Remove(old)
-		delete(l.items, old.Value.(*lruItem[V]).key)
-	}
-}
-
-func (l *lru[V]) remove(key string) {
-	if el, ok := l.items[key]; ok {
-		l.order.Remove(el)
-		delete(l.items, key)
-	}
-}
-
-func (l *lru[V]) len() int { return l.order.Len() }
 
 // scrubKey replaces every spelling of key in s (keys are case-insensitive)
 // with fp, so that a store's error never carries the key to a log line.

@@ -419,7 +419,7 @@ func TestMemoryIsBounded(t *testing.T) {
 		f.cache.Lookup(ctx, fmt.Sprintf("hxpk-unknown-%d", i))
 	}
 	f.cache.mu.Lock()
-	known, unknown := f.cache.known.len(), f.cache.unknown.len()
+	known, unknown := f.cache.known.Len(), f.cache.unknown.Len()
 	f.cache.mu.Unlock()
 	if known != 10 || unknown != 10 {
 		t.Fatalf("%d records and %d unknown keys kept, want 10 and 10", known, unknown)

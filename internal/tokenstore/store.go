@@ -6,12 +6,13 @@
 package tokenstore
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/hexprox/hexprox/internal/lru"
 )
 
 // Errors a Store returns; implementations map their own onto these.
@@ -67,22 +68,19 @@ type MemoryOptions struct {
 	Now func() time.Time
 }
 
-// Memory is a Store in process memory: the default for a single instance,
-// and the reference the Table store is tested against. It holds at most
+// Memory is a Store in process memory: the reference the Table store is
+// tested against, and a store for tests of the shared layer. It holds at most
 // Max entities (least recently used go first); every operation is O(1).
 // A Memory is safe for concurrent use.
 type Memory struct {
-	max int
 	now func() time.Time
 
 	mu      sync.Mutex
 	version int
-	m       map[string]*list.Element // of *memEntry
-	lru     list.List                // front: most recently used
+	m       *lru.Cache[*memEntry]
 }
 
 type memEntry struct {
-	key  string
 	e    Entity
 	etag ETag
 }
@@ -98,14 +96,14 @@ func NewMemoryWith(o MemoryOptions) *Memory {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Memory{max: o.Max, now: o.Now, m: map[string]*list.Element{}}
+	return &Memory{now: o.Now, m: lru.New[*memEntry](o.Max)}
 }
 
 // Len returns the number of entities held.
 func (s *Memory) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.m)
+	return s.m.Len()
 }
 
 func (s *Memory) next() ETag {
@@ -124,12 +122,10 @@ func clone(e Entity) Entity {
 func (s *Memory) Get(_ context.Context, key string) (Entity, ETag, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	el, ok := s.m[key]
+	me, ok := s.m.Get(key)
 	if !ok {
 		return Entity{}, "", ErrNotFound
 	}
-	s.lru.MoveToFront(el)
-	me := el.Value.(*memEntry)
 	return clone(me.e), me.etag, nil
 }
 
@@ -137,17 +133,12 @@ func (s *Memory) Get(_ context.Context, key string) (Entity, ETag, error) {
 func (s *Memory) Create(_ context.Context, key string, e Entity) (ETag, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.m[key]; ok {
+	if _, ok := s.m.Peek(key); ok {
 		return "", ErrConflict
 	}
-	for len(s.m) >= s.max {
-		oldest := s.lru.Back()
-		s.lru.Remove(oldest)
-		delete(s.m, oldest.Value.(*memEntry).key)
-	}
-	me := &memEntry{key: key, e: clone(e), etag: s.next()}
+	me := &memEntry{e: clone(e), etag: s.next()}
 	me.e.Modified = s.now()
-	s.m[key] = s.lru.PushFront(me)
+	s.m.Put(key, me) // the least recently used goes, if full
 	return me.etag, nil
 }
 
@@ -155,16 +146,14 @@ func (s *Memory) Create(_ context.Context, key string, e Entity) (ETag, error) {
 func (s *Memory) Update(_ context.Context, key string, e Entity, ifMatch ETag) (ETag, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	el, ok := s.m[key]
+	me, ok := s.m.Get(key)
 	if !ok {
 		return "", ErrNotFound
 	}
-	me := el.Value.(*memEntry)
 	if me.etag != ifMatch {
 		return "", ErrConflict
 	}
 	me.e, me.etag = clone(e), s.next()
 	me.e.Modified = s.now()
-	s.lru.MoveToFront(el)
 	return me.etag, nil
 }
