@@ -162,7 +162,6 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		Wait:    cfg.TokenTimeout,
 		Log:     log,
 	})
-	tokens := token.NewRegistry(serving, layers, token.RegistryOptions{RefusalTTL: cfg.RefusalTTL, Log: log})
 	keyCache, err := openKeys(cfg, log)
 	if err != nil {
 		return err
@@ -175,7 +174,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	if cfg.GuessLimit > 0 {
 		guesses = guesslimit.New(guesslimit.Options{PerMinute: cfg.GuessLimit, Burst: min(cfg.GuessLimit, guesslimit.DefaultBurst)})
 	}
-	handler := server.New(server.Options{Config: cfg, Tokens: tokens, Keys: keyCache, Usage: counter, Guesses: guesses, Log: log, RequestLog: lw, Version: version})
+	handler := server.New(server.Options{Config: cfg, Tokens: layers, Context: serving, Keys: keyCache, Usage: counter, Guesses: guesses, Log: log, RequestLog: lw, Version: version})
 
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
 	if err != nil {

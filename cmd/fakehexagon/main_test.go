@@ -226,7 +226,7 @@ func TestDemoKeyServesThroughTheProxy(t *testing.T) {
 	}
 	proxy := httptest.NewServer(server.New(server.Options{
 		Config: cfg, Log: log, Version: "test",
-		Tokens: token.NewRegistry(ctx, layers, token.RegistryOptions{RefusalTTL: cfg.RefusalTTL, Log: log}),
+		Tokens: layers, Context: ctx,
 		Keys:   keys.NewCache(store, keys.CacheOptions{Refresh: cfg.Keys.Refresh, Log: log}),
 	}))
 	defer proxy.Close()

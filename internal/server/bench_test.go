@@ -42,8 +42,7 @@ func benchServerWith(b *testing.B, opts func(*Options)) (*Server, string) {
 	}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	ep := &token.Endpoint{URL: up.URL + fakehexagon.TokenPath, Client: http.DefaultClient}
-	reg := token.NewRegistry(context.Background(), ep.Source, token.RegistryOptions{Log: log})
-	o := Options{Config: cfg, Tokens: reg, Log: log, Version: "bench", RequestLog: io.Discard}
+	o := Options{Config: cfg, Tokens: ep.Source, Log: log, Version: "bench", RequestLog: io.Discard}
 	if opts != nil {
 		opts(&o)
 	}
@@ -101,8 +100,11 @@ func BenchmarkCount(b *testing.B) {
 	b.Cleanup(func() { counter.Close(context.Background()) })
 	s, _ := benchServerWith(b, func(o *Options) { o.Usage = counter })
 	cred := credential.Credential{ID: clientID, Secret: clientSecret}
-	src := s.tokens.Source(cred)
-	rec := &record{in: resolved{principal: principal{cred: cred, who: cred.Fingerprint()}, tokens: src, cached: src}}
+	e := s.creds.Get(cred)
+	if _, err := e.Tokens.TokenContext(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	rec := &record{in: resolved{principal: principal{cred: cred, who: cred.Fingerprint(), entry: e}, tokens: e.Tokens, entry: e}}
 	rec.out.answer(modeRedirect, usage.TilesRedirected)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -143,7 +145,7 @@ func BenchmarkDecodeAndLookup(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := s.tokens.Source(cred).TokenContext(ctx); err != nil {
+		if _, err := s.creds.Get(cred).Tokens.TokenContext(ctx); err != nil {
 			b.Fatal(err)
 		}
 	}

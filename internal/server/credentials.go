@@ -4,12 +4,11 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/credstate"
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/ows"
@@ -31,8 +30,10 @@ type principal struct {
 	// "/v2/wmts"); keyName, for an API key, the key. See ownPath.
 	prefix, keyName string
 
-	// decodedAs, for a credential URL decoded by this request, is its
-	// escaped "{id}/{secret}": remembered once Hexagon accepts it.
+	// For credential URLs: the credential's state on this instance, and,
+	// when this request decoded it, its escaped "{id}/{secret}" (remembered
+	// once Hexagon accepts it).
+	entry     *credstate.Entry
 	decodedAs string
 
 	// For API keys (nil and "" for credential URLs).
@@ -79,7 +80,7 @@ func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 			if err != nil {
 				if p.key != nil { // a key with no set left: still whose it was
 					rec.in.principal = p
-					rec.in.subject = s.subjectOf(rec, token.Unknown)
+					rec.in.subject = s.subjectOf(rec)
 				}
 				return err
 			}
@@ -88,29 +89,25 @@ func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 				// A key fails over between its credential sets where Hexagon
 				// refuses one: in its token source, not by running the
 				// request again.
-				rec.in.keySets = keyTokens{reg: s.tokens, key: p.key, set: p.set, cred: p.cred, src: s.tokens.Source(p.cred)}
+				rec.in.keySets = keyTokens{creds: s.creds, key: p.key, set: p.set, cred: p.cred, src: s.creds.Get(p.cred).Tokens}
 				rec.in.tokens = &rec.in.keySets
 			} else {
-				rec.in.cached = s.tokens.Source(p.cred)
-				rec.in.tokens = rec.in.cached
-				// What this instance knows of a credential URL's credential,
-				// read once for the guess limit, counting and limits.
-				if s.guesses != nil || s.usage != nil || s.v1Limits != nil {
-					rec.in.known = rec.in.cached.State()
-				}
+				rec.in.entry = p.entry
+				rec.in.tokens = p.entry.Tokens
+				rec.in.guess = s.guesses != nil && p.entry.Guess()
 			}
 			ticket, err := s.admit(rec, r)
 			if err != nil {
 				return err
 			}
-			rec.in.subject = s.subjectOf(rec, rec.in.known)
+			rec.in.subject = s.subjectOf(rec)
 			if err := s.enforce(rec); err != nil {
 				return err
 			}
 			err = next(c)
 			s.done(ticket, err)
 			if err == nil && p.decodedAs != "" {
-				s.decoded.remember(p.decodedAs, p.cred, rec.in.cached)
+				s.creds.Remember(p.decodedAs, p.entry)
 			}
 			return err
 		}
@@ -129,11 +126,11 @@ func (s *Server) credentialInPath(service string) resolver {
 				segs, rest = after[:i+1+j], after[i+1+j:]
 			}
 		}
-		if cred, ok := s.decoded.lookup(segs); ok {
+		if e, ok := s.creds.Spelled(segs); ok {
 			if err := slashInBase64(service, rest); err != nil {
 				return principal{}, "", err
 			}
-			return principal{cred: cred, who: cred.Fingerprint(), prefix: route}, rest, nil
+			return principal{cred: e.Cred, who: e.Who, prefix: route, entry: e}, rest, nil
 		}
 		cred, rest, err := credential.FromPath(after)
 		if err != nil {
@@ -143,41 +140,9 @@ func (s *Server) credentialInPath(service string) resolver {
 		if err := slashInBase64(service, rest); err != nil {
 			return principal{}, "", err
 		}
-		return principal{cred: cred, who: cred.Fingerprint(), prefix: route, decodedAs: segs}, rest, nil
+		e := s.creds.Get(cred)
+		return principal{cred: e.Cred, who: e.Who, prefix: route, entry: e, decodedAs: segs}, rest, nil
 	}
-}
-
-// decodedCredentials remembers the credentials of escaped "{id}/{secret}"
-// path segments that Hexagon has accepted, so that the requests of a
-// known URL skip decoding and hashing them. Only accepted credentials are
-// kept, so random URLs cannot fill it; it holds at most maxDecoded, then
-// starts afresh. It is safe for concurrent use; reads take no lock.
-type decodedCredentials struct {
-	m sync.Map // string → credential.Credential (its Key computed)
-	n atomic.Int64
-}
-
-const maxDecoded = 10000
-
-func (d *decodedCredentials) lookup(segs string) (credential.Credential, bool) {
-	v, ok := d.m.Load(segs)
-	if !ok {
-		return credential.Credential{}, false
-	}
-	return v.(credential.Credential), true
-}
-
-// remember keeps cred under segs once its token source holds a live
-// token.
-func (d *decodedCredentials) remember(segs string, cred credential.Credential, tokens *token.Cached) {
-	if tokens == nil || tokens.State() != token.Live {
-		return
-	}
-	if d.n.Add(1) > maxDecoded {
-		d.m.Clear()
-		d.n.Store(1)
-	}
-	d.m.Store(strings.Clone(segs), cred)
 }
 
 // credentialAfterKey resolves the original HexProx's

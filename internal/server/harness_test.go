@@ -35,8 +35,7 @@ type harness struct {
 	upstream *httptest.Server
 	proxy    *httptest.Server
 	logs     *testlog.Buffer
-	client   *http.Client // does not follow redirects
-	tokens   *token.Registry
+	client   *http.Client    // does not follow redirects
 	seen     map[string]bool // every token value handed out, for leak checks
 	extra    []string        // more secrets (other client secrets)
 	apiKeys  []string        // in logs and error bodies never; in the key's own documents, yes
@@ -95,8 +94,7 @@ func newHarnessWith(t *testing.T, env map[string]string, opts func(*Options)) *h
 	// The token layers main wires, over the memory store.
 	ep := &token.Endpoint{URL: h.upstream.URL + fakehexagon.TokenPath, Client: &http.Client{Timeout: cfg.TokenTimeout}}
 	layers := token.Layered(ep, nil, token.SharedOptions{HashKey: cfg.TokenHashKey, Timeout: cfg.TokenStoreTimeout, Wait: cfg.TokenTimeout, Log: log})
-	h.tokens = token.NewRegistry(ctx, layers, token.RegistryOptions{RefusalTTL: cfg.RefusalTTL, Log: log})
-	o := Options{Config: cfg, Tokens: h.tokens, Log: log, Version: "test", RequestLog: h.logs}
+	o := Options{Config: cfg, Tokens: layers, Context: ctx, Log: log, Version: "test", RequestLog: h.logs}
 	if opts != nil {
 		opts(&o)
 	}

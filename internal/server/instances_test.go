@@ -94,8 +94,7 @@ func (c *cluster) instance() *httptest.Server {
 		Now: c.clk.Now, Log: log, Timeout: 5 * time.Second,
 		Health: &token.StoreHealth{RetryAfter: 5 * time.Second, Log: log},
 	})
-	reg := token.NewRegistry(ctx, layers, token.RegistryOptions{Now: c.clk.Now, Log: log})
-	srv := httptest.NewServer(New(Options{Config: cfg, Tokens: reg, Log: log, Version: "test", Now: c.clk.Now}))
+	srv := httptest.NewServer(New(Options{Config: cfg, Tokens: layers, Context: ctx, Log: log, Version: "test", Now: c.clk.Now}))
 	c.t.Cleanup(srv.Close)
 	return srv
 }

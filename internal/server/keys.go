@@ -11,6 +11,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/credstate"
 	"github.com/hexprox/hexprox/internal/token"
 
 	"github.com/hexprox/hexprox/internal/failure"
@@ -125,8 +126,8 @@ var (
 // It is safe for concurrent use: a capabilities fetch may go on in the
 // cache's loader after its request has ended.
 type keyTokens struct {
-	reg *token.Registry
-	key *keys.Key
+	creds *credstate.Table
+	key   *keys.Key
 
 	mu   sync.Mutex
 	set  int                   // which of the key's sets is in use
@@ -155,7 +156,7 @@ func (t *keyTokens) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 			return nil, err
 		}
 		t.mu.Lock()
-		t.set, t.cred, t.src = next, cred, t.reg.Source(cred)
+		t.set, t.cred, t.src = next, cred, t.creds.Get(cred).Tokens
 		t.mu.Unlock()
 	}
 }

@@ -5,9 +5,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hexprox/hexprox/internal/credstate"
 	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/ows"
-	"github.com/hexprox/hexprox/internal/token"
 	"github.com/hexprox/hexprox/internal/usage"
 )
 
@@ -44,11 +44,11 @@ type resolved struct {
 	queryErr  error     // why it could not be
 
 	// tokens are what the request's upstream calls take their token
-	// from: cached, for a credential URL; keySets, for an API key.
+	// from: the entry's, for a credential URL; keySets, for an API key.
 	tokens  hexagon.Tokens
-	cached  *token.Cached // a credential URL's credential's source
-	keySets keyTokens     // an API key's sets
-	known   token.State   // what cached knew as the request began
+	entry   *credstate.Entry // a credential URL's credential
+	keySets keyTokens        // an API key's sets
+	guess   bool             // a credential URL nobody has asked Hexagon about yet
 
 	browser bool           // an allowed cross-origin browser (the origin policy's)
 	subject *usage.Subject // whom the request is counted under; nil: nobody

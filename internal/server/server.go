@@ -5,6 +5,7 @@
 package server
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/capabilities"
 	"github.com/hexprox/hexprox/internal/config"
+	"github.com/hexprox/hexprox/internal/credstate"
 	"github.com/hexprox/hexprox/internal/guesslimit"
 	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/keys"
@@ -30,8 +32,14 @@ import (
 // Options are what the server is built from. Config and Tokens are
 // required.
 type Options struct {
-	Config   config.Config
-	Tokens   *token.Registry
+	Config config.Config
+	// Tokens builds the layers beneath each credential's in-memory token
+	// source (token.Layered).
+	Tokens token.BaseFunc
+	// Context is what token requests run in: it must outlive every
+	// request (a request's own would end a token fetch others share). nil
+	// means context.Background().
+	Context  context.Context
 	Upstream http.RoundTripper // to Hexagon; nil means a transport built from Config
 	Log      *slog.Logger      // nil means slog.Default()
 	Version  string
@@ -55,19 +63,15 @@ type Options struct {
 // Server answers HexProx's routes. It is an http.Handler.
 type Server struct {
 	cfg     config.Config
-	tokens  *token.Registry
+	creds   *credstate.Table
 	keys    *keys.Cache
 	guesses *guesslimit.Limiter
 	usage   *usage.Counter
-	decoded decodedCredentials // credential URLs Hexagon accepted, decoded
 	lines   *lineWriter        // nil: request lines go through log
 	sample  *logsample.Sampler // LOG_SAMPLE, for successful request lines
-	// v1Limits are RATE_LIMIT and DAILY_REQUEST_LIMIT per v1 credential;
-	// nil when neither is set.
-	v1Limits *v1Limiters
-	log      *slog.Logger
-	version  string
-	now      func() time.Time // the clock of limits and key status; logs keep real time
+	log     *slog.Logger
+	version string
+	now     func() time.Time // the clock of limits and key status; logs keep real time
 
 	echo *echo.Echo
 	// upstream sends what calls to Hexagon send: tiles and maps
@@ -91,23 +95,31 @@ func New(o Options) *Server {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Context == nil {
+		o.Context = context.Background()
+	}
 	if o.Upstream == nil {
 		o.Upstream = hexagon.NewHTTPTransport(o.Config.UpstreamTimeout)
 	}
 	s := &Server{
-		cfg:     o.Config,
-		tokens:  o.Tokens,
+		cfg: o.Config,
+		creds: credstate.New(o.Context, credstate.Options{
+			Tokens:     o.Tokens,
+			RefusalTTL: o.Config.RefusalTTL,
+			Limits:     limit.Limits{Rate: o.Config.RateLimit, Daily: o.Config.DailyLimit},
+			Usage:      o.Usage,
+			Now:        o.Now,
+			Log:        o.Log,
+		}),
 		keys:    o.Keys,
 		guesses: o.Guesses,
 		usage:   o.Usage,
-
-		v1Limits: newV1Limiters(limit.Limits{Rate: o.Config.RateLimit, Daily: o.Config.DailyLimit}),
-		log:      o.Log,
-		sample:   logsample.NewSampler(o.Config.LogSample),
-		version:  o.Version,
-		now:      o.Now,
-		caps:     capabilities.NewCache(o.Config.CapabilitiesTTL, 0, o.Now),
-		page:     landing.Render(o.Version, o.Config.HexagonURL),
+		log:     o.Log,
+		sample:  logsample.NewSampler(o.Config.LogSample),
+		version: o.Version,
+		now:     o.Now,
+		caps:    capabilities.NewCache(o.Config.CapabilitiesTTL, 0, o.Now),
+		page:    landing.Render(o.Version, o.Config.HexagonURL),
 
 		wmtsMatch: capabilities.ServiceMatcher(wmts.ServicePath),
 		wmsMatch:  capabilities.ServiceMatcher(wms.ServicePath),

@@ -223,7 +223,6 @@ func (c *usageCluster) instance(name string, env map[string]string, uo usage.Opt
 	c.t.Cleanup(cancel)
 	ep := &token.Endpoint{URL: c.upstream.URL + fakehexagon.TokenPath, Client: &http.Client{Timeout: cfg.TokenTimeout}}
 	layers := token.Layered(ep, nil, token.SharedOptions{Timeout: cfg.TokenStoreTimeout, Wait: cfg.TokenTimeout, Log: log})
-	reg := token.NewRegistry(ctx, layers, token.RegistryOptions{RefusalTTL: cfg.RefusalTTL, Log: log})
 	var ts *timedSink
 	if c.az != nil {
 		ts = &timedSink{Sink: c.sink(c.conn)}
@@ -241,7 +240,7 @@ func (c *usageCluster) instance(name string, env map[string]string, uo usage.Opt
 		})
 	}
 	kc := keys.NewCache(c.keyStore, keys.CacheOptions{Refresh: time.Minute, Log: log})
-	srv := httptest.NewServer(New(Options{Config: cfg, Tokens: reg, Keys: kc, Usage: counter, Log: log, Version: "test", Now: uo.Now}))
+	srv := httptest.NewServer(New(Options{Config: cfg, Tokens: layers, Context: ctx, Keys: kc, Usage: counter, Log: log, Version: "test", Now: uo.Now}))
 	c.t.Cleanup(srv.Close)
 	return &usageInstance{name: name, srv: srv, counter: counter, sink: ts}
 }

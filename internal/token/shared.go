@@ -474,13 +474,17 @@ func (s *Shared) Invalidate(t *oauth2.Token) {
 	s.refused = t.AccessToken
 }
 
-// Layered returns a Registry's BaseFunc, the one place the layers beneath
-// Cached are chosen: each credential's Endpoint source beneath Shared over
-// store, so that instances share one token per credential
-// (TOKEN_STORE=table); or, with store nil (TOKEN_STORE=memory), the
-// Endpoint source alone, since one instance has nothing to share and
-// Cached holds its token. All credentials share one StoreHealth and one
-// lease owner name.
+// BaseFunc builds the source beneath a credential's Cached layer. ctx
+// lives as long as the server.
+type BaseFunc func(ctx context.Context, cred credential.Credential) oauth2.TokenSource
+
+// Layered returns the BaseFunc of every credential's Cached source, the
+// one place the layers beneath Cached are chosen: the Endpoint source
+// beneath Shared over store, so that instances share one token per
+// credential (TOKEN_STORE=table); or, with store nil
+// (TOKEN_STORE=memory), the Endpoint source alone, since one instance has
+// nothing to share and Cached holds its token. All credentials share one
+// StoreHealth and one lease owner name.
 func Layered(ep *Endpoint, store tokenstore.Store, o SharedOptions) BaseFunc {
 	if store == nil {
 		return ep.Source

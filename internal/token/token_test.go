@@ -263,27 +263,6 @@ func TestCachedWaitEndsWithContext(t *testing.T) {
 	}
 }
 
-func TestRegistry(t *testing.T) {
-	_, ep, clk := setup(t, time.Hour)
-	r := NewRegistry(context.Background(), ep.Source, RegistryOptions{Max: 2, Now: clk.Now})
-	a := r.Source(good)
-	if r.Source(credential.Credential{ID: good.ID, Secret: good.Secret}) != a {
-		t.Fatal("same credential, different source")
-	}
-	clk.Advance(time.Second)
-	b := r.Source(credential.Credential{ID: "b", Secret: "b"})
-	clk.Advance(time.Second)
-	r.Source(good) // a is now the most recently used
-	clk.Advance(time.Second)
-	r.Source(credential.Credential{ID: "c", Secret: "c"})
-	if r.Len() != 2 || r.Source(good) != a {
-		t.Fatalf("want b evicted, a kept; len %d", r.Len())
-	}
-	if r.Source(credential.Credential{ID: "b", Secret: "b"}) == b {
-		t.Fatal("b should have been evicted and recreated")
-	}
-}
-
 func TestCachedVouchesForATokenHexagonReissues(t *testing.T) {
 	fake, ep, clk := setup(t, time.Hour)
 	c := NewCached(ep.Source(context.Background(), good), time.Minute, clk.Now, nil)

@@ -1,12 +1,10 @@
-package token
+package credstate
 
 import (
 	"context"
 	"strconv"
 	"sync/atomic"
 	"testing"
-
-	"golang.org/x/oauth2"
 
 	"github.com/hexprox/hexprox/internal/credential"
 )
@@ -27,66 +25,60 @@ func benchCreds(b *testing.B, prefix string, n int) []credential.Credential {
 	return creds
 }
 
-// staticBase builds no I/O: Source never fetches, so the benchmarks
-// measure the registry alone.
-func staticBase(context.Context, credential.Credential) oauth2.TokenSource {
-	return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "bench"})
-}
-
 const benchMax = 10000 // the production default
 
-// fullRegistry returns a registry holding benchMax sources.
-func fullRegistry(b *testing.B) (*Registry, []credential.Credential) {
+// fullTable returns a table holding benchMax credentials.
+func fullTable(b *testing.B) (*Table, []credential.Credential) {
 	b.Helper()
-	r := NewRegistry(context.Background(), staticBase, RegistryOptions{Max: benchMax})
+	r := New(context.Background(), Options{Tokens: staticBase, Max: benchMax})
 	creds := benchCreds(b, "held-", benchMax)
 	for _, c := range creds {
-		r.Source(c)
+		r.Get(c)
 	}
 	if r.Len() != benchMax {
-		b.Fatalf("registry holds %d, want %d", r.Len(), benchMax)
+		b.Fatalf("table holds %d, want %d", r.Len(), benchMax)
 	}
 	return r, creds
 }
 
-// BenchmarkRegistrySourceFullMiss asks a full registry for a credential it
+// BenchmarkGetFullMiss asks a full table for a credential it
 // has never seen, so that every call evicts one source.
-func BenchmarkRegistrySourceFullMiss(b *testing.B) {
-	r, _ := fullRegistry(b)
+func BenchmarkGetFullMiss(b *testing.B) {
+	r, _ := fullTable(b)
 	fresh := benchCreds(b, "fresh-", b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		r.Source(fresh[i])
+		r.Get(fresh[i])
 	}
 	b.StopTimer()
 	if r.Len() != benchMax {
-		b.Fatalf("registry holds %d, want %d", r.Len(), benchMax)
+		b.Fatalf("table holds %d, want %d", r.Len(), benchMax)
 	}
 }
 
-// BenchmarkRegistrySourceFullHit asks a full registry for credentials it
+// BenchmarkGetFullHit asks a full table for credentials it
 // holds.
-func BenchmarkRegistrySourceFullHit(b *testing.B) {
-	r, creds := fullRegistry(b)
+func BenchmarkGetFullHit(b *testing.B) {
+	r, creds := fullTable(b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		r.Source(creds[i%len(creds)])
+		r.Get(creds[i%len(creds)])
 	}
 }
 
-// BenchmarkRegistrySourceFullMissParallel is the miss case under
+// BenchmarkGetFullMissParallel is the miss case under
 // contention, as a server sees it.
-func BenchmarkRegistrySourceFullMissParallel(b *testing.B) {
-	r, _ := fullRegistry(b)
+func BenchmarkGetFullMissParallel(b *testing.B) {
+	r, _ := fullTable(b)
 	fresh := benchCreds(b, "fresh-", b.N)
 	var next atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			r.Source(fresh[int(next.Add(1)-1)%len(fresh)])
+			r.Get(fresh[int(next.Add(1)-1)%len(fresh)])
 		}
 	})
 }

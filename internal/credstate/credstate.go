@@ -1,0 +1,217 @@
+// Package credstate holds this instance's state of each Hexagon
+// credential in one entry: its token source, its limits and usage subject
+// once Hexagon has accepted it, and the spellings of its URL that were
+// decoded to it. One table, one bound and one eviction rule: a credential
+// dropped from the table loses all of these together, and comes back
+// with a fresh entry (and a fresh look at the layers below its tokens).
+package credstate
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/lru"
+	"github.com/hexprox/hexprox/internal/token"
+	"github.com/hexprox/hexprox/internal/usage"
+	"github.com/hexprox/hexprox/internal/usage/limit"
+)
+
+// DefaultMax is how many credentials a Table holds by default.
+const DefaultMax = 10000
+
+// maxSpellings bounds the URL spellings remembered per credential
+// (standard or URL-safe base64, percent-encoded or not); beyond it the
+// oldest is forgotten, and decoded again when it comes back.
+const maxSpellings = 4
+
+// Options configure a Table.
+type Options struct {
+	// Tokens builds the layers beneath each credential's Cached source
+	// (token.Layered); its ctx is the table's. Required.
+	Tokens token.BaseFunc
+	// Max is the most credentials held; zero or less means DefaultMax.
+	// Beyond it the least recently used is dropped.
+	Max int
+	// RefusalTTL is how long a credential's refusal by Hexagon is
+	// remembered (see token.NewCached); zero or less: not at all.
+	RefusalTTL time.Duration
+	// Limits apply to each credential Hexagon has accepted (RATE_LIMIT,
+	// DAILY_REQUEST_LIMIT); the zero value limits nothing.
+	Limits limit.Limits
+	// Usage counts each accepted credential's requests; nil counts
+	// nothing.
+	Usage *usage.Counter
+	// Now is the tokens' clock; nil means time.Now.
+	Now func() time.Time
+	// Log receives the token sources' records; nil means slog.Default().
+	Log *slog.Logger
+}
+
+// Table holds one Entry per credential, keyed by the credential's hash,
+// never its values. It is safe for concurrent use.
+type Table struct {
+	ctx     context.Context
+	o       Options
+	limited bool // o.Limits sets a limit
+
+	mu      sync.Mutex
+	entries *lru.Cache[*Entry] // by credential Key
+	spelled map[string]*Entry  // escaped "{id}/{secret}" → its entry
+}
+
+// New returns a Table whose token sources fetch with ctx, which must live
+// as long as the server.
+func New(ctx context.Context, o Options) *Table {
+	if o.Max <= 0 {
+		o.Max = DefaultMax
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	return &Table{ctx: ctx, o: o, limited: limit.New(o.Limits) != nil, entries: lru.New[*Entry](o.Max), spelled: map[string]*Entry{}}
+}
+
+// Get returns cred's entry, making it on first use (and dropping the least
+// recently used entry if the table is full).
+func (t *Table) Get(cred credential.Credential) *Entry {
+	cred = cred.Keyed()
+	key := cred.Key()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e, ok := t.entries.Get(key); ok {
+		return e
+	}
+	who := cred.Fingerprint()
+	e := &Entry{
+		Cred:   cred,
+		Who:    who,
+		Tokens: token.NewCached(t.o.Tokens(t.ctx, cred), t.o.RefusalTTL, t.o.Now, t.o.Log.With("cred", who)),
+		table:  t,
+	}
+	if dropped, evicted := t.entries.Put(key, e); evicted {
+		for _, s := range dropped.spellings {
+			delete(t.spelled, s)
+		}
+	}
+	return e
+}
+
+// Spelled returns the entry of an accepted credential whose escaped
+// "{id}/{secret}" path segments are segs, so that a known URL is neither
+// decoded nor hashed again.
+func (t *Table) Spelled(segs string) (*Entry, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.spelled[segs]
+	if ok {
+		t.entries.Get(e.Cred.Key()) // used
+	}
+	return e, ok
+}
+
+// Remember notes segs as a spelling of e's credential once Hexagon has
+// accepted it: random URLs never fill the table's spellings.
+func (t *Table) Remember(segs string, e *Entry) {
+	if !e.Accepted() {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if held, ok := t.entries.Peek(e.Cred.Key()); !ok || held != e {
+		return // dropped meanwhile
+	}
+	if _, ok := t.spelled[segs]; ok {
+		return
+	}
+	if len(e.spellings) == maxSpellings {
+		delete(t.spelled, e.spellings[0])
+		e.spellings = append(e.spellings[:0], e.spellings[1:]...)
+	}
+	segs = string([]byte(segs)) // not a slice of a request's path
+	e.spellings = append(e.spellings, segs)
+	t.spelled[segs] = e
+}
+
+// Len returns the number of credentials held.
+func (t *Table) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.entries.Len()
+}
+
+// Entry is this instance's state of one credential. Its methods are safe
+// for concurrent use.
+type Entry struct {
+	Cred   credential.Credential // with its Key computed
+	Who    string                // its fingerprint, for logs
+	Tokens *token.Cached
+
+	table     *Table
+	accepted  atomic.Bool
+	limiter   atomic.Pointer[limit.Limiter]
+	subject   atomic.Pointer[usage.Subject]
+	spellings []string // guarded by table.mu
+}
+
+// Accepted reports whether Hexagon has accepted the credential while this
+// entry lived: a token of it was handed out. It is the one test of
+// whether the credential is more than a guess: only then is it limited,
+// counted and remembered by its spelling, so that random credentials
+// cannot fill the limiters, the counters or the table's spellings. Once
+// true it stays true for the entry's life, also when its token later
+// expires or Hexagon refuses it (the refusal is then answered as such).
+func (e *Entry) Accepted() bool {
+	if e.accepted.Load() {
+		return true
+	}
+	if e.Tokens.State() != token.Live {
+		return false
+	}
+	e.accepted.Store(true)
+	return true
+}
+
+// Guess reports whether a request with the credential now would be a
+// guess that reaches Hexagon: it was never accepted, and no refusal of it
+// is remembered. This is what the per-address guess limit gates.
+func (e *Entry) Guess() bool {
+	return !e.Accepted() && e.Tokens.State() == token.Unknown
+}
+
+// Limiter returns the credential's limits once Hexagon has accepted it;
+// nil before, or when no limits are set.
+func (e *Entry) Limiter() *limit.Limiter {
+	if l := e.limiter.Load(); l != nil {
+		return l
+	}
+	if !e.table.limited || !e.Accepted() {
+		return nil
+	}
+	l := limit.New(e.table.o.Limits)
+	if !e.limiter.CompareAndSwap(nil, l) {
+		return e.limiter.Load()
+	}
+	return l
+}
+
+// Subject returns whom the credential's requests are counted under once
+// Hexagon has accepted it (its fingerprint, with no organisation); nil
+// before, or when nothing is counted.
+func (e *Entry) Subject() *usage.Subject {
+	if s := e.subject.Load(); s != nil {
+		return s
+	}
+	if e.table.o.Usage == nil || !e.Accepted() {
+		return nil
+	}
+	s := e.table.o.Usage.Subject(usage.SubjectID{Key: e.Who})
+	e.subject.Store(s)
+	return s
+}
