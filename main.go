@@ -29,7 +29,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
 	"github.com/hexprox/hexprox/internal/azstorage"
@@ -37,8 +36,7 @@ import (
 	"github.com/hexprox/hexprox/internal/guesslimit"
 	"github.com/hexprox/hexprox/internal/keyadmin"
 	"github.com/hexprox/hexprox/internal/keys"
-	"github.com/hexprox/hexprox/internal/keys/filestore"
-	"github.com/hexprox/hexprox/internal/keys/keyvault"
+	"github.com/hexprox/hexprox/internal/keys/keystore"
 	"github.com/hexprox/hexprox/internal/logwriter"
 	"github.com/hexprox/hexprox/internal/redact"
 	"github.com/hexprox/hexprox/internal/server"
@@ -62,7 +60,7 @@ func main() {
 		tuneGC(os.Getenv, os.ReadFile)
 		err = run(ctx, os.Getenv, os.Stdout)
 	case "keys":
-		err = keyadmin.Run(ctx, os.Args[2:], keyadmin.OSEnv())
+		err = keyadmin.Run(ctx, os.Args[2:], keyadmin.OSEnv(func() (config.Keys, error) { return config.LoadKeys(os.Getenv) }, os.Getenv("PUBLIC_BASE_URL")))
 	case "usage":
 		err = usageReport(ctx, os.Args[2:], os.Getenv, os.Stdout)
 	case "help", "-h", "--help":
@@ -162,7 +160,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		Wait:    cfg.TokenTimeout,
 		Log:     log,
 	})
-	keyCache, err := openKeys(cfg, log)
+	keyCache, err := openKeys(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -248,33 +246,12 @@ func ensureLater(ctx context.Context, log *slog.Logger, ensure func(context.Cont
 
 // openKeys returns the API key cache over the store KEY_STORE names, or
 // nil for none.
-func openKeys(cfg config.Config, log *slog.Logger) (*keys.Cache, error) {
-	var store keys.Store
-	switch cfg.Keys.Store {
-	case config.KeysFile:
-		s, err := filestore.Open(cfg.Keys.File)
-		if err != nil {
-			return nil, fmt.Errorf("KEYS_FILE: %w", err)
-		}
-		store = s
-	case config.KeysKeyVault:
-		cred, err := keyvault.NewCredential(cfg.Keys.ClientID)
-		if err != nil {
-			return nil, fmt.Errorf("Key Vault identity: %w", err)
-		}
-		s, err := keyvault.Open(keyvault.Options{
-			VaultURL:   cfg.Keys.VaultURL,
-			Credential: cred,
-			// Short: a warm key is served from memory while the vault is
-			// slow; the SDK's default ladder would only delay that.
-			Retry: policy.RetryOptions{MaxRetries: 2, RetryDelay: 200 * time.Millisecond, MaxRetryDelay: time.Second, TryTimeout: 5 * time.Second},
-		})
-		if err != nil {
-			return nil, err
-		}
-		store = s
-	default:
-		return nil, nil
+func openKeys(ctx context.Context, cfg config.Config, log *slog.Logger) (*keys.Cache, error) {
+	settings := keystore.FromConfig(cfg.Keys)
+	settings.Retry = &keystore.ServerRetry
+	store, err := keystore.Open(ctx, settings)
+	if err != nil || store == nil {
+		return nil, err
 	}
 	return keys.NewCache(store, keys.CacheOptions{Refresh: cfg.Keys.Refresh, HashKey: cfg.TokenHashKey, Log: log}), nil
 }

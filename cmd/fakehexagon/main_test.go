@@ -227,7 +227,7 @@ func TestDemoKeyServesThroughTheProxy(t *testing.T) {
 	proxy := httptest.NewServer(server.New(server.Options{
 		Config: cfg, Log: log, Version: "test",
 		Tokens: layers, Context: ctx,
-		Keys:   keys.NewCache(store, keys.CacheOptions{Refresh: cfg.Keys.Refresh, Log: log}),
+		Keys: keys.NewCache(store, keys.CacheOptions{Refresh: cfg.Keys.Refresh, Log: log}),
 	}))
 	defer proxy.Close()
 	local := func(u string) string { return strings.Replace(u, "http://localhost:8080", proxy.URL, 1) }

@@ -91,11 +91,15 @@ const (
 // Keys say where API key records are kept and how long each instance
 // reuses one.
 type Keys struct {
-	Store    string        // KEY_STORE resolved: none, keyvault or file
-	VaultURL string        // KEY_VAULT_URL, or https://{KEY_VAULT_NAME}.vault.azure.net
-	ClientID string        // MANAGED_IDENTITY_CLIENT_ID: a user-assigned identity for Key Vault
-	File     string        // KEYS_FILE
-	Refresh  time.Duration // KEYS_REFRESH: revocation reaches every instance within it
+	Store    string // KEY_STORE resolved: none, keyvault or file
+	VaultURL string // KEY_VAULT_URL, or https://{KEY_VAULT_NAME}.vault.azure.net
+	ClientID string // MANAGED_IDENTITY_CLIENT_ID: a user-assigned identity for Key Vault
+	// Managed: the host offers a managed identity (IDENTITY_ENDPOINT, or
+	// MSI_ENDPOINT on older hosts), which then reads the vault; else the
+	// admin's or developer's own Azure login does.
+	Managed bool
+	File    string        // KEYS_FILE
+	Refresh time.Duration // KEYS_REFRESH: revocation reaches every instance within it
 }
 
 // Storage locates the Azure Storage account whose Table service holds the
@@ -351,6 +355,7 @@ func (c *Config) loadKeys(get func(name, def string) string, bad func(name, form
 		}
 	}
 	k.ClientID = get("MANAGED_IDENTITY_CLIENT_ID", "")
+	k.Managed = get("IDENTITY_ENDPOINT", "") != "" || get("MSI_ENDPOINT", "") != ""
 	k.File = get("KEYS_FILE", "")
 	def := KeysNone
 	switch {

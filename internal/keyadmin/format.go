@@ -35,7 +35,7 @@ const defaultBaseURL = "http://localhost:8080"
 func (c *cli) baseURL(flagValue string) (string, error) {
 	v, from := flagValue, "--base-url"
 	if v == "" {
-		v, from = c.getenv("PUBLIC_BASE_URL"), "PUBLIC_BASE_URL"
+		v, from = c.env.PublicBaseURL, "PUBLIC_BASE_URL"
 	}
 	if v == "" {
 		return defaultBaseURL, nil

@@ -28,6 +28,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/keys"
 )
 
@@ -40,10 +41,13 @@ type Env struct {
 	// Stdout receives results (tables, keys, URLs); Stderr prompts,
 	// warnings and progress. nil means io.Discard.
 	Stdout, Stderr io.Writer
-	// Getenv reads settings (KEY_STORE, KEY_VAULT_URL, KEY_VAULT_NAME,
-	// MANAGED_IDENTITY_CLIENT_ID, KEYS_FILE, PUBLIC_BASE_URL); nil means
-	// no settings at all.
-	Getenv func(string) string
+	// Keys resolves the server's key-store settings (config.LoadKeys), read
+	// only when no --vault or --file says otherwise; nil means no store is
+	// configured.
+	Keys func() (config.Keys, error)
+	// PublicBaseURL is the proxy's address for the URLs printed
+	// (PUBLIC_BASE_URL); "" means http://localhost:8080.
+	PublicBaseURL string
 	// ReadSecret reads one secret without echoing it, after showing
 	// prompt. nil means: read a line from Stdin when Stdin is not a
 	// terminal, and refuse when it is one (this build has no way to turn
@@ -58,11 +62,11 @@ type Env struct {
 	Now func() time.Time
 }
 
-// OSEnv is the process's own environment: os.Stdin, os.Stdout, os.Stderr
-// and os.Getenv. On a terminal, secrets are read at a prompt with echo
-// turned off; piped, one line each from stdin.
-func OSEnv() Env {
-	env := Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+// OSEnv is the process's own standard streams, with the settings given.
+// On a terminal, secrets are read at a prompt with echo turned off;
+// piped, one line each from stdin.
+func OSEnv(keys func() (config.Keys, error), publicBaseURL string) Env {
+	env := Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Keys: keys, PublicBaseURL: publicBaseURL}
 	if fd := int(os.Stdin.Fd()); term.IsTerminal(fd) {
 		env.ReadSecret = func(prompt string) (string, error) {
 			fmt.Fprint(os.Stderr, prompt)
@@ -126,7 +130,7 @@ type cli struct {
 	env    Env
 	out    io.Writer
 	errOut io.Writer
-	getenv func(string) string
+	keys   func() (config.Keys, error)
 	now    func() time.Time
 	in     *bufio.Reader // over env.Stdin, shared by every read
 
@@ -135,15 +139,15 @@ type cli struct {
 }
 
 func newCLI(env Env) *cli {
-	c := &cli{env: env, out: env.Stdout, errOut: env.Stderr, getenv: env.Getenv, now: env.Now}
+	c := &cli{env: env, out: env.Stdout, errOut: env.Stderr, keys: env.Keys, now: env.Now}
 	if c.out == nil {
 		c.out = io.Discard
 	}
 	if c.errOut == nil {
 		c.errOut = io.Discard
 	}
-	if c.getenv == nil {
-		c.getenv = func(string) string { return "" }
+	if c.keys == nil {
+		c.keys = func() (config.Keys, error) { return config.Keys{Store: config.KeysNone}, nil }
 	}
 	if c.now == nil {
 		c.now = time.Now

@@ -15,6 +15,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
+	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakekeyvault"
 	"github.com/hexprox/hexprox/internal/keys"
@@ -115,15 +116,23 @@ func (r result) all() string {
 
 var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
+// settings gives env the harness's settings as main does: the key store
+// resolved from them as the server would, and PUBLIC_BASE_URL.
+func (h *harness) settings(env Env) Env {
+	getenv := func(k string) string { return h.env[k] }
+	env.Keys = func() (config.Keys, error) { return config.LoadKeys(getenv) }
+	env.PublicBaseURL = h.env["PUBLIC_BASE_URL"]
+	return env
+}
+
 func (h *harness) run(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	env := Env{
+	env := h.settings(Env{
 		Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errOut,
-		Getenv: func(k string) string { return h.env[k] },
-		Open:   h.open,
-		Now:    func() time.Time { return now },
-	}
+		Open: h.open,
+		Now:  func() time.Time { return now },
+	})
 	err := Run(context.Background(), args, env)
 	return result{out.String(), errOut.String(), err}
 }
@@ -768,7 +777,7 @@ func TestSecretsFromATerminalAreRefused(t *testing.T) {
 	defer tty.Close()
 	h := newFileHarness(t)
 	var out, errOut bytes.Buffer
-	env := Env{Stdin: tty, Stdout: &out, Stderr: &errOut, Getenv: func(k string) string { return h.env[k] }}
+	env := h.settings(Env{Stdin: tty, Stdout: &out, Stderr: &errOut})
 	err = Run(context.Background(), []string{"new", "--org", "O", "--contact", "c@example.org", "--client-id", "i"}, env)
 	if !errors.Is(err, ErrEcho) {
 		t.Fatalf("got %v, want ErrEcho", err)

@@ -12,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
+	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakekeyvault"
 	"github.com/hexprox/hexprox/internal/keys"
@@ -395,6 +396,9 @@ func TestOpenChecks(t *testing.T) {
 	}
 }
 
+// The host's managed identity reads the vault where config says there is
+// one (IDENTITY_ENDPOINT or MSI_ENDPOINT), the admin's own login
+// elsewhere.
 func TestNewCredential(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	for _, c := range []struct {
@@ -412,7 +416,11 @@ func TestNewCredential(t *testing.T) {
 				t.Skip("AZURE_TOKEN_CREDENTIALS is set")
 			}
 		}
-		cred, err := newCredential(env(c.env), c.id)
+		k, err := config.LoadKeys(env(c.env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cred, err := NewCredential(c.id, k.Managed)
 		if err != nil {
 			t.Fatal(err)
 		}
