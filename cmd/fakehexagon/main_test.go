@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,13 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hexprox/hexprox/internal/app"
 	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/keys/filestore"
-	"github.com/hexprox/hexprox/internal/server"
-	"github.com/hexprox/hexprox/internal/token"
 )
 
 // demoOutput is what setup printed, picked apart.
@@ -198,8 +196,7 @@ func TestBrokenKeysFile(t *testing.T) {
 
 // The printed command is all a newcomer needs: with only HEXAGON_URL and
 // KEYS_FILE set, the settings choose the file store, and a proxy built as
-// main builds one serves the printed /v2 URLs from the fake. (main.go
-// does the wiring for real; this builds the same layers in process.)
+// main builds one (app.New) serves the printed /v2 URLs from the fake.
 func TestDemoKeyServesThroughTheProxy(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "demo-keys.json")
 	srv, d := runSetup(t, "-keys-file", path)
@@ -215,20 +212,13 @@ func TestDemoKeyServesThroughTheProxy(t *testing.T) {
 		t.Fatalf("HEXAGON_URL and KEYS_FILE alone give key store %q on %q, want the file", cfg.Keys.Store, cfg.Keys.File)
 	}
 	var logs bytes.Buffer
-	log := slog.New(slog.NewJSONHandler(&logs, nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ep := &token.Endpoint{URL: fake.URL + fakehexagon.TokenPath, Client: &http.Client{Timeout: cfg.TokenTimeout}}
-	layers := token.Layered(ep, nil, token.SharedOptions{Timeout: cfg.TokenStoreTimeout, Wait: cfg.TokenTimeout, Log: log})
-	store, err := filestore.Open(cfg.Keys.File)
+	cfg.UsageDir = t.TempDir()
+	a, err := app.New(cfg, app.Options{LogOut: &logs, UnbufferedLogs: true, Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := httptest.NewServer(server.New(server.Options{
-		Config: cfg, Log: log, Version: "test",
-		Tokens: layers, Context: ctx,
-		Keys: keys.NewCache(store, keys.CacheOptions{Refresh: cfg.Keys.Refresh, Log: log}),
-	}))
+	defer a.Close(context.Background())
+	proxy := httptest.NewServer(a.Server)
 	defer proxy.Close()
 	local := func(u string) string { return strings.Replace(u, "http://localhost:8080", proxy.URL, 1) }
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

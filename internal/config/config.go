@@ -74,7 +74,7 @@ type Config struct {
 	RateLimit  float64
 	DailyLimit int64
 
-	TokenStore        string        // TOKEN_STORE resolved: "memory" or "table"
+	TokenStore        TokenStore    // TOKEN_STORE resolved
 	Storage           Storage       // the storage account of the token (and usage) tables
 	TokenTable        string        // TOKEN_TABLE_NAME
 	TokenHashKey      string        // TOKEN_HASH_KEY: keys the HMAC naming rows; secret
@@ -101,6 +101,14 @@ type Keys struct {
 	File    string        // KEYS_FILE
 	Refresh time.Duration // KEYS_REFRESH: revocation reaches every instance within it
 }
+
+// TokenStore is where tokens are kept (TOKEN_STORE resolved).
+type TokenStore string
+
+const (
+	TokenStoreMemory TokenStore = "memory" // each instance's memory alone
+	TokenStoreTable  TokenStore = "table"  // shared by every instance through Azure Table Storage
+)
 
 // Storage locates the Azure Storage account whose Table service holds the
 // token and usage tables. At most one of ConnectionString and ServiceURL
@@ -276,14 +284,14 @@ func (c *Config) loadTokenStore(get func(name, def string) string, bad func(name
 	configured := t.Configured()
 	switch mode := strings.ToLower(get("TOKEN_STORE", "auto")); mode {
 	case "auto":
-		c.TokenStore = "memory"
+		c.TokenStore = TokenStoreMemory
 		if configured {
-			c.TokenStore = "table"
+			c.TokenStore = TokenStoreTable
 		}
 	case "memory":
-		c.TokenStore = "memory"
+		c.TokenStore = TokenStoreMemory
 	case "table":
-		c.TokenStore = "table"
+		c.TokenStore = TokenStoreTable
 		if !configured {
 			bad("TOKEN_STORE", "table needs TOKEN_TABLE_CONNECTION, AzureWebJobsStorage or AzureWebJobsStorage__accountName")
 		}
@@ -496,7 +504,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("refusal_ttl", c.RefusalTTL.String()),
 		slog.Int("guess_limit", c.GuessLimit),
 		slog.Int("trusted_hops", c.TrustedHops),
-		slog.String("token_store", c.TokenStore),
+		slog.String("token_store", string(c.TokenStore)),
 		slog.String("token_table", c.tableDescription()),
 		slog.Bool("token_hash_key_set", c.TokenHashKey != ""),
 		slog.String("key_store", c.keysDescription()),
@@ -523,7 +531,7 @@ func (c Config) keysDescription() string {
 }
 
 func (c Config) tableDescription() string {
-	if c.TokenStore != "table" {
+	if c.TokenStore != TokenStoreTable {
 		return ""
 	}
 	d := c.TokenTable + " at " + c.Storage.endpoint() + " (from " + c.Storage.Source

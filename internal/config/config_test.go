@@ -22,7 +22,7 @@ func TestDefaults(t *testing.T) {
 	// The rest of the README's table of defaults.
 	if c.UpstreamTimeout != 30*time.Second || c.TokenTimeout != 15*time.Second || c.RefusalTTL != 30*time.Second ||
 		c.TokenStoreTimeout != 2*time.Second || c.LogLevel != slog.LevelInfo || c.LogSample != 1 ||
-		c.TokenStore != "memory" || c.TokenTable != "hexproxtokens" {
+		c.TokenStore != TokenStoreMemory || c.TokenTable != "hexproxtokens" {
 		t.Fatalf("unexpected defaults %+v", c)
 	}
 }
@@ -99,7 +99,7 @@ func TestReportsEveryProblem(t *testing.T) {
 func TestTokenStoreSelection(t *testing.T) {
 	cases := []struct {
 		env     map[string]string
-		store   string
+		store   TokenStore
 		conn    string
 		service string
 		mi      bool

@@ -1,10 +1,9 @@
-package server
+package server_test
 
 import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -13,47 +12,62 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hexprox/hexprox/internal/app"
 	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/keys/filestore"
-	"github.com/hexprox/hexprox/internal/token"
+	"github.com/hexprox/hexprox/internal/server"
 	"github.com/hexprox/hexprox/internal/usage"
 )
 
 // benchServer returns a proxy with a warm token for the test credential,
-// logging to nowhere, and the credential's path prefix.
-func benchServer(b *testing.B) (*Server, string) {
+// logging to nowhere, counting nothing, and the credential's path prefix.
+func benchServer(b *testing.B) (*server.Server, string) {
 	b.Helper()
-	return benchServerWith(b, nil)
+	return benchServerWith(b, nil, nil)
 }
 
-// benchServerWith is benchServer with a last say over the options.
-func benchServerWith(b *testing.B, opts func(*Options)) (*Server, string) {
+// benchServerWith is benchServer with settings (over USAGE off and
+// GUESS_LIMIT 0) and a last say over the app's options.
+func benchServerWith(b *testing.B, env map[string]string, tweak func(*app.Options)) (*server.Server, string) {
+	b.Helper()
+	a, prefix := benchApp(b, env, tweak)
+	return a.Server, prefix
+}
+
+// benchApp is benchServerWith's app.
+func benchApp(b *testing.B, env map[string]string, tweak func(*app.Options)) (*app.App, string) {
 	b.Helper()
 	fake := fakehexagon.New(fakehexagon.Options{})
 	fake.AddClient(clientID, clientSecret)
 	up := httptest.NewServer(fake)
 	b.Cleanup(up.Close)
-	cfg, err := config.Load(func(k string) string { return map[string]string{"HEXAGON_URL": up.URL}[k] })
+	vars := map[string]string{"HEXAGON_URL": up.URL, "USAGE": "off", "GUESS_LIMIT": "0"}
+	for k, v := range env {
+		vars[k] = v
+	}
+	cfg, err := config.Load(func(k string) string { return vars[k] })
 	if err != nil {
 		b.Fatal(err)
 	}
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	ep := &token.Endpoint{URL: up.URL + fakehexagon.TokenPath, Client: http.DefaultClient}
-	o := Options{Config: cfg, Tokens: ep.Source, Log: log, Version: "bench", RequestLog: io.Discard}
-	if opts != nil {
-		opts(&o)
+	o := app.Options{LogOut: io.Discard, Version: "bench"}
+	if tweak != nil {
+		tweak(&o)
 	}
-	s := New(o)
+	a, err := app.New(cfg, o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { a.Close(context.Background()) })
 	prefix := "/wmts/" + credential.Encode(clientID) + "/" + credential.Encode(clientSecret)
 	warm := httptest.NewRecorder()
-	s.ServeHTTP(warm, httptest.NewRequest("GET", prefix+tilePath, nil))
+	a.Server.ServeHTTP(warm, httptest.NewRequest("GET", prefix+tilePath, nil))
 	if warm.Code != http.StatusFound {
 		b.Fatalf("warm-up: %d", warm.Code)
 	}
-	return s, prefix
+	return a, prefix
 }
 
 // discardWriter is a ResponseWriter that keeps nothing, so the benchmark
@@ -64,10 +78,10 @@ func (d *discardWriter) Header() http.Header         { return d.h }
 func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discardWriter) WriteHeader(int)             {}
 
-func benchRedirect(b *testing.B, target string) { benchRedirectWith(b, target, nil) }
+func benchRedirect(b *testing.B, target string) { benchRedirectWith(b, target, nil, nil) }
 
-func benchRedirectWith(b *testing.B, target string, opts func(*Options)) {
-	s, prefix := benchServerWith(b, opts)
+func benchRedirectWith(b *testing.B, target string, env map[string]string, tweak func(*app.Options)) {
+	s, prefix := benchServerWith(b, env, tweak)
 	req := httptest.NewRequest("GET", prefix+target, nil)
 	w := &discardWriter{h: http.Header{}}
 	b.ReportAllocs()
@@ -85,34 +99,31 @@ func benchRedirectWith(b *testing.B, target string, opts func(*Options)) {
 // decode, token lookup, URL build, the 302 and its log line.
 func BenchmarkRedirectREST(b *testing.B) { benchRedirect(b, tilePath) }
 
+// counting is the app's usage counter as main wires it (USAGE on), but
+// counting into memory and flushing nothing during the run.
+var counting = map[string]string{"USAGE": "on"}
+
+func countIntoMemory(o *app.Options) {
+	o.Usage = usage.Options{Sink: &usage.MemorySink{}, Flush: time.Hour}
+}
+
 // BenchmarkRedirectRESTCounted is the same with usage counting on, as main
 // wires it (the counter's loop runs; nothing is flushed during the run).
 func BenchmarkRedirectRESTCounted(b *testing.B) {
-	counter := usage.New(usage.Options{Flush: time.Hour})
-	b.Cleanup(func() { counter.Close(context.Background()) })
-	benchRedirectWith(b, tilePath, func(o *Options) { o.Usage = counter })
+	benchRedirectWith(b, tilePath, counting, countIntoMemory)
 }
 
 // BenchmarkCount is what counting adds to a redirect: finding the
 // credential's subject and one increment.
 func BenchmarkCount(b *testing.B) {
-	counter := usage.New(usage.Options{Flush: time.Hour})
-	b.Cleanup(func() { counter.Close(context.Background()) })
-	s, _ := benchServerWith(b, func(o *Options) { o.Usage = counter })
-	cred := credential.Credential{ID: clientID, Secret: clientSecret}
-	e := s.creds.Get(cred)
-	if _, err := e.Tokens.TokenContext(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	rec := &record{in: resolved{principal: principal{cred: cred, who: cred.Fingerprint(), entry: e}, tokens: e.Tokens, entry: e}}
-	rec.out.answer(modeRedirect, usage.TilesRedirected)
+	a, _ := benchApp(b, counting, countIntoMemory)
+	count := a.Server.RedirectCounter(a.Server.Creds().Get(credential.Credential{ID: clientID, Secret: clientSecret}))
 	b.ReportAllocs()
 	for b.Loop() {
-		rec.in.subject = nil
-		s.count(rec, http.StatusFound, 0)
+		count()
 	}
-	if rows := counter.Snapshot(time.Now().Add(-time.Hour), time.Now().Add(time.Hour)); len(rows) != 1 || rows[0].Counts[usage.TilesRedirected] == 0 {
-		b.Fatalf("nothing counted: %+v", rows)
+	if rows := a.Usage.Snapshot(time.Now().Add(-time.Hour), time.Now().Add(time.Hour)); len(rows) != 1 || rows[0].Counts[usage.TilesRedirected] < int64(b.N) {
+		b.Fatalf("not every count counted: %+v", rows)
 	}
 }
 
@@ -145,7 +156,7 @@ func BenchmarkDecodeAndLookup(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := s.creds.Get(cred).Tokens.TokenContext(ctx); err != nil {
+		if _, err := s.Creds().Get(cred).Tokens.TokenContext(ctx); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -222,7 +233,7 @@ func BenchmarkRedirectKey(b *testing.B) {
 	if err := store.Create(context.Background(), key, keys.Record{Org: "Bench", Enabled: true, Sets: []credential.Credential{{ID: clientID, Secret: clientSecret}}}); err != nil {
 		b.Fatal(err)
 	}
-	s, _ := benchServerWith(b, func(o *Options) { o.Keys = keys.NewCache(store, keys.CacheOptions{Log: o.Log}) })
+	s, _ := benchServerWith(b, map[string]string{"KEYS_FILE": path}, nil)
 	req := httptest.NewRequest("GET", "/v2/wmts/"+key+tilePath, nil)
 	w := &discardWriter{h: http.Header{}}
 	b.ReportAllocs()

@@ -1,4 +1,4 @@
-package server
+package server_test
 
 // An end-to-end test of the landing page in a real browser: headless
 // Chromium (Debian's package) driven by playwright-core from tools/.
@@ -13,11 +13,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/keys"
-	"github.com/hexprox/hexprox/internal/keys/filestore"
 	"github.com/hexprox/hexprox/internal/requiretools"
 )
 
@@ -41,17 +39,8 @@ func repoRoot(t *testing.T) string {
 // not in the store.
 func browserKeys(t *testing.T) (h *harness, active, revoked, unknown string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "keys.json")
-	if err := filestore.Init(path); err != nil {
-		t.Fatal(err)
-	}
-	store, err := filestore.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h = newHarnessWith(t, nil, func(o *Options) {
-		o.Keys = keys.NewCache(store, keys.CacheOptions{Refresh: time.Minute, Log: o.Log})
-	})
+	h = newHarness(t, nil)
+	store := h.store
 	newKey := func() string {
 		k, err := keys.New()
 		if err != nil {

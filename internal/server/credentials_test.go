@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"net/http"
@@ -11,16 +11,16 @@ import (
 // never remembered, so random URLs cannot fill the table's spellings.
 func TestDecodedCredentialsKeepOnlyAcceptedOnes(t *testing.T) {
 	h := newHarness(t, nil)
-	srv := h.proxy.Config.Handler.(*Server)
+	srv := h.app.Server
 	good := credential.Encode(clientID) + "/" + credential.Encode(clientSecret)
 	bad := credential.Encode(clientID) + "/" + credential.Encode("wrong")
-	if _, ok := srv.creds.Spelled(good); ok {
+	if _, ok := srv.Creds().Spelled(good); ok {
 		t.Fatal("remembered before any request")
 	}
 	if resp, _ := h.get(h.proxy.URL+"/wmts/"+bad+tilePath, nil); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("refused credential: %d", resp.StatusCode)
 	}
-	if _, ok := srv.creds.Spelled(bad); ok {
+	if _, ok := srv.Creds().Spelled(bad); ok {
 		t.Fatal("a refused credential was remembered")
 	}
 	for i := 0; i < 3; i++ {
@@ -28,13 +28,13 @@ func TestDecodedCredentialsKeepOnlyAcceptedOnes(t *testing.T) {
 			t.Fatalf("request %d: %d", i, resp.StatusCode)
 		}
 	}
-	e, ok := srv.creds.Spelled(good)
+	e, ok := srv.Creds().Spelled(good)
 	if !ok || e.Cred.ID != clientID || e.Cred.Secret != clientSecret || e.Who != (credential.Credential{ID: clientID, Secret: clientSecret}).Fingerprint() {
 		t.Fatalf("an accepted credential should be remembered as it decodes: %v", ok)
 	}
 	// One entry per credential: the spelling leads to the entry the
 	// credential has.
-	if srv.creds.Get(credential.Credential{ID: clientID, Secret: clientSecret}) != e {
+	if srv.Creds().Get(credential.Credential{ID: clientID, Secret: clientSecret}) != e {
 		t.Fatal("a remembered spelling leads to another entry than its credential's")
 	}
 	// The WMS route finds it too.

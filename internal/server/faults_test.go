@@ -1,4 +1,4 @@
-package server
+package server_test
 
 // Faults: the upstream failing every way the documentation says it can,
 // the client leaving, the store going away. Each case reports figures
@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hexprox/hexprox/internal/app"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
 	"github.com/hexprox/hexprox/internal/usage"
 )
@@ -211,8 +212,8 @@ func TestFaults(t *testing.T) {
 
 	t.Run("body cut halfway", func(t *testing.T) {
 		leakCheck(t)
-		counter := usage.New(usage.Options{NoLoop: true})
-		h := newHarnessWith(t, nil, func(o *Options) { o.Usage = counter })
+		h := newHarnessWith(t, nil, func(o *app.Options) { o.Usage = usage.Options{NoLoop: true} })
+		counter := h.app.Usage
 		h.get(h.credURL()+tilePath, nil) // Hexagon accepts the credential: it is counted from now on
 		h.fake.Set(fakehexagon.Switches{TruncateTiles: true})
 		req, _ := http.NewRequest("GET", h.credURL()+tilePath, nil)
@@ -238,8 +239,8 @@ func TestFaults(t *testing.T) {
 
 	t.Run("Hexagon goes quiet mid-body", func(t *testing.T) {
 		leakCheck(t)
-		counter := usage.New(usage.Options{NoLoop: true})
-		h := newHarnessWith(t, map[string]string{"UPSTREAM_TIMEOUT": "200ms"}, func(o *Options) { o.Usage = counter })
+		h := newHarnessWith(t, map[string]string{"UPSTREAM_TIMEOUT": "200ms"}, func(o *app.Options) { o.Usage = usage.Options{NoLoop: true} })
+		counter := h.app.Usage
 		h.get(h.credURL()+tilePath, nil) // Hexagon accepts the credential: it is counted from now on
 		h.fake.Set(fakehexagon.Switches{StallTiles: 10 * time.Second})
 		req, _ := http.NewRequest("GET", h.credURL()+tilePath, nil)
@@ -268,8 +269,8 @@ func TestFaults(t *testing.T) {
 
 	t.Run("client leaves mid-body", func(t *testing.T) {
 		leakCheck(t)
-		counter := usage.New(usage.Options{NoLoop: true})
-		h := newHarnessWith(t, nil, func(o *Options) { o.Usage = counter })
+		h := newHarnessWith(t, nil, func(o *app.Options) { o.Usage = usage.Options{NoLoop: true} })
+		counter := h.app.Usage
 		h.get(h.credURL()+tilePath, nil) // Hexagon accepts the credential: it is counted from now on
 		h.fake.Set(fakehexagon.Switches{StallTiles: 10 * time.Second})
 		req, _ := http.NewRequest("GET", h.credURL()+tilePath, nil)

@@ -1,4 +1,4 @@
-package server
+package server_test
 
 // Real GIS client tests: GDAL's WMTS and WMS drivers (the engine inside
 // QGIS) read the proxy's rewritten capabilities and draw through it, in
@@ -77,7 +77,7 @@ type clientTarget struct {
 
 // clientTargets returns a credential URL and a /v2 key URL on kh's proxy,
 // for tests that run real clients through both.
-func clientTargets(kh *keyHarness, org string) []clientTarget {
+func clientTargets(kh *harness, org string) []clientTarget {
 	key := kh.addKey(keys.Record{Org: org, Contact: "gis@example.org"})
 	return []clientTarget{
 		{name: "credential", wmts: kh.credURL() + "/1.0.0/WMTSCapabilities.xml", wms: kh.wmsURL(),

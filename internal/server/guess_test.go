@@ -1,7 +1,6 @@
-package server
+package server_test
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -9,11 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/guesslimit"
-	"github.com/hexprox/hexprox/internal/usage"
 )
 
 // Guessing credentials: each random credential in a URL would be one
@@ -96,18 +93,10 @@ func TestGuessLimitKeepsRandomCredentialsFromHexagon(t *testing.T) {
 		guesses      = 200
 		slack        = 3 // refusals earned back while the test runs (20/min), or in flight
 	)
-	counter := usage.New(usage.Options{Flush: time.Minute})
-	t.Cleanup(func() { counter.Close(context.Background()) })
-	var burst int
-	h := newHarnessWith(t, map[string]string{"TRUSTED_HOPS": "1"}, func(o *Options) {
-		// As main builds it from GUESS_LIMIT (default 20 a minute, burst 10).
-		burst = min(o.Config.GuessLimit, guesslimit.DefaultBurst)
-		o.Guesses = guesslimit.New(guesslimit.Options{PerMinute: o.Config.GuessLimit, Burst: burst})
-		o.Usage = counter
-	})
-	if burst != guesslimit.DefaultBurst {
-		t.Fatalf("GUESS_LIMIT's default gives a burst of %d, want %d", burst, guesslimit.DefaultBurst)
-	}
+	// GUESS_LIMIT's default, as main builds it: 20 a minute, burst 10.
+	h := newHarness(t, map[string]string{"TRUSTED_HOPS": "1", "GUESS_LIMIT": ""})
+	counter := h.app.Usage
+	burst := guesslimit.DefaultBurst
 	good := h.credURL()
 	// The known-good credential, proven once from A.
 	if resp, _ := h.get(good+tilePath, forwardedBy("", addrA)); resp.StatusCode != http.StatusFound {

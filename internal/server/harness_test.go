@@ -1,48 +1,239 @@
-package server
+package server_test
 
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/xml"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hexprox/hexprox/internal/app"
+	"github.com/hexprox/hexprox/internal/azuritetest"
 	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
-	"github.com/hexprox/hexprox/internal/redact"
+	"github.com/hexprox/hexprox/internal/keys"
+	"github.com/hexprox/hexprox/internal/keys/filestore"
+	"github.com/hexprox/hexprox/internal/server"
+	"github.com/hexprox/hexprox/internal/testclock"
 	"github.com/hexprox/hexprox/internal/testlog"
-	"github.com/hexprox/hexprox/internal/token"
 )
 
-// The credential the fake accepts. The secret has characters that need
+// The credentials the fake accepts. The secrets have characters that need
 // care in URLs once base64-encoded.
 const (
 	clientID     = "hexprox-test-client"
 	clientSecret = "S3cr3t/+=?&value"
+	betaID       = "beta-client"
+	betaSecret   = "B3ta/+=?&secret"
+	secondID     = "second-client"
+	secondSecret = "second-secret"
 	allowed      = "https://myorg.maps.arcgis.com"
 )
 
+// harness is the world a test runs in, and the proxies it starts there.
+// The world: a fake Hexagon that accepts the test credentials, one keys
+// file (KEYS_FILE) for API keys, one log buffer that every line of every
+// proxy goes to, and, when asked, a real Azurite and a settable clock.
+// Each proxy is assembled by app.New from its settings exactly as main
+// assembles it; a harness made by newHarness has one, in proxy and app.
+//
+// Every string that must never reach a log line or an error body (the
+// secrets, their encodings, every token the fake handed out, API keys) is
+// checked for when the test ends.
 type harness struct {
 	t        *testing.T
 	fake     *fakehexagon.Fake
 	upstream *httptest.Server
-	proxy    *httptest.Server
+	store    *filestore.Store     // the keys file every proxy reads
+	keysFile string               // its path
+	az       *azuritetest.Azurite // nil: no storage account
+	clk      *testclock.Clock     // nil: real time
 	logs     *testlog.Buffer
-	client   *http.Client    // does not follow redirects
-	seen     map[string]bool // every token value handed out, for leak checks
-	extra    []string        // more secrets (other client secrets)
-	apiKeys  []string        // in logs and error bodies never; in the key's own documents, yes
-	seenMu   sync.Mutex
+	client   *http.Client // does not follow redirects
+	usageDir string
+	// usageConn is the storage usage instances flush to; "": Azurite.
+	usageConn string
+
+	// The first proxy.
+	proxy *httptest.Server
+	app   *app.App
+	cache *keys.Cache // its key cache
+
+	seenMu  sync.Mutex
+	seen    map[string]bool // every token value handed out, for leak checks
+	extra   []string        // more secrets
+	apiKeys []string        // in logs and error bodies never; in the key's own documents, yes
 }
 
-// noteSecret adds a string that must never reach logs or bodies.
+// worldOptions say what a harness's world has beyond the fake Hexagon,
+// the keys file and the logs.
+type worldOptions struct {
+	azurite  bool             // a real Azurite, for the token and usage tables
+	clock    *testclock.Clock // the clock of the fake and of every proxy
+	lifetime time.Duration    // the fake's token lifetime; 0: 12 h, as documented
+}
+
+// newWorld starts a world with no proxy yet: start adds them.
+func newWorld(t *testing.T, o worldOptions) *harness {
+	t.Helper()
+	h := &harness{t: t, logs: &testlog.Buffer{}, seen: map[string]bool{}, clk: o.clock, usageDir: t.TempDir()}
+	fo := fakehexagon.Options{Lifetime: o.lifetime}
+	if o.clock != nil {
+		fo.Now = o.clock.Now
+	}
+	h.fake = fakehexagon.New(fo)
+	for _, c := range [][2]string{{clientID, clientSecret}, {betaID, betaSecret}, {secondID, secondSecret}} {
+		h.fake.AddClient(c[0], c[1])
+	}
+	h.upstream = httptest.NewServer(h.fake)
+	t.Cleanup(h.upstream.Close)
+	if o.azurite {
+		h.az = azuritetest.Start(t)
+	}
+	h.store, h.keysFile = keysFileAt(t)
+	h.client = &http.Client{
+		Timeout: 10 * time.Second,
+		// Bodies are counted as the proxy sent them.
+		Transport:     &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 64},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	t.Cleanup(h.client.CloseIdleConnections)
+	t.Cleanup(h.checkLogs) // after every proxy has closed: cleanups run last first
+	return h
+}
+
+// newHarness starts a world and one proxy configured by env, over the
+// defaults start gives.
+func newHarness(t *testing.T, env map[string]string) *harness {
+	t.Helper()
+	return newHarnessWith(t, env, nil)
+}
+
+// newHarnessWith is newHarness with a last say over the app's options:
+// the parts a test stands in for (an upstream transport, a key store
+// wrapper, the usage counter's tuning).
+func newHarnessWith(t *testing.T, env map[string]string, tweak func(*app.Options)) *harness {
+	t.Helper()
+	h := newWorld(t, worldOptions{})
+	first := h.start(env, tweak)
+	h.proxy, h.app, h.cache = first.Server, first.app, first.app.Keys
+	return h
+}
+
+// instance is one proxy: as a separate process would have, its own token
+// cache, key cache and usage counter.
+type instance struct {
+	*httptest.Server
+	app  *app.App
+	name string     // usage instances: the name its rows are counted under
+	sink *timedSink // usage instances on Azurite: its usage table, timed
+}
+
+// server is the instance's HTTP server, for the test hooks.
+func (in *instance) server() *server.Server { return in.app.Server }
+
+// start starts one more proxy in the world. Its settings are the
+// harness's defaults (HEXAGON_URL the fake, KEYS_FILE the world's, logs
+// at debug, USAGE_DIR a temporary directory, GUESS_LIMIT 0 and, with
+// Azurite, TOKEN_TABLE_CONNECTION) overridden by env; tweak, if not nil,
+// has the last say over the app's options. The proxy is closed, its
+// counts flushed, when the test ends.
+func (h *harness) start(env map[string]string, tweak func(*app.Options)) *instance {
+	h.t.Helper()
+	vars := map[string]string{
+		"HEXAGON_URL": h.upstream.URL,
+		"KEYS_FILE":   h.keysFile,
+		"LOG_LEVEL":   "debug",
+		"USAGE_DIR":   h.usageDir,
+		"GUESS_LIMIT": "0",
+	}
+	if h.az != nil {
+		vars["TOKEN_TABLE_CONNECTION"] = h.az.ConnectionString()
+	}
+	for k, v := range env {
+		vars[k] = v
+	}
+	cfg, err := config.Load(func(k string) string { return vars[k] })
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	o := app.Options{LogOut: h.logs, UnbufferedLogs: true, Version: "test"}
+	if cfg.Keys.Store == config.KeysFile && cfg.Keys.File == h.keysFile {
+		o.KeyStore = h.store // the world's, which notices changes at once
+	}
+	if h.clk != nil {
+		o.Now = h.clk.Now
+	}
+	if tweak != nil {
+		tweak(&o)
+	}
+	a, err := app.New(cfg, o)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Server)
+	h.t.Cleanup(func() {
+		srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		a.Close(ctx)
+	})
+	return &instance{Server: srv, app: a}
+}
+
+// newKeysFile is an empty KEYS_FILE store, reread at once when it changes.
+func newKeysFile(t *testing.T) *filestore.Store {
+	t.Helper()
+	store, _ := keysFileAt(t)
+	return store
+}
+
+// keysFileAt is newKeysFile, and its path.
+func keysFileAt(t *testing.T) (*filestore.Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "keys.json")
+	if err := filestore.Init(path); err != nil {
+		t.Fatal(err)
+	}
+	store, err := filestore.Open(path, filestore.WithCheckEvery(time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store, path
+}
+
+// addKey stores a record under a new key and returns the key; its secret
+// joins the strings the harness's leak checks look for.
+func (h *harness) addKey(rec keys.Record) string {
+	h.t.Helper()
+	key, err := keys.New()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if rec.Sets == nil {
+		rec.Sets = []credential.Credential{{ID: clientID, Secret: clientSecret}}
+	}
+	rec.Enabled = true
+	if err := h.store.Create(context.Background(), key, rec); err != nil {
+		h.t.Fatal(err)
+	}
+	h.noteKey(key)
+	return key
+}
+
+// keyURL is the first proxy's /v2 WMTS address of key.
+func (h *harness) keyURL(key string) string { return h.proxy.URL + "/v2/wmts/" + key }
+
+// noteSecret adds a string that must never appear in logs or bodies.
 func (h *harness) noteSecret(s string) {
 	h.seenMu.Lock()
 	defer h.seenMu.Unlock()
@@ -61,52 +252,6 @@ func (h *harness) keysNoted() []string {
 	h.seenMu.Lock()
 	defer h.seenMu.Unlock()
 	return append([]string(nil), h.apiKeys...)
-}
-
-// newHarness starts a fake Hexagon and a proxy configured by env (on top
-// of HEXAGON_URL pointing at the fake).
-func newHarness(t *testing.T, env map[string]string) *harness {
-	t.Helper()
-	return newHarnessWith(t, env, nil)
-}
-
-// newHarnessWith is newHarness with a last say over the server's options
-// (API keys, for one).
-func newHarnessWith(t *testing.T, env map[string]string, opts func(*Options)) *harness {
-	t.Helper()
-	h := &harness{t: t, logs: &testlog.Buffer{}, seen: map[string]bool{}}
-	h.fake = fakehexagon.New(fakehexagon.Options{})
-	h.fake.AddClient(clientID, clientSecret)
-	h.upstream = httptest.NewServer(h.fake)
-	t.Cleanup(h.upstream.Close)
-
-	vars := map[string]string{"HEXAGON_URL": h.upstream.URL}
-	for k, v := range env {
-		vars[k] = v
-	}
-	cfg, err := config.Load(func(k string) string { return vars[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: redact.ReplaceAttr}))
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	// The token layers main wires, over the memory store.
-	ep := &token.Endpoint{URL: h.upstream.URL + fakehexagon.TokenPath, Client: &http.Client{Timeout: cfg.TokenTimeout}}
-	layers := token.Layered(ep, nil, token.SharedOptions{HashKey: cfg.TokenHashKey, Timeout: cfg.TokenStoreTimeout, Wait: cfg.TokenTimeout, Log: log})
-	o := Options{Config: cfg, Tokens: layers, Context: ctx, Log: log, Version: "test", RequestLog: h.logs}
-	if opts != nil {
-		opts(&o)
-	}
-	srv := New(o)
-	h.proxy = httptest.NewServer(srv)
-	t.Cleanup(h.proxy.Close)
-	h.client = &http.Client{
-		Timeout:       10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	t.Cleanup(h.checkLogs)
-	return h
 }
 
 // credURL is the proxy's WMTS URL for the test credential, with the
@@ -146,13 +291,15 @@ func (h *harness) get(url string, hdr map[string]string) (*http.Response, []byte
 	return h.do(http.MethodGet, url, hdr)
 }
 
-// noteToken remembers the fake's current token so that leak checks can
+// noteToken remembers the fake's current tokens so that leak checks can
 // look for every token the test saw.
 func (h *harness) noteToken() {
-	if tok, _, ok := h.fake.CurrentToken(clientID); ok {
-		h.seenMu.Lock()
-		h.seen[tok] = true
-		h.seenMu.Unlock()
+	for _, id := range []string{clientID, betaID, secondID} {
+		if tok, _, ok := h.fake.CurrentToken(id); ok {
+			h.seenMu.Lock()
+			h.seen[tok] = true
+			h.seenMu.Unlock()
+		}
 	}
 }
 
@@ -160,6 +307,12 @@ func (h *harness) noteToken() {
 // the redirect Location, which must carry the token).
 func (h *harness) secrets() []string {
 	s := []string{clientSecret, credential.Encode(clientSecret), clientID, credential.Encode(clientID)}
+	for _, v := range []string{betaID, betaSecret, secondSecret} {
+		s = append(s, v, url.PathEscape(base64.StdEncoding.EncodeToString([]byte(v))))
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			s = append(s, enc.EncodeToString([]byte(v)))
+		}
+	}
 	h.seenMu.Lock()
 	defer h.seenMu.Unlock()
 	for tok := range h.seen {

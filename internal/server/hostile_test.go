@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
 	"github.com/hexprox/hexprox/internal/keys"
+	"github.com/hexprox/hexprox/internal/server"
 )
 
 // hostileCase is one request from someone who means harm or knows no
@@ -252,7 +253,7 @@ func assertClientFormat(t *testing.T, tc hostileCase, resp *http.Response, body 
 func TestHostileUpstream(t *testing.T) {
 	bomb := `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;"><!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">]><Capabilities>&lol2;</Capabilities>`
 	external := `<?xml version="1.0"?><!DOCTYPE x [<!ENTITY ext SYSTEM "file:///etc/passwd">]><Capabilities>&ext;</Capabilities>`
-	huge := append([]byte(`<?xml version="1.0"?><Capabilities><x>`), bytes.Repeat([]byte("A"), MaxCapabilities)...)
+	huge := append([]byte(`<?xml version="1.0"?><Capabilities><x>`), bytes.Repeat([]byte("A"), server.MaxCapabilities)...)
 	huge = append(huge, []byte(`</x></Capabilities>`)...)
 	cases := map[string][]byte{
 		"entity expansion":       []byte(bomb),
@@ -294,7 +295,7 @@ func (s *countingStore) Get(ctx context.Context, key string) (keys.Record, error
 
 // newCountingKeyHarness is newKeyHarness with the cache's store wrapped
 // in a countingStore.
-func newCountingKeyHarness(t *testing.T, env map[string]string) (*keyHarness, *countingStore) {
+func newCountingKeyHarness(t *testing.T, env map[string]string) (*harness, *countingStore) {
 	t.Helper()
 	var counting *countingStore
 	kh := newKeyHarnessOver(t, env, keys.CacheOptions{Refresh: time.Minute, NegativeTTL: time.Minute}, func(s keys.Store) keys.Store {

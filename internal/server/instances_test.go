@@ -1,10 +1,9 @@
-package server
+package server_test
 
 import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,89 +13,47 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
+	"github.com/hexprox/hexprox/internal/app"
 	"github.com/hexprox/hexprox/internal/azstorage"
-	"github.com/hexprox/hexprox/internal/azuritetest"
 	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
-	"github.com/hexprox/hexprox/internal/redact"
 	"github.com/hexprox/hexprox/internal/testclock"
-	"github.com/hexprox/hexprox/internal/testlog"
 	"github.com/hexprox/hexprox/internal/token"
 	"github.com/hexprox/hexprox/internal/tokenstore/azuretable"
 )
 
-// cluster is several proxy instances sharing one Azurite table, in front
-// of one fake Hexagon.
-type cluster struct {
-	t        *testing.T
-	clk      *testclock.Clock
-	fake     *fakehexagon.Fake
-	upstream *httptest.Server
-	az       *azuritetest.Azurite
-	logs     *testlog.Buffer
-}
-
 const tokenLife = time.Hour
 
-func newCluster(t *testing.T) *cluster {
-	c := &cluster{t: t, clk: testclock.New(time.Now()), logs: &testlog.Buffer{}}
-	c.az = azuritetest.Start(t)
-	c.fake = fakehexagon.New(fakehexagon.Options{Lifetime: tokenLife, Now: c.clk.Now})
-	c.fake.AddClient(clientID, clientSecret)
-	c.fake.AddClient("second-client", "second-secret")
-	c.upstream = httptest.NewServer(c.fake)
-	t.Cleanup(c.upstream.Close)
-	// As main does at start, so that the first requests find the table.
+// newCluster is a world for proxy instances sharing one token table on
+// Azurite, in front of one fake Hexagon, on a settable clock.
+func newCluster(t *testing.T) *harness {
+	c := newWorld(t, worldOptions{azurite: true, clock: testclock.New(time.Now()), lifetime: tokenLife})
+	// As the app does at start, so that the first requests find the table.
 	svc, err := azstorage.NewServiceClient(config.Storage{ConnectionString: c.az.ConnectionString()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := azuretable.New(svc, "hexproxtokens")
-	if err := store.EnsureTable(context.Background()); err != nil {
+	if err := azuretable.New(svc, "hexproxtokens").EnsureTable(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		logs := c.logs.String()
-		if t.Failed() && strings.Contains(logs, "token store unreachable") {
+		if t.Failed() && strings.Contains(c.logs.String(), "token store unreachable") {
 			t.Log("the token store was taken for down during the test (a loaded machine?)")
-		}
-		for _, s := range []string{clientSecret, credential.Encode(clientSecret), "second-secret"} {
-			if strings.Contains(logs, s) {
-				t.Errorf("logs contain %q", s)
-			}
 		}
 	})
 	return c
 }
 
-// instance starts one more proxy instance: its own memory cache and
-// store health, as a separate process would have.
-func (c *cluster) instance() *httptest.Server {
+// instance starts one more proxy instance sharing the token table: its
+// own memory cache and store health, as a separate process would have.
+func (c *harness) instance() *httptest.Server {
 	c.t.Helper()
-	cfg, err := config.Load(func(k string) string {
-		return map[string]string{"HEXAGON_URL": c.upstream.URL, "TOKEN_TABLE_CONNECTION": c.az.ConnectionString()}[k]
-	})
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	log := slog.New(slog.NewJSONHandler(c.logs, &slog.HandlerOptions{ReplaceAttr: redact.ReplaceAttr}))
-	svc, err := azstorage.NewServiceClient(cfg.Storage)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	store := azuretable.New(svc, cfg.TokenTable)
-	ctx, cancel := context.WithCancel(context.Background())
-	c.t.Cleanup(cancel)
-	ep := &token.Endpoint{URL: c.upstream.URL + fakehexagon.TokenPath, Client: &http.Client{Timeout: 5 * time.Second}, Now: c.clk.Now}
-	layers := token.Layered(ep, store, token.SharedOptions{
-		// Generous, so that a loaded test machine is not taken for an outage.
-		Now: c.clk.Now, Log: log, Timeout: 5 * time.Second,
-		Health: &token.StoreHealth{RetryAfter: 5 * time.Second, Log: log},
-	})
-	srv := httptest.NewServer(New(Options{Config: cfg, Tokens: layers, Context: ctx, Log: log, Version: "test", Now: c.clk.Now}))
-	c.t.Cleanup(srv.Close)
-	return srv
+	// Generous, so that a loaded test machine is not taken for an outage.
+	env := map[string]string{"TOKEN_STORE_TIMEOUT": "5s", "TOKEN_TIMEOUT": "5s", "USAGE": "off"}
+	return c.start(env, func(o *app.Options) {
+		o.StoreHealth = &token.StoreHealth{RetryAfter: 5 * time.Second}
+	}).Server
 }
 
 var noRedirects = &http.Client{
@@ -110,13 +67,13 @@ func tileURL(srv *httptest.Server, id, secret string) string {
 
 // spread sends n concurrent tile requests for the test credential
 // round-robin over the instances and fails on any answer but a redirect.
-func (c *cluster) spread(n int, insts []*httptest.Server) {
+func (c *harness) spread(n int, insts []*httptest.Server) {
 	c.t.Helper()
 	c.spreadAs(clientID, clientSecret, n, insts, http.StatusFound)
 }
 
 // spreadAs is spread for any credential and expected status.
-func (c *cluster) spreadAs(id, secret string, n int, insts []*httptest.Server, want int) {
+func (c *harness) spreadAs(id, secret string, n int, insts []*httptest.Server, want int) {
 	c.t.Helper()
 	var wg sync.WaitGroup
 	for i := range n {
@@ -139,7 +96,7 @@ func (c *cluster) spreadAs(id, secret string, n int, insts []*httptest.Server, w
 }
 
 // rows returns the token table's raw rows.
-func (c *cluster) rows() []string {
+func (c *harness) rows() []string {
 	c.t.Helper()
 	return c.az.Rows(c.t, "hexproxtokens")
 }

@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"bytes"
@@ -7,84 +7,38 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"github.com/hexprox/hexprox/internal/app"
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakekeyvault"
 	"github.com/hexprox/hexprox/internal/guesslimit"
 	"github.com/hexprox/hexprox/internal/keys"
-	"github.com/hexprox/hexprox/internal/keys/filestore"
 	"github.com/hexprox/hexprox/internal/keys/keyvault"
+	"github.com/hexprox/hexprox/internal/server"
 )
 
-// keyHarness is a harness whose proxy serves /v2 keys from a KEYS_FILE
-// store, reloaded every refresh.
-type keyHarness struct {
-	*harness
-	store *filestore.Store
-	cache *keys.Cache
-}
-
-func newKeyHarness(t *testing.T, env map[string]string, refresh time.Duration) *keyHarness {
+// newKeyHarness is a harness whose proxy serves /v2 keys from the world's
+// keys file, reloaded every refresh.
+func newKeyHarness(t *testing.T, env map[string]string, refresh time.Duration) *harness {
 	t.Helper()
 	return newKeyHarnessOver(t, env, keys.CacheOptions{Refresh: refresh}, nil)
 }
 
-// newKeyHarnessOver is newKeyHarness with the cache's options, and wrap
-// (nil: none) around the store the cache reads.
-func newKeyHarnessOver(t *testing.T, env map[string]string, o keys.CacheOptions, wrap func(keys.Store) keys.Store) *keyHarness {
+// newKeyHarnessOver is newKeyHarness with the key cache's options, and
+// wrap (nil: none) around the store the cache reads.
+func newKeyHarnessOver(t *testing.T, env map[string]string, co keys.CacheOptions, wrap func(keys.Store) keys.Store) *harness {
 	t.Helper()
-	kh := &keyHarness{store: newKeysFile(t)}
-	var store keys.Store = kh.store
-	if wrap != nil {
-		store = wrap(store)
-	}
-	kh.harness = newHarnessWith(t, env, func(opts *Options) {
-		o.Log = opts.Log
-		kh.cache = keys.NewCache(store, o)
-		opts.Keys = kh.cache
+	return newHarnessWith(t, env, func(o *app.Options) {
+		o.KeyCache = co
+		if wrap != nil {
+			o.KeyStore = wrap(o.KeyStore)
+		}
 	})
-	return kh
 }
-
-// newKeysFile is an empty KEYS_FILE store, reread at once when it changes.
-func newKeysFile(t *testing.T) *filestore.Store {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "keys.json")
-	if err := filestore.Init(path); err != nil {
-		t.Fatal(err)
-	}
-	store, err := filestore.Open(path, filestore.WithCheckEvery(time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return store
-}
-
-// addKey stores a record under a new key and returns the key; its secret
-// joins the strings the harness's leak checks look for.
-func (kh *keyHarness) addKey(rec keys.Record) string {
-	kh.t.Helper()
-	key, err := keys.New()
-	if err != nil {
-		kh.t.Fatal(err)
-	}
-	if rec.Sets == nil {
-		rec.Sets = []credential.Credential{{ID: clientID, Secret: clientSecret}}
-	}
-	rec.Enabled = true
-	if err := kh.store.Create(context.Background(), key, rec); err != nil {
-		kh.t.Fatal(err)
-	}
-	kh.noteKey(key)
-	return key
-}
-
-func (kh *keyHarness) keyURL(key string) string { return kh.proxy.URL + "/v2/wmts/" + key }
 
 func TestKeyServesEveryWMTSForm(t *testing.T) {
 	kh := newKeyHarness(t, nil, time.Minute)
@@ -259,7 +213,7 @@ func TestKeyWithARefusedSetStillServes(t *testing.T) {
 		t.Fatalf("want the contact in %q", rep.Exception.Text)
 	}
 	// Every refusal's line still says whose it was.
-	waitForLines(t, kh.harness, `"org":"None left"`, 2)
+	waitForLines(t, kh, `"org":"None left"`, 2)
 	for _, l := range strings.Split(kh.logs.String(), "\n") {
 		if strings.Contains(l, `"msg":"request"`) && strings.Contains(l, `"status":403`) && strings.Contains(l, `"route":"wmts"`) &&
 			!strings.Contains(l, `"key":"`+keys.Fingerprint(all, "")+`","org":"None left"`) && !strings.Contains(l, `"org":"Two sets"`) {
@@ -303,7 +257,7 @@ func TestAboutKey(t *testing.T) {
 
 // With KEY_STORE=none, /v2 is not there.
 func TestNoKeyStore(t *testing.T) {
-	h := newHarness(t, nil)
+	h := newHarness(t, map[string]string{"KEY_STORE": "none"})
 	resp, body := h.get(h.proxy.URL+"/v2/wmts/hxpk-anything/1.0.0/WMTSCapabilities.xml", nil)
 	h.assertException(resp, body, http.StatusNotFound, "")
 	if resp, _ := h.get(h.proxy.URL+"/about/hxpk-anything", nil); resp.StatusCode != http.StatusNotFound {
@@ -321,8 +275,9 @@ func TestKeyVaultBehindTheProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHarnessWith(t, nil, func(o *Options) {
-		o.Keys = keys.NewCache(store, keys.CacheOptions{Refresh: 200 * time.Millisecond, NegativeTTL: time.Minute, Retry: 50 * time.Millisecond, Log: o.Log})
+	h := newHarnessWith(t, map[string]string{"KEY_STORE": "keyvault", "KEY_VAULT_URL": kv.VaultURL()}, func(o *app.Options) {
+		o.KeyStore = store
+		o.KeyCache = keys.CacheOptions{Refresh: 200 * time.Millisecond, NegativeTTL: time.Minute, Retry: 50 * time.Millisecond}
 	})
 	// A record in the original HexProx's exact layout.
 	const key = "0f9e8d7c-original-key"
@@ -370,7 +325,7 @@ func jsonEscape(s string) string {
 
 // A key's rate applies even where nothing is counted (no usage counter).
 func TestKeyRateLimitWithoutACounter(t *testing.T) {
-	kh := newKeyHarness(t, nil, time.Minute)
+	kh := newKeyHarness(t, map[string]string{"USAGE": "off"}, time.Minute)
 	key := kh.addKey(keys.Record{Org: "Limited", Rate: 2, Burst: 2})
 	statuses := map[int]int{}
 	for i := 0; i < 5; i++ {
@@ -386,13 +341,12 @@ func TestKeyRateLimitWithoutACounter(t *testing.T) {
 // allowance, and cannot spend the store's budget for everyone: a valid
 // key that is not in memory yet still works from another address.
 func TestUnknownKeysArePerAddressGuesses(t *testing.T) {
-	store := newKeysFile(t)
 	var counting *countingStore
-	h := newHarnessWith(t, map[string]string{"TRUSTED_HOPS": "1"}, func(o *Options) {
-		counting = &countingStore{Store: store}
-		o.Keys = keys.NewCache(counting, keys.CacheOptions{Refresh: time.Minute, Log: o.Log})
-		o.Guesses = guesslimit.New(guesslimit.Options{})
+	h := newHarnessWith(t, map[string]string{"TRUSTED_HOPS": "1", "GUESS_LIMIT": ""}, func(o *app.Options) {
+		counting = &countingStore{Store: o.KeyStore}
+		o.KeyStore = counting
 	})
+	store := h.store
 	valid, _ := keys.New()
 	if err := store.Create(context.Background(), valid, keys.Record{Org: "Cold", Enabled: true, Sets: []credential.Credential{{ID: clientID, Secret: clientSecret}}}); err != nil {
 		t.Fatal(err)
@@ -426,11 +380,11 @@ func TestUnknownKeysArePerAddressGuesses(t *testing.T) {
 // that it cannot make a usage row's key too long for the table.
 func TestUsageOrgIsCapped(t *testing.T) {
 	long := strings.Repeat("Département de l’Hérault – ", 40)
-	id := usageID(long, "abcd1234")
-	if n := utf8.RuneCountInString(id.Org); n != maxUsageOrg || !strings.HasPrefix(long, id.Org) {
+	id := server.UsageID(long, "abcd1234")
+	if n := utf8.RuneCountInString(id.Org); n != server.MaxUsageOrg || !strings.HasPrefix(long, id.Org) {
 		t.Fatalf("org of %d characters: %q", n, id.Org)
 	}
-	if usageID("County GIS", "x").Org != "County GIS" {
+	if server.UsageID("County GIS", "x").Org != "County GIS" {
 		t.Fatal("a short org must be kept as it is")
 	}
 }

@@ -133,19 +133,12 @@ func (r *record) scrub(s string) string {
 // logLine writes the request's line, unless LOG_SAMPLE leaves out a
 // successful one (errors and refusals are never sampled away).
 func (s *Server) logLine(rec *record) {
-	r := rec.Request()
 	status := rec.Response().Status
 	if rec.out.abortedAs != 0 {
 		status = rec.out.abortedAs // as it is counted, not the 200 that went before the cut
 	}
 	level := s.logLevel(status)
 	if level < slog.LevelWarn && status < http.StatusBadRequest && rec.out.err == "" && !s.sample.Keep() {
-		return
-	}
-	if s.lines == nil {
-		a := make(attrs, 0, 16)
-		s.requestFields(&a, rec, status)
-		s.log.LogAttrs(r.Context(), level, "request", a...)
 		return
 	}
 	l, ok := s.lines.begin(level)
@@ -157,7 +150,7 @@ func (s *Server) logLine(rec *record) {
 }
 
 // requestFields are what a request's log line says.
-func (s *Server) requestFields(f fields, rec *record, status int) {
+func (s *Server) requestFields(f *line, rec *record, status int) {
 	r := rec.Request()
 	route := rec.out.service
 	if route == "" {

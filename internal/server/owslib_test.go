@@ -1,4 +1,4 @@
-package server
+package server_test
 
 // OWSLib, the Python OGC client (Debian's python3-owslib), reads the
 // proxy's capabilities and fetches a tile and a map the way it does for

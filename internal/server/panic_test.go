@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"encoding/json"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hexprox/hexprox/internal/app"
 	"github.com/hexprox/hexprox/internal/credential"
 )
 
@@ -33,7 +34,7 @@ func (p *panickingUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestPanicIsAnsweredInTheClientsFormat(t *testing.T) {
 	incoming := "/wmts/" + credential.Encode(clientID) + "/" + credential.Encode(clientSecret) + tilePath
 	up := &panickingUpstream{base: http.DefaultTransport, incoming: incoming}
-	h := newHarnessWith(t, map[string]string{"TILE_MODE": "proxy"}, func(o *Options) { o.Upstream = up })
+	h := newHarnessWith(t, map[string]string{"TILE_MODE": "proxy"}, func(o *app.Options) { o.Upstream = up })
 	resp, body := h.get(h.proxy.URL+incoming, nil)
 	rep := h.assertException(resp, body, http.StatusInternalServerError, "NoApplicableCode")
 	if strings.Contains(rep.Exception.Text, "panic") || strings.Contains(rep.Exception.Text, "relay") {
@@ -99,7 +100,7 @@ func (p *panicAfter) Read(b []byte) (int, error) {
 // than taking a kilobyte for the whole of it.
 func TestPanicMidAnswerCutsTheConnection(t *testing.T) {
 	for _, after := range []int{1 << 10, 16 << 10} { // before and after net/http's buffers fill
-		h := newHarnessWith(t, map[string]string{"TILE_MODE": "proxy"}, func(o *Options) {
+		h := newHarnessWith(t, map[string]string{"TILE_MODE": "proxy"}, func(o *app.Options) {
 			o.Upstream = midBodyPanic{base: http.DefaultTransport, after: after}
 		})
 		// The status line may not have left yet: then the client's error

@@ -22,15 +22,6 @@ type lineWriter struct {
 
 var linePool = sync.Pool{New: func() any { return &line{b: make([]byte, 0, 512)} }}
 
-// fields is where a request line's fields go: a line written directly,
-// or slog attributes.
-type fields interface {
-	str(key, v string)
-	int(key string, v int64)
-	ms(key string, d time.Duration)
-	bool(key string, v bool)
-}
-
 // line is a request line being built. Every string value has been
 // scrubbed by the caller where it can hold a secret (path, query, error).
 type line struct {
@@ -128,16 +119,6 @@ func (lw *lineWriter) begin(level slog.Level) (*line, bool) {
 	l.b = appendJSONString(l.b, level.String())
 	l.b = append(l.b, `,"msg":"request"`...)
 	return l, true
-}
-
-// attrs collects a request line's fields as slog attributes.
-type attrs []slog.Attr
-
-func (a *attrs) str(key, v string)       { *a = append(*a, slog.String(key, v)) }
-func (a *attrs) int(key string, v int64) { *a = append(*a, slog.Int64(key, v)) }
-func (a *attrs) bool(key string, v bool) { *a = append(*a, slog.Bool(key, v)) }
-func (a *attrs) ms(key string, d time.Duration) {
-	*a = append(*a, slog.Float64(key, float64(d.Microseconds())/1000))
 }
 
 // end finishes the line and writes it.

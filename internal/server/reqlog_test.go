@@ -1,9 +1,11 @@
-package server
+package server_test
 
 import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/hexprox/hexprox/internal/server"
 )
 
 // The request line's string encoder gives what encoding/json reads back
@@ -14,7 +16,7 @@ func FuzzAppendJSONString(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		b := appendJSONString(nil, s)
+		b := server.AppendJSONString(nil, s)
 		var got string
 		if err := json.Unmarshal(b, &got); err != nil {
 			t.Fatalf("%q encoded as %s: not a JSON string: %v", s, b, err)

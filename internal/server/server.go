@@ -15,13 +15,13 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hexprox/hexprox/internal/capabilities"
-	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/credstate"
 	"github.com/hexprox/hexprox/internal/guesslimit"
 	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/landing"
 	"github.com/hexprox/hexprox/internal/logsample"
+	"github.com/hexprox/hexprox/internal/origin"
 	"github.com/hexprox/hexprox/internal/token"
 	"github.com/hexprox/hexprox/internal/usage"
 	"github.com/hexprox/hexprox/internal/usage/limit"
@@ -29,10 +29,29 @@ import (
 	"github.com/hexprox/hexprox/internal/wmts"
 )
 
-// Options are what the server is built from. Config and Tokens are
+// Settings are what the server reads of HexProx's settings (package
+// config holds them all, with their defaults and meaning; internal/app
+// copies them here).
+type Settings struct {
+	HexagonURL      string        // the upstream base, no trailing slash
+	PublicBaseURL   string        // "" derives the proxy's address from each request
+	AllowedOrigins  origin.List   // browser origins that get streamed tiles and CORS
+	TileMode        string        // config.ModeAuto, ModeRedirect or ModeProxy
+	CORSHeaders     bool          // false when the platform adds CORS headers
+	TrustedHops     int           // proxies in front that append to X-Forwarded-For
+	CapabilitiesTTL time.Duration // how long a rewritten document is reused
+	UpstreamTimeout time.Duration // the wait for Hexagon's headers, and for each read of a streamed body
+	RefusalTTL      time.Duration // how long a refused credential is not asked about again
+	RateLimit       float64       // per v1 credential, per second; 0: none
+	DailyLimit      int64         // per v1 credential, per UTC day; 0: none
+	LogLevel        slog.Level    // request lines below it are not written
+	LogSample       float64       // the share of successful request lines written
+}
+
+// Options are what the server is built from. Settings and Tokens are
 // required.
 type Options struct {
-	Config config.Config
+	Settings Settings
 	// Tokens builds the layers beneath each credential's in-memory token
 	// source (token.Layered).
 	Tokens token.BaseFunc
@@ -40,7 +59,7 @@ type Options struct {
 	// request (a request's own would end a token fetch others share). nil
 	// means context.Background().
 	Context  context.Context
-	Upstream http.RoundTripper // to Hexagon; nil means a transport built from Config
+	Upstream http.RoundTripper // to Hexagon; nil means a transport built from Settings
 	Log      *slog.Logger      // nil means slog.Default()
 	Version  string
 	Now      func() time.Time // the clock of caches, limits and key status; nil means time.Now
@@ -53,21 +72,20 @@ type Options struct {
 	// Usage counts requests per organisation, key or credential; nil
 	// counts nothing (and no daily quota can be enforced).
 	Usage *usage.Counter
-	// RequestLog, if set, receives the request lines, written by the
-	// server itself in slog's JSON shape (faster than through Log), with
-	// Config.LogLevel and Config.LogSample applied; nil sends them
-	// through Log.
+	// RequestLog receives the request lines, written by the server itself
+	// in slog's JSON shape (faster than through Log), with
+	// Settings.LogLevel and LogSample applied; nil means none are written.
 	RequestLog io.Writer
 }
 
 // Server answers HexProx's routes. It is an http.Handler.
 type Server struct {
-	cfg     config.Config
+	cfg     Settings
 	creds   *credstate.Table
 	keys    *keys.Cache
 	guesses *guesslimit.Limiter
 	usage   *usage.Counter
-	lines   *lineWriter        // nil: request lines go through log
+	lines   *lineWriter
 	sample  *logsample.Sampler // LOG_SAMPLE, for successful request lines
 	log     *slog.Logger
 	version string
@@ -99,14 +117,14 @@ func New(o Options) *Server {
 		o.Context = context.Background()
 	}
 	if o.Upstream == nil {
-		o.Upstream = hexagon.NewHTTPTransport(o.Config.UpstreamTimeout)
+		o.Upstream = hexagon.NewHTTPTransport(o.Settings.UpstreamTimeout)
 	}
 	s := &Server{
-		cfg: o.Config,
+		cfg: o.Settings,
 		creds: credstate.New(o.Context, credstate.Options{
 			Tokens:     o.Tokens,
-			RefusalTTL: o.Config.RefusalTTL,
-			Limits:     limit.Limits{Rate: o.Config.RateLimit, Daily: o.Config.DailyLimit},
+			RefusalTTL: o.Settings.RefusalTTL,
+			Limits:     limit.Limits{Rate: o.Settings.RateLimit, Daily: o.Settings.DailyLimit},
 			Usage:      o.Usage,
 			Now:        o.Now,
 			Log:        o.Log,
@@ -115,18 +133,19 @@ func New(o Options) *Server {
 		guesses: o.Guesses,
 		usage:   o.Usage,
 		log:     o.Log,
-		sample:  logsample.NewSampler(o.Config.LogSample),
+		sample:  logsample.NewSampler(o.Settings.LogSample),
 		version: o.Version,
 		now:     o.Now,
-		caps:    capabilities.NewCache(o.Config.CapabilitiesTTL, 0, o.Now),
-		page:    landing.Render(o.Version, o.Config.HexagonURL),
+		caps:    capabilities.NewCache(o.Settings.CapabilitiesTTL, 0, o.Now),
+		page:    landing.Render(o.Version, o.Settings.HexagonURL),
 
 		wmtsMatch: capabilities.ServiceMatcher(wmts.ServicePath),
 		wmsMatch:  capabilities.ServiceMatcher(wms.ServicePath),
 	}
-	if o.RequestLog != nil {
-		s.lines = &lineWriter{w: o.RequestLog, level: o.Config.LogLevel, now: time.Now}
+	if o.RequestLog == nil {
+		o.RequestLog = io.Discard
 	}
+	s.lines = &lineWriter{w: o.RequestLog, level: o.Settings.LogLevel, now: time.Now}
 	s.upstream = o.Upstream
 	s.userAgent = []string{"HexProx/" + o.Version}
 

@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/hexprox/hexprox/internal/app"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
 	"github.com/hexprox/hexprox/internal/hexagon"
 )
@@ -47,7 +48,7 @@ func (u *recordingUpstream) lastSent() http.Header {
 // whitelisted headers, Hexagon's Vary added to the proxy's own.
 func TestStreamPassesOnlyWhitelistedHeaders(t *testing.T) {
 	up := &recordingUpstream{base: http.DefaultTransport}
-	h := newHarnessWith(t, nil, func(o *Options) { o.Upstream = up })
+	h := newHarnessWith(t, nil, func(o *app.Options) { o.Upstream = up })
 	resp, body := h.get(h.credURL()+tilePath, map[string]string{
 		"Origin":          allowed,
 		"Accept":          "image/*",
@@ -102,7 +103,7 @@ func TestStreamErrorAnswersKeepTheirConnection(t *testing.T) {
 		dials.Add(1)
 		return dial(ctx, network, addr)
 	}
-	h := newHarnessWith(t, nil, func(o *Options) { o.Upstream = up })
+	h := newHarnessWith(t, nil, func(o *app.Options) { o.Upstream = up })
 	h.fake.Set(fakehexagon.Switches{TileStatus: http.StatusNotFound})
 	for range 10 {
 		resp, body := h.get(h.credURL()+tilePath, map[string]string{"Origin": allowed})
@@ -123,7 +124,7 @@ func (i informational) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func TestStreamRefusesAnInformationalAnswer(t *testing.T) {
-	h := newHarnessWith(t, nil, func(o *Options) { o.Upstream = informational{http.StatusSwitchingProtocols} })
+	h := newHarnessWith(t, nil, func(o *app.Options) { o.Upstream = informational{http.StatusSwitchingProtocols} })
 	resp, body := h.get(h.credURL()+tilePath, map[string]string{"Origin": allowed})
 	h.assertException(resp, body, http.StatusBadGateway, "")
 }

@@ -1,17 +1,14 @@
-package server
+package server_test
 
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -22,17 +19,13 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/hexprox/hexprox/internal/app"
 	"github.com/hexprox/hexprox/internal/azstorage"
-	"github.com/hexprox/hexprox/internal/azuritetest"
 	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
 	"github.com/hexprox/hexprox/internal/keys"
-	"github.com/hexprox/hexprox/internal/keys/filestore"
-	"github.com/hexprox/hexprox/internal/redact"
 	"github.com/hexprox/hexprox/internal/testclock"
-	"github.com/hexprox/hexprox/internal/testlog"
-	"github.com/hexprox/hexprox/internal/token"
 	"github.com/hexprox/hexprox/internal/usage"
 	"github.com/hexprox/hexprox/internal/usage/report"
 	"github.com/hexprox/hexprox/internal/usage/usagetable"
@@ -47,8 +40,6 @@ import (
 const (
 	orgAlpha     = "Alpha County"
 	orgBeta      = "Beta Water Board"
-	betaID       = "beta-client"
-	betaSecret   = "B3ta/+=?&secret"
 	usageTable   = "hexproxusage"
 	usageGFI     = "?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetFeatureInfo&LAYERS=HxGN_Imagery&QUERY_LAYERS=HxGN_Imagery&SRS=EPSG:3857&BBOX=0,0,100,100&WIDTH=10&HEIGHT=10&FORMAT=image/png&INFO_FORMAT=text/plain&X=5&Y=5"
 	usageLegend  = "?SERVICE=WMS&REQUEST=GetLegendGraphic&VERSION=1.3.0&LAYER=HxGN_Imagery&FORMAT=image/png"
@@ -57,117 +48,30 @@ const (
 	foreignSite  = "https://evil.example"
 )
 
-// usageCluster is proxy instances in front of one fake Hexagon, sharing a
-// keys file and, when started with storage, one usage table on Azurite.
-type usageCluster struct {
-	t        *testing.T
-	fake     *fakehexagon.Fake
-	upstream *httptest.Server
-	az       *azuritetest.Azurite // nil: each instance counts into memory
-	conn     string               // the storage connection string instances use
-	keyStore *filestore.Store
-	logs     *testlog.Buffer
-	client   *http.Client
-
-	mu      sync.Mutex
-	secrets map[string]bool // keys, credentials and their encodings, tokens
-}
-
-func newUsageCluster(t *testing.T, storage bool) *usageCluster {
+// newUsageCluster is a world for usage tests: with storage, a real
+// Azurite whose usage table every instance flushes to.
+func newUsageCluster(t *testing.T, storage bool) *harness {
 	t.Helper()
-	c := &usageCluster{t: t, logs: &testlog.Buffer{}, secrets: map[string]bool{}}
-	if storage {
-		c.az = azuritetest.Start(t)
-		c.conn = c.az.ConnectionString()
-	}
-	c.fake = fakehexagon.New(fakehexagon.Options{})
-	c.fake.AddClient(clientID, clientSecret)
-	c.fake.AddClient(betaID, betaSecret)
-	c.upstream = httptest.NewServer(c.fake)
-	t.Cleanup(c.upstream.Close)
-	c.keyStore = newKeysFile(t)
-	c.client = &http.Client{
-		Timeout: 10 * time.Second,
-		// Bodies are counted as the proxy sent them.
-		Transport:     &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 64},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	t.Cleanup(c.client.CloseIdleConnections)
-	for _, s := range []string{clientID, clientSecret, betaID, betaSecret} {
-		c.noteSecret(s)
-		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-			c.noteSecret(enc.EncodeToString([]byte(s)))
-		}
-		c.noteSecret(url.PathEscape(base64.StdEncoding.EncodeToString([]byte(s))))
-	}
-	t.Cleanup(c.checkLogs)
-	return c
+	return newWorld(t, worldOptions{azurite: storage})
 }
 
-func (c *usageCluster) noteSecret(s string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.secrets[s] = true
-}
-
-// noteTokens remembers every token the fake has handed out to either
-// client, and the one a redirect carries.
-func (c *usageCluster) noteTokens(location string) {
+// noteTokens remembers the token a redirect carries, and every token the
+// fake has handed out.
+func (h *harness) noteTokens(location string) {
 	if loc, err := url.Parse(location); err == nil && location != "" {
 		if tok := loc.Query().Get("access_token"); tok != "" {
-			c.noteSecret(tok)
+			h.noteSecret(tok)
 		}
 	}
-	for _, id := range []string{clientID, betaID} {
-		if tok, _, ok := c.fake.CurrentToken(id); ok {
-			c.noteSecret(tok)
-		}
-	}
+	h.noteToken()
 }
 
-func (c *usageCluster) secretList() []string {
-	c.noteTokens("")
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]string, 0, len(c.secrets))
-	for s := range c.secrets {
-		out = append(out, s)
-	}
-	return out
-}
-
-func (c *usageCluster) checkLogs() {
-	logs := c.logs.String()
-	for _, s := range c.secretList() {
-		if strings.Contains(logs, s) {
-			c.t.Errorf("logs contain the secret %q", s)
-		}
-	}
-}
-
-// addKey stores an enabled key record for one Hexagon credential and
+// addKeyFor stores an enabled key record for one Hexagon credential and
 // returns the key.
-func (c *usageCluster) addKey(rec keys.Record, id, secret string) string {
-	c.t.Helper()
-	key, err := keys.New()
-	if err != nil {
-		c.t.Fatal(err)
-	}
+func (h *harness) addKeyFor(rec keys.Record, id, secret string) string {
+	h.t.Helper()
 	rec.Sets = []credential.Credential{{ID: id, Secret: secret}}
-	rec.Enabled = true
-	if err := c.keyStore.Create(context.Background(), key, rec); err != nil {
-		c.t.Fatal(err)
-	}
-	c.noteSecret(key)
-	return key
-}
-
-// usageInstance is one proxy instance and its counter.
-type usageInstance struct {
-	name    string
-	srv     *httptest.Server
-	counter *usage.Counter
-	sink    *timedSink // nil without storage
+	return h.addKey(rec)
 }
 
 // timedSink is a usage.Sink that keeps the slowest write and read it
@@ -204,58 +108,53 @@ func (s *timedSink) roundTrip() time.Duration {
 	return time.Duration(s.slowestWrite.Load() + s.slowestRead.Load())
 }
 
-// instance starts one more proxy instance: its own token cache, key cache
-// and counter (named name), as a separate process would have. uo's Sink,
-// Instance and Log are filled in; uo.Now is the server's clock too. Unless uo.NoLoop, the counter is closed
-// (flushed) when the test ends.
-func (c *usageCluster) instance(name string, env map[string]string, uo usage.Options) *usageInstance {
-	c.t.Helper()
-	vars := map[string]string{"HEXAGON_URL": c.upstream.URL, "ALLOWED_ORIGINS": allowed, "GUESS_LIMIT": "0"}
+// usageInstance starts one more proxy instance named name, counting with
+// uo (its Sink: the usage table on Azurite, timed, or memory without
+// storage; uo.Now is the instance's clock too), tokens in its memory and
+// CORS for allowed. Unless uo.NoLoop, its counts are flushed every
+// uo.Flush and when the test ends.
+func (h *harness) usageInstance(name string, env map[string]string, uo usage.Options) *instance {
+	h.t.Helper()
+	vars := map[string]string{"ALLOWED_ORIGINS": allowed, "TOKEN_STORE": "memory"}
 	for k, v := range env {
 		vars[k] = v
 	}
-	cfg, err := config.Load(func(k string) string { return vars[k] })
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	log := slog.New(slog.NewJSONHandler(c.logs, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: redact.ReplaceAttr}))
-	ctx, cancel := context.WithCancel(context.Background())
-	c.t.Cleanup(cancel)
-	ep := &token.Endpoint{URL: c.upstream.URL + fakehexagon.TokenPath, Client: &http.Client{Timeout: cfg.TokenTimeout}}
-	layers := token.Layered(ep, nil, token.SharedOptions{Timeout: cfg.TokenStoreTimeout, Wait: cfg.TokenTimeout, Log: log})
 	var ts *timedSink
-	if c.az != nil {
-		ts = &timedSink{Sink: c.sink(c.conn)}
-		uo.Sink = ts
-	} else {
-		uo.Sink = &usage.MemorySink{}
-	}
-	uo.Instance, uo.Log = name, log
-	counter := usage.New(uo)
-	if !uo.NoLoop {
-		c.t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			counter.Close(ctx)
-		})
-	}
-	kc := keys.NewCache(c.keyStore, keys.CacheOptions{Refresh: time.Minute, Log: log})
-	srv := httptest.NewServer(New(Options{Config: cfg, Tokens: layers, Context: ctx, Keys: kc, Usage: counter, Log: log, Version: "test", Now: uo.Now}))
-	c.t.Cleanup(srv.Close)
-	return &usageInstance{name: name, srv: srv, counter: counter, sink: ts}
+	in := h.start(vars, func(o *app.Options) {
+		if h.az != nil {
+			conn := h.usageConn
+			if conn == "" {
+				conn = h.az.ConnectionString()
+			}
+			ts = &timedSink{Sink: h.usageTable(conn)}
+			uo.Sink = ts
+		} else {
+			uo.Sink = &usage.MemorySink{}
+		}
+		uo.Instance = name
+		o.Usage = uo
+		if uo.Now != nil {
+			o.Now = uo.Now
+		}
+	})
+	in.name, in.sink = name, ts
+	return in
 }
 
-// sink opens the usage table through conn, and creates it as main does
-// at start.
-func (c *usageCluster) sink(conn string) *usagetable.Sink {
-	c.t.Helper()
+// counter is the instance's usage counter.
+func (in *instance) counter() *usage.Counter { return in.app.Usage }
+
+// usageTable opens the usage table through conn, and creates it as the
+// app does at start.
+func (h *harness) usageTable(conn string) *usagetable.Sink {
+	h.t.Helper()
 	svc, err := azstorage.NewServiceClient(config.Storage{ConnectionString: conn})
 	if err != nil {
-		c.t.Fatal(err)
+		h.t.Fatal(err)
 	}
 	s := usagetable.New(svc, usageTable)
-	if err := s.EnsureTable(context.Background()); err != nil && conn == c.az.ConnectionString() {
-		c.t.Fatal(err)
+	if err := s.EnsureTable(context.Background()); err != nil && conn == h.az.ConnectionString() {
+		h.t.Fatal(err)
 	}
 	return s
 }
@@ -349,12 +248,12 @@ func sumUsageTallies(plus []*usageTally, less ...*usageTally) map[usage.SubjectI
 // send makes one request of s to inst, checks its status, and adds what
 // it should count to tl. It may run in any goroutine; it returns the
 // answer's status and body.
-func (c *usageCluster) send(inst *usageInstance, s usageSubject, cl usageCall, tl *usageTally) (int, []byte) {
+func (c *harness) send(inst *instance, s usageSubject, cl usageCall, tl *usageTally) (int, []byte) {
 	prefix := s.wmts
 	if cl.wms {
 		prefix = s.wms
 	}
-	req, err := http.NewRequest(http.MethodGet, inst.srv.URL+prefix+cl.path, nil)
+	req, err := http.NewRequest(http.MethodGet, inst.URL+prefix+cl.path, nil)
 	if err != nil {
 		c.t.Error(err)
 		return 0, nil
@@ -394,7 +293,7 @@ func (c *usageCluster) send(inst *usageInstance, s usageSubject, cl usageCall, t
 // mix, each request a number of times that depends on the instance, the
 // subject and the kind, so that a total summed from the wrong rows cannot
 // come out right. round varies the numbers between rounds.
-func (c *usageCluster) sendMix(insts []*usageInstance, subjects []usageSubject, round int, tls []*usageTally) {
+func (c *harness) sendMix(insts []*instance, subjects []usageSubject, round int, tls []*usageTally) {
 	c.t.Helper()
 	var wg sync.WaitGroup
 	for i, inst := range insts {
@@ -416,7 +315,7 @@ func (c *usageCluster) sendMix(insts []*usageInstance, subjects []usageSubject, 
 
 // sendFailures switches the fake to answer tiles 500 and sends each
 // subject's streamed tiles through every instance: 502, upstream_failed.
-func (c *usageCluster) sendFailures(insts []*usageInstance, subjects []usageSubject, tls []*usageTally) {
+func (c *harness) sendFailures(insts []*instance, subjects []usageSubject, tls []*usageTally) {
 	c.t.Helper()
 	c.fake.Set(fakehexagon.Switches{TileStatus: http.StatusInternalServerError})
 	defer c.fake.Set(fakehexagon.Switches{})
@@ -432,11 +331,11 @@ func (c *usageCluster) sendFailures(insts []*usageInstance, subjects []usageSubj
 	}
 }
 
-func closeUsageCounters(t *testing.T, insts ...*usageInstance) {
+func closeUsageCounters(t *testing.T, insts ...*instance) {
 	t.Helper()
 	for _, inst := range insts {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := inst.counter.Close(ctx)
+		err := inst.counter().Close(ctx)
 		cancel()
 		if err != nil {
 			t.Fatalf("closing %s's counter: %v", inst.name, err)
@@ -455,10 +354,10 @@ func usageReportArgs(by string) []string {
 // report runs `handler usage --format json --by by` over the table (read
 // straight from Azurite) and returns its lines keyed by their group
 // columns ("org" or "org|key"), and its total.
-func (c *usageCluster) report(by string) (map[string]usage.Counts, usage.Counts) {
+func (c *harness) report(by string) (map[string]usage.Counts, usage.Counts) {
 	c.t.Helper()
 	var out bytes.Buffer
-	if err := report.Run(context.Background(), usageReportArgs(by), &out, c.sink(c.az.ConnectionString())); err != nil {
+	if err := report.Run(context.Background(), usageReportArgs(by), &out, c.usageTable(c.az.ConnectionString())); err != nil {
 		c.t.Fatalf("usage report: %v", err)
 	}
 	var doc struct {
@@ -521,7 +420,7 @@ func expectedUsageLines(want map[usage.SubjectID]usage.Counts, by string) (map[s
 }
 
 // reportMismatch describes how the report by by differs from want, or "".
-func (c *usageCluster) reportMismatch(want map[usage.SubjectID]usage.Counts, by string) string {
+func (c *harness) reportMismatch(want map[usage.SubjectID]usage.Counts, by string) string {
 	got, gotTotal := c.report(by)
 	exp, expTotal := expectedUsageLines(want, by)
 	var diffs []string
@@ -541,7 +440,7 @@ func (c *usageCluster) reportMismatch(want map[usage.SubjectID]usage.Counts, by 
 	return strings.Join(diffs, "\n")
 }
 
-func (c *usageCluster) assertReport(want map[usage.SubjectID]usage.Counts) {
+func (c *harness) assertReport(want map[usage.SubjectID]usage.Counts) {
 	c.t.Helper()
 	for _, by := range []string{report.ByOrg, report.ByKey} {
 		if d := c.reportMismatch(want, by); d != "" {
@@ -562,7 +461,7 @@ func usageString(cs usage.Counts) string {
 
 // rawRows lists the usage table's entities as stored, straight from
 // Azurite.
-func (c *usageCluster) rawRows() []string {
+func (c *harness) rawRows() []string {
 	c.t.Helper()
 	return c.az.Rows(c.t, usageTable)
 }
@@ -571,7 +470,7 @@ func (c *usageCluster) rawRows() []string {
 // API keys, the client ids and secrets in every base64 form, and every
 // token the fake issued. mustHold are strings the rows must carry (proof
 // that the scan reads the rows' contents).
-func (c *usageCluster) assertTableHoldsNoSecret(mustHold ...string) {
+func (c *harness) assertTableHoldsNoSecret(mustHold ...string) {
 	c.t.Helper()
 	rows := c.rawRows()
 	if len(rows) == 0 {
@@ -589,7 +488,7 @@ func (c *usageCluster) assertTableHoldsNoSecret(mustHold ...string) {
 			fmt.Fprintf(&unescaped, "%s=%v\n", k, v)
 		}
 	}
-	secrets := c.secretList()
+	secrets := c.secrets()
 	for _, s := range secrets {
 		if strings.Contains(raw, s) || strings.Contains(unescaped.String(), s) {
 			c.t.Fatalf("the usage table holds the secret %q", s)
@@ -605,13 +504,13 @@ func (c *usageCluster) assertTableHoldsNoSecret(mustHold ...string) {
 
 func TestUsageThreeInstancesReportExactlyWhatWasSent(t *testing.T) {
 	c := newUsageCluster(t, true)
-	keyA := c.addKey(keys.Record{Org: orgAlpha}, clientID, clientSecret)
-	keyB := c.addKey(keys.Record{Org: orgBeta}, betaID, betaSecret)
+	keyA := c.addKeyFor(keys.Record{Org: orgAlpha}, clientID, clientSecret)
+	keyB := c.addKeyFor(keys.Record{Org: orgBeta}, betaID, betaSecret)
 	subjects := []usageSubject{keySubject(keyA, orgAlpha), keySubject(keyB, orgBeta), v1Subject(clientID, clientSecret)}
-	var insts []*usageInstance
+	var insts []*instance
 	tls := []*usageTally{{}, {}, {}}
 	for i := range 3 {
-		insts = append(insts, c.instance(fmt.Sprintf("instance-%d", i), nil, usage.Options{Flush: 100 * time.Millisecond}))
+		insts = append(insts, c.usageInstance(fmt.Sprintf("instance-%d", i), nil, usage.Options{Flush: 100 * time.Millisecond}))
 	}
 
 	c.sendMix(insts, subjects, 0, tls)
@@ -652,21 +551,21 @@ func TestUsageThreeInstancesReportExactlyWhatWasSent(t *testing.T) {
 
 func TestUsageKilledInstanceLosesOnlyWhatItCountedSinceItsLastFlush(t *testing.T) {
 	c := newUsageCluster(t, true)
-	keyA := c.addKey(keys.Record{Org: orgAlpha}, clientID, clientSecret)
-	keyB := c.addKey(keys.Record{Org: orgBeta}, betaID, betaSecret)
+	keyA := c.addKeyFor(keys.Record{Org: orgAlpha}, clientID, clientSecret)
+	keyB := c.addKeyFor(keys.Record{Org: orgBeta}, betaID, betaSecret)
 	subjects := []usageSubject{keySubject(keyA, orgAlpha), keySubject(keyB, orgBeta), v1Subject(clientID, clientSecret)}
-	insts := []*usageInstance{
-		c.instance("survivor-0", nil, usage.Options{Flush: 100 * time.Millisecond}),
+	insts := []*instance{
+		c.usageInstance("survivor-0", nil, usage.Options{Flush: 100 * time.Millisecond}),
 		// The victim's loop never runs: it flushes only when told to, and
 		// is never closed, as a process killed with SIGKILL is not.
-		c.instance("victim", nil, usage.Options{NoLoop: true}),
-		c.instance("survivor-2", nil, usage.Options{Flush: 100 * time.Millisecond}),
+		c.usageInstance("victim", nil, usage.Options{NoLoop: true}),
+		c.usageInstance("survivor-2", nil, usage.Options{Flush: 100 * time.Millisecond}),
 	}
 	before := []*usageTally{{}, {}, {}}
 	after := []*usageTally{{}, {}, {}}
 
 	c.sendMix(insts, subjects, 0, before)
-	if err := insts[1].counter.Flush(context.Background()); err != nil {
+	if err := insts[1].counter().Flush(context.Background()); err != nil {
 		t.Fatalf("the victim's last flush: %v", err)
 	}
 	c.sendMix(insts, subjects, 1, after)
@@ -677,10 +576,10 @@ func TestUsageKilledInstanceLosesOnlyWhatItCountedSinceItsLastFlush(t *testing.T
 	// sent, the table what it held at its last flush.
 	now := time.Now()
 	var inMemory, flushed usage.Counts
-	for _, r := range insts[1].counter.Snapshot(now.Add(-48*time.Hour), now.Add(48*time.Hour)) {
+	for _, r := range insts[1].counter().Snapshot(now.Add(-48*time.Hour), now.Add(48*time.Hour)) {
 		inMemory.Add(r.Counts)
 	}
-	rows, err := c.sink(c.az.ConnectionString()).Read(context.Background(), usage.Query{From: now.Add(-48 * time.Hour), To: now.Add(48 * time.Hour)})
+	rows, err := c.usageTable(c.az.ConnectionString()).Read(context.Background(), usage.Query{From: now.Add(-48 * time.Hour), To: now.Add(48 * time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -797,13 +696,13 @@ func (g *usageGate) set(shut bool) {
 func TestUsageStorageOutageLosesNothingAndFailsNoRequest(t *testing.T) {
 	c := newUsageCluster(t, true)
 	gate := newUsageGate(t, "127.0.0.1:"+strconv.Itoa(c.az.Port))
-	c.conn = azstorage.DevelopmentConnectionString("http://" + gate.addr() + "/devstoreaccount1")
-	keyA := c.addKey(keys.Record{Org: orgAlpha}, clientID, clientSecret)
-	keyB := c.addKey(keys.Record{Org: orgBeta}, betaID, betaSecret)
+	c.usageConn = azstorage.DevelopmentConnectionString("http://" + gate.addr() + "/devstoreaccount1")
+	keyA := c.addKeyFor(keys.Record{Org: orgAlpha}, clientID, clientSecret)
+	keyB := c.addKeyFor(keys.Record{Org: orgBeta}, betaID, betaSecret)
 	subjects := []usageSubject{keySubject(keyA, orgAlpha), keySubject(keyB, orgBeta), v1Subject(clientID, clientSecret)}
-	var insts []*usageInstance
+	var insts []*instance
 	for i := range 3 {
-		insts = append(insts, c.instance(fmt.Sprintf("instance-%d", i), nil, usage.Options{Flush: 100 * time.Millisecond, FlushTimeout: 300 * time.Millisecond}))
+		insts = append(insts, c.usageInstance(fmt.Sprintf("instance-%d", i), nil, usage.Options{Flush: 100 * time.Millisecond, FlushTimeout: 300 * time.Millisecond}))
 	}
 	phases := [][]*usageTally{{{}, {}, {}}, {{}, {}, {}}, {{}, {}, {}}}
 	settleReport := func(what string, want map[usage.SubjectID]usage.Counts) {
@@ -821,7 +720,7 @@ func TestUsageStorageOutageLosesNothingAndFailsNoRequest(t *testing.T) {
 	gate.set(true)
 	failures := func() (n int64) {
 		for _, inst := range insts {
-			n += min(1, inst.counter.Stats().FlushFailures)
+			n += min(1, inst.counter().Stats().FlushFailures)
 		}
 		return n
 	}
@@ -870,9 +769,9 @@ func retryAfterSeconds(t *testing.T, h http.Header) int {
 
 // get429 sends one request that must be answered 429 in the route's
 // exception format, and returns the exception text.
-func (c *usageCluster) get429(inst *usageInstance, u string) (text string, retry int) {
+func (c *harness) get429(inst *instance, u string) (text string, retry int) {
 	c.t.Helper()
-	resp, err := c.client.Get(inst.srv.URL + u)
+	resp, err := c.client.Get(inst.URL + u)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -898,7 +797,7 @@ func (c *usageCluster) get429(inst *usageInstance, u string) (text string, retry
 		}
 		text = rep.Exception.Text
 	}
-	for _, s := range c.secretList() {
+	for _, s := range c.secrets() {
 		if bytes.Contains(body, []byte(s)) {
 			c.t.Fatalf("a 429 body carries the secret %q", s)
 		}
@@ -907,9 +806,9 @@ func (c *usageCluster) get429(inst *usageInstance, u string) (text string, retry
 }
 
 // status sends one GET and returns its status.
-func (c *usageCluster) status(inst *usageInstance, u string) int {
+func (c *harness) status(inst *instance, u string) int {
 	c.t.Helper()
-	resp, err := c.client.Get(inst.srv.URL + u)
+	resp, err := c.client.Get(inst.URL + u)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -920,10 +819,10 @@ func (c *usageCluster) status(inst *usageInstance, u string) int {
 }
 
 // counted returns what inst counted for id, flushed or not.
-func countedFor(inst *usageInstance, id usage.SubjectID) usage.Counts {
+func countedFor(inst *instance, id usage.SubjectID) usage.Counts {
 	var out usage.Counts
 	now := time.Now()
-	for _, r := range inst.counter.Snapshot(now.Add(-48*time.Hour), now.Add(48*time.Hour)) {
+	for _, r := range inst.counter().Snapshot(now.Add(-48*time.Hour), now.Add(48*time.Hour)) {
 		if r.SubjectID == id {
 			out.Add(r.Counts)
 		}
@@ -934,7 +833,7 @@ func countedFor(inst *usageInstance, id usage.SubjectID) usage.Counts {
 func TestLimitRateOfAKeyAnswers429InTheClientsFormat(t *testing.T) {
 	c := newUsageCluster(t, false)
 	clk := testclock.New(time.Now()) // the limiter's clock: it refills only when told
-	inst := c.instance("only", nil, usage.Options{Flush: time.Minute, Now: clk.Now})
+	inst := c.usageInstance("only", nil, usage.Options{Flush: time.Minute, Now: clk.Now})
 	for _, route := range []struct {
 		name string
 		path func(usageSubject) string
@@ -943,7 +842,7 @@ func TestLimitRateOfAKeyAnswers429InTheClientsFormat(t *testing.T) {
 		{"WMS", func(s usageSubject) string { return s.wms + usageGetMap }},
 	} {
 		t.Run(route.name, func(t *testing.T) {
-			key := c.addKey(keys.Record{Org: orgAlpha + " " + route.name, Rate: 2, Burst: 2}, clientID, clientSecret)
+			key := c.addKeyFor(keys.Record{Org: orgAlpha + " " + route.name, Rate: 2, Burst: 2}, clientID, clientSecret)
 			s := keySubject(key, orgAlpha+" "+route.name)
 			u := route.path(s)
 			for i := range 2 {
@@ -970,7 +869,7 @@ func TestLimitRateOfAKeyAnswers429InTheClientsFormat(t *testing.T) {
 
 func TestLimitRateForV1CredentialURLs(t *testing.T) {
 	c := newUsageCluster(t, false)
-	inst := c.instance("only", map[string]string{"RATE_LIMIT": "2"}, usage.Options{Flush: time.Minute})
+	inst := c.usageInstance("only", map[string]string{"RATE_LIMIT": "2"}, usage.Options{Flush: time.Minute})
 	s := v1Subject(clientID, clientSecret)
 	// The request that first proves the credential to Hexagon is not
 	// limited: only accepted credentials get a limiter (and a subject).
@@ -1016,13 +915,13 @@ func TestLimitDailyRequestsAcrossThreeInstances(t *testing.T) {
 	)
 	pace := rate.NewLimiter(rate.Limit(3*perSecond), workers)
 	c := newUsageCluster(t, true)
-	key := c.addKey(keys.Record{Org: orgAlpha, DailyRequests: daily}, clientID, clientSecret)
+	key := c.addKeyFor(keys.Record{Org: orgAlpha, DailyRequests: daily}, clientID, clientSecret)
 	s := keySubject(key, orgAlpha)
-	var insts []*usageInstance
+	var insts []*instance
 	for i := range 3 {
 		// FlushTimeout defaults to the interval; so short an interval
 		// would make Azurite under a loaded test machine look down.
-		insts = append(insts, c.instance(fmt.Sprintf("instance-%d", i), nil, usage.Options{Flush: flush, FlushTimeout: 5 * time.Second}))
+		insts = append(insts, c.usageInstance(fmt.Sprintf("instance-%d", i), nil, usage.Options{Flush: flush, FlushTimeout: 5 * time.Second}))
 	}
 	type perInstance struct {
 		served, limited, streak int
@@ -1059,7 +958,7 @@ func TestLimitDailyRequestsAcrossThreeInstances(t *testing.T) {
 					return
 				}
 				i := int(next.Add(1)) % len(insts)
-				resp, err := c.client.Get(insts[i].srv.URL + s.wmts + tilePath)
+				resp, err := c.client.Get(insts[i].URL + s.wmts + tilePath)
 				if err != nil {
 					t.Error(err)
 					return
