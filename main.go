@@ -29,7 +29,6 @@ import (
 	"syscall"
 	"time"
 
-
 	"github.com/hexprox/hexprox/internal/app"
 	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/keyadmin"
