@@ -5,19 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
 
-	"github.com/hexprox/hexprox/internal/credential"
-	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/lru"
-	"github.com/hexprox/hexprox/internal/origin"
-	"github.com/hexprox/hexprox/internal/usage/limit"
+	"github.com/hexprox/hexprox/internal/redact"
 )
 
 // Defaults for the zero fields of CacheOptions. The configuration owns the
@@ -278,7 +273,7 @@ func (c *Cache) load(key string) (*Key, error) {
 	}
 	// The store failed. Its error may name the key (a URL with the secret
 	// name in it): scrub before logging.
-	cause := scrubKey(err.Error(), key, fp)
+	cause := redact.Values(err.Error(), fp, key) // every spelling of the key
 	if known && c.stale(e, now) {
 		e.retryAt = now.Add(c.o.Retry)
 		e.refreshing = false
@@ -301,203 +296,4 @@ type unavailableError struct{ cause string }
 func (e *unavailableError) Error() string { return ErrUnavailable.Error() + ": " + e.cause }
 func (e *unavailableError) Is(target error) bool {
 	return target == ErrUnavailable
-}
-
-// ErrInactive is matched (errors.Is) by every *LifecycleError.
-var ErrInactive = errors.New("keys: the key does not serve")
-
-// LifecycleError says why a key that exists does not serve: it is revoked,
-// expired or not yet valid. The server answers it with 403 and Error's
-// text, which is safe to show the key holder.
-type LifecycleError struct {
-	Status  Status    // Revoked, Expired or NotYetValid
-	At      time.Time // Expires or NotBefore, for those
-	Contact string    // the record's contact, if known
-}
-
-func (e *LifecycleError) Error() string {
-	var b strings.Builder
-	b.WriteString("this API key ")
-	switch e.Status {
-	case Revoked:
-		b.WriteString("has been revoked")
-	case Expired:
-		b.WriteString("expired on " + e.At.UTC().Format("2006-01-02 15:04 MST"))
-	case NotYetValid:
-		b.WriteString("is not valid before " + e.At.UTC().Format("2006-01-02 15:04 MST"))
-	default:
-		b.WriteString("does not serve")
-	}
-	if e.Contact != "" {
-		b.WriteString("; contact " + e.Contact)
-	}
-	return b.String()
-}
-
-// Is reports whether target is ErrInactive.
-func (e *LifecycleError) Is(target error) bool { return target == ErrInactive }
-
-// Key is a key's record as Lookup serves it, with the state of its
-// credential sets (which Hexagon refused). Lookup returns the same *Key
-// until the record is next fetched; refusals are forgotten then. A Key is
-// safe for concurrent use.
-type Key struct {
-	rec     Record
-	fp      string
-	log     *slog.Logger
-	origins origin.List    // rec.Origins, parsed once
-	limits  *limit.Limiter // rec's rate, burst and daily_requests; nil: none
-	next    atomic.Uint64
-	refused []atomic.Bool
-}
-
-func newKey(rec Record, fp string, log *slog.Logger) *Key {
-	// The sets hashed once, not per request: a copy, as the store may
-	// share the record's slice with other readers.
-	sets := make([]credential.Credential, len(rec.Sets))
-	for i, c := range rec.Sets {
-		sets[i] = c.Keyed()
-	}
-	rec.Sets = sets
-	k := &Key{rec: rec, fp: fp, log: log, refused: make([]atomic.Bool, len(rec.Sets)),
-		limits: limit.New(limit.Limits{Rate: rec.Rate, Burst: rec.Burst, Daily: rec.DailyRequests})}
-	if len(rec.Origins) > 0 {
-		var err error
-		if k.origins, err = origin.Parse(strings.Join(rec.Origins, ",")); err != nil {
-			// An origin the record gets wrong allows nothing; the rest of
-			// the key still works.
-			log.Warn("the key's origins are not valid ALLOWED_ORIGINS entries; none of them is allowed", "key", fp, "org", rec.Org, "err", err)
-			k.origins = origin.List{}
-		}
-	}
-	return k
-}
-
-// Limiter returns the key's limits on this instance (nil: none). Its rate
-// allowance carries over when the record is fetched again, unless the
-// record's limits changed.
-func (k *Key) Limiter() *limit.Limiter { return k.limits }
-
-// AllowsOrigin reports whether the key's own origins allow a browser
-// origin (the global ALLOWED_ORIGINS are the server's to check).
-func (k *Key) AllowsOrigin(o string) bool { return k.origins.Allowed(o) }
-
-func (k *Key) serve(now time.Time) (*Key, error) {
-	switch s := k.rec.Status(now); s {
-	case Active:
-		return k, nil
-	case Expired:
-		return nil, &LifecycleError{Status: s, At: k.rec.Expires, Contact: k.rec.Contact}
-	case NotYetValid:
-		return nil, &LifecycleError{Status: s, At: k.rec.NotBefore, Contact: k.rec.Contact}
-	default:
-		return nil, &LifecycleError{Status: s, Contact: k.rec.Contact}
-	}
-}
-
-// Record returns a copy of the key's record. It holds the credential
-// sets: never log or show it whole.
-func (k *Key) Record() Record {
-	r := k.rec
-	r.Sets = append([]credential.Credential(nil), r.Sets...)
-	r.Origins = append([]string(nil), r.Origins...)
-	return r
-}
-
-// Org returns the record's organisation, for logs.
-func (k *Key) Org() string { return k.rec.Org }
-
-// Fingerprint returns the key's fingerprint, for logs.
-func (k *Key) Fingerprint() string { return k.fp }
-
-// LogValue implements slog.LogValuer: the fingerprint and organisation.
-func (k *Key) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("key", k.fp), slog.String("org", k.rec.Org))
-}
-
-// Pick returns the credential set to use for a request and its index,
-// going round the sets Hexagon has not refused, so that requests (and the
-// token sources the server keeps per credential) spread evenly over them.
-// When every set was refused it returns a failure.Forbidden whose message
-// tells the key holder whom to contact.
-func (k *Key) Pick() (credential.Credential, int, error) {
-	// Count the sets left, then take the r-th of them: even shares
-	// whichever sets were refused (sets are few; this is O(sets)).
-	left := uint64(0)
-	for i := range k.refused {
-		if !k.refused[i].Load() {
-			left++
-		}
-	}
-	if left > 0 {
-		r := (k.next.Add(1) - 1) % left
-		for i := range k.refused {
-			if k.refused[i].Load() {
-				continue
-			}
-			if r == 0 {
-				return k.rec.Sets[i], i, nil
-			}
-			r--
-		}
-		// A set was refused between the count and the walk: take any left.
-		for i := range k.refused {
-			if !k.refused[i].Load() {
-				return k.rec.Sets[i], i, nil
-			}
-		}
-	}
-	who := k.rec.Contact
-	if who == "" {
-		who = "the administrator of this proxy"
-	}
-	return credential.Credential{}, -1, failure.New(failure.Forbidden,
-		"every Hexagon credential behind this key was refused; contact "+who, nil)
-}
-
-// Refused marks set (an index Pick returned) as refused by Hexagon: Pick
-// skips it until the record is next fetched. The first refusal of a set
-// is logged with the organisation and the set's index. Out-of-range
-// indexes are ignored.
-func (k *Key) Refused(set int) {
-	if set < 0 || set >= len(k.refused) {
-		return
-	}
-	if !k.refused[set].Swap(true) {
-		left := 0
-		for i := range k.refused {
-			if !k.refused[i].Load() {
-				left++
-			}
-		}
-		k.log.Warn("Hexagon refused a credential set of a key; skipping it until the key is next refreshed",
-			"key", k.fp, "org", k.rec.Org, "set", set, "sets_left", left)
-	}
-}
-
-// scrubKey replaces every spelling of key in s (keys are case-insensitive)
-// with fp, so that a store's error never carries the key to a log line.
-func scrubKey(s, key, fp string) string {
-	var b strings.Builder
-	for {
-		i := indexFold(s, key)
-		if i < 0 {
-			b.WriteString(s)
-			return b.String()
-		}
-		b.WriteString(s[:i])
-		b.WriteString(fp)
-		s = s[i+len(key):]
-	}
-}
-
-// indexFold is strings.Index for ASCII case-insensitive matching (keys are
-// ASCII).
-func indexFold(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(sub)], sub) {
-			return i
-		}
-	}
-	return -1
 }

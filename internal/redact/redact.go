@@ -174,3 +174,42 @@ func ReplaceAttr(_ []string, a slog.Attr) slog.Attr {
 	}
 	return a
 }
+
+// Values returns s with every occurrence of each of values, in any case
+// (API keys are case-insensitive, and over-redacting a token costs
+// nothing), replaced by with, for text that carries a known secret
+// outside a name=value pair: a panic's value, a store's error naming a
+// key. Empty values are skipped; values are replaced in the order given,
+// so a longer one that holds a shorter should come first. It is the one
+// scrubber for known secrets; String is the one for unknown ones.
+func Values(s, with string, values ...string) string {
+	for _, v := range values {
+		if v == "" {
+			continue
+		}
+		i := indexFold(s, v)
+		if i < 0 {
+			continue
+		}
+		var b strings.Builder
+		for i >= 0 {
+			b.WriteString(s[:i])
+			b.WriteString(with)
+			s = s[i+len(v):]
+			i = indexFold(s, v)
+		}
+		b.WriteString(s)
+		s = b.String()
+	}
+	return s
+}
+
+// indexFold is strings.Index under case folding.
+func indexFold(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return i
+		}
+	}
+	return -1
+}

@@ -134,3 +134,21 @@ func BenchmarkString(b *testing.B) {
 		String(s)
 	}
 }
+
+func TestValues(t *testing.T) {
+	for _, tc := range []struct {
+		in, with string
+		values   []string
+		want     string
+	}{
+		{"no secret here", "X", []string{"hxpk-abc"}, "no secret here"},
+		{"key hxpk-ABC and HXPK-abc, twice", "fp", []string{"hxpk-abc"}, "key fp and fp, twice"},
+		{"panic: /wmts/aWQ/c2VjcmV0/1.0.0 with tok3n", "REDACTED", []string{"/wmts/aWQ/c2VjcmV0/1.0.0", "aWQ", "tok3n"}, "panic: REDACTED with REDACTED"},
+		{"empty values are skipped", "X", []string{"", ""}, "empty values are skipped"},
+		{"überkey ÜBERKEY", "X", []string{"überkey"}, "X X"},
+	} {
+		if got := Values(tc.in, tc.with, tc.values...); got != tc.want {
+			t.Errorf("Values(%q, %q, %q) = %q, want %q", tc.in, tc.with, tc.values, got, tc.want)
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -122,12 +121,7 @@ func (r *record) scrub(s string) string {
 			secrets = append(secrets, c.Token.AccessToken)
 		}
 	}
-	for _, v := range secrets {
-		if v != "" {
-			s = strings.ReplaceAll(s, v, "REDACTED")
-		}
-	}
-	return s
+	return redact.Values(s, "REDACTED", secrets...)
 }
 
 // logLine writes the request's line, unless LOG_SAMPLE leaves out a

@@ -44,6 +44,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hexprox/hexprox/internal/keys"
+	"github.com/hexprox/hexprox/internal/redact"
 )
 
 // ContentType is the content type the store gives every secret it writes.
@@ -519,7 +520,7 @@ func classify(err error, o op, key string) error {
 	// What remains comes from the credential (or the challenge policy):
 	// its text helps ("run az login") and holds no key, but is scrubbed
 	// all the same.
-	return fmt.Errorf("%w: cannot authenticate to the vault: %s", keys.ErrUnavailable, scrub(err.Error(), key))
+	return fmt.Errorf("%w: cannot authenticate to the vault: %s", keys.ErrUnavailable, redact.Values(err.Error(), "[key]", key))
 }
 
 // safeCode keeps an error code only if it looks like one (letters and
@@ -534,14 +535,6 @@ func safeCode(code string) string {
 		}
 	}
 	return code
-}
-
-// scrub removes the key and its secret name from a text.
-func scrub(msg, key string) string {
-	if key == "" {
-		return msg
-	}
-	return strings.ReplaceAll(msg, key, "[key]")
 }
 
 // PermissionError is a call the vault refused for want of a role or a
