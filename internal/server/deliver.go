@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -192,24 +191,6 @@ var (
 // buffers lend stream its copy buffers instead of allocating 32 KiB per
 // response.
 var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
-// acceptImages accepts any image, and the media types given (lower case).
-func acceptImages(also ...string) func(string) bool {
-	return func(mt string) bool { return anyImage(mt) || slices.Contains(also, mt) }
-}
-
-// anyImage accepts any image: a tile's Accept, without a closure per
-// request.
-func anyImage(mt string) bool { return strings.HasPrefix(mt, "image/") }
-
-// acceptOnly accepts exactly the media types given (lower case).
-func acceptOnly(types ...string) func(string) bool {
-	return func(mt string) bool { return slices.Contains(types, mt) }
-}
-
-// wmsExceptionTypes are what a WMS answers an error with, which clients
-// parse (EXCEPTIONS=XML, the default).
-var wmsExceptionTypes = []string{"application/vnd.ogc.se_xml", "application/vnd.ogc.se+xml", "text/xml", "application/xml"}
 
 // capsSpec says how to fetch and rewrite one service's capabilities.
 type capsSpec struct {

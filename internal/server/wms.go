@@ -26,16 +26,7 @@ func (s *Server) wms(c echo.Context) error {
 	}
 	rec.out.path = rec.in.rest
 	url := req.URL(s.cfg.HexagonURL)
-	// Hexagon's answer is relayed only as an image (maps, legends), the
-	// format asked for, or a WMS exception; never a page of its choice.
-	accept := acceptImages(append(req.Formats(), wmsExceptionTypes...)...)
-	if req.Kind == wms.FeatureInfo {
-		types := req.Formats()
-		if len(types) == 0 { // INFO_FORMAT left to the server: the usual ones
-			types = []string{"text/plain", "text/html", "application/json", "application/geo+json", "application/vnd.ogc.gml"}
-		}
-		accept = acceptOnly(append(types, wmsExceptionTypes...)...)
-	}
+	accept := req.Accept()
 	switch req.Kind {
 	case wms.Capabilities:
 		contentType := "text/xml; charset=utf-8"

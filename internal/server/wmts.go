@@ -28,11 +28,6 @@ func (s *Server) wmts(c echo.Context) error {
 			url:         wmts.CapabilitiesURL(s.cfg.HexagonURL),
 		})
 	}
-	// A tile is relayed only as an image, or the declared format asked for.
-	accept := anyImage
-	if mt := req.Tile.MediaType(); !anyImage(mt) {
-		accept = acceptImages(mt)
-	}
-	rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: req.TileURL(s.cfg.HexagonURL), Accept: accept}
+	rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: req.TileURL(s.cfg.HexagonURL), Accept: req.Tile.Accept()}
 	return s.deliver(c, &rec.out.upstream, usage.TilesRedirected, usage.TilesStreamed)
 }

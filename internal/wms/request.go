@@ -7,6 +7,7 @@ package wms
 import (
 	"math"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -257,15 +258,45 @@ func (r Request) URL(base string) string {
 // Formats returns the media types the request asked for (FORMAT and
 // INFO_FORMAT, lower case, parameters dropped): what Hexagon's answer may
 // be, besides a WMS exception.
-func (r Request) Formats() []string {
+func (r Request) Formats() []string { return r.formats("FORMAT", "INFO_FORMAT") }
+
+// formats returns the media types of the parameters named.
+func (r Request) formats(names ...string) []string {
 	var out []string
 	for _, p := range r.params {
-		if p[0] == "FORMAT" || p[0] == "INFO_FORMAT" {
+		if slices.Contains(names, p[0]) {
 			mt, _, _ := strings.Cut(strings.ToLower(p[1]), ";")
 			out = append(out, strings.TrimSpace(mt))
 		}
 	}
 	return out
+}
+
+// exceptionTypes are what a WMS answers an error with, which clients
+// parse (EXCEPTIONS=XML, the default).
+var exceptionTypes = []string{"application/vnd.ogc.se_xml", "application/vnd.ogc.se+xml", "text/xml", "application/xml"}
+
+// infoTypes are what GetFeatureInfo may answer when INFO_FORMAT leaves it
+// to the server.
+var infoTypes = []string{"text/plain", "text/html", "application/json", "application/geo+json", "application/vnd.ogc.gml"}
+
+// Accept returns what of Hexagon's answers to the request may be relayed
+// to the client (a media type without parameters, lower case), never a
+// page of Hexagon's choice: for GetFeatureInfo, exactly the INFO_FORMAT
+// asked for (or the usual ones when none was); for maps and legends, any
+// image or the format asked for; and a WMS exception always.
+func (r Request) Accept() func(mediaType string) bool {
+	if r.Kind == FeatureInfo {
+		// FORMAT is the map's the point was picked on, not the answer's.
+		types := r.formats("INFO_FORMAT")
+		if len(types) == 0 {
+			types = infoTypes
+		}
+		types = append(types[:len(types):len(types)], exceptionTypes...)
+		return func(mt string) bool { return slices.Contains(types, mt) }
+	}
+	types := append(r.Formats(), exceptionTypes...)
+	return func(mt string) bool { return strings.HasPrefix(mt, "image/") || slices.Contains(types, mt) }
 }
 
 // QueryExceptionVersion returns the ServiceExceptionReport version for

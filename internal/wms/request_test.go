@@ -179,3 +179,34 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// What of Hexagon's answer may reach the client: never a page of its
+// choice, always a WMS exception.
+func TestAccept(t *testing.T) {
+	gfi := "SERVICE=WMS&VERSION=1.1.1&REQUEST=GetFeatureInfo&LAYERS=HxGN_Imagery&QUERY_LAYERS=HxGN_Imagery&SRS=EPSG:3857&BBOX=0,0,10,10&WIDTH=10&HEIGHT=10&FORMAT=image/png&X=3&Y=4"
+	for _, tc := range []struct {
+		query   string
+		yes, no []string
+	}{
+		{getMap13, []string{"image/png", "image/jpeg", "application/vnd.ogc.se_xml", "text/xml"}, []string{"text/html", "application/json"}},
+		// FORMAT is the map's the point was picked on, not the answer's.
+		{gfi + "&INFO_FORMAT=application/json", []string{"application/json", "application/vnd.ogc.se_xml"}, []string{"text/html", "image/png"}},
+		{gfi, []string{"text/plain", "text/html", "application/json", "application/vnd.ogc.se_xml"}, []string{"image/png", "application/javascript"}},
+	} {
+		r, err := Parse(tc.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		accept := r.Accept()
+		for _, mt := range tc.yes {
+			if !accept(mt) {
+				t.Errorf("%s: %s refused", tc.query, mt)
+			}
+		}
+		for _, mt := range tc.no {
+			if accept(mt) {
+				t.Errorf("%s: %s accepted", tc.query, mt)
+			}
+		}
+	}
+}

@@ -300,6 +300,21 @@ func (r Request) TileURL(base string) string {
 // must be to be relayed.
 func (t TileSpec) MediaType() string { return formats[t.Ext] }
 
+// Accept returns what of Hexagon's answers to the tile may be relayed to
+// the client (a media type without parameters, lower case): any image,
+// or the declared format asked for. For an image format it is AnyImage
+// itself, so that a tile costs no closure.
+func (t TileSpec) Accept() func(mediaType string) bool {
+	mt := t.MediaType()
+	if AnyImage(mt) {
+		return AnyImage
+	}
+	return func(m string) bool { return AnyImage(m) || m == mt }
+}
+
+// AnyImage accepts any image media type.
+func AnyImage(mediaType string) bool { return strings.HasPrefix(mediaType, "image/") }
+
 // CapabilitiesURL returns the Hexagon capabilities URL, without a token.
 func CapabilitiesURL(base string) string {
 	return base + ServicePath + "?SERVICE=WMTS&REQUEST=GetCapabilities&VERSION=1.0.0"

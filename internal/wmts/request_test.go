@@ -201,3 +201,21 @@ func TestUpstreamURLsCarryNoToken(t *testing.T) {
 		t.Fatalf("media type %q", r.Tile.MediaType())
 	}
 }
+
+// A tile is relayed only as an image, or the declared format asked for.
+func TestAccept(t *testing.T) {
+	jpg, err := Parse("/1.0.0/HxGN_Imagery/default/WebMercator/5/10/12.jpg", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := jpg.Tile.Accept(); !a("image/png") || a("text/html") || a("text/plain") {
+		t.Fatal("an image tile relays images alone")
+	}
+	txt, err := Parse("/1.0.0/HxGN_Imagery/default/WebMercator/5/10/12.txt", "")
+	if err != nil {
+		t.Skipf("no text tiles here: %v", err)
+	}
+	if a := txt.Tile.Accept(); !a("text/plain") || !a("image/png") || a("text/html") {
+		t.Fatal("a text tile relays its own format and images alone")
+	}
+}
