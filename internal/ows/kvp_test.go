@@ -1,6 +1,7 @@
 package ows
 
 import (
+	"net/url"
 	"runtime"
 	"strings"
 	"testing"
@@ -116,4 +117,57 @@ func BenchmarkParams(b *testing.B) {
 			}
 		})
 	}
+}
+
+// FuzzParams checks the first parser every request meets against
+// net/url's: whatever it accepts url.ParseQuery accepts too, with the same
+// names (upper case, access_token dropped) and the same values, joined
+// with commas in order; whatever it refuses is a 400 in the client's
+// format, never a panic.
+func FuzzParams(f *testing.F) {
+	for _, s := range []string{"", "SERVICE=WMTS&REQUEST=GetTile", "a=1&A=2&a=3", "access_token=x&Access_Token=y&k=v", "x=%zz", "a;b=c", "=&&=", "k", "k=%2C&k=,", "é=ü"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		p, err := Params(raw)
+		if err != nil {
+			if fe := failure.As(err); fe.Kind != failure.Invalid || p != nil {
+				t.Fatalf("%q: refused as %v with %v", raw, fe.Kind, p)
+			}
+			return
+		}
+		if len(raw) > MaxQueryBytes || strings.Count(raw, "&")+1 > MaxParams || strings.Contains(raw, ";") {
+			t.Fatalf("%q: accepted past a limit", raw)
+		}
+		ref, rerr := url.ParseQuery(raw)
+		if rerr != nil {
+			t.Fatalf("%q: accepted, but net/url refuses it: %v", raw, rerr)
+		}
+		want := map[string][]string{}
+		for _, pair := range strings.Split(raw, "&") {
+			if pair == "" {
+				continue
+			}
+			k, v, _ := strings.Cut(pair, "=")
+			k, _ = url.QueryUnescape(k)
+			v, _ = url.QueryUnescape(v)
+			want[strings.ToUpper(k)] = append(want[strings.ToUpper(k)], v)
+		}
+		delete(want, "ACCESS_TOKEN")
+		if len(p) != len(want) {
+			t.Fatalf("%q: %d names, want %d (%v, %v)", raw, len(p), len(want), p, want)
+		}
+		for k, vs := range want {
+			if got, ok := p[k]; !ok || got != strings.Join(vs, ",") {
+				t.Fatalf("%q: %s = %q, want %q", raw, k, got, strings.Join(vs, ","))
+			}
+		}
+		n := 0
+		for _, vs := range ref {
+			n += len(vs)
+		}
+		if n == 0 && len(p) != 0 {
+			t.Fatalf("%q: net/url finds no pair, Params %v", raw, p)
+		}
+	})
 }
