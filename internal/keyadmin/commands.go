@@ -21,25 +21,98 @@ import (
 // minPrefix is the shortest key prefix that names a key.
 const minPrefix = 8
 
-// limitFlags are the flags of a key's limits.
-type limitFlags struct {
-	rate  float64
-	burst int
-	daily int64
+// recordFlags are the flags of a key's record that new and set share:
+// one declaration and one set of checks for both.
+type recordFlags struct {
+	org, contact, note, expires, notBefore string
+	origins                                multi
+	rate                                   float64
+	burst                                  int
+	daily                                  int64
+
+	exp, nbf time.Time // expires and notBefore, parsed by check
 }
 
-func (l *limitFlags) add(fs *flag.FlagSet) {
-	fs.Float64Var(&l.rate, "rate", 0, "")
-	fs.IntVar(&l.burst, "burst", 0, "")
-	fs.Int64Var(&l.daily, "daily", 0, "")
+func (f *recordFlags) add(fs *flag.FlagSet) {
+	fs.StringVar(&f.org, "org", "", "")
+	fs.StringVar(&f.contact, "contact", "", "")
+	fs.StringVar(&f.note, "note", "", "")
+	fs.Var(&f.origins, "origin", "")
+	fs.StringVar(&f.expires, "expires", "", "")
+	fs.StringVar(&f.notBefore, "not-before", "", "")
+	fs.Float64Var(&f.rate, "rate", 0, "")
+	fs.IntVar(&f.burst, "burst", 0, "")
+	fs.Int64Var(&f.daily, "daily", 0, "")
 }
 
-func (l *limitFlags) check() error {
-	if l.rate < 0 || l.burst < 0 || l.daily < 0 {
-		return errors.New("--rate, --burst and --daily must not be negative")
+// check validates the flags that given reports given and returns every
+// problem. For a new key (update false) --org and --contact are required;
+// for an update, "none" clears --expires, --not-before and --origin.
+func (f *recordFlags) check(given func(name string) bool, update bool, now time.Time) []string {
+	var problems []string
+	switch {
+	case !update && strings.TrimSpace(f.org) == "":
+		problems = append(problems, "--org is required")
+	case update && given("org") && strings.TrimSpace(f.org) == "":
+		problems = append(problems, "--org must not be empty")
 	}
-	return nil
+	switch {
+	case !update && strings.TrimSpace(f.contact) == "":
+		problems = append(problems, "--contact is required (key holders are told to contact it)")
+	case update && given("contact") && strings.TrimSpace(f.contact) == "":
+		problems = append(problems, "--contact must not be empty")
+	}
+	if update && len(f.origins) == 1 && strings.EqualFold(f.origins[0], "none") {
+		f.origins = nil
+	}
+	for _, o := range f.origins {
+		if err := checkOrigin(o); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	for _, t := range []struct {
+		name, in string
+		out      *time.Time
+	}{{"expires", f.expires, &f.exp}, {"not-before", f.notBefore, &f.nbf}} {
+		if !given(t.name) || t.in == "" || update && strings.EqualFold(strings.TrimSpace(t.in), "none") {
+			continue
+		}
+		v, err := parseWhen(t.in, now)
+		if err != nil {
+			problems = append(problems, "--"+t.name+": "+err.Error())
+		}
+		*t.out = v
+	}
+	if f.rate < 0 || f.burst < 0 || f.daily < 0 {
+		problems = append(problems, "--rate, --burst and --daily must not be negative")
+	}
+	return problems
 }
+
+// apply sets the fields of r whose flags given reports given.
+func (f *recordFlags) apply(r *keys.Record, given func(name string) bool) {
+	for _, v := range []struct {
+		name string
+		set  func()
+	}{
+		{"org", func() { r.Org = strings.TrimSpace(f.org) }},
+		{"contact", func() { r.Contact = strings.TrimSpace(f.contact) }},
+		{"note", func() { r.Note = f.note }},
+		{"origin", func() { r.Origins = f.origins }},
+		{"expires", func() { r.Expires = f.exp }},
+		{"not-before", func() { r.NotBefore = f.nbf }},
+		{"rate", func() { r.Rate = f.rate }},
+		{"burst", func() { r.Burst = f.burst }},
+		{"daily", func() { r.DailyRequests = f.daily }},
+	} {
+		if given(v.name) {
+			v.set()
+		}
+	}
+}
+
+// all is a given func for a new key: every flag counts, set or not.
+func all(string) bool { return true }
 
 func noArgs(pos []string, text string) error {
 	if len(pos) > 0 {
@@ -60,23 +133,16 @@ func oneKey(pos []string, text string) (string, error) {
 func runNew(ctx context.Context, c *cli, args []string) error {
 	fs := flag.NewFlagSet("new", flag.ContinueOnError)
 	var (
-		ids, origins                                 multi
-		org, contact, note, expires, notBefore, base string
-		copyFrom                                     string
-		sets                                         int
-		lim                                          limitFlags
+		ids            multi
+		base, copyFrom string
+		sets           int
+		rf             recordFlags
 	)
-	fs.StringVar(&org, "org", "", "")
-	fs.StringVar(&contact, "contact", "", "")
-	fs.StringVar(&note, "note", "", "")
+	rf.add(fs)
 	fs.Var(&ids, "client-id", "")
 	fs.IntVar(&sets, "sets", 0, "")
 	fs.StringVar(&copyFrom, "copy-credentials-from", "", "")
-	fs.Var(&origins, "origin", "")
-	fs.StringVar(&expires, "expires", "", "")
-	fs.StringVar(&notBefore, "not-before", "", "")
 	fs.StringVar(&base, "base-url", "", "")
-	lim.add(fs)
 	pos, err := c.parseFlags(fs, usageNew, args)
 	if err != nil {
 		return err
@@ -85,45 +151,12 @@ func runNew(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 
-	r := keys.Record{
-		Org: strings.TrimSpace(org), Contact: strings.TrimSpace(contact), Note: note,
-		Enabled: true, Rate: lim.rate, Burst: lim.burst, DailyRequests: lim.daily,
-	}
-	var problems []string
-	if r.Org == "" {
-		problems = append(problems, "--org is required")
-	}
-	if r.Contact == "" {
-		problems = append(problems, "--contact is required (key holders are told to contact it)")
-	}
+	problems := rf.check(all, false, c.now())
 	if copyFrom != "" && (len(ids) > 0 || sets > 0) {
 		problems = append(problems, "--copy-credentials-from takes the sets of another key: give no --client-id or --sets with it")
 	}
 	if sets < 0 || sets > 0 && sets < len(ids) {
 		problems = append(problems, "--sets must be at least the number of --client-id")
-	}
-	for _, o := range origins {
-		if err := checkOrigin(o); err != nil {
-			problems = append(problems, err.Error())
-		}
-	}
-	r.Origins = origins
-	now := c.now()
-	for _, t := range []struct {
-		name, in string
-		out      *time.Time
-	}{{"--expires", expires, &r.Expires}, {"--not-before", notBefore, &r.NotBefore}} {
-		if t.in == "" {
-			continue
-		}
-		v, err := parseWhen(t.in, now)
-		if err != nil {
-			problems = append(problems, t.name+": "+err.Error())
-		}
-		*t.out = v
-	}
-	if err := lim.check(); err != nil {
-		problems = append(problems, err.Error())
 	}
 	baseURL, err := c.baseURL(base)
 	if err != nil {
@@ -132,6 +165,8 @@ func runNew(ctx context.Context, c *cli, args []string) error {
 	if len(problems) > 0 {
 		return usageError(strings.Join(problems, "\n"), usageNew)
 	}
+	r := keys.Record{Enabled: true}
+	rf.apply(&r, all)
 
 	// Secrets are read before the store is touched, so that a typo in
 	// them leaves nothing behind.
@@ -422,18 +457,8 @@ func (c *cli) setEnabled(ctx context.Context, args []string, enabled bool, text 
 
 func runSet(ctx context.Context, c *cli, args []string) error {
 	fs := flag.NewFlagSet("set", flag.ContinueOnError)
-	var (
-		origins                                multi
-		org, contact, note, expires, notBefore string
-		lim                                    limitFlags
-	)
-	fs.StringVar(&org, "org", "", "")
-	fs.StringVar(&contact, "contact", "", "")
-	fs.StringVar(&note, "note", "", "")
-	fs.Var(&origins, "origin", "")
-	fs.StringVar(&expires, "expires", "", "")
-	fs.StringVar(&notBefore, "not-before", "", "")
-	lim.add(fs)
+	var rf recordFlags
+	rf.add(fs)
 	pos, err := c.parseFlags(fs, usageSet, args)
 	if err != nil {
 		return err
@@ -442,52 +467,15 @@ func runSet(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	given := setFlags(fs)
-	delete(given, "vault")
-	delete(given, "file")
-	if len(given) == 0 {
+	flags := setFlags(fs)
+	delete(flags, "vault")
+	delete(flags, "file")
+	if len(flags) == 0 {
 		return usageError("nothing to change", usageSet)
 	}
-
-	var problems []string
+	given := func(name string) bool { return flags[name] }
 	now := c.now()
-	when := func(name, in string) time.Time {
-		if strings.EqualFold(strings.TrimSpace(in), "none") {
-			return time.Time{}
-		}
-		t, err := parseWhen(in, now)
-		if err != nil {
-			problems = append(problems, "--"+name+": "+err.Error())
-		}
-		return t
-	}
-	var exp, nbf time.Time
-	if given["expires"] {
-		exp = when("expires", expires)
-	}
-	if given["not-before"] {
-		nbf = when("not-before", notBefore)
-	}
-	if given["origin"] {
-		if len(origins) == 1 && strings.EqualFold(origins[0], "none") {
-			origins = nil
-		}
-		for _, o := range origins {
-			if err := checkOrigin(o); err != nil {
-				problems = append(problems, err.Error())
-			}
-		}
-	}
-	if given["org"] && strings.TrimSpace(org) == "" {
-		problems = append(problems, "--org must not be empty")
-	}
-	if given["contact"] && strings.TrimSpace(contact) == "" {
-		problems = append(problems, "--contact must not be empty")
-	}
-	if err := lim.check(); err != nil {
-		problems = append(problems, err.Error())
-	}
-	if len(problems) > 0 {
+	if problems := rf.check(given, true, now); len(problems) > 0 {
 		return usageError(strings.Join(problems, "\n"), usageSet)
 	}
 
@@ -495,38 +483,12 @@ func runSet(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	content := given["org"] || given["contact"] || given["note"] || given["origin"] || given["rate"] || given["burst"] || given["daily"]
+	content := flags["org"] || flags["contact"] || flags["note"] || flags["origin"] || flags["rate"] || flags["burst"] || flags["daily"]
 	if content && unreadable(r) {
 		return fmt.Errorf("key %s is revoked, and Key Vault does not let a revoked key's contents be read or changed: "+
 			"enable it, change it, and revoke it again (--expires and --not-before work on a revoked key)", prefix(key))
 	}
-	if given["expires"] {
-		r.Expires = exp
-	}
-	if given["not-before"] {
-		r.NotBefore = nbf
-	}
-	if given["org"] {
-		r.Org = strings.TrimSpace(org)
-	}
-	if given["contact"] {
-		r.Contact = strings.TrimSpace(contact)
-	}
-	if given["note"] {
-		r.Note = note
-	}
-	if given["origin"] {
-		r.Origins = origins
-	}
-	if given["rate"] {
-		r.Rate = lim.rate
-	}
-	if given["burst"] {
-		r.Burst = lim.burst
-	}
-	if given["daily"] {
-		r.DailyRequests = lim.daily
-	}
+	rf.apply(&r, given)
 	if err := store.Update(ctx, key, r); err != nil {
 		return explain(err, key)
 	}
