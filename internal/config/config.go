@@ -186,13 +186,7 @@ func Load(getenv func(string) string) (Config, error) {
 	default:
 		bad("TILE_MODE", "%q is not auto, redirect or proxy", c.TileMode)
 	}
-	switch v := strings.ToLower(get("CORS_HEADERS", "on")); v {
-	case "on", "true", "1", "yes":
-		c.CORSHeaders = true
-	case "off", "false", "0", "no":
-	default:
-		bad("CORS_HEADERS", "%q is not on or off", v)
-	}
+	c.CORSHeaders = onOff(get, bad, "CORS_HEADERS", true)
 
 	portName, portText := "PORT", get("PORT", strconv.Itoa(DefaultPort))
 	if v := get("FUNCTIONS_CUSTOMHANDLER_PORT", ""); v != "" {
@@ -202,32 +196,12 @@ func Load(getenv func(string) string) (Config, error) {
 		bad(portName, "%q is not a port number", portText)
 	}
 
-	durations := []struct {
-		name string
-		def  time.Duration
-		dst  *time.Duration
-	}{
-		{"CAPABILITIES_TTL", 5 * time.Minute, &c.CapabilitiesTTL},
-		{"UPSTREAM_TIMEOUT", 30 * time.Second, &c.UpstreamTimeout},
-		{"TOKEN_TIMEOUT", 15 * time.Second, &c.TokenTimeout},
-		{"REFUSAL_TTL", 30 * time.Second, &c.RefusalTTL},
-	}
-	for _, d := range durations {
-		v := get(d.name, "")
-		if v == "" {
-			*d.dst = d.def
-			continue
-		}
-		if *d.dst, err = duration(v); err != nil {
-			bad(d.name, "%q is not a duration such as 30s or 5m", v)
-		}
-	}
-	if c.UpstreamTimeout <= 0 || c.TokenTimeout <= 0 {
-		bad("UPSTREAM_TIMEOUT/TOKEN_TIMEOUT", "must be positive")
-	}
-	if c.RefusalTTL < time.Second && get("REFUSAL_TTL", "") != "" {
-		bad("REFUSAL_TTL", "must be at least 1s: a refused credential must not be retried on every request")
-	}
+	c.CapabilitiesTTL = durationOf(get, bad, "CAPABILITIES_TTL", 5*time.Minute, 0)
+	c.UpstreamTimeout = durationOf(get, bad, "UPSTREAM_TIMEOUT", 30*time.Second, time.Nanosecond)
+	c.TokenTimeout = durationOf(get, bad, "TOKEN_TIMEOUT", 15*time.Second, time.Nanosecond)
+	// At least a second: a refused credential must not be retried on every
+	// request.
+	c.RefusalTTL = durationOf(get, bad, "REFUSAL_TTL", 30*time.Second, time.Second)
 	if c.GuessLimit, err = strconv.Atoi(get("GUESS_LIMIT", strconv.Itoa(DefaultGuessLimit))); err != nil || c.GuessLimit < 0 {
 		bad("GUESS_LIMIT", "%q is not a whole number of tries per minute (0 turns the limit off)", getenv("GUESS_LIMIT"))
 	}
@@ -299,14 +273,7 @@ func (c *Config) loadTokenStore(get func(name, def string) string, bad func(name
 		bad("TOKEN_STORE", "%q is not auto, memory or table", mode)
 	}
 	c.TokenHashKey = get("TOKEN_HASH_KEY", "")
-	c.TokenStoreTimeout = 2 * time.Second
-	if v := get("TOKEN_STORE_TIMEOUT", ""); v != "" {
-		d, err := duration(v)
-		if err != nil || d <= 0 {
-			bad("TOKEN_STORE_TIMEOUT", "%q is not a positive duration", v)
-		}
-		c.TokenStoreTimeout = d
-	}
+	c.TokenStoreTimeout = durationOf(get, bad, "TOKEN_STORE_TIMEOUT", 2*time.Second, time.Nanosecond)
 }
 
 // LoadKeys resolves the key store's settings alone (KEY_STORE and those
@@ -385,33 +352,13 @@ func (c *Config) loadKeys(get func(name, def string) string, bad func(name, form
 	default:
 		bad("KEY_STORE", "%q is not none, keyvault or file", k.Store)
 	}
-	k.Refresh = 5 * time.Minute
-	if v := get("KEYS_REFRESH", ""); v != "" {
-		d, err := duration(v)
-		if err != nil || d < time.Second {
-			bad("KEYS_REFRESH", "%q is not a duration of at least 1s", v)
-		}
-		k.Refresh = d
-	}
+	k.Refresh = durationOf(get, bad, "KEYS_REFRESH", 5*time.Minute, time.Second)
 }
 
 // loadUsage reads the usage counters' and limits' settings.
 func (c *Config) loadUsage(get func(name, def string) string, bad func(name, format string, args ...any)) {
-	switch v := strings.ToLower(get("USAGE", "on")); v {
-	case "on", "true", "1", "yes":
-		c.Usage = true
-	case "off", "false", "0", "no":
-	default:
-		bad("USAGE", "%q is not on or off", v)
-	}
-	c.UsageFlush = time.Minute
-	if v := get("USAGE_FLUSH", ""); v != "" {
-		d, err := duration(v)
-		if err != nil || d < time.Second {
-			bad("USAGE_FLUSH", "%q is not a duration of at least 1s", v)
-		}
-		c.UsageFlush = d
-	}
+	c.Usage = onOff(get, bad, "USAGE", true)
+	c.UsageFlush = durationOf(get, bad, "USAGE_FLUSH", time.Minute, time.Second)
 	c.UsageTable = get("USAGE_TABLE", "hexproxusage")
 	if !tableName(c.UsageTable) {
 		bad("USAGE_TABLE", "%q must be 3-63 letters and digits, starting with a letter", c.UsageTable)
@@ -455,6 +402,45 @@ func (t Storage) endpoint() string {
 		}
 	}
 	return ""
+}
+
+// onOff reads an on/off setting (on, true, 1, yes; off, false, 0, no);
+// def is its default.
+func onOff(get func(name, def string) string, bad func(name, format string, args ...any), name string, def bool) bool {
+	d := "off"
+	if def {
+		d = "on"
+	}
+	switch v := strings.ToLower(get(name, d)); v {
+	case "on", "true", "1", "yes":
+		return true
+	case "off", "false", "0", "no":
+		return false
+	default:
+		bad(name, "%q is not on or off", v)
+		return def
+	}
+}
+
+// durationOf reads a duration setting of at least least; def is its
+// default.
+func durationOf(get func(name, def string) string, bad func(name, format string, args ...any), name string, def, least time.Duration) time.Duration {
+	v := get(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := duration(v)
+	switch {
+	case err == nil && d >= least:
+		return d
+	case least >= time.Second:
+		bad(name, "%q is not a duration of at least %v, such as 30s or 5m", v, least)
+	case least > 0:
+		bad(name, "%q is not a positive duration, such as 30s or 5m", v)
+	default:
+		bad(name, "%q is not a duration such as 30s or 5m", v)
+	}
+	return def
 }
 
 // duration accepts Go durations ("90s", "5m") and plain seconds ("90").
