@@ -89,10 +89,9 @@ func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 				// A key fails over between its credential sets where Hexagon
 				// refuses one: in its token source, not by running the
 				// request again.
-				rec.in.keySets = keyTokens{creds: s.creds, key: p.key, set: p.set, cred: p.cred, src: s.creds.Get(p.cred).Tokens}
+				rec.in.keySets = keyTokens{creds: s.creds, key: p.key, set: p.set, entry: s.creds.Get(p.cred)}
 				rec.in.tokens = &rec.in.keySets
 			} else {
-				rec.in.entry = p.entry
 				rec.in.tokens = p.entry.Tokens
 				rec.in.guess = s.guesses != nil && p.entry.Guess()
 			}

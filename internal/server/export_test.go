@@ -16,7 +16,7 @@ func (s *Server) Creds() *credstate.Table { return s.creds }
 // RedirectCounter returns a func that counts one redirect of e's
 // credential as the request path does, from finding the subject on.
 func (s *Server) RedirectCounter(e *credstate.Entry) func() {
-	rec := &record{in: resolved{principal: principal{cred: e.Cred, who: e.Who, entry: e}, tokens: e.Tokens, entry: e}}
+	rec := &record{in: resolved{principal: principal{cred: e.Cred, who: e.Who, entry: e}, tokens: e.Tokens}}
 	rec.out.answer(modeRedirect, usage.TilesRedirected)
 	return func() {
 		rec.in.subject = nil

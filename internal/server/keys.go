@@ -129,17 +129,16 @@ type keyTokens struct {
 	creds *credstate.Table
 	key   *keys.Key
 
-	mu   sync.Mutex
-	set  int                   // which of the key's sets is in use
-	cred credential.Credential // that set
-	src  *token.Cached         // its token source
+	mu    sync.Mutex
+	set   int              // which of the key's sets is in use
+	entry *credstate.Entry // its credential's state
 }
 
 // current returns the set in use and its source.
 func (t *keyTokens) current() (int, *token.Cached) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.set, t.src
+	return t.set, t.entry.Tokens
 }
 
 // TokenContext implements hexagon.Tokens.
@@ -156,7 +155,7 @@ func (t *keyTokens) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 			return nil, err
 		}
 		t.mu.Lock()
-		t.set, t.cred, t.src = next, cred, t.creds.Get(cred).Tokens
+		t.set, t.entry = next, t.creds.Get(cred)
 		t.mu.Unlock()
 	}
 }
@@ -177,5 +176,5 @@ func (t *keyTokens) Vouch(tok *oauth2.Token) {
 func (t *keyTokens) credential() credential.Credential {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.cred
+	return t.entry.Cred
 }

@@ -5,7 +5,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/hexprox/hexprox/internal/credstate"
 	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/ows"
 	"github.com/hexprox/hexprox/internal/usage"
@@ -44,11 +43,11 @@ type resolved struct {
 	queryErr  error     // why it could not be
 
 	// tokens are what the request's upstream calls take their token
-	// from: the entry's, for a credential URL; keySets, for an API key.
+	// from: the principal's entry's, for a credential URL; keySets, for
+	// an API key.
 	tokens  hexagon.Tokens
-	entry   *credstate.Entry // a credential URL's credential
-	keySets keyTokens        // an API key's sets
-	guess   bool             // a credential URL nobody has asked Hexagon about yet
+	keySets keyTokens // an API key's sets
+	guess   bool      // a credential URL nobody has asked Hexagon about yet
 
 	browser bool           // an allowed cross-origin browser (the origin policy's)
 	subject *usage.Subject // whom the request is counted under; nil: nobody
