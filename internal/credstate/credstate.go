@@ -1,9 +1,15 @@
 // Package credstate holds this instance's state of each Hexagon
 // credential in one entry: its token source, its limits and usage subject
 // once Hexagon has accepted it, and the spellings of its URL that were
-// decoded to it. One table, one bound and one eviction rule: a credential
-// dropped from the table loses all of these together, and comes back
-// with a fresh entry (and a fresh look at the layers below its tokens).
+// decoded to it. One table and one eviction rule (least recently used): a
+// credential dropped from the table loses all of these together, and
+// comes back with a fresh entry (and a fresh look at the layers below its
+// tokens).
+//
+// Credentials Hexagon has not accepted (guesses, and real ones before
+// their first token) are held apart, in a trial tier of the same size, so
+// that however many random credentials are tried, none of them pushes out
+// a credential Hexagon accepted, with its token and its limits.
 package credstate
 
 import (
@@ -33,8 +39,9 @@ type Options struct {
 	// Tokens builds the layers beneath each credential's Cached source
 	// (token.Layered); its ctx is the table's. Required.
 	Tokens token.BaseFunc
-	// Max is the most credentials held; zero or less means DefaultMax.
-	// Beyond it the least recently used is dropped.
+	// Max is the most credentials held in each tier (accepted, and on
+	// trial); zero or less means DefaultMax. Beyond it the tier's least
+	// recently used is dropped.
 	Max int
 	// RefusalTTL is how long a credential's refusal by Hexagon is
 	// remembered (see token.NewCached); zero or less: not at all.
@@ -59,8 +66,9 @@ type Table struct {
 	limited bool // o.Limits sets a limit
 
 	mu      sync.Mutex
-	entries *lru.Cache[*Entry] // by credential Key
-	spelled map[string]*Entry  // escaped "{id}/{secret}" → its entry
+	entries *lru.Cache[*Entry] // accepted credentials, by Key
+	trial   *lru.Cache[*Entry] // credentials not accepted (yet), by Key
+	spelled map[string]*Entry  // escaped "{id}/{secret}" → its accepted entry
 }
 
 // New returns a Table whose token sources fetch with ctx, which must live
@@ -75,17 +83,34 @@ func New(ctx context.Context, o Options) *Table {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	return &Table{ctx: ctx, o: o, limited: limit.New(o.Limits) != nil, entries: lru.New[*Entry](o.Max), spelled: map[string]*Entry{}}
+	return &Table{ctx: ctx, o: o, limited: limit.New(o.Limits) != nil, entries: lru.New[*Entry](o.Max), trial: lru.New[*Entry](o.Max), spelled: map[string]*Entry{}}
 }
 
-// Get returns cred's entry, making it on first use (and dropping the least
-// recently used entry if the table is full).
+// Find returns cred's entry if the table holds one, without making one.
+func (t *Table) Find(cred credential.Credential) (*Entry, bool) {
+	key := cred.Key()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.held(key)
+}
+
+// held returns key's entry, marked used. Callers hold t.mu.
+func (t *Table) held(key string) (*Entry, bool) {
+	if e, ok := t.entries.Get(key); ok {
+		return e, true
+	}
+	return t.trial.Get(key)
+}
+
+// Get returns cred's entry, making it on first use, on trial (and
+// dropping the least recently used credential on trial if there is no
+// room).
 func (t *Table) Get(cred credential.Credential) *Entry {
 	cred = cred.Keyed()
 	key := cred.Key()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if e, ok := t.entries.Get(key); ok {
+	if e, ok := t.held(key); ok {
 		return e
 	}
 	who := cred.Fingerprint()
@@ -95,12 +120,30 @@ func (t *Table) Get(cred credential.Credential) *Entry {
 		Tokens: token.NewCached(t.o.Tokens(t.ctx, cred), t.o.RefusalTTL, t.o.Now, t.o.Log.With("cred", who)),
 		table:  t,
 	}
+	t.trial.Put(key, e)
+	return e
+}
+
+// promote moves e, which Hexagon has just accepted, from trial to the
+// accepted tier (dropping the least recently used accepted credential,
+// and its spellings, if there is no room). An entry dropped from trial
+// meanwhile is promoted all the same, unless its credential has another
+// entry there already.
+func (t *Table) promote(e *Entry) {
+	key := e.Cred.Key()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if held, ok := t.trial.Peek(key); ok && held == e {
+		t.trial.Remove(key)
+	}
+	if _, ok := t.entries.Peek(key); ok {
+		return
+	}
 	if dropped, evicted := t.entries.Put(key, e); evicted {
 		for _, s := range dropped.spellings {
 			delete(t.spelled, s)
 		}
 	}
-	return e
 }
 
 // Spelled returns the entry of an accepted credential whose escaped
@@ -139,11 +182,11 @@ func (t *Table) Remember(segs string, e *Entry) {
 	t.spelled[segs] = e
 }
 
-// Len returns the number of credentials held.
+// Len returns the number of credentials held, accepted and on trial.
 func (t *Table) Len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.entries.Len()
+	return t.entries.Len() + t.trial.Len()
 }
 
 // Entry is this instance's state of one credential. Its methods are safe
@@ -174,7 +217,9 @@ func (e *Entry) Accepted() bool {
 	if e.Tokens.State() != token.Live {
 		return false
 	}
-	e.accepted.Store(true)
+	if e.accepted.CompareAndSwap(false, true) {
+		e.table.promote(e)
+	}
 	return true
 }
 

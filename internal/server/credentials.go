@@ -30,9 +30,10 @@ type principal struct {
 	// "/v2/wmts"); keyName, for an API key, the key. See ownPath.
 	prefix, keyName string
 
-	// For credential URLs: the credential's state on this instance, and,
-	// when this request decoded it, its escaped "{id}/{secret}" (remembered
-	// once Hexagon accepts it).
+	// For credential URLs: the credential's state on this instance (nil
+	// until the credentials step holds one for it), and, when this request
+	// decoded it, its escaped "{id}/{secret}" (remembered once Hexagon
+	// accepts it).
 	entry     *credstate.Entry
 	decodedAs string
 
@@ -92,19 +93,28 @@ func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 				rec.in.keySets = keyTokens{creds: s.creds, key: p.key, set: p.set, entry: s.creds.Get(p.cred)}
 				rec.in.tokens = &rec.in.keySets
 			} else {
-				rec.in.tokens = p.entry.Tokens
-				rec.in.guess = s.guesses != nil && p.entry.Guess()
+				// A credential this instance holds nothing of is a guess too;
+				// it is admitted before anything is held for it, so that
+				// guesses answered 429 cost no memory.
+				rec.in.guess = s.guesses != nil && (p.entry == nil || p.entry.Guess())
 			}
 			ticket, err := s.admit(rec, r)
 			if err != nil {
 				return err
+			}
+			if p.key == nil {
+				if p.entry == nil {
+					p.entry = s.creds.Get(p.cred)
+					rec.in.principal.entry = p.entry
+				}
+				rec.in.tokens = p.entry.Tokens
 			}
 			rec.in.subject = s.subjectOf(rec)
 			if err := s.enforce(rec); err != nil {
 				return err
 			}
 			err = next(c)
-			s.done(ticket, err)
+			s.done(ticket, p.entry, err)
 			if err == nil && p.decodedAs != "" {
 				s.creds.Remember(p.decodedAs, p.entry)
 			}
@@ -139,8 +149,10 @@ func (s *Server) credentialInPath(service string) resolver {
 		if err := slashInBase64(service, rest); err != nil {
 			return principal{}, "", err
 		}
-		e := s.creds.Get(cred)
-		return principal{cred: e.Cred, who: e.Who, prefix: route, entry: e, decodedAs: segs}, rest, nil
+		// The credentials step makes its entry once the guess limit has
+		// admitted it.
+		e, _ := s.creds.Find(cred)
+		return principal{cred: cred, who: cred.Fingerprint(), prefix: route, entry: e, decodedAs: segs}, rest, nil
 	}
 }
 

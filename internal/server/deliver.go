@@ -227,8 +227,12 @@ func (s *Server) capabilities(c echo.Context, spec capsSpec) error {
 	if _, err := rec.in.tokens.TokenContext(r.Context()); err != nil {
 		return failure.FromRoundTrip(err, "Hexagon")
 	}
-	call := &hexagon.Call{Tokens: rec.in.tokens, URL: spec.url}
-	doc, hit, err := s.caps.Get(r.Context(), spec.cacheKey+rec.credKey(), func(ctx context.Context) (*capabilities.Document, error) {
+	// One credential from the cache key to the fetch: a key's failover to
+	// another set must not put a document fetched with one credential
+	// under another's name, for whoever joins the load.
+	e := rec.pinned()
+	call := &hexagon.Call{Tokens: e.Tokens, URL: spec.url}
+	doc, hit, err := s.caps.Get(r.Context(), spec.cacheKey+e.Cred.Key(), func(ctx context.Context) (*capabilities.Document, error) {
 		ctx, cancel := context.WithTimeout(ctx, 2*s.cfg.UpstreamTimeout)
 		defer cancel()
 		body, err := hexagon.Fetch(ctx, s.upstream, call, s.upstreamHeader(nil), MaxCapabilities)

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -8,8 +9,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/fakehexagon"
 	"github.com/hexprox/hexprox/internal/guesslimit"
 )
 
@@ -175,5 +178,49 @@ func TestGuessLimitKeepsRandomCredentialsFromHexagon(t *testing.T) {
 	// good credential (and the Other subject) only.
 	if st := counter.Stats(); st.Subjects != 2 || st.FoldedSubjects != 0 {
 		t.Fatalf("after %d random credentials the counters hold %d subjects (%d folded), want 2", guesses, st.Subjects, st.FoldedSubjects)
+	}
+}
+
+// A guess whose client leaves before Hexagon answers is charged all the
+// same: the token request goes on without it.
+func TestLeavingDoesNotMakeAGuessFree(t *testing.T) {
+	h := newHarness(t, map[string]string{"GUESS_LIMIT": "", "TRUSTED_HOPS": "1"})
+	h.fake.Set(fakehexagon.Switches{TokenDelay: 150 * time.Millisecond})
+	from := "203.0.113.99"
+	for i := range 3 * guesslimit.DefaultBurst {
+		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Millisecond)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.proxy.URL+"/wmts/"+credential.Encode(fmt.Sprintf("guess-%d", i))+"/"+credential.Encode("nope")+tilePath, nil)
+		req.Header.Set("X-Forwarded-For", from)
+		if resp, err := h.client.Do(req); err == nil {
+			resp.Body.Close()
+		}
+		cancel()
+	}
+	// The token requests in flight end; their refusals are charged.
+	settle(t, "the refusals", func() bool { return h.fake.TokenRequests.Load() >= guesslimit.DefaultBurst })
+	time.Sleep(200 * time.Millisecond)
+	if n := h.fake.TokenRequests.Load(); n > guesslimit.DefaultBurst+1 {
+		t.Fatalf("%d abandoned guesses from one address made %d token requests, want at most the burst (%d)", 3*guesslimit.DefaultBurst, n, guesslimit.DefaultBurst)
+	}
+	resp, _ := h.get(h.proxy.URL+"/wmts/"+credential.Encode("fresh")+"/"+credential.Encode("guess")+tilePath, map[string]string{"X-Forwarded-For": from})
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a fresh guess after abandoned ones: %d, want 429", resp.StatusCode)
+	}
+}
+
+// Guesses answered 429 hold nothing in memory: the credential table does
+// not grow past the guesses Hexagon was asked about.
+func TestRefusedGuessesHoldNothing(t *testing.T) {
+	h := newHarness(t, map[string]string{"GUESS_LIMIT": "", "TRUSTED_HOPS": "1"})
+	statuses := map[int]int{}
+	for i := range 50 {
+		resp, _ := h.get(h.proxy.URL+"/wmts/"+credential.Encode(fmt.Sprintf("guess-%d", i))+"/"+credential.Encode("nope")+tilePath, map[string]string{"X-Forwarded-For": "203.0.113.7"})
+		statuses[resp.StatusCode]++
+	}
+	if statuses[http.StatusTooManyRequests] == 0 {
+		t.Fatalf("50 guesses from one address: %v", statuses)
+	}
+	if n := h.app.Server.Creds().Len(); n > statuses[http.StatusForbidden] {
+		t.Fatalf("%d credentials held after %v", n, statuses)
 	}
 }

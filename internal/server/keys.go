@@ -146,6 +146,9 @@ func (t *keyTokens) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	for {
 		set, src := t.current()
 		tok, err := src.TokenContext(ctx)
+		if err == nil {
+			t.accepted()
+		}
 		if !refused(err) {
 			return tok, err
 		}
@@ -172,9 +175,29 @@ func (t *keyTokens) Vouch(tok *oauth2.Token) {
 	src.Vouch(tok)
 }
 
-// credential is the credential set in use.
+// accepted notes that Hexagon accepted the set in use, so that its entry
+// is held among the accepted credentials, which guesses cannot push out.
+func (t *keyTokens) accepted() {
+	t.mu.Lock()
+	e := t.entry
+	t.mu.Unlock()
+	e.Accepted()
+}
+
+// credential is the credential set in use; zero when the key had no set
+// left to use.
 func (t *keyTokens) credential() credential.Credential {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.entry == nil {
+		return credential.Credential{}
+	}
 	return t.entry.Cred
+}
+
+// inUse is the entry of the set in use; nil when the key had no set left.
+func (t *keyTokens) inUse() *credstate.Entry {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.entry
 }

@@ -1,11 +1,14 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/netip"
 	"time"
 	"unicode/utf8"
 
+	"github.com/hexprox/hexprox/internal/credstate"
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/guesslimit"
 	"github.com/hexprox/hexprox/internal/usage"
@@ -34,9 +37,11 @@ func (s *Server) admit(rec *record, r *http.Request) (guessTicket, error) {
 	return t, nil
 }
 
-// done records a refusal that Hexagon was asked for.
-func (s *Server) done(t guessTicket, err error) {
-	if t.counted && refused(err) {
+// done records a guess that Hexagon refused, or that its client left
+// before Hexagon had accepted it: the token request goes on without it,
+// and leaving must not make a guess free.
+func (s *Server) done(t guessTicket, e *credstate.Entry, err error) {
+	if t.counted && (refused(err) || errors.Is(err, context.Canceled) && !e.Accepted()) {
 		s.guesses.Refused(t.addr)
 	}
 }

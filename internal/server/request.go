@@ -5,6 +5,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hexprox/hexprox/internal/credstate"
 	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/ows"
 	"github.com/hexprox/hexprox/internal/usage"
@@ -109,11 +110,14 @@ func recordOf(c echo.Context) *record {
 	return &record{Context: c}
 }
 
-// credKey is the Key of the credential the request's upstream calls use:
-// for an API key, the set in use (which a refusal may have changed).
-func (r *record) credKey() string {
+// pinned is the entry of the credential the request's upstream calls use
+// now: for an API key, the set in use (which a refusal may have changed
+// before, and may change after). A load that must use one credential from
+// start to end (a capabilities document, cached under that credential)
+// takes its tokens from here rather than from in.tokens.
+func (r *record) pinned() *credstate.Entry {
 	if r.in.principal.key != nil {
-		return r.in.keySets.credential().Key()
+		return r.in.keySets.inUse()
 	}
-	return r.in.principal.cred.Key()
+	return r.in.principal.entry
 }
