@@ -13,6 +13,13 @@ import (
 // originPolicy refuses browsers from origins that are not allowed, adds
 // CORS headers for the ones that are, records whether the request is an
 // allowed cross-origin browser's, and answers preflights (OPTIONS).
+//
+// An allowed origin may send credentials (fetch's credentials: 'include',
+// which the ArcGIS Maps SDK uses for a server on its trustedServers list):
+// the answer names the exact origin, never "*", and allows credentials.
+// That gives such a request nothing a plain one lacks, since the proxy
+// reads no cookie and no ambient authentication: the credential or key is
+// in the path.
 func (s *Server) originPolicy(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
@@ -26,10 +33,7 @@ func (s *Server) originPolicy(next echo.HandlerFunc) echo.HandlerFunc {
 				}
 				return &failure.Error{Kind: failure.Forbidden, Message: msg}
 			}
-			if s.cfg.CORSHeaders {
-				h.Set("Access-Control-Allow-Origin", o)
-				h.Set("Access-Control-Expose-Headers", "ETag, Retry-After")
-			}
+			s.allowCORS(h, o)
 			recordOf(c).in.browser = true
 		}
 		if r.Method == http.MethodOptions {
@@ -40,6 +44,38 @@ func (s *Server) originPolicy(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 var varyOrigin = []string{"Origin"}
+
+// allowCORS adds the CORS headers of an answer to the allowed browser
+// origin o, unless the platform adds them (CORS_HEADERS=off).
+func (s *Server) allowCORS(h http.Header, o string) {
+	if !s.cfg.CORSHeaders {
+		return
+	}
+	h["Access-Control-Allow-Origin"] = []string{o}
+	h["Access-Control-Allow-Credentials"] = allowCredentials
+	h["Access-Control-Expose-Headers"] = exposeHeaders
+}
+
+// Header values of every CORS answer, shared: net/http copies them.
+var (
+	allowCredentials = []string{"true"}
+	exposeHeaders    = []string{"ETag, Retry-After"}
+)
+
+// errorCORS lets a browser read an error that came before the origin
+// policy ran (a malformed URL, an unknown key, a limit): the origin must
+// be allowed by ALLOWED_ORIGINS or be the proxy's own, since whom the
+// request acts for (and so a key's own origins) may not be known yet.
+func (s *Server) errorCORS(r *http.Request, h http.Header) {
+	o := r.Header.Get("Origin")
+	if o == "" || h.Get("Access-Control-Allow-Origin") != "" || !s.cfg.AllowedOrigins.Allowed(o) && !s.sameOrigin(r, o) {
+		return
+	}
+	if _, ok := h["Vary"]; !ok {
+		h["Vary"] = varyOrigin
+	}
+	s.allowCORS(h, o)
+}
 
 func (s *Server) sameOrigin(r *http.Request, o string) bool {
 	base, ok := publicurl.Base(r, s.cfg.PublicBaseURL)

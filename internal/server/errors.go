@@ -31,6 +31,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	status := fe.HTTPStatus()
 	h := c.Response().Header()
 	h.Set("Cache-Control", "no-store")
+	if rec.format != formatJSON {
+		s.errorCORS(c.Request(), h)
+	}
 	if fe.Kind == failure.RateLimited && fe.RetryAfter != "" {
 		h.Set("Retry-After", fe.RetryAfter)
 	}

@@ -1,0 +1,147 @@
+package server_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hexprox/hexprox/internal/keys"
+	"github.com/hexprox/hexprox/internal/requiretools"
+)
+
+// Every answer to an allowed origin lets a credentialed request read it
+// (the ArcGIS Maps SDK sends credentials to a server on its
+// trustedServers list): the exact origin, Access-Control-Allow-Credentials
+// and Vary: Origin, also when ALLOWED_ORIGINS is a lone "*", and also for
+// errors that come before the origin policy. An origin that is not
+// allowed gets no CORS header at all.
+func TestCredentialedCORS(t *testing.T) {
+	for _, origins := range []string{"", "*"} {
+		env := map[string]string{}
+		if origins != "" {
+			env["ALLOWED_ORIGINS"] = origins
+		}
+		h := newHarness(t, env)
+		key := h.addKey(keys.Record{Org: "Trusted servers"})
+		v1wms, v2wms := h.wmsURL(), h.proxy.URL+"/v2/wms/"+key
+		for _, tc := range []struct {
+			name, method, url string
+			status            int
+		}{
+			{"capabilities", "GET", h.credURL() + "/1.0.0/WMTSCapabilities.xml", 200},
+			{"tile", "GET", h.credURL() + tilePath, 200},
+			{"key capabilities", "GET", h.keyURL(key) + "/1.0.0/WMTSCapabilities.xml", 200},
+			{"key tile", "GET", h.keyURL(key) + tilePath, 200},
+			{"map", "GET", v1wms + getMap, 200},
+			{"key map", "GET", v2wms + getMap, 200},
+			{"feature info", "GET", v2wms + usageGFI, 200},
+			{"legend", "GET", v1wms + usageLegend, 200},
+			{"bad tile", "GET", h.credURL() + usageBadTile, 400},
+			{"unknown key", "GET", h.keyURL("hxpk-"+strings.Repeat("x", 43)) + tilePath, 403},
+			{"malformed credential", "GET", h.proxy.URL + "/wmts/!!/??" + tilePath, 400},
+			{"preflight", "OPTIONS", h.keyURL(key) + tilePath, 204},
+		} {
+			hdr := map[string]string{"Origin": allowed}
+			if tc.method == "OPTIONS" {
+				hdr["Access-Control-Request-Method"] = "GET"
+				hdr["Access-Control-Request-Headers"] = "x-requested-with"
+			}
+			resp, body := h.do(tc.method, tc.url, hdr)
+			hd := resp.Header
+			if resp.StatusCode != tc.status || hd.Get("Access-Control-Allow-Origin") != allowed || hd.Get("Access-Control-Allow-Credentials") != "true" ||
+				!strings.Contains(strings.Join(hd.Values("Vary"), ","), "Origin") {
+				t.Errorf("ALLOWED_ORIGINS=%q, %s: %d (want %d), ACAO %q, ACAC %q, Vary %q\n%.300s", origins, tc.name, resp.StatusCode, tc.status,
+					hd.Get("Access-Control-Allow-Origin"), hd.Get("Access-Control-Allow-Credentials"), hd.Values("Vary"), body)
+			}
+			if tc.method == "OPTIONS" && hd.Get("Access-Control-Allow-Headers") != "x-requested-with" {
+				t.Errorf("preflight: the SDK's headers are not allowed: %v", hd)
+			}
+		}
+	}
+
+	h := newHarness(t, nil)
+	key := h.addKey(keys.Record{Org: "Trusted servers"})
+	for _, u := range []string{h.credURL() + tilePath, h.keyURL(key) + tilePath, h.keyURL("hxpk-"+strings.Repeat("x", 43)) + tilePath, h.proxy.URL + "/wmts/!!/??" + tilePath} {
+		resp, _ := h.get(u, map[string]string{"Origin": "https://evil.example"})
+		for k := range resp.Header {
+			if strings.HasPrefix(k, "Access-Control-") {
+				t.Errorf("%s from a refused origin: %d with %s", u, resp.StatusCode, k)
+			}
+		}
+	}
+	off := newHarness(t, map[string]string{"CORS_HEADERS": "off"})
+	resp, _ := off.get(off.credURL()+tilePath, map[string]string{"Origin": allowed})
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Access-Control-Allow-Credentials") != "" || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("CORS_HEADERS=off: %d %v", resp.StatusCode, resp.Header)
+	}
+}
+
+// In Chromium, a page on an allowed origin fetches capabilities and a tile
+// with credentials: 'include' through a credential URL and through a /v2
+// key, as an ArcGIS web app does for a trusted server; a page on an origin
+// that is not allowed cannot read them.
+func TestCredentialedFetchInChromium(t *testing.T) {
+	root := repoRoot(t)
+	chromium := os.Getenv("CHROMIUM_PATH")
+	if chromium == "" {
+		chromium = "/usr/bin/chromium"
+	}
+	_, errNode := exec.LookPath("node")
+	_, errPW := os.Stat(filepath.Join(root, "tools", "node_modules", "playwright-core"))
+	_, errChrome := os.Stat(chromium)
+	if errNode != nil || errPW != nil || errChrome != nil {
+		requiretools.Missing(t, "the browser test needs node, tools/node_modules/playwright-core and %s (%v %v %v); ./scripts/test installs them", chromium, errNode, errPW, errChrome)
+	}
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, "<!doctype html><title>web map</title>")
+	})
+	trusted, foreign := httptest.NewServer(page), httptest.NewServer(page)
+	t.Cleanup(trusted.Close)
+	t.Cleanup(foreign.Close)
+	h := newHarness(t, map[string]string{"ALLOWED_ORIGINS": trusted.URL})
+	key := h.addKey(keys.Record{Org: "Trusted servers"})
+	urls := []string{
+		h.credURL() + "/1.0.0/WMTSCapabilities.xml", h.credURL() + tilePath,
+		h.keyURL(key) + "/1.0.0/WMTSCapabilities.xml", h.keyURL(key) + tilePath,
+	}
+	args, _ := json.Marshal(map[string]any{"pages": []string{trusted.URL + "/", foreign.URL + "/"}, "urls": urls})
+	cmd := exec.Command("node", filepath.Join(root, "tools", "cors-check.mjs"), string(args))
+	cmd.Env = append(os.Environ(), "CHROMIUM_PATH="+chromium)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("browser driver: %v\n%s", err, out)
+	}
+	var r struct {
+		Error   string
+		Results map[string][]struct {
+			URL, Error string
+			OK         bool
+			Status     int
+			Bytes      int
+		}
+	}
+	if err := json.Unmarshal(out, &r); err != nil || r.Error != "" {
+		t.Fatalf("driver output %s: %v %s", out, err, r.Error)
+	}
+	for i, got := range r.Results[trusted.URL+"/"] {
+		if !got.OK || got.Status != 200 || got.Bytes == 0 {
+			t.Errorf("from the trusted page, %s: %d, %d bytes, %s", urls[i][len(h.proxy.URL):min(len(urls[i]), len(h.proxy.URL)+20)]+"…", got.Status, got.Bytes, got.Error)
+		}
+	}
+	for _, got := range r.Results[foreign.URL+"/"] {
+		if got.OK || got.Status != 0 {
+			t.Errorf("a page on a foreign origin read an answer: %d, %d bytes", got.Status, got.Bytes)
+		}
+	}
+	if n := len(r.Results[trusted.URL+"/"]) + len(r.Results[foreign.URL+"/"]); n != 2*len(urls) {
+		t.Fatalf("%d fetches reported, want %d", n, 2*len(urls))
+	}
+}
