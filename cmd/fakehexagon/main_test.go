@@ -238,8 +238,9 @@ func TestDemoKeyServesThroughTheProxy(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body, `template="`+proxy.URL+"/v2/wmts/"+d.key+"/1.0.0/HxGN_Imagery/") {
 		t.Fatalf("the demo WMTS URL: %d\n%.600s", resp.StatusCode, body)
 	}
-	if resp, _ := get(local(strings.TrimSuffix(d.wmts, "/1.0.0/WMTSCapabilities.xml") + "/1.0.0/HxGN_Imagery/default/WebMercator/5/10/12.jpg")); resp.StatusCode != http.StatusFound {
-		t.Fatalf("a demo key tile: %d", resp.StatusCode)
+	if resp, _ := get(local(strings.TrimSuffix(d.wmts, "/1.0.0/WMTSCapabilities.xml") + "/1.0.0/HxGN_Imagery/default/WebMercator/5/10/12.jpg")); resp.StatusCode != http.StatusOK ||
+		resp.Header.Get("Content-Type") != "image/jpeg" {
+		t.Fatalf("a demo key tile, streamed: %d", resp.StatusCode)
 	}
 	if resp, body := get(local(d.wms) + "?SERVICE=WMS&REQUEST=GetCapabilities"); resp.StatusCode != 200 || !strings.Contains(body, proxy.URL+"/v2/wms/"+d.key) {
 		t.Fatalf("the demo WMS URL: %d\n%.600s", resp.StatusCode, body)

@@ -32,6 +32,9 @@ type Data struct {
 	WMTS      string    // the key's WMTS capabilities address
 	WMS       string    // the key's WMS address
 	Version   string    // HexProx's version, in the footer
+	// Redirect says the key's desktop tiles are redirected to Hexagon
+	// with its token (keys.Record.Redirect), which the page says plainly.
+	Redirect bool
 	Usage     *Usage    // nil hides the usage section
 }
 

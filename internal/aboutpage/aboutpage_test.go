@@ -46,10 +46,16 @@ func TestRenderShowsTheKey(t *testing.T) {
 		`<tr id="usage-today"><th scope="row">Today</th><td>1,234</td><td>1,200</td><td>1.5 kB</td></tr>`,
 		`<tr id="usage-month"><th scope="row">This month so far</th><td>9,876,543</td><td>9,000,001</td><td>12.3 GB</td></tr>`,
 		"<footer>HexProx v9.8.7</footer>",
+		`<dd id="tiles">served through this proxy: no Hexagon token ever reaches you</dd>`,
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("page lacks %s", want)
 		}
+	}
+	d := sample()
+	d.Redirect = true
+	if html, _ := Render(d); !strings.Contains(string(html), "redirected to Hexagon with a Hexagon token") {
+		t.Error("a redirecting key's page does not say what its holder receives")
 	}
 	for _, external := range []string{"<script src", `href="http`, `src="http`, "@import", "url(http", ` style="`} {
 		if strings.Contains(s, external) {
@@ -139,11 +145,11 @@ func TestPolicyMatchesInlineScriptAndStyle(t *testing.T) {
 
 // TestDataHoldsNoCredential: the page cannot show a client ID, secret or
 // token, because Data has nowhere to put one. A new field must be a
-// string, time, count or the usage, and not named for a credential.
+// string, time, count, flag or the usage, and not named for a credential.
 func TestDataHoldsNoCredential(t *testing.T) {
 	forbidden := regexp.MustCompile(`(?i)secret|client|token|credential|password|sets?$|^key$`)
 	allowed := map[reflect.Type]bool{
-		reflect.TypeOf(""): true, reflect.TypeOf(time.Time{}): true, reflect.TypeOf(int64(0)): true,
+		reflect.TypeOf(""): true, reflect.TypeOf(time.Time{}): true, reflect.TypeOf(int64(0)): true, reflect.TypeOf(false): true,
 		reflect.TypeOf(&Usage{}): true, reflect.TypeOf(Counts{}): true,
 	}
 	var walk func(reflect.Type)

@@ -29,6 +29,7 @@ type recordFlags struct {
 	rate                                   float64
 	burst                                  int
 	daily                                  int64
+	redirect                               bool
 
 	exp, nbf time.Time // expires and notBefore, parsed by check
 }
@@ -43,6 +44,7 @@ func (f *recordFlags) add(fs *flag.FlagSet) {
 	fs.Float64Var(&f.rate, "rate", 0, "")
 	fs.IntVar(&f.burst, "burst", 0, "")
 	fs.Int64Var(&f.daily, "daily", 0, "")
+	fs.BoolVar(&f.redirect, "redirect", false, "")
 }
 
 // check validates the flags that given reports given and returns every
@@ -104,6 +106,7 @@ func (f *recordFlags) apply(r *keys.Record, given func(name string) bool) {
 		{"rate", func() { r.Rate = f.rate }},
 		{"burst", func() { r.Burst = f.burst }},
 		{"daily", func() { r.DailyRequests = f.daily }},
+		{"redirect", func() { r.Redirect = f.redirect }},
 	} {
 		if given(v.name) {
 			v.set()
@@ -215,6 +218,10 @@ func runNew(ctx context.Context, c *cli, args []string) error {
 	w.Flush()
 	fmt.Fprintf(c.out, "\nAnyone holding these URLs can use the imagery: give them to %s only.\nRevoke with: handler keys revoke %s\n",
 		r.Contact, strings.TrimSuffix(prefix(key), "…"))
+	if r.Redirect {
+		fmt.Fprintf(c.out, "\nWith --redirect, desktop tiles and maps are redirected to Hexagon: the key holder receives Hexagon tokens,\n"+
+			"which keep working without the proxy, unlimited and uncounted, even after the key is revoked.\n")
+	}
 	return nil
 }
 
@@ -383,6 +390,11 @@ func describe(w io.Writer, key string, r keys.Record, now time.Time) {
 			lim = append(lim, fmt.Sprintf("%d requests/day", r.DailyRequests))
 		}
 		fmt.Fprintf(w, "Limits:\t%s\n", dash(strings.Join(lim, ", ")))
+		delivery := "through the proxy (the key holder never receives a Hexagon token)"
+		if r.Redirect {
+			delivery = "desktop tiles and maps redirected to Hexagon: the key holder receives Hexagon tokens, which revoking the key does not revoke"
+		}
+		fmt.Fprintf(w, "Tiles:\t%s\n", delivery)
 	}
 }
 
@@ -483,7 +495,7 @@ func runSet(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	content := flags["org"] || flags["contact"] || flags["note"] || flags["origin"] || flags["rate"] || flags["burst"] || flags["daily"]
+	content := flags["org"] || flags["contact"] || flags["note"] || flags["origin"] || flags["rate"] || flags["burst"] || flags["daily"] || flags["redirect"]
 	if content && unreadable(r) {
 		return fmt.Errorf("key %s is revoked, and Key Vault does not let a revoked key's contents be read or changed: "+
 			"enable it, change it, and revoke it again (--expires and --not-before work on a revoked key)", prefix(key))

@@ -873,3 +873,34 @@ func TestRevokeEscapesTheOrg(t *testing.T) {
 		}
 	})
 }
+
+// --redirect is a choice an operator makes knowingly: new and set say
+// what it gives away, show says which way tiles go, and it can be undone.
+func TestRedirectOptIn(t *testing.T) {
+	bothStores(t, func(t *testing.T, h *harness) {
+		secret := "redirect-" + storetest.Key(t)
+		key, r := h.newKey(t, secret+"\n", "--org", "Trusted", "--contact", "gis@trusted.example", "--client-id", "trusted-id", "--redirect")
+		if !strings.Contains(r.out, "receives Hexagon tokens") {
+			t.Errorf("keys new --redirect does not say what it gives away:\n%s", r.out)
+		}
+		st := h.assertStore(t)
+		ctx := context.Background()
+		if got, err := st.Get(ctx, key); err != nil || !got.Redirect {
+			t.Fatalf("--redirect not stored: %v %v", got.Redirect, err)
+		}
+		if r := h.mustRun(t, "", "show", key); !strings.Contains(r.out, "redirected to Hexagon") {
+			t.Errorf("show does not say tiles are redirected:\n%s", r.out)
+		}
+		h.mustRun(t, "", "set", key, "--redirect=false")
+		if got, _ := st.Get(ctx, key); got.Redirect {
+			t.Fatal("--redirect=false did not clear it")
+		}
+		if r := h.mustRun(t, "", "show", key); !strings.Contains(r.out, "through the proxy") {
+			t.Errorf("show after --redirect=false:\n%s", r.out)
+		}
+		plain, r := h.newKey(t, secret+"\n", "--org", "Plain", "--contact", "gis@plain.example", "--client-id", "plain-id")
+		if got, _ := st.Get(ctx, plain); got.Redirect || strings.Contains(r.out, "receives Hexagon tokens") {
+			t.Fatal("a key redirects without --redirect")
+		}
+	})
+}

@@ -19,6 +19,14 @@ const usageNew = `handler keys new --org ORG --contact CONTACT [options]
   --note TEXT                  a note for admins
   --rate N --burst N           requests per second (and burst) per instance
   --daily N                    requests per UTC day across all instances
+  --redirect                   let desktop tiles and maps be redirected to
+                               Hexagon with its token, as credential URLs
+                               are. This gives the key holder Hexagon's
+                               token: it keeps working without the proxy,
+                               unlimited and uncounted, after the key is
+                               revoked, for as long as anyone uses the
+                               credential set. Off (the default), the proxy
+                               serves everything itself.
   --base-url URL               the proxy's address (default PUBLIC_BASE_URL,
                                or http://localhost:8080)
 
@@ -70,6 +78,9 @@ const usageSet = `handler keys set KEY [options]
                                none clears them
   --org ORG --contact CONTACT --note TEXT
   --rate N --burst N --daily N limits; 0 removes one
+  --redirect[=false]           let desktop tiles be redirected to Hexagon
+                               with its token (see keys new --help: it hands
+                               the key holder a token the key cannot revoke)
 
   example:
     handler keys set hxpk-Ab3dE --expires 2027-06-30 --origin https://*.marin.gov

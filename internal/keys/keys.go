@@ -58,6 +58,15 @@ type Record struct {
 	Rate          float64 // requests per second per instance
 	Burst         int
 	DailyRequests int64 // across all instances, per UTC day
+
+	// Redirect lets the key's desktop tiles and maps be answered with a
+	// redirect to Hexagon, as credential URLs are. It gives the key holder
+	// Hexagon's token, which keeps working without the proxy (no limits,
+	// no counting, after the key is revoked) for as long as Hexagon renews
+	// it for anyone using the credential set; so it is off unless an
+	// operator trusts the organisation with that. Off, everything the key
+	// serves goes through the proxy.
+	Redirect bool
 }
 
 // Entry is a key and its record, as List returns them.

@@ -35,6 +35,7 @@ type recordJSON struct {
 	Rate          float64   `json:"rate,omitempty"`
 	Burst         int       `json:"burst,omitempty"`
 	DailyRequests int64     `json:"daily_requests,omitempty"`
+	Redirect      bool      `json:"redirect,omitempty"`
 	Enabled       *bool     `json:"enabled,omitempty"`
 	NotBefore     string    `json:"not_before,omitempty"`
 	Expires       string    `json:"expires,omitempty"`
@@ -50,7 +51,7 @@ type setJSON struct {
 // that keeps members it does not know (the file store) replaces exactly
 // these.
 var RecordFields = []string{"count", "sets", "org", "contact", "note", "origins", "rate",
-	"burst", "daily_requests", "enabled", "not_before", "expires", "created"}
+	"burst", "daily_requests", "redirect", "enabled", "not_before", "expires", "created"}
 
 // ParseRecord decodes a record in the original HexProx's layout:
 //
@@ -58,9 +59,9 @@ var RecordFields = []string{"count", "sets", "org", "contact", "note", "origins"
 //	 "org": "…", "contact": "…"}
 //
 // with the optional members note, origins (a list of ALLOWED_ORIGINS
-// entries), rate, burst, daily_requests, and, for stores that keep the
-// lifecycle in the record (the file store), enabled (default true),
-// not_before, expires and created (RFC 3339). Unknown members are
+// entries), rate, burst, daily_requests, redirect (see Record.Redirect),
+// and, for stores that keep the lifecycle in the record (the file store),
+// enabled (default true), not_before, expires and created (RFC 3339). Unknown members are
 // ignored. count is ignored too: the original may have written one that
 // disagrees with its sets, and len(sets) is what counts.
 //
@@ -86,7 +87,7 @@ func (j *recordJSON) record() (Record, error) {
 	r := Record{
 		Org: j.Org, Contact: j.Contact, Note: j.Note, Origins: j.Origins,
 		Enabled: j.Enabled == nil || *j.Enabled,
-		Rate:    j.Rate, Burst: j.Burst, DailyRequests: j.DailyRequests,
+		Rate:    j.Rate, Burst: j.Burst, DailyRequests: j.DailyRequests, Redirect: j.Redirect,
 	}
 	if len(j.Sets) == 0 {
 		return Record{}, problem("record has no credential sets")
@@ -229,7 +230,7 @@ func Position(data []byte, off int64) (line, col int) {
 func EncodeRecord(r Record) ([]byte, error) {
 	j := recordJSON{
 		Count: len(r.Sets), Org: r.Org, Contact: r.Contact, Note: r.Note, Origins: r.Origins,
-		Rate: r.Rate, Burst: r.Burst, DailyRequests: r.DailyRequests,
+		Rate: r.Rate, Burst: r.Burst, DailyRequests: r.DailyRequests, Redirect: r.Redirect,
 	}
 	j.Sets = make([]setJSON, len(r.Sets))
 	for i, s := range r.Sets {

@@ -99,7 +99,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		Org: "Marin <GIS> & \"co\"", Contact: "gis@example.org", Note: "portal items",
 		Origins: []string{"https://marin.maps.arcgis.com", "https://*.marin.gov"},
 		Enabled: false,
-		Rate:    2.5, Burst: 10, DailyRequests: 5000,
+		Rate:    2.5, Burst: 10, DailyRequests: 5000, Redirect: true,
 		NotBefore: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC),
 		Expires:   time.Date(2026, 1, 1, 12, 30, 0, 0, time.FixedZone("PST", -8*3600)),
 		Created:   time.Date(2024, 12, 24, 9, 0, 0, 0, time.UTC),
@@ -110,7 +110,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, member := range []string{`"enabled": false`, `"expires": "2026-01-01T20:30:00Z"`, `"not_before": "2025-01-01T00:00:00Z"`,
-		`"daily_requests": 5000`, `"rate": 2.5`, `"burst": 10`, `"created": "2024-12-24T09:00:00Z"`, `"Marin <GIS> & \"co\""`} {
+		`"daily_requests": 5000`, `"rate": 2.5`, `"burst": 10`, `"redirect": true`, `"created": "2024-12-24T09:00:00Z"`, `"Marin <GIS> & \"co\""`} {
 		if !strings.Contains(string(out), member) {
 			t.Errorf("encoded record lacks %s:\n%s", member, out)
 		}
@@ -119,7 +119,7 @@ func TestRecordRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Org != in.Org || got.Note != in.Note || got.Enabled || got.Rate != 2.5 || got.Burst != 10 || got.DailyRequests != 5000 ||
+	if got.Org != in.Org || got.Note != in.Note || got.Enabled || got.Rate != 2.5 || got.Burst != 10 || got.DailyRequests != 5000 || !got.Redirect ||
 		!got.Expires.Equal(in.Expires) || !got.NotBefore.Equal(in.NotBefore) || !got.Created.Equal(in.Created) ||
 		len(got.Origins) != 2 || got.Origins[1] != "https://*.marin.gov" || len(got.Sets) != 2 || got.Sets[1].Secret != "s-b" {
 		t.Fatalf("round trip: got %+v", got)

@@ -79,6 +79,10 @@ func (k *Key) Record() Record {
 	return r
 }
 
+// Redirects reports whether the key's record lets its desktop tiles and
+// maps be redirected to Hexagon with a token (Record.Redirect).
+func (k *Key) Redirects() bool { return k.rec.Redirect }
+
 // Org returns the record's organisation, for logs.
 func (k *Key) Org() string { return k.rec.Org }
 

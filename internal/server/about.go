@@ -16,15 +16,19 @@ import (
 
 // aboutInfo is what /about/{key} says of a key: never a credential.
 type aboutInfo struct {
-	Org       string      `json:"org"`
-	Contact   string      `json:"contact"`
-	Status    string      `json:"status"`
-	Expires   *time.Time  `json:"expires,omitempty"`
-	NotBefore *time.Time  `json:"not_before,omitempty"`
-	WMTS      string      `json:"wmts"`
-	WMS       string      `json:"wms"`
-	Version   string      `json:"version"`
-	Usage     *aboutUsage `json:"usage,omitempty"`
+	Org       string     `json:"org"`
+	Contact   string     `json:"contact"`
+	Status    string     `json:"status"`
+	Expires   *time.Time `json:"expires,omitempty"`
+	NotBefore *time.Time `json:"not_before,omitempty"`
+	WMTS      string     `json:"wmts"`
+	WMS       string     `json:"wms"`
+	// Tiles says how desktop tiles are answered: "proxied" (the default:
+	// no Hexagon token reaches the key holder) or "redirected" (the key's
+	// record opts in: its holder receives Hexagon tokens).
+	Tiles   string      `json:"tiles"`
+	Version string      `json:"version"`
+	Usage   *aboutUsage `json:"usage,omitempty"`
 }
 
 // aboutUsage is a key's own usage: today and this month so far (UTC),
@@ -63,7 +67,10 @@ func (s *Server) about(c echo.Context) error {
 	addr := keys.AddressesOf(base, key)
 	info := aboutInfo{
 		Org: r.Org, Contact: r.Contact, Status: r.Status(s.now()).String(), Version: s.version,
-		WMTS: addr.WMTS, WMS: addr.WMS,
+		WMTS: addr.WMTS, WMS: addr.WMS, Tiles: "proxied",
+	}
+	if r.Redirect {
+		info.Tiles = "redirected"
 	}
 	if !r.Expires.IsZero() {
 		info.Expires = &r.Expires
@@ -93,7 +100,8 @@ func (s *Server) about(c echo.Context) error {
 // aboutPage renders aboutInfo for a browser: a small self-contained page
 // with a hash-based CSP.
 func (s *Server) aboutPage(c echo.Context, info aboutInfo) error {
-	d := aboutpage.Data{Org: info.Org, Contact: info.Contact, Status: info.Status, WMTS: info.WMTS, WMS: info.WMS, Version: info.Version}
+	d := aboutpage.Data{Org: info.Org, Contact: info.Contact, Status: info.Status, WMTS: info.WMTS, WMS: info.WMS, Version: info.Version,
+		Redirect: info.Tiles == "redirected"}
 	if info.Expires != nil {
 		d.Expires = *info.Expires
 	}

@@ -21,11 +21,16 @@ import (
 	"github.com/hexprox/hexprox/internal/usage"
 )
 
-// deliver answers a tile or map request: streamed to allowed browsers (or
-// to everyone with TILE_MODE=proxy), counted as streamed, else a redirect,
-// counted as redirected.
+// deliver answers a tile or map request, counted as what it is:
+//   - for an API key, streamed: a redirect would hand its holder Hexagon's
+//     token, which outlives the key (unless the key's record opts in);
+//   - for a credential URL, whose holder has the secret already, streamed
+//     to allowed browsers (or to everyone with TILE_MODE=proxy), else
+//     redirected (or to no one with TILE_MODE=redirect).
 func (s *Server) deliver(c echo.Context, call *hexagon.Call, redirected, streamed usage.Kind) error {
-	if s.cfg.TileMode == config.ModeProxy || s.cfg.TileMode == config.ModeAuto && recordOf(c).in.browser {
+	rec := recordOf(c)
+	if k := rec.in.principal.key; k != nil && !k.Redirects() ||
+		s.cfg.TileMode == config.ModeProxy || s.cfg.TileMode == config.ModeAuto && rec.in.browser {
 		return s.stream(c, call, streamed)
 	}
 	return s.redirect(c, call, redirected)

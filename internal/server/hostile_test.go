@@ -408,7 +408,7 @@ func hostileKeyCases(valid, revoked, unknown, evil string) []hostileKeyCase {
 		hostileKeyCase{hostileCase: hostileCase{name: "POST to a key", method: "POST", path: v + tilePath, status: 405}},
 		hostileKeyCase{hostileCase: hostileCase{name: "foreign origin on a key", method: "GET", path: v + tilePath, header: map[string]string{"Origin": evil}, status: 403}, store: true},
 		// Accepted on the proxy's terms: the client's token is dropped.
-		hostileKeyCase{hostileCase: hostileCase{name: "client access_token after a key", method: "GET", path: v + tilePath + "?access_token=stolen-token", status: 302, upstream: true}, store: true},
+		hostileKeyCase{hostileCase: hostileCase{name: "client access_token after a key", method: "GET", path: v + tilePath + "?access_token=stolen-token", status: 200, upstream: true}, store: true},
 	)
 	return cs
 }
@@ -448,7 +448,7 @@ func TestHostileKeys(t *testing.T) {
 	}
 	kh.noteKey(unknown)
 	// Warm the valid key, so that what follows counts only hostile lookups.
-	if resp, body := kh.get(kh.keyURL(valid)+tilePath, nil); resp.StatusCode != http.StatusFound {
+	if resp, body := kh.get(kh.keyURL(valid)+tilePath, nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("valid key: %d %s", resp.StatusCode, body)
 	}
 	cases := hostileKeyCases(valid, revoked, unknown, evil.URL)

@@ -61,21 +61,30 @@ func TestKeyServesEveryWMTSForm(t *testing.T) {
 		}
 		kh.assertNoSecrets(body)
 	}
-	// Desktop tiles redirect, REST and KVP; browsers get them streamed.
+	// Tiles, REST and KVP, are streamed to desktops and browsers alike: a
+	// redirect would hand the key holder Hexagon's token.
 	for _, u := range []string{kh.keyURL(key) + tilePath, kh.keyURL(key) + kvpTile} {
-		resp, _ := kh.get(u, nil)
-		loc, _ := url.Parse(resp.Header.Get("Location"))
-		live, _, _ := kh.fake.CurrentToken(clientID)
-		if resp.StatusCode != http.StatusFound || loc == nil || loc.Query().Get("access_token") != live {
-			t.Fatalf("%s: %d %q", u, resp.StatusCode, resp.Header.Get("Location"))
+		resp, body := kh.get(u, nil)
+		if resp.StatusCode != 200 || !bytes.Equal(body, kh.fake.JPEG()) || resp.Header.Get("Location") != "" {
+			t.Fatalf("%s for a desktop: %d %q", u, resp.StatusCode, resp.Header.Get("Location"))
 		}
-		resp, body := kh.get(u, map[string]string{"Origin": allowed})
+		resp, body = kh.get(u, map[string]string{"Origin": allowed})
 		if resp.StatusCode != 200 || !bytes.Equal(body, kh.fake.JPEG()) || resp.Header.Get("Access-Control-Allow-Origin") != allowed {
 			t.Fatalf("%s streamed: %d %v", u, resp.StatusCode, resp.Header)
 		}
 	}
-	if resp, _ := kh.do(http.MethodHead, kh.keyURL(key)+tilePath, nil); resp.StatusCode != http.StatusFound {
+	if resp, body := kh.do(http.MethodHead, kh.keyURL(key)+tilePath, nil); resp.StatusCode != http.StatusOK || len(body) != 0 {
 		t.Fatalf("HEAD: %d", resp.StatusCode)
+	}
+	// A key whose record opts in redirects desktops, with the token.
+	trusted := kh.addKey(keys.Record{Org: "Trusted County", Redirect: true})
+	for _, u := range []string{kh.keyURL(trusted) + tilePath, kh.keyURL(trusted) + kvpTile} {
+		resp, _ := kh.get(u, nil)
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		live, _, _ := kh.fake.CurrentToken(clientID)
+		if resp.StatusCode != http.StatusFound || loc == nil || loc.Query().Get("access_token") != live {
+			t.Fatalf("%s with redirect: %d %q", u, resp.StatusCode, resp.Header.Get("Location"))
+		}
 	}
 	if resp, _ := kh.do(http.MethodOptions, kh.keyURL(key)+tilePath, map[string]string{"Origin": allowed, "Access-Control-Request-Method": "GET"}); resp.StatusCode != 204 {
 		t.Fatalf("OPTIONS: %d", resp.StatusCode)
@@ -97,8 +106,12 @@ func TestKeyServesWMSInBothModes(t *testing.T) {
 	}
 	kh.assertNoSecrets(body)
 	gm := base + "?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=HxGN_Imagery&STYLES=&CRS=EPSG:3857&BBOX=0,0,10,10&WIDTH=64&HEIGHT=64&FORMAT=image/png"
-	if resp, _ := kh.get(gm, nil); resp.StatusCode != http.StatusFound {
-		t.Fatalf("GetMap for desktop: %d", resp.StatusCode)
+	if resp, body := kh.get(gm, nil); resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/png" || len(body) == 0 {
+		t.Fatalf("GetMap for a desktop, streamed: %d", resp.StatusCode)
+	}
+	trusted := kh.proxy.URL + "/v2/wms/" + kh.addKey(keys.Record{Org: "Trusted Water Board", Redirect: true})
+	if resp, _ := kh.get(strings.Replace(gm, base, trusted, 1), nil); resp.StatusCode != http.StatusFound {
+		t.Fatalf("GetMap for a desktop, with redirect: %d", resp.StatusCode)
 	}
 	if resp, body := kh.get(gm, map[string]string{"Origin": allowed}); resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/png" || len(body) == 0 {
 		t.Fatalf("GetMap streamed: %d %v", resp.StatusCode, resp.Header)
@@ -110,7 +123,7 @@ func TestKeyLifecycle(t *testing.T) {
 	kh := newKeyHarness(t, nil, refresh)
 	ctx := context.Background()
 	key := kh.addKey(keys.Record{Org: "Parks", Contact: "parks-gis@example.org"})
-	if resp, _ := kh.get(kh.keyURL(key)+tilePath, nil); resp.StatusCode != http.StatusFound {
+	if resp, _ := kh.get(kh.keyURL(key)+tilePath, nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("active key: %d", resp.StatusCode)
 	}
 	// Revoked: refused within the refresh time, on every route.
@@ -194,7 +207,7 @@ func TestKeyWithARefusedSetStillServes(t *testing.T) {
 	kh.noteSecret("revoked-in-hexagon")
 	for i := 0; i < 20; i++ {
 		resp, body := kh.get(kh.keyURL(key)+tilePath, nil)
-		if resp.StatusCode != http.StatusFound {
+		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("request %d: %d %s", i, resp.StatusCode, body)
 		}
 	}
@@ -246,7 +259,8 @@ func TestAboutKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	if info["org"] != "County GIS" || info["contact"] != "gis@county.example" || info["status"] != "active" ||
-		info["wmts"] != kh.keyURL(key)+"/1.0.0/WMTSCapabilities.xml" || info["wms"] != kh.proxy.URL+"/v2/wms/"+key || info["version"] != "test" {
+		info["wmts"] != kh.keyURL(key)+"/1.0.0/WMTSCapabilities.xml" || info["wms"] != kh.proxy.URL+"/v2/wms/"+key || info["version"] != "test" ||
+		info["tiles"] != "proxied" {
 		t.Fatalf("about says %v", info)
 	}
 	if e, _ := time.Parse(time.RFC3339, info["expires"].(string)); !e.Equal(exp) {
@@ -308,7 +322,7 @@ func TestKeyVaultBehindTheProxy(t *testing.T) {
 	kv.Fail(http.StatusServiceUnavailable)
 	deadline := time.Now().Add(time.Second)
 	for time.Now().Before(deadline) {
-		if resp, body := h.get(u+tilePath, nil); resp.StatusCode != http.StatusFound {
+		if resp, body := h.get(u+tilePath, nil); resp.StatusCode != http.StatusOK {
 			t.Fatalf("vault down: a warm key answered %d %s", resp.StatusCode, body)
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -332,7 +346,7 @@ func TestKeyRateLimitWithoutACounter(t *testing.T) {
 		resp, _ := kh.get(kh.keyURL(key)+tilePath, nil)
 		statuses[resp.StatusCode]++
 	}
-	if statuses[http.StatusFound] < 2 || statuses[http.StatusTooManyRequests] == 0 {
+	if statuses[http.StatusOK] < 2 || statuses[http.StatusTooManyRequests] == 0 {
 		t.Fatalf("rate 2, burst 2: %v", statuses)
 	}
 }
@@ -366,12 +380,12 @@ func TestUnknownKeysArePerAddressGuesses(t *testing.T) {
 		t.Fatalf("60 random keys from one address made %d store calls", n)
 	}
 	// Another address, a valid key not in memory: served.
-	if resp, body := h.get(h.proxy.URL+"/v2/wmts/"+valid+tilePath, map[string]string{"X-Forwarded-For": "198.51.100.7"}); resp.StatusCode != http.StatusFound {
+	if resp, body := h.get(h.proxy.URL+"/v2/wmts/"+valid+tilePath, map[string]string{"X-Forwarded-For": "198.51.100.7"}); resp.StatusCode != http.StatusOK {
 		t.Fatalf("a valid cold key after the flood: %d %s", resp.StatusCode, body)
 	}
 	// Every spelling of it is the same key, with the same fingerprint.
 	resp, _ := h.get(h.proxy.URL+"/v2/wmts/"+strings.ToUpper(valid)+tilePath, nil)
-	if resp.StatusCode != http.StatusFound || strings.Count(h.logs.String(), `"key":"`+keys.Fingerprint(valid, "")+`"`) < 1 {
+	if resp.StatusCode != http.StatusOK || strings.Count(h.logs.String(), `"key":"`+keys.Fingerprint(valid, "")+`"`) < 1 {
 		t.Fatalf("an upper-case spelling: %d", resp.StatusCode)
 	}
 }
@@ -413,5 +427,73 @@ func TestRefusedSetIsChargedOnce(t *testing.T) {
 				t.Fatalf("first request of a key with burst 1 and a refused first set: %d %s", resp.StatusCode, body)
 			}
 		})
+	}
+}
+
+// Nothing that reaches a key holder carries a Hexagon token: not a
+// header, not a body, on any /v2 route or the about page, from a desktop
+// or a browser, answered or refused. A token in a redirect would outlive
+// the key (Hexagon renews the same token for whoever uses the set).
+func TestKeyHolderNeverReceivesTheToken(t *testing.T) {
+	h := newKeyHarness(t, nil, time.Minute)
+	key := h.addKey(keys.Record{Org: "Boundary County"})
+	wmts, wms, nocache := h.keyURL(key), h.proxy.URL+"/v2/wms/"+key, h.proxy.URL+"/v2/nokeycache/wmts/"+key
+	type answer struct {
+		what string
+		hdr  http.Header
+		body []byte
+	}
+	var answers []answer
+	for _, origin := range []string{"", allowed} {
+		for _, r := range []struct{ method, url string }{
+			{"GET", wmts + "/1.0.0/WMTSCapabilities.xml"},
+			{"GET", wmts + tilePath},
+			{"GET", wmts + kvpTile},
+			{"GET", wmts + "?SERVICE=WMTS&REQUEST=GetCapabilities"},
+			{"HEAD", wmts + tilePath},
+			{"OPTIONS", wmts + tilePath},
+			{"GET", nocache + tilePath},
+			{"GET", wms + "?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1"},
+			{"GET", wms + "?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0"},
+			{"GET", wms + getMap},
+			{"GET", wms + usageGFI},
+			{"GET", wms + usageLegend},
+			{"GET", wmts + usageBadTile},
+			{"GET", wmts + "/1.0.0/HxGN_Imagery/default/WebMercator/25/1/1.jpg"},
+			{"GET", wms + "?SERVICE=WMS&REQUEST=GetMap"},
+			{"GET", h.proxy.URL + "/about/" + key},
+		} {
+			hdr := map[string]string{}
+			if origin != "" {
+				hdr["Origin"] = origin
+			}
+			if r.method == "OPTIONS" {
+				hdr["Access-Control-Request-Method"] = "GET"
+			}
+			if strings.Contains(r.url, "/about/") && origin != "" {
+				hdr["Accept"] = "text/html"
+			}
+			resp, body := h.do(r.method, r.url, hdr)
+			if resp.StatusCode == http.StatusFound {
+				t.Errorf("%s %s (origin %q) was redirected", r.method, strings.TrimPrefix(r.url, h.proxy.URL), origin)
+			}
+			answers = append(answers, answer{r.method + " " + strings.TrimPrefix(r.url, h.proxy.URL), resp.Header, body})
+		}
+	}
+	live, _, ok := h.fake.CurrentToken(clientID)
+	if !ok || h.fake.TileRequests.Load() == 0 || h.fake.MapRequests.Load() == 0 {
+		t.Fatal("the requests did not reach Hexagon: the test proves nothing")
+	}
+	for _, a := range answers {
+		for name, vs := range a.hdr {
+			for _, v := range vs {
+				if strings.Contains(v, live) {
+					t.Errorf("%s: header %s carries the Hexagon token", a.what, name)
+				}
+			}
+		}
+		if bytes.Contains(a.body, []byte(live)) || bytes.Contains(a.body, []byte(url.QueryEscape(live))) {
+			t.Errorf("%s: the body carries the Hexagon token", a.what)
+		}
 	}
 }

@@ -60,6 +60,9 @@ func TestOWSLibThroughTheProxy(t *testing.T) {
 				}
 				// Both went through the URL OWSLib was given, in the mode asked.
 				wantMode := map[string]string{"redirect": "redirect", "proxy": "stream"}[mode]
+				if target.name == "key" {
+					wantMode = "stream" // a key's tiles never carry Hexagon's token to its holder
+				}
 				if n := loggedModes(t, kh.logs.String(), target)[wantMode]; n != 2 {
 					t.Fatalf("want the tile and the map for the %s URL delivered by %s, got %d", target.name, wantMode, n)
 				}
