@@ -90,7 +90,8 @@ type Results struct {
 // Targets and what each one is.
 var targetNotes = []struct{ name, note string }{
 	{"hexprox", "HexProx, LOG_LEVEL=info (a JSON line per request), v1 credential URL"},
-	{"hexprox-v2", "the same process, /v2 API key URL (KEYS_FILE)"},
+	{"hexprox-v2", "the same process, /v2 API key URL (KEYS_FILE), from a browser (Origin)"},
+	{"hexprox-v2-desktop", "the same process, /v2 API key URL from a desktop client (no Origin): streamed, as a key's tiles never carry Hexagon's token"},
 	{"hexprox-warn", "HexProx with LOG_LEVEL=warn (no line per successful request)"},
 	{"hexprox-sampled", "HexProx with LOG_SAMPLE=0.1 (a tenth of successful request lines)"},
 	{"hexprox-nocount", "HexProx with USAGE=off (no usage counting), logs at info"},
@@ -261,9 +262,9 @@ func run(bin string, duration time.Duration, connsText, out string, coldStarts, 
 	upstreamTile := "/streaming/wmts?/1.0.0/HxGN_Imagery/default/WebMercator/12/1500/700.jpg&access_token=" + token
 	upstreamCaps := "/streaming/wmts?/1.0.0/WMTSCapabilities.xml&access_token=" + token
 	targets := map[string]map[string]string{ // path → target → URL
-		"redirect": {"hexprox": url("hexprox") + cred + tile, "hexprox-v2": url("hexprox") + v2 + tile,
+		"redirect": {"hexprox": url("hexprox") + cred + tile,
 			"hexprox-warn": url("warn") + cred + tile, "hexprox-sampled": url("sampled") + cred + tile, "hexprox-nocount": url("nocount") + cred + tile, "floor302": url("floor") + tile},
-		"stream": {"hexprox": url("hexprox") + cred + tile, "hexprox-v2": url("hexprox") + v2 + tile,
+		"stream": {"hexprox": url("hexprox") + cred + tile, "hexprox-v2": url("hexprox") + v2 + tile, "hexprox-v2-desktop": url("hexprox") + v2 + tile,
 			"direct": fakeURL + upstreamTile, "baseline": url("baseline") + upstreamTile, "relay": url("relay") + upstreamTile},
 		"capabilities": {"hexprox": url("hexprox") + cred + "/1.0.0/WMTSCapabilities.xml", "direct": fakeURL + upstreamCaps},
 	}
@@ -282,6 +283,9 @@ func run(bin string, duration time.Duration, connsText, out string, coldStarts, 
 			switch path {
 			case "stream":
 				want, hdr = http.StatusOK, origin
+				if target == "hexprox-v2-desktop" {
+					hdr = ""
+				}
 			case "capabilities":
 				want = http.StatusOK
 			}
@@ -291,9 +295,9 @@ func run(bin string, duration time.Duration, connsText, out string, coldStarts, 
 			}
 		}
 	}
-	servers := map[string]*server{"hexprox": hp, "hexprox-v2": hp, "hexprox-warn": warn, "hexprox-sampled": sampled, "hexprox-nocount": nocount,
+	servers := map[string]*server{"hexprox": hp, "hexprox-v2": hp, "hexprox-v2-desktop": hp, "hexprox-warn": warn, "hexprox-sampled": sampled, "hexprox-nocount": nocount,
 		"floor302": floor, "direct": up, "baseline": base, "relay": relay, "nginx": ng}
-	order := []string{"hexprox", "hexprox-v2", "hexprox-nocount", "hexprox-warn", "hexprox-sampled", "floor302", "baseline", "relay", "nginx", "direct"}
+	order := []string{"hexprox", "hexprox-v2", "hexprox-v2-desktop", "hexprox-nocount", "hexprox-warn", "hexprox-sampled", "floor302", "baseline", "relay", "nginx", "direct"}
 	// Every path and target once per round, so that a target and its
 	// yardstick are measured minutes apart at most, however this shared
 	// machine's speed drifts; the table gives each one's median.
@@ -306,7 +310,7 @@ func run(bin string, duration time.Duration, connsText, out string, coldStarts, 
 						continue
 					}
 					var hdr []string
-					if path == "stream" && strings.HasPrefix(target, "hexprox") {
+					if path == "stream" && strings.HasPrefix(target, "hexprox") && target != "hexprox-v2-desktop" {
 						hdr = []string{"-H", "Origin: " + origin}
 					}
 					r, err := wrk(u, c, duration, hdr, servers[target])
