@@ -169,7 +169,7 @@ func run(bin string, duration time.Duration, connsText, out string, coldStarts, 
 	}
 	defer os.RemoveAll(tmp)
 
-	names := []string{"fake", "hexprox", "warn", "sampled", "nocount", "baseline", "relay", "floor", "nginx"}
+	names := []string{"fake", "hexprox", "warn", "sampled", "nocount", "baseline", "relay", "floor", "nginx", "slowfake", "slowhexprox", "slowrelay"}
 	addr := map[string]string{}
 	for _, n := range names {
 		if addr[n], err = procstat.FreeAddr(); err != nil {
@@ -344,6 +344,14 @@ func run(bin string, duration time.Duration, connsText, out string, coldStarts, 
 	for _, s := range []*server{warn, sampled, nocount, base, floor, ng} {
 		s.stop()
 	}
+	// Memory under many slow streams (issue 20): a key's desktop tiles
+	// are streamed, so a thousand clients waiting on a slow Hexagon are a
+	// thousand streams held open at once.
+	slow, err := slowStreams(bin, addr, keysFile, v2+tile, duration, tmp)
+	if err != nil {
+		skip("slow streams: %v", err)
+	}
+	res.Runs = append(res.Runs, slow...)
 	res.StartupMedian, res.StartupP90, err = startup(filepath.Join(bin, "handler"))
 	if err != nil {
 		return err
@@ -731,4 +739,68 @@ func find(res Results, path, target string, conns int) (Run, bool) {
 		}
 	}
 	return Run{}, false
+}
+
+// slowConns and slowDelay are the slow-upstream measurement: this many
+// concurrent streams, each waiting this long for Hexagon's first byte.
+const (
+	slowConns = 1000
+	slowDelay = 200 * time.Millisecond
+)
+
+// slowStreams runs slowConns concurrent desktop tile requests through a
+// /v2 key (streamed) and through the least relay, both to a fake Hexagon
+// that waits slowDelay before each tile, and returns the two runs: their
+// peak RSS is what many held-open streams cost.
+func slowStreams(bin string, addr map[string]string, keysFile, keyTile string, d time.Duration, tmp string) ([]Run, error) {
+	fakeURL := "http://" + addr["slowfake"]
+	up, err := start("slowfake", filepath.Join(bin, "fakehexagon"), nil, "-addr", addr["slowfake"], "-keys-file=", "-tile-delay", slowDelay.String())
+	if err != nil {
+		return nil, err
+	}
+	defer up.stop()
+	if err := waitHTTP(fakeURL + "/streaming/wmts"); err != nil {
+		return nil, err
+	}
+	_, port := splitPort(addr["slowhexprox"])
+	hp, err := start("slowhexprox", filepath.Join(bin, "handler"), []string{"PORT=" + port, "HEXAGON_URL=" + fakeURL, "TOKEN_STORE=memory",
+		"KEYS_FILE=" + keysFile, "USAGE_DIR=" + filepath.Join(tmp, "usage-slow"), "LOG_LEVEL=info"})
+	if err != nil {
+		return nil, err
+	}
+	defer hp.stop()
+	relay, err := start("slowrelay", filepath.Join(bin, "baseline"), []string{"GOGC=400"}, "-listen", addr["slowrelay"], "-upstream", fakeURL, "-mode", "relay")
+	if err != nil {
+		return nil, err
+	}
+	defer relay.stop()
+	for _, u := range []string{"http://" + addr["slowhexprox"] + "/healthz", "http://" + addr["slowrelay"] + "/streaming/wmts"} {
+		if err := waitHTTP(u); err != nil {
+			return nil, err
+		}
+	}
+	token, err := fetchToken(fakeURL)
+	if err != nil {
+		return nil, err
+	}
+	var runs []Run
+	for _, t := range []struct {
+		name, url string
+		srv       *server
+	}{
+		{"hexprox-v2-desktop", "http://" + addr["slowhexprox"] + keyTile, hp},
+		{"relay", "http://" + addr["slowrelay"] + "/streaming/wmts?/1.0.0/HxGN_Imagery/default/WebMercator/12/1500/700.jpg&access_token=" + token, relay},
+	} {
+		if got, err := probe(t.url, ""); err != nil || got != http.StatusOK {
+			return nil, fmt.Errorf("%s answered %d (%v)", t.name, got, err)
+		}
+		r, err := wrk(t.url, slowConns, max(d, 5*time.Second), nil, t.srv)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", t.name, err)
+		}
+		r.Path, r.Target, r.Conns, r.Rounds = "stream-slow", t.name, slowConns, 1
+		runs = append(runs, r)
+		progress(r)
+	}
+	return runs, nil
 }

@@ -12,6 +12,7 @@ var refs = map[string]map[string][]string{
 		"hexprox": {"floor302"}, "hexprox-warn": {"floor302"}, "hexprox-sampled": {"floor302"},
 		"hexprox-pinned": {"floor302"},
 	},
+	"stream-slow": {"hexprox-v2-desktop": {"relay"}},
 	"stream": {
 		"hexprox": {"relay", "baseline", "nginx"}, "hexprox-v2": {"hexprox", "nginx"}, "hexprox-v2-desktop": {"relay", "hexprox"},
 		"relay": {"nginx"},
@@ -59,6 +60,12 @@ func markdown(res Results) string {
 			c.Median, c.P90, c.Starts, c.WarmMedian, c.Ratio(), c.TokenRequests)
 	}
 
+	if h, ok := find(res, "stream-slow", "hexprox-v2-desktop", slowConns); ok {
+		if r, ok := find(res, "stream-slow", "relay", slowConns); ok {
+			fmt.Fprintf(&b, "Peak RSS at %d concurrent streams, Hexagon answering each after %v: HexProx (/v2 desktop tiles) %.0f MB, the least relay %.0f MB.\n",
+				slowConns, slowDelay, h.PeakRSS, r.PeakRSS)
+		}
+	}
 	b.WriteString("\nGoals (issue 14):\n\n| goal | conns | result | |\n|---|---|---|---|\n")
 	goal := func(name string, c int, result string, met bool) {
 		verdict := "not met"
@@ -111,6 +118,9 @@ func conns(res Results) []int {
 	var cs []int
 	seen := map[int]bool{}
 	for _, r := range res.Runs {
+		if r.Path == "stream-slow" {
+			continue // its own paragraph
+		}
 		if !seen[r.Conns] {
 			seen[r.Conns] = true
 			cs = append(cs, r.Conns)

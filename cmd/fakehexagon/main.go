@@ -56,6 +56,7 @@ func setup(args []string, out io.Writer) (*http.Server, error) {
 	lifetime := fs.Duration("lifetime", 12*time.Hour, "token lifetime")
 	tileSize := fs.Int("tile-size", 25<<10, "approximate JPEG tile size in bytes")
 	post := fs.Bool("post", false, "accept the standard POST token request as well as GET")
+	tileDelay := fs.Duration("tile-delay", 0, "wait this long before answering each tile or document (a slow upstream, for load tests)")
 	keysFile := fs.String("keys-file", filepath.Join(os.TempDir(), "hexprox-demo-keys.json"), "keys file for the demo /v2 API key (created if missing; \"\" for none)")
 	proxy := fs.String("proxy", "http://localhost:8080", "the proxy's address, for the printed URLs")
 	if err := fs.Parse(args); err != nil {
@@ -64,9 +65,12 @@ func setup(args []string, out io.Writer) (*http.Server, error) {
 
 	f := fakehexagon.New(fakehexagon.Options{Lifetime: *lifetime, TileSize: *tileSize})
 	f.AddClient(*id, *secret)
+	var sw fakehexagon.Switches
 	if *post {
-		f.Set(fakehexagon.Switches{TokenMethods: "GET,POST"})
+		sw.TokenMethods = "GET,POST"
 	}
+	sw.TileDelay = *tileDelay
+	f.Set(sw)
 	hexagon := "http://" + *addr
 	fmt.Fprintf(out, "fake Hexagon on %s (client %q)\n", hexagon, *id)
 	fmt.Fprintf(out, "run the proxy with HEXAGON_URL=%s and open:\n  %s/wmts/%s/%s/1.0.0/WMTSCapabilities.xml\n",
