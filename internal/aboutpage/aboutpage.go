@@ -35,7 +35,7 @@ type Data struct {
 	// Redirect says the key's desktop tiles are redirected to Hexagon
 	// with its token (keys.Record.Redirect), which the page says plainly.
 	Redirect bool
-	Usage     *Usage    // nil hides the usage section
+	Usage    *Usage // nil hides the usage section
 }
 
 // Usage is one key's own counts, in UTC calendar periods.
