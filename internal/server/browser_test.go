@@ -93,9 +93,13 @@ func assertPreview(t *testing.T, what string, r previewResult, prefix string) {
 	}
 }
 
-func TestLandingPageInChromium(t *testing.T) {
-	root := repoRoot(t)
-	chromium := os.Getenv("CHROMIUM_PATH")
+// needBrowser returns the repository's root and Chromium's path, or skips
+// (fails under HEXPROX_REQUIRE_TOOLS) without node, playwright-core or
+// Chromium.
+func needBrowser(t *testing.T) (root, chromium string) {
+	t.Helper()
+	root = repoRoot(t)
+	chromium = os.Getenv("CHROMIUM_PATH")
 	if chromium == "" {
 		chromium = "/usr/bin/chromium"
 	}
@@ -105,23 +109,36 @@ func TestLandingPageInChromium(t *testing.T) {
 	if errNode != nil || errPW != nil || errChrome != nil {
 		requiretools.Missing(t, "the browser test needs node, tools/node_modules/playwright-core and %s (%v %v %v); ./scripts/test installs them", chromium, errNode, errPW, errChrome)
 	}
+	return root, chromium
+}
+
+// runDriver runs a tools/ script in node with args as its JSON argument
+// and returns what it printed.
+func runDriver(t *testing.T, root, chromium, script string, args any) []byte {
+	t.Helper()
+	arg, _ := json.Marshal(args)
+	cmd := exec.Command("node", filepath.Join(root, "tools", script), string(arg))
+	cmd.Env = append(os.Environ(), "CHROMIUM_PATH="+chromium)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("browser driver %s: %v\n%s", script, err, out)
+	}
+	return out
+}
+
+func TestLandingPageInChromium(t *testing.T) {
+	root, chromium := needBrowser(t)
 	h, key, revokedKey, unknownKey := browserKeys(t)
 	shots := filepath.Join(root, "test", "artifacts")
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	args, _ := json.Marshal(map[string]string{
+	out := runDriver(t, root, chromium, "landing-check.mjs", map[string]string{
 		"url": h.proxy.URL + "/", "id": clientID, "secret": clientSecret, "wrongSecret": "wrong-secret",
 		"key": key, "revokedKey": revokedKey, "unknownKey": unknownKey,
 		"aboutUrl": h.proxy.URL + "/about/" + key, "shots": shots,
 	})
-	cmd := exec.Command("node", filepath.Join(root, "tools", "landing-check.mjs"), string(args))
-	cmd.Env = append(os.Environ(), "CHROMIUM_PATH="+chromium)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("browser driver: %v\n%s", err, out)
-	}
 	var r struct {
 		Title, Footer, Wmts, Wms, Error                 string
 		CopiedWmts, CopiedWms, CopyLabel, CopiedKeyWmts string

@@ -5,14 +5,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/hexprox/hexprox/internal/keys"
-	"github.com/hexprox/hexprox/internal/requiretools"
 )
 
 // Every answer to an allowed origin lets a credentialed request read it
@@ -87,17 +83,7 @@ func TestCredentialedCORS(t *testing.T) {
 // key, as an ArcGIS web app does for a trusted server; a page on an origin
 // that is not allowed cannot read them.
 func TestCredentialedFetchInChromium(t *testing.T) {
-	root := repoRoot(t)
-	chromium := os.Getenv("CHROMIUM_PATH")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	_, errNode := exec.LookPath("node")
-	_, errPW := os.Stat(filepath.Join(root, "tools", "node_modules", "playwright-core"))
-	_, errChrome := os.Stat(chromium)
-	if errNode != nil || errPW != nil || errChrome != nil {
-		requiretools.Missing(t, "the browser test needs node, tools/node_modules/playwright-core and %s (%v %v %v); ./scripts/test installs them", chromium, errNode, errPW, errChrome)
-	}
+	root, chromium := needBrowser(t)
 	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		io.WriteString(w, "<!doctype html><title>web map</title>")
@@ -111,14 +97,7 @@ func TestCredentialedFetchInChromium(t *testing.T) {
 		h.credURL() + "/1.0.0/WMTSCapabilities.xml", h.credURL() + tilePath,
 		h.keyURL(key) + "/1.0.0/WMTSCapabilities.xml", h.keyURL(key) + tilePath,
 	}
-	args, _ := json.Marshal(map[string]any{"pages": []string{trusted.URL + "/", foreign.URL + "/"}, "urls": urls})
-	cmd := exec.Command("node", filepath.Join(root, "tools", "cors-check.mjs"), string(args))
-	cmd.Env = append(os.Environ(), "CHROMIUM_PATH="+chromium)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("browser driver: %v\n%s", err, out)
-	}
+	out := runDriver(t, root, chromium, "cors-check.mjs", map[string]any{"pages": []string{trusted.URL + "/", foreign.URL + "/"}, "urls": urls})
 	var r struct {
 		Error   string
 		Results map[string][]struct {
