@@ -32,6 +32,9 @@ type Data struct {
 	WMTS      string    // the key's WMTS capabilities address
 	WMS       string    // the key's WMS address
 	Version   string    // HexProx's version, in the footer
+	// Origins are the web map origins the key alone serves, comma
+	// separated; "" means the proxy's allowed origins.
+	Origins string
 	// Redirect says the key's desktop tiles are redirected to Hexagon
 	// with its token (keys.Record.Redirect), which the page says plainly.
 	Redirect bool

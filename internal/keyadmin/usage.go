@@ -13,7 +13,10 @@ const usageNew = `handler keys new --org ORG --contact CONTACT [options]
                                number of --client-id, or 1)
   --copy-credentials-from KEY  reuse another key's credential sets
   --origin ORIGIN              browser origin for this key (repeatable),
-                               as in ALLOWED_ORIGINS: https://*.example.gov
+                               as in ALLOWED_ORIGINS: https://*.example.gov;
+                               given, they are the only origins whose web
+                               maps the key serves (ALLOWED_ORIGINS no
+                               longer applies to it)
   --expires WHEN               2026-12-31, an RFC 3339 time, or 90d / 720h
   --not-before WHEN            the key serves only from then
   --note TEXT                  a note for admins
@@ -74,8 +77,9 @@ const usageSet = `handler keys set KEY [options]
 
   --expires WHEN|none          expiry (2026-12-31, RFC 3339, 90d); none clears
   --not-before WHEN|none       start of validity; none clears
-  --origin ORIGIN|none         replaces the key's origins (repeatable);
-                               none clears them
+  --origin ORIGIN|none         replaces the key's origins, the only ones
+                               its web maps may be on (repeatable); none
+                               clears them: ALLOWED_ORIGINS applies again
   --org ORG --contact CONTACT --note TEXT
   --rate N --burst N --daily N limits; 0 removes one
   --redirect[=false]           let desktop tiles be redirected to Hexagon

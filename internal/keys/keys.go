@@ -43,8 +43,9 @@ type Record struct {
 	// Sets are the Hexagon credential sets the key's requests use; at
 	// least one.
 	Sets []credential.Credential
-	// Origins are added to ALLOWED_ORIGINS for this key only, each written
-	// as an ALLOWED_ORIGINS entry is (wildcards allowed).
+	// Origins, when given, are the only browser origins the key serves,
+	// in place of ALLOWED_ORIGINS, each written as an ALLOWED_ORIGINS entry
+	// is (wildcards allowed); none means ALLOWED_ORIGINS.
 	Origins []string
 
 	// Lifecycle. A key serves only while Enabled, after NotBefore and

@@ -57,6 +57,11 @@ func (k *Key) Limiter() *limit.Limiter { return k.limits }
 // origin (the global ALLOWED_ORIGINS are the server's to check).
 func (k *Key) AllowsOrigin(o string) bool { return k.origins.Allowed(o) }
 
+// HasOrigins reports whether the key's record names origins of its own:
+// then they alone say which browsers it serves, in place of
+// ALLOWED_ORIGINS. Origins the record gets wrong allow nothing.
+func (k *Key) HasOrigins() bool { return len(k.rec.Origins) > 0 }
+
 func (k *Key) serve(now time.Time) (*Key, error) {
 	switch s := k.rec.Status(now); s {
 	case Active:

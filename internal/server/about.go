@@ -26,7 +26,10 @@ type aboutInfo struct {
 	// Tiles says how desktop tiles are answered: "proxied" (the default:
 	// no Hexagon token reaches the key holder) or "redirected" (the key's
 	// record opts in: its holder receives Hexagon tokens).
-	Tiles   string      `json:"tiles"`
+	Tiles string `json:"tiles"`
+	// Origins are the only browser origins the key serves; none means
+	// the proxy's ALLOWED_ORIGINS.
+	Origins []string    `json:"origins,omitempty"`
 	Version string      `json:"version"`
 	Usage   *aboutUsage `json:"usage,omitempty"`
 }
@@ -67,7 +70,7 @@ func (s *Server) about(c echo.Context) error {
 	addr := keys.AddressesOf(base, key)
 	info := aboutInfo{
 		Org: r.Org, Contact: r.Contact, Status: r.Status(s.now()).String(), Version: s.version,
-		WMTS: addr.WMTS, WMS: addr.WMS, Tiles: "proxied",
+		WMTS: addr.WMTS, WMS: addr.WMS, Tiles: "proxied", Origins: r.Origins,
 	}
 	if r.Redirect {
 		info.Tiles = "redirected"
@@ -101,7 +104,7 @@ func (s *Server) about(c echo.Context) error {
 // with a hash-based CSP.
 func (s *Server) aboutPage(c echo.Context, info aboutInfo) error {
 	d := aboutpage.Data{Org: info.Org, Contact: info.Contact, Status: info.Status, WMTS: info.WMTS, WMS: info.WMS, Version: info.Version,
-		Redirect: info.Tiles == "redirected"}
+		Redirect: info.Tiles == "redirected", Origins: strings.Join(info.Origins, ", ")}
 	if info.Expires != nil {
 		d.Expires = *info.Expires
 	}

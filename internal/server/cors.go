@@ -26,10 +26,13 @@ func (s *Server) originPolicy(next echo.HandlerFunc) echo.HandlerFunc {
 		h := c.Response().Header()
 		h["Vary"] = varyOrigin // shared: appending to a one-element slice copies it
 		if o := r.Header.Get("Origin"); o != "" {
-			if p := recordOf(c).in.principal; !s.cfg.AllowedOrigins.Allowed(o) && !p.allowsOrigin(o) && !s.sameOrigin(r, o) {
+			if p := recordOf(c).in.principal; !s.originAllowed(r, p, o) {
 				msg := "this proxy does not serve pages from your site's origin; ask its operator to add it to ALLOWED_ORIGINS"
-				if p.key != nil {
-					msg = "this proxy does not serve pages from your site's origin with this key; ask its operator to add the origin to the key (handler keys set --origin) or to ALLOWED_ORIGINS"
+				switch {
+				case p.key != nil && p.key.HasOrigins():
+					msg = "this key serves pages only from its own origins, and yours is not one of them; ask the proxy's operator to add it to the key (handler keys set --origin)"
+				case p.key != nil:
+					msg = "this proxy does not serve pages from your site's origin with this key; ask its operator to give the key its origins (handler keys set --origin) or to add yours to ALLOWED_ORIGINS"
 				}
 				return &failure.Error{Kind: failure.Forbidden, Message: msg}
 			}
@@ -44,6 +47,21 @@ func (s *Server) originPolicy(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 var varyOrigin = []string{"Origin"}
+
+// originAllowed reports whether a page from origin o may use what p
+// serves: the proxy's own pages always; for a key with origins of its
+// own, those alone; else ALLOWED_ORIGINS. (A key's origins restrict it:
+// one organisation's key does not serve another's portal because both are
+// under *.arcgis.com.)
+func (s *Server) originAllowed(r *http.Request, p principal, o string) bool {
+	switch {
+	case s.sameOrigin(r, o):
+		return true
+	case p.key != nil && p.key.HasOrigins():
+		return p.key.AllowsOrigin(o)
+	}
+	return s.cfg.AllowedOrigins.Allowed(o)
+}
 
 // allowCORS adds the CORS headers of an answer to the allowed browser
 // origin o, unless the platform adds them (CORS_HEADERS=off).
@@ -63,12 +81,12 @@ var (
 )
 
 // errorCORS lets a browser read an error that came before the origin
-// policy ran (a malformed URL, an unknown key, a limit): the origin must
-// be allowed by ALLOWED_ORIGINS or be the proxy's own, since whom the
-// request acts for (and so a key's own origins) may not be known yet.
-func (s *Server) errorCORS(r *http.Request, h http.Header) {
+// policy ran (a malformed URL, an unknown key, a limit), by the same rule
+// as the policy's: for whom the request acts, when that is known, else
+// ALLOWED_ORIGINS.
+func (s *Server) errorCORS(r *http.Request, p principal, h http.Header) {
 	o := r.Header.Get("Origin")
-	if o == "" || h.Get("Access-Control-Allow-Origin") != "" || !s.cfg.AllowedOrigins.Allowed(o) && !s.sameOrigin(r, o) {
+	if o == "" || h.Get("Access-Control-Allow-Origin") != "" || !s.originAllowed(r, p, o) {
 		return
 	}
 	if _, ok := h["Vary"]; !ok {

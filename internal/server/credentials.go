@@ -55,9 +55,6 @@ func (p principal) ownPath() string {
 	return p.prefix + "/" + id + "/" + secret
 }
 
-// allowsOrigin reports whether the principal's own origins (an API key's)
-// allow a browser origin.
-func (p principal) allowsOrigin(o string) bool { return p.key != nil && p.key.AllowsOrigin(o) }
 
 // credentials is the credentials step of every service route: it parses
 // the query once, resolves the credential with find, and fills the record

@@ -32,7 +32,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	h := c.Response().Header()
 	h.Set("Cache-Control", "no-store")
 	if rec.format != formatJSON {
-		s.errorCORS(c.Request(), h)
+		s.errorCORS(c.Request(), rec.in.principal, h)
 	}
 	if fe.Kind == failure.RateLimited && fe.RetryAfter != "" {
 		h.Set("Retry-After", fe.RetryAfter)

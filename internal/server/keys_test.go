@@ -192,9 +192,26 @@ func TestKeyOrigins(t *testing.T) {
 	// The key's origins do not open credential URLs either.
 	resp, body = kh.get(kh.credURL()+tilePath, map[string]string{"Origin": portal})
 	kh.assertException(resp, body, http.StatusForbidden, "")
-	// The global list still applies to every key.
+	// A key without origins of its own serves ALLOWED_ORIGINS.
 	if resp, _ := kh.get(kh.keyURL(without)+tilePath, map[string]string{"Origin": allowed}); resp.StatusCode != 200 {
-		t.Fatalf("global origin on a key: %d", resp.StatusCode)
+		t.Fatalf("global origin on a key without origins: %d", resp.StatusCode)
+	}
+	// A key with origins serves those alone: another organisation's
+	// portal under *.arcgis.com is refused, preflight, tile or error,
+	// and gets no CORS header to read the refusal with.
+	resp, body = kh.get(kh.keyURL(withOrigin)+tilePath, map[string]string{"Origin": allowed})
+	rep := kh.assertException(resp, body, http.StatusForbidden, "")
+	if !strings.Contains(rep.Exception.Text, "only from its own origins") || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("a global origin on a key with its own: %q %v", rep.Exception.Text, resp.Header)
+	}
+	if resp, _ := kh.do(http.MethodOptions, kh.keyURL(withOrigin)+tilePath, map[string]string{"Origin": allowed, "Access-Control-Request-Method": "GET"}); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a preflight from a global origin on a key with its own: %d", resp.StatusCode)
+	}
+	limited := kh.addKey(keys.Record{Org: "Limited County", Origins: []string{"https://*.county.example"}, Rate: 1, Burst: 1})
+	kh.get(kh.keyURL(limited)+tilePath, nil)
+	resp, _ = kh.get(kh.keyURL(limited)+tilePath, map[string]string{"Origin": allowed})
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("an error before the origin policy, to an origin the key does not serve: %d %v", resp.StatusCode, resp.Header)
 	}
 }
 
