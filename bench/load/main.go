@@ -40,9 +40,10 @@ import (
 	"time"
 
 	"github.com/hexprox/hexprox/bench/internal/procstat"
+	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/keys"
-	"github.com/hexprox/hexprox/internal/keys/filestore"
+	"github.com/hexprox/hexprox/internal/keys/keystore"
 )
 
 const (
@@ -442,10 +443,7 @@ func splitPort(addr string) (host, port string) {
 // fake's demo client, as an operator would with hexprox-keys, and returns
 // its key.
 func writeKey(path string) (string, error) {
-	if err := filestore.Init(path); err != nil {
-		return "", err
-	}
-	store, err := filestore.Open(path)
+	store, err := keystore.Open(context.Background(), keystore.Settings{Kind: config.KeysFile, File: path, CreateFile: true})
 	if err != nil {
 		return "", err
 	}

@@ -25,10 +25,11 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
 	"github.com/hexprox/hexprox/internal/keys"
-	"github.com/hexprox/hexprox/internal/keys/filestore"
+	"github.com/hexprox/hexprox/internal/keys/keystore"
 )
 
 // Demo key record: who the demo key says it belongs to.
@@ -92,10 +93,7 @@ func setup(args []string, out io.Writer) (*http.Server, error) {
 // demoKey makes sure the keys file at path holds an active demo record
 // for cred and returns its key: the one an earlier run made, or a new one.
 func demoKey(path string, cred credential.Credential) (string, error) {
-	if err := filestore.Init(path); err != nil {
-		return "", err
-	}
-	store, err := filestore.Open(path)
+	store, err := keystore.Open(context.Background(), keystore.Settings{Kind: config.KeysFile, File: path, CreateFile: true})
 	if err != nil {
 		return "", err
 	}

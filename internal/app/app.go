@@ -57,9 +57,9 @@ type Options struct {
 	// Usage tunes the usage counter; a nil Sink means the one the settings
 	// name, zero Flush and Instance the settings' too.
 	Usage usage.Options
-	// StoreHealth tunes how a token-store outage is handled; nil means
-	// the defaults.
-	StoreHealth *token.StoreHealth
+	// TokenStoreRetry is how long after a token-store outage is noticed
+	// the store is tried again; zero means the default (30 s).
+	TokenStoreRetry time.Duration
 }
 
 // App is HexProx, assembled.
@@ -87,6 +87,20 @@ func New(cfg config.Config, o Options) (*App, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	// What can fail comes first, before anything runs in the background.
+	svc, err := storageClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	store := o.KeyStore
+	if store == nil {
+		settings := keystore.FromConfig(cfg.Keys)
+		settings.Retry = &keystore.ServerRetry
+		if store, err = keystore.Open(context.Background(), settings); err != nil {
+			return nil, err
+		}
+	}
+
 	a := &App{Config: cfg}
 	out := o.LogOut
 	if !o.UnbufferedLogs {
@@ -100,22 +114,7 @@ func New(cfg config.Config, o Options) (*App, error) {
 	// can still get a token.
 	serving, stop := context.WithCancel(context.Background())
 	a.stopServing = stop
-
-	svc, err := storageClient(cfg)
-	if err != nil {
-		stop()
-		return nil, err
-	}
-	layers := a.tokenLayers(serving, cfg, svc, o)
-	store := o.KeyStore
-	if store == nil {
-		settings := keystore.FromConfig(cfg.Keys)
-		settings.Retry = &keystore.ServerRetry
-		if store, err = keystore.Open(serving, settings); err != nil {
-			stop()
-			return nil, err
-		}
-	}
+	tokens := a.tokens(serving, cfg, svc, o)
 	if store != nil {
 		ko := o.KeyCache
 		if ko.Refresh == 0 {
@@ -149,8 +148,8 @@ func New(cfg config.Config, o Options) (*App, error) {
 		guesses = guesslimit.New(guesslimit.Options{PerMinute: cfg.GuessLimit, Burst: min(cfg.GuessLimit, guesslimit.DefaultBurst), Now: o.Now})
 	}
 	a.Server = server.New(server.Options{
-		Settings: ServerSettings(cfg),
-		Tokens:   layers,
+		Settings: serverSettings(cfg),
+		Tokens:   tokens,
 		Context:  serving,
 		Upstream: o.Upstream,
 		Keys:     a.Keys,
@@ -183,8 +182,8 @@ func (a *App) Close(ctx context.Context) error {
 	return err
 }
 
-// ServerSettings are what the server reads of cfg.
-func ServerSettings(cfg config.Config) server.Settings {
+// serverSettings are what the server reads of cfg.
+func serverSettings(cfg config.Config) server.Settings {
 	return server.Settings{
 		HexagonURL:      cfg.HexagonURL,
 		PublicBaseURL:   cfg.PublicBaseURL,
@@ -194,7 +193,6 @@ func ServerSettings(cfg config.Config) server.Settings {
 		TrustedHops:     cfg.TrustedHops,
 		CapabilitiesTTL: cfg.CapabilitiesTTL,
 		UpstreamTimeout: cfg.UpstreamTimeout,
-		RefusalTTL:      cfg.RefusalTTL,
 		RateLimit:       cfg.RateLimit,
 		DailyLimit:      cfg.DailyLimit,
 		LogLevel:        cfg.LogLevel,
@@ -202,32 +200,34 @@ func ServerSettings(cfg config.Config) server.Settings {
 	}
 }
 
-// tokenLayers builds the layers beneath each credential's in-memory token
-// source: the one place the token stack is wired.
-func (a *App) tokenLayers(ctx context.Context, cfg config.Config, svc *aztables.ServiceClient, o Options) token.BaseFunc {
+// tokens builds each credential's token stack: the one place it is
+// wired.
+func (a *App) tokens(ctx context.Context, cfg config.Config, svc *aztables.ServiceClient, o Options) token.Stack {
 	var store tokenstore.Store // nil: TOKEN_STORE=memory
 	if cfg.TokenStore == config.TokenStoreTable {
 		t := azuretable.New(svc, cfg.TokenTable)
 		ensureLater(ctx, a.Log, t.EnsureTable, "cannot create the token table yet; tokens are fetched per instance until storage answers")
 		store = t
 	}
-	endpoint := &token.Endpoint{
-		URL:    cfg.HexagonURL + "/streaming/oauth/token",
-		Client: &http.Client{Timeout: cfg.TokenTimeout},
-		Now:    o.Now,
-		Log:    a.Log,
-	}
-	health := o.StoreHealth
-	if health != nil && health.Log == nil {
-		health.Log = a.Log
-	}
-	return token.Layered(endpoint, store, token.SharedOptions{
-		HashKey: cfg.TokenHashKey,
-		Timeout: cfg.TokenStoreTimeout,
-		Wait:    cfg.TokenTimeout,
-		Now:     o.Now,
-		Log:     a.Log,
-		Health:  health,
+	return token.NewStack(token.StackOptions{
+		Endpoint: &token.Endpoint{
+			URL:    cfg.HexagonURL + "/streaming/oauth/token",
+			Client: &http.Client{Timeout: cfg.TokenTimeout},
+			Now:    o.Now,
+			Log:    a.Log,
+		},
+		Store: store,
+		Shared: token.SharedOptions{
+			HashKey: cfg.TokenHashKey,
+			Timeout: cfg.TokenStoreTimeout,
+			Wait:    cfg.TokenTimeout,
+			Now:     o.Now,
+			Log:     a.Log,
+			Health:  &token.StoreHealth{RetryAfter: o.TokenStoreRetry, Log: a.Log},
+		},
+		RefusalTTL: cfg.RefusalTTL,
+		Now:        o.Now,
+		Log:        a.Log,
 	})
 }
 

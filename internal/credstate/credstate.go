@@ -14,10 +14,8 @@ package credstate
 
 import (
 	"context"
-	"log/slog"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/lru"
@@ -36,26 +34,19 @@ const maxSpellings = 4
 
 // Options configure a Table.
 type Options struct {
-	// Tokens builds the layers beneath each credential's Cached source
-	// (token.Layered); its ctx is the table's. Required.
-	Tokens token.BaseFunc
+	// Tokens builds each credential's token stack (token.NewStack); its
+	// ctx is the table's. Required.
+	Tokens token.Stack
 	// Max is the most credentials held in each tier (accepted, and on
 	// trial); zero or less means DefaultMax. Beyond it the tier's least
 	// recently used is dropped.
 	Max int
-	// RefusalTTL is how long a credential's refusal by Hexagon is
-	// remembered (see token.NewCached); zero or less: not at all.
-	RefusalTTL time.Duration
 	// Limits apply to each credential Hexagon has accepted (RATE_LIMIT,
 	// DAILY_REQUEST_LIMIT); the zero value limits nothing.
 	Limits limit.Limits
 	// Usage counts each accepted credential's requests; nil counts
 	// nothing.
 	Usage *usage.Counter
-	// Now is the tokens' clock; nil means time.Now.
-	Now func() time.Time
-	// Log receives the token sources' records; nil means slog.Default().
-	Log *slog.Logger
 }
 
 // Table holds one Entry per credential, keyed by the credential's hash,
@@ -76,12 +67,6 @@ type Table struct {
 func New(ctx context.Context, o Options) *Table {
 	if o.Max <= 0 {
 		o.Max = DefaultMax
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Log == nil {
-		o.Log = slog.Default()
 	}
 	return &Table{ctx: ctx, o: o, limited: limit.New(o.Limits) != nil, entries: lru.New[*Entry](o.Max), trial: lru.New[*Entry](o.Max), spelled: map[string]*Entry{}}
 }
@@ -117,7 +102,7 @@ func (t *Table) Get(cred credential.Credential) *Entry {
 	e := &Entry{
 		Cred:   cred,
 		Who:    who,
-		Tokens: token.NewCached(t.o.Tokens(t.ctx, cred), t.o.RefusalTTL, t.o.Now, t.o.Log.With("cred", who)),
+		Tokens: t.o.Tokens(t.ctx, cred),
 		table:  t,
 	}
 	t.trial.Put(key, e)
@@ -257,6 +242,8 @@ func (e *Entry) Subject() *usage.Subject {
 		return nil
 	}
 	s := e.table.o.Usage.Subject(usage.SubjectID{Key: e.Who})
-	e.subject.Store(s)
+	if !s.Folded() { // Other stands in only while the counter is full
+		e.subject.Store(s)
+	}
 	return s
 }

@@ -25,8 +25,8 @@ func cred(i int) credential.Credential {
 }
 
 // staticBase hands every credential a token without I/O.
-func staticBase(context.Context, credential.Credential) oauth2.TokenSource {
-	return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "static", Expiry: time.Now().Add(time.Hour)})
+func staticBase(context.Context, credential.Credential) *token.Cached {
+	return token.NewCached(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "static", Expiry: time.Now().Add(time.Hour)}), time.Minute, nil, nil)
 }
 
 // accept makes Hexagon accept e's credential, as a request would.
@@ -42,7 +42,10 @@ func accept(t *testing.T, e *Entry) {
 // be the least recently used.
 func TestEvictsLeastRecentlyUsed(t *testing.T) {
 	stopped := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	tab := New(context.Background(), Options{Tokens: staticBase, Max: 4, Now: func() time.Time { return stopped }})
+	at := func() time.Time { return stopped }
+	tab := New(context.Background(), Options{Max: 4, Tokens: func(context.Context, credential.Credential) *token.Cached {
+		return token.NewCached(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "static"}), time.Minute, at, nil)
+	}})
 	held := map[int]*Entry{}
 	for i := range 4 {
 		held[i] = tab.Get(cred(i))
@@ -96,7 +99,7 @@ func TestRefusalTTLAsGiven(t *testing.T) {
 		srv := httptest.NewServer(fake)
 		t.Cleanup(srv.Close)
 		ep := &token.Endpoint{URL: srv.URL + fakehexagon.TokenPath, Client: &http.Client{Timeout: 2 * time.Second}, Now: clk.Now}
-		tab := New(context.Background(), Options{Tokens: ep.Source, RefusalTTL: tc.ttl, Now: clk.Now})
+		tab := New(context.Background(), Options{Tokens: token.NewStack(token.StackOptions{Endpoint: ep, RefusalTTL: tc.ttl, Now: clk.Now})})
 		for i := range 3 {
 			if i > 0 {
 				clk.Advance(time.Duration(i) * 2 * time.Second)
@@ -255,5 +258,22 @@ func TestGuessesNeverPushOutAcceptedCredentials(t *testing.T) {
 	}
 	if e, ok := tab.Find(cred(2000)); !ok || e != late {
 		t.Fatal("a credential accepted after it left trial was not kept")
+	}
+}
+
+// A credential counted under Other while the counter is full is not kept
+// there: once there is room it gets its own subject (and its quota).
+func TestFoldedSubjectIsNotKept(t *testing.T) {
+	counter := usage.New(usage.Options{Flush: time.Hour, MaxSubjects: 1})
+	t.Cleanup(func() { counter.Close(context.Background()) })
+	counter.Subject(usage.SubjectID{Key: "someone-else"}) // the counter is full
+	tab := New(context.Background(), Options{Tokens: staticBase, Usage: counter})
+	e := tab.Get(cred(1))
+	accept(t, e)
+	if s := e.Subject(); !s.Folded() {
+		t.Fatal("want Other while the counter is full")
+	}
+	if e.subject.Load() != nil {
+		t.Fatal("the Other handle was kept")
 	}
 }

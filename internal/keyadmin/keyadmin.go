@@ -54,7 +54,8 @@ type Env struct {
 	// echo off; see ErrEcho). Surrounding spaces are trimmed from what
 	// it returns.
 	ReadSecret func(prompt string) (string, error)
-	// Open returns the store that the settings name; nil means OpenStore.
+	// Open returns the store that the settings name; nil means
+	// keystore.Open, as the server opens it.
 	// Tests use it to reach the fake Key Vault.
 	Open func(ctx context.Context, s Settings) (keys.Store, error)
 	// Now is the clock for relative expiry times ("90d") and statuses;

@@ -20,6 +20,7 @@ import (
 	"github.com/hexprox/hexprox/internal/fakekeyvault"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/keys/filestore"
+	"github.com/hexprox/hexprox/internal/keys/keystore"
 	"github.com/hexprox/hexprox/internal/keys/keyvault"
 	"github.com/hexprox/hexprox/internal/keys/storetest"
 )
@@ -72,7 +73,7 @@ func newFileHarness(t *testing.T) *harness {
 	h.open = func(ctx context.Context, s Settings) (keys.Store, error) {
 		*h.opens++
 		*h.saw = append(*h.saw, s)
-		return OpenStore(ctx, s) // the real opening, file creation included
+		return keystore.Open(ctx, s) // the real opening, file creation included
 	}
 	return h
 }

@@ -22,9 +22,6 @@ const (
 // overridden by --vault or --file.
 type Settings = keystore.Settings
 
-// OpenStore opens the store that s names, as the server does.
-var OpenStore = keystore.Open
-
 // settings resolves the store settings: flags first, then KEY_STORE and
 // its settings. Errors name the settings that are missing.
 func (c *cli) settings() (Settings, error) {
@@ -64,7 +61,7 @@ func (c *cli) open(ctx context.Context, create bool) (keys.Store, error) {
 	s.CreateFile = create
 	open := c.env.Open
 	if open == nil {
-		open = OpenStore
+		open = keystore.Open // as the server opens it
 	}
 	return open(ctx, s)
 }

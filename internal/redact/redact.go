@@ -181,7 +181,8 @@ func ReplaceAttr(_ []string, a slog.Attr) slog.Attr {
 // outside a name=value pair: a panic's value, a store's error naming a
 // key. Empty values are skipped; values are replaced in the order given,
 // so a longer one that holds a shorter should come first. It is the one
-// scrubber for known secrets; String is the one for unknown ones.
+// scrubber for known secrets in text; String is the one for unknown ones
+// (capabilities documents have their own, which knows XML).
 func Values(s, with string, values ...string) string {
 	for _, v := range values {
 		if v == "" {

@@ -21,11 +21,12 @@ import (
 // its two kinds.
 type resolver func(r *http.Request, after string) (principal, string, error)
 
-// principal is whom a request acts for: the Hexagon credential its
-// upstream requests use, and what its log line and policies need.
+// principal is whom a request acts for, and what its log line and
+// policies need: a credential URL's Hexagon credential, or an API key
+// (whose sets its token source, keyTokens, picks from).
 type principal struct {
-	cred credential.Credential
-	who  string // a fingerprint for logs: the credential's, or the key's
+	cred credential.Credential // a credential URL's; zero for a key
+	who  string                // a fingerprint for logs: the credential's, or the key's
 	// prefix is the route prefix of the principal's own URLs ("/wmts",
 	// "/v2/wmts"); keyName, for an API key, the key. See ownPath.
 	prefix, keyName string
@@ -40,7 +41,6 @@ type principal struct {
 	// For API keys (nil and "" for credential URLs).
 	key *keys.Key
 	org string
-	set int // which of the key's credential sets cred is
 }
 
 // ownPath is the escaped path, below the proxy's base URL, that the
@@ -55,11 +55,12 @@ func (p principal) ownPath() string {
 	return p.prefix + "/" + id + "/" + secret
 }
 
-
 // credentials is the credentials step of every service route: it parses
-// the query once, resolves the credential with find, and fills the record
-// (credential, its token source, fingerprint, the rest of the path) for
-// the handler. prefix is the route's prefix, without a trailing slash.
+// the query once, resolves whom the request acts for with find, fills
+// record.in (principal, token source, the rest of the path) for the
+// handler, admits a guess under the per-address guess limit and enforces
+// the principal's limits, all once; then it calls the rest of the chain
+// once. prefix is the route's prefix, without a trailing slash.
 func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -76,18 +77,18 @@ func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 			after, _ := strings.CutPrefix(r.URL.EscapedPath(), prefix)
 			p, rest, err := find(r, after)
 			if err != nil {
-				if p.key != nil { // a key with no set left: still whose it was
-					rec.in.principal = p
-					rec.in.subject = s.subjectOf(rec)
-				}
 				return err
 			}
 			rec.in.principal, rec.in.rest = p, rest
 			if p.key != nil {
 				// A key fails over between its credential sets where Hexagon
 				// refuses one: in its token source, not by running the
-				// request again.
-				rec.in.keySets = keyTokens{creds: s.creds, key: p.key, set: p.set, entry: s.creds.Get(p.cred)}
+				// request again. With every set refused, the refusal says
+				// whom to contact, and the request is still the key's.
+				if err := rec.in.keySets.start(s.creds, p.key); err != nil {
+					rec.in.subject = s.subjectOf(rec)
+					return err
+				}
 				rec.in.tokens = &rec.in.keySets
 			} else {
 				// A credential this instance holds nothing of is a guess too;
@@ -112,7 +113,8 @@ func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 			}
 			err = next(c)
 			s.done(ticket, p.entry, err)
-			if err == nil && p.decodedAs != "" {
+			if p.entry != nil && p.entry.Accepted() && err == nil && p.decodedAs != "" {
+				// Accepted promotes the entry, however the request ended.
 				s.creds.Remember(p.decodedAs, p.entry)
 			}
 			return err
@@ -138,7 +140,7 @@ func (s *Server) credentialInPath(service string) resolver {
 			}
 			return principal{cred: e.Cred, who: e.Who, prefix: route, entry: e}, rest, nil
 		}
-		cred, rest, err := credential.FromPath(after)
+		cred, rest, err := credential.FromPath(after) // hashed once: Key is kept
 		if err != nil {
 			return principal{}, "", &failure.Error{Kind: failure.Invalid, Message: "the credential in the URL is malformed: " + err.Error() +
 				"; encode the client id and secret with base64 (URL-safe or standard)"}

@@ -52,7 +52,7 @@ func (c *harness) instance() *httptest.Server {
 	// Generous, so that a loaded test machine is not taken for an outage.
 	env := map[string]string{"TOKEN_STORE_TIMEOUT": "5s", "TOKEN_TIMEOUT": "5s", "USAGE": "off"}
 	return c.start(env, func(o *app.Options) {
-		o.StoreHealth = &token.StoreHealth{RetryAfter: 5 * time.Second}
+		o.TokenStoreRetry = 5 * time.Second
 	}).Server
 }
 

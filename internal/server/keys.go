@@ -6,13 +6,10 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
 
 	"golang.org/x/oauth2"
 
-	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/credstate"
-	"github.com/hexprox/hexprox/internal/token"
 
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/guesslimit"
@@ -36,19 +33,8 @@ func (s *Server) keyResolver(base string, reload bool) resolver {
 		if err != nil {
 			return principal{}, "", err
 		}
-		p, err := keyPrincipal(k, base, key)
-		return p, rest, err
+		return principal{who: k.Fingerprint(), org: k.Org(), prefix: base, keyName: key, key: k}, rest, nil
 	}
-}
-
-// keyPrincipal is whom a request with key k acts for: the key's next
-// credential set. With every set refused, the error says whom to contact,
-// and the principal still says whose the request was.
-func keyPrincipal(k *keys.Key, route, key string) (principal, error) {
-	p := principal{who: k.Fingerprint(), org: k.Org(), prefix: route, keyName: key, key: k}
-	cred, set, err := k.Pick()
-	p.cred, p.set = cred, set
-	return p, err
 }
 
 // lookupKey finds a key's record and maps the reasons it may not serve
@@ -123,81 +109,46 @@ var (
 // key's limits and the origin policy see the request once. With every
 // set refused it answers the key's "contact …" refusal.
 //
-// It is safe for concurrent use: a capabilities fetch may go on in the
-// cache's loader after its request has ended.
+// It lives in the request's record and is used by the request's own
+// goroutine alone (a capabilities load, which may outlive the request,
+// takes its tokens from the entry pinned for it): it takes no lock.
 type keyTokens struct {
 	creds *credstate.Table
 	key   *keys.Key
-
-	mu    sync.Mutex
 	set   int              // which of the key's sets is in use
-	entry *credstate.Entry // its credential's state
+	entry *credstate.Entry // its credential's state; nil: no set left
 }
 
-// current returns the set in use and its source.
-func (t *keyTokens) current() (int, *token.Cached) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.set, t.entry.Tokens
+// start puts the key's next set in use, or returns the key's refusal when
+// every set was refused.
+func (t *keyTokens) start(creds *credstate.Table, k *keys.Key) error {
+	cred, set, err := k.Pick()
+	if err != nil {
+		return err
+	}
+	*t = keyTokens{creds: creds, key: k, set: set, entry: creds.Get(cred)}
+	return nil
 }
 
 // TokenContext implements hexagon.Tokens.
 func (t *keyTokens) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	for {
-		set, src := t.current()
-		tok, err := src.TokenContext(ctx)
+		tok, err := t.entry.Tokens.TokenContext(ctx)
 		if err == nil {
-			t.accepted()
+			t.entry.Accepted() // held among the accepted, which guesses cannot push out
 		}
 		if !refused(err) {
 			return tok, err
 		}
-		t.key.Refused(set)
-		cred, next, err := t.key.Pick()
-		if err != nil {
+		t.key.Refused(t.set)
+		if err := t.start(t.creds, t.key); err != nil {
 			return nil, err
 		}
-		t.mu.Lock()
-		t.set, t.entry = next, t.creds.Get(cred)
-		t.mu.Unlock()
 	}
 }
 
 // Invalidate implements hexagon.Tokens for the set in use.
-func (t *keyTokens) Invalidate(tok *oauth2.Token) bool {
-	_, src := t.current()
-	return src.Invalidate(tok)
-}
+func (t *keyTokens) Invalidate(tok *oauth2.Token) bool { return t.entry.Tokens.Invalidate(tok) }
 
 // Vouch implements hexagon.Tokens for the set in use.
-func (t *keyTokens) Vouch(tok *oauth2.Token) {
-	_, src := t.current()
-	src.Vouch(tok)
-}
-
-// accepted notes that Hexagon accepted the set in use, so that its entry
-// is held among the accepted credentials, which guesses cannot push out.
-func (t *keyTokens) accepted() {
-	t.mu.Lock()
-	e := t.entry
-	t.mu.Unlock()
-	e.Accepted()
-}
-
-// credential is the credential set in use; zero when the key had no set
-// left to use.
-func (t *keyTokens) credential() credential.Credential {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.entry == nil {
-		return credential.Credential{}
-	}
-	return t.entry.Cred
-}
-
-// inUse is the entry of the set in use; nil when the key had no set left.
-func (t *keyTokens) inUse() *credstate.Entry {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.entry
-}
+func (t *keyTokens) Vouch(tok *oauth2.Token) { t.entry.Tokens.Vouch(tok) }

@@ -97,10 +97,10 @@ func (s *Server) enforce(rec *record) error {
 
 // count adds the request to its subject's counters once it is answered.
 func (s *Server) count(rec *record, status int, size int64) {
-	if e := rec.in.principal.entry; rec.in.subject == nil && e != nil {
-		rec.in.subject = e.Subject() // a v1 credential accepted by this very request
-	}
 	subj := rec.in.subject
+	if e := rec.in.principal.entry; subj == nil && e != nil {
+		subj = e.Subject() // a v1 credential accepted by this very request
+	}
 	if subj == nil {
 		return
 	}

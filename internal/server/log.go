@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/redact"
@@ -102,19 +103,22 @@ func (s *Server) answeredPanic(rec *record, p any) bool {
 }
 
 // scrub removes the secrets the request holds (its tokens, its
-// credential, raw and as its URL carries it, and its key) from s, for
-// text such as a panic's value, which the log's scrubber would not
-// recognise.
+// credential, raw and as its URL carries it, its key and every credential
+// set behind the key) from s, for text such as a panic's value, which the
+// log's scrubber would not recognise.
 func (r *record) scrub(s string) string {
 	u := r.Request().URL
-	inUse := r.in.principal.cred
-	if r.in.principal.key != nil {
-		inUse = r.in.keySets.credential()
+	p := r.in.principal
+	secrets := []string{u.RequestURI(), u.EscapedPath(), u.Path, p.keyName}
+	creds := []credential.Credential{p.cred}
+	if p.key != nil {
+		creds = p.key.Record().Sets
 	}
-	secrets := []string{u.RequestURI(), u.EscapedPath(), u.Path, r.in.principal.cred.ID, r.in.principal.cred.Secret, inUse.ID, inUse.Secret, r.in.principal.keyName}
-	if r.in.principal.key == nil && r.in.principal.cred.ID != "" {
-		id, secret := r.in.principal.cred.PathSegments()
-		secrets = append(secrets, id, secret)
+	for _, c := range creds {
+		if c.ID != "" {
+			id, secret := c.PathSegments()
+			secrets = append(secrets, c.ID, c.Secret, id, secret)
+		}
 	}
 	for _, c := range []*hexagon.Call{&r.out.upstream, r.out.call} {
 		if c != nil && c.Token != nil {

@@ -12,9 +12,10 @@ import (
 )
 
 // record is one request's state, in two parts, each written by the step
-// that decides it: in, what the credentials step resolved (once, before
-// the handler runs); out, what the handler chose to answer and how it
-// went. The log line and the usage count read both; nothing re-derives
+// that decides it: in, what the steps before the handler resolved (the
+// credentials step, once; the origin policy's browser flag; the about
+// page's own key lookup); out, what the handler chose to answer and how
+// it went. The log line and the usage count read both; nothing re-derives
 // them. It is reached only through recordOf.
 //
 // It wraps the request's Echo context and is what logRequests passes down
@@ -50,7 +51,7 @@ type resolved struct {
 	keySets keyTokens // an API key's sets
 	guess   bool      // a credential URL nobody has asked Hexagon about yet
 
-	browser bool           // an allowed cross-origin browser (the origin policy's)
+	browser bool           // an allowed cross-origin browser: set by the origin policy
 	subject *usage.Subject // whom the request is counted under; nil: nobody
 }
 
@@ -117,7 +118,7 @@ func recordOf(c echo.Context) *record {
 // takes its tokens from here rather than from in.tokens.
 func (r *record) pinned() *credstate.Entry {
 	if r.in.principal.key != nil {
-		return r.in.keySets.inUse()
+		return r.in.keySets.entry
 	}
 	return r.in.principal.entry
 }

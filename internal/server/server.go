@@ -41,7 +41,6 @@ type Settings struct {
 	TrustedHops     int           // proxies in front that append to X-Forwarded-For
 	CapabilitiesTTL time.Duration // how long a rewritten document is reused
 	UpstreamTimeout time.Duration // the wait for Hexagon's headers, and for each read of a streamed body
-	RefusalTTL      time.Duration // how long a refused credential is not asked about again
 	RateLimit       float64       // per v1 credential, per second; 0: none
 	DailyLimit      int64         // per v1 credential, per UTC day; 0: none
 	LogLevel        slog.Level    // request lines below it are not written
@@ -52,9 +51,8 @@ type Settings struct {
 // required.
 type Options struct {
 	Settings Settings
-	// Tokens builds the layers beneath each credential's in-memory token
-	// source (token.Layered).
-	Tokens token.BaseFunc
+	// Tokens builds each credential's token stack (token.NewStack).
+	Tokens token.Stack
 	// Context is what token requests run in: it must outlive every
 	// request (a request's own would end a token fetch others share). nil
 	// means context.Background().
@@ -122,12 +120,9 @@ func New(o Options) *Server {
 	s := &Server{
 		cfg: o.Settings,
 		creds: credstate.New(o.Context, credstate.Options{
-			Tokens:     o.Tokens,
-			RefusalTTL: o.Settings.RefusalTTL,
-			Limits:     limit.Limits{Rate: o.Settings.RateLimit, Daily: o.Settings.DailyLimit},
-			Usage:      o.Usage,
-			Now:        o.Now,
-			Log:        o.Log,
+			Tokens: o.Tokens,
+			Limits: limit.Limits{Rate: o.Settings.RateLimit, Daily: o.Settings.DailyLimit},
+			Usage:  o.Usage,
 		}),
 		keys:    o.Keys,
 		guesses: o.Guesses,

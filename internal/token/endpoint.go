@@ -3,8 +3,8 @@
 // Sources are layered as oauth2.TokenSources: an Endpoint source at the
 // bottom (the client-credentials grant against Hexagon), optionally a
 // shared store above it, and a Cached source on top that each request
-// reads. Layered chooses the layers beneath Cached; the server holds one
-// Cached source per credential (internal/credstate).
+// reads. NewStack composes them, in one place; the server holds one
+// stack per credential (internal/credstate).
 package token
 
 import (

@@ -176,9 +176,16 @@ func (r sealed) token() *oauth2.Token {
 	return t.WithExtra(map[string]any{refreshAtKey: time.UnixMilli(r.RefreshAt)})
 }
 
-// usable reports whether a stored token can still be handed out.
+// usable reports whether a stored token can still be handed out: by the
+// margin Cached keeps before a token's expiry, a tenth of its lifetime
+// (as sealed) and at most maxMargin.
 func (r sealed) usable(now time.Time) bool {
-	return now.Before(time.UnixMilli(r.Expiry).Add(-maxMargin))
+	expiry := time.UnixMilli(r.Expiry)
+	margin := maxMargin
+	if r.Written > 0 {
+		margin = min(maxMargin, expiry.Sub(time.UnixMilli(r.Written))/10)
+	}
+	return now.Before(expiry.Add(-margin))
 }
 
 func (s *Shared) call() (context.Context, context.CancelFunc) {
@@ -289,8 +296,12 @@ func (s *Shared) create() (*oauth2.Token, error) {
 	return t.WithExtra(map[string]any{refreshAtKey: refreshAt}), nil
 }
 
+// refreshPoint is when every instance should ask for a token after t,
+// issued now: just after half its lifetime, and never sooner than
+// MinRefresh, so that a short lifetime makes no storm across instances
+// either.
 func refreshPoint(t *oauth2.Token, now time.Time) time.Time {
-	return now.Add(time.Duration(float64(t.Expiry.Sub(now)) * refreshFraction))
+	return now.Add(max(time.Duration(float64(t.Expiry.Sub(now))*refreshFraction), MinRefresh))
 }
 
 // fromHexagon asks Hexagon; once it has answered, no value is refused any
@@ -358,30 +369,4 @@ func (s *Shared) Invalidate(t *oauth2.Token) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refused = t.AccessToken
-}
-
-// BaseFunc builds the source beneath a credential's Cached layer. ctx
-// lives as long as the server.
-type BaseFunc func(ctx context.Context, cred credential.Credential) oauth2.TokenSource
-
-// Layered returns the BaseFunc of every credential's Cached source, the
-// one place the layers beneath Cached are chosen: the Endpoint source
-// beneath Shared over store, so that instances share one token per
-// credential (TOKEN_STORE=table); or, with store nil
-// (TOKEN_STORE=memory), the Endpoint source alone, since one instance has
-// nothing to share and Cached holds its token. All credentials share one
-// StoreHealth and one lease owner name.
-func Layered(ep *Endpoint, store tokenstore.Store, o SharedOptions) BaseFunc {
-	if store == nil {
-		return ep.Source
-	}
-	if o.Owner == "" {
-		o.Owner = NewOwner()
-	}
-	if o.Health == nil {
-		o.Health = &StoreHealth{Log: o.Log}
-	}
-	return func(ctx context.Context, cred credential.Credential) oauth2.TokenSource {
-		return NewShared(ctx, cred, ep.Source(ctx, cred), store, o)
-	}
 }

@@ -535,3 +535,23 @@ func TestCreateRaceIsQuiet(t *testing.T) {
 		t.Fatalf("a benign race logged:\n%s", logs.String())
 	}
 }
+
+// MinRefresh holds through the shared layer too: a token that lives a few
+// seconds is not refreshed at 0.55 of its life, by any instance.
+func TestMinRefreshThroughTheStore(t *testing.T) {
+	fake, ep, clk := setup(t, 4*time.Second)
+	store := memStore(clk)
+	a, b := newInstance(ep, store, clk, SharedOptions{}), newInstance(ep, store, clk, SharedOptions{})
+	if _, err := a.cached.Token(); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		clk.Advance(time.Second)
+		a.cached.Token()
+		b.cached.Token()
+	}
+	time.Sleep(50 * time.Millisecond) // a background refresh, if one were started
+	if n := fake.TokenRequests.Load(); n != 1 {
+		t.Fatalf("%d token requests within MinRefresh of the first, want 1", n)
+	}
+}

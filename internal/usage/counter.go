@@ -262,6 +262,11 @@ func dayOf(hour int64) int64 {
 	return hour / 24
 }
 
+// Folded reports whether s is the Other subject that stands in for
+// subjects past the caps: a handle not to keep, since the subject it was
+// asked for may get a handle of its own once there is room.
+func (s *Subject) Folded() bool { return s != nil && s.other }
+
 // Subject returns the handle of id, creating it if needed. At the
 // MaxSubjects or MaxBuckets cap it returns the Other subject's handle. A
 // subject already held is found without a lock, so it may be called per

@@ -1,0 +1,63 @@
+package token
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/tokenstore"
+)
+
+// Stack makes a credential's whole token stack and returns its top, the
+// Cached source every request reads. ctx must live as long as the server.
+type Stack func(ctx context.Context, cred credential.Credential) *Cached
+
+// StackOptions say how every credential's stack is built.
+type StackOptions struct {
+	// Endpoint is Hexagon's token endpoint, at the bottom. Required.
+	Endpoint *Endpoint
+	// Store is what instances share tokens through (TOKEN_STORE=table),
+	// with Shared's options; nil (TOKEN_STORE=memory) means no shared
+	// layer, since one instance has nothing to share and Cached holds its
+	// token.
+	Store  tokenstore.Store
+	Shared SharedOptions
+	// RefusalTTL is how long Cached remembers a refusal (see NewCached).
+	RefusalTTL time.Duration
+	// Now is Cached's clock; nil means time.Now.
+	Now func() time.Time
+	// Log receives each Cached source's records, with the credential's
+	// fingerprint; nil means slog.Default().
+	Log *slog.Logger
+}
+
+// NewStack returns the Stack o describes: the one place the layers are
+// chosen and composed, Cached(Endpoint) or Cached(Shared(Endpoint)). All
+// credentials' shared layers share one StoreHealth and one lease owner
+// name.
+func NewStack(o StackOptions) Stack {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	below := func(ctx context.Context, cred credential.Credential) oauth2.TokenSource {
+		return o.Endpoint.Source(ctx, cred)
+	}
+	if o.Store != nil {
+		so := o.Shared
+		if so.Owner == "" {
+			so.Owner = NewOwner()
+		}
+		if so.Health == nil {
+			so.Health = &StoreHealth{Log: so.Log}
+		}
+		below = func(ctx context.Context, cred credential.Credential) oauth2.TokenSource {
+			return NewShared(ctx, cred, o.Endpoint.Source(ctx, cred), o.Store, so)
+		}
+	}
+	return func(ctx context.Context, cred credential.Credential) *Cached {
+		return NewCached(below(ctx, cred), o.RefusalTTL, o.Now, o.Log.With("cred", cred.Fingerprint()))
+	}
+}
