@@ -88,9 +88,10 @@ type Options struct {
 // it stops; credentials with a cached token are unaffected.
 //
 // Check does not reserve: requests from one address that are in flight
-// together all pass Check before any of their refusals is recorded. Their
-// refusals still count when they arrive, so the address then waits
-// (at most a minute) instead of guessing for free.
+// together all pass Check before any of their refusals is recorded. Take
+// does: it charges the guess as it admits it, so that a burst of guesses
+// sent at once costs no more than the same guesses one after another, and
+// Refund gives the charge back when the guess turned out good.
 //
 // A nil *Limiter limits nothing: Check always allows and Refused does
 // nothing, so a server can run without one. A Limiter is safe for
@@ -155,6 +156,11 @@ func (l *Limiter) Check(addr netip.Addr) (retryAfter time.Duration, ok bool) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.checkLocked(k, now)
+}
+
+// checkLocked is Check for key k. Callers hold l.mu.
+func (l *Limiter) checkLocked(k netip.Addr, now time.Time) (retryAfter time.Duration, ok bool) {
 	if e := l.entries[k]; e != nil {
 		if wait := e.tat.Sub(now) - l.slack; wait > 0 {
 			return wholeSeconds(wait), false
@@ -171,6 +177,44 @@ func (l *Limiter) Check(addr netip.Addr) (retryAfter time.Duration, ok bool) {
 	return 0, true
 }
 
+// Take is Check that also charges the guess when it admits it, as if it
+// were refused already: guesses in flight together from one address are
+// admitted no further than its allowance. Give the charge back with
+// Refund when the guess turns out to be no guess (Hexagon accepted the
+// credential, or could not answer).
+func (l *Limiter) Take(addr netip.Addr) (retryAfter time.Duration, ok bool) {
+	if l == nil {
+		return 0, true
+	}
+	k := key(addr)
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if wait, ok := l.checkLocked(k, now); !ok {
+		return wait, false
+	}
+	l.chargeLocked(k, now)
+	return 0, true
+}
+
+// Refund gives back one charge that Take made for addr.
+func (l *Limiter) Refund(addr netip.Addr) {
+	if l == nil {
+		return
+	}
+	k := key(addr)
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.entries[k]
+	if e == nil {
+		return // forgotten meanwhile: nothing to give back
+	}
+	if e.tat = e.tat.Add(-l.interval); e.tat.Before(now) {
+		e.tat = now
+	}
+}
+
 // Refused records that a credential tried from addr was refused by
 // Hexagon. Call it only when Hexagon was actually asked; a refusal the
 // server answers from memory costs nothing upstream and need not count.
@@ -183,6 +227,11 @@ func (l *Limiter) Refused(addr netip.Addr) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.chargeLocked(k, now)
+}
+
+// chargeLocked records one refusal of key k. Callers hold l.mu.
+func (l *Limiter) chargeLocked(k netip.Addr, now time.Time) {
 	e := l.entries[k]
 	switch {
 	case e != nil:

@@ -394,3 +394,53 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("%d entries after concurrent use, above the cap of 64", n)
 	}
 }
+
+// Take charges as it admits: guesses sent at once from one address are
+// admitted no further than its burst, and a refund gives a charge back.
+func TestTakeReservesAndRefundGivesBack(t *testing.T) {
+	l, _ := newTest(Options{})
+	a := addr("203.0.113.9")
+	admitted := 0
+	for range 3 * DefaultBurst { // all "in flight": nothing refused yet
+		if _, ok := l.Take(a); ok {
+			admitted++
+		}
+	}
+	if admitted != DefaultBurst {
+		t.Fatalf("%d guesses in flight together admitted, want the burst (%d)", admitted, DefaultBurst)
+	}
+	// The guesses turned out good: their charges come back.
+	for range DefaultBurst {
+		l.Refund(a)
+	}
+	if _, ok := l.Take(a); !ok {
+		t.Fatal("refunded charges were not given back")
+	}
+	l.Refund(addr("198.51.100.1")) // never charged: nothing to give back, no panic
+	var nl *Limiter
+	if _, ok := nl.Take(a); !ok {
+		t.Fatal("a nil Limiter limits nothing")
+	}
+	nl.Refund(a)
+}
+
+func TestTakeConcurrent(t *testing.T) {
+	l, _ := newTest(Options{})
+	a := addr("203.0.113.10")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	admitted := 0
+	for range 200 {
+		wg.Go(func() {
+			if _, ok := l.Take(a); ok {
+				mu.Lock()
+				admitted++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if admitted != DefaultBurst {
+		t.Fatalf("200 concurrent guesses: %d admitted, want %d", admitted, DefaultBurst)
+	}
+}

@@ -8,12 +8,15 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/hexprox/hexprox/internal/app"
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
 	"github.com/hexprox/hexprox/internal/guesslimit"
+	"github.com/hexprox/hexprox/internal/keys"
 )
 
 // Guessing credentials: each random credential in a URL would be one
@@ -222,5 +225,62 @@ func TestRefusedGuessesHoldNothing(t *testing.T) {
 	}
 	if n := h.app.Server.Creds().Len(); n > statuses[http.StatusForbidden] {
 		t.Fatalf("%d credentials held after %v", n, statuses)
+	}
+}
+
+// Guesses sent at once from one address cost what the same guesses one
+// after another do: each is charged as it is admitted, not when Hexagon
+// answers (300 at once with a 100 ms token endpoint made 300 token
+// requests).
+func TestGuessesAtOnceAreChargedAsAdmitted(t *testing.T) {
+	h := newHarness(t, map[string]string{"GUESS_LIMIT": "", "TRUSTED_HOPS": "1"})
+	h.fake.Set(fakehexagon.Switches{TokenDelay: 100 * time.Millisecond})
+	var wg sync.WaitGroup
+	for i := range 300 {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodGet, h.proxy.URL+"/wmts/"+credential.Encode(fmt.Sprintf("guess-%d", i))+"/"+credential.Encode("nope")+tilePath, nil)
+			req.Header.Set("X-Forwarded-For", "203.0.113.66")
+			if resp, err := h.client.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	if n := h.fake.TokenRequests.Load(); n > guesslimit.DefaultBurst {
+		t.Fatalf("300 guesses at once from one address made %d token requests, want at most the burst (%d)", n, guesslimit.DefaultBurst)
+	}
+	// A good credential from the same address, once its allowance is back,
+	// gets its charge back when Hexagon accepts it.
+	figure(t, "300 guesses at once from one address → %d token requests", h.fake.TokenRequests.Load())
+}
+
+// Unknown keys asked for at once from one address cannot spend the key
+// store's budget for everyone: a valid key not in memory yet still serves
+// another address (120 at once with a 30 ms store made 40 store calls and
+// left the valid key 429).
+func TestKeyGuessesAtOnceLeaveTheStoreForOthers(t *testing.T) {
+	var counting *countingStore
+	h := newHarnessWith(t, map[string]string{"TRUSTED_HOPS": "1", "GUESS_LIMIT": ""}, func(o *app.Options) {
+		counting = &countingStore{Store: o.KeyStore, delay: 30 * time.Millisecond}
+		o.KeyStore = counting
+	})
+	valid := h.addKey(keys.Record{Org: "Cold"})
+	var wg sync.WaitGroup
+	for range 120 {
+		wg.Go(func() {
+			k, _ := keys.New()
+			req, _ := http.NewRequest(http.MethodGet, h.proxy.URL+"/v2/wmts/"+k+tilePath, nil)
+			req.Header.Set("X-Forwarded-For", "203.0.113.67")
+			if resp, err := h.client.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	if n := counting.gets.Load(); n > guesslimit.DefaultBurst {
+		t.Fatalf("120 unknown keys at once from one address made %d store calls, want at most the burst (%d)", n, guesslimit.DefaultBurst)
+	}
+	if resp, body := h.get(h.keyURL(valid)+tilePath, map[string]string{"X-Forwarded-For": "198.51.100.8"}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("a valid cold key from another address after the flood: %d %s", resp.StatusCode, body)
 	}
 }

@@ -285,11 +285,13 @@ func TestHostileUpstream(t *testing.T) {
 // that tests can show malformed keys never do.
 type countingStore struct {
 	keys.Store
-	gets atomic.Int64
+	gets  atomic.Int64
+	delay time.Duration // each Get takes this long: a slow store
 }
 
 func (s *countingStore) Get(ctx context.Context, key string) (keys.Record, error) {
 	s.gets.Add(1)
+	time.Sleep(s.delay)
 	return s.Store.Get(ctx, key)
 }
 

@@ -54,8 +54,11 @@ func (s *Server) lookupKey(r *http.Request, key string, reload bool) (*keys.Key,
 	var addr netip.Addr
 	gated := s.guesses != nil && !s.keys.Known(key)
 	if gated {
+		// Charged as it is asked for, given back unless the key is
+		// unknown: keys asked for at once from one address cannot spend
+		// the store's budget for everyone.
 		addr = guesslimit.ClientAddr(r, s.cfg.TrustedHops)
-		if wait, ok := s.guesses.Check(addr); !ok {
+		if wait, ok := s.guesses.Take(addr); !ok {
 			return nil, tooManyGuesses(wait)
 		}
 	}
@@ -64,8 +67,8 @@ func (s *Server) lookupKey(r *http.Request, key string, reload bool) (*keys.Key,
 		lookup = s.keys.Reload
 	}
 	k, err := lookup(r.Context(), key)
-	if gated && errors.Is(err, keys.ErrNotFound) {
-		s.guesses.Refused(addr)
+	if gated && !errors.Is(err, keys.ErrNotFound) && !errors.Is(err, keys.ErrSyntax) && !errors.Is(err, context.Canceled) {
+		s.guesses.Refund(addr)
 	}
 	return s.keyAnswer(k, err)
 }

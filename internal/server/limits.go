@@ -23,26 +23,34 @@ type guessTicket struct {
 	counted bool
 }
 
-// admit asks the limiter before a credential whose state is unknown can
-// reach Hexagon; it answers 429 once the client's address has used up its
-// allowance.
+// admit charges a guess to the client's address before a credential
+// whose state is unknown can reach Hexagon, and answers 429 once the
+// address has used up its allowance. The charge is taken as the guess is
+// admitted, not when Hexagon answers: guesses sent at once cost what the
+// same guesses one after another do.
 func (s *Server) admit(rec *record, r *http.Request) (guessTicket, error) {
 	if !rec.in.guess {
 		return guessTicket{}, nil
 	}
-	t := guessTicket{addr: guesslimit.ClientAddr(r, s.cfg.TrustedHops), counted: true}
-	if wait, ok := s.guesses.Check(t.addr); !ok {
+	t := guessTicket{addr: guesslimit.ClientAddr(r, s.cfg.TrustedHops)}
+	if wait, ok := s.guesses.Take(t.addr); !ok {
 		return t, tooManyGuesses(wait)
 	}
+	t.counted = true
 	return t, nil
 }
 
-// done records a guess that Hexagon refused, or that its client left
-// before Hexagon had accepted it: the token request goes on without it,
-// and leaving must not make a guess free.
+// done settles a guess's charge: it stays when Hexagon refused the
+// credential, or when the client left before Hexagon had accepted it (the
+// token request goes on without it, and leaving must not make a guess
+// free); otherwise (accepted, or Hexagon could not answer) it is given
+// back.
 func (s *Server) done(t guessTicket, e *credstate.Entry, err error) {
-	if t.counted && (refused(err) || errors.Is(err, context.Canceled) && !e.Accepted()) {
-		s.guesses.Refused(t.addr)
+	switch {
+	case !t.counted:
+	case refused(err), errors.Is(err, context.Canceled) && !e.Accepted():
+	default:
+		s.guesses.Refund(t.addr)
 	}
 }
 
