@@ -61,7 +61,14 @@ func (s *Server) about(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// The about page is the key's like any other request: within its
+	// limits, and counted.
 	rec.in.principal = principal{key: k, org: k.Org(), who: k.Fingerprint()}
+	rec.in.subject = s.subjectOf(rec)
+	if err := s.enforce(rec); err != nil {
+		return err
+	}
+	rec.out.answer(modeAbout, usage.About)
 	base, ok := publicurl.Base(c.Request(), s.cfg.PublicBaseURL)
 	if !ok {
 		return failure.Invalidf(failure.CodeInvalidParameter, "Host", "the Host or X-Forwarded-Host header is not a valid host name")

@@ -19,6 +19,7 @@ import (
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/keys/keyvault"
 	"github.com/hexprox/hexprox/internal/server"
+	"github.com/hexprox/hexprox/internal/usage"
 )
 
 // newKeyHarness is a harness whose proxy serves /v2 keys from the world's
@@ -512,5 +513,30 @@ func TestKeyHolderNeverReceivesTheToken(t *testing.T) {
 		if bytes.Contains(a.body, []byte(live)) || bytes.Contains(a.body, []byte(url.QueryEscape(live))) {
 			t.Errorf("%s: the body carries the Hexagon token", a.what)
 		}
+	}
+}
+
+// A key's about page is the key's request like any other: within its
+// limits (a 429 in JSON) and counted.
+func TestAboutIsWithinTheKeysLimits(t *testing.T) {
+	h := newKeyHarnessOver(t, nil, keys.CacheOptions{Refresh: time.Minute}, nil)
+	key := h.addKey(keys.Record{Org: "Small County", Rate: 1, Burst: 1})
+	if resp, body := h.get(h.proxy.URL+"/about/"+key, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("about: %d %s", resp.StatusCode, body)
+	}
+	resp, body := h.get(h.proxy.URL+"/about/"+key, nil)
+	var e map[string]string
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || json.Unmarshal(body, &e) != nil || !strings.Contains(e["error"], "limit: rate") {
+		t.Fatalf("about over the key's rate: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	id := server.UsageID("Small County", keys.Fingerprint(key, ""))
+	var got usage.Counts
+	for _, r := range h.app.Usage.Snapshot(time.Now().Add(-time.Hour), time.Now().Add(time.Hour)) {
+		if r.SubjectID == id {
+			got.Add(r.Counts)
+		}
+	}
+	if got[usage.About] != 1 || got[usage.RateLimited] != 1 {
+		t.Fatalf("counted %v, want 1 about and 1 rate_limited", got)
 	}
 }

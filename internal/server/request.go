@@ -88,9 +88,10 @@ const (
 	modeCapabilities             // a rewritten capabilities document
 	modeRedirect                 // a 302 to Hexagon with a token
 	modeStream                   // Hexagon's answer relayed through the proxy
+	modeAbout                    // a key's about page
 )
 
-var modeNames = [...]string{"", "capabilities", "redirect", "stream"}
+var modeNames = [...]string{"", "capabilities", "redirect", "stream", "about"}
 
 func (m mode) String() string { return modeNames[m] }
 

@@ -163,13 +163,14 @@ func (h *harness) usageTable(conn string) *usagetable.Sink {
 type usageSubject struct {
 	id        usage.SubjectID
 	wmts, wms string
-	streams   bool // an API key that does not opt in to redirects: what a credential URL redirects, it streams
+	streams   bool   // an API key that does not opt in to redirects: what a credential URL redirects, it streams
+	about     string // an API key's about page
 }
 
 // keySubject is a key's subject; redirect says whether its record opts in
 // to redirects.
 func keySubject(key, org string, redirect bool) usageSubject {
-	return usageSubject{id: usage.SubjectID{Org: org, Key: keys.Fingerprint(key, "")}, wmts: "/v2/wmts/" + key, wms: "/v2/wms/" + key, streams: !redirect}
+	return usageSubject{id: usage.SubjectID{Org: org, Key: keys.Fingerprint(key, "")}, wmts: "/v2/wmts/" + key, wms: "/v2/wms/" + key, streams: !redirect, about: "/about/" + key}
 }
 
 func v1Subject(id, secret string) usageSubject {
@@ -530,12 +531,26 @@ func TestUsageThreeInstancesReportExactlyWhatWasSent(t *testing.T) {
 	v1 := subjects[2]
 	v1.wmts = "/v1/wmts/anything/" + strings.TrimPrefix(v1.wmts, "/wmts/")
 	c.send(insts[1], v1, usageMix[0], tls[1])
+	// A key's about page is its request too, within its limits.
+	for i, s := range subjects {
+		if s.about == "" {
+			continue
+		}
+		for range i + 1 {
+			resp, err := c.client.Get(insts[i%len(insts)].URL + s.about)
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("about %s: %v %v", report.OrgLabel(s.id), resp, err)
+			}
+			resp.Body.Close()
+			tls[i%len(insts)].add(s.id, usage.About, 1)
+		}
+	}
 	closeUsageCounters(t, insts...)
 
 	want := sumUsageTallies(tls)
 	for _, s := range subjects {
 		for _, k := range usage.Kinds() {
-			if want[s.id][k] == 0 && k != usage.RateLimited && !(k == usage.TilesRedirected && s.streams) { // the limit tests cover 429s
+			if want[s.id][k] == 0 && k != usage.RateLimited && !(k == usage.TilesRedirected && s.streams) && !(k == usage.About && s.about == "") { // the limit tests cover 429s
 				t.Fatalf("the mix sent %s no %s: the test does not cover every kind", report.OrgLabel(s.id), k)
 			}
 		}

@@ -44,6 +44,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hexprox/hexprox/internal/lru"
 )
 
 // Defaults for Options' zero values.
@@ -52,6 +54,7 @@ const (
 	DefaultMaxSubjects = 10000
 	DefaultMaxBuckets  = 100000
 	DefaultTick        = time.Second
+	DefaultUsageTTL    = 30 * time.Second
 )
 
 // Options configure a Counter. Zero values take the defaults.
@@ -76,6 +79,11 @@ type Options struct {
 	// Log receives flush failures (once per outage) and recoveries. nil:
 	// nothing is logged. Rows hold no secret, so neither do these lines.
 	Log *slog.Logger
+	// UsageTTL is how long Usage reuses what it read of the Sink for a
+	// subject (other instances' flushed rows, which change only at their
+	// flushes); its own counts are always live. <= 0: the smaller of Flush
+	// and DefaultUsageTTL.
+	UsageTTL time.Duration
 	// Tick is how often the loop rereads the clock for the current hour:
 	// counts made up to Tick after an hour begins go to the hour before.
 	// <= 0: DefaultTick.
@@ -120,7 +128,10 @@ type Counter struct {
 
 	quotaWanted atomic.Bool
 	flushMu     sync.Mutex // one flush at a time
-	failing     bool       // guarded by flushMu
+
+	readsMu sync.Mutex
+	reads   *lru.Cache[storedUsage] // Usage's reads of the Sink, per subject, briefly
+	failing bool                    // guarded by flushMu
 
 	kick      chan struct{} // asks the loop for a quota refresh
 	stop      chan struct{}
@@ -143,6 +154,9 @@ func New(o Options) *Counter {
 	if o.FlushTimeout <= 0 {
 		o.FlushTimeout = o.Flush
 	}
+	if o.UsageTTL <= 0 {
+		o.UsageTTL = min(o.Flush, DefaultUsageTTL)
+	}
 	if o.MaxSubjects <= 0 {
 		o.MaxSubjects = DefaultMaxSubjects
 	}
@@ -158,6 +172,7 @@ func New(o Options) *Counter {
 	c := &Counter{
 		o: o, sink: o.Sink, now: o.Now, instance: o.Instance,
 		subjects: make(map[SubjectID]*Subject),
+		reads:    lru.New[storedUsage](o.MaxSubjects),
 		kick:     make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	c.other = &Subject{c: c, id: Other, other: true}

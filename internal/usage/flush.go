@@ -181,18 +181,25 @@ type Usage struct {
 	Today, Month Counts
 }
 
+// storedUsage is what Usage last read of the Sink for a subject.
+type storedUsage struct {
+	rows  []Row
+	month time.Time // the month they were read for
+	at    time.Time
+}
+
 // Usage returns id's usage today and this month so far: every instance's
 // last flush, with this instance's own rows replaced by its live counts.
-// On a Sink error it returns this instance's counts alone, and the error.
+// What it reads of the Sink is reused for Options.UsageTTL, so that a
+// page asked for again and again costs one read of that subject's month,
+// not one each; its own counts are always live. On a Sink error it
+// returns this instance's counts alone, and the error.
 func (c *Counter) Usage(ctx context.Context, id SubjectID) (Usage, error) {
 	now := c.now().UTC()
 	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
 	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	to := now.Truncate(time.Hour).Add(time.Hour)
-	rows, err := c.sink.Read(ctx, Query{From: month, To: to, Only: &id})
-	if err != nil {
-		rows = nil
-	}
+	rows, err := c.storedUsage(ctx, id, month, to, now)
 	type rk struct {
 		instance string
 		hour     int64
@@ -201,10 +208,8 @@ func (c *Counter) Usage(ctx context.Context, id SubjectID) (Usage, error) {
 	for _, r := range rows {
 		merged[rk{r.Instance, r.Hour.Unix()}] = r.Counts
 	}
-	for _, r := range c.Snapshot(month, to) {
-		if r.SubjectID == id {
-			merged[rk{r.Instance, r.Hour.Unix()}] = r.Counts
-		}
+	for _, r := range c.liveRows(id, month, to) {
+		merged[rk{r.Instance, r.Hour.Unix()}] = r.Counts
 	}
 	var u Usage
 	for k, v := range merged {
@@ -214,4 +219,52 @@ func (c *Counter) Usage(ctx context.Context, id SubjectID) (Usage, error) {
 		}
 	}
 	return u, err
+}
+
+// storedUsage returns id's rows of the month in the Sink, from the last
+// read when it is younger than UsageTTL.
+func (c *Counter) storedUsage(ctx context.Context, id SubjectID, month, to, now time.Time) ([]Row, error) {
+	key := id.Org + "\x00" + id.Key
+	c.readsMu.Lock()
+	got, ok := c.reads.Get(key)
+	c.readsMu.Unlock()
+	if ok && got.month.Equal(month) && now.Sub(got.at) < c.o.UsageTTL && !now.Before(got.at) {
+		return got.rows, nil
+	}
+	rows, err := c.sink.Read(ctx, Query{From: month, To: to, Only: &id})
+	if err != nil {
+		return nil, err
+	}
+	c.readsMu.Lock()
+	c.reads.Put(key, storedUsage{rows: rows, month: month, at: now})
+	c.readsMu.Unlock()
+	return rows, nil
+}
+
+// liveRows are this instance's own rows of id between from and to: O(the
+// subject's buckets), not of every subject's.
+func (c *Counter) liveRows(id SubjectID, from, to time.Time) []Row {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	q := Query{From: from, To: to}
+	var rows []Row
+	add := func(s *Subject) {
+		if s == nil || s.id != id {
+			return
+		}
+		for _, b := range s.buckets {
+			r := Row{Hour: time.Unix(b.hour*3600, 0).UTC(), Instance: c.instance, SubjectID: s.id, Counts: b.load()}
+			if q.Matches(r) {
+				rows = append(rows, r)
+			}
+		}
+	}
+	if id == Other {
+		add(c.other)
+	}
+	add(c.subjects[id])
+	for _, s := range c.retiring {
+		add(s)
+	}
+	return rows
 }

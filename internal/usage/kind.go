@@ -18,6 +18,7 @@ const (
 	RateLimited                 // 429: over a limit of ours, or Hexagon's
 	BadRequest                  // any other 4xx
 	UpstreamFailed              // 5xx: Hexagon failed or was too slow
+	About                       // a key's about page (JSON or HTML)
 	numKinds
 )
 
@@ -26,7 +27,7 @@ const NumKinds = int(numKinds)
 
 var kindNames = [numKinds]string{
 	"tiles_redirected", "tiles_streamed", "bytes_streamed", "capabilities",
-	"wms_getmap", "wms_other", "refused", "rate_limited", "bad_request", "upstream_failed",
+	"wms_getmap", "wms_other", "refused", "rate_limited", "bad_request", "upstream_failed", "about",
 }
 
 // String is the kind's snake_case name, as reports' columns and JSON use it.

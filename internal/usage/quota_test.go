@@ -2,6 +2,7 @@ package usage_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -120,5 +121,44 @@ func TestUsageMergesLiveCountsWithEveryInstance(t *testing.T) {
 	u, err = c.Usage(context.Background(), acme)
 	if err == nil || u.Today[usage.Capabilities] != 4 {
 		t.Fatalf("with storage down: %+v, %v", u, err)
+	}
+}
+
+// readCounting counts the Sink's reads.
+type readCounting struct {
+	usage.Sink
+	reads atomic.Int64
+}
+
+func (s *readCounting) Read(ctx context.Context, q usage.Query) ([]usage.Row, error) {
+	s.reads.Add(1)
+	return s.Sink.Read(ctx, q)
+}
+
+// A key's page asked for again and again reads the Sink once per
+// UsageTTL, not once per request, and still shows its own live counts.
+func TestUsageReusesItsReadBriefly(t *testing.T) {
+	clk := testclock.New(t0)
+	sink := &readCounting{Sink: &usage.MemorySink{}}
+	c := newCounter(t, clk, sink, usage.Options{Instance: "a", UsageTTL: 30 * time.Second})
+	s := c.Subject(acme)
+	for i := range 100 {
+		s.Add(usage.TilesRedirected, 1)
+		u, err := c.Usage(context.Background(), acme)
+		if err != nil || u.Today[usage.TilesRedirected] != int64(i+1) {
+			t.Fatalf("request %d: %+v %v", i, u, err)
+		}
+	}
+	if n := sink.reads.Load(); n != 1 {
+		t.Fatalf("100 pages read the sink %d times, want 1", n)
+	}
+	clk.Advance(31 * time.Second)
+	c.Usage(context.Background(), acme)
+	if n := sink.reads.Load(); n != 2 {
+		t.Fatalf("after UsageTTL: %d reads, want 2", n)
+	}
+	c.Usage(context.Background(), bravo) // another subject reads its own
+	if n := sink.reads.Load(); n != 3 {
+		t.Fatalf("another subject: %d reads, want 3", n)
 	}
 }

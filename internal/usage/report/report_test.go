@@ -63,10 +63,10 @@ func TestCSVByOrgDefaultsToThisMonth(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := [][]string{
-		{"org", "requests", "tiles_redirected", "tiles_streamed", "bytes_streamed", "capabilities", "wms_getmap", "wms_other", "refused", "rate_limited", "bad_request", "upstream_failed"},
-		{"Acme & Sons <Water>", "162", "150", "10", "99999", "2", "0", "0", "0", "0", "0", "0"},
-		{"Bravo Roads", "38", "0", "0", "0", "0", "30", "3", "0", "5", "0", "0"},
-		{"v1 deadbeef", "7", "0", "0", "0", "0", "0", "0", "4", "0", "1", "2"},
+		{"org", "requests", "tiles_redirected", "tiles_streamed", "bytes_streamed", "capabilities", "wms_getmap", "wms_other", "refused", "rate_limited", "bad_request", "upstream_failed", "about"},
+		{"Acme & Sons <Water>", "162", "150", "10", "99999", "2", "0", "0", "0", "0", "0", "0", "0"},
+		{"Bravo Roads", "38", "0", "0", "0", "0", "30", "3", "0", "5", "0", "0", "0"},
+		{"v1 deadbeef", "7", "0", "0", "0", "0", "0", "0", "4", "0", "1", "2", "0"},
 	}
 	if len(recs) != len(want) {
 		t.Fatalf("%d records, want %d:\n%s", len(recs), len(want), out)
@@ -87,13 +87,13 @@ func TestByKeyDayHourAndRange(t *testing.T) {
 	if got := lines("--by", "key"); len(got) != 4 || !strings.HasPrefix(got[1], "Acme & Sons <Water>,5e6f7a8b,10,") {
 		t.Errorf("by key: %q", got)
 	}
-	if got := lines("--by", "day"); len(got) != 3 || got[0] != "2026-03-12,162,150,10,99999,2,0,0,0,0,0,0" {
+	if got := lines("--by", "day"); len(got) != 3 || got[0] != "2026-03-12,162,150,10,99999,2,0,0,0,0,0,0,0" {
 		t.Errorf("by day: %q", got)
 	}
 	if got := lines("--by", "hour"); len(got) != 4 || !strings.HasPrefix(got[0], "2026-03-12T09,152,") {
 		t.Errorf("by hour: %q", got)
 	}
-	if got := lines("--by", "org", "--from", "2026-02-01", "--to", "2026-03-12"); len(got) != 2 || got[1] != "Bravo Roads,1000,1000,0,0,0,0,0,0,0,0,0" {
+	if got := lines("--by", "org", "--from", "2026-02-01", "--to", "2026-03-12"); len(got) != 2 || got[1] != "Bravo Roads,1000,1000,0,0,0,0,0,0,0,0,0,0" {
 		t.Errorf("February to March 12: %q", got)
 	}
 }
