@@ -129,9 +129,10 @@ type Counter struct {
 	quotaWanted atomic.Bool
 	flushMu     sync.Mutex // one flush at a time
 
-	readsMu sync.Mutex
-	reads   *lru.Cache[storedUsage] // Usage's reads of the Sink, per subject, briefly
-	failing bool                    // guarded by flushMu
+	readsMu    sync.Mutex
+	reads      *lru.Cache[storedUsage] // Usage's reads of the Sink, per subject, briefly
+	failing    bool                    // guarded by flushMu
+	refreshErr string                  // guarded by flushMu: the cause of the last failed quota refresh
 
 	kick      chan struct{} // asks the loop for a quota refresh
 	stop      chan struct{}

@@ -149,6 +149,9 @@ func (d *DirSink) Read(_ context.Context, q Query) ([]Row, error) {
 			continue
 		}
 		rows, err := readRows(filepath.Join(d.Dir, e.Name()))
+		if errors.Is(err, errNotUsage) {
+			continue // not ours (a stray file, or one a flush moves aside): it counts nothing
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -185,10 +188,13 @@ func readRows(path string) ([]Row, error) {
 	}
 	var rows []Row
 	if err := json.Unmarshal(b, &rows); err != nil {
-		return nil, fmt.Errorf("usage file %s: %w", filepath.Base(path), err)
+		return nil, fmt.Errorf("usage file %s: %w: %v", filepath.Base(path), errNotUsage, err)
 	}
 	return rows, nil
 }
+
+// errNotUsage marks a file in the directory that is not usage rows.
+var errNotUsage = errors.New("not usage JSON")
 
 // fileName makes an instance id safe as a file name.
 func fileName(instance string) string {

@@ -115,23 +115,34 @@ func TestDirSinkReadsOnlyTheDaysAsked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A file from before day files, and an unreadable file of another day.
+	// A file from before day files, one of another day, and a stray one
+	// that is not usage rows at all.
 	if err := os.WriteFile(filepath.Join(dir, "old.json"), legacy, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "one.2026-11-01.json"), []byte("not json"), 0o600); err != nil {
+	nov1 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	other, _ := json.Marshal([]Row{sinkRow(nov1, "one", TilesStreamed, 9)})
+	if err := os.WriteFile(filepath.Join(dir, "one.2026-11-01.json"), other, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "notes.json"), []byte(`{"note":"x"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	d := &DirSink{Dir: dir}
 	if err := d.Write(ctx, []Row{sinkRow(hour, "one", TilesStreamed, 4)}); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := d.Read(ctx, Query{From: hour.Truncate(24 * time.Hour), To: hour.Add(time.Hour)})
+	today := Query{From: hour.Truncate(24 * time.Hour), To: hour.Add(time.Hour)}
+	rows, err := d.Read(ctx, today)
 	if err != nil || len(rows) != 2 {
-		t.Fatalf("read %d rows (%v), want today's and the old file's", len(rows), err)
+		t.Fatalf("read %d rows (%v), want today's and the old file's; a stray file skipped", len(rows), err)
 	}
-	if _, err := d.Read(ctx, Query{From: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC), To: hour}); err == nil {
-		t.Fatal("a query over the unreadable day's file did not read it")
+	if mayHold("one.2026-11-01.json", today) || !mayHold("one.2026-11-01.json", Query{From: nov1, To: hour}) {
+		t.Fatal("a day's file is read for the days it holds, and only those")
+	}
+	rows, err = d.Read(ctx, Query{From: nov1, To: nov1.Add(time.Hour)})
+	if err != nil || len(rows) != 1 || rows[0].Counts[TilesStreamed] != 9 {
+		t.Fatalf("November 1: %v %v", rows, err)
 	}
 }
 

@@ -6,8 +6,9 @@ import (
 )
 
 // refresh rereads today's totals of every instance from the Sink and
-// recomputes each live subject's quota base. On error the old view stays.
-// The caller holds flushMu.
+// recomputes each live subject's quota base. On error the old view stays,
+// and the error is logged once per cause: daily quotas then count this
+// instance's requests alone. The caller holds flushMu.
 func (c *Counter) refresh(ctx context.Context, now time.Time) {
 	day := dayOf(unixHour(now))
 	from := time.Unix(day*86400, 0).UTC()
@@ -15,8 +16,16 @@ func (c *Counter) refresh(ctx context.Context, now time.Time) {
 	rows, err := c.sink.Read(rctx, Query{From: from, To: from.Add(24 * time.Hour)})
 	cancel()
 	if err != nil {
+		if cause := err.Error(); cause != c.refreshErr && c.o.Log != nil {
+			c.o.Log.Warn("usage: cannot read today's totals of the other instances; daily quotas count this instance's requests alone until it can", "err", cause)
+		}
+		c.refreshErr = err.Error()
 		return
 	}
+	if c.refreshErr != "" && c.o.Log != nil {
+		c.o.Log.Info("usage: today's totals of every instance read again")
+	}
+	c.refreshErr = ""
 	shared := make(map[SubjectID]int64)
 	for _, r := range rows {
 		shared[r.SubjectID] += r.Counts.Quota()

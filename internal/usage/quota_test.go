@@ -1,7 +1,10 @@
 package usage_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -160,5 +163,27 @@ func TestUsageReusesItsReadBriefly(t *testing.T) {
 	c.Usage(context.Background(), bravo) // another subject reads its own
 	if n := sink.reads.Load(); n != 3 {
 		t.Fatalf("another subject: %d reads, want 3", n)
+	}
+}
+
+// readDown fails only the Sink's reads.
+type readDown struct{ usage.MemorySink }
+
+func (*readDown) Read(context.Context, usage.Query) ([]usage.Row, error) { return nil, errDown }
+
+// A quota refresh that cannot read the other instances' totals says so,
+// once per cause, since daily quotas then count this instance alone.
+func TestFailedRefreshIsLoggedOnce(t *testing.T) {
+	clk := testclock.New(t0)
+	var logs bytes.Buffer
+	c := newCounter(t, clk, &readDown{}, usage.Options{Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	s := c.Subject(acme)
+	s.OverDaily(100) // a subject with a quota: flushes refresh today's totals
+	for range 3 {
+		s.Inc(usage.TilesRedirected)
+		c.Flush(context.Background())
+	}
+	if n := strings.Count(logs.String(), "cannot read today's totals"); n != 1 {
+		t.Fatalf("%d warnings for one cause, want 1:\n%s", n, logs.String())
 	}
 }
