@@ -55,6 +55,9 @@ func (d *DirSink) Write(_ context.Context, rows []Row) error {
 	if err := os.MkdirAll(d.Dir, 0o700); err != nil {
 		return err
 	}
+	if err := d.checkDir(); err != nil {
+		return err
+	}
 	var errs []error
 	touched := map[dayFile]bool{} // true: to write; false: unread, so unwritten (the next flush tries again)
 	for _, r := range rows {
@@ -143,6 +146,9 @@ func (d *DirSink) Read(_ context.Context, q Query) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := d.checkDir(); err != nil {
+		return nil, err
+	}
 	var out []Row
 	for _, e := range entries {
 		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") || !mayHold(e.Name(), q) {
@@ -163,6 +169,15 @@ func (d *DirSink) Read(_ context.Context, q Query) ([]Row, error) {
 	}
 	SortRows(out)
 	return out, nil
+}
+
+// checkDir refuses a directory another user could have written rows to.
+func (d *DirSink) checkDir() error {
+	fi, err := os.Stat(d.Dir)
+	if err != nil {
+		return err
+	}
+	return checkOwner(d.Dir, fi)
 }
 
 // mayHold reports whether the file called name may hold rows q selects:
