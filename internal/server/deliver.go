@@ -96,6 +96,11 @@ func (s *Server) stream(c echo.Context, call *hexagon.Call, kind usage.Kind) err
 	bp := buffers.Get().(*[]byte)
 	defer buffers.Put(bp)
 	rec.relay.w = w
+	// Each write to the client is bounded too, by the same wait: a client
+	// that stops reading would otherwise hold this goroutine and its
+	// buffers for ever; one that reads slowly but steadily is not cut.
+	rec.relay.rc, rec.relay.idle = *http.NewResponseController(w.Writer), s.cfg.UpstreamTimeout
+	defer rec.relay.rc.SetWriteDeadline(time.Time{}) // the connection's next answers are not bounded
 	body := idleBody{r: resp.Body, idle: s.cfg.UpstreamTimeout, timer: time.AfterFunc(s.cfg.UpstreamTimeout, cancel)}
 	_, err = io.CopyBuffer(&rec.relay, &body, *bp)
 	body.timer.Stop()
@@ -131,13 +136,17 @@ func (b *idleBody) Read(p []byte) (int, error) {
 
 // relayWriter is where stream copies to: the response, without its
 // ReadFrom (so that io.CopyBuffer uses the pooled buffer rather than
-// allocating its own), remembering whether writing to the client failed.
+// allocating its own), each write given idle to go out, remembering
+// whether writing to the client failed.
 type relayWriter struct {
-	w   io.Writer
-	err error
+	w    io.Writer
+	rc   http.ResponseController // of w
+	idle time.Duration
+	err  error
 }
 
 func (r *relayWriter) Write(p []byte) (int, error) {
+	r.rc.SetWriteDeadline(time.Now().Add(r.idle)) // not supported (a recorder): unbounded, as before
 	n, err := r.w.Write(p)
 	if err != nil {
 		r.err = err

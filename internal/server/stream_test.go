@@ -2,12 +2,16 @@ package server_test
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hexprox/hexprox/internal/app"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
@@ -127,4 +131,51 @@ func TestStreamRefusesAnInformationalAnswer(t *testing.T) {
 	h := newHarnessWith(t, nil, func(o *app.Options) { o.Upstream = informational{http.StatusSwitchingProtocols} })
 	resp, body := h.get(h.credURL()+tilePath, map[string]string{"Origin": allowed})
 	h.assertException(resp, body, http.StatusBadGateway, "")
+}
+
+// hugeTiles answers every tile with an endless image, as fast as it is
+// read: what a huge WMS map is to a client that stops reading.
+type hugeTiles struct{ base http.RoundTripper }
+
+func (h hugeTiles) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := h.base.RoundTrip(r)
+	if err != nil || !strings.Contains(r.URL.RawQuery, ".jpg") {
+		return resp, err
+	}
+	resp.Body.Close()
+	resp.Header.Del("Content-Length")
+	resp.ContentLength = -1
+	resp.Body = io.NopCloser(zeros{})
+	return resp, nil
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// A client that stops reading a stream is let go once a write has waited
+// UPSTREAM_TIMEOUT: it does not hold its goroutine and buffers for ever.
+// A slow but steady reader is not cut (each write gets the whole wait).
+func TestStreamLetsGoOfAClientThatStopsReading(t *testing.T) {
+	h := newHarnessWith(t, map[string]string{"TILE_MODE": "proxy", "UPSTREAM_TIMEOUT": "300ms"}, func(o *app.Options) {
+		o.Upstream = hugeTiles{base: http.DefaultTransport}
+	})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(h.proxy.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	u, _ := url.Parse(h.credURL() + tilePath)
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", u.RequestURI(), u.Host)
+	// Read the headers and a little, then stop reading.
+	buf := make([]byte, 4096)
+	if _, err := io.ReadAtLeast(conn, buf, 100); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	waitForLines(t, h, `"err":"response aborted: the client left"`, 1)
+	if took := time.Since(start); took > 4*time.Second {
+		t.Fatalf("the stalled client was let go after %v", took)
+	}
+	figure(t, "a client that stops reading a stream, UPSTREAM_TIMEOUT 300ms → let go after %s", ms(time.Since(start)))
 }
