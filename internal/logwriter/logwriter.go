@@ -13,6 +13,7 @@
 package logwriter
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -32,6 +33,12 @@ const (
 	// underlying writer is busy; lines beyond it are dropped and counted.
 	DefaultLimit = 1 << 20
 )
+
+// reserveShare is the share of the buffer kept for warnings and errors:
+// other lines (request lines, info, debug) are dropped once the buffer is
+// fuller than the rest, so that under a flood the lines an operator must
+// see still get through.
+const reserveShare = 4 // a quarter
 
 // DroppedMessage is the msg of the line that reports dropped lines:
 //
@@ -129,7 +136,9 @@ func New(out io.Writer, o Options) *Writer {
 // Write accepts p, one or more whole lines, for writing later and returns
 // len(p), nil at once. If the buffer cannot hold p, p is dropped whole and
 // counted, and a line saying how many were dropped is written with the
-// next batch. A p that does not end in a newline gets one, so that lines
+// next batch. A quarter of the buffer is kept for warnings and errors (a
+// line whose level, in slog's JSON or text form, is WARN or ERROR): other
+// lines are dropped before them. A p that does not end in a newline gets one, so that lines
 // never join. After Close has begun, Write writes p straight through to
 // the underlying writer and returns its result.
 //
@@ -150,7 +159,11 @@ func (w *Writer) Write(p []byte) (int, error) {
 		need++
 	}
 	before := len(w.cur)
-	if before+need > w.limit {
+	room := w.limit
+	if !urgent(p) {
+		room -= w.limit / reserveShare
+	}
+	if before+need > room {
 		w.dropped++
 		w.total++
 		w.mu.Unlock()
@@ -170,6 +183,21 @@ func (w *Writer) Write(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// urgent reports whether the line p starts is a warning or an error, by
+// slog's JSON ("level":"WARN") or text (level=WARN) form, looked for in
+// its first bytes, where slog writes the level.
+func urgent(p []byte) bool {
+	head := p[:min(len(p), 96)]
+	for _, l := range levelMarks {
+		if bytes.Contains(head, l) {
+			return true
+		}
+	}
+	return false
+}
+
+var levelMarks = [][]byte{[]byte(`"level":"WARN`), []byte(`"level":"ERROR`), []byte("level=WARN"), []byte("level=ERROR")}
 
 func (w *Writer) writeDirect(p []byte, nl bool) (int, error) {
 	w.direct.Lock()

@@ -215,21 +215,22 @@ func TestDropsAreCountedAndReported(t *testing.T) {
 	w.Write(first)
 	tk.tick()
 	wait(t, out.entered, "flusher inside out.Write")
-	// The flusher holds "first"; the other buffer takes 100 bytes.
-	l := []byte(strings.Repeat("x", 29) + "\n") // 30 bytes: three fit
+	// The flusher holds "first"; the other buffer takes 100 bytes, 75 of
+	// them for lines that are not warnings.
+	l := []byte(strings.Repeat("x", 29) + "\n") // 30 bytes: two fit
 	for range 10 {
 		w.Write(l)
 	}
-	if got := w.Dropped(); got != 7 {
-		t.Fatalf("Dropped = %d, want 7", got)
+	if got := w.Dropped(); got != 8 {
+		t.Fatalf("Dropped = %d, want 8", got)
 	}
 	out.release()
 	if err := w.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-	want := []string{`{"msg":"first"}`, string(l[:29]), string(l[:29]), string(l[:29])}
-	if len(lines) != len(want)+1 || strings.Join(lines[:4], "\n") != strings.Join(want, "\n") {
+	want := []string{`{"msg":"first"}`, string(l[:29]), string(l[:29])}
+	if len(lines) != len(want)+1 || strings.Join(lines[:3], "\n") != strings.Join(want, "\n") {
 		t.Fatalf("output:\n%s", out.String())
 	}
 	var report struct {
@@ -238,16 +239,16 @@ func TestDropsAreCountedAndReported(t *testing.T) {
 		Msg     string
 		Dropped int
 	}
-	if err := json.Unmarshal([]byte(lines[4]), &report); err != nil {
-		t.Fatalf("report %q: %v", lines[4], err)
+	if err := json.Unmarshal([]byte(lines[3]), &report); err != nil {
+		t.Fatalf("report %q: %v", lines[3], err)
 	}
-	if !report.Time.Equal(stamp) || report.Level != "WARN" || report.Msg != DroppedMessage || report.Dropped != 7 {
-		t.Fatalf("report %q", lines[4])
+	if !report.Time.Equal(stamp) || report.Level != "WARN" || report.Msg != DroppedMessage || report.Dropped != 8 {
+		t.Fatalf("report %q", lines[3])
 	}
 	// Reported once: the count restarts, the total stays.
 	w.Write(first)
 	w.Flush(context.Background())
-	if strings.Count(out.String(), DroppedMessage) != 1 || w.Dropped() != 7 {
+	if strings.Count(out.String(), DroppedMessage) != 1 || w.Dropped() != 8 {
 		t.Fatalf("after a second flush (Dropped %d):\n%s", w.Dropped(), out.String())
 	}
 }
@@ -427,4 +428,37 @@ func checkLines(t *testing.T, s string) map[string]bool {
 		seen[l] = true
 	}
 	return seen
+}
+
+// Under a flood, warnings and errors get through where request lines are
+// dropped: a quarter of the buffer is theirs.
+func TestWarningsGoFirst(t *testing.T) {
+	out := newSink()
+	out.hold()
+	w, tk := newWriter(t, out, Options{Limit: 1000})
+	w.Write([]byte(`{"msg":"first"}` + "\n"))
+	tk.tick()
+	wait(t, out.entered, "flusher inside out.Write")
+	info := []byte(`{"time":"2026-12-03T09:00:00Z","level":"INFO","msg":"request","status":200}` + "\n")
+	for range 100 {
+		w.Write(info)
+	}
+	if w.Dropped() == 0 {
+		t.Fatal("the flood dropped nothing: the test proves nothing")
+	}
+	warnJSON := []byte(`{"time":"2026-12-03T09:00:00Z","level":"WARN","msg":"token store unreachable"}` + "\n")
+	errText := []byte("time=2026-12-03T09:00:00Z level=ERROR msg=\"internal error\"\n")
+	dropped := w.Dropped()
+	w.Write(warnJSON)
+	w.Write(errText)
+	if w.Dropped() != dropped {
+		t.Fatalf("a warning or an error was dropped with the request lines")
+	}
+	out.release()
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "token store unreachable") || !strings.Contains(out.String(), "internal error") {
+		t.Fatalf("output lacks the warning or the error:\n%s", out.String())
+	}
 }
