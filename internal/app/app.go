@@ -197,6 +197,7 @@ func serverSettings(cfg config.Config) server.Settings {
 		DailyLimit:      cfg.DailyLimit,
 		LogLevel:        cfg.LogLevel,
 		LogSample:       cfg.LogSample,
+		HashKey:         cfg.TokenHashKey,
 	}
 }
 
@@ -211,10 +212,11 @@ func (a *App) tokens(ctx context.Context, cfg config.Config, svc *aztables.Servi
 	}
 	return token.NewStack(token.StackOptions{
 		Endpoint: &token.Endpoint{
-			URL:    cfg.HexagonURL + "/streaming/oauth/token",
-			Client: &http.Client{Timeout: cfg.TokenTimeout},
-			Now:    o.Now,
-			Log:    a.Log,
+			URL:     cfg.HexagonURL + "/streaming/oauth/token",
+			Client:  &http.Client{Timeout: cfg.TokenTimeout},
+			Now:     o.Now,
+			Log:     a.Log,
+			HashKey: cfg.TokenHashKey,
 		},
 		Store: store,
 		Shared: token.SharedOptions{

@@ -5,6 +5,7 @@
 package credential
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -139,9 +140,21 @@ func (c Credential) Keyed() Credential {
 	return c
 }
 
-// Fingerprint returns the first 8 hex digits of Key: enough to tell
-// credentials apart in logs, too short to identify one.
-func (c Credential) Fingerprint() string { return c.Key()[:8] }
+// Fingerprint returns 8 hex digits that tell credentials apart in logs and
+// usage rows, far too few to identify one: of an HMAC-SHA256 of the
+// credential under hashKey (TOKEN_HASH_KEY, the same on every instance),
+// so that nobody without it can test a guessed secret against a log line;
+// with hashKey "", of Key, a plain SHA-256, which anyone who reads the
+// logs can test guesses against offline.
+func (c Credential) Fingerprint(hashKey string) string {
+	if hashKey == "" {
+		return c.Key()[:8]
+	}
+	m := hmac.New(sha256.New, []byte(hashKey))
+	m.Write([]byte("hexprox-credential-fingerprint-v1\x00"))
+	m.Write([]byte(c.Key()))
+	return hex.EncodeToString(m.Sum(nil)[:4])
+}
 
 // PathSegments returns the canonical encoded id and secret for URLs the
 // proxy writes (capabilities documents).
@@ -149,11 +162,11 @@ func (c Credential) PathSegments() (id, secret string) {
 	return Encode(c.ID), Encode(c.Secret)
 }
 
-// String prints the fingerprint only.
-func (c Credential) String() string { return "credential:" + c.Fingerprint() }
+// String prints nothing of the credential: log its Fingerprint instead.
+func (c Credential) String() string { return "[credential]" }
 
-// LogValue implements slog.LogValuer: the fingerprint only.
-func (c Credential) LogValue() slog.Value { return slog.StringValue(c.Fingerprint()) }
+// LogValue implements slog.LogValuer: nothing of the credential.
+func (c Credential) LogValue() slog.Value { return slog.StringValue("[credential]") }
 
 // ErrPath is returned by FromPath for a path without two credential segments.
 var ErrPath = errors.New("the URL must continue with /{base64 client id}/{base64 client secret}")

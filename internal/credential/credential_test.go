@@ -88,8 +88,26 @@ func TestKeyAndPrinting(t *testing.T) {
 			t.Fatalf("printing a credential leaked %q: %s", secret, printed)
 		}
 	}
-	if !strings.Contains(printed, a.Fingerprint()) {
-		t.Fatalf("fingerprint missing from %s", printed)
+	// Not even the fingerprint: it is for whoever knows TOKEN_HASH_KEY to
+	// log, keyed.
+	if strings.Contains(printed, a.Fingerprint("")) {
+		t.Fatalf("printing a credential shows its unkeyed fingerprint: %s", printed)
+	}
+}
+
+// With a hash key, a credential's fingerprint is keyed: nobody without the
+// key can test a guessed secret against a log line.
+func TestFingerprintIsKeyed(t *testing.T) {
+	c := Credential{ID: "client", Secret: "topsecret"}
+	plain, keyed := c.Fingerprint(""), c.Fingerprint("deployment-key")
+	if len(plain) != 8 || len(keyed) != 8 || plain == keyed {
+		t.Fatalf("plain %q, keyed %q", plain, keyed)
+	}
+	if plain != c.Key()[:8] {
+		t.Fatal("without a key the fingerprint is Key's prefix, as documented")
+	}
+	if keyed != c.Fingerprint("deployment-key") || keyed == c.Fingerprint("other-key") {
+		t.Fatal("a keyed fingerprint must be stable under its key and differ under another")
 	}
 }
 

@@ -47,6 +47,9 @@ type Options struct {
 	// Usage counts each accepted credential's requests; nil counts
 	// nothing.
 	Usage *usage.Counter
+	// HashKey keys the credentials' fingerprints (TOKEN_HASH_KEY; see
+	// credential.Fingerprint).
+	HashKey string
 }
 
 // Table holds one Entry per credential, keyed by the credential's hash,
@@ -98,7 +101,7 @@ func (t *Table) Get(cred credential.Credential) *Entry {
 	if e, ok := t.held(key); ok {
 		return e
 	}
-	who := cred.Fingerprint()
+	who := cred.Fingerprint(t.o.HashKey)
 	e := &Entry{
 		Cred:   cred,
 		Who:    who,
@@ -165,6 +168,11 @@ func (t *Table) Remember(segs string, e *Entry) {
 	segs = string([]byte(segs)) // not a slice of a request's path
 	e.spellings = append(e.spellings, segs)
 	t.spelled[segs] = e
+}
+
+// Fingerprint is cred's fingerprint, as its entry's Who says it.
+func (t *Table) Fingerprint(cred credential.Credential) string {
+	return cred.Fingerprint(t.o.HashKey)
 }
 
 // Len returns the number of credentials held, accepted and on trial.

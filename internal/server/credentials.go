@@ -151,7 +151,7 @@ func (s *Server) credentialInPath(service string) resolver {
 		// The credentials step makes its entry once the guess limit has
 		// admitted it.
 		e, _ := s.creds.Find(cred)
-		return principal{cred: cred, who: cred.Fingerprint(), prefix: route, entry: e, decodedAs: segs}, rest, nil
+		return principal{cred: cred, who: s.creds.Fingerprint(cred), prefix: route, entry: e, decodedAs: segs}, rest, nil
 	}
 }
 

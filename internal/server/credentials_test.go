@@ -29,7 +29,7 @@ func TestDecodedCredentialsKeepOnlyAcceptedOnes(t *testing.T) {
 		}
 	}
 	e, ok := srv.Creds().Spelled(good)
-	if !ok || e.Cred.ID != clientID || e.Cred.Secret != clientSecret || e.Who != (credential.Credential{ID: clientID, Secret: clientSecret}).Fingerprint() {
+	if !ok || e.Cred.ID != clientID || e.Cred.Secret != clientSecret || e.Who != (credential.Credential{ID: clientID, Secret: clientSecret}).Fingerprint("") {
 		t.Fatalf("an accepted credential should be remembered as it decodes: %v", ok)
 	}
 	// One entry per credential: the spelling leads to the entry the

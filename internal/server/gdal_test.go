@@ -81,7 +81,7 @@ func clientTargets(kh *harness, org string) []clientTarget {
 	key := kh.addKey(keys.Record{Org: org, Contact: "gis@example.org"})
 	return []clientTarget{
 		{name: "credential", wmts: kh.credURL() + "/1.0.0/WMTSCapabilities.xml", wms: kh.wmsURL(),
-			logKey: "cred", who: credential.Credential{ID: clientID, Secret: clientSecret}.Fingerprint()},
+			logKey: "cred", who: credential.Credential{ID: clientID, Secret: clientSecret}.Fingerprint("")},
 		{name: "key", wmts: kh.keyURL(key) + "/1.0.0/WMTSCapabilities.xml", wms: kh.proxy.URL + "/v2/wms/" + key,
 			logKey: "key", who: keys.Fingerprint(key, "")},
 	}

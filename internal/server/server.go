@@ -45,6 +45,7 @@ type Settings struct {
 	DailyLimit      int64         // per v1 credential, per UTC day; 0: none
 	LogLevel        slog.Level    // request lines below it are not written
 	LogSample       float64       // the share of successful request lines written
+	HashKey         string        // keys credential fingerprints in logs and usage (TOKEN_HASH_KEY)
 }
 
 // Options are what the server is built from. Settings and Tokens are
@@ -120,9 +121,10 @@ func New(o Options) *Server {
 	s := &Server{
 		cfg: o.Settings,
 		creds: credstate.New(o.Context, credstate.Options{
-			Tokens: o.Tokens,
-			Limits: limit.Limits{Rate: o.Settings.RateLimit, Daily: o.Settings.DailyLimit},
-			Usage:  o.Usage,
+			Tokens:  o.Tokens,
+			Limits:  limit.Limits{Rate: o.Settings.RateLimit, Daily: o.Settings.DailyLimit},
+			Usage:   o.Usage,
+			HashKey: o.Settings.HashKey,
 		}),
 		keys:    o.Keys,
 		guesses: o.Guesses,

@@ -392,7 +392,7 @@ func TestRequestLogLine(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("want 2 request lines, got %d", len(lines))
 	}
-	fp := credential.Credential{ID: clientID, Secret: clientSecret}.Fingerprint()
+	fp := credential.Credential{ID: clientID, Secret: clientSecret}.Fingerprint("")
 	redirect, stream := lines[0], lines[1]
 	for _, l := range lines {
 		if l["route"] != "wmts" || l["method"] != "GET" || l["cred"] != fp || l["path"] != tilePath || l["latency_ms"] == nil {
@@ -417,4 +417,32 @@ func TestMalformedQueryMattersOnlyToKVP(t *testing.T) {
 	}
 	resp, body := h.get(h.credURL()+"?SERVICE=WMTS&REQUEST=GetTile&LAYER=%zz", nil)
 	h.assertException(resp, body, http.StatusBadRequest, "InvalidParameterValue")
+}
+
+// With TOKEN_HASH_KEY, a credential's fingerprint in logs and usage is
+// keyed: a reader of the logs or the usage table cannot test a guessed
+// secret against it.
+func TestFingerprintsAreKeyedWithTokenHashKey(t *testing.T) {
+	h := newHarness(t, map[string]string{"TOKEN_HASH_KEY": "deployment-secret-key"})
+	cred := credential.Credential{ID: clientID, Secret: clientSecret}
+	for range 2 { // the first is accepted by Hexagon; the second is counted from the start
+		if resp, _ := h.get(h.credURL()+tilePath, nil); resp.StatusCode != http.StatusFound {
+			t.Fatalf("tile: %d", resp.StatusCode)
+		}
+	}
+	waitForLines(t, h, `"msg":"request"`, 2)
+	logs := h.logs.String()
+	keyed, plain := cred.Fingerprint("deployment-secret-key"), cred.Fingerprint("")
+	if !strings.Contains(logs, `"cred":"`+keyed+`"`) || strings.Contains(logs, plain) {
+		t.Fatalf("want the keyed fingerprint %s in the logs, never the plain %s:\n%s", keyed, plain, logs)
+	}
+	rows := h.app.Usage.Snapshot(time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if len(rows) == 0 {
+		t.Fatal("nothing counted: the test proves nothing")
+	}
+	for _, r := range rows {
+		if r.SubjectID.Key != keyed {
+			t.Fatalf("counted under %q, want the keyed fingerprint %q", r.SubjectID.Key, keyed)
+		}
+	}
 }

@@ -176,7 +176,7 @@ func keySubject(key, org string, redirect bool) usageSubject {
 func v1Subject(id, secret string) usageSubject {
 	cred := credential.Credential{ID: id, Secret: secret}
 	seg := credential.Encode(id) + "/" + credential.Encode(secret)
-	return usageSubject{id: usage.SubjectID{Key: cred.Fingerprint()}, wmts: "/wmts/" + seg, wms: "/wms/" + seg}
+	return usageSubject{id: usage.SubjectID{Key: cred.Fingerprint("")}, wmts: "/wmts/" + seg, wms: "/wms/" + seg}
 }
 
 // usageCall is one kind of request and what it must be answered and counted as.

@@ -84,6 +84,9 @@ type Endpoint struct {
 	Client *http.Client     // must have a Timeout; nil means http.DefaultClient (tests only)
 	Now    func() time.Time // the clock a token's Expiry is set on; nil means time.Now
 	Log    *slog.Logger     // receives a warning when a lifetime is clamped; nil means slog.Default()
+	// HashKey keys the credential fingerprints in its log lines
+	// (TOKEN_HASH_KEY; see credential.Fingerprint).
+	HashKey string
 
 	usePost atomic.Bool
 }
@@ -183,7 +186,7 @@ func (e *Endpoint) logClamp(cred credential.Credential, announced, used time.Dur
 		log = slog.Default()
 	}
 	log.Warn("token lifetime out of range",
-		slog.String("cred", cred.Fingerprint()),
+		slog.String("cred", cred.Fingerprint(e.HashKey)),
 		slog.Int64("expires_in", int64(announced/time.Second)),
 		slog.Duration("using", used))
 }

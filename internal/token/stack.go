@@ -20,7 +20,8 @@ type StackOptions struct {
 	// Endpoint is Hexagon's token endpoint, at the bottom. Required.
 	Endpoint *Endpoint
 	// Store is what instances share tokens through (TOKEN_STORE=table),
-	// with Shared's options; nil (TOKEN_STORE=memory) means no shared
+	// with Shared's options (whose HashKey also keys the credential
+	// fingerprints in log lines); nil (TOKEN_STORE=memory) means no shared
 	// layer, since one instance has nothing to share and Cached holds its
 	// token.
 	Store  tokenstore.Store
@@ -58,6 +59,6 @@ func NewStack(o StackOptions) Stack {
 		}
 	}
 	return func(ctx context.Context, cred credential.Credential) *Cached {
-		return NewCached(below(ctx, cred), o.RefusalTTL, o.Now, o.Log.With("cred", cred.Fingerprint()))
+		return NewCached(below(ctx, cred), o.RefusalTTL, o.Now, o.Log.With("cred", cred.Fingerprint(o.Shared.HashKey)))
 	}
 }

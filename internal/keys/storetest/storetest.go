@@ -437,7 +437,7 @@ func diff(got, want keys.Record) []string {
 			// IDs are not secret; secrets are compared but never printed.
 			if got.Sets[i].ID != want.Sets[i].ID || got.Sets[i].Secret != want.Sets[i].Secret {
 				d = append(d, fmt.Sprintf("sets[%d]: got client id %q (secret %s), want %q (secret %s)",
-					i, got.Sets[i].ID, got.Sets[i].Fingerprint(), want.Sets[i].ID, want.Sets[i].Fingerprint()))
+					i, got.Sets[i].ID, got.Sets[i].Fingerprint(""), want.Sets[i].ID, want.Sets[i].Fingerprint("")))
 			}
 		}
 	}

@@ -125,7 +125,7 @@ func TestThreeInstancesAddUp(t *testing.T) {
 	cred := credential.Credential{ID: "client-id-SECRET1", Secret: "client-secret-SECRET2"}
 	acme := usage.SubjectID{Org: "Acme Water", Key: keyFingerprint("hxk-acme-SECRET3")}
 	bravo := usage.SubjectID{Org: "Bravo Roads", Key: keyFingerprint("hxk-bravo-SECRET4")}
-	v1 := usage.SubjectID{Key: cred.Fingerprint()}
+	v1 := usage.SubjectID{Key: cred.Fingerprint("")}
 	plan := []mix{
 		{acme, map[usage.Kind]int64{usage.TilesRedirected: 700, usage.TilesStreamed: 50, usage.BytesStreamed: 50 * 20000, usage.Capabilities: 7, usage.RateLimited: 13}},
 		{bravo, map[usage.Kind]int64{usage.WMSGetMap: 300, usage.WMSOther: 20, usage.BadRequest: 4, usage.UpstreamFailed: 2}},
