@@ -125,6 +125,7 @@ func New(cfg config.Config, o Options) (*App, error) {
 			ko.Now = o.Now
 		}
 		a.Keys = keys.NewCache(store, ko)
+		go a.Keys.Watch(serving) // ends with Close
 	}
 	if cfg.Usage {
 		uo := o.Usage

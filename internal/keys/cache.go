@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -27,6 +28,7 @@ const (
 	DefaultMaxKeys     = 10000
 	DefaultMissRate    = 20 // store calls per second for keys not in memory
 	DefaultLoadTimeout = 10 * time.Second
+	DefaultListEvery   = 10 * time.Second
 )
 
 // CacheOptions configures a Cache. Zero fields take the Default values.
@@ -59,6 +61,12 @@ type CacheOptions struct {
 	// LoadTimeout bounds one store call. Store calls are shared between
 	// callers and do not end when the first caller's context does.
 	LoadTimeout time.Duration
+	// ListEvery is how often Watch lists the store's keys, for a store
+	// that can (Lister): a key revoked, disabled, expired, deleted or
+	// changed, whichever tool did it, is refused or reread within it, on
+	// every instance; a key not in the listing is unknown without a store
+	// call. Zero means DefaultListEvery; below zero, Watch does nothing.
+	ListEvery time.Duration
 	// HashKey keys the fingerprints in logs (see Fingerprint).
 	HashKey string
 	// Now is the clock; nil means time.Now.
@@ -77,14 +85,24 @@ type Cache struct {
 	sf    singleflight.Group
 	miss  *rate.Limiter
 
+	lister  Lister                 // the store's, or nil
+	listing atomic.Pointer[listed] // the last good listing; nil: none yet
+
 	mu       sync.Mutex
 	known    *lru.Cache[*entry]
 	unknown  *lru.Cache[time.Time] // until when the key is known not to exist
 	reloaded *lru.Cache[time.Time] // when Reload last asked the store
 }
 
+// listed is a store's listing and when it was taken.
+type listed struct {
+	at    time.Time
+	attrs map[string]Attrs
+}
+
 type entry struct {
 	key     *Key
+	version string    // the listing's version of the record, when it was read
 	fetched time.Time // last good answer from the store
 	retryAt time.Time // after a failure: the store is not asked before
 	warned  bool      // the current outage is logged for this key
@@ -105,6 +123,9 @@ func NewCache(store Store, o CacheOptions) *Cache {
 	def(&o.Retry, DefaultRetry)
 	def(&o.ReloadEvery, DefaultReloadEvery)
 	def(&o.LoadTimeout, DefaultLoadTimeout)
+	if o.ListEvery == 0 {
+		o.ListEvery = DefaultListEvery
+	}
 	if o.MaxKeys <= 0 {
 		o.MaxKeys = DefaultMaxKeys
 	}
@@ -118,6 +139,9 @@ func NewCache(store Store, o CacheOptions) *Cache {
 		o.Log = slog.Default()
 	}
 	c := &Cache{store: store, o: o, miss: rate.NewLimiter(rate.Limit(o.MissRate), max(1, int(2*o.MissRate)))}
+	if l, ok := store.(Lister); ok && o.ListEvery > 0 {
+		c.lister = l
+	}
 	c.known = lru.New[*entry](o.MaxKeys)
 	c.unknown = lru.New[time.Time](o.MaxKeys)
 	c.reloaded = lru.New[time.Time](o.MaxKeys)
@@ -190,6 +214,26 @@ func (c *Cache) memory(key string, reload bool) (*Key, bool, error) {
 		c.unknown.Remove(key)
 	}
 	e, ok := c.known.Get(key)
+	if l := c.listing.Load(); l != nil {
+		a, listed := l.attrs[key]
+		switch {
+		case listed && !a.serves(now):
+			// Revoked, disabled or expired, by whatever tool: refused at
+			// once, and never from a stale record during an outage. (The
+			// record stays, for whom to contact; enabled again, its
+			// version has changed and it is read again.)
+			return nil, true, lifecycleOf(a, now, e)
+		case !listed && now.Sub(l.at) < 3*c.o.ListEvery && (!ok || e.fetched.Before(l.at)) && !reload:
+			// Not in a fresh listing: deleted, or never there. (A key just
+			// created is in the next listing; /v2/nokeycache reloads.)
+			if ok {
+				c.known.Remove(key)
+			}
+			return nil, true, ErrNotFound
+		case listed && ok && a.Version != e.version:
+			ok = false // changed since it was read: read it again
+		}
+	}
 	if reload {
 		if last, seen := c.reloaded.Get(key); !seen || now.Sub(last) >= c.o.ReloadEvery || now.Before(last) {
 			c.reloaded.Put(key, now)
@@ -264,7 +308,11 @@ func (c *Cache) load(key string) (*Key, error) {
 		if known && e.warned {
 			c.o.Log.Info("key store reachable again", "key", fp, "org", rec.Org)
 		}
-		c.known.Put(key, &entry{key: k, fetched: now})
+		ne := &entry{key: k, fetched: now}
+		if l := c.listing.Load(); l != nil {
+			ne.version = l.attrs[key].Version
+		}
+		c.known.Put(key, ne)
 		return k, nil
 	case errors.Is(err, ErrNotFound):
 		c.known.Remove(key)
@@ -296,4 +344,57 @@ type unavailableError struct{ cause string }
 func (e *unavailableError) Error() string { return ErrUnavailable.Error() + ": " + e.cause }
 func (e *unavailableError) Is(target error) bool {
 	return target == ErrUnavailable
+}
+
+// Watch lists the store's keys every ListEvery until ctx ends, so that
+// what changes in the store reaches this instance within that time (see
+// CacheOptions.ListEvery). It returns at once for a store that cannot
+// list. A listing that fails keeps the last good one, logged once per
+// outage: keys it shows as revoked or expired stay refused, and unknown
+// keys are asked of the store again once it is older than three periods.
+func (c *Cache) Watch(ctx context.Context) {
+	if c.lister == nil {
+		return
+	}
+	t := time.NewTicker(c.o.ListEvery)
+	defer t.Stop()
+	failing := false
+	for {
+		lctx, cancel := context.WithTimeout(ctx, c.o.LoadTimeout)
+		attrs, err := c.lister.Listing(lctx)
+		cancel()
+		switch {
+		case err == nil:
+			c.listing.Store(&listed{at: c.o.Now(), attrs: attrs})
+			if failing {
+				c.o.Log.Info("key store listing works again")
+			}
+			failing = false
+		case ctx.Err() != nil:
+			return
+		case !failing:
+			failing = true
+			c.o.Log.Warn("cannot list the key store; keys it listed as revoked stay refused", "error", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// lifecycleOf is the refusal of a key the listing shows not serving.
+func lifecycleOf(a Attrs, now time.Time, e *entry) error {
+	le := &LifecycleError{Status: Revoked}
+	switch {
+	case a.Enabled && !a.Expires.IsZero() && !now.Before(a.Expires):
+		le.Status, le.At = Expired, a.Expires
+	case a.Enabled:
+		le.Status, le.At = NotYetValid, a.NotBefore
+	}
+	if e != nil {
+		le.Contact = e.key.rec.Contact
+	}
+	return le
 }

@@ -93,6 +93,30 @@ type Store interface {
 	List(ctx context.Context) ([]Entry, error)
 }
 
+// Attrs are what a store can say of a key without reading its record:
+// whether it serves, and a version that changes whenever its record or
+// attributes do.
+type Attrs struct {
+	Enabled            bool
+	NotBefore, Expires time.Time // zero: no bound
+	Version            string
+}
+
+// serves reports whether a key with these attributes serves at now.
+func (a Attrs) serves(now time.Time) bool {
+	return a.Enabled && (a.NotBefore.IsZero() || !now.Before(a.NotBefore)) && (a.Expires.IsZero() || now.Before(a.Expires))
+}
+
+// Lister is implemented by stores that can list every key's attributes
+// cheaply (Key Vault: 25 keys a request, no values; the file store: from
+// memory, rereading the file when it changed). A cache that lists them
+// every few seconds (Cache.Watch) learns of a revocation, expiry,
+// deletion, change or new key within that time, whatever tool made it.
+type Lister interface {
+	// Listing returns every key's attributes, by canonical key.
+	Listing(ctx context.Context) (map[string]Attrs, error)
+}
+
 // URLs are a key's addresses on the proxy.
 type URLs struct {
 	WMTS, WMS, About string

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -34,6 +35,9 @@ func newKeyHarness(t *testing.T, env map[string]string, refresh time.Duration) *
 func newKeyHarnessOver(t *testing.T, env map[string]string, co keys.CacheOptions, wrap func(keys.Store) keys.Store) *harness {
 	t.Helper()
 	return newHarnessWith(t, env, func(o *app.Options) {
+		if co.ListEvery == 0 {
+			co.ListEvery = o.KeyCache.ListEvery // the harness's: off
+		}
 		o.KeyCache = co
 		if wrap != nil {
 			o.KeyStore = wrap(o.KeyStore)
@@ -309,7 +313,7 @@ func TestKeyVaultBehindTheProxy(t *testing.T) {
 	}
 	h := newHarnessWith(t, map[string]string{"KEY_STORE": "keyvault", "KEY_VAULT_URL": kv.VaultURL()}, func(o *app.Options) {
 		o.KeyStore = store
-		o.KeyCache = keys.CacheOptions{Refresh: 200 * time.Millisecond, NegativeTTL: time.Minute, Retry: 50 * time.Millisecond}
+		o.KeyCache = keys.CacheOptions{Refresh: 200 * time.Millisecond, NegativeTTL: time.Minute, Retry: 50 * time.Millisecond, ListEvery: -1}
 	})
 	// A record in the original HexProx's exact layout.
 	const key = "0f9e8d7c-original-key"
@@ -539,4 +543,112 @@ func TestAboutIsWithinTheKeysLimits(t *testing.T) {
 	if got[usage.About] != 1 || got[usage.RateLimited] != 1 {
 		t.Fatalf("counted %v, want 1 about and 1 rate_limited", got)
 	}
+}
+
+// A key revoked, disabled, deleted, expired or changed is refused or
+// reread on every instance within seconds, whichever tool changed it,
+// although KEYS_REFRESH is minutes: each instance lists the store every
+// ListEvery. A new key serves within the same time; an unknown one costs
+// no store call.
+func TestRevocationReachesEveryInstanceWithinSeconds(t *testing.T) {
+	const every = 100 * time.Millisecond
+	h := newWorld(t, worldOptions{})
+	listEvery := func(o *app.Options) { o.KeyCache.ListEvery = every }
+	a, b := h.start(nil, listEvery), h.start(nil, listEvery) // KEYS_REFRESH: 5 min
+	key := h.addKey(keys.Record{Org: "Revoked County", Contact: "gis@revoked.example"})
+	tile := func(in *instance) int {
+		resp, _ := h.get(in.URL+"/v2/wmts/"+key+tilePath, nil)
+		return resp.StatusCode
+	}
+	// A new key serves on every instance once listed.
+	settle(t, "the new key on both instances", func() bool { return tile(a) == http.StatusOK && tile(b) == http.StatusOK })
+
+	// Revoked in the store, as keys revoke or the portal would: refused on
+	// both within a few listings, while the cached record is minutes from
+	// its refresh.
+	rec, err := h.store.Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Enabled = false
+	if err := h.store.Update(context.Background(), key, rec); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	settle(t, "the revocation on both instances", func() bool { return tile(a) == http.StatusForbidden && tile(b) == http.StatusForbidden })
+	took := time.Since(start)
+	if took > 15*time.Second {
+		t.Fatalf("revoked after %v", took)
+	}
+	figure(t, "a key revoked in the store, listing every %v, KEYS_REFRESH 5 min → refused on 2 instances after %s", every, ms(took))
+	resp, body := h.get(a.URL+"/v2/wmts/"+key+tilePath, nil)
+	rep := h.assertException(resp, body, http.StatusForbidden, "")
+	if !strings.Contains(rep.Exception.Text, "gis@revoked.example") {
+		t.Errorf("the refusal should name the contact: %q", rep.Exception.Text)
+	}
+
+	// Unknown keys are answered from the listing: no store call.
+	var gets atomic.Int64
+	c := h.start(map[string]string{"GUESS_LIMIT": "0"}, func(o *app.Options) {
+		o.KeyCache.ListEvery = every
+		o.KeyStore = &countingGets{Store: o.KeyStore, gets: &gets}
+	})
+	settle(t, "a listing on the third instance", func() bool {
+		resp, _ := h.get(c.URL+"/v2/wmts/"+key+tilePath, nil)
+		return resp.StatusCode == http.StatusForbidden
+	})
+	before := gets.Load()
+	for range 50 {
+		k, _ := keys.New()
+		if resp, _ := h.get(c.URL+"/v2/wmts/"+k+tilePath, nil); resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("an unknown key: %d", resp.StatusCode)
+		}
+	}
+	if n := gets.Load() - before; n != 0 {
+		t.Fatalf("50 unknown keys made %d store calls with a fresh listing, want 0", n)
+	}
+}
+
+// countingGets counts a store's Gets and lists like the store it wraps.
+type countingGets struct {
+	keys.Store
+	gets *atomic.Int64
+}
+
+func (s *countingGets) Get(ctx context.Context, key string) (keys.Record, error) {
+	s.gets.Add(1)
+	return s.Store.Get(ctx, key)
+}
+
+func (s *countingGets) Listing(ctx context.Context) (map[string]keys.Attrs, error) {
+	return s.Store.(keys.Lister).Listing(ctx)
+}
+
+// In Key Vault, a key disabled in the portal or with
+// `az keyvault secret set-attributes --enabled false` is refused within a
+// listing, though its record was read minutes before its refresh; the
+// listing reads names and attributes only.
+func TestKeyVaultDisabledInThePortalIsRefusedWithinSeconds(t *testing.T) {
+	kv := fakekeyvault.New()
+	t.Cleanup(kv.Close)
+	store, err := keyvault.Open(keyvault.Options{VaultURL: kv.VaultURL(), Credential: kv.Credential(), Transport: kv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const key = "hxpk-portalDisabledKey0000000000000000000000000"
+	kv.Put(keys.SecretPrefix+key, `{"count": 1, "sets": [{"client_id": "`+clientID+`", "client_secret": "`+jsonEscape(clientSecret)+`"}], "org": "Portal Org", "contact": "portal@example.org"}`)
+	h := newHarnessWith(t, map[string]string{"KEY_STORE": "keyvault", "KEY_VAULT_URL": kv.VaultURL()}, func(o *app.Options) {
+		o.KeyStore = store
+		o.KeyCache = keys.CacheOptions{ListEvery: 100 * time.Millisecond} // KEYS_REFRESH: 5 min
+	})
+	h.noteKey(key)
+	u := h.proxy.URL + "/v2/wmts/" + key + tilePath
+	settle(t, "the key served", func() bool { resp, _ := h.get(u, nil); return resp.StatusCode == http.StatusOK })
+	reads := kv.Requests(keys.SecretPrefix + key)
+	if !kv.Update(keys.SecretPrefix+key, func(a *fakekeyvault.Attributes) { a.Enabled = false }) {
+		t.Fatal("no such secret")
+	}
+	start := time.Now()
+	settle(t, "the disabled key refused", func() bool { resp, _ := h.get(u, nil); return resp.StatusCode == http.StatusForbidden })
+	figure(t, "a key disabled in Key Vault, listing every 100ms → refused after %s, %d reads of its secret meanwhile", ms(time.Since(start)), kv.Requests(keys.SecretPrefix+key)-reads)
 }

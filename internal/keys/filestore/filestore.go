@@ -20,6 +20,8 @@ package filestore
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -171,6 +173,23 @@ func (s *Store) List(ctx context.Context) ([]keys.Entry, error) {
 		}
 		return 1
 	})
+	return out, nil
+}
+
+// Listing implements keys.Lister: every key's lifecycle from its record,
+// and as its version a hash of the record as the file holds it. It
+// rereads the file only when it changed.
+func (s *Store) Listing(ctx context.Context) (map[string]keys.Attrs, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.fresh(); err != nil {
+		return nil, err
+	}
+	out := make(map[string]keys.Attrs, len(s.entries))
+	for k, e := range s.entries {
+		sum := sha256.Sum256(e.raw)
+		out[keys.Canonical(k)] = keys.Attrs{Enabled: e.rec.Enabled, NotBefore: e.rec.NotBefore, Expires: e.rec.Expires, Version: hex.EncodeToString(sum[:8])}
+	}
 	return out, nil
 }
 

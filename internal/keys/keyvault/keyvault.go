@@ -32,6 +32,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -444,6 +445,48 @@ func (s *Store) List(ctx context.Context) ([]keys.Entry, error) {
 	for i, e := range entries {
 		if !gone[i] {
 			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// Listing implements keys.Lister with Key Vault's secret listing alone:
+// names and attributes, 25 secrets a request, no values, so that a cache
+// can list every few seconds. A key's version is its secret's current
+// version and last update, which change whenever its record or its
+// attributes (enabled, expiry) do, whichever tool changed them.
+func (s *Store) Listing(ctx context.Context) (map[string]keys.Attrs, error) {
+	out := map[string]keys.Attrs{}
+	pager := s.client.NewListSecretPropertiesPager(nil)
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, classify(err, opList, "")
+		}
+		for _, p := range page.Value {
+			if p == nil || p.ID == nil {
+				continue
+			}
+			key, ok := strings.CutPrefix(p.ID.Name(), keys.SecretPrefix)
+			if !ok || keys.Check(key) != nil {
+				continue
+			}
+			a := keys.Attrs{Enabled: true, Version: p.ID.Version()}
+			if at := p.Attributes; at != nil {
+				if at.Enabled != nil {
+					a.Enabled = *at.Enabled
+				}
+				if at.NotBefore != nil {
+					a.NotBefore = *at.NotBefore
+				}
+				if at.Expires != nil {
+					a.Expires = *at.Expires
+				}
+				if at.Updated != nil {
+					a.Version += "@" + strconv.FormatInt(at.Updated.UnixNano(), 10)
+				}
+			}
+			out[keys.Canonical(key)] = a
 		}
 	}
 	return out, nil
