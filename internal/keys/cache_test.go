@@ -619,3 +619,72 @@ func TestReloadKeepsTheRateAllowance(t *testing.T) {
 		t.Fatal("changed limits need a new limiter")
 	}
 }
+
+// listingStore is a fakeStore that lists its keys' attributes, and can
+// fail to.
+type listingStore struct {
+	*fakeStore
+	listDown bool
+	versions map[string]string
+}
+
+func (s *listingStore) Listing(context.Context) (map[string]Attrs, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listDown {
+		return nil, errors.New("vault unreachable")
+	}
+	out := map[string]Attrs{}
+	for k, r := range s.recs {
+		out[k] = Attrs{Enabled: r.Enabled, NotBefore: r.NotBefore, Expires: r.Expires, Version: s.versions[k]}
+	}
+	return out, nil
+}
+
+// A key the last good listing showed as revoked is never served from a
+// stale record, also while neither the store nor its listing answers.
+func TestListingRefusesRevokedKeysThroughAnOutage(t *testing.T) {
+	f := newFixture(t, opts)
+	ls := &listingStore{fakeStore: f.store, versions: map[string]string{}}
+	o := opts
+	o.Now, o.Log, o.ListEvery = f.clock.Now, slog.New(slog.NewJSONHandler(f.logs, nil)), time.Hour
+	c := NewCache(ls, o)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	key := Canonical(key1)
+	f.store.Create(ctx, key, record("Outage", 1))
+	listOnce := func() {
+		done := make(chan struct{})
+		lctx, stop := context.WithCancel(ctx)
+		go func() { c.Watch(lctx); close(done) }()
+		for c.listing.Load() == nil || c.listing.Load().at.IsZero() {
+			time.Sleep(time.Millisecond)
+		}
+		stop()
+		<-done
+	}
+	listOnce()
+	if _, err := c.Lookup(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	// Revoked in the store, listed as such; then the store and its
+	// listing go down, and the record falls due for refresh.
+	r := record("Outage", 1)
+	r.Enabled = false
+	f.store.Update(ctx, key, r)
+	c.listing.Store(nil)
+	listOnce()
+	f.store.mu.Lock()
+	f.store.down, ls.listDown = true, true
+	f.store.mu.Unlock()
+	f.clock.Advance(o.Refresh + time.Minute)
+	if _, err := c.Lookup(ctx, key); !errors.Is(err, ErrInactive) {
+		t.Fatalf("a key listed as revoked, store down: %v", err)
+	}
+	// Not listed at all, in a fresh listing: unknown without a store call.
+	f.clock.Advance(-o.Refresh - time.Minute)
+	calls := f.store.total()
+	if _, err := c.Lookup(ctx, "hxpk-BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"); !errors.Is(err, ErrNotFound) || f.store.total() != calls {
+		t.Fatalf("an unlisted key: %v, %d store calls", err, f.store.total()-calls)
+	}
+}
