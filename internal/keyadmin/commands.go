@@ -462,7 +462,7 @@ func (c *cli) setEnabled(ctx context.Context, args []string, enabled bool, text 
 	if enabled {
 		fmt.Fprintf(c.out, "Enabled key %s; status now %s.\n", who, r.Status(c.now()))
 	} else {
-		fmt.Fprintf(c.out, "Revoked key %s. Its URLs answer 403 on every instance within KEYS_REFRESH (5 minutes by default).\n", who)
+		fmt.Fprintf(c.out, "Revoked key %s. Its URLs answer 403 on every instance within about 10 seconds.\n", who)
 	}
 	return nil
 }

@@ -58,8 +58,10 @@ const usageShow = `handler keys show KEY [--base-url URL]
 `
 
 const usageRevoke = `handler keys revoke KEY
-  Disables the key: its URLs answer 403 on every instance within
-  KEYS_REFRESH. In Key Vault this is the secret's enabled attribute.
+  Disables the key: its URLs answer 403 on every instance within about
+  10 s (each instance lists the store's keys every 10 s). In Key Vault
+  this is the secret's enabled attribute; disabling it in the portal
+  works as well.
 
   example:
     handler keys revoke hxpk-Ab3dE
