@@ -400,27 +400,16 @@ func (s *Store) updateAttributes(ctx context.Context, key string, r keys.Record,
 func (s *Store) List(ctx context.Context) ([]keys.Entry, error) {
 	var entries []keys.Entry
 	var enabled []int
-	pager := s.client.NewListSecretPropertiesPager(nil)
-	for pager.More() {
-		page, err := pager.NextPage(ctx)
-		if err != nil {
-			return nil, classify(err, opList, "")
+	err := s.eachKey(ctx, func(key string, p *azsecrets.SecretProperties) {
+		if p.Attributes != nil && p.Attributes.Enabled != nil && !*p.Attributes.Enabled {
+			entries = append(entries, keys.Entry{Key: key, Record: disabledRecord(p.Attributes, p.Tags)})
+			return
 		}
-		for _, p := range page.Value {
-			if p == nil || p.ID == nil {
-				continue
-			}
-			key, ok := strings.CutPrefix(p.ID.Name(), keys.SecretPrefix)
-			if !ok || keys.Check(key) != nil {
-				continue
-			}
-			if p.Attributes != nil && p.Attributes.Enabled != nil && !*p.Attributes.Enabled {
-				entries = append(entries, keys.Entry{Key: key, Record: disabledRecord(p.Attributes, p.Tags)})
-				continue
-			}
-			enabled = append(enabled, len(entries))
-			entries = append(entries, keys.Entry{Key: key})
-		}
+		enabled = append(enabled, len(entries))
+		entries = append(entries, keys.Entry{Key: key})
+	})
+	if err != nil {
+		return nil, err
 	}
 	gone := make([]bool, len(entries))
 	g, gctx := errgroup.WithContext(ctx)
@@ -457,11 +446,38 @@ func (s *Store) List(ctx context.Context) ([]keys.Entry, error) {
 // attributes (enabled, expiry) do, whichever tool changed them.
 func (s *Store) Listing(ctx context.Context) (map[string]keys.Attrs, error) {
 	out := map[string]keys.Attrs{}
+	err := s.eachKey(ctx, func(key string, p *azsecrets.SecretProperties) {
+		a := keys.Attrs{Enabled: true, Version: p.ID.Version()}
+		if at := p.Attributes; at != nil {
+			if at.Enabled != nil {
+				a.Enabled = *at.Enabled
+			}
+			if at.NotBefore != nil {
+				a.NotBefore = *at.NotBefore
+			}
+			if at.Expires != nil {
+				a.Expires = *at.Expires
+			}
+			if at.Updated != nil {
+				a.Version += "@" + strconv.FormatInt(at.Updated.UnixNano(), 10)
+			}
+		}
+		out[keys.Canonical(key)] = a
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// eachKey calls f with every key secret's name (without the prefix) and
+// properties, from Key Vault's listing (25 a request, no values).
+func (s *Store) eachKey(ctx context.Context, f func(key string, p *azsecrets.SecretProperties)) error {
 	pager := s.client.NewListSecretPropertiesPager(nil)
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return nil, classify(err, opList, "")
+			return classify(err, opList, "")
 		}
 		for _, p := range page.Value {
 			if p == nil || p.ID == nil {
@@ -471,25 +487,10 @@ func (s *Store) Listing(ctx context.Context) (map[string]keys.Attrs, error) {
 			if !ok || keys.Check(key) != nil {
 				continue
 			}
-			a := keys.Attrs{Enabled: true, Version: p.ID.Version()}
-			if at := p.Attributes; at != nil {
-				if at.Enabled != nil {
-					a.Enabled = *at.Enabled
-				}
-				if at.NotBefore != nil {
-					a.NotBefore = *at.NotBefore
-				}
-				if at.Expires != nil {
-					a.Expires = *at.Expires
-				}
-				if at.Updated != nil {
-					a.Version += "@" + strconv.FormatInt(at.Updated.UnixNano(), 10)
-				}
-			}
-			out[keys.Canonical(key)] = a
+			f(key, p)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // isDisabled reports Key Vault's refusal to read a disabled secret: 403,
