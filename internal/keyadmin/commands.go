@@ -216,7 +216,7 @@ func runNew(ctx context.Context, c *cli, args []string) error {
 	fmt.Fprintf(w, "Key:\t%s\n", key)
 	writeURLs(w, u)
 	w.Flush()
-	fmt.Fprintf(c.out, "\nAnyone holding these URLs can use the imagery: give them to %s only.\nRevoke with: handler keys revoke %s\n",
+	fmt.Fprintf(c.out, "\nIt serves on every instance within about 10 seconds.\nAnyone holding these URLs can use the imagery: give them to %s only.\nRevoke with: handler keys revoke %s\n",
 		r.Contact, strings.TrimSuffix(prefix(key), "…"))
 	if r.Redirect {
 		fmt.Fprintf(c.out, "\nWith --redirect, desktop tiles and maps are redirected to Hexagon: the key holder receives Hexagon tokens,\n"+
