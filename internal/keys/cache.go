@@ -207,14 +207,16 @@ func (c *Cache) memory(key string, reload bool) (*Key, bool, error) {
 	now := c.o.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	l := c.listing.Load()
 	if until, ok := c.unknown.Get(key); ok {
-		if now.Before(until) {
+		_, listedSince := l.listedAfter(key, until.Add(-c.o.NegativeTTL))
+		if now.Before(until) && !listedSince {
 			return nil, true, ErrNotFound
 		}
-		c.unknown.Remove(key)
+		c.unknown.Remove(key) // expired, or created since: a listing shows it
 	}
 	e, ok := c.known.Get(key)
-	if l := c.listing.Load(); l != nil {
+	if l != nil {
 		a, listed := l.attrs[key]
 		switch {
 		case listed && !a.serves(now):
@@ -223,15 +225,28 @@ func (c *Cache) memory(key string, reload bool) (*Key, bool, error) {
 			// record stays, for whom to contact; enabled again, its
 			// version has changed and it is read again.)
 			return nil, true, lifecycleOf(a, now, e)
-		case !listed && now.Sub(l.at) < 3*c.o.ListEvery && (!ok || e.fetched.Before(l.at)) && !reload:
-			// Not in a fresh listing: deleted, or never there. (A key just
-			// created is in the next listing; /v2/nokeycache reloads.)
-			if ok {
-				c.known.Remove(key)
-			}
+		case !listed && ok && e.fetched.Before(l.at) && !reload:
+			// Read before a listing without it: deleted. However old the
+			// listing, it is never served again.
+			c.known.Remove(key)
 			return nil, true, ErrNotFound
-		case listed && ok && a.Version != e.version:
-			ok = false // changed since it was read: read it again
+		case !listed && !ok && now.Sub(l.at) < 3*c.o.ListEvery && !reload:
+			// Not in a fresh listing: unknown, without a store call. (A key
+			// just created is in the next listing; /v2/nokeycache reloads.)
+			return nil, true, ErrNotFound
+		case listed && ok && a.Version != e.version && !reload:
+			// Changed since it was read: read again in the background, as
+			// a due record is, serving the current one meanwhile; a store
+			// that fails is asked again only after Retry.
+			if !e.refreshing && !now.Before(e.retryAt) {
+				e.refreshing = true
+				c.sf.DoChan(key, func() (any, error) { return c.load(key) })
+			}
+			if c.stale(e, now) {
+				k, err := e.key.serve(now)
+				return k, true, err
+			}
+			ok = false
 		}
 	}
 	if reload {
@@ -289,6 +304,9 @@ func (c *Cache) load(key string) (*Key, error) {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, ErrBusy)
 	}
 
+	// The listing's version as the record is read: a change listed while
+	// the read runs then errs towards one more read, never a missed one.
+	pre := c.listing.Load()
 	ctx, cancel := context.WithTimeout(context.Background(), c.o.LoadTimeout)
 	defer cancel()
 	rec, err := c.store.Get(ctx, key)
@@ -309,8 +327,8 @@ func (c *Cache) load(key string) (*Key, error) {
 			c.o.Log.Info("key store reachable again", "key", fp, "org", rec.Org)
 		}
 		ne := &entry{key: k, fetched: now}
-		if l := c.listing.Load(); l != nil {
-			ne.version = l.attrs[key].Version
+		if pre != nil {
+			ne.version = pre.attrs[key].Version
 		}
 		c.known.Put(key, ne)
 		return k, nil
@@ -360,9 +378,7 @@ func (c *Cache) Watch(ctx context.Context) {
 	defer t.Stop()
 	failing := false
 	for {
-		lctx, cancel := context.WithTimeout(ctx, c.o.LoadTimeout)
-		attrs, err := c.lister.Listing(lctx)
-		cancel()
+		attrs, err := c.listOnce(ctx)
 		switch {
 		case err == nil:
 			c.listing.Store(&listed{at: c.o.Now(), attrs: attrs})
@@ -383,6 +399,33 @@ func (c *Cache) Watch(ctx context.Context) {
 		}
 	}
 }
+
+// listedAfter reports whether l, taken after t, lists key. A nil listing
+// lists nothing.
+func (l *listed) listedAfter(key string, t time.Time) (Attrs, bool) {
+	if l == nil || !l.at.After(t) {
+		return Attrs{}, false
+	}
+	a, ok := l.attrs[key]
+	return a, ok
+}
+
+// listOnce asks the store for its listing, within listTimeout; a panic in
+// the store's client (a malformed answer) is an error, not a crash.
+func (c *Cache) listOnce(ctx context.Context) (attrs map[string]Attrs, err error) {
+	ctx, cancel := context.WithTimeout(ctx, listTimeout)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			attrs, err = nil, fmt.Errorf("listing the key store failed: %v", p)
+		}
+	}()
+	return c.lister.Listing(ctx)
+}
+
+// listTimeout bounds one listing of the store: a vault of several
+// thousand secrets takes a request per 25 of them.
+const listTimeout = 30 * time.Second
 
 // lifecycleOf is the refusal of a key the listing shows not serving.
 func lifecycleOf(a Attrs, now time.Time, e *entry) error {

@@ -688,3 +688,86 @@ func TestListingRefusesRevokedKeysThroughAnOutage(t *testing.T) {
 		t.Fatalf("an unlisted key: %v, %d store calls", err, f.store.total()-calls)
 	}
 }
+
+// Found by review: a key a listing no longer shows is never served again,
+// however old that listing grows while the store is down; a key
+// remembered as unknown serves once a listing shows it; a changed record
+// whose reread fails costs the store one call per Retry, not one per
+// request.
+func TestListingEdges(t *testing.T) {
+	f := newFixture(t, opts)
+	ls := &listingStore{fakeStore: f.store, versions: map[string]string{}}
+	o := opts
+	o.Now, o.Log, o.ListEvery = f.clock.Now, slog.New(slog.NewJSONHandler(f.logs, nil)), 10*time.Second
+	c := NewCache(ls, o)
+	ctx := context.Background()
+	list := func() {
+		attrs, err := ls.Listing(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.listing.Store(&listed{at: f.clock.Now(), attrs: attrs})
+	}
+	gone, late, hot := Canonical(key1), "hxpk-lateaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "hxpk-hotaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	f.store.Create(ctx, gone, record("Gone", 1))
+	f.store.Create(ctx, hot, record("Hot", 1))
+	list()
+	if _, err := c.Lookup(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	// Deleted: a listing without it, then the store and listings go down
+	// and the listing ages past three periods.
+	f.store.mu.Lock()
+	delete(f.store.recs, gone)
+	f.store.mu.Unlock()
+	f.clock.Advance(time.Second)
+	list()
+	f.store.mu.Lock()
+	f.store.down = true
+	f.store.mu.Unlock()
+	f.clock.Advance(time.Hour)
+	if _, err := c.Lookup(ctx, gone); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a deleted key, the listing an hour old and the store down: %v", err)
+	}
+	f.store.mu.Lock()
+	f.store.down = false
+	f.store.mu.Unlock()
+
+	// Unknown, remembered so; then created and listed: served.
+	if _, err := c.Reload(ctx, late); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("before it exists: %v", err)
+	}
+	f.store.Create(ctx, late, record("Late", 1))
+	f.clock.Advance(time.Second)
+	list()
+	if _, err := c.Lookup(ctx, late); err != nil {
+		t.Fatalf("created and listed, within NegativeTTL of its miss: %v", err)
+	}
+
+	// Changed (a new version listed) while the store fails: the current
+	// record is served, and the store asked once per Retry.
+	if _, err := c.Lookup(ctx, hot); err != nil {
+		t.Fatal(err)
+	}
+	ls.mu.Lock()
+	ls.versions[hot] = "v2"
+	ls.mu.Unlock()
+	list()
+	f.store.mu.Lock()
+	f.store.down = true
+	f.store.mu.Unlock()
+	before := f.store.count(hot)
+	for range 100 {
+		if _, err := c.Lookup(ctx, hot); err != nil {
+			t.Fatalf("a changed key while the store fails: %v", err)
+		}
+	}
+	// The background read may still be under way: wait for it.
+	for deadline := time.Now().Add(2 * time.Second); f.store.count(hot) == before && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if n := f.store.count(hot) - before; n != 1 {
+		t.Fatalf("100 lookups of a changed key, store failing: %d store calls, want 1", n)
+	}
+}

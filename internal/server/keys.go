@@ -48,6 +48,13 @@ func (s *Server) lookupKey(r *http.Request, key string, reload bool) (*keys.Key,
 	}
 	if !reload {
 		if k, ok, err := s.keys.FromMemory(key); ok { // the hot path: one lock, no store
+			if errors.Is(err, keys.ErrNotFound) && s.guesses != nil {
+				// Unknown, from the listing or memory: a guess all the same,
+				// charged to its address, though it cost the store nothing.
+				if wait, ok := s.guesses.Take(guesslimit.ClientAddr(r, s.cfg.TrustedHops)); !ok {
+					return nil, tooManyGuesses(wait)
+				}
+			}
 			return s.keyAnswer(k, err)
 		}
 	}

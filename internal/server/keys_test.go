@@ -607,6 +607,23 @@ func TestRevocationReachesEveryInstanceWithinSeconds(t *testing.T) {
 	if n := gets.Load() - before; n != 0 {
 		t.Fatalf("50 unknown keys made %d store calls with a fresh listing, want 0", n)
 	}
+
+	// Answered from the listing, an unknown key is still a guess, charged
+	// to its address.
+	d := h.start(map[string]string{"GUESS_LIMIT": "", "TRUSTED_HOPS": "1"}, listEvery)
+	settle(t, "a listing on the fourth instance", func() bool {
+		resp, _ := h.get(d.URL+"/v2/wmts/"+key+tilePath, nil)
+		return resp.StatusCode == http.StatusForbidden
+	})
+	statuses := map[int]int{}
+	for range 3 * guesslimit.DefaultBurst {
+		k, _ := keys.New()
+		resp, _ := h.get(d.URL+"/v2/wmts/"+k+tilePath, map[string]string{"X-Forwarded-For": "203.0.113.80"})
+		statuses[resp.StatusCode]++
+	}
+	if statuses[http.StatusTooManyRequests] == 0 || statuses[http.StatusForbidden] > guesslimit.DefaultBurst {
+		t.Fatalf("%d unknown keys from one address, answered from the listing: %v", 3*guesslimit.DefaultBurst, statuses)
+	}
 }
 
 // countingGets counts a store's Gets and lists like the store it wraps.

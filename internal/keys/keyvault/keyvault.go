@@ -483,8 +483,14 @@ func (s *Store) eachKey(ctx context.Context, f func(key string, p *azsecrets.Sec
 			if p == nil || p.ID == nil {
 				continue
 			}
-			key, ok := strings.CutPrefix(p.ID.Name(), keys.SecretPrefix)
-			if !ok || keys.Check(key) != nil {
+			// Key Vault's names are case-insensitive: so is the prefix, as
+			// for Get.
+			name := p.ID.Name()
+			if len(name) <= len(keys.SecretPrefix) || !strings.EqualFold(name[:len(keys.SecretPrefix)], keys.SecretPrefix) {
+				continue
+			}
+			key := name[len(keys.SecretPrefix):]
+			if keys.Check(key) != nil {
 				continue
 			}
 			f(key, p)

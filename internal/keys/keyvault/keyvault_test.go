@@ -488,3 +488,30 @@ func BenchmarkGet(b *testing.B) {
 		}
 	}
 }
+
+// The listing finds what Get finds: Key Vault's names are
+// case-insensitive, the prefix too, and a disabled key is listed as such.
+func TestListingSeesEverySpellingOfThePrefix(t *testing.T) {
+	s, kv, _ := open(t)
+	rec := `{"count": 1, "sets": [{"client_id": "a", "client_secret": "b"}], "org": "Cased", "contact": "c"}`
+	kv.Put("Credential-Set-hxpk-casedKey", rec)
+	kv.Put(keys.SecretPrefix+"hxpk-offKey", rec)
+	kv.Update(keys.SecretPrefix+"hxpk-offKey", func(a *fakekeyvault.Attributes) { a.Enabled = false })
+	kv.Put("unrelated-secret", "x")
+	if _, err := s.Get(context.Background(), "hxpk-casedKey"); err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.Listing(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, ok := l[keys.Canonical("hxpk-casedKey")]; !ok || !a.Enabled || a.Version == "" {
+		t.Fatalf("a key whose prefix is spelt otherwise: %+v %v", a, ok)
+	}
+	if a, ok := l[keys.Canonical("hxpk-offKey")]; !ok || a.Enabled {
+		t.Fatalf("a disabled key: %+v %v", a, ok)
+	}
+	if len(l) != 2 {
+		t.Fatalf("listed %d keys, want 2: %v", len(l), l)
+	}
+}
