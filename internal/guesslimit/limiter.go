@@ -152,11 +152,17 @@ func (l *Limiter) Check(addr netip.Addr) (retryAfter time.Duration, ok bool) {
 	if l == nil {
 		return 0, true
 	}
-	k := key(addr)
-	now := l.now()
-	l.mu.Lock()
+	k, now := l.lock(addr)
 	defer l.mu.Unlock()
 	return l.checkLocked(k, now)
+}
+
+// lock takes l's lock and returns addr's key and the time now; the
+// caller unlocks.
+func (l *Limiter) lock(addr netip.Addr) (netip.Addr, time.Time) {
+	k, now := key(addr), l.now()
+	l.mu.Lock()
+	return k, now
 }
 
 // checkLocked is Check for key k. Callers hold l.mu.
@@ -186,9 +192,7 @@ func (l *Limiter) Take(addr netip.Addr) (retryAfter time.Duration, ok bool) {
 	if l == nil {
 		return 0, true
 	}
-	k := key(addr)
-	now := l.now()
-	l.mu.Lock()
+	k, now := l.lock(addr)
 	defer l.mu.Unlock()
 	if wait, ok := l.checkLocked(k, now); !ok {
 		return wait, false
@@ -202,9 +206,7 @@ func (l *Limiter) Refund(addr netip.Addr) {
 	if l == nil {
 		return
 	}
-	k := key(addr)
-	now := l.now()
-	l.mu.Lock()
+	k, now := l.lock(addr)
 	defer l.mu.Unlock()
 	e := l.entries[k]
 	if e == nil {
@@ -223,9 +225,7 @@ func (l *Limiter) Refused(addr netip.Addr) {
 	if l == nil {
 		return
 	}
-	k := key(addr)
-	now := l.now()
-	l.mu.Lock()
+	k, now := l.lock(addr)
 	defer l.mu.Unlock()
 	l.chargeLocked(k, now)
 }
