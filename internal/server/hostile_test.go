@@ -295,6 +295,11 @@ func (s *countingStore) Get(ctx context.Context, key string) (keys.Record, error
 	return s.Store.Get(ctx, key)
 }
 
+// Listing lists like the store it wraps (every store here can).
+func (s *countingStore) Listing(ctx context.Context) (map[string]keys.Attrs, error) {
+	return s.Store.(keys.Lister).Listing(ctx)
+}
+
 // newCountingKeyHarness is newKeyHarness with the cache's store wrapped
 // in a countingStore.
 func newCountingKeyHarness(t *testing.T, env map[string]string) (*harness, *countingStore) {

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -305,16 +304,7 @@ func TestNoKeyStore(t *testing.T) {
 // reaches the vault at most once per negative-cache time, and a warm key
 // keeps serving while the vault is down.
 func TestKeyVaultBehindTheProxy(t *testing.T) {
-	kv := fakekeyvault.New()
-	t.Cleanup(kv.Close)
-	store, err := keyvault.Open(keyvault.Options{VaultURL: kv.VaultURL(), Credential: kv.Credential(), Transport: kv.Client()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := newHarnessWith(t, map[string]string{"KEY_STORE": "keyvault", "KEY_VAULT_URL": kv.VaultURL()}, func(o *app.Options) {
-		o.KeyStore = store
-		o.KeyCache = keys.CacheOptions{Refresh: 200 * time.Millisecond, NegativeTTL: time.Minute, Retry: 50 * time.Millisecond, ListEvery: -1}
-	})
+	h, kv := newVaultHarness(t, keys.CacheOptions{Refresh: 200 * time.Millisecond, NegativeTTL: time.Minute, Retry: 50 * time.Millisecond, ListEvery: -1})
 	// A record in the original HexProx's exact layout.
 	const key = "0f9e8d7c-original-key"
 	kv.Put(keys.SecretPrefix+key, `{"count": 1, "sets": [{"client_id": "`+clientID+`", "client_secret": "`+jsonEscape(clientSecret)+`"}], "org": "Original Org", "contact": "Someone"}`)
@@ -588,23 +578,24 @@ func TestRevocationReachesEveryInstanceWithinSeconds(t *testing.T) {
 	}
 
 	// Unknown keys are answered from the listing: no store call.
-	var gets atomic.Int64
+	var counting *countingStore
 	c := h.start(map[string]string{"GUESS_LIMIT": "0"}, func(o *app.Options) {
 		o.KeyCache.ListEvery = every
-		o.KeyStore = &countingGets{Store: o.KeyStore, gets: &gets}
+		counting = &countingStore{Store: o.KeyStore}
+		o.KeyStore = counting
 	})
 	settle(t, "a listing on the third instance", func() bool {
 		resp, _ := h.get(c.URL+"/v2/wmts/"+key+tilePath, nil)
 		return resp.StatusCode == http.StatusForbidden
 	})
-	before := gets.Load()
+	before := counting.gets.Load()
 	for range 50 {
 		k, _ := keys.New()
 		if resp, _ := h.get(c.URL+"/v2/wmts/"+k+tilePath, nil); resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("an unknown key: %d", resp.StatusCode)
 		}
 	}
-	if n := gets.Load() - before; n != 0 {
+	if n := counting.gets.Load() - before; n != 0 {
 		t.Fatalf("50 unknown keys made %d store calls with a fresh listing, want 0", n)
 	}
 
@@ -626,19 +617,20 @@ func TestRevocationReachesEveryInstanceWithinSeconds(t *testing.T) {
 	}
 }
 
-// countingGets counts a store's Gets and lists like the store it wraps.
-type countingGets struct {
-	keys.Store
-	gets *atomic.Int64
-}
-
-func (s *countingGets) Get(ctx context.Context, key string) (keys.Record, error) {
-	s.gets.Add(1)
-	return s.Store.Get(ctx, key)
-}
-
-func (s *countingGets) Listing(ctx context.Context) (map[string]keys.Attrs, error) {
-	return s.Store.(keys.Lister).Listing(ctx)
+// newVaultHarness is a harness whose proxy reads keys from a fake Key
+// Vault through the real azsecrets client, its cache tuned by co.
+func newVaultHarness(t *testing.T, co keys.CacheOptions) (*harness, *fakekeyvault.Server) {
+	t.Helper()
+	kv := fakekeyvault.New()
+	t.Cleanup(kv.Close)
+	store, err := keyvault.Open(keyvault.Options{VaultURL: kv.VaultURL(), Credential: kv.Credential(), Transport: kv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarnessWith(t, map[string]string{"KEY_STORE": "keyvault", "KEY_VAULT_URL": kv.VaultURL()}, func(o *app.Options) {
+		o.KeyStore, o.KeyCache = store, co
+	})
+	return h, kv
 }
 
 // In Key Vault, a key disabled in the portal or with
@@ -646,18 +638,9 @@ func (s *countingGets) Listing(ctx context.Context) (map[string]keys.Attrs, erro
 // listing, though its record was read minutes before its refresh; the
 // listing reads names and attributes only.
 func TestKeyVaultDisabledInThePortalIsRefusedWithinSeconds(t *testing.T) {
-	kv := fakekeyvault.New()
-	t.Cleanup(kv.Close)
-	store, err := keyvault.Open(keyvault.Options{VaultURL: kv.VaultURL(), Credential: kv.Credential(), Transport: kv.Client()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, kv := newVaultHarness(t, keys.CacheOptions{ListEvery: 100 * time.Millisecond}) // KEYS_REFRESH: 5 min
 	const key = "hxpk-portalDisabledKey0000000000000000000000000"
 	kv.Put(keys.SecretPrefix+key, `{"count": 1, "sets": [{"client_id": "`+clientID+`", "client_secret": "`+jsonEscape(clientSecret)+`"}], "org": "Portal Org", "contact": "portal@example.org"}`)
-	h := newHarnessWith(t, map[string]string{"KEY_STORE": "keyvault", "KEY_VAULT_URL": kv.VaultURL()}, func(o *app.Options) {
-		o.KeyStore = store
-		o.KeyCache = keys.CacheOptions{ListEvery: 100 * time.Millisecond} // KEYS_REFRESH: 5 min
-	})
 	h.noteKey(key)
 	u := h.proxy.URL + "/v2/wmts/" + key + tilePath
 	settle(t, "the key served", func() bool { resp, _ := h.get(u, nil); return resp.StatusCode == http.StatusOK })
