@@ -34,7 +34,9 @@ const (
 // CacheOptions configures a Cache. Zero fields take the Default values.
 type CacheOptions struct {
 	// Refresh is how long a record is reused before the store is asked
-	// again (KEYS_REFRESH): revocation reaches every instance within it.
+	// again (KEYS_REFRESH). With a store that lists (see ListEvery) a
+	// revocation or change reaches every instance sooner; without, within
+	// Refresh.
 	Refresh time.Duration
 	// NegativeTTL is how long an unknown key is answered ErrNotFound from
 	// memory, so that one key asked again and again reaches the store
@@ -71,7 +73,8 @@ type CacheOptions struct {
 	HashKey string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Log receives warnings (store unreachable, a set refused); nil means
+	// Log receives warnings (store unreachable or not listing, a set
+	// refused); nil means
 	// slog.Default(). Lines carry fingerprints and organisations, never a
 	// key or a credential.
 	Log *slog.Logger
@@ -150,7 +153,8 @@ func NewCache(store Store, o CacheOptions) *Cache {
 
 // Lookup returns the key's credentials for serving. Errors:
 //   - ErrSyntax: not a key (the store is not asked);
-//   - ErrNotFound: the store does not have it (remembered for NegativeTTL);
+//   - ErrNotFound: the store does not have it (remembered for NegativeTTL),
+//     or a fresh listing does not show it;
 //   - *LifecycleError (errors.Is ErrInactive): revoked, expired or not
 //     yet valid, to be answered 403;
 //   - ErrUnavailable: the store cannot be reached and there is no good
@@ -209,8 +213,7 @@ func (c *Cache) memory(key string, reload bool) (*Key, bool, error) {
 	defer c.mu.Unlock()
 	l := c.listing.Load()
 	if until, ok := c.unknown.Get(key); ok {
-		_, listedSince := l.listedAfter(key, until.Add(-c.o.NegativeTTL))
-		if now.Before(until) && !listedSince {
+		if now.Before(until) && !l.listedAfter(key, until.Add(-c.o.NegativeTTL)) {
 			return nil, true, ErrNotFound
 		}
 		c.unknown.Remove(key) // expired, or created since: a listing shows it
@@ -219,12 +222,16 @@ func (c *Cache) memory(key string, reload bool) (*Key, bool, error) {
 	if l != nil {
 		a, listed := l.attrs[key]
 		switch {
-		case listed && !a.serves(now):
+		case listed && a.record("").Status(now) != Active:
 			// Revoked, disabled or expired, by whatever tool: refused at
 			// once, and never from a stale record during an outage. (The
 			// record stays, for whom to contact; enabled again, its
 			// version has changed and it is read again.)
-			return nil, true, lifecycleOf(a, now, e)
+			contact := ""
+			if ok {
+				contact = e.key.rec.Contact
+			}
+			return nil, true, lifecycle(a.record(contact), now)
 		case !listed && ok && e.fetched.Before(l.at) && !reload:
 			// Read before a listing without it: deleted. However old the
 			// listing, it is never served again.
@@ -238,9 +245,8 @@ func (c *Cache) memory(key string, reload bool) (*Key, bool, error) {
 			// Changed since it was read: read again in the background, as
 			// a due record is, serving the current one meanwhile; a store
 			// that fails is asked again only after Retry.
-			if !e.refreshing && !now.Before(e.retryAt) {
-				e.refreshing = true
-				c.sf.DoChan(key, func() (any, error) { return c.load(key) })
+			if !now.Before(e.retryAt) {
+				c.refreshLater(key, e)
 			}
 			if c.stale(e, now) {
 				k, err := e.key.serve(now)
@@ -265,16 +271,23 @@ func (c *Cache) memory(key string, reload bool) (*Key, bool, error) {
 	case !reload && c.stale(e, now):
 		// Due: refresh in the background and serve the current record
 		// meanwhile, so that a slow or failing store never holds up a
-		// request for a key that was valid. A revocation therefore takes
-		// effect within Refresh plus one store call.
-		if !e.refreshing {
-			e.refreshing = true
-			c.sf.DoChan(key, func() (any, error) { return c.load(key) })
-		}
+		// request for a key that was valid. Without a listing a
+		// revocation therefore takes effect within Refresh plus one store
+		// call; with one, within ListEvery.
+		c.refreshLater(key, e)
 		k, err := e.key.serve(now)
 		return k, true, err
 	}
 	return nil, false, nil
+}
+
+// refreshLater rereads e's record in the background, unless a reread is
+// under way. Callers hold c.mu.
+func (c *Cache) refreshLater(key string, e *entry) {
+	if !e.refreshing {
+		e.refreshing = true
+		c.sf.DoChan(key, func() (any, error) { return c.load(key) })
+	}
 }
 
 // Known reports whether key's record is in memory (valid or not), without
@@ -402,12 +415,12 @@ func (c *Cache) Watch(ctx context.Context) {
 
 // listedAfter reports whether l, taken after t, lists key. A nil listing
 // lists nothing.
-func (l *listed) listedAfter(key string, t time.Time) (Attrs, bool) {
+func (l *listed) listedAfter(key string, t time.Time) bool {
 	if l == nil || !l.at.After(t) {
-		return Attrs{}, false
+		return false
 	}
-	a, ok := l.attrs[key]
-	return a, ok
+	_, ok := l.attrs[key]
+	return ok
 }
 
 // listOnce asks the store for its listing, within listTimeout; a panic in
@@ -417,7 +430,8 @@ func (c *Cache) listOnce(ctx context.Context) (attrs map[string]Attrs, err error
 	defer cancel()
 	defer func() {
 		if p := recover(); p != nil {
-			attrs, err = nil, fmt.Errorf("listing the key store failed: %v", p)
+			// Not the panic's text: a secret's name carries its key.
+			attrs, err = nil, errors.New("listing the key store failed: the store's client panicked")
 		}
 	}()
 	return c.lister.Listing(ctx)
@@ -426,18 +440,3 @@ func (c *Cache) listOnce(ctx context.Context) (attrs map[string]Attrs, err error
 // listTimeout bounds one listing of the store: a vault of several
 // thousand secrets takes a request per 25 of them.
 const listTimeout = 30 * time.Second
-
-// lifecycleOf is the refusal of a key the listing shows not serving.
-func lifecycleOf(a Attrs, now time.Time, e *entry) error {
-	le := &LifecycleError{Status: Revoked}
-	switch {
-	case a.Enabled && !a.Expires.IsZero() && !now.Before(a.Expires):
-		le.Status, le.At = Expired, a.Expires
-	case a.Enabled:
-		le.Status, le.At = NotYetValid, a.NotBefore
-	}
-	if e != nil {
-		le.Contact = e.key.rec.Contact
-	}
-	return le
-}

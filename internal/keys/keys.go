@@ -102,9 +102,10 @@ type Attrs struct {
 	Version            string
 }
 
-// serves reports whether a key with these attributes serves at now.
-func (a Attrs) serves(now time.Time) bool {
-	return a.Enabled && (a.NotBefore.IsZero() || !now.Before(a.NotBefore)) && (a.Expires.IsZero() || now.Before(a.Expires))
+// record is a record with these attributes' lifecycle, and contact, for
+// Record.Status and its refusal.
+func (a Attrs) record(contact string) Record {
+	return Record{Enabled: a.Enabled, NotBefore: a.NotBefore, Expires: a.Expires, Contact: contact}
 }
 
 // Lister is implemented by stores that can list every key's attributes

@@ -6,6 +6,22 @@ import (
 	"time"
 )
 
+// lifecycle is r's refusal at now (nil: r serves): the one place a
+// status becomes a LifecycleError, for a record and for the attributes
+// a listing shows alike.
+func lifecycle(r Record, now time.Time) error {
+	switch s := r.Status(now); s {
+	case Active:
+		return nil
+	case Expired:
+		return &LifecycleError{Status: s, At: r.Expires, Contact: r.Contact}
+	case NotYetValid:
+		return &LifecycleError{Status: s, At: r.NotBefore, Contact: r.Contact}
+	default:
+		return &LifecycleError{Status: s, Contact: r.Contact}
+	}
+}
+
 // ErrInactive is matched (errors.Is) by every *LifecycleError.
 var ErrInactive = errors.New("keys: the key does not serve")
 

@@ -63,16 +63,10 @@ func (k *Key) AllowsOrigin(o string) bool { return k.origins.Allowed(o) }
 func (k *Key) HasOrigins() bool { return len(k.rec.Origins) > 0 }
 
 func (k *Key) serve(now time.Time) (*Key, error) {
-	switch s := k.rec.Status(now); s {
-	case Active:
-		return k, nil
-	case Expired:
-		return nil, &LifecycleError{Status: s, At: k.rec.Expires, Contact: k.rec.Contact}
-	case NotYetValid:
-		return nil, &LifecycleError{Status: s, At: k.rec.NotBefore, Contact: k.rec.Contact}
-	default:
-		return nil, &LifecycleError{Status: s, Contact: k.rec.Contact}
+	if err := lifecycle(k.rec, now); err != nil {
+		return nil, err
 	}
+	return k, nil
 }
 
 // Record returns a copy of the key's record. It holds the credential
