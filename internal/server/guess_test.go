@@ -249,8 +249,6 @@ func TestGuessesAtOnceAreChargedAsAdmitted(t *testing.T) {
 	if n := h.fake.TokenRequests.Load(); n > guesslimit.DefaultBurst {
 		t.Fatalf("300 guesses at once from one address made %d token requests, want at most the burst (%d)", n, guesslimit.DefaultBurst)
 	}
-	// A good credential from the same address, once its allowance is back,
-	// gets its charge back when Hexagon accepts it.
 	figure(t, "300 guesses at once from one address → %d token requests", h.fake.TokenRequests.Load())
 }
 
@@ -282,5 +280,23 @@ func TestKeyGuessesAtOnceLeaveTheStoreForOthers(t *testing.T) {
 	}
 	if resp, body := h.get(h.keyURL(valid)+tilePath, map[string]string{"X-Forwarded-For": "198.51.100.8"}); resp.StatusCode != http.StatusOK {
 		t.Fatalf("a valid cold key from another address after the flood: %d %s", resp.StatusCode, body)
+	}
+}
+
+// A guess that turns out good is given back: valid keys not in memory
+// yet, looked up one after another from one address, cost that address
+// nothing, and an unknown key from it is still answered 403, not 429.
+func TestGoodGuessesAreRefunded(t *testing.T) {
+	h := newHarness(t, map[string]string{"GUESS_LIMIT": "", "TRUSTED_HOPS": "1"})
+	from := map[string]string{"X-Forwarded-For": "203.0.113.90"}
+	for i := range 3 * guesslimit.DefaultBurst {
+		key := h.addKey(keys.Record{Org: fmt.Sprintf("Refunded %d", i)})
+		if resp, body := h.get(h.keyURL(key)+tilePath, from); resp.StatusCode != http.StatusOK {
+			t.Fatalf("valid key %d, not in memory yet: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	k, _ := keys.New()
+	if resp, _ := h.get(h.keyURL(k)+tilePath, from); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("an unknown key after %d good lookups from the same address: %d, want 403", 3*guesslimit.DefaultBurst, resp.StatusCode)
 	}
 }

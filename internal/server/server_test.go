@@ -15,6 +15,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
+	"github.com/hexprox/hexprox/internal/keys"
 )
 
 func TestCapabilitiesInEveryForm(t *testing.T) {
@@ -436,13 +437,23 @@ func TestFingerprintsAreKeyedWithTokenHashKey(t *testing.T) {
 	if !strings.Contains(logs, `"cred":"`+keyed+`"`) || strings.Contains(logs, plain) {
 		t.Fatalf("want the keyed fingerprint %s in the logs, never the plain %s:\n%s", keyed, plain, logs)
 	}
+	// A key's fingerprint likewise.
+	key := h.addKey(keys.Record{Org: "Keyed County"})
+	if resp, _ := h.get(h.keyURL(key)+tilePath, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("key tile: %d", resp.StatusCode)
+	}
+	waitForLines(t, h, `"org":"Keyed County"`, 1)
+	keyKeyed, keyPlain := keys.Fingerprint(key, "deployment-secret-key"), keys.Fingerprint(key, "")
+	if logs := h.logs.String(); !strings.Contains(logs, `"key":"`+keyKeyed+`"`) || strings.Contains(logs, keyPlain) {
+		t.Fatalf("want the key's keyed fingerprint %s in the logs, never the plain %s:\n%s", keyKeyed, keyPlain, logs)
+	}
 	rows := h.app.Usage.Snapshot(time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
-	if len(rows) == 0 {
-		t.Fatal("nothing counted: the test proves nothing")
+	if len(rows) != 2 {
+		t.Fatalf("want rows for the credential and the key, got %+v", rows)
 	}
 	for _, r := range rows {
-		if r.SubjectID.Key != keyed {
-			t.Fatalf("counted under %q, want the keyed fingerprint %q", r.SubjectID.Key, keyed)
+		if r.SubjectID.Key != keyed && r.SubjectID.Key != keyKeyed {
+			t.Fatalf("counted under %q, want a keyed fingerprint (%q or %q)", r.SubjectID.Key, keyed, keyKeyed)
 		}
 	}
 }
