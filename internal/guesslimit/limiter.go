@@ -149,12 +149,16 @@ func New(o Options) *Limiter {
 // number of seconds, at least one, suitable for a Retry-After header.
 // When ok is true, retryAfter is zero. Check records nothing.
 func (l *Limiter) Check(addr netip.Addr) (retryAfter time.Duration, ok bool) {
-	if l == nil {
-		return 0, true
-	}
-	k, now := l.lock(addr)
-	defer l.mu.Unlock()
-	return l.checkLocked(k, now)
+	return l.admit(addr, false)
+}
+
+// Take is Check that also charges the guess when it admits it, as if it
+// were refused already: guesses in flight together from one address are
+// admitted no further than its allowance. Give the charge back with
+// Refund when the guess turns out to be no guess (Hexagon accepted the
+// credential, or could not answer).
+func (l *Limiter) Take(addr netip.Addr) (retryAfter time.Duration, ok bool) {
+	return l.admit(addr, true)
 }
 
 // lock takes l's lock and returns addr's key and the time now; the
@@ -165,39 +169,27 @@ func (l *Limiter) lock(addr netip.Addr) (netip.Addr, time.Time) {
 	return k, now
 }
 
-// checkLocked is Check for key k. Callers hold l.mu.
-func (l *Limiter) checkLocked(k netip.Addr, now time.Time) (retryAfter time.Duration, ok bool) {
+// admit is Check, and with charge Take.
+func (l *Limiter) admit(addr netip.Addr, charge bool) (retryAfter time.Duration, ok bool) {
+	if l == nil {
+		return 0, true
+	}
+	k, now := l.lock(addr)
+	defer l.mu.Unlock()
 	if e := l.entries[k]; e != nil {
 		if wait := e.tat.Sub(now) - l.slack; wait > 0 {
 			return wholeSeconds(wait), false
 		}
-		return 0, true
-	}
-	if len(l.entries) >= l.max {
+	} else if len(l.entries) >= l.max {
 		if wait := l.root.prev.tat.Sub(now); wait > 0 {
 			// Saturated: see the Limiter doc. The table frees a
 			// lossless slot when its oldest key's bucket is full.
 			return wholeSeconds(wait), false
 		}
 	}
-	return 0, true
-}
-
-// Take is Check that also charges the guess when it admits it, as if it
-// were refused already: guesses in flight together from one address are
-// admitted no further than its allowance. Give the charge back with
-// Refund when the guess turns out to be no guess (Hexagon accepted the
-// credential, or could not answer).
-func (l *Limiter) Take(addr netip.Addr) (retryAfter time.Duration, ok bool) {
-	if l == nil {
-		return 0, true
+	if charge {
+		l.chargeLocked(k, now)
 	}
-	k, now := l.lock(addr)
-	defer l.mu.Unlock()
-	if wait, ok := l.checkLocked(k, now); !ok {
-		return wait, false
-	}
-	l.chargeLocked(k, now)
 	return 0, true
 }
 
