@@ -307,7 +307,7 @@ func TestKeyVaultBehindTheProxy(t *testing.T) {
 	h, kv := newVaultHarness(t, keys.CacheOptions{Refresh: 200 * time.Millisecond, NegativeTTL: time.Minute, Retry: 50 * time.Millisecond, ListEvery: -1})
 	// A record in the original HexProx's exact layout.
 	const key = "0f9e8d7c-original-key"
-	kv.Put(keys.SecretPrefix+key, `{"count": 1, "sets": [{"client_id": "`+clientID+`", "client_secret": "`+jsonEscape(clientSecret)+`"}], "org": "Original Org", "contact": "Someone"}`)
+	kv.Put(keys.SecretPrefix+key, originalRecord("Original Org", "Someone"))
 	h.noteKey(key)
 	u := h.proxy.URL + "/v2/wmts/" + key
 	if resp, body := h.get(u+"/1.0.0/WMTSCapabilities.xml", nil); resp.StatusCode != 200 {
@@ -640,7 +640,7 @@ func newVaultHarness(t *testing.T, co keys.CacheOptions) (*harness, *fakekeyvaul
 func TestKeyVaultDisabledInThePortalIsRefusedWithinSeconds(t *testing.T) {
 	h, kv := newVaultHarness(t, keys.CacheOptions{ListEvery: 100 * time.Millisecond}) // KEYS_REFRESH: 5 min
 	const key = "hxpk-portalDisabledKey0000000000000000000000000"
-	kv.Put(keys.SecretPrefix+key, `{"count": 1, "sets": [{"client_id": "`+clientID+`", "client_secret": "`+jsonEscape(clientSecret)+`"}], "org": "Portal Org", "contact": "portal@example.org"}`)
+	kv.Put(keys.SecretPrefix+key, originalRecord("Portal Org", "portal@example.org"))
 	h.noteKey(key)
 	u := h.proxy.URL + "/v2/wmts/" + key + tilePath
 	settle(t, "the key served", func() bool { resp, _ := h.get(u, nil); return resp.StatusCode == http.StatusOK })
@@ -651,4 +651,10 @@ func TestKeyVaultDisabledInThePortalIsRefusedWithinSeconds(t *testing.T) {
 	start := time.Now()
 	settle(t, "the disabled key refused", func() bool { resp, _ := h.get(u, nil); return resp.StatusCode == http.StatusForbidden })
 	figure(t, "a key disabled in Key Vault, listing every 100ms → refused after %s, %d reads of its secret meanwhile", ms(time.Since(start)), kv.Requests(keys.SecretPrefix+key)-reads)
+}
+
+// originalRecord is a key's secret in the original HexProx's exact
+// layout, for the test credential.
+func originalRecord(org, contact string) string {
+	return `{"count": 1, "sets": [{"client_id": "` + clientID + `", "client_secret": "` + jsonEscape(clientSecret) + `"}], "org": "` + org + `", "contact": "` + contact + `"}`
 }
