@@ -566,9 +566,11 @@ func TestRevocationReachesEveryInstanceWithinSeconds(t *testing.T) {
 	}
 	start := time.Now()
 	settle(t, "the revocation on both instances", func() bool { return tile(a) == http.StatusForbidden && tile(b) == http.StatusForbidden })
+	// settle gives up at 10 s; the promise is a few listings, with room
+	// for a loaded CI machine.
 	took := time.Since(start)
-	if took > 15*time.Second {
-		t.Fatalf("revoked after %v", took)
+	if limit := 20*every + time.Second; took > limit {
+		t.Fatalf("revoked after %v, want within %v", took, limit)
 	}
 	figure(t, "a key revoked in the store, listing every %v, KEYS_REFRESH 5 min → refused on 2 instances after %s", every, ms(took))
 	resp, body := h.get(a.URL+"/v2/wmts/"+key+tilePath, nil)
