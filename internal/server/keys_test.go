@@ -421,22 +421,23 @@ func TestUsageOrgIsCapped(t *testing.T) {
 func TestRefusedSetIsChargedOnce(t *testing.T) {
 	for _, tc := range []struct {
 		name, path string
-		env        map[string]string
+		redirect   bool
+		want       int
 	}{
-		{"redirect", tilePath, nil},
-		{"stream", tilePath, map[string]string{"TILE_MODE": "proxy"}},
-		{"capabilities", "/1.0.0/WMTSCapabilities.xml", nil},
+		{"redirect", tilePath, true, http.StatusFound},
+		{"stream", tilePath, false, http.StatusOK},
+		{"capabilities", "/1.0.0/WMTSCapabilities.xml", false, http.StatusOK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			kh := newKeyHarness(t, tc.env, time.Minute)
-			key := kh.addKey(keys.Record{Org: "Burst one", Rate: 1, Burst: 1, Sets: []credential.Credential{
+			kh := newKeyHarness(t, nil, time.Minute)
+			key := kh.addKey(keys.Record{Org: "Burst one", Rate: 1, Burst: 1, Redirect: tc.redirect, Sets: []credential.Credential{
 				{ID: clientID, Secret: "revoked-in-hexagon"},
 				{ID: clientID, Secret: clientSecret},
 			}})
 			kh.noteSecret("revoked-in-hexagon")
 			resp, body := kh.get(kh.keyURL(key)+tc.path, nil)
-			if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusOK {
-				t.Fatalf("first request of a key with burst 1 and a refused first set: %d %s", resp.StatusCode, body)
+			if resp.StatusCode != tc.want {
+				t.Fatalf("first request of a key with burst 1 and a refused first set: %d %s, want %d", resp.StatusCode, body, tc.want)
 			}
 		})
 	}
