@@ -437,7 +437,13 @@ func TestDeadOnArrivalTokenNeverHandedOut(t *testing.T) {
 	t.Cleanup(srv.Close)
 	ep := &Endpoint{URL: srv.URL, Client: &http.Client{Timeout: 2 * time.Second}, Now: clk.Now}
 	c := NewCached(ep.Source(context.Background(), good), time.Minute, clk.Now, nil)
-	if tok, err := c.TokenContext(context.Background()); err == nil {
-		t.Fatalf("a dead token handed out: %v", tok)
+	for i := 0; i < 2; i++ { // nor kept for the next caller
+		tok, err := c.TokenContext(context.Background())
+		if err == nil {
+			t.Fatalf("call %d: a dead token handed out: %v", i, tok)
+		}
+		if strings.Contains(err.Error(), "dead-token-value") {
+			t.Fatalf("call %d: the error carries the token: %v", i, err)
+		}
 	}
 }
