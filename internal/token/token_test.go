@@ -427,6 +427,29 @@ func TestShortLifetimeHonouredWithoutAStorm(t *testing.T) {
 	}
 }
 
+// A short-lived token is not refreshed in the background before
+// MinRefresh either: a 4 s token used every second starts no refresh
+// while it lives, where half its life would start one at 2 s.
+func TestShortLifetimeRefreshesNoSoonerThanMinRefresh(t *testing.T) {
+	fake, ep, clk := setup(t, 4*time.Second)
+	c := NewCached(ep.Source(context.Background(), good), time.Minute, clk.Now, nil)
+	for i := range 4 {
+		if _, err := c.TokenContext(context.Background()); err != nil {
+			t.Fatalf("after %d s: %v", i, err)
+		}
+		c.mu.Lock()
+		refreshing := c.refreshing // set by the call that starts a refresh
+		c.mu.Unlock()
+		if refreshing {
+			t.Fatalf("a background refresh started %d s into a 4 s token", i)
+		}
+		clk.Advance(time.Second)
+	}
+	if n := fake.TokenRequests.Load(); n != 1 {
+		t.Fatalf("%d token requests, want 1", n)
+	}
+}
+
 // A token that has no life left when it arrives is never handed out.
 func TestDeadOnArrivalTokenNeverHandedOut(t *testing.T) {
 	clk := newClock()
