@@ -25,6 +25,7 @@ func TestCredentialedCORS(t *testing.T) {
 		}
 		h := newHarness(t, env)
 		key := h.addKey(keys.Record{Org: "Trusted servers"})
+		limited := h.addKey(keys.Record{Org: "Slow servers", Rate: 1, Burst: 1})
 		v1wms, v2wms := h.wmsURL(), h.proxy.URL+"/v2/wms/"+key
 		for _, tc := range []struct {
 			name, method, url string
@@ -42,6 +43,8 @@ func TestCredentialedCORS(t *testing.T) {
 			{"unknown key", "GET", h.keyURL("hxpk-"+strings.Repeat("x", 43)) + tilePath, 403},
 			{"malformed credential", "GET", h.proxy.URL + "/wmts/!!/??" + tilePath, 400},
 			{"preflight", "OPTIONS", h.keyURL(key) + tilePath, 204},
+			{"limited key", "GET", h.keyURL(limited) + tilePath, 200},
+			{"over its limit", "GET", h.keyURL(limited) + tilePath, 429}, // a browser must read the 429 to back off
 		} {
 			hdr := map[string]string{"Origin": allowed}
 			if tc.method == "OPTIONS" {
