@@ -216,8 +216,8 @@ func runNew(ctx context.Context, c *cli, args []string) error {
 	fmt.Fprintf(w, "Key:\t%s\n", key)
 	writeURLs(w, u)
 	w.Flush()
-	fmt.Fprintf(c.out, "\nIt serves on every instance within about 10 seconds.\nAnyone holding these URLs can use the imagery: give them to %s only.\nRevoke with: handler keys revoke %s\n",
-		r.Contact, strings.TrimSuffix(prefix(key), "…"))
+	fmt.Fprintf(c.out, "\nIt serves on every instance within about %s.\nAnyone holding these URLs can use the imagery: give them to %s only.\nRevoke with: handler keys revoke %s\n",
+		keys.DefaultListEvery, r.Contact, strings.TrimSuffix(prefix(key), "…"))
 	if r.Redirect {
 		fmt.Fprintf(c.out, "\nWith --redirect, desktop tiles and maps are redirected to Hexagon: the key holder receives Hexagon tokens,\n"+
 			"which keep working without the proxy, unlimited and uncounted, even after the key is revoked.\n")
@@ -462,7 +462,7 @@ func (c *cli) setEnabled(ctx context.Context, args []string, enabled bool, text 
 	if enabled {
 		fmt.Fprintf(c.out, "Enabled key %s; status now %s.\n", who, r.Status(c.now()))
 	} else {
-		fmt.Fprintf(c.out, "Revoked key %s. Its URLs answer 403 on every instance within about 10 seconds.\n", who)
+		fmt.Fprintf(c.out, "Revoked key %s. Its URLs answer 403 on every instance within about %s.\n", who, keys.DefaultListEvery)
 	}
 	return nil
 }

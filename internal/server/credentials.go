@@ -150,8 +150,13 @@ func (s *Server) credentialInPath(service string) resolver {
 		}
 		// The credentials step makes its entry once the guess limit has
 		// admitted it.
-		e, _ := s.creds.Find(cred)
-		return principal{cred: cred, who: s.creds.Fingerprint(cred), prefix: route, entry: e, decodedAs: segs}, rest, nil
+		p := principal{cred: cred, prefix: route, decodedAs: segs}
+		if p.entry, _ = s.creds.Find(cred); p.entry != nil {
+			p.who = p.entry.Who // fingerprinted when it was made
+		} else {
+			p.who = s.creds.Fingerprint(cred)
+		}
+		return p, rest, nil
 	}
 }
 

@@ -55,7 +55,7 @@ type Store interface {
 }
 
 // DefaultMemoryMax is how many entities a Memory store keeps by default:
-// as many as a token Registry keeps credentials.
+// as many credentials as the server keeps state for (credstate.DefaultMax).
 const DefaultMemoryMax = 10000
 
 // MemoryOptions configure NewMemoryWith. Zero values take the defaults.
