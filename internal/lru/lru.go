@@ -1,6 +1,7 @@
 // Package lru is a map with least-recently-used eviction at a fixed
 // capacity, the one bound that the proxy's per-credential table, its key
-// cache and the in-memory token store (tokenstore.Memory) share.
+// cache, its cache of stored usage and the in-memory token store
+// (tokenstore.Memory) share.
 package lru
 
 // Cache maps string keys to values of type V and holds at most its

@@ -156,7 +156,7 @@ func (d *DirSink) Read(_ context.Context, q Query) ([]Row, error) {
 		}
 		rows, err := readRows(filepath.Join(d.Dir, e.Name()))
 		if errors.Is(err, errNotUsage) {
-			continue // not ours (a stray file, or one a flush moves aside): it counts nothing
+			continue // not rows (a stray file, or a damaged day file the next flush moves aside): it counts nothing
 		}
 		if err != nil {
 			return nil, err
