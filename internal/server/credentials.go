@@ -113,9 +113,11 @@ func (s *Server) credentials(prefix string, find resolver) echo.MiddlewareFunc {
 			}
 			err = next(c)
 			s.done(ticket, p.entry, err)
-			if p.entry != nil && p.entry.Accepted() && err == nil && p.decodedAs != "" {
+			if p.entry != nil {
 				// Accepted promotes the entry, however the request ended.
-				s.creds.Remember(p.decodedAs, p.entry)
+				if p.entry.Accepted() && err == nil && p.decodedAs != "" {
+					s.creds.Remember(p.decodedAs, p.entry)
+				}
 			}
 			return err
 		}

@@ -72,6 +72,10 @@ const refreshFraction = 0.55
 // a redirected client uses it within moments.
 const maxMargin = 10 * time.Second
 
+// staleMargin is how long before its expiry a token with lifetime left
+// stops being handed out: a tenth of it, at most maxMargin.
+func staleMargin(lifetime time.Duration) time.Duration { return min(maxMargin, lifetime/10) }
+
 // minRecheck is the shortest wait before asking the layer below again
 // for a token another instance is refreshing.
 const minRecheck = time.Second
@@ -240,7 +244,7 @@ func (c *Cached) store(t *oauth2.Token) {
 	}
 	c.tok, c.fetched = t, now
 	c.refused = nil
-	c.refreshAt = now.Add(max(time.Duration(float64(left)*refreshFraction), MinRefresh))
+	c.refreshAt = refreshPoint(now, left)
 	if at, ok := t.Extra(refreshAtKey).(time.Time); ok && at.Before(c.refreshAt) {
 		// The shared layer's schedule, so all instances ask together; if it
 		// is already due (another instance is refreshing), ask again soon.
@@ -249,7 +253,7 @@ func (c *Cached) store(t *oauth2.Token) {
 			c.refreshAt = soonest
 		}
 	}
-	c.staleAt = now.Add(left - min(maxMargin, left/10))
+	c.staleAt = now.Add(left - staleMargin(left))
 }
 
 // noteRefusal remembers a refusal of the credential. Callers hold c.mu.

@@ -177,13 +177,13 @@ func (r sealed) token() *oauth2.Token {
 }
 
 // usable reports whether a stored token can still be handed out: by the
-// margin Cached keeps before a token's expiry, a tenth of its lifetime
-// (as sealed) and at most maxMargin.
+// margin Cached keeps before a token's expiry (staleMargin of its
+// lifetime as sealed).
 func (r sealed) usable(now time.Time) bool {
 	expiry := time.UnixMilli(r.Expiry)
 	margin := maxMargin
 	if r.Written > 0 {
-		margin = min(maxMargin, expiry.Sub(time.UnixMilli(r.Written))/10)
+		margin = staleMargin(expiry.Sub(time.UnixMilli(r.Written)))
 	}
 	return now.Before(expiry.Add(-margin))
 }
@@ -272,7 +272,7 @@ func (s *Shared) create() (*oauth2.Token, error) {
 		return nil, err // a refused credential leaves no row
 	}
 	now := s.o.Now()
-	refreshAt := refreshPoint(t, now)
+	refreshAt := refreshPoint(now, t.Expiry.Sub(now))
 	ctx, cancel := s.call()
 	defer cancel()
 	_, err = s.store.Create(ctx, s.key, tokenstore.Entity{Data: s.seal(record(t, refreshAt), now)})
@@ -296,12 +296,12 @@ func (s *Shared) create() (*oauth2.Token, error) {
 	return t.WithExtra(map[string]any{refreshAtKey: refreshAt}), nil
 }
 
-// refreshPoint is when every instance should ask for a token after t,
-// issued now: just after half its lifetime, and never sooner than
-// MinRefresh, so that a short lifetime makes no storm across instances
-// either.
-func refreshPoint(t *oauth2.Token, now time.Time) time.Time {
-	return now.Add(max(time.Duration(float64(t.Expiry.Sub(now))*refreshFraction), MinRefresh))
+// refreshPoint is when to ask for the next token after one issued now
+// with left to live: just after half its lifetime, and never sooner than
+// MinRefresh, so that a short lifetime makes no storm, on one instance or
+// across them.
+func refreshPoint(now time.Time, left time.Duration) time.Time {
+	return now.Add(max(time.Duration(float64(left)*refreshFraction), MinRefresh))
 }
 
 // fromHexagon asks Hexagon; once it has answered, no value is refused any
@@ -341,7 +341,7 @@ func (s *Shared) fetch(prev *sealed, etag tokenstore.ETag) (*oauth2.Token, error
 		}
 		return nil, err
 	}
-	refreshAt := refreshPoint(t, now)
+	refreshAt := refreshPoint(now, t.Expiry.Sub(now))
 	if _, err := s.store.Update(ctx, s.key, tokenstore.Entity{Data: s.seal(record(t, refreshAt), now)}, etag); err != nil {
 		if !errors.Is(err, tokenstore.ErrConflict) && !errors.Is(err, tokenstore.ErrNotFound) {
 			s.o.Health.fail(now, err)
