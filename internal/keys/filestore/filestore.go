@@ -59,8 +59,9 @@ type Store struct {
 }
 
 type entry struct {
-	rec keys.Record
-	raw json.RawMessage // as in the file, to keep members we do not know
+	rec     keys.Record
+	raw     json.RawMessage // as in the file, to keep members we do not know
+	version string          // a hash of raw, for Listing
 }
 
 // Option configures Open.
@@ -177,8 +178,8 @@ func (s *Store) List(ctx context.Context) ([]keys.Entry, error) {
 }
 
 // Listing implements keys.Lister: every key's lifecycle from its record,
-// and as its version a hash of the record as the file holds it. It
-// rereads the file only when it changed.
+// and as its version a hash of the record as the file holds it, taken
+// when the file was read. It rereads the file only when it changed.
 func (s *Store) Listing(ctx context.Context) (map[string]keys.Attrs, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -187,8 +188,7 @@ func (s *Store) Listing(ctx context.Context) (map[string]keys.Attrs, error) {
 	}
 	out := make(map[string]keys.Attrs, len(s.entries))
 	for k, e := range s.entries {
-		sum := sha256.Sum256(e.raw)
-		out[keys.Canonical(k)] = keys.Attrs{Enabled: e.rec.Enabled, NotBefore: e.rec.NotBefore, Expires: e.rec.Expires, Version: hex.EncodeToString(sum[:8])}
+		out[keys.Canonical(k)] = keys.Attrs{Enabled: e.rec.Enabled, NotBefore: e.rec.NotBefore, Expires: e.rec.Expires, Version: e.version}
 	}
 	return out, nil
 }
@@ -450,7 +450,8 @@ func parse(data []byte) (map[string]entry, error) {
 			}
 			return nil, at(keyOff, "key %s: %v", fp, err)
 		}
-		out[key] = entry{rec: rec, raw: raw}
+		sum := sha256.Sum256(raw)
+		out[key] = entry{rec: rec, raw: raw, version: hex.EncodeToString(sum[:8])}
 	}
 	if _, err := d.Token(); err != nil { // the closing brace
 		return nil, syntax(data, err)
