@@ -127,12 +127,12 @@ type Counter struct {
 	hour atomic.Int64
 
 	quotaWanted atomic.Bool
-	flushMu     sync.Mutex // one flush at a time
+	flushMu     sync.Mutex // one flush at a time, and guards:
+	failing     bool       // the last flush failed
+	refreshErr  string     // the cause of the last failed quota refresh
 
-	readsMu    sync.Mutex
-	reads      *lru.Cache[storedUsage] // Usage's reads of the Sink, per subject, briefly
-	failing    bool                    // guarded by flushMu
-	refreshErr string                  // guarded by flushMu: the cause of the last failed quota refresh
+	readsMu sync.Mutex
+	reads   *lru.Cache[storedUsage] // Usage's reads of the Sink, per subject, briefly
 
 	kick      chan struct{} // asks the loop for a quota refresh
 	stop      chan struct{}
@@ -423,14 +423,18 @@ func (c *Counter) Snapshot(from, to time.Time) []Row {
 	defer c.mu.Unlock()
 	q := Query{From: from, To: to}
 	var rows []Row
-	c.eachSubjectLocked(func(s *Subject) {
-		for _, b := range s.buckets {
-			r := Row{Hour: time.Unix(b.hour*3600, 0).UTC(), Instance: c.instance, SubjectID: s.id, Counts: b.load()}
-			if q.Matches(r) {
-				rows = append(rows, r)
-			}
+	c.eachSubjectLocked(func(s *Subject) { rows = c.appendRowsLocked(rows, s, q) })
+	return rows
+}
+
+// appendRowsLocked appends s's rows that q matches. Callers hold c.mu.
+func (c *Counter) appendRowsLocked(rows []Row, s *Subject, q Query) []Row {
+	for _, b := range s.buckets {
+		r := Row{Hour: time.Unix(b.hour*3600, 0).UTC(), Instance: c.instance, SubjectID: s.id, Counts: b.load()}
+		if q.Matches(r) {
+			rows = append(rows, r)
 		}
-	})
+	}
 	return rows
 }
 

@@ -249,14 +249,8 @@ func (c *Counter) liveRows(id SubjectID, from, to time.Time) []Row {
 	q := Query{From: from, To: to}
 	var rows []Row
 	add := func(s *Subject) {
-		if s == nil || s.id != id {
-			return
-		}
-		for _, b := range s.buckets {
-			r := Row{Hour: time.Unix(b.hour*3600, 0).UTC(), Instance: c.instance, SubjectID: s.id, Counts: b.load()}
-			if q.Matches(r) {
-				rows = append(rows, r)
-			}
+		if s != nil && s.id == id {
+			rows = c.appendRowsLocked(rows, s, q)
 		}
 	}
 	if id == Other {
