@@ -495,7 +495,12 @@ func runSet(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	content := flags["org"] || flags["contact"] || flags["note"] || flags["origin"] || flags["rate"] || flags["burst"] || flags["daily"] || flags["redirect"]
+	// --expires and --not-before are the secret's attributes, which Key
+	// Vault changes on a revoked key too; every other flag its contents.
+	content := false
+	for name := range flags {
+		content = content || name != "expires" && name != "not-before"
+	}
 	if content && unreadable(r) {
 		return fmt.Errorf("key %s is revoked, and Key Vault does not let a revoked key's contents be read or changed: "+
 			"enable it, change it, and revoke it again (--expires and --not-before work on a revoked key)", prefix(key))

@@ -905,3 +905,38 @@ func TestRedirectOptIn(t *testing.T) {
 		}
 	})
 }
+
+// Key Vault hides a revoked key's contents: set refuses to change them
+// (it would write an empty record over the real one), but changes its
+// dates, which are the secret's attributes.
+func TestSetOnARevokedVaultKey(t *testing.T) {
+	h := newVaultHarness(t)
+	secret := "revset-" + storetest.Key(t)
+	key, _ := h.newKey(t, secret+"\n", "--org", "Yolo", "--contact", "gis@yolo.example", "--client-id", "yolo-id")
+	h.mustRun(t, "", "revoke", key)
+	for _, flag := range []string{"--org", "--contact", "--note", "--origin", "--rate", "--burst", "--daily", "--redirect"} {
+		args := []string{"set", key, flag}
+		switch flag {
+		case "--origin":
+			args = append(args, "https://yolo.example.gov")
+		case "--redirect":
+			args[2] = "--redirect=true"
+		default:
+			args = append(args, "7")
+		}
+		r := h.run(t, "", args...)
+		assertNoLeak(t, r, key, secret)
+		if r.err == nil || !strings.Contains(r.all(), "enable it, change it") {
+			t.Errorf("set %s on a revoked key: %v\n%s", flag, r.err, r.all())
+		}
+	}
+	h.mustRun(t, "", "set", key, "--expires", "2032-01-01", "--not-before", "2026-01-01")
+	sec, _ := h.kv.Secret(keys.SecretPrefix + key)
+	if !sec.Attributes.Expires.Equal(time.Date(2032, 1, 1, 0, 0, 0, 0, time.UTC)) || sec.Attributes.Enabled {
+		t.Errorf("dates on a revoked key: expires %v, enabled %v", sec.Attributes.Expires, sec.Attributes.Enabled)
+	}
+	h.mustRun(t, "", "enable", key)
+	if got, err := h.store.Get(context.Background(), key); err != nil || got.Org != "Yolo" || len(got.Sets) != 1 || got.Sets[0].Secret != secret {
+		t.Fatalf("after enable: org %q, sets %d, %v", got.Org, len(got.Sets), err)
+	}
+}
