@@ -120,7 +120,8 @@ func (s *Shared) open(ent tokenstore.Entity) (rec sealed, ok bool) {
 	return rec, true
 }
 
-// saw notes a write time of this instance's.
+// saw notes when this instance wrote a sealed token (a lease alone does
+// not count: it carries no seal time that a later read could compare).
 func (s *Shared) saw(t time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -245,7 +245,9 @@ func (s *Shared) Token() (*oauth2.Token, error) {
 		cancel()
 		switch {
 		case err == nil:
-			s.saw(now)
+			if prev != nil {
+				s.saw(now) // a sealed token was written, not only a lease
+			}
 			return s.fetch(prev, etag)
 		case errors.Is(err, tokenstore.ErrConflict), errors.Is(err, tokenstore.ErrNotFound):
 			if time.Now().After(giveUp) {
@@ -336,8 +338,8 @@ func (s *Shared) fetch(prev *sealed, etag tokenstore.ETag) (*oauth2.Token, error
 		}
 		if _, uerr := s.store.Update(ctx, s.key, release, etag); uerr != nil {
 			s.o.Log.Debug("releasing the refresh lease failed", "err", uerr)
-		} else {
-			s.saw(now)
+		} else if prev != nil {
+			s.saw(now) // the previous token, sealed again
 		}
 		return nil, err
 	}
