@@ -159,11 +159,10 @@ func (w *Writer) Write(p []byte) (int, error) {
 		need++
 	}
 	before := len(w.cur)
-	room := w.limit
-	if !urgent(p) {
-		room -= w.limit / reserveShare
-	}
-	if before+need > room {
+	switch after := before + need; {
+	case after <= w.limit-w.limit/reserveShare: // room for any line
+	case after <= w.limit && urgent(p): // the reserve, for warnings and errors
+	default:
 		w.dropped++
 		w.total++
 		w.mu.Unlock()
