@@ -126,17 +126,24 @@ type keyTokens struct {
 	creds *credstate.Table
 	key   *keys.Key
 	set   int              // which of the key's sets is in use
-	entry *credstate.Entry // its credential's state; nil: no set left
+	entry *credstate.Entry // its credential's state; nil until a set is in use
 }
 
-// start puts the key's next set in use, or returns the key's refusal when
-// every set was refused.
+// start puts key k's first set that is not refused in use, or returns the
+// key's refusal when every set was refused.
 func (t *keyTokens) start(creds *credstate.Table, k *keys.Key) error {
-	cred, set, err := k.Pick()
+	*t = keyTokens{creds: creds, key: k}
+	return t.next()
+}
+
+// next puts the key's next set in use, or returns the key's refusal when
+// every set was refused (the set in use stays, for Invalidate and Vouch).
+func (t *keyTokens) next() error {
+	cred, set, err := t.key.Pick()
 	if err != nil {
 		return err
 	}
-	*t = keyTokens{creds: creds, key: k, set: set, entry: creds.Get(cred)}
+	t.set, t.entry = set, t.creds.Get(cred)
 	return nil
 }
 
@@ -151,7 +158,7 @@ func (t *keyTokens) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 			return tok, err
 		}
 		t.key.Refused(t.set)
-		if err := t.start(t.creds, t.key); err != nil {
+		if err := t.next(); err != nil {
 			return nil, err
 		}
 	}
