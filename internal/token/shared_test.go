@@ -16,6 +16,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
+	"github.com/hexprox/hexprox/internal/testclock"
 	"github.com/hexprox/hexprox/internal/tokenstore"
 )
 
@@ -553,5 +554,36 @@ func TestMinRefreshThroughTheStore(t *testing.T) {
 	time.Sleep(50 * time.Millisecond) // a background refresh, if one were started
 	if n := fake.TokenRequests.Load(); n != 1 {
 		t.Fatalf("%d token requests within MinRefresh of the first, want 1", n)
+	}
+}
+
+// A lease carries no seal time, so taking or releasing one must not raise
+// the newest-seen mark that rows are judged by: an instance that leased a
+// row with no token and failed to fill it then serves the token another
+// instance, its clock a second behind, wrote meanwhile.
+func TestALeaseAloneMarksNothingSeen(t *testing.T) {
+	fake, ep, clk := setup(t, time.Hour)
+	store := memStore(clk)
+	behind := testclock.New(clk.Now().Add(-time.Second))
+	store.Create(context.Background(), RowKey(good, ""), tokenstore.Entity{Data: []byte("garbage that is long enough to look sealed......")})
+	a := newInstance(ep, store, clk, SharedOptions{})
+	b := newInstance(ep, store, behind, SharedOptions{})
+
+	fake.Set(fakehexagon.Switches{TokenStatus: 503})
+	if _, err := a.shared.Token(); err == nil {
+		t.Fatal("a token while Hexagon answers 503")
+	}
+	fake.Set(fakehexagon.Switches{})
+	want, err := b.shared.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fake.TokenRequests.Load()
+	got, err := a.shared.Token()
+	if err != nil || got.AccessToken != want.AccessToken {
+		t.Fatalf("a did not serve b's stored token: %v", err)
+	}
+	if n := fake.TokenRequests.Load() - before; n != 0 {
+		t.Fatalf("a asked Hexagon %d more times for a token b had stored", n)
 	}
 }
