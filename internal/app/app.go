@@ -18,6 +18,7 @@ import (
 	"github.com/hexprox/hexprox/internal/azstorage"
 	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/guesslimit"
+	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/keys/keystore"
 	"github.com/hexprox/hexprox/internal/logwriter"
@@ -213,7 +214,7 @@ func (a *App) tokens(ctx context.Context, cfg config.Config, svc *aztables.Servi
 	}
 	return token.NewStack(token.StackOptions{
 		Endpoint: &token.Endpoint{
-			URL:     cfg.HexagonURL + "/streaming/oauth/token",
+			URL:     cfg.HexagonURL + hexagon.TokenPath,
 			Client:  &http.Client{Timeout: cfg.TokenTimeout},
 			Now:     o.Now,
 			Log:     a.Log,

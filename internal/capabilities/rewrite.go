@@ -247,14 +247,32 @@ func (d *Document) Bytes(base string) []byte {
 	return buf
 }
 
-// ServiceMatcher returns a Matcher for URLs of the upstream service at
-// servicePath (e.g. "/streaming/wmts"), whatever scheme and host they name
+// ServiceMatcher returns a Matcher for URLs of the upstream services at
+// servicePaths (e.g. "/streaming/wmts" and "/orders/wmts"), whatever
+// scheme and host they name
 // (absolute, protocol-relative or path-only). The suffix keeps what
 // follows the service path: a REST path hidden in the query
 // ("wmts?/1.0.0/x" gives "/1.0.0/x") becomes a real path, any other
 // query is kept behind "?", and access_token parameters are dropped.
-func ServiceMatcher(servicePath string) Matcher {
-	servicePath = strings.TrimSuffix(servicePath, "/")
+func ServiceMatcher(servicePaths ...string) Matcher {
+	ms := make([]Matcher, len(servicePaths))
+	for i, p := range servicePaths {
+		ms[i] = serviceMatcher(strings.TrimSuffix(p, "/"))
+	}
+	if len(ms) == 1 {
+		return ms[0]
+	}
+	return func(u string) (string, bool) {
+		for _, m := range ms {
+			if sub, ok := m(u); ok {
+				return sub, true
+			}
+		}
+		return "", false
+	}
+}
+
+func serviceMatcher(servicePath string) Matcher {
 	return func(u string) (string, bool) {
 		rest := u
 		lower := strings.ToLower(u)

@@ -166,6 +166,25 @@ func TestServiceMatcher(t *testing.T) {
 	}
 }
 
+// One matcher for both of Hexagon's families: either's URLs come back.
+func TestServiceMatcherOfSeveralPaths(t *testing.T) {
+	m := ServiceMatcher("/streaming/wmts", "/orders/wmts")
+	for in, want := range map[string]string{
+		"https://h/streaming/wmts?/1.0.0/a.jpg&access_token=x": "/1.0.0/a.jpg",
+		"https://h/orders/wmts?/1.0.0/a.jpg&access_token=x":    "/1.0.0/a.jpg",
+		"/ORDERS/wmts?SERVICE=WMTS":                            "?SERVICE=WMTS",
+	} {
+		if got, ok := m(in); !ok || got != want {
+			t.Errorf("m(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{"https://h/orders/wms?", "https://h/ordersx/wmts?", "https://h/other/wmts?"} {
+		if got, ok := m(in); ok {
+			t.Errorf("m(%q) matched: %q", in, got)
+		}
+	}
+}
+
 func assertWellFormed(t testing.TB, doc string) {
 	t.Helper()
 	d := xml.NewDecoder(strings.NewReader(doc))

@@ -31,11 +31,16 @@ import (
 	"time"
 )
 
-// Paths of the service, below the base URL.
+// Paths of the service, below the base URL: the streaming services for
+// interactive use, and the batch ("orders") services for bulk and
+// machine-learning loads, which serve the same data under a lower rate
+// limit (Switches.OrdersLimit) and name themselves in their capabilities.
 const (
-	TokenPath = "/streaming/oauth/token"
-	WMTSPath  = "/streaming/wmts"
-	WMSPath   = "/streaming/wms"
+	TokenPath      = "/streaming/oauth/token"
+	WMTSPath       = "/streaming/wmts"
+	WMSPath        = "/streaming/wms"
+	OrdersWMTSPath = "/orders/wmts"
+	OrdersWMSPath  = "/orders/wms"
 )
 
 // Layer, style and tile matrix set the fake serves.
@@ -84,6 +89,12 @@ type Switches struct {
 	TokenInCapabilities bool
 	// Capabilities, if set, is served instead of the generated document.
 	Capabilities []byte
+
+	// OrdersLimit, if positive, is how many requests the orders services
+	// take in one second of the fake's clock; the rest are answered 429
+	// with a Retry-After of the seconds to wait, as the documentation
+	// tells batch clients to expect.
+	OrdersLimit int
 }
 
 // Fake is the fake service. Create it with New.
@@ -108,6 +119,10 @@ type Fake struct {
 	CapabilitiesRequests atomic.Int64
 	Unauthorized         atomic.Int64 // tile/capabilities requests refused for their token
 	Cancelled            atomic.Int64 // requests whose client went away during a delay
+	OrdersRequests       atomic.Int64 // every request to the orders services, whatever its answer
+
+	ordersSecond int64 // the second of the fake's clock ordersUsed counts (under mu)
+	ordersUsed   int
 }
 
 type issued struct {
@@ -198,9 +213,40 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.serveWMTS(w, r)
 	case WMSPath, WMSPath + "/":
 		f.serveWMS(w, r)
+	case OrdersWMTSPath, OrdersWMTSPath + "/":
+		if f.ordersAdmit(w) {
+			f.serveWMTS(w, r)
+		}
+	case OrdersWMSPath, OrdersWMSPath + "/":
+		if f.ordersAdmit(w) {
+			f.serveWMS(w, r)
+		}
 	default:
 		http.Error(w, "not found", http.StatusNotFound)
 	}
+}
+
+// ordersAdmit counts a request to the orders services and answers 429
+// when it is over OrdersLimit; it reports whether to serve it.
+func (f *Fake) ordersAdmit(w http.ResponseWriter) bool {
+	f.OrdersRequests.Add(1)
+	limit := f.switches().OrdersLimit
+	if limit <= 0 {
+		return true
+	}
+	now := f.now()
+	f.mu.Lock()
+	if s := now.Unix(); s != f.ordersSecond {
+		f.ordersSecond, f.ordersUsed = s, 0
+	}
+	f.ordersUsed++
+	over := f.ordersUsed > limit
+	f.mu.Unlock()
+	if over {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "fake hexagon: the orders rate limit was reached", http.StatusTooManyRequests)
+	}
+	return !over
 }
 
 func (f *Fake) serveToken(w http.ResponseWriter, r *http.Request) {
@@ -404,9 +450,9 @@ func (f *Fake) CapabilitiesDocument(r *http.Request, sw Switches, token string) 
 		Scale string
 	}
 	data := struct {
-		Base, Tok, TokQ string
-		Matrices        []matrix
-	}{Base: c["Base"], Tok: c["Tok"], TokQ: c["TokQ"]}
+		Base, Family, Tok, TokQ string
+		Matrices                []matrix
+	}{Base: c["Base"], Family: c["Family"], Tok: c["Tok"], TokQ: c["TokQ"]}
 	for z := 0; z <= MaxZoom; z++ {
 		data.Matrices = append(data.Matrices, matrix{Z: z, N: 1 << z, Scale: strconv.FormatFloat(559082264.0287178/float64(int(1)<<z), 'f', -1, 64)})
 	}

@@ -115,7 +115,11 @@ func capsData(r *http.Request, sw Switches, token string) map[string]string {
 		}
 		base = scheme + "://" + r.Host
 	}
-	d := map[string]string{"Base": base, "Tok": "", "TokQ": ""}
+	family := "/streaming"
+	if strings.HasPrefix(r.URL.Path, "/orders/") {
+		family = "/orders"
+	}
+	d := map[string]string{"Base": base, "Family": family, "Tok": "", "TokQ": ""}
 	if sw.TokenInCapabilities {
 		d["Tok"] = "&amp;access_token=" + url.QueryEscape(token)
 		d["TokQ"] = "access_token=" + url.QueryEscape(token) + "&amp;"

@@ -20,6 +20,9 @@ import (
 	"github.com/hexprox/hexprox/internal/failure"
 )
 
+// TokenPath is Hexagon's token endpoint below its base URL.
+const TokenPath = "/streaming/oauth/token"
+
 // Tokens is what a credential's token source offers this package
 // (token.Cached implements it). Implementations must be safe for
 // concurrent use.

@@ -464,8 +464,8 @@ func TestPickSpreadsAndSkipsRefusedSets(t *testing.T) {
 		t.Fatalf("with set 1 refused: %v", c)
 	}
 	logs := f.logs.String()
-	if strings.Count(logs, "Hexagon refused a credential set") != 1 || !strings.Contains(logs, `"org":"Marin"`) || !strings.Contains(logs, `"set":1`) {
-		t.Fatalf("one refusal line with org and set index wanted:\n%s", logs)
+	if strings.Count(logs, "Hexagon refused a credential set") != 1 || !strings.Contains(logs, `"org":"Marin"`) || !strings.Contains(logs, `"set":2`) {
+		t.Fatalf("one refusal line with org and set number (from 1, as the CLI counts) wanted:\n%s", logs)
 	}
 	k.Refused(0)
 	k.Refused(2)

@@ -11,6 +11,7 @@ package keys
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/hexprox/hexprox/internal/credential"
@@ -68,6 +69,42 @@ type Record struct {
 	// operator trusts the organisation with that. Off, everything the key
 	// serves goes through the proxy.
 	Redirect bool
+
+	// Endpoint is the family of Hexagon's services the key's requests
+	// go to: Streaming (the default) or Orders, the batch endpoints for
+	// bulk and machine-learning downloads, with a lower rate limit.
+	Endpoint Endpoint
+
+	// Replaces and ReplacedBy link a rotated key and its successor, by
+	// key prefix (as `keys list` shows it); "" when there is none.
+	Replaces, ReplacedBy string
+}
+
+// Endpoint is a family of Hexagon's WMTS and WMS services.
+type Endpoint uint8
+
+const (
+	Streaming Endpoint = iota // /streaming/wmts and /streaming/wms: interactive use
+	Orders                    // /orders/wmts and /orders/wms: bulk and ML loads, 429s to respect
+)
+
+// String is the endpoint's name in records and on the command line.
+func (e Endpoint) String() string {
+	if e == Orders {
+		return "orders"
+	}
+	return "streaming"
+}
+
+// ParseEndpoint reads an endpoint's name, in any case; "" is Streaming.
+func ParseEndpoint(s string) (Endpoint, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "streaming":
+		return Streaming, nil
+	case "orders":
+		return Orders, nil
+	}
+	return Streaming, errors.New(`keys: an endpoint is "streaming" or "orders"`)
 }
 
 // Entry is a key and its record, as List returns them.

@@ -36,6 +36,9 @@ type recordJSON struct {
 	Burst         int       `json:"burst,omitempty"`
 	DailyRequests int64     `json:"daily_requests,omitempty"`
 	Redirect      bool      `json:"redirect,omitempty"`
+	Endpoint      string    `json:"endpoint,omitempty"`
+	Replaces      string    `json:"replaces,omitempty"`
+	ReplacedBy    string    `json:"replaced_by,omitempty"`
 	Enabled       *bool     `json:"enabled,omitempty"`
 	NotBefore     string    `json:"not_before,omitempty"`
 	Expires       string    `json:"expires,omitempty"`
@@ -51,7 +54,7 @@ type setJSON struct {
 // that keeps members it does not know (the file store) replaces exactly
 // these.
 var RecordFields = []string{"count", "sets", "org", "contact", "note", "origins", "rate",
-	"burst", "daily_requests", "redirect", "enabled", "not_before", "expires", "created"}
+	"burst", "daily_requests", "redirect", "endpoint", "replaces", "replaced_by", "enabled", "not_before", "expires", "created"}
 
 // ParseRecord decodes a record in the original HexProx's layout:
 //
@@ -60,7 +63,8 @@ var RecordFields = []string{"count", "sets", "org", "contact", "note", "origins"
 //
 // with the optional members note, origins (a list of ALLOWED_ORIGINS
 // entries), rate, burst, daily_requests, redirect (see Record.Redirect),
-// and, for stores that keep the lifecycle in the record (the file store),
+// endpoint ("streaming", the default, or "orders"), replaces and
+// replaced_by (key prefixes, written by rotation), and, for stores that keep the lifecycle in the record (the file store),
 // enabled (default true), not_before, expires and created (RFC 3339). Unknown members are
 // ignored. count is ignored too: the original may have written one that
 // disagrees with its sets, and len(sets) is what counts.
@@ -88,6 +92,7 @@ func (j *recordJSON) record() (Record, error) {
 		Org: j.Org, Contact: j.Contact, Note: j.Note, Origins: j.Origins,
 		Enabled: j.Enabled == nil || *j.Enabled,
 		Rate:    j.Rate, Burst: j.Burst, DailyRequests: j.DailyRequests, Redirect: j.Redirect,
+		Replaces: j.Replaces, ReplacedBy: j.ReplacedBy,
 	}
 	if len(j.Sets) == 0 {
 		return Record{}, problem("record has no credential sets")
@@ -104,6 +109,15 @@ func (j *recordJSON) record() (Record, error) {
 	}
 	if r.Rate < 0 || r.Burst < 0 || r.DailyRequests < 0 {
 		return Record{}, problem("rate, burst and daily_requests must not be negative")
+	}
+	var err error
+	if r.Endpoint, err = ParseEndpoint(j.Endpoint); err != nil {
+		return Record{}, problem("endpoint must be \"streaming\" or \"orders\"")
+	}
+	for _, v := range []struct{ name, v string }{{"replaces", r.Replaces}, {"replaced_by", r.ReplacedBy}} {
+		if v.v != "" && Check(v.v) != nil {
+			return Record{}, problem("%s is not a key prefix", v.name)
+		}
 	}
 	for i, o := range r.Origins {
 		if o == "" || strings.IndexFunc(o, unicode.IsSpace) >= 0 || strings.Contains(o, ",") {
@@ -231,6 +245,10 @@ func EncodeRecord(r Record) ([]byte, error) {
 	j := recordJSON{
 		Count: len(r.Sets), Org: r.Org, Contact: r.Contact, Note: r.Note, Origins: r.Origins,
 		Rate: r.Rate, Burst: r.Burst, DailyRequests: r.DailyRequests, Redirect: r.Redirect,
+		Replaces: r.Replaces, ReplacedBy: r.ReplacedBy,
+	}
+	if r.Endpoint != Streaming {
+		j.Endpoint = r.Endpoint.String()
 	}
 	j.Sets = make([]setJSON, len(r.Sets))
 	for i, s := range r.Sets {

@@ -100,6 +100,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		Origins: []string{"https://marin.maps.arcgis.com", "https://*.marin.gov"},
 		Enabled: false,
 		Rate:    2.5, Burst: 10, DailyRequests: 5000, Redirect: true,
+		Endpoint: Orders, Replaces: "hxpk-AbCdE", ReplacedBy: "hxpk-12345",
 		NotBefore: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC),
 		Expires:   time.Date(2026, 1, 1, 12, 30, 0, 0, time.FixedZone("PST", -8*3600)),
 		Created:   time.Date(2024, 12, 24, 9, 0, 0, 0, time.UTC),
@@ -110,7 +111,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, member := range []string{`"enabled": false`, `"expires": "2026-01-01T20:30:00Z"`, `"not_before": "2025-01-01T00:00:00Z"`,
-		`"daily_requests": 5000`, `"rate": 2.5`, `"burst": 10`, `"redirect": true`, `"created": "2024-12-24T09:00:00Z"`, `"Marin <GIS> & \"co\""`} {
+		`"daily_requests": 5000`, `"rate": 2.5`, `"burst": 10`, `"redirect": true`, `"endpoint": "orders"`, `"replaces": "hxpk-AbCdE"`, `"replaced_by": "hxpk-12345"`, `"created": "2024-12-24T09:00:00Z"`, `"Marin <GIS> & \"co\""`} {
 		if !strings.Contains(string(out), member) {
 			t.Errorf("encoded record lacks %s:\n%s", member, out)
 		}
@@ -120,9 +121,38 @@ func TestRecordRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.Org != in.Org || got.Note != in.Note || got.Enabled || got.Rate != 2.5 || got.Burst != 10 || got.DailyRequests != 5000 || !got.Redirect ||
+		got.Endpoint != Orders || got.Replaces != in.Replaces || got.ReplacedBy != in.ReplacedBy ||
 		!got.Expires.Equal(in.Expires) || !got.NotBefore.Equal(in.NotBefore) || !got.Created.Equal(in.Created) ||
 		len(got.Origins) != 2 || got.Origins[1] != "https://*.marin.gov" || len(got.Sets) != 2 || got.Sets[1].Secret != "s-b" {
 		t.Fatalf("round trip: got %+v", got)
+	}
+}
+
+func TestEndpointAndRotationLinks(t *testing.T) {
+	const sets = `"sets":[{"client_id":"i","client_secret":"s"}]`
+	for doc, want := range map[string]Endpoint{
+		`{` + sets + `}`:                        Streaming, // the original's records
+		`{` + sets + `,"endpoint":"streaming"}`: Streaming,
+		`{` + sets + `,"endpoint":"ORDERS"}`:    Orders,
+	} {
+		r, err := ParseRecord([]byte(doc))
+		if err != nil || r.Endpoint != want {
+			t.Errorf("%s: endpoint %v, %v; want %v", doc, r.Endpoint, err, want)
+		}
+	}
+	for _, doc := range []string{
+		`{` + sets + `,"endpoint":"wholesale"}`,
+		`{` + sets + `,"replaces":"not a key"}`,
+		`{` + sets + `,"replaced_by":"hxpk/../x"}`,
+	} {
+		if _, err := ParseRecord([]byte(doc)); err == nil {
+			t.Errorf("%s: accepted", doc)
+		}
+	}
+	// A streaming record is written as the original wrote it: no endpoint member.
+	out, err := EncodeRecord(Record{Enabled: true, Sets: []credential.Credential{cred("i", "s")}})
+	if err != nil || strings.Contains(string(out), "endpoint") {
+		t.Fatalf("%s, %v", out, err)
 	}
 }
 

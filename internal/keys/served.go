@@ -82,6 +82,9 @@ func (k *Key) Record() Record {
 // maps be redirected to Hexagon with a token (Record.Redirect).
 func (k *Key) Redirects() bool { return k.rec.Redirect }
 
+// Endpoint returns the family of Hexagon's services the key uses.
+func (k *Key) Endpoint() Endpoint { return k.rec.Endpoint }
+
 // Org returns the record's organisation, for logs.
 func (k *Key) Org() string { return k.rec.Org }
 
@@ -149,6 +152,6 @@ func (k *Key) Refused(set int) {
 			}
 		}
 		k.log.Warn("Hexagon refused a credential set of a key; skipping it until the key is next refreshed",
-			"key", k.fp, "org", k.rec.Org, "set", set, "sets_left", left)
+			"key", k.fp, "org", k.rec.Org, "set", set+1, "sets_left", left) // numbered from 1, as the keys CLI does
 	}
 }

@@ -43,6 +43,15 @@ type principal struct {
 	org string
 }
 
+// endpoint is the family of Hexagon's services the principal's requests
+// go to: a key's choice; streaming for credential URLs.
+func (p principal) endpoint() keys.Endpoint {
+	if p.key != nil {
+		return p.key.Endpoint()
+	}
+	return keys.Streaming
+}
+
 // ownPath is the escaped path, below the proxy's base URL, that the
 // principal's own URLs start with: "/wmts/{id}/{secret}" in canonical
 // encoding, or "/v2/wmts/{key}". It is built only when a document needs

@@ -17,6 +17,7 @@ import (
 	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/hexagon"
+	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/publicurl"
 	"github.com/hexprox/hexprox/internal/usage"
 )
@@ -214,6 +215,10 @@ var (
 // buffers lend stream its copy buffers instead of allocating 32 KiB per
 // response.
 var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// capsKeys start the cache keys of each endpoint family's documents, so
+// that keys of different families sharing a credential never share one.
+var capsKeys = [...]string{keys.Streaming: "", keys.Orders: "orders:"}
 
 // capsSpec says how to fetch and rewrite one service's capabilities.
 type capsSpec struct {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/app"
 	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/fakehexagon"
 	"github.com/hexprox/hexprox/internal/fakekeyvault"
 	"github.com/hexprox/hexprox/internal/guesslimit"
 	"github.com/hexprox/hexprox/internal/keys"
@@ -660,4 +661,81 @@ func TestKeyVaultDisabledInThePortalIsRefusedWithinSeconds(t *testing.T) {
 // layout, for the test credential.
 func originalRecord(org, contact string) string {
 	return `{"count": 1, "sets": [{"client_id": "` + clientID + `", "client_secret": "` + jsonEscape(clientSecret) + `"}], "org": "` + org + `", "contact": "` + contact + `"}`
+}
+
+// A key whose record names the orders endpoint sends everything to
+// Hexagon's batch services: capabilities, tiles and maps, streamed and
+// (with redirect) redirected. Its documents come back to the key's URLs
+// whichever family they name, and are never shared with a streaming key
+// of the same credential. A 429 from Hexagon reaches the client with its
+// Retry-After, in the client's format, counted as rate-limited.
+func TestOrdersKeyUsesTheBatchEndpoints(t *testing.T) {
+	kh := newKeyHarness(t, nil, time.Minute)
+	bulk := kh.addKey(keys.Record{Org: "ML Lab", Endpoint: keys.Orders})
+	plain := kh.addKey(keys.Record{Org: "Planning"}) // the same credential set, streaming
+
+	// Streaming first: its document must not be served to the orders key.
+	if resp, body := kh.get(kh.keyURL(plain)+"/1.0.0/WMTSCapabilities.xml", nil); resp.StatusCode != 200 {
+		t.Fatalf("streaming capabilities: %d %s", resp.StatusCode, body)
+	}
+	before := kh.fake.OrdersRequests.Load()
+	resp, body := kh.get(kh.keyURL(bulk)+"/1.0.0/WMTSCapabilities.xml", nil)
+	if resp.StatusCode != 200 || kh.fake.OrdersRequests.Load() != before+1 {
+		t.Fatalf("orders capabilities: %d, %d orders requests\n%.500s", resp.StatusCode, kh.fake.OrdersRequests.Load()-before, body)
+	}
+	if !bytes.Contains(body, []byte(`template="`+kh.keyURL(bulk)+`/1.0.0/HxGN_Imagery/`)) || bytes.Contains(body, []byte("/orders/")) {
+		t.Fatalf("orders capabilities not rewritten to the key's URL:\n%.1500s", body)
+	}
+	kh.assertNoSecrets(body)
+
+	wmsBase := kh.proxy.URL + "/v2/wms/" + bulk
+	if resp, body := kh.get(wmsBase+"?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0", nil); resp.StatusCode != 200 ||
+		!bytes.Contains(body, []byte(`xlink:href="`+wmsBase+`?`)) || bytes.Contains(body, []byte("/orders/")) {
+		t.Fatalf("orders WMS capabilities: %d\n%.900s", resp.StatusCode, body)
+	}
+	gm := wmsBase + "?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=HxGN_Imagery&STYLES=&CRS=EPSG:3857&BBOX=0,0,10,10&WIDTH=64&HEIGHT=64&FORMAT=image/png"
+	for _, u := range []string{kh.keyURL(bulk) + tilePath, kh.keyURL(bulk) + kvpTile, gm} {
+		before := kh.fake.OrdersRequests.Load()
+		if resp, body := kh.get(u, nil); resp.StatusCode != 200 || len(body) == 0 || kh.fake.OrdersRequests.Load() != before+1 {
+			t.Fatalf("%s: %d, %d orders requests", u, resp.StatusCode, kh.fake.OrdersRequests.Load()-before)
+		}
+	}
+	// With redirect, the desktop goes to the batch service itself.
+	trusted := kh.addKey(keys.Record{Org: "Trusted Lab", Endpoint: keys.Orders, Redirect: true})
+	resp, _ = kh.get(kh.keyURL(trusted)+tilePath, nil)
+	if loc, err := url.Parse(resp.Header.Get("Location")); resp.StatusCode != http.StatusFound || err != nil || loc.Path != fakehexagon.OrdersWMTSPath {
+		t.Fatalf("orders redirect: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+
+	// Over the batch services' rate limit: Hexagon's 429 and Retry-After
+	// reach the client, counted as rate-limited for the organisation.
+	kh.fake.Update(func(s *fakehexagon.Switches) { s.OrdersLimit = 1 })
+	limited := 0
+	for range 5 {
+		resp, body := kh.get(kh.keyURL(bulk)+tilePath, nil)
+		switch resp.StatusCode {
+		case http.StatusOK:
+		case http.StatusTooManyRequests:
+			limited++
+			if resp.Header.Get("Retry-After") != "1" {
+				t.Fatalf("429 without Hexagon's Retry-After: %v", resp.Header)
+			}
+			kh.assertException(resp, body, http.StatusTooManyRequests, "")
+		default:
+			t.Fatalf("tile over the orders limit: %d %s", resp.StatusCode, body)
+		}
+	}
+	if limited == 0 {
+		t.Fatal("five tiles in a second were never over a limit of one a second")
+	}
+	id := server.UsageID("ML Lab", keys.Fingerprint(bulk, ""))
+	var got usage.Counts
+	for _, r := range kh.app.Usage.Snapshot(time.Now().Add(-time.Hour), time.Now().Add(time.Hour)) {
+		if r.SubjectID == id {
+			got.Add(r.Counts)
+		}
+	}
+	if got[usage.RateLimited] != int64(limited) {
+		t.Fatalf("counted %d rate-limited, want %d (%v)", got[usage.RateLimited], limited, got)
+	}
 }

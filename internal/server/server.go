@@ -99,6 +99,9 @@ type Server struct {
 	page      landing.Page
 
 	wmtsMatch, wmsMatch capabilities.Matcher
+	// services are Hexagon's WMTS and WMS addresses (base URL and path)
+	// for each keys.Endpoint.
+	services [2]struct{ wmts, wms string }
 }
 
 // MaxCapabilities caps what is read of an upstream capabilities document.
@@ -136,9 +139,13 @@ func New(o Options) *Server {
 		caps:    capabilities.NewCache(o.Settings.CapabilitiesTTL, 0, o.Now),
 		page:    landing.Render(o.Version, o.Settings.HexagonURL),
 
-		wmtsMatch: capabilities.ServiceMatcher(wmts.ServicePath),
-		wmsMatch:  capabilities.ServiceMatcher(wms.ServicePath),
+		// Either family's URLs in either's documents come back here: the
+		// key, not the document, says which family a request goes to.
+		wmtsMatch: capabilities.ServiceMatcher(wmts.ServicePath, wmts.OrdersPath),
+		wmsMatch:  capabilities.ServiceMatcher(wms.ServicePath, wms.OrdersPath),
 	}
+	s.services[keys.Streaming].wmts, s.services[keys.Streaming].wms = o.Settings.HexagonURL+wmts.ServicePath, o.Settings.HexagonURL+wms.ServicePath
+	s.services[keys.Orders].wmts, s.services[keys.Orders].wms = o.Settings.HexagonURL+wmts.OrdersPath, o.Settings.HexagonURL+wms.OrdersPath
 	if o.RequestLog == nil {
 		o.RequestLog = io.Discard
 	}

@@ -25,7 +25,8 @@ func (s *Server) wms(c echo.Context) error {
 		return err
 	}
 	rec.out.path = rec.in.rest
-	url := req.URL(s.cfg.HexagonURL)
+	ep := rec.in.principal.endpoint()
+	url := req.URL(s.services[ep].wms)
 	accept := req.Accept()
 	switch req.Kind {
 	case wms.Capabilities:
@@ -35,7 +36,7 @@ func (s *Server) wms(c echo.Context) error {
 		}
 		return s.capabilities(c, capsSpec{
 			service:     "wms",
-			cacheKey:    "wms:" + req.Version + ":",
+			cacheKey:    capsKeys[ep] + "wms:" + req.Version + ":",
 			roots:       []string{"WMS_Capabilities", "WMT_MS_Capabilities"},
 			match:       s.wmsMatch,
 			contentType: contentType,

@@ -18,16 +18,18 @@ func (s *Server) wmts(c echo.Context) error {
 		return err
 	}
 	rec.out.path = rec.in.rest
+	ep := rec.in.principal.endpoint()
+	service := s.services[ep].wmts
 	if req.Kind == wmts.Capabilities {
 		return s.capabilities(c, capsSpec{
 			service:     "wmts",
-			cacheKey:    "wmts:",
+			cacheKey:    capsKeys[ep] + "wmts:",
 			roots:       []string{"Capabilities"},
 			match:       s.wmtsMatch,
 			contentType: "application/xml; charset=utf-8",
-			url:         wmts.CapabilitiesURL(s.cfg.HexagonURL),
+			url:         wmts.CapabilitiesURL(service),
 		})
 	}
-	rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: req.TileURL(s.cfg.HexagonURL), Accept: req.Tile.Accept()}
+	rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: req.TileURL(service), Accept: req.Tile.Accept()}
 	return s.deliver(c, &rec.out.upstream, usage.TilesRedirected, usage.TilesStreamed)
 }

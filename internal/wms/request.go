@@ -15,8 +15,12 @@ import (
 	"github.com/hexprox/hexprox/internal/ows"
 )
 
-// ServicePath is the WMS endpoint below the Hexagon base URL.
-const ServicePath = "/streaming/wms"
+// ServicePath is the WMS endpoint below the Hexagon base URL, and
+// OrdersPath its batch twin for bulk and machine-learning loads.
+const (
+	ServicePath = "/streaming/wms"
+	OrdersPath  = "/orders/wms"
+)
 
 // MaxSize is the largest WIDTH or HEIGHT Hexagon serves in real time.
 const MaxSize = 3500
@@ -234,12 +238,12 @@ func (r Request) checkPoint() error {
 	return nil
 }
 
-// URL returns the Hexagon URL for the request, without a token (package
-// hexagon adds it).
-func (r Request) URL(base string) string {
+// URL returns the Hexagon URL for the request at service (the base URL
+// and ServicePath or OrdersPath), without a token (package hexagon adds
+// it).
+func (r Request) URL(service string) string {
 	var b strings.Builder
-	b.WriteString(base)
-	b.WriteString(ServicePath)
+	b.WriteString(service)
 	b.WriteString("?SERVICE=WMS&REQUEST=")
 	b.WriteString(names[r.Kind])
 	if r.Version != "" {

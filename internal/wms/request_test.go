@@ -34,7 +34,7 @@ func TestParseAndURL(t *testing.T) {
 			t.Errorf("Parse(%q): %v", tc.query, err)
 			continue
 		}
-		got := strings.TrimPrefix(hexagon.WithToken(r.URL("https://up"), "T"), "https://up"+ServicePath+"?")
+		got := strings.TrimPrefix(hexagon.WithToken(r.URL("https://up"+ServicePath), "T"), "https://up"+ServicePath+"?")
 		if got != tc.want {
 			t.Errorf("Parse(%q).URL:\n got %s\nwant %s", tc.query, got, tc.want)
 		}
@@ -103,7 +103,7 @@ func TestParseQuery(t *testing.T) {
 		t.Fatalf("ParseQuery modified its Query:\n got %v\nwant %v", p, before)
 	}
 	viaRaw, err := Parse(q111)
-	if err != nil || hexagon.WithToken(r.URL("https://up"), "T") != hexagon.WithToken(viaRaw.URL("https://up"), "T") {
+	if err != nil || hexagon.WithToken(r.URL("https://up"+ServicePath), "T") != hexagon.WithToken(viaRaw.URL("https://up"+ServicePath), "T") {
 		t.Fatalf("ParseQuery and Parse differ: %v", err)
 	}
 	if QueryExceptionVersion(p) != "1.1.1" || QueryExceptionVersion(nil) != "1.3.0" {
@@ -111,8 +111,8 @@ func TestParseQuery(t *testing.T) {
 	}
 	// Both names in a 1.1.1 request: the 1.3.0 name wins, sent as SRS.
 	both, err := Parse(strings.Replace(q111, "SRS=EPSG:4326", "SRS=EPSG:4326&CRS=EPSG:3857", 1))
-	if err != nil || !strings.Contains(hexagon.WithToken(both.URL("https://up"), "T"), "&SRS=EPSG%3A3857&") {
-		t.Fatalf("CRS and SRS: %v %v", hexagon.WithToken(both.URL("https://up"), "T"), err)
+	if err != nil || !strings.Contains(hexagon.WithToken(both.URL("https://up"+ServicePath), "T"), "&SRS=EPSG%3A3857&") {
+		t.Fatalf("CRS and SRS: %v %v", hexagon.WithToken(both.URL("https://up"+ServicePath), "T"), err)
 	}
 }
 
@@ -158,7 +158,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		u, err := url.Parse(hexagon.WithToken(r.URL("https://up.example"), "tok"))
+		u, err := url.Parse(hexagon.WithToken(r.URL("https://up.example"+ServicePath), "tok"))
 		if err != nil {
 			t.Fatalf("unparseable upstream URL: %v", err)
 		}

@@ -13,8 +13,12 @@ import (
 	"github.com/hexprox/hexprox/internal/ows"
 )
 
-// ServicePath is the WMTS endpoint below the Hexagon base URL.
-const ServicePath = "/streaming/wmts"
+// ServicePath is the WMTS endpoint below the Hexagon base URL, and
+// OrdersPath its batch twin for bulk and machine-learning loads.
+const (
+	ServicePath = "/streaming/wmts"
+	OrdersPath  = "/orders/wmts"
+)
 
 // Kind is what a request asks for.
 type Kind int
@@ -255,15 +259,15 @@ func parseKVP(p ows.Query) (Request, error) {
 	return Request{Kind: Tile, KVP: true, Tile: t}, err
 }
 
-// TileURL returns the Hexagon URL for the tile, without a token (package
-// hexagon adds it), in the form the client used: the REST form
-// "wmts?/1.0.0/..." or KVP.
-func (r Request) TileURL(base string) string {
+// TileURL returns the Hexagon URL for the tile at service (the base URL
+// and ServicePath or OrdersPath), without a token (package hexagon adds
+// it), in the form the client used: the REST form "wmts?/1.0.0/..." or
+// KVP.
+func (r Request) TileURL(service string) string {
 	t := r.Tile
 	var b strings.Builder
-	b.Grow(len(base) + 160)
-	b.WriteString(base)
-	b.WriteString(ServicePath)
+	b.Grow(len(service) + 160)
+	b.WriteString(service)
 	if r.KVP {
 		b.WriteString("?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=")
 		b.WriteString(url.QueryEscape(t.Layer))
@@ -315,7 +319,8 @@ func (t TileSpec) Accept() func(mediaType string) bool {
 // AnyImage accepts any image media type.
 func AnyImage(mediaType string) bool { return strings.HasPrefix(mediaType, "image/") }
 
-// CapabilitiesURL returns the Hexagon capabilities URL, without a token.
-func CapabilitiesURL(base string) string {
-	return base + ServicePath + "?SERVICE=WMTS&REQUEST=GetCapabilities&VERSION=1.0.0"
+// CapabilitiesURL returns the Hexagon capabilities URL at service (as for
+// TileURL), without a token.
+func CapabilitiesURL(service string) string {
+	return service + "?SERVICE=WMTS&REQUEST=GetCapabilities&VERSION=1.0.0"
 }
