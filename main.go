@@ -47,7 +47,7 @@ func main() {
 		tuneGC(os.Getenv, os.ReadFile)
 		err = run(ctx, os.Getenv, os.Stdout)
 	case "keys":
-		err = keyadmin.Run(ctx, os.Args[2:], keyadmin.OSEnv(func() (config.Keys, error) { return config.LoadKeys(os.Getenv) }, os.Getenv("PUBLIC_BASE_URL")))
+		err = keyadmin.Run(ctx, os.Args[2:], keyadmin.OSEnv(func() (config.Keys, error) { return config.LoadKeys(os.Getenv) }, os.Getenv))
 	case "usage":
 		err = usageReport(ctx, os.Args[2:], os.Getenv, os.Stdout)
 	case "help", "-h", "--help":

@@ -30,8 +30,10 @@ type recordFlags struct {
 	burst                                  int
 	daily                                  int64
 	redirect                               bool
+	endpoint                               string
 
-	exp, nbf time.Time // expires and notBefore, parsed by check
+	exp, nbf time.Time     // expires and notBefore, parsed by check
+	ep       keys.Endpoint // endpoint, parsed by check
 }
 
 func (f *recordFlags) add(fs *flag.FlagSet) {
@@ -45,6 +47,7 @@ func (f *recordFlags) add(fs *flag.FlagSet) {
 	fs.IntVar(&f.burst, "burst", 0, "")
 	fs.Int64Var(&f.daily, "daily", 0, "")
 	fs.BoolVar(&f.redirect, "redirect", false, "")
+	fs.StringVar(&f.endpoint, "endpoint", "", "")
 }
 
 // check validates the flags that given reports given and returns every
@@ -88,6 +91,10 @@ func (f *recordFlags) check(given func(name string) bool, update bool, now time.
 	if f.rate < 0 || f.burst < 0 || f.daily < 0 {
 		problems = append(problems, "--rate, --burst and --daily must not be negative")
 	}
+	var err error
+	if f.ep, err = keys.ParseEndpoint(f.endpoint); err != nil {
+		problems = append(problems, `--endpoint is "streaming" (the default: interactive use) or "orders" (Hexagon's batch services, for bulk and machine-learning downloads)`)
+	}
 	return problems
 }
 
@@ -107,6 +114,7 @@ func (f *recordFlags) apply(r *keys.Record, given func(name string) bool) {
 		{"burst", func() { r.Burst = f.burst }},
 		{"daily", func() { r.DailyRequests = f.daily }},
 		{"redirect", func() { r.Redirect = f.redirect }},
+		{"endpoint", func() { r.Endpoint = f.ep }},
 	} {
 		if given(v.name) {
 			v.set()
@@ -140,8 +148,10 @@ func runNew(ctx context.Context, c *cli, args []string) error {
 		base, copyFrom string
 		sets           int
 		rf             recordFlags
+		noCheck        bool
 	)
 	rf.add(fs)
+	fs.BoolVar(&noCheck, "no-check", false, "")
 	fs.Var(&ids, "client-id", "")
 	fs.IntVar(&sets, "sets", 0, "")
 	fs.StringVar(&copyFrom, "copy-credentials-from", "", "")
@@ -188,6 +198,11 @@ func runNew(ctx context.Context, c *cli, args []string) error {
 			}
 			r.Sets = append(r.Sets, cr)
 		}
+		if !noCheck {
+			if err := c.checkSets(ctx, r.Sets, setNumber); err != nil {
+				return err
+			}
+		}
 	}
 	store, err := c.open(ctx, true)
 	if err != nil {
@@ -210,20 +225,30 @@ func runNew(ctx context.Context, c *cli, args []string) error {
 	if err := store.Create(ctx, key, r); err != nil {
 		return explain(err, "")
 	}
-	u := keys.AddressesOf(baseURL, key)
 	fmt.Fprintf(c.out, "Created a key for %s (%s).\n\n", printable(r.Org), plural(len(r.Sets), "credential set"))
-	w := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(w, "Key:\t%s\n", key)
-	writeURLs(w, u)
-	w.Flush()
+	c.writeNewKey(key, baseURL)
 	fmt.Fprintf(c.out, "\nIt serves on every instance within about %s.\nAnyone holding these URLs can use the imagery: give them to %s only.\nRevoke with: handler keys revoke %s\n",
-		keys.DefaultListEvery, r.Contact, strings.TrimSuffix(prefix(key), "…"))
+		keys.DefaultListEvery, printable(r.Contact), c.fingerprint(key))
 	if r.Redirect {
 		fmt.Fprintf(c.out, "\nWith --redirect, desktop tiles and maps are redirected to Hexagon: the key holder receives Hexagon tokens,\n"+
 			"which keep working without the proxy, unlimited and uncounted, even after the key is revoked.\n")
 	}
 	return nil
 }
+
+// writeNewKey prints a key just made: the whole key (this once), its
+// fingerprint and its URLs.
+func (c *cli) writeNewKey(key, baseURL string) {
+	w := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "Key:\t%s\n", key)
+	fmt.Fprintf(w, "Fingerprint:\t%s\n", c.fingerprint(key))
+	writeURLs(w, keys.AddressesOf(baseURL, key))
+	w.Flush()
+}
+
+// fingerprint is the key's name in logs and usage reports, which every
+// command accepts in place of the key.
+func (c *cli) fingerprint(key string) string { return keys.Fingerprint(key, c.env.HashKey) }
 
 func writeURLs(w io.Writer, u keys.URLs) {
 	fmt.Fprintf(w, "WMTS:\t%s\n", u.WMTS)
@@ -238,10 +263,11 @@ func plural(n int, what string) string {
 	return fmt.Sprintf("%d %ss", n, what)
 }
 
-// resolve returns the key that arg names, and its record: arg itself
-// when the store has it, else the one key that starts with arg (at least
-// minPrefix characters; a trailing "…" or "..." as list prints is
-// dropped).
+// resolve returns the key that arg names, and its record. arg may be
+// the key itself, a prefix of at least minPrefix characters that only one
+// key has (a trailing "…" or "..." as list prints it is dropped), or the
+// key's fingerprint, as logs and usage reports show it; all in any case,
+// as keys are.
 func (c *cli) resolve(ctx context.Context, store keys.Store, arg string) (string, keys.Record, error) {
 	arg = strings.TrimSuffix(strings.TrimSuffix(strings.TrimSpace(arg), "…"), "...")
 	if err := keys.Check(arg); err != nil {
@@ -249,28 +275,75 @@ func (c *cli) resolve(ctx context.Context, store keys.Store, arg string) (string
 	}
 	r, err := store.Get(ctx, arg)
 	if err == nil {
+		if arg == keys.Canonical(arg) {
+			// Perhaps another spelling of a mixed-case key: output names
+			// the key as it was issued.
+			if entries, err := store.List(ctx); err == nil {
+				for _, e := range entries {
+					if keys.Canonical(e.Key) == arg {
+						return e.Key, r, nil
+					}
+				}
+			}
+		}
 		return arg, r, nil
 	}
-	if !errors.Is(err, keys.ErrNotFound) || len(arg) < minPrefix {
+	if !errors.Is(err, keys.ErrNotFound) {
 		return "", keys.Record{}, explain(err, arg)
+	}
+	fp := isFingerprint(arg)
+	if !fp && len(arg) < minPrefix {
+		return "", keys.Record{}, fmt.Errorf("%q is too short to name a key: give at least %d characters of it, as keys list shows them, or its fingerprint (8 hex digits)", arg, minPrefix)
 	}
 	entries, err := store.List(ctx)
 	if err != nil {
 		return "", keys.Record{}, explain(err, "")
 	}
+	want := keys.Canonical(arg)
 	var found []keys.Entry
 	for _, e := range entries {
-		if strings.HasPrefix(e.Key, arg) {
+		if strings.HasPrefix(keys.Canonical(e.Key), want) || fp && c.fingerprint(e.Key) == want {
 			found = append(found, e)
 		}
 	}
 	switch len(found) {
 	case 0:
-		return "", keys.Record{}, explain(keys.ErrNotFound, arg)
+		msg := fmt.Sprintf("no key starts with %s", shown(arg))
+		if fp {
+			msg = fmt.Sprintf("no key starts with %s or has it as its fingerprint", arg)
+			if c.env.HashKey == "" {
+				msg += " (fingerprints depend on TOKEN_HASH_KEY: set it as the server has it)"
+			}
+		}
+		return "", keys.Record{}, errors.New(msg)
 	case 1:
 		return found[0].Key, found[0].Record, nil
 	}
-	return "", keys.Record{}, fmt.Errorf("%d keys start with %s: give more of the key", len(found), prefix(arg))
+	return "", keys.Record{}, fmt.Errorf("%s matches %d keys: give more of the key, or its fingerprint", shown(arg), len(found))
+}
+
+// isFingerprint reports whether s could be a key fingerprint: 8 hex
+// digits, in any case.
+func isFingerprint(s string) bool {
+	if len(s) != 8 {
+		return false
+	}
+	for i := range len(s) {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", rune(s[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+// shown is what an admin typed, for an error: whole when it is no longer
+// than the prefixes list shows, else cut to that length (it might be a
+// whole key, mistyped).
+func shown(arg string) string {
+	if len(arg) <= prefixLen {
+		return arg
+	}
+	return arg[:prefixLen] + "…"
 }
 
 func runList(ctx context.Context, c *cli, args []string) error {
@@ -288,14 +361,14 @@ func runList(ctx context.Context, c *cli, args []string) error {
 	}
 	now := c.now()
 	w := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "KEY\tORG\tCONTACT\tSETS\tORIGINS\tENABLED\tSTATUS\tEXPIRES\tCREATED")
+	fmt.Fprintln(w, "KEY\tFINGERPRINT\tORG\tCONTACT\tSETS\tENDPOINT\tORIGINS\tENABLED\tSTATUS\tEXPIRES\tCREATED")
 	for _, e := range entries {
 		r := e.Record
-		org, contact, sets := dash(r.Org), dash(r.Contact), fmt.Sprint(len(r.Sets))
+		org, contact, sets, endpoint := dash(r.Org), dash(r.Contact), fmt.Sprint(len(r.Sets)), r.Endpoint.String()
 		if unreadable(r) {
-			org, contact, sets = "(revoked: unreadable)", "?", "?"
+			org, contact, sets, endpoint = "(revoked: unreadable)", "?", "?", "?"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", prefix(e.Key), org, contact, sets,
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", prefix(e.Key), c.fingerprint(e.Key), org, contact, sets, endpoint,
 			dash(strings.Join(r.Origins, ",")), yesNo(r.Enabled), r.Status(now), formatTime(r.Expires), formatTime(r.Created))
 	}
 	if err := w.Flush(); err != nil {
@@ -360,8 +433,9 @@ func printable(s string) string {
 }
 
 // describe writes one key's details, never a secret or client id.
-func describe(w io.Writer, key string, r keys.Record, now time.Time) {
+func (c *cli) describe(w io.Writer, key string, r keys.Record, now time.Time) {
 	fmt.Fprintf(w, "Key:\t%s\n", prefix(key))
+	fmt.Fprintf(w, "Fingerprint:\t%s\n", c.fingerprint(key))
 	if unreadable(r) {
 		fmt.Fprintf(w, "Org:\t(revoked: Key Vault does not let a disabled secret be read)\n")
 	} else {
@@ -378,6 +452,12 @@ func describe(w io.Writer, key string, r keys.Record, now time.Time) {
 	fmt.Fprintf(w, "Expires:\t%s\n", formatTime(r.Expires))
 	fmt.Fprintf(w, "Not before:\t%s\n", formatTime(r.NotBefore))
 	fmt.Fprintf(w, "Created:\t%s\n", formatTime(r.Created))
+	if r.Replaces != "" {
+		fmt.Fprintf(w, "Replaces:\t%s… (rotated)\n", r.Replaces)
+	}
+	if r.ReplacedBy != "" {
+		fmt.Fprintf(w, "Replaced by:\t%s… (rotated; this key serves until it expires)\n", r.ReplacedBy)
+	}
 	if !unreadable(r) {
 		var lim []string
 		if r.Rate > 0 {
@@ -395,6 +475,11 @@ func describe(w io.Writer, key string, r keys.Record, now time.Time) {
 			delivery = "desktop tiles and maps redirected to Hexagon: the key holder receives Hexagon tokens, which revoking the key does not revoke"
 		}
 		fmt.Fprintf(w, "Tiles:\t%s\n", delivery)
+		endpoint := "streaming (Hexagon's interactive services)"
+		if r.Endpoint == keys.Orders {
+			endpoint = "orders (Hexagon's batch services for bulk and machine-learning downloads: a lower rate limit, whose 429s reach the key holder)"
+		}
+		fmt.Fprintf(w, "Endpoint:\t%s\n", endpoint)
 	}
 }
 
@@ -418,7 +503,7 @@ func runShow(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	w := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
-	describe(w, key, r, c.now())
+	c.describe(w, key, r, c.now())
 	writeURLs(w, keys.AddressesOf(baseURL, key))
 	return w.Flush()
 }
@@ -511,15 +596,17 @@ func runSet(ctx context.Context, c *cli, args []string) error {
 	}
 	fmt.Fprintf(c.out, "Updated key %s:\n\n", prefix(key))
 	w := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
-	describe(w, key, r, now)
+	c.describe(w, key, r, now)
 	return w.Flush()
 }
 
 func runReplace(ctx context.Context, c *cli, args []string) error {
 	fs := flag.NewFlagSet("replace-credential", flag.ContinueOnError)
 	var oldID, newID string
+	var noCheck bool
 	fs.StringVar(&oldID, "client-id", "", "")
 	fs.StringVar(&newID, "new-client-id", "", "")
+	fs.BoolVar(&noCheck, "no-check", false, "")
 	pos, err := c.parseFlags(fs, usageReplace, args)
 	if err != nil {
 		return err
@@ -537,6 +624,12 @@ func runReplace(ctx context.Context, c *cli, args []string) error {
 	secret, err := c.readSecret("the new client secret")
 	if err != nil {
 		return err
+	}
+	if !noCheck {
+		newSet := []credential.Credential{{ID: newID, Secret: secret}}
+		if err := c.checkSets(ctx, newSet, func(int) string { return "the new client id and secret" }); err != nil {
+			return err
+		}
 	}
 	store, entries, err := c.sortedEntries(ctx)
 	if err != nil {

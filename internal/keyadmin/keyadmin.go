@@ -48,6 +48,14 @@ type Env struct {
 	// PublicBaseURL is the proxy's address for the URLs printed
 	// (PUBLIC_BASE_URL); "" means http://localhost:8080.
 	PublicBaseURL string
+	// HexagonURL is Hexagon's base URL (HEXAGON_URL), whose token
+	// endpoint new credential sets are checked with before they are
+	// saved; "" means config.DefaultHexagonURL, as for the server.
+	HexagonURL string
+	// HashKey keys key fingerprints (TOKEN_HASH_KEY): the CLI shows and
+	// accepts the fingerprints the server logs and counts usage under
+	// when it is the server's.
+	HashKey string
 	// ReadSecret reads one secret without echoing it, after showing
 	// prompt. nil means: read a line from Stdin when Stdin is not a
 	// terminal, and refuse when it is one (this build has no way to turn
@@ -65,9 +73,11 @@ type Env struct {
 
 // OSEnv is the process's own standard streams, with the settings given.
 // On a terminal, secrets are read at a prompt with echo turned off;
-// piped, one line each from stdin.
-func OSEnv(keys func() (config.Keys, error), publicBaseURL string) Env {
-	env := Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Keys: keys, PublicBaseURL: publicBaseURL}
+// piped, one line each from stdin. getenv supplies PUBLIC_BASE_URL,
+// HEXAGON_URL and TOKEN_HASH_KEY, the server's own settings.
+func OSEnv(keys func() (config.Keys, error), getenv func(string) string) Env {
+	env := Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Keys: keys,
+		PublicBaseURL: getenv("PUBLIC_BASE_URL"), HexagonURL: getenv("HEXAGON_URL"), HashKey: getenv("TOKEN_HASH_KEY")}
 	if fd := int(os.Stdin.Fd()); term.IsTerminal(fd) {
 		env.ReadSecret = func(prompt string) (string, error) {
 			fmt.Fprint(os.Stderr, prompt)
@@ -184,6 +194,7 @@ func init() {
 		"enable":             {usageEnable, runEnable},
 		"set":                {usageSet, runSet},
 		"replace-credential": {usageReplace, runReplace},
+		"rotate":             {usageRotate, runRotate},
 	}
 }
 

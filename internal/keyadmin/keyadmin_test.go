@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/fakehexagon"
 	"github.com/hexprox/hexprox/internal/fakekeyvault"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/keys/filestore"
@@ -35,6 +37,21 @@ type harness struct {
 	file  string               // "" for Key Vault
 	opens *int                 // how often the CLI opened a store
 	saw   *[]Settings          // the settings it opened with
+	hex   *fakehexagon.Fake    // HEXAGON_URL, which new credentials are checked with
+}
+
+// refusedSecret starts the secrets the harness's Hexagon refuses; it
+// accepts every other pair.
+const refusedSecret = "refused-"
+
+// withHexagon gives h a fake Hexagon at HEXAGON_URL.
+func withHexagon(t *testing.T, h *harness) *harness {
+	h.hex = fakehexagon.New(fakehexagon.Options{})
+	h.hex.AcceptClients(func(id, secret string) bool { return !strings.HasPrefix(secret, refusedSecret) })
+	srv := httptest.NewServer(h.hex)
+	t.Cleanup(srv.Close)
+	h.env["HEXAGON_URL"] = srv.URL
+	return h
 }
 
 func newVaultHarness(t *testing.T) *harness {
@@ -51,9 +68,9 @@ func newVaultHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{name: "keyvault", kv: kv, store: store, opens: new(int), saw: new([]Settings),
+	h := withHexagon(t, &harness{name: "keyvault", kv: kv, store: store, opens: new(int), saw: new([]Settings),
 		// KEY_VAULT_NAME=hexprox-test is the fake's own vault URL.
-		env: map[string]string{"KEY_STORE": "keyvault", "KEY_VAULT_NAME": "hexprox-test"}}
+		env: map[string]string{"KEY_STORE": "keyvault", "KEY_VAULT_NAME": "hexprox-test"}})
 	h.open = func(ctx context.Context, s Settings) (keys.Store, error) {
 		*h.opens++
 		*h.saw = append(*h.saw, s)
@@ -68,8 +85,8 @@ func newVaultHarness(t *testing.T) *harness {
 func newFileHarness(t *testing.T) *harness {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "keys.json")
-	h := &harness{name: "file", file: path, opens: new(int), saw: new([]Settings),
-		env: map[string]string{"KEY_STORE": "file", "KEYS_FILE": path}}
+	h := withHexagon(t, &harness{name: "file", file: path, opens: new(int), saw: new([]Settings),
+		env: map[string]string{"KEY_STORE": "file", "KEYS_FILE": path}})
 	h.open = func(ctx context.Context, s Settings) (keys.Store, error) {
 		*h.opens++
 		*h.saw = append(*h.saw, s)
@@ -122,7 +139,7 @@ var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 func (h *harness) settings(env Env) Env {
 	getenv := func(k string) string { return h.env[k] }
 	env.Keys = func() (config.Keys, error) { return config.LoadKeys(getenv) }
-	env.PublicBaseURL = h.env["PUBLIC_BASE_URL"]
+	env.PublicBaseURL, env.HexagonURL, env.HashKey = h.env["PUBLIC_BASE_URL"], h.env["HEXAGON_URL"], h.env["TOKEN_HASH_KEY"]
 	return env
 }
 
@@ -362,7 +379,7 @@ func TestListShowsPrefixesNeverSecrets(t *testing.T) {
 		if len(lines) != 3 {
 			t.Fatalf("want a header and 2 rows:\n%s", r.out)
 		}
-		for _, col := range []string{"KEY", "ORG", "CONTACT", "SETS", "ORIGINS", "ENABLED", "EXPIRES", "CREATED"} {
+		for _, col := range []string{"KEY", "FINGERPRINT", "ORG", "CONTACT", "SETS", "ENDPOINT", "ORIGINS", "ENABLED", "EXPIRES", "CREATED"} {
 			if !strings.Contains(lines[0], col) {
 				t.Errorf("header lacks %s: %s", col, lines[0])
 			}
@@ -372,8 +389,8 @@ func TestListShowsPrefixesNeverSecrets(t *testing.T) {
 			lines[1], lines[2] = lines[2], lines[1]
 		}
 		row1 := strings.Fields(lines[1])
-		if row1[0] != prefix(k1) || row1[1] != "Alameda" || row1[2] != "gis@alameda.example" || row1[3] != "1" ||
-			row1[4] != "https://alameda.maps.arcgis.com" || row1[5] != "yes" || row1[6] != "active" || row1[7] != "2031-05-06T07:08:09Z" {
+		if row1[0] != prefix(k1) || row1[1] != keys.Fingerprint(k1, "") || row1[2] != "Alameda" || row1[3] != "gis@alameda.example" || row1[4] != "1" ||
+			row1[5] != "streaming" || row1[6] != "https://alameda.maps.arcgis.com" || row1[7] != "yes" || row1[8] != "active" || row1[9] != "2031-05-06T07:08:09Z" {
 			t.Errorf("row 1: %q", lines[1])
 		}
 		if !strings.HasPrefix(lines[2], prefix(k2)) || !strings.Contains(lines[2], " no ") || !strings.Contains(lines[2], "revoked") {
@@ -600,7 +617,7 @@ func TestErrors(t *testing.T) {
 		unknown := keys.Prefix + strings.Repeat("Z", 43)
 		for _, cmd := range [][]string{{"show", unknown}, {"revoke", unknown}, {"enable", unknown}, {"set", unknown, "--note", "x"}} {
 			r := h.run(t, "", cmd...)
-			if r.err == nil || r.err.Error() != "no such key: "+prefix(unknown) {
+			if r.err == nil || r.err.Error() != "no key starts with "+unknown[:10]+"…" {
 				t.Errorf("%s: %v", cmd[0], r.err)
 			}
 			assertNoLeak(t, r, unknown)
@@ -616,12 +633,15 @@ func TestErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		r := h.run(t, "", "revoke", "hxpk-Same1-")
-		if r.err == nil || !strings.Contains(r.err.Error(), "2 keys start with") {
+		r := h.run(t, "", "revoke", "hxpk-Same1")
+		if r.err == nil || r.err.Error() != "hxpk-Same1 matches 2 keys: give more of the key, or its fingerprint" {
 			t.Errorf("ambiguous prefix: %v", r.err)
 		}
-		if r := h.run(t, "", "revoke", key[:7]); r.err == nil || !strings.Contains(r.err.Error(), "no such key") {
+		if r := h.run(t, "", "revoke", key[:7]); r.err == nil || !strings.Contains(r.err.Error(), fmt.Sprintf("%q is too short to name a key: give at least 8 characters", key[:7])) {
 			t.Errorf("a 7-char prefix named a key: %v", r.err)
+		}
+		if r := h.run(t, "", "show", "hxpk-zzzz9"); r.err == nil || r.err.Error() != "no key starts with hxpk-zzzz9" {
+			t.Errorf("an unknown prefix is named as typed: %v", r.err)
 		}
 		if r := h.mustRun(t, "", "revoke", "hxpk-Same1-a"); !strings.Contains(r.out, "Revoked") {
 			t.Errorf("unique prefix: %q", r.out)
@@ -732,7 +752,7 @@ func TestSettings(t *testing.T) {
 			[]string{"list"}, Settings{Kind: StoreKeyVault, VaultURL: "https://z.vault.azure.net"}},
 		{map[string]string{"KEY_STORE": "keyvault"},
 			[]string{"list", "--file", "k.json"}, Settings{Kind: StoreFile, File: "k.json"}},
-		{nil, []string{"new", "--file", "k.json", "--org", "o", "--contact", "c", "--client-id", "i"},
+		{nil, []string{"new", "--file", "k.json", "--org", "o", "--contact", "c", "--client-id", "i", "--no-check"},
 			Settings{Kind: StoreFile, File: "k.json", CreateFile: true}},
 	} {
 		var got []Settings

@@ -22,6 +22,16 @@ const usageNew = `handler keys new --org ORG --contact CONTACT [options]
   --note TEXT                  a note for admins
   --rate N --burst N           requests per second (and burst) per instance
   --daily N                    requests per UTC day across all instances
+  --endpoint orders            use Hexagon's batch services (/orders/wmts,
+                               /orders/wms) for bulk and machine-learning
+                               downloads: a lower rate limit, whose 429s
+                               reach the key holder with Retry-After
+                               (default: streaming, for interactive use)
+  --no-check                   save without asking Hexagon whether it
+                               accepts the credentials (offline); by
+                               default each set is checked once with
+                               HEXAGON_URL's token endpoint, and a refused
+                               set saves nothing
   --redirect                   let desktop tiles and maps be redirected to
                                Hexagon with its token, as credential URLs
                                are. This gives the key holder Hexagon's
@@ -41,17 +51,20 @@ const usageNew = `handler keys new --org ORG --contact CONTACT [options]
 `
 
 const usageList = `handler keys list
-  A table of every key: its prefix (never the whole key), organisation,
-  contact, number of credential sets, origins, enabled, status, expiry and
-  creation time. Never a secret.
+  A table of every key: its prefix (never the whole key), its
+  fingerprint (the key's name in logs and usage reports), organisation,
+  contact, number of credential sets, endpoint, origins, enabled, status,
+  expiry and creation time. Never a secret.
 
   example:
     handler keys list
 `
 
 const usageShow = `handler keys show KEY [--base-url URL]
-  One key's details and its URLs. KEY may be the whole key or a prefix
-  that only one key has (as list shows it).
+  One key's details and its URLs. KEY, here and in every command, may be
+  the whole key, a prefix of at least 8 characters that only one key has
+  (as list shows it), or the key's fingerprint (as logs and usage
+  reports show it), in any case.
 
   example:
     handler keys show hxpk-Ab3dE
@@ -84,6 +97,7 @@ const usageSet = `handler keys set KEY [options]
                                clears them: ALLOWED_ORIGINS applies again
   --org ORG --contact CONTACT --note TEXT
   --rate N --burst N --daily N limits; 0 removes one
+  --endpoint streaming|orders  Hexagon's interactive or batch services
   --redirect[=false]           let desktop tiles be redirected to Hexagon
                                with its token (see keys new --help: it hands
                                the key holder a token the key cannot revoke)
@@ -98,11 +112,27 @@ const usageReplace = `handler keys replace-credential --client-id OLD [--new-cli
   The new client secret is read from a prompt, or from stdin when stdin
   is not a terminal. Prints which keys changed (prefix and organisation).
   Revoked keys in Key Vault cannot be read, so they are not changed; they
-  are counted in a warning.
+  are counted in a warning. The new credential is checked with Hexagon
+  first (see keys new); --no-check skips that.
 
   example:
     read -rs SECRET && printf '%s\n' "$SECRET" | \
       handler keys replace-credential --client-id abc123
+`
+
+const usageRotate = `handler keys rotate KEY [--grace 7d] [--base-url URL]
+  Issues a new key with KEY's record (organisation, contact, credential
+  sets, origins, limits, endpoint) and prints its URLs; KEY keeps serving
+  for the grace period, then expires, so that its holders can move to
+  the new URLs without a gap. show says which key replaced which; both
+  count under the same organisation.
+
+  --grace WHEN     how long the old key keeps serving: 7d (the default),
+                   48h, a date, or 0 to end it now
+  --base-url URL   the proxy's address (default PUBLIC_BASE_URL)
+
+  example:
+    handler keys rotate c005b740 --grace 14d
 `
 
 const usage = `handler keys: administer HexProx API keys (the /v2 URLs).
@@ -111,7 +141,11 @@ The store is chosen like the server's: KEY_STORE=keyvault with
 KEY_VAULT_URL (or KEY_VAULT_NAME), using your own Azure login (az login),
 or KEY_STORE=file with KEYS_FILE. --vault URL or --file PATH, before or
 after the subcommand, override them. Key Vault needs the
-Key Vault Secrets Officer role.
+Key Vault Secrets Officer role. A KEY is the key, a prefix of it (8
+characters at least, as list shows) or its fingerprint (as logs and
+handler usage --by key show), in any case. New credentials are checked
+with Hexagon (HEXAGON_URL) before they are saved; fingerprints match the
+server's when TOKEN_HASH_KEY is set as the server has it.
 
 Subcommands:
 
@@ -122,6 +156,7 @@ Subcommands:
 ` + usageEnable + `
 ` + usageSet + `
 ` + usageReplace + `
+` + usageRotate + `
 handler keys help
   This text. Every subcommand also takes -h.
 `

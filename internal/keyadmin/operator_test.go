@@ -1,0 +1,178 @@
+package keyadmin
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hexprox/hexprox/internal/fakehexagon"
+	"github.com/hexprox/hexprox/internal/keys"
+	"github.com/hexprox/hexprox/internal/keys/storetest"
+)
+
+// A mistyped secret is caught before anything is saved: each new set is
+// asked of Hexagon's token endpoint once, a refused one saves nothing and
+// is named by number, and --no-check saves without asking.
+func TestCredentialsAreCheckedBeforeSaving(t *testing.T) {
+	bothStores(t, func(t *testing.T, h *harness) {
+		good, bad := "good-"+storetest.Key(t), refusedSecret+storetest.Key(t)
+		asked := h.hex.TokenRequests.Load()
+		r := h.run(t, good+"\n"+bad+"\n", "new", "--org", "Two Sets", "--contact", "c@example.org", "--client-id", "first-client-id", "--client-id", "second-client-id")
+		if r.err == nil || !strings.Contains(r.err.Error(), "Hexagon refused set 2") || !strings.Contains(r.err.Error(), "Nothing was saved") ||
+			!strings.Contains(r.err.Error(), "--no-check") {
+			t.Fatalf("a refused set: %v", r.err)
+		}
+		assertNoLeak(t, r, good, bad, "first-client-id", "second-client-id")
+		if *h.opens != 0 {
+			t.Fatalf("the store was opened %d times for a refused set", *h.opens)
+		}
+		if n := h.hex.TokenRequests.Load() - asked; n != 2 {
+			t.Fatalf("Hexagon was asked %d times for two sets, want once each", n)
+		}
+
+		// Accepted: saved, and said so.
+		key, r := h.newKey(t, good+"\n", "--org", "One Set", "--contact", "c@example.org", "--client-id", "first-client-id")
+		if !strings.Contains(r.errOut, "accepted") {
+			t.Errorf("no word of the check: %q", r.errOut)
+		}
+		// Offline: --no-check saves a set Hexagon would refuse, asking nothing.
+		asked = h.hex.TokenRequests.Load()
+		h.newKey(t, bad+"\n", "--org", "Offline", "--contact", "c@example.org", "--client-id", "x-id", "--no-check")
+		if h.hex.TokenRequests.Load() != asked {
+			t.Error("--no-check asked Hexagon")
+		}
+
+		// Hexagon down: nothing saved, and the admin is told to retry.
+		h.hex.Set(fakehexagon.Switches{TokenStatus: 503})
+		opens := *h.opens
+		if r := h.run(t, good+"\n", "new", "--org", "Later", "--contact", "c@example.org", "--client-id", "first-client-id"); r.err == nil ||
+			!strings.Contains(r.err.Error(), "could not check set 1 with Hexagon") || *h.opens != opens {
+			t.Fatalf("Hexagon unavailable: %v (store opened %d times)", r.err, *h.opens-opens)
+		}
+		h.hex.Set(fakehexagon.Switches{})
+
+		// replace-credential checks the new secret before touching a key.
+		r = h.run(t, bad+"\n", "replace-credential", "--client-id", "first-client-id")
+		if r.err == nil || !strings.Contains(r.err.Error(), "Hexagon refused the new client id and secret") {
+			t.Fatalf("replace with a refused secret: %v", r.err)
+		}
+		if sets := checkLayout(t, h.raw(t, key)); sets[0][1] != good {
+			t.Fatal("a refused replacement was saved")
+		}
+		assertNoLeak(t, r, bad)
+		newer := "newer-" + storetest.Key(t)
+		h.mustRun(t, newer+"\n", "replace-credential", "--client-id", "first-client-id")
+		if sets := checkLayout(t, h.raw(t, key)); sets[0][1] != newer {
+			t.Fatal("an accepted replacement was not saved")
+		}
+	})
+}
+
+// A key has one name everywhere: the fingerprint that logs and usage
+// reports show is in new, list and show, and every command takes it, as
+// it takes a prefix or the key, in any case.
+func TestOneNameForAKey(t *testing.T) {
+	bothStores(t, func(t *testing.T, h *harness) {
+		h.env["TOKEN_HASH_KEY"] = "deployment-hash-key"
+		key, r := h.newKey(t, "s-"+storetest.Key(t)+"\n", "--org", "Sutter", "--contact", "gis@sutter.example", "--client-id", "sutter-id")
+		fp := keys.Fingerprint(key, "deployment-hash-key") // as the server logs it
+		if !strings.Contains(r.out, fp) || !strings.Contains(r.out, "handler keys revoke "+fp) {
+			t.Fatalf("new does not name the fingerprint %s:\n%s", fp, r.out)
+		}
+		if r := h.mustRun(t, "", "list"); !strings.Contains(r.out, prefix(key)+"  "+fp) {
+			t.Fatalf("list lacks the fingerprint beside the prefix:\n%s", r.out)
+		}
+		for _, name := range []string{fp, strings.ToUpper(fp), strings.ToUpper(key[:10]), strings.ToLower(key[:9]) + "…", strings.ToLower(key)} {
+			r := h.mustRun(t, "", "show", name)
+			if !strings.Contains(r.out, prefix(key)) || !strings.Contains(r.out, fp) {
+				t.Errorf("show %s:\n%s", name, r.out)
+			}
+		}
+		if r := h.mustRun(t, "", "revoke", fp); !strings.Contains(r.out, "Revoked key "+prefix(key)) {
+			t.Errorf("revoke by fingerprint: %s", r.out)
+		}
+		if r := h.run(t, "", "show", "deadbeef"); r.err == nil || !strings.Contains(r.err.Error(), "no key starts with deadbeef or has it as its fingerprint") {
+			t.Errorf("an unknown fingerprint: %v", r.err)
+		}
+	})
+}
+
+// Rotation issues a new key with the same record and lets the old one
+// serve for the grace period; the two name each other.
+func TestRotate(t *testing.T) {
+	bothStores(t, func(t *testing.T, h *harness) {
+		secret := "rot-" + storetest.Key(t)
+		old, _ := h.newKey(t, secret+"\n", "--org", "Placer", "--contact", "gis@placer.example", "--client-id", "placer-id",
+			"--origin", "https://placer.maps.arcgis.com", "--rate", "5", "--daily", "900", "--endpoint", "orders", "--expires", "2030-01-01")
+		r := h.mustRun(t, "", "rotate", keys.Fingerprint(old, ""), "--grace", "14d", "--base-url", "https://hx.example")
+		found := keyPattern.FindAllString(r.out, -1)
+		if len(found) == 0 || found[0] == old || strings.Contains(r.out, old) {
+			t.Fatalf("rotate must print the new key, and never the old one whole:\n%s", r.out)
+		}
+		next := found[0]
+		for _, want := range []string{"https://hx.example/v2/wmts/" + next + "/1.0.0/WMTSCapabilities.xml", "https://hx.example/about/" + next,
+			"serves until " + now.Add(14*24*time.Hour).Format(time.RFC3339), "gis@placer.example"} {
+			if !strings.Contains(r.out, want) {
+				t.Errorf("rotate's output lacks %q:\n%s", want, r.out)
+			}
+		}
+		assertNoLeak(t, r, secret, "placer-id")
+
+		st := h.assertStore(t)
+		o, err := st.Get(t.Context(), old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := st.Get(t.Context(), next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !o.Expires.Equal(now.Add(14*24*time.Hour)) || o.ReplacedBy != next[:10] || !o.Enabled {
+			t.Errorf("old key after rotation: expires %v, replaced by %q", o.Expires, o.ReplacedBy)
+		}
+		if n.Org != "Placer" || n.Contact != "gis@placer.example" || len(n.Sets) != 1 || n.Sets[0].Secret != secret || n.Rate != 5 || n.DailyRequests != 900 ||
+			n.Endpoint != keys.Orders || len(n.Origins) != 1 || !n.Expires.Equal(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)) || n.Replaces != old[:10] || !n.Enabled {
+			t.Errorf("new key's record differs: %+v", n)
+		}
+		if r := h.mustRun(t, "", "show", old); !strings.Contains(r.out, "Replaced by:  "+next[:10]) {
+			t.Errorf("show of the old key:\n%s", r.out)
+		}
+		if r := h.mustRun(t, "", "show", next); !strings.Contains(r.out, "Replaces:     "+old[:10]) {
+			t.Errorf("show of the new key:\n%s", r.out)
+		}
+
+		// --grace 0 ends the old key now; an earlier expiry is kept.
+		h.mustRun(t, "", "rotate", next, "--grace", "0")
+		if n, _ := st.Get(t.Context(), next); n.Status(now) != keys.Expired {
+			t.Errorf("--grace 0 left the key %v", n.Status(now))
+		}
+		soon, _ := h.newKey(t, secret+"\n", "--org", "Soon", "--contact", "c@example.org", "--client-id", "placer-id", "--expires", "2d")
+		h.mustRun(t, "", "rotate", soon)
+		if s, _ := st.Get(t.Context(), soon); !s.Expires.Equal(now.Add(48 * time.Hour)) {
+			t.Errorf("rotation lengthened a key's life to %v", s.Expires)
+		}
+		if r := h.run(t, "", "rotate", soon, "--grace", "soonish"); r.err == nil || !strings.Contains(r.err.Error(), "--grace") {
+			t.Errorf("a bad grace: %v", r.err)
+		}
+	})
+}
+
+// A key may name Hexagon's batch endpoints; the record says so only then.
+func TestEndpointFlag(t *testing.T) {
+	bothStores(t, func(t *testing.T, h *harness) {
+		key, _ := h.newKey(t, "e-"+storetest.Key(t)+"\n", "--org", "Lab", "--contact", "c@example.org", "--client-id", "lab-id", "--endpoint", "ORDERS")
+		if m := h.raw(t, key); m["endpoint"] != "orders" {
+			t.Fatalf("stored endpoint %v", m["endpoint"])
+		}
+		if r := h.mustRun(t, "", "show", key); !strings.Contains(r.out, "orders (Hexagon's batch services") {
+			t.Errorf("show:\n%s", r.out)
+		}
+		h.mustRun(t, "", "set", key, "--endpoint", "streaming")
+		if m := h.raw(t, key); m["endpoint"] != nil {
+			t.Fatalf("a streaming key keeps the original's layout, without an endpoint member: %v", m["endpoint"])
+		}
+		if r := h.run(t, "", "set", key, "--endpoint", "bulk"); r.err == nil || !strings.Contains(r.err.Error(), `--endpoint is "streaming"`) {
+			t.Errorf("a bad endpoint: %v", r.err)
+		}
+	})
+}
