@@ -106,7 +106,7 @@ type Fake struct {
 
 	mu      sync.Mutex
 	sw      Switches
-	clients map[string]string  // id → secret
+	clients map[string]string // id → secret
 	accept  func(id, secret string) bool
 	tokens  map[string]*issued // client id → its current token
 	live    map[string]string  // token → client id
