@@ -772,8 +772,11 @@ func TestUsageStorageOutageLosesNothingAndFailsNoRequest(t *testing.T) {
 	if !strings.Contains(logs, "usage: flush failed") || !strings.Contains(logs, "usage: flush works again") {
 		t.Fatal("the outage and the recovery were not logged")
 	}
-	if n := strings.Count(logs, "usage: flush failed"); n > len(insts) {
-		t.Fatalf("the outage was logged %d times by %d instances, want once each", n, len(insts))
+	// Once per outage an instance sees, not once per failed flush: every
+	// "failed" line has its "works again". (Under load a flush just after
+	// the gate opens can time out: an outage of its own, logged as one.)
+	if failed, again := strings.Count(logs, "usage: flush failed"), strings.Count(logs, "usage: flush works again"); failed != again || failed < len(insts) {
+		t.Fatalf("the outage was logged %d times and the recovery %d times by %d instances, want once per outage", failed, again, len(insts))
 	}
 	outage := sumUsage(sumUsageTallies(phases[1]))
 	figure(t, "storage shut behind a TCP gate: %d requests served during the outage, none failed (the first mix and failures took %v, as before), all %d counted once it was back",
