@@ -256,3 +256,77 @@ func TestLandingPageInChromium(t *testing.T) {
 		}
 	}
 }
+
+// TestAboutPagePreviewInChromium opens about pages as their holders do:
+// an active key's page shows a preview whose tiles load through the key's
+// own addresses (and on to Hexagon for a key that opts in to redirects)
+// with no CSP violation; a revoked key's page loads nothing at all.
+func TestAboutPagePreviewInChromium(t *testing.T) {
+	root, chromium := needBrowser(t)
+	h, key, revokedKey, _ := browserKeys(t)
+	redirectKey := h.addKey(keys.Record{Org: "Redirecting County", Redirect: true})
+	shots := filepath.Join(root, "test", "artifacts")
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	about := func(k string) string { return h.proxy.URL + "/about/" + k }
+	out := runDriver(t, root, chromium, "about-preview.mjs", map[string]any{
+		"pages": map[string]string{"proxied": about(key), "redirected": about(redirectKey), "revoked": about(revokedKey)},
+		"shots": shots,
+	})
+	var r struct {
+		Error string
+		Pages map[string]struct {
+			Status  int
+			CSP     string
+			Caption string
+			Tiles   []struct {
+				Src          string
+				NaturalWidth int
+			}
+			Violations, ConsoleErrors, Requests []string
+		}
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("driver output %s: %v", tokenInURL.ReplaceAll(out, []byte("access_token=REDACTED")), err)
+	}
+	if r.Error != "" {
+		t.Fatalf("in the browser: %s", tokenInURL.ReplaceAllString(r.Error, "access_token=REDACTED"))
+	}
+	redact := func(s string) string { return tokenInURL.ReplaceAllString(s, "access_token=REDACTED") }
+	for name, k := range map[string]string{"proxied": key, "redirected": redirectKey} {
+		p := r.Pages[name]
+		what := "about page, " + name + " tiles"
+		if p.Status != 200 || !strings.Contains(p.CSP, "connect-src 'self';") {
+			t.Errorf("%s: status %d, CSP %q", what, p.Status, p.CSP)
+		}
+		assertPreview(t, what, previewResult{Caption: p.Caption, Tiles: p.Tiles}, h.proxy.URL+"/v2/wmts/"+k+"/1.0.0/HxGN_Imagery/")
+		for _, v := range p.Violations {
+			t.Errorf("%s: CSP violation: %s", what, redact(v))
+		}
+		for _, e := range p.ConsoleErrors {
+			t.Errorf("%s: browser console error: %s", what, redact(e))
+		}
+		toHexagon := 0
+		for _, u := range p.Requests {
+			switch {
+			case strings.HasPrefix(u, h.upstream.URL+"/"):
+				toHexagon++
+			case !strings.HasPrefix(u, h.proxy.URL+"/"):
+				t.Errorf("%s: the page asked for %s", what, redact(u))
+			}
+		}
+		// Tiles go to Hexagon only where the key opts in to redirects.
+		if (name == "redirected") != (toHexagon > 0) {
+			t.Errorf("%s: %d requests went to Hexagon", what, toHexagon)
+		}
+	}
+	if p := r.Pages["revoked"]; p.Status != 403 || len(p.Tiles) != 0 || len(p.Requests) != 1 || p.Caption != "" {
+		t.Errorf("a revoked key's about page: status %d, %d tiles, requests %q, caption %q", p.Status, len(p.Tiles), p.Requests, p.Caption)
+	}
+	for _, k := range []string{key, redirectKey, revokedKey} {
+		if strings.Contains(h.logs.String(), k) {
+			t.Errorf("logs contain API key %q", k)
+		}
+	}
+}

@@ -81,8 +81,9 @@ function previewTiles(doc) {
 // showPreview shows a few tiles of doc's first layer in figure (a
 // <figure> holding a .tiles grid and a <figcaption>) as plain images from
 // this page's origin: the proxy answers each with the tile, or with a
-// redirect to Hexagon (see landing.Render on why an <img> and not a
-// fetch()). current() says whether the figure still wants this answer.
+// redirect to Hexagon (see landing.Render on why an image element and
+// not a fetch()). current() says whether the figure still wants this
+// answer.
 function showPreview(doc, figure, current) {
   const p = previewTiles(doc);
   const grid = figure.querySelector(".tiles");
