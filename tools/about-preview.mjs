@@ -9,14 +9,10 @@
 // {pages: {name: {status, csp, tiles: [{src, naturalWidth}], caption,
 // violations, consoleErrors, requests}}, error}. violations are the CSP
 // violations the page reported (securitypolicyviolation events).
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 const cfg = JSON.parse(process.argv[2]);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 const out = { pages: {} };
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });

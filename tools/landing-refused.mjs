@@ -10,14 +10,10 @@
 // makes its token endpoint fail, control/heal mends it). The result is
 // {steps: {name: {status, statusClass, note, noteClass, noteHidden,
 // broken, ariaInvalid, copyDisabled, wmts}}, consoleErrors, error}.
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 const cfg = JSON.parse(process.argv[2]);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 const out = { steps: {}, consoleErrors: [] };
 
 // marks reads how the page marks its addresses now.
