@@ -132,7 +132,8 @@ func TestPolicyMatchesInlineScriptAndStyle(t *testing.T) {
 			t.Errorf("policy %q lacks %s", policy, want)
 		}
 	}
-	for _, want := range []string{"default-src 'none'", "connect-src 'none'", "img-src data:;", "frame-ancestors 'none'"} {
+	// An active key's page loads its preview from this origin, and only from it.
+	for _, want := range []string{"default-src 'none'", "connect-src 'self';", "img-src 'self' data:;", "frame-ancestors 'none'"} {
 		if !strings.Contains(policy, want) {
 			t.Errorf("policy %q lacks %s", policy, want)
 		}
@@ -140,6 +141,49 @@ func TestPolicyMatchesInlineScriptAndStyle(t *testing.T) {
 	// The shared helper agrees.
 	if len(csp.Inline(html, "script")) != 1 {
 		t.Error("csp.Inline does not see the script")
+	}
+}
+
+// TestPreviewOnlyForAnActiveKey: an active key's page loads a preview
+// through its own addresses, allowed by its policy; any other key's page
+// has none, and its policy allows no load at all.
+func TestPreviewOnlyForAnActiveKey(t *testing.T) {
+	d := sample()
+	html, policy := Render(d, "http://127.0.0.1:9090/streaming", "https://h.example; script-src *", "h.example")
+	s := string(html)
+	for _, want := range []string{`<figure id="preview">`, `<div id="tiles" class="tiles"></div>`, "function previewTiles(", "function showPreview(", "loadPreview(", ".tiles img"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("an active key's page lacks %s", want)
+		}
+	}
+	if want := "img-src 'self' data: http://127.0.0.1:9090;"; !strings.Contains(policy, want) {
+		t.Errorf("policy %q lacks %s: only the tile origins that are origins", policy, want)
+	}
+	if strings.Count(policy, "script-src") != 1 || !strings.Contains(policy, "connect-src 'self';") {
+		t.Errorf("policy %q", policy)
+	}
+	// The script reads the key's address from the page: the key stands
+	// only in the two addresses its holder already has.
+	if n := strings.Count(s, "hxpk-K3y"); n != 2 {
+		t.Errorf("the key appears %d times in the page, want 2 (the WMTS and WMS addresses)", n)
+	}
+
+	for _, st := range []string{"revoked", "expired", "not yet valid", ""} {
+		d := sample()
+		d.Status = st
+		html, policy := Render(d, "http://127.0.0.1:9090")
+		if s := string(html); strings.Contains(s, `id="preview"`) || strings.Contains(s, "fetch(") || strings.Contains(s, "showPreview") {
+			t.Errorf("a %q key's page has a preview", st)
+		}
+		for _, want := range []string{"connect-src 'none';", "img-src data:;"} {
+			if !strings.Contains(policy, want) {
+				t.Errorf("a %q key's policy %q lacks %s", st, policy, want)
+			}
+		}
+	}
+	d.WMTS = ""
+	if html, _ := Render(d); strings.Contains(string(html), `id="preview"`) {
+		t.Error("a page without a WMTS address has a preview")
 	}
 }
 

@@ -1,5 +1,7 @@
 package landing
 
+import "github.com/hexprox/hexprox/internal/landing/preview"
+
 // Test hooks: what the tests read and no caller needs.
 
 // EncodingScript returns the page's credential-encoding function, for
@@ -8,9 +10,10 @@ func EncodingScript() string {
 	return section("// --- encoding:", "// --- end encoding ---")
 }
 
-// PreviewScript returns the page's capabilities-to-tiles functions
-// (previewTiles and the helpers it calls), for tests that run them
-// outside a browser. They need a DOM Document only as input.
+// PreviewScript returns the preview script the page inlines (package
+// preview: previewTiles, the helpers it calls, and showPreview), for
+// tests that run it outside a browser. It defines functions only, and
+// previewTiles needs a DOM Document only as input.
 func PreviewScript() string {
-	return section("// --- preview:", "// --- end preview ---")
+	return string(preview.Script())
 }

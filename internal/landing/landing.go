@@ -9,15 +9,15 @@ import (
 	"bytes"
 	_ "embed"
 	"html/template"
-	"net/url"
 
 	"github.com/hexprox/hexprox/internal/landing/csp"
+	"github.com/hexprox/hexprox/internal/landing/preview"
 )
 
 //go:embed index.html
 var source string
 
-var page = template.Must(template.New("landing").Parse(source))
+var page = template.Must(template.New("landing").Funcs(preview.Funcs()).Parse(source))
 
 // Page is the rendered landing page and the headers it must be served with.
 type Page struct {
@@ -55,26 +55,11 @@ func Render(version string, imageOrigins ...string) Page {
 	html := b.Bytes()
 	img := []string{"'self'", "data:"}
 	for _, o := range imageOrigins {
-		if o := originOf(o); o != "" {
+		if o := csp.Origin(o); o != "" {
 			img = append(img, o)
 		}
 	}
 	return Page{HTML: html, CSP: csp.Policy(html, csp.Sources{Connect: []string{"'self'"}, Img: img})}
-}
-
-// originOf returns u's scheme://host[:port], or "" unless u is an
-// absolute http(s) URL whose host is plain enough to write into a CSP.
-func originOf(u string) string {
-	p, err := url.Parse(u)
-	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.User != nil {
-		return ""
-	}
-	for _, c := range p.Host {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == ':' || c == '[' || c == ']') {
-			return ""
-		}
-	}
-	return p.Scheme + "://" + p.Host
 }
 
 func section(startMark, endMark string) string {

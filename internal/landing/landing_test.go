@@ -26,7 +26,10 @@ func TestRender(t *testing.T) {
 		`<legend>What did you get?</legend>`,
 		`<label class="radio"><input type="radio" name="mode" id="mode-credentials" value="credentials" checked>`,
 		`<label class="radio"><input type="radio" name="mode" id="mode-key" value="key"> I have an API key</label>`,
-		`id="preview"`} {
+		`id="preview"`,
+		// Whether the addresses work is said next to them, and read with them.
+		`<p id="addr-state" hidden></p>`, `id="wmts-url" readonly placeholder="Fill in section 1 above" aria-describedby="addr-state"`,
+		`id="wms-url" readonly placeholder="Fill in section 1 above" aria-describedby="addr-state"`} {
 		if !strings.Contains(html, want) {
 			t.Errorf("page lacks %s", want)
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hexprox/hexprox/internal/aboutpage"
+	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/publicurl"
@@ -108,7 +109,8 @@ func (s *Server) about(c echo.Context) error {
 }
 
 // aboutPage renders aboutInfo for a browser: a small self-contained page
-// with a hash-based CSP.
+// with a hash-based CSP, and for an active key a preview of its imagery
+// through its own addresses.
 func (s *Server) aboutPage(c echo.Context, info aboutInfo) error {
 	d := aboutpage.Data{Org: info.Org, Contact: info.Contact, Status: info.Status, WMTS: info.WMTS, WMS: info.WMS, Version: info.Version,
 		Redirect: info.Tiles == "redirected", Origins: strings.Join(info.Origins, ", ")}
@@ -121,7 +123,14 @@ func (s *Server) aboutPage(c echo.Context, info aboutInfo) error {
 	if info.Usage != nil {
 		d.Usage = &aboutpage.Usage{Today: pageCounts(info.Usage.Today), Month: pageCounts(info.Usage.Month)}
 	}
-	html, policy := aboutpage.Render(d)
+	// The preview's tiles are image requests without an Origin header,
+	// answered as a desktop client's (deliver): a key that opts in to
+	// redirects sends them on to Hexagon, which the page's CSP must allow.
+	var tileOrigins []string
+	if d.Redirect && s.cfg.TileMode != config.ModeProxy {
+		tileOrigins = []string{s.cfg.HexagonURL}
+	}
+	html, policy := aboutpage.Render(d, tileOrigins...)
 	c.Response().Header().Set("Content-Security-Policy", policy)
 	return c.HTMLBlob(http.StatusOK, html)
 }

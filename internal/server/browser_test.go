@@ -7,6 +7,8 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/fakehexagon"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/requiretools"
 )
@@ -253,6 +256,175 @@ func TestLandingPageInChromium(t *testing.T) {
 	for _, k := range []string{key, revokedKey, unknownKey} {
 		if strings.Contains(h.logs.String(), k) {
 			t.Errorf("logs contain API key %q", k)
+		}
+	}
+}
+
+// TestAboutPagePreviewInChromium opens about pages as their holders do:
+// an active key's page shows a preview whose tiles load through the key's
+// own addresses (and on to Hexagon for a key that opts in to redirects)
+// with no CSP violation; a revoked key's page loads nothing at all.
+func TestAboutPagePreviewInChromium(t *testing.T) {
+	root, chromium := needBrowser(t)
+	h, key, revokedKey, _ := browserKeys(t)
+	redirectKey := h.addKey(keys.Record{Org: "Redirecting County", Redirect: true})
+	shots := filepath.Join(root, "test", "artifacts")
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	about := func(k string) string { return h.proxy.URL + "/about/" + k }
+	out := runDriver(t, root, chromium, "about-preview.mjs", map[string]any{
+		"pages": map[string]string{"proxied": about(key), "redirected": about(redirectKey), "revoked": about(revokedKey)},
+		"shots": shots,
+	})
+	var r struct {
+		Error string
+		Pages map[string]struct {
+			Status  int
+			CSP     string
+			Caption string
+			Tiles   []struct {
+				Src          string
+				NaturalWidth int
+			}
+			Violations, ConsoleErrors, Requests []string
+		}
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("driver output %s: %v", tokenInURL.ReplaceAll(out, []byte("access_token=REDACTED")), err)
+	}
+	if r.Error != "" {
+		t.Fatalf("in the browser: %s", tokenInURL.ReplaceAllString(r.Error, "access_token=REDACTED"))
+	}
+	redact := func(s string) string { return tokenInURL.ReplaceAllString(s, "access_token=REDACTED") }
+	for name, k := range map[string]string{"proxied": key, "redirected": redirectKey} {
+		p := r.Pages[name]
+		what := "about page, " + name + " tiles"
+		if p.Status != 200 || !strings.Contains(p.CSP, "connect-src 'self';") {
+			t.Errorf("%s: status %d, CSP %q", what, p.Status, p.CSP)
+		}
+		assertPreview(t, what, previewResult{Caption: p.Caption, Tiles: p.Tiles}, h.proxy.URL+"/v2/wmts/"+k+"/1.0.0/HxGN_Imagery/")
+		for _, v := range p.Violations {
+			t.Errorf("%s: CSP violation: %s", what, redact(v))
+		}
+		for _, e := range p.ConsoleErrors {
+			t.Errorf("%s: browser console error: %s", what, redact(e))
+		}
+		toHexagon := 0
+		for _, u := range p.Requests {
+			switch {
+			case strings.HasPrefix(u, h.upstream.URL+"/"):
+				toHexagon++
+			case !strings.HasPrefix(u, h.proxy.URL+"/"):
+				t.Errorf("%s: the page asked for %s", what, redact(u))
+			}
+		}
+		// Tiles go to Hexagon only where the key opts in to redirects.
+		if (name == "redirected") != (toHexagon > 0) {
+			t.Errorf("%s: %d requests went to Hexagon", what, toHexagon)
+		}
+	}
+	if p := r.Pages["revoked"]; p.Status != 403 || len(p.Tiles) != 0 || len(p.Requests) != 1 || p.Caption != "" {
+		t.Errorf("a revoked key's about page: status %d, %d tiles, requests %q, caption %q", p.Status, len(p.Tiles), p.Requests, p.Caption)
+	}
+	for _, k := range []string{key, redirectKey, revokedKey} {
+		if strings.Contains(h.logs.String(), k) {
+			t.Errorf("logs contain API key %q", k)
+		}
+	}
+}
+
+// addressMarks is how the landing page marked its addresses after a step
+// of landing-refused.mjs.
+type addressMarks struct {
+	Status, StatusClass, Note, NoteClass, Wmts, Clipboard string
+	NoteHidden                                            bool
+	Broken, CopyDisabled                                  []bool
+	AriaInvalid                                           []string
+}
+
+// working says whether the marks are those of addresses that are not
+// known to fail: plain, with Copy on, noted "ok" or not at all.
+func (m addressMarks) working(note string) bool {
+	plain := len(m.Broken) == 2 && len(m.CopyDisabled) == 2 && !m.Broken[0] && !m.Broken[1] && !m.CopyDisabled[0] && !m.CopyDisabled[1] &&
+		m.AriaInvalid[0] == "false" && m.AriaInvalid[1] == "false"
+	if note == "" {
+		return plain && m.NoteHidden && m.Note == ""
+	}
+	return plain && !m.NoteHidden && m.NoteClass == "ok" && strings.Contains(m.Note, note)
+}
+
+// notWorking says whether the marks are those of addresses whose last
+// Check failed, for why: struck through, invalid, Copy off, and said.
+func (m addressMarks) notWorking(why string) bool {
+	return len(m.Broken) == 2 && len(m.CopyDisabled) == 2 && m.Broken[0] && m.Broken[1] && m.CopyDisabled[0] && m.CopyDisabled[1] &&
+		m.AriaInvalid[0] == "true" && m.AriaInvalid[1] == "true" &&
+		!m.NoteHidden && m.NoteClass == "bad" && strings.HasPrefix(m.Note, "Not working") && strings.Contains(m.Note, why)
+}
+
+// TestLandingPageMarksFailedAddressesInChromium: after a Check that
+// Hexagon refuses, or that fails, the addresses are marked not working
+// and cannot be copied until a Check of them succeeds; other addresses
+// typed in between are merely unchecked, and a good Check's "working"
+// goes as soon as the input changes.
+func TestLandingPageMarksFailedAddressesInChromium(t *testing.T) {
+	root, chromium := needBrowser(t)
+	shots := filepath.Join(root, "test", "artifacts")
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, nil)
+	control := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/fail":
+			h.fake.Update(func(s *fakehexagon.Switches) { s.TokenStatus = http.StatusServiceUnavailable })
+		case "/heal":
+			h.fake.Update(func(s *fakehexagon.Switches) { s.TokenStatus = 0 })
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer control.Close()
+	out := runDriver(t, root, chromium, "landing-refused.mjs", map[string]string{
+		"url": h.proxy.URL + "/", "id": clientID, "secret": clientSecret, "wrongSecret": "wrong-secret",
+		"betaId": betaID, "betaSecret": betaSecret, "control": control.URL, "shots": shots,
+	})
+	var r struct {
+		Error         string
+		Steps         map[string]addressMarks
+		ConsoleErrors []string
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("driver output %s: %v", out, err)
+	}
+	if r.Error != "" {
+		t.Fatalf("in the browser: %s", r.Error)
+	}
+	s := r.Steps
+	refusedURL := h.proxy.URL + "/wmts/" + credential.Encode(clientID) + "/" + credential.Encode("wrong-secret") + "/1.0.0/WMTSCapabilities.xml"
+	for _, c := range []struct {
+		what, step string // what is checked, after which step
+		ok         bool
+	}{
+		{"not checked yet", "unchecked", s["unchecked"].working("")},
+		{"refused", "refused", s["refused"].notWorking("Hexagon refused these credentials") && s["refused"].StatusClass == "err" && s["refused"].Wmts == refusedURL},
+		{"refused: Copy copies nothing", "refused", s["refused"].Clipboard == "clipboard before"},
+		{"other addresses typed after", "edited", s["edited"].working("")},
+		{"the refused addresses typed again", "refusedAgain", s["refusedAgain"].notWorking("Hexagon refused these credentials") && s["refusedAgain"].Wmts == refusedURL},
+		{"after switching to a key and back", "refusedAfterModes", s["refusedAfterModes"].notWorking("Hexagon refused these credentials")},
+		{"a good Check", "good", s["good"].working("Working") && s["good"].StatusClass == "ok" && s["good"].Clipboard == s["good"].Wmts},
+		{"a good Check, then an edit", "goodEdited", s["goodEdited"].working("")},
+		{"a failed Check", "failed", s["failed"].notWorking("the Check failed") && s["failed"].StatusClass == "err"},
+		{"the same addresses, checked again when Hexagon works", "healed", s["healed"].working("Working") && s["healed"].StatusClass == "ok" && s["healed"].Wmts == s["failed"].Wmts},
+	} {
+		if !c.ok {
+			t.Errorf("%s: %+v", c.what, s[c.step])
+		}
+	}
+	for _, e := range r.ConsoleErrors {
+		// Failed checks are 403s and 502s the browser reports; anything else is a bug.
+		if !strings.Contains(e, "403") && !strings.Contains(e, "502") {
+			t.Errorf("browser console error: %s", e)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
+	"net/url"
 	"regexp"
 	"strings"
 )
@@ -83,4 +84,21 @@ func Inline(html []byte, tag string) [][]byte {
 		out = append(out, bytes.Clone(m[1]))
 	}
 	return out
+}
+
+// Origin returns u's scheme://host[:port] as a source expression, or ""
+// unless u is an absolute http(s) URL, without user information, whose
+// host is plain enough to write into a policy (no spaces, quotes or
+// semicolons that could add a directive).
+func Origin(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.User != nil {
+		return ""
+	}
+	for _, c := range p.Host {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == ':' || c == '[' || c == ']') {
+			return ""
+		}
+	}
+	return p.Scheme + "://" + p.Host
 }
