@@ -7,14 +7,10 @@
 //
 // with {pages: [page URL, ...], urls: [URL to fetch, ...]}; the result is
 // {results: {page URL: [{url, ok, status, bytes, error}, ...]}}.
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 const cfg = JSON.parse(process.argv[2]);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 const out = { results: {} };
 try {
   const context = await browser.newContext();

@@ -6,15 +6,11 @@
 //   node tools/landing-check.mjs '<json>'
 //
 // with {url, id, secret, wrongSecret, key, revokedKey, unknownKey, aboutUrl, shots}.
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 const cfg = JSON.parse(process.argv[2]);
 const shots = cfg.shots;
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 const result = { consoleErrors: [] };
 
 // checkAndPreview presses Check and waits for the status, then (when it
