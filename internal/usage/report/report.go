@@ -20,6 +20,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hexprox/hexprox/internal/usage"
 )
@@ -159,15 +160,29 @@ func Write(w io.Writer, format, by string, from, to time.Time, lines []Line) err
 	}
 	switch format {
 	case "table":
-		tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
-		row := func(cells []string) { fmt.Fprintln(tw, joinTab(cells)) }
-		row(append(slices.Clone(cols), header()...))
+		// Numbers align right; names, keys and times left: they are
+		// padded to their column's width, which AlignRight then keeps.
+		group := [][]string{slices.Clone(cols)}
 		for _, l := range lines {
-			row(append(groupCells(l, cols), tableValues(l.Counts)...))
+			group = append(group, groupCells(l, cols))
 		}
-		tot := make([]string, len(cols))
-		tot[0] = "TOTAL"
-		row(append(tot, tableValues(total)...))
+		group = append(group, append([]string{"TOTAL"}, make([]string, len(cols)-1)...))
+		for c := range cols {
+			width := 0
+			for _, g := range group {
+				width = max(width, utf8.RuneCountInString(g[c]))
+			}
+			for _, g := range group {
+				g[c] += strings.Repeat(" ", width-utf8.RuneCountInString(g[c]))
+			}
+		}
+		tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
+		row := func(cells []string) { fmt.Fprintln(tw, strings.TrimRight(joinTab(cells), " ")) }
+		row(append(group[0], header()...))
+		for i, l := range lines {
+			row(append(group[1+i], tableValues(l.Counts)...))
+		}
+		row(append(group[len(group)-1], tableValues(total)...))
 		return tw.Flush()
 	case "csv":
 		cw := csv.NewWriter(w)

@@ -127,6 +127,14 @@ func TestJSONAndTable(t *testing.T) {
 	if len(table) != len(want) {
 		t.Fatalf("table lines %v, want 3 orgs and the total", table)
 	}
+	// Names start where their column does; numbers end where theirs does.
+	text := strings.Split(runOut(t, src), "\n")
+	if i, j := strings.Index(text[0], "org"), strings.Index(text[3], "credential URL"); i != j || i != strings.Index(text[1], "Acme") {
+		t.Errorf("names are not left-aligned:\n%s", strings.Join(text, "\n"))
+	}
+	if i, j := strings.Index(text[0], "bytes_streamed")+len("bytes_streamed"), strings.Index(text[1], "100.0 kB")+len("100.0 kB"); i != j {
+		t.Errorf("bytes are not right-aligned:\n%s", strings.Join(text, "\n"))
+	}
 	for i, w := range want {
 		for col, v := range w {
 			if table[i][col] != v {
@@ -136,38 +144,53 @@ func TestJSONAndTable(t *testing.T) {
 	}
 }
 
-// tableCells reads a right-aligned table into one map per line (after the
-// header) from column name to cell: each cell ends where its header does.
+// tableCells reads a table as a person does, into one map per line
+// (after the header) from column name to cell: columns are separated by
+// gutters, runs of two or more positions blank on every line.
 func tableCells(t *testing.T, table string) []map[string]string {
 	t.Helper()
 	lines := strings.Split(strings.TrimRight(table, "\n"), "\n")
-	header := lines[0]
-	var names []string
-	var ends []int
-	for i := 0; i < len(header); {
-		j := i
-		for j < len(header) && header[j] == ' ' {
-			j++
+	rows := make([][]rune, len(lines))
+	width := 0
+	for i, l := range lines {
+		rows[i] = []rune(l)
+		width = max(width, len(rows[i]))
+	}
+	blank := func(x int) bool {
+		for _, r := range rows {
+			if x < len(r) && r[x] != ' ' {
+				return false
+			}
 		}
-		k := j
-		for k < len(header) && header[k] != ' ' {
-			k++
+		return true
+	}
+	type span struct{ from, to int }
+	var cols []span
+	for x := 0; x < width; {
+		gap := x
+		for gap < width && blank(gap) {
+			gap++
 		}
-		if k > j {
-			names, ends = append(names, header[j:k]), append(ends, k)
+		if gap-x < 2 && x > 0 {
+			t.Fatalf("columns %d apart at %d, not a table:\n%s", gap-x, x, table)
 		}
-		i = k
+		end := gap
+		for end < width && !(blank(end) && end+1 < width && blank(end+1)) {
+			end++
+		}
+		if end > gap {
+			cols = append(cols, span{gap, end})
+		}
+		x = end
+	}
+	cell := func(r []rune, c span) string {
+		return strings.TrimSpace(string(r[min(c.from, len(r)):min(c.to, len(r))]))
 	}
 	var out []map[string]string
-	for _, l := range lines[1:] {
+	for _, r := range rows[1:] {
 		m := map[string]string{}
-		start := 0
-		for c, end := range ends {
-			if end > len(l) {
-				t.Fatalf("line shorter than the header:\n%s", table)
-			}
-			m[names[c]] = strings.TrimSpace(l[start:end])
-			start = end
+		for _, c := range cols {
+			m[cell(rows[0], c)] = cell(r, c)
 		}
 		out = append(out, m)
 	}
