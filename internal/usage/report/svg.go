@@ -45,7 +45,7 @@ type series struct {
 // for. Each series is one <g class="series" data-org=… fill=…> with one
 // <rect> per day it has requests, drawn largest first (at the bottom);
 // every series has its own colour: beyond maxSeries organisations, the
-// smallest fold into one "others (N organisations)" series. The y axis
+// smallest fold into one "others, N organisations" series. The y axis
 // (<g class="yticks">) is labelled at round steps of 1, 2, 2.5 or 5 × 10^n
 // requests from 0 to the first step at or above the busiest day; the
 // legend (<g class="legend">) names each series with its total.
@@ -83,7 +83,7 @@ func WriteSVG(w io.Writer, rows []usage.Row, first, last time.Time, org string) 
 			others.total += s.total
 			others.orgs++
 		}
-		others.label = fmt.Sprintf("others (%d organisations)", others.orgs)
+		others.label = fmt.Sprintf("others, %d organisations", others.orgs)
 		all = append(all[:maxSeries-1], others)
 	}
 	var peak, sum int64

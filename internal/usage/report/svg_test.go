@@ -241,10 +241,10 @@ func TestSVGSeriesHaveDistinctColours(t *testing.T) {
 			for i := 1; i <= n-9; i++ {
 				sum += int64(10 * i)
 			}
-			if want := fmt.Sprintf("others (%d organisations)", n-9); others.org != want {
+			if want := fmt.Sprintf("others, %d organisations", n-9); others.org != want {
 				t.Errorf("last series %q, want %q", others.org, want)
 			}
-			if want := fmt.Sprintf("others (%d organisations) (%s)", n-9, thousands(sum)); c.legend[9].text != want {
+			if want := fmt.Sprintf("others, %d organisations (%s)", n-9, thousands(sum)); c.legend[9].text != want {
 				t.Errorf("others' legend %q, want %q", c.legend[9].text, want)
 			}
 			if b := others.bars[0]; math.Abs(c.valueAt(b.y)-c.valueAt(b.y+b.height)-float64(sum)) > float64(c.ticks[len(c.ticks)-1].value)/600 {
