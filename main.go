@@ -6,7 +6,8 @@
 //
 //	handler                 serve
 //	handler keys ...        administer API keys (handler keys help)
-//	handler usage ...       report usage per organisation (handler usage -h)
+//	handler usage ...       report usage per organisation (handler usage help)
+//	handler version         print the version
 //
 // This file only wires: settings, the application (internal/app), the
 // listener and the commands.
@@ -32,6 +33,7 @@ import (
 	"github.com/hexprox/hexprox/internal/app"
 	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/keyadmin"
+	"github.com/hexprox/hexprox/internal/usage"
 	"github.com/hexprox/hexprox/internal/usage/report"
 )
 
@@ -48,12 +50,8 @@ func main() {
 		err = run(ctx, os.Getenv, os.Stdout)
 	case "keys":
 		err = keyadmin.Run(ctx, os.Args[2:], keyadmin.OSEnv(func() (config.Keys, error) { return config.LoadKeys(os.Getenv) }, os.Getenv))
-	case "usage":
-		err = usageReport(ctx, os.Args[2:], os.Getenv, os.Stdout)
-	case "help", "-h", "--help":
-		fmt.Print(help)
 	default:
-		err = fmt.Errorf("unknown command %q: run handler with no arguments to serve, or use \"handler keys\" or \"handler usage\"", cmd)
+		err = command(ctx, os.Args[1:], os.Getenv, os.Stdout)
 	}
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "hexprox:", err)
@@ -61,12 +59,59 @@ func main() {
 	}
 }
 
+// command runs the commands that need no terminal or server: usage, help
+// and version. args are the process's arguments after its name.
+func command(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	switch cmd := append(args, "")[0]; cmd {
+	case "usage":
+		return usageReport(ctx, args[1:], getenv, out)
+	case "help", "-h", "--help":
+		_, err := io.WriteString(out, help)
+		return err
+	case "version", "--version":
+		_, err := fmt.Fprintln(out, "hexprox", fullVersion(debug.ReadBuildInfo))
+		return err
+	default:
+		return fmt.Errorf("unknown command %q: run handler with no arguments to serve, or see \"handler help\"", cmd)
+	}
+}
+
 const help = `HexProx: Hexagon's imagery for every GIS client, through one URL.
 
   handler                 serve (settings from the environment: see README.md)
   handler keys ...        administer API keys (handler keys help)
-  handler usage ...       report usage per organisation, key, day or hour (handler usage -h)
+  handler usage ...       report usage per organisation, key, day or hour (handler usage help)
+  handler version         print the version (also --version)
+  handler help            this text (also -h, --help)
 `
+
+// fullVersion is version as set at build time, or, for a build that did
+// not set it, "dev" with the commit Go stamped into the binary (and
+// "-modified" when the work tree had changes): dev+1a2b3c4d5e6f.
+func fullVersion(buildInfo func() (*debug.BuildInfo, bool)) string {
+	if version != "dev" {
+		return version
+	}
+	info, ok := buildInfo()
+	if !ok {
+		return version
+	}
+	var rev, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = "-modified"
+			}
+		}
+	}
+	if rev == "" {
+		return version
+	}
+	return version + "+" + rev[:min(12, len(rev))] + modified
+}
 
 // Garbage collection when the environment leaves it to us. The proxy
 // keeps a few MB and allocates about 1 KB per request, so at Go's
@@ -155,15 +200,14 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 }
 
 // usageReport runs "handler usage": it reads every instance's rows from
-// the same place the server writes them.
+// the same place the server writes them. The settings are read only once
+// the arguments are valid, so that help needs none.
 func usageReport(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return fmt.Errorf("invalid settings:\n%w", err)
-	}
-	sink, err := app.UsageSink(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	return report.Run(ctx, args, out, sink)
+	return report.RunWith(ctx, args, out, func(ctx context.Context) (usage.Source, error) {
+		cfg, err := config.Load(getenv)
+		if err != nil {
+			return nil, fmt.Errorf("invalid settings:\n%w", err)
+		}
+		return app.UsageSink(ctx, cfg)
+	})
 }

@@ -13,28 +13,32 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hexprox/hexprox/internal/usage"
 )
 
 // Dimensions a report groups by.
 const (
-	ByOrg  = "org"  // one line per organisation (v1 credentials: one each)
+	ByOrg  = "org"  // one line per organisation (credential URLs: one each)
 	ByKey  = "key"  // one line per organisation and key fingerprint
 	ByDay  = "day"  // one line per UTC day, all subjects
 	ByHour = "hour" // one line per UTC hour, all subjects
 )
 
 // OrgLabel is how reports name a subject's organisation: its Org, or
-// "v1 <fingerprint>" for a v1 credential URL, which has none.
+// "credential URL <fingerprint>" for a credential URL (/wmts/{id}/{secret}),
+// which has none; the fingerprint is the one the logs show as cred.
 func OrgLabel(id usage.SubjectID) string {
 	if id.Org == "" {
-		return "v1 " + id.Key
+		return "credential URL " + id.Key
 	}
 	return id.Org
 }
@@ -122,7 +126,32 @@ func values(c usage.Counts) []string {
 	return v
 }
 
-// Write prints lines in format table, csv or json.
+// tableValues are values for people: the byte count with its unit.
+func tableValues(c usage.Counts) []string {
+	v := values(c)
+	v[1+int(usage.BytesStreamed)] = Bytes(c[usage.BytesStreamed])
+	return v
+}
+
+// Bytes writes a byte count for people, in decimal (SI) units as
+// storage and network bills count them: "512 B", "100.0 kB", "1.2 MB".
+func Bytes(n int64) string {
+	if n < 1000 && n > -1000 {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	f := float64(n)
+	for _, unit := range []string{"kB", "MB", "GB", "TB", "PB"} {
+		f /= 1000
+		if f < 999.95 && f > -999.95 || unit == "PB" {
+			return strconv.FormatFloat(f, 'f', 1, 64) + " " + unit
+		}
+	}
+	panic("unreachable")
+}
+
+// Write prints lines in format table, csv or json. The table is for
+// people (bytes with units, a TOTAL line); csv and json keep every count
+// a plain integer.
 func Write(w io.Writer, format, by string, from, to time.Time, lines []Line) error {
 	cols := Columns(by)
 	var total usage.Counts
@@ -131,15 +160,29 @@ func Write(w io.Writer, format, by string, from, to time.Time, lines []Line) err
 	}
 	switch format {
 	case "table":
-		tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
-		row := func(cells []string) { fmt.Fprintln(tw, joinTab(cells)) }
-		row(append(slices.Clone(cols), header()...))
+		// Numbers align right; names, keys and times left: they are
+		// padded to their column's width, which AlignRight then keeps.
+		group := [][]string{slices.Clone(cols)}
 		for _, l := range lines {
-			row(append(groupCells(l, cols), values(l.Counts)...))
+			group = append(group, groupCells(l, cols))
 		}
-		tot := make([]string, len(cols))
-		tot[0] = "TOTAL"
-		row(append(tot, values(total)...))
+		group = append(group, append([]string{"TOTAL"}, make([]string, len(cols)-1)...))
+		for c := range cols {
+			width := 0
+			for _, g := range group {
+				width = max(width, utf8.RuneCountInString(g[c]))
+			}
+			for _, g := range group {
+				g[c] += strings.Repeat(" ", width-utf8.RuneCountInString(g[c]))
+			}
+		}
+		tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
+		row := func(cells []string) { fmt.Fprintln(tw, strings.TrimRight(joinTab(cells), " ")) }
+		row(append(group[0], header()...))
+		for i, l := range lines {
+			row(append(group[1+i], tableValues(l.Counts)...))
+		}
+		row(append(group[len(group)-1], tableValues(total)...))
 		return tw.Flush()
 	case "csv":
 		cw := csv.NewWriter(w)
@@ -193,48 +236,118 @@ func joinTab(cells []string) string {
 	return s
 }
 
+// Help is the text `handler usage -h` prints.
+const Help = `handler usage: requests per organisation, key, day or hour, from the
+counts every instance of HexProx writes.
+
+It reads the same storage settings as the server: USAGE_TABLE on the
+token table's storage account, or, with no storage account, USAGE_DIR.
+Days are UTC. An organisation is an API key's organisation, or
+"credential URL 1a2b3c4d" for a credential URL (/wmts/{id}/{secret}),
+named by the fingerprint the logs show as cred.
+
+handler usage [options]
+  --from DATE      first day, YYYY-MM-DD (default: the first of this month)
+  --to DATE        last day, inclusive (default: today)
+  --by WHAT        one line per org (default), key, day or hour
+  --org ORG        only this organisation (case-insensitive, whole name)
+  --format FORMAT  table (default; bytes with units), csv or json (plain
+                   integers)
+  --svg FILE       also write a chart of requests per day, stacked by
+                   organisation (the 9 largest; the rest as "others"),
+                   to FILE
+
+  examples:
+    handler usage
+    handler usage --from 2026-10-01 --to 2026-10-31 --by day --format csv
+    handler usage --org "Marin County" --by key
+    handler usage --svg october.svg --from 2026-10-01 --to 2026-10-31
+
+handler usage help
+  This text; so do -h and --help.
+`
+
 // Run is `handler usage [--from DATE] [--to DATE] [--by org|key|day|hour]
-// [--format table|csv|json] [--svg FILE]`: it sums every instance's rows
-// in src between the two UTC dates (inclusive; defaults: the first of this
-// month, and today) and prints them to stdout; --svg also writes the
-// requests-per-day chart to FILE. args exclude the "usage" word. Usage
-// errors are returned (flag.ErrHelp for -h).
+// [--org ORG] [--format table|csv|json] [--svg FILE]` (see Help): it sums
+// every instance's rows in src between the two UTC dates (inclusive;
+// defaults: the first of this month, and today) and prints them to
+// stdout; --svg also writes the requests-per-day chart to FILE. args
+// exclude the "usage" word. -h, --help and "help" print Help and return
+// nil; malformed arguments return an error that wraps ErrUsage and shows
+// Help's options.
 func Run(ctx context.Context, args []string, stdout io.Writer, src usage.Source) error {
-	return run(ctx, args, stdout, src, time.Now())
+	return RunWith(ctx, args, stdout, func(context.Context) (usage.Source, error) { return src, nil })
 }
 
-func run(ctx context.Context, args []string, stdout io.Writer, src usage.Source, now time.Time) error {
+// RunWith is Run with the source opened by open, which is called only
+// once the arguments are valid and help was not asked for: `handler usage
+// -h` needs no storage settings.
+func RunWith(ctx context.Context, args []string, stdout io.Writer, open func(context.Context) (usage.Source, error)) error {
+	return run(ctx, args, stdout, open, time.Now())
+}
+
+// ErrUsage is wrapped by the errors of malformed command lines.
+var ErrUsage = errors.New("usage")
+
+func usageError(format string, a ...any) error {
+	opts := Help[strings.Index(Help, "handler usage ["):strings.Index(Help, "\n  examples:")]
+	return fmt.Errorf("%w: %s\n\n%s", ErrUsage, fmt.Sprintf(format, a...), strings.TrimRight(opts, "\n"))
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer, open func(context.Context) (usage.Source, error), now time.Time) error {
 	fs := flag.NewFlagSet("usage", flag.ContinueOnError)
-	fs.SetOutput(stdout)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	now = now.UTC()
-	from := fs.String("from", time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).Format(time.DateOnly), "first UTC day, YYYY-MM-DD")
-	to := fs.String("to", now.Format(time.DateOnly), "last UTC day, YYYY-MM-DD (inclusive)")
-	by := fs.String("by", ByOrg, "group by org, key, day or hour")
-	format := fs.String("format", "table", "table, csv or json")
-	svg := fs.String("svg", "", "also write requests per day, stacked by organisation, to this SVG file")
+	from := fs.String("from", time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).Format(time.DateOnly), "")
+	to := fs.String("to", now.Format(time.DateOnly), "")
+	by := fs.String("by", ByOrg, "")
+	org := fs.String("org", "", "")
+	format := fs.String("format", "table", "")
+	svg := fs.String("svg", "", "")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			_, err := io.WriteString(stdout, Help)
+			return err
+		}
+		return usageError("%v", err)
+	}
+	if fs.NArg() == 1 && fs.Arg(0) == "help" {
+		_, err := io.WriteString(stdout, Help)
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("usage: unexpected arguments %q", fs.Args())
+		return usageError("unexpected arguments %q", fs.Args())
 	}
 	f, err := time.Parse(time.DateOnly, *from)
 	if err != nil {
-		return fmt.Errorf("usage: --from must be YYYY-MM-DD: %w", err)
+		return usageError("--from must be YYYY-MM-DD, not %q", *from)
 	}
 	t, err := time.Parse(time.DateOnly, *to)
 	if err != nil {
-		return fmt.Errorf("usage: --to must be YYYY-MM-DD: %w", err)
+		return usageError("--to must be YYYY-MM-DD, not %q", *to)
 	}
 	if t.Before(f) {
-		return errors.New("usage: --to is before --from")
+		return usageError("--to %s is before --from %s", *to, *from)
+	}
+	if !slices.Contains([]string{ByOrg, ByKey, ByDay, ByHour}, *by) {
+		return usageError("--by must be org, key, day or hour, not %q", *by)
 	}
 	if !slices.Contains([]string{"table", "csv", "json"}, *format) {
-		return fmt.Errorf("usage: --format must be table, csv or json, not %q", *format)
+		return usageError("--format must be table, csv or json, not %q", *format)
+	}
+	src, err := open(ctx)
+	if err != nil {
+		return err
 	}
 	rows, err := src.Read(ctx, usage.Query{From: f, To: t.AddDate(0, 0, 1)})
 	if err != nil {
 		return fmt.Errorf("usage: reading the usage table: %w", err)
+	}
+	if *org != "" {
+		if rows, err = onlyOrg(rows, *org, f, t); err != nil {
+			return err
+		}
 	}
 	lines, err := Aggregate(rows, *by)
 	if err != nil {
@@ -248,11 +361,41 @@ func run(ctx context.Context, args []string, stdout io.Writer, src usage.Source,
 		if err != nil {
 			return fmt.Errorf("usage: %w", err)
 		}
-		if err := WriteSVG(out, rows, f, t); err != nil {
+		if err := WriteSVG(out, rows, f, t, *org); err != nil {
 			out.Close()
 			return err
 		}
 		return out.Close()
 	}
 	return nil
+}
+
+// onlyOrg keeps the rows of the organisation whose OrgLabel is org, in
+// any case. None matching is an error that names the organisations the
+// period has, so that the admin can copy one.
+func onlyOrg(rows []usage.Row, org string, from, to time.Time) ([]usage.Row, error) {
+	var out []usage.Row
+	seen := map[string]bool{}
+	for _, r := range rows {
+		l := OrgLabel(r.SubjectID)
+		if strings.EqualFold(l, org) {
+			out = append(out, r)
+		}
+		seen[l] = true
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	period := from.Format(time.DateOnly) + " to " + to.Format(time.DateOnly)
+	if len(seen) == 0 {
+		return nil, fmt.Errorf("usage: no organisation %q: nothing was counted from %s", org, period)
+	}
+	names := slices.Sorted(maps.Keys(seen))
+	const most = 20
+	more := ""
+	if len(names) > most {
+		more = fmt.Sprintf("\n  ... and %d more (handler usage --from %s --to %s lists them all)", len(names)-most, from.Format(time.DateOnly), to.Format(time.DateOnly))
+		names = names[:most]
+	}
+	return nil, fmt.Errorf("usage: no organisation %q has usage from %s; these do:\n  %s%s", org, period, strings.Join(names, "\n  "), more)
 }

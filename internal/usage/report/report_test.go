@@ -5,12 +5,8 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
 	"io"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -47,10 +43,14 @@ func fixture(t *testing.T) *usage.MemorySink {
 	return s
 }
 
+func opened(src usage.Source) func(context.Context) (usage.Source, error) {
+	return func(context.Context) (usage.Source, error) { return src, nil }
+}
+
 func runOut(t *testing.T, src usage.Source, args ...string) string {
 	t.Helper()
 	var out bytes.Buffer
-	if err := run(context.Background(), args, &out, src, now); err != nil {
+	if err := run(context.Background(), args, &out, opened(src), now); err != nil {
 		t.Fatalf("usage %v: %v", args, err)
 	}
 	return out.String()
@@ -66,7 +66,7 @@ func TestCSVByOrgDefaultsToThisMonth(t *testing.T) {
 		{"org", "requests", "tiles_redirected", "tiles_streamed", "bytes_streamed", "capabilities", "wms_getmap", "wms_other", "refused", "rate_limited", "bad_request", "upstream_failed", "about"},
 		{"Acme & Sons <Water>", "162", "150", "10", "99999", "2", "0", "0", "0", "0", "0", "0", "0"},
 		{"Bravo Roads", "38", "0", "0", "0", "0", "30", "3", "0", "5", "0", "0", "0"},
-		{"v1 deadbeef", "7", "0", "0", "0", "0", "0", "0", "4", "0", "1", "2", "0"},
+		{"credential URL deadbeef", "7", "0", "0", "0", "0", "0", "0", "4", "0", "1", "2", "0"},
 	}
 	if len(recs) != len(want) {
 		t.Fatalf("%d records, want %d:\n%s", len(recs), len(want), out)
@@ -114,84 +114,97 @@ func TestJSONAndTable(t *testing.T) {
 	if doc.Total["requests"] != 207 || doc.Total["bytes_streamed"] != 99999 || doc.Total["refused"] != 4 {
 		t.Fatalf("json total: %v", doc.Total)
 	}
-	if doc.Rows[3]["org"] != "v1 deadbeef" || doc.Rows[3]["key"] != "deadbeef" || doc.Rows[3]["upstream_failed"] != 2.0 {
+	if doc.Rows[3]["org"] != "credential URL deadbeef" || doc.Rows[3]["key"] != "deadbeef" || doc.Rows[3]["upstream_failed"] != 2.0 {
 		t.Fatalf("json row: %v", doc.Rows[3])
 	}
-	table := runOut(t, src)
-	for _, want := range []string{"org", "Bravo Roads", "TOTAL", "207", "99999"} {
-		if !strings.Contains(table, want) {
-			t.Errorf("table lacks %q:\n%s", want, table)
-		}
+	table := tableCells(t, runOut(t, src))
+	want := []map[string]string{
+		{"org": "Acme & Sons <Water>", "requests": "162", "bytes_streamed": "100.0 kB", "tiles_redirected": "150"},
+		{"org": "Bravo Roads", "requests": "38", "bytes_streamed": "0 B", "wms_getmap": "30"},
+		{"org": "credential URL deadbeef", "requests": "7", "bytes_streamed": "0 B", "refused": "4"},
+		{"org": "TOTAL", "requests": "207", "bytes_streamed": "100.0 kB", "upstream_failed": "2"},
 	}
-	if n := len(strings.Split(strings.TrimSpace(table), "\n")); n != 5 {
-		t.Errorf("table has %d lines, want header, 3 orgs, total:\n%s", n, table)
+	if len(table) != len(want) {
+		t.Fatalf("table lines %v, want 3 orgs and the total", table)
+	}
+	// Names start where their column does; numbers end where theirs does.
+	text := strings.Split(runOut(t, src), "\n")
+	if i, j := strings.Index(text[0], "org"), strings.Index(text[3], "credential URL"); i != j || i != strings.Index(text[1], "Acme") {
+		t.Errorf("names are not left-aligned:\n%s", strings.Join(text, "\n"))
+	}
+	if i, j := strings.Index(text[0], "bytes_streamed")+len("bytes_streamed"), strings.Index(text[1], "100.0 kB")+len("100.0 kB"); i != j {
+		t.Errorf("bytes are not right-aligned:\n%s", strings.Join(text, "\n"))
+	}
+	for i, w := range want {
+		for col, v := range w {
+			if table[i][col] != v {
+				t.Errorf("table line %d, %s: %q, want %q", i+1, col, table[i][col], v)
+			}
+		}
 	}
 }
 
-func TestSVGHasOneSeriesPerOrg(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "usage.svg")
-	runOut(t, fixture(t), "--svg", file)
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
+// tableCells reads a table as a person does, into one map per line
+// (after the header) from column name to cell: columns are separated by
+// gutters, runs of two or more positions blank on every line.
+func tableCells(t *testing.T, table string) []map[string]string {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(table, "\n"), "\n")
+	rows := make([][]rune, len(lines))
+	width := 0
+	for i, l := range lines {
+		rows[i] = []rune(l)
+		width = max(width, len(rows[i]))
 	}
-	dec := xml.NewDecoder(bytes.NewReader(b))
-	series := map[string]int{} // org → bars
-	var cur string
-	var heights []float64
-	sawAxes, sawLegend := false, false
-	for {
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("the SVG does not parse: %v\n%s", err, b)
-		}
-		switch el := tok.(type) {
-		case xml.StartElement:
-			attr := func(n string) string {
-				for _, a := range el.Attr {
-					if a.Name.Local == n {
-						return a.Value
-					}
-				}
-				return ""
-			}
-			switch {
-			case el.Name.Local == "g" && attr("class") == "series":
-				cur = attr("data-org")
-				series[cur] = 0
-			case el.Name.Local == "g" && attr("class") == "axes":
-				sawAxes = true
-			case el.Name.Local == "g" && attr("class") == "legend":
-				sawLegend, cur = true, ""
-			case el.Name.Local == "rect" && cur != "":
-				series[cur]++
-				h, _ := strconv.ParseFloat(attr("height"), 64)
-				heights = append(heights, h)
-			}
-		case xml.EndElement:
-			if el.Name.Local == "g" {
-				cur = ""
+	blank := func(x int) bool {
+		for _, r := range rows {
+			if x < len(r) && r[x] != ' ' {
+				return false
 			}
 		}
+		return true
 	}
-	want := map[string]int{"Acme & Sons <Water>": 1, "Bravo Roads": 1, "v1 deadbeef": 1}
-	if len(series) != len(want) {
-		t.Fatalf("series %v, want %v", series, want)
-	}
-	for o, n := range want {
-		if series[o] != n {
-			t.Errorf("series %q has %d bars, want %d", o, series[o], n)
+	type span struct{ from, to int }
+	var cols []span
+	for x := 0; x < width; {
+		gap := x
+		for gap < width && blank(gap) {
+			gap++
 		}
+		if gap-x < 2 && x > 0 {
+			t.Fatalf("columns %d apart at %d, not a table:\n%s", gap-x, x, table)
+		}
+		end := gap
+		for end < width && !(blank(end) && end+1 < width && blank(end+1)) {
+			end++
+		}
+		if end > gap {
+			cols = append(cols, span{gap, end})
+		}
+		x = end
 	}
-	if !sawAxes || !sawLegend {
-		t.Error("no axes or no legend")
+	cell := func(r []rune, c span) string {
+		return strings.TrimSpace(string(r[min(c.from, len(r)):min(c.to, len(r))]))
 	}
-	// The tallest day (162 requests) fills the plot; the others scale.
-	if len(heights) != 3 || heights[0] != 300 || heights[1] < 70 || heights[1] > 71 {
-		t.Errorf("bar heights %v", heights)
+	var out []map[string]string
+	for _, r := range rows[1:] {
+		m := map[string]string{}
+		for _, c := range cols {
+			m[cell(rows[0], c)] = cell(r, c)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func TestBytesHaveUnits(t *testing.T) {
+	for n, want := range map[int64]string{
+		0: "0 B", 999: "999 B", 1000: "1.0 kB", 99999: "100.0 kB", 1_234_567: "1.2 MB",
+		999_949: "999.9 kB", 999_960: "1.0 MB", 5 << 30: "5.4 GB", 1 << 40: "1.1 TB", 3e18: "3000.0 PB",
+	} {
+		if got := Bytes(n); got != want {
+			t.Errorf("Bytes(%d) = %q, want %q", n, got, want)
+		}
 	}
 }
 
@@ -200,8 +213,64 @@ func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"--by", "week"}, {"--format", "xml"}, {"--from", "14/03/2026"}, {"--from", "2026-03-10", "--to", "2026-03-01"}, {"extra"},
 	} {
-		if err := run(context.Background(), args, io.Discard, src, now); err == nil {
+		if err := run(context.Background(), args, io.Discard, opened(src), now); err == nil {
 			t.Errorf("%v accepted", args)
 		}
+	}
+}
+
+func TestOrgSelectsOneOrganisation(t *testing.T) {
+	src := fixture(t)
+	table := tableCells(t, runOut(t, src, "--org", "ACME & sons <water>", "--by", "key"))
+	if len(table) != 3 || table[0]["key"] != "1a2b3c4d" || table[1]["key"] != "5e6f7a8b" || table[2]["requests"] != "162" {
+		t.Errorf("--org by key: %v", table)
+	}
+	for _, l := range table[:2] {
+		if l["org"] != "Acme & Sons <Water>" {
+			t.Errorf("--org let %q in", l["org"])
+		}
+	}
+	if got := tableCells(t, runOut(t, src, "--org", "Credential URL DEADBEEF")); len(got) != 2 || got[0]["org"] != "credential URL deadbeef" {
+		t.Errorf("--org for a credential URL: %v", got)
+	}
+	var doc struct{ Rows []map[string]any }
+	if err := json.Unmarshal([]byte(runOut(t, src, "--org", "bravo roads", "--by", "day", "--format", "json", "--from", "2026-02-01")), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Rows) != 2 || doc.Rows[0]["day"] != "2026-02-27" || doc.Rows[1]["requests"] != 38.0 {
+		t.Errorf("--org by day: %v", doc.Rows)
+	}
+
+	// A name that matches nothing, or half a name, is an error naming those that would.
+	for _, org := range []string{"Charlie", "Bravo"} {
+		err := run(context.Background(), []string{"--org", org}, io.Discard, opened(src), now)
+		if err == nil || !strings.Contains(err.Error(), `no organisation "`+org+`" has usage from 2026-03-01 to 2026-03-14`) ||
+			!strings.Contains(err.Error(), "\n  Bravo Roads\n") || !strings.Contains(err.Error(), "\n  credential URL deadbeef") {
+			t.Errorf("--org %s: %v", org, err)
+		}
+	}
+	err := run(context.Background(), []string{"--org", "Bravo Roads", "--from", "2025-01-01", "--to", "2025-01-31"}, io.Discard, opened(src), now)
+	if err == nil || !strings.Contains(err.Error(), "nothing was counted from 2025-01-01 to 2025-01-31") {
+		t.Errorf("--org over an empty period: %v", err)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}, {"--by", "day", "-help"}} {
+		var out bytes.Buffer
+		opens := 0
+		err := run(context.Background(), args, &out, func(context.Context) (usage.Source, error) { opens++; return nil, errors.New("no storage") }, now)
+		if err != nil || out.String() != Help || opens != 0 {
+			t.Errorf("%v: error %v, opened storage %d times, printed:\n%s", args, err, opens, out.String())
+		}
+	}
+	for _, flagName := range []string{"--from", "--to", "--by", "--org", "--format", "--svg"} {
+		if !strings.Contains(Help, "\n  "+flagName+" ") {
+			t.Errorf("Help does not describe %s", flagName)
+		}
+	}
+	err := run(context.Background(), []string{"--bogus"}, io.Discard, opened(fixture(t)), now)
+	if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "flag provided but not defined: -bogus") || !strings.Contains(err.Error(), "\n  --org ORG ") || strings.Contains(err.Error(), "examples") {
+		t.Errorf("unknown flag: %v", err)
 	}
 }
