@@ -50,7 +50,8 @@ type Config struct {
 	// the client's address is read. 0 ignores the header (the peer address
 	// is the client). "auto", the default, is 1 on Azure or under the
 	// Functions host (where the platform's front end appends the client's
-	// address) and 0 elsewhere.
+	// address, or a proxying Functions host sets it as the only one) and 0
+	// elsewhere.
 	TrustedHops int
 
 	Keys Keys // where API keys are kept (KEY_STORE)

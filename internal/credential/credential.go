@@ -174,7 +174,11 @@ var ErrPath = errors.New("the URL must continue with /{base64 client id}/{base64
 // FromPath takes the escaped path that follows a route prefix such as
 // "/wmts/" and returns the credential from its first two segments and the
 // escaped rest ("" or starting with "/"). Segments are percent-decoded
-// one by one, so "%2F" inside a segment stays part of it.
+// one by one, so "%2F" inside a segment stays part of it. A segment that
+// still holds a '%' is decoded once more: base64 has none, and the
+// Functions host in proxying mode turns a client's "%2F" into "%252F"
+// (Kestrel keeps %2F encoded, then YARP escapes its '%';
+// docs/functions-host.md).
 func FromPath(escaped string) (Credential, string, error) {
 	idSeg, rest, ok := strings.Cut(escaped, "/")
 	if !ok {
@@ -187,11 +191,21 @@ func FromPath(escaped string) (Credential, string, error) {
 	if idSeg == "" || secretSeg == "" {
 		return Credential{}, "", ErrPath
 	}
-	id, err1 := url.PathUnescape(idSeg)
-	secret, err2 := url.PathUnescape(secretSeg)
+	id, err1 := unescapeSegment(idSeg)
+	secret, err2 := unescapeSegment(secretSeg)
 	if err1 != nil || err2 != nil {
 		return Credential{}, "", ErrBase64
 	}
 	c, err := Decode(id, secret)
 	return c, rest, err
+}
+
+// unescapeSegment percent-decodes a path segment, twice when the first
+// pass leaves a '%' (see FromPath).
+func unescapeSegment(seg string) (string, error) {
+	v, err := url.PathUnescape(seg)
+	if err == nil && strings.IndexByte(v, '%') >= 0 {
+		v, err = url.PathUnescape(v)
+	}
+	return v, err
 }

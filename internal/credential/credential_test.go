@@ -146,10 +146,26 @@ func TestFromPath(t *testing.T) {
 			t.Errorf("FromPath(%q) = %v %q %v", p, c, rest, err)
 		}
 	}
-	for _, p := range []string{"", "only-one", "/x", "x//", Encode(id) + "/%zz", Encode(id) + "/!!", Encode("a\tb") + "/" + Encode("s")} {
+	for _, p := range []string{"", "only-one", "/x", "x//", Encode(id) + "/%zz", Encode(id) + "/%25zz", Encode(id) + "/%25252F", Encode(id) + "/!!", Encode("a\tb") + "/" + Encode("s")} {
 		if _, _, err := FromPath(p); err == nil {
 			t.Errorf("FromPath(%q) accepted", p)
 		}
+	}
+}
+
+// The Functions host in proxying mode passes a client's "%2F" on as
+// "%252F", and "%2B" and "%3D" decoded.
+func TestFromPathThroughProxyingHost(t *testing.T) {
+	id, secret := "proxy-client~>?", "a>?~secret"
+	stdID := base64.StdEncoding.EncodeToString([]byte(id))
+	stdSecret := base64.StdEncoding.EncodeToString([]byte(secret))
+	if !strings.Contains(stdID, "/") || !strings.ContainsAny(stdSecret, "/") {
+		t.Fatalf("test values need a '/' in base64: %s %s", stdID, stdSecret)
+	}
+	p := strings.ReplaceAll(stdID, "/", "%252F") + "/" + strings.ReplaceAll(stdSecret, "/", "%252F") + "/1.0.0/a%252Fb"
+	c, rest, err := FromPath(p)
+	if err != nil || c.ID != id || c.Secret != secret || rest != "/1.0.0/a%252Fb" {
+		t.Fatalf("FromPath(%q) = %v %q %v", p, c, rest, err)
 	}
 }
 

@@ -17,9 +17,13 @@ import (
 //     directly.
 //   - N > 0: the N-th entry from the right of X-Forwarded-For, all the
 //     header's lines concatenated in order: the address appended by the
-//     outermost trusted proxy. Behind Azure App Service or Azure Functions
-//     the platform's front end appends the client's address, so N is 1;
-//     with Azure Front Door or another proxy before it, add one per proxy.
+//     outermost trusted proxy. Behind Azure App Service, or a Functions
+//     host that forwards requests, the platform's front end appends the
+//     client's address, so N is 1; with Azure Front Door or another proxy
+//     before it, add one per proxy. A Functions host that proxies
+//     requests (Flex Consumption) replaces the header with the one
+//     address its connection came from, so N is 1 there whatever is in
+//     front (docs/functions-host.md).
 //
 // Everything a client wrote to the left of the trusted entries is ignored,
 // not even parsed, so a client cannot choose its address, nor push itself
