@@ -583,7 +583,13 @@ func TestTheCORSSwitchIsOnePlace(t *testing.T) {
 	if m == nil {
 		t.Fatalf("cors.allowedOrigins %q is not a variable", origins)
 	}
-	want(t, "platform CORS origins", tpl.Variables[m[1]], "[if(parameters('"+platformCorsParam+"'), variables('originList'), createArray())]")
+	want(t, "platform CORS origins", tpl.Variables[m[1]], "[if(parameters('"+platformCorsParam+"'), union(variables('originList'), variables('keyOriginList')), createArray())]")
+	want(t, "keyOriginList", tpl.Variables["keyOriginList"], "[if(empty(trim(parameters('keyOrigins'))), createArray(), split(replace(parameters('keyOrigins'), ' ', ''), ','))]")
+	for name, v := range tpl.appSettings(t) {
+		if s, _ := v.(string); strings.Contains(s, "keyOrigins") {
+			t.Errorf("app setting %s uses keyOrigins, which are for the platform's CORS list alone", name)
+		}
+	}
 	want(t, "originList", tpl.Variables["originList"], "[split(replace(parameters('allowedOrigins'), ' ', ''), ',')]")
 
 	settings := tpl.appSettings(t)

@@ -19,6 +19,9 @@ param principalId string = ''
 @description('ALLOWED_ORIGINS: browser origins served, comma-separated.')
 param allowedOrigins string = 'https://*.arcgis.com'
 
+@description('More origins for the platform\'s CORS list alone (API keys\' own origins), comma-separated.')
+param keyOrigins string = ''
+
 @description('The resource group; empty names it rg-<environmentName>.')
 param resourceGroupName string = ''
 
@@ -36,6 +39,7 @@ module app 'azuredeploy.json' = {
   params: {
     location: location
     allowedOrigins: allowedOrigins
+    keyOrigins: keyOrigins
     principalId: principalId
     serviceName: 'api'
     tags: tags
