@@ -52,7 +52,11 @@ const (
 //     https://learn.microsoft.com/azure/azure-functions/functions-reference#connecting-to-host-storage-with-an-identity
 //   - APPLICATIONINSIGHTS_*: https://learn.microsoft.com/azure/azure-functions/functions-app-settings#applicationinsights_connection_string
 //     and #applicationinsights_authentication_string (Entra ingestion).
+//   - AzureFunctionsJobHost__<host.json path>: overrides host.json,
+//     https://learn.microsoft.com/azure/azure-functions/functions-host-json#override-hostjson-values
+//     (the path's keys are checked in TestHostTelemetryRecordsNoPath).
 var platformSettings = []string{
+	requestPathSetting,
 	"AzureWebJobsStorage__accountName",
 	"AzureWebJobsStorage__blobServiceUri",
 	"AzureWebJobsStorage__queueServiceUri",
@@ -76,6 +80,13 @@ var flexDeprecated = []string{
 	"SCM_DO_BUILD_DURING_DEPLOYMENT",
 	"AzureWebJobsStorage",
 }
+
+// requestPathSetting turns off host.json's
+// logging.applicationInsights.httpAutoCollectionOptions.enableHttpTriggerExtendedInfoCollection
+// (default true: "HTTP method, path, and response" in the host's request
+// telemetry, https://learn.microsoft.com/azure/azure-functions/functions-host-json#applicationinsightshttpautocollectionoptions).
+// Every HexProx path holds a credential or an API key.
+const requestPathSetting = "AzureFunctionsJobHost__logging__applicationInsights__httpAutoCollectionOptions__enableHttpTriggerExtendedInfoCollection"
 
 type parameter struct {
 	Type          string         `json:"type"`
@@ -384,6 +395,34 @@ func TestLogSamplingFollowsTheREADME(t *testing.T) {
 	}
 	if cfg.LogSample <= 0 || cfg.LogSample >= 1 {
 		t.Errorf("default LOG_SAMPLE %q samples %v of successful lines, want a share below 1 and above 0", v, cfg.LogSample)
+	}
+}
+
+// TestHostTelemetryRecordsNoPath: the Functions host's request telemetry
+// would store every request's path, and with it credentials and API keys,
+// in Application Insights; the template turns that off, and host.json
+// does not turn it back on.
+func TestHostTelemetryRecordsNoPath(t *testing.T) {
+	tpl := loadTemplate(t)
+	v, ok := tpl.resolve(tpl.appSettings(t)[requestPathSetting], nil)
+	if !ok || v != "false" {
+		t.Errorf("%s = %q, want false", requestPathSetting, v)
+	}
+	var host map[string]any
+	if err := json.Unmarshal(readFile(t, "host.json"), &host); err != nil {
+		t.Fatal(err)
+	}
+	// The setting's path, read in host.json: absent, or false.
+	var node any = host
+	keys := strings.Split(strings.TrimPrefix(requestPathSetting, "AzureFunctionsJobHost__"), "__")
+	for _, k := range keys {
+		m, _ := node.(map[string]any)
+		if node = m[k]; node == nil {
+			break
+		}
+	}
+	if node != nil && node != false {
+		t.Errorf("host.json sets %s to %v", strings.Join(keys, "."), node)
 	}
 }
 
