@@ -46,3 +46,44 @@ func TestREADMERecommendsNoRetiringPlan(t *testing.T) {
 		}
 	}
 }
+
+// TestChecklistUsesTheDeploymentsOutputs: every shell variable
+// docs/azure-checklist.md reads without setting comes from azd's
+// environment, that is, from main.bicep's outputs.
+func TestChecklistUsesTheDeploymentsOutputs(t *testing.T) {
+	doc := string(readFile(t, "docs/azure-checklist.md"))
+	bicep := string(readFile(t, "infra/main.bicep"))
+	outputs := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^output\s+(\w+)\s`).FindAllStringSubmatch(bicep, -1) {
+		outputs[m[1]] = true
+	}
+	set := map[string]bool{}
+	assign := regexp.MustCompile(`(?:^|[\s;(])(?:export\s+)?([A-Za-z_]\w*)=`)
+	for _, line := range strings.Split(doc, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue // a shell comment or a heading sets nothing
+		}
+		for _, m := range assign.FindAllStringSubmatch(line, -1) {
+			set[m[1]] = true
+		}
+	}
+	// $NAME, and "export NAME" (handing azd's value on to handler).
+	used := regexp.MustCompile(`\$\{?([A-Z][A-Z0-9_]*)\b|(?m)export\s+([A-Z][A-Z0-9_]*)\s*$`).FindAllStringSubmatch(doc, -1)
+	if len(used) == 0 {
+		t.Fatal("the checklist uses no variables")
+	}
+	fromAzd := 0
+	for _, m := range used {
+		name := m[1] + m[2]
+		if set[name] {
+			continue
+		}
+		fromAzd++
+		if !outputs[name] {
+			t.Errorf("the checklist reads $%s, which neither it nor main.bicep's outputs set", name)
+		}
+	}
+	if fromAzd == 0 {
+		t.Error("the checklist reads nothing from the deployment")
+	}
+}
