@@ -616,7 +616,9 @@ func TestTheCORSSwitchIsOnePlace(t *testing.T) {
 	}
 	site := tpl.one(t, "Microsoft.Web/sites")
 	cors := at(t, site.Properties, "siteConfig", "cors")
-	want(t, "cors.supportCredentials", at(t, cors, "supportCredentials"), "[parameters('"+platformCorsParam+"')]")
+	// Credentials whenever the platform answers, except for a lone "*",
+	// with which the platform refuses them (and the deployment would fail).
+	want(t, "cors.supportCredentials", at(t, cors, "supportCredentials"), "[and(parameters('"+platformCorsParam+"'), not(contains(variables('platformCorsOrigins'), '*')))]")
 	origins, _ := at(t, cors, "allowedOrigins").(string)
 	m := variableRef.FindStringSubmatch(origins)
 	if m == nil {
