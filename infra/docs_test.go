@@ -68,7 +68,7 @@ func TestChecklistUsesTheDeploymentsOutputs(t *testing.T) {
 		}
 	}
 	// $NAME, and "export NAME" (handing azd's value on to handler).
-	used := regexp.MustCompile(`\$\{?([A-Z][A-Z0-9_]*)\b|(?m)export\s+([A-Z][A-Z0-9_]*)\s*$`).FindAllStringSubmatch(doc, -1)
+	used := regexp.MustCompile(`\$\{?([A-Z][A-Z0-9_]*)\b|export\s+([A-Z][A-Z0-9_]*)(?:[ \t]|$)`).FindAllStringSubmatch(doc, -1)
 	if len(used) == 0 {
 		t.Fatal("the checklist uses no variables")
 	}
