@@ -37,6 +37,7 @@ const (
 	hostExecutable                   = "handler"
 	deployZip                        = "deploy.zip"
 	platformCorsParam                = "platformCors"
+	handlerCorsParam                 = "handlerCorsHeaders"
 	corsHeadersSetting               = "CORS_HEADERS"
 	allowedOriginsSetting            = "ALLOWED_ORIGINS"
 	keyVaultNameForTest              = "kv-hexprox-test"
@@ -607,9 +608,13 @@ func TestTheTemplatesSettingsLoadAsAnAzureDeployment(t *testing.T) {
 	}
 }
 
-// TestTheCORSSwitchIsOnePlace: platformCors decides both the platform's
-// CORS list (with credentials) and CORS_HEADERS, and nothing else does.
-func TestTheCORSSwitchIsOnePlace(t *testing.T) {
+// TestTheCORSSwitchesAreOnePlaceEach: platformCors alone decides the
+// platform's CORS list (with credentials), handlerCorsHeaders alone decides
+// CORS_HEADERS, and both default on: on Flex the host answers preflights
+// from the platform's list and assigns (never doubles) the allowed origin
+// of other answers, while the handler adds what the platform cannot
+// (docs/functions-host.md, "CORS on Flex").
+func TestTheCORSSwitchesAreOnePlaceEach(t *testing.T) {
 	tpl := loadTemplate(t)
 	if tpl.Parameters[platformCorsParam].Type != "bool" {
 		t.Fatalf("parameter %s must be a bool", platformCorsParam)
@@ -635,23 +640,28 @@ func TestTheCORSSwitchIsOnePlace(t *testing.T) {
 
 	settings := tpl.appSettings(t)
 	want(t, "ALLOWED_ORIGINS", settings[allowedOriginsSetting], "[parameters('allowedOrigins')]")
+	if tpl.Parameters[handlerCorsParam].Type != "bool" {
+		t.Fatalf("parameter %s must be a bool", handlerCorsParam)
+	}
 	for _, tc := range []struct {
-		platform bool
-		headers  bool
-	}{{true, false}, {false, true}} {
+		platform, handler bool
+	}{{true, true}, {true, false}, {false, true}, {false, false}} {
 		params := operatorParams()
 		params[platformCorsParam] = tc.platform
+		params[handlerCorsParam] = tc.handler
 		env := templateEnv(t, tpl, params)
 		cfg, err := config.Load(func(name string) string { return env[name] })
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.CORSHeaders != tc.headers {
-			t.Errorf("platformCors=%v: the handler's CORS headers are %v, want %v (%s=%q)", tc.platform, cfg.CORSHeaders, tc.headers, corsHeadersSetting, env[corsHeadersSetting])
+		if cfg.CORSHeaders != tc.handler {
+			t.Errorf("%s=%v, %s=%v: the handler's CORS headers are %v (%s=%q)", platformCorsParam, tc.platform, handlerCorsParam, tc.handler, cfg.CORSHeaders, corsHeadersSetting, env[corsHeadersSetting])
 		}
 	}
-	if d, _ := tpl.Parameters[platformCorsParam].DefaultValue.(bool); !d {
-		t.Error("platformCors defaults to false; /work/shared/azure-functions.md has the platform answer preflights")
+	for _, name := range []string{platformCorsParam, handlerCorsParam} {
+		if d, _ := tpl.Parameters[name].DefaultValue.(bool); !d {
+			t.Errorf("%s defaults to false; docs/functions-host.md has both on for Flex", name)
+		}
 	}
 }
 
