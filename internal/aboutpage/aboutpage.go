@@ -39,7 +39,10 @@ type Data struct {
 	// Redirect says the key's desktop tiles are redirected to Hexagon
 	// with its token (keys.Record.Redirect), which the page says plainly.
 	Redirect bool
-	Usage    *Usage // nil hides the usage section
+	// Orders says the key uses Hexagon's batch services (keys.Orders),
+	// whose lower rate limit its holder must respect.
+	Orders bool
+	Usage  *Usage // nil hides the usage section
 }
 
 // Previewed reports whether the page shows a preview of the key's

@@ -28,6 +28,10 @@ type aboutInfo struct {
 	// no Hexagon token reaches the key holder) or "redirected" (the key's
 	// record opts in: its holder receives Hexagon tokens).
 	Tiles string `json:"tiles"`
+	// Endpoint is the family of Hexagon's services the key uses:
+	// "streaming", or "orders" (the batch services, with a lower rate
+	// limit whose 429s reach the key holder).
+	Endpoint string `json:"endpoint"`
 	// Origins are the only browser origins the key serves; none means
 	// the proxy's ALLOWED_ORIGINS.
 	Origins []string    `json:"origins,omitempty"`
@@ -78,7 +82,7 @@ func (s *Server) about(c echo.Context) error {
 	addr := keys.AddressesOf(base, key)
 	info := aboutInfo{
 		Org: r.Org, Contact: r.Contact, Status: r.Status(s.now()).String(), Version: s.version,
-		WMTS: addr.WMTS, WMS: addr.WMS, Tiles: "proxied", Origins: r.Origins,
+		WMTS: addr.WMTS, WMS: addr.WMS, Tiles: "proxied", Endpoint: r.Endpoint.String(), Origins: r.Origins,
 	}
 	if r.Redirect {
 		info.Tiles = "redirected"
@@ -113,7 +117,7 @@ func (s *Server) about(c echo.Context) error {
 // through its own addresses.
 func (s *Server) aboutPage(c echo.Context, info aboutInfo) error {
 	d := aboutpage.Data{Org: info.Org, Contact: info.Contact, Status: info.Status, WMTS: info.WMTS, WMS: info.WMS, Version: info.Version,
-		Redirect: info.Tiles == "redirected", Origins: strings.Join(info.Origins, ", ")}
+		Redirect: info.Tiles == "redirected", Orders: info.Endpoint == keys.Orders.String(), Origins: strings.Join(info.Origins, ", ")}
 	if info.Expires != nil {
 		d.Expires = *info.Expires
 	}

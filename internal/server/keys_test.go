@@ -700,6 +700,18 @@ func TestOrdersKeyUsesTheBatchEndpoints(t *testing.T) {
 			t.Fatalf("%s: %d, %d orders requests", u, resp.StatusCode, kh.fake.OrdersRequests.Load()-before)
 		}
 	}
+	// The about page tells the holder which service it is, and what to expect.
+	var about map[string]any
+	if resp, body := kh.get(kh.proxy.URL+"/about/"+bulk, nil); resp.StatusCode != 200 || json.Unmarshal(body, &about) != nil || about["endpoint"] != "orders" {
+		t.Fatalf("about: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := kh.get(kh.proxy.URL+"/about/"+bulk, map[string]string{"Accept": "text/html"}); resp.StatusCode != 200 || !bytes.Contains(body, []byte("Hexagon's batch services")) {
+		t.Fatalf("about page: %d\n%s", resp.StatusCode, body)
+	}
+	if _, body := kh.get(kh.proxy.URL+"/about/"+plain, nil); !bytes.Contains(body, []byte(`"endpoint":"streaming"`)) {
+		t.Fatalf("about of a streaming key: %s", body)
+	}
+
 	// With redirect, the desktop goes to the batch service itself.
 	trusted := kh.addKey(keys.Record{Org: "Trusted Lab", Endpoint: keys.Orders, Redirect: true})
 	resp, _ = kh.get(kh.keyURL(trusted)+tilePath, nil)
