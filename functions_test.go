@@ -221,6 +221,7 @@ func TestHandlerUnderFunctionsHostContract(t *testing.T) {
 		"FUNCTIONS_APP_ROOT_PATH="+root,
 		"PORT=1", // must lose to FUNCTIONS_CUSTOMHANDLER_PORT
 		"HEXAGON_URL="+upstream.URL,
+		"USAGE_DIR="+t.TempDir(), // not the user's own report
 	)
 	stdout := &testlog.Buffer{}
 	cmd.Stdout = stdout
