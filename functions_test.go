@@ -363,6 +363,7 @@ func TestRunSharesTokensThroughTheTable(t *testing.T) {
 		"HEXAGON_URL":            upstream.URL,
 		"TOKEN_TABLE_CONNECTION": az.ConnectionString(),
 		"TOKEN_TABLE_NAME":       "wiredtokens",
+		"USAGE_DIR":              t.TempDir(), // unused beside a storage account, but never the user's
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
