@@ -221,6 +221,7 @@ func TestHandlerUnderFunctionsHostContract(t *testing.T) {
 		"FUNCTIONS_APP_ROOT_PATH="+root,
 		"PORT=1", // must lose to FUNCTIONS_CUSTOMHANDLER_PORT
 		"HEXAGON_URL="+upstream.URL,
+		"USAGE_DIR="+t.TempDir(), // not the user's own report
 	)
 	stdout := &testlog.Buffer{}
 	cmd.Stdout = stdout
@@ -362,6 +363,7 @@ func TestRunSharesTokensThroughTheTable(t *testing.T) {
 		"HEXAGON_URL":            upstream.URL,
 		"TOKEN_TABLE_CONNECTION": az.ConnectionString(),
 		"TOKEN_TABLE_NAME":       "wiredtokens",
+		"USAGE_DIR":              t.TempDir(), // unused beside a storage account, but never the user's
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -413,11 +415,15 @@ func TestRunSharesTokensThroughTheTable(t *testing.T) {
 
 // startRun runs the server as main does, with env, until the returned
 // stop is called; stop cancels run's context as SIGTERM does and returns
-// run's error. base is the server's address, once it listens.
+// run's error. base is the server's address, once it listens. Usage rows
+// go to env's USAGE_DIR, else to a directory of the test's own.
 func startRun(t *testing.T, env map[string]string, logOut io.Writer) (base string, stop func() error) {
 	t.Helper()
 	port := freePort(t)
 	env["PORT"] = strconv.Itoa(port)
+	if env["USAGE_DIR"] == "" {
+		env["USAGE_DIR"] = t.TempDir()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, func(k string) string { return env[k] }, logOut) }()
@@ -553,4 +559,62 @@ func TestRunAnswersRequestsInFlightAtStop(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Fatalf("run: %v", err)
 	}
+}
+
+// LISTEN_ADDRESS=127.0.0.1 listens on loopback alone: the proxy is not
+// reached through another address of the machine (127.0.0.2, which Linux
+// routes to loopback too, or an interface's own), though without the
+// setting it is.
+func TestRunListensOnlyOnListenAddress(t *testing.T) {
+	fake := fakehexagon.New(fakehexagon.Options{})
+	upstream := httptest.NewServer(fake)
+	defer upstream.Close()
+	reaches := func(addr, port string) bool {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(addr, port), time.Second)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}
+
+	// Every interface: the other addresses reach it.
+	base, stop := startRun(t, map[string]string{"HEXAGON_URL": upstream.URL}, io.Discard)
+	port := base[strings.LastIndex(base, ":")+1:]
+	var others []string
+	candidates := []string{"127.0.0.2"}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && !ipn.IP.IsLinkLocalUnicast() {
+				candidates = append(candidates, ipn.IP.String())
+			}
+		}
+	}
+	for _, a := range candidates {
+		if reaches(a, port) {
+			others = append(others, a)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if len(others) == 0 {
+		t.Skipf("this machine has no address but 127.0.0.1 that reaches a server on every interface (tried %v)", candidates)
+	}
+
+	logs := &testlog.Buffer{}
+	base, stop = startRun(t, map[string]string{"HEXAGON_URL": upstream.URL, "LISTEN_ADDRESS": "127.0.0.1"}, logs)
+	port = base[strings.LastIndex(base, ":")+1:]
+	for _, a := range others {
+		if reaches(a, port) {
+			t.Errorf("with LISTEN_ADDRESS=127.0.0.1 the proxy is reached through %s", a)
+		}
+	}
+	if err := stop(); err != nil { // writes the buffered log lines
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), `"addr":"127.0.0.1:`+port+`"`) || !strings.Contains(logs.String(), `"listen_address":"127.0.0.1"`) {
+		t.Fatalf("the start-up line does not say where it listens:\n%s", logs.String())
+	}
+	t.Logf("reached through %v on every interface, through none with LISTEN_ADDRESS=127.0.0.1", others)
 }

@@ -172,7 +172,8 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		a.Close(ctx)
 	}()
 
-	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
+	// LISTEN_ADDRESS unset ("") listens on every interface.
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.ListenAddress, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return err
 	}

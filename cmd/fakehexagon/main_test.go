@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,12 +23,30 @@ import (
 	"github.com/hexprox/hexprox/internal/fakehexagon"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/keys/filestore"
+	"github.com/hexprox/hexprox/internal/usage"
 )
 
 // demoOutput is what setup printed, picked apart.
 type demoOutput struct {
-	credURL, command, wmts, wms, about string
-	key                                string
+	command                              string // the proxy's settings, then "go run ."
+	credWMTS, credTile, credWMS, credMap string
+	wmts, tile, wms, mapURL, about       string // the API key's ("" with no keys file)
+	key                                  string
+}
+
+// env is the settings the printed command sets.
+func (d demoOutput) env() map[string]string {
+	env := map[string]string{}
+	for _, kv := range strings.Fields(strings.TrimSuffix(d.command, " go run .")) {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	return env
+}
+
+// images are the printed URLs that answer an image.
+func (d demoOutput) images() []string {
+	return slices.DeleteFunc([]string{d.credTile, d.credMap, d.tile, d.mapURL}, func(u string) bool { return u == "" })
 }
 
 func runSetup(t *testing.T, args ...string) (*http.Server, demoOutput) {
@@ -36,22 +57,25 @@ func runSetup(t *testing.T, args ...string) (*http.Server, demoOutput) {
 		t.Fatalf("setup %v: %v\n%s", args, err, out.String())
 	}
 	text := out.String()
-	find := func(re string) string {
-		t.Helper()
-		m := regexp.MustCompile(re).FindStringSubmatch(text)
-		if m == nil {
-			t.Fatalf("no %s in the output:\n%s", re, text)
-		}
-		return m[1]
+	m := regexp.MustCompile(`(?m)^  (HEXAGON_URL=.* go run \.)$`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("no command in the output:\n%s", text)
 	}
-	d := demoOutput{
-		credURL: find(`(?m)^  (http://\S+/wmts/\S+)$`),
-		command: find(`(?m)^  (HEXAGON_URL=.* go run \.)$`),
-		wmts:    find(`(?m)^  WMTS +(\S+)$`),
-		wms:     find(`(?m)^  WMS +(\S+)$`),
-		about:   find(`(?m)^  about +(\S+)$`),
+	d := demoOutput{command: m[1]}
+	var urls []string
+	for _, m := range regexp.MustCompile(`(?m)^  (?:WMTS|tile|WMS|map|about) +(\S+)$`).FindAllStringSubmatch(text, -1) {
+		urls = append(urls, m[1])
 	}
-	d.key = strings.TrimPrefix(d.about, "http://localhost:8080/about/")
+	switch len(urls) {
+	case 9:
+		d.wmts, d.tile, d.wms, d.mapURL, d.about = urls[4], urls[5], urls[6], urls[7], urls[8]
+		d.key = strings.TrimPrefix(d.about, "http://localhost:8080/about/")
+		fallthrough
+	case 4:
+		d.credWMTS, d.credTile, d.credWMS, d.credMap = urls[0], urls[1], urls[2], urls[3]
+	default:
+		t.Fatalf("want 4 credential URLs and 5 API key URLs (or none), got %d:\n%s", len(urls), text)
+	}
 	return srv, d
 }
 
@@ -63,19 +87,34 @@ func TestDemoKey(t *testing.T) {
 	if err := keys.Check(d.key); err != nil || !strings.HasPrefix(d.key, keys.Prefix) || len(d.key) != 48 {
 		t.Fatalf("the demo key %q is not one keys.New makes", d.key)
 	}
+	cred := "/wmts/" + credential.Encode("demo-client") + "/" + credential.Encode("demo-secret")
+	credWMS := "/wms/" + credential.Encode("demo-client") + "/" + credential.Encode("demo-secret")
+	const tile = "/1.0.0/HxGN_Imagery/default/WebMercator/5/10/12.jpg"
 	for u, want := range map[string]string{
-		d.wmts:    "/v2/wmts/" + d.key + "/1.0.0/WMTSCapabilities.xml",
-		d.wms:     "/v2/wms/" + d.key,
-		d.about:   "/about/" + d.key,
-		d.credURL: "/wmts/" + credential.Encode("demo-client") + "/" + credential.Encode("demo-secret") + "/1.0.0/WMTSCapabilities.xml",
+		d.wmts:     "/v2/wmts/" + d.key + "/1.0.0/WMTSCapabilities.xml",
+		d.tile:     "/v2/wmts/" + d.key + tile,
+		d.wms:      "/v2/wms/" + d.key,
+		d.mapURL:   "/v2/wms/" + d.key,
+		d.about:    "/about/" + d.key,
+		d.credWMTS: cred + "/1.0.0/WMTSCapabilities.xml",
+		d.credTile: cred + tile,
+		d.credWMS:  credWMS,
+		d.credMap:  credWMS,
 	} {
 		p, err := url.Parse(u)
 		if err != nil || p.Scheme != "http" || p.Host != "localhost:8080" || p.EscapedPath() != want {
 			t.Fatalf("printed URL %q: want path %q (%v)", u, want, err)
 		}
 	}
-	if want := "HEXAGON_URL=http://127.0.0.1:9191 KEYS_FILE=" + path + " go run ."; d.command != want {
+	if q, _ := url.ParseQuery(strings.SplitN(d.mapURL, "?", 2)[1]); q.Get("REQUEST") != "GetMap" || q.Get("LAYERS") != fakehexagon.Layer {
+		t.Fatalf("the printed map URL is not a GetMap of the fake's layer: %s", d.mapURL)
+	}
+	usageDir := filepath.Join(os.TempDir(), "hexprox-demo-usage")
+	if want := "HEXAGON_URL=http://127.0.0.1:9191 KEYS_FILE=" + path + " USAGE_DIR=" + usageDir + " LISTEN_ADDRESS=127.0.0.1 go run ."; d.command != want {
 		t.Fatalf("printed command %q, want %q", d.command, want)
+	}
+	if _, d := runSetup(t, "-keys-file", path, "-proxy", "http://maps.example.org:8080"); strings.Contains(d.command, "LISTEN_ADDRESS") {
+		t.Fatalf("a proxy reached at another host is told to listen on loopback: %s", d.command)
 	}
 
 	// The file holds the demo record, readable by the proxy's file store,
@@ -194,25 +233,34 @@ func TestBrokenKeysFile(t *testing.T) {
 	}
 }
 
-// The printed command is all a newcomer needs: with only HEXAGON_URL and
-// KEYS_FILE set, the settings choose the file store, and a proxy built as
-// main builds one (app.New) serves the printed /v2 URLs from the fake.
+// The printed command is all a newcomer needs: with only the settings it
+// prints, the settings choose the file store, and a proxy built as main
+// builds one (app.New) serves the printed URLs from the fake, each tile
+// and map URL an image at once; the demo's usage rows go to the printed
+// USAGE_DIR.
 func TestDemoKeyServesThroughTheProxy(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "demo-keys.json")
-	srv, d := runSetup(t, "-keys-file", path)
-	fake := httptest.NewServer(srv.Handler)
-	defer fake.Close()
+	usageDir := filepath.Join(t.TempDir(), "usage")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, d := runSetup(t, "-keys-file", path, "-usage-dir", usageDir, "-addr", ln.Addr().String())
+	go srv.Serve(ln)
+	defer srv.Close()
 
-	env := map[string]string{"HEXAGON_URL": fake.URL, "KEYS_FILE": path}
+	env := d.env()
+	if env["HEXAGON_URL"] != "http://"+ln.Addr().String() || env["USAGE_DIR"] != usageDir || len(env) != 4 {
+		t.Fatalf("the printed command sets %v", env)
+	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Keys.Store != config.KeysFile || cfg.Keys.File != path {
-		t.Fatalf("HEXAGON_URL and KEYS_FILE alone give key store %q on %q, want the file", cfg.Keys.Store, cfg.Keys.File)
+		t.Fatalf("the printed settings give key store %q on %q, want the file", cfg.Keys.Store, cfg.Keys.File)
 	}
 	var logs bytes.Buffer
-	cfg.UsageDir = t.TempDir()
 	a, err := app.New(cfg, app.Options{LogOut: &logs, UnbufferedLogs: true, Version: "test"})
 	if err != nil {
 		t.Fatal(err)
@@ -238,9 +286,20 @@ func TestDemoKeyServesThroughTheProxy(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body, `template="`+proxy.URL+"/v2/wmts/"+d.key+"/1.0.0/HxGN_Imagery/") {
 		t.Fatalf("the demo WMTS URL: %d\n%.600s", resp.StatusCode, body)
 	}
-	if resp, _ := get(local(strings.TrimSuffix(d.wmts, "/1.0.0/WMTSCapabilities.xml") + "/1.0.0/HxGN_Imagery/default/WebMercator/5/10/12.jpg")); resp.StatusCode != http.StatusOK ||
-		resp.Header.Get("Content-Type") != "image/jpeg" {
-		t.Fatalf("a demo key tile, streamed: %d", resp.StatusCode)
+	// What curl -L does: follow a credential URL's redirect to the fake.
+	for _, u := range d.images() {
+		resp, err := http.Get(local(u))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/jpeg" || !bytes.HasPrefix(body, []byte{0xff, 0xd8, 0xff}) {
+			t.Fatalf("the printed image URL %s: %d %q, %d bytes", u, resp.StatusCode, resp.Header.Get("Content-Type"), len(body))
+		}
+	}
+	if len(d.images()) != 4 {
+		t.Fatalf("want a tile and a map URL for each form, got %v", d.images())
 	}
 	if resp, body := get(local(d.wms) + "?SERVICE=WMS&REQUEST=GetCapabilities"); resp.StatusCode != 200 || !strings.Contains(body, proxy.URL+"/v2/wms/"+d.key) {
 		t.Fatalf("the demo WMS URL: %d\n%.600s", resp.StatusCode, body)
@@ -249,6 +308,15 @@ func TestDemoKeyServesThroughTheProxy(t *testing.T) {
 	var about map[string]any
 	if resp.StatusCode != 200 || json.Unmarshal([]byte(body), &about) != nil || about["org"] != "Demo organisation" || about["status"] != "active" {
 		t.Fatalf("the demo about URL: %d %s", resp.StatusCode, body)
+	}
+	// The usage rows are the demo's own.
+	proxy.Close()
+	if err := a.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := (&usage.DirSink{Dir: usageDir}).Read(context.Background(), usage.Query{From: time.Now().Add(-time.Hour), To: time.Now().Add(time.Hour)})
+	if err != nil || len(rows) == 0 {
+		t.Fatalf("no usage rows in the printed USAGE_DIR: %v %v", rows, err)
 	}
 	for _, s := range []string{d.key, "demo-secret", credential.Encode("demo-secret")} {
 		if strings.Contains(logs.String(), s) {

@@ -19,6 +19,7 @@ import (
 	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/guesslimit"
 	"github.com/hexprox/hexprox/internal/hexagon"
+	"github.com/hexprox/hexprox/internal/hexhealth"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/keys/keystore"
 	"github.com/hexprox/hexprox/internal/logwriter"
@@ -115,7 +116,9 @@ func New(cfg config.Config, o Options) (*App, error) {
 	// can still get a token.
 	serving, stop := context.WithCancel(context.Background())
 	a.stopServing = stop
-	tokens := a.tokens(serving, cfg, svc, o)
+	// How calls to Hexagon go, tokens and data alike, for /healthz.
+	health := &hexhealth.Recorder{}
+	tokens := a.tokens(serving, cfg, svc, o, health)
 	if store != nil {
 		ko := o.KeyCache
 		if ko.Refresh == 0 {
@@ -154,6 +157,7 @@ func New(cfg config.Config, o Options) (*App, error) {
 		Tokens:   tokens,
 		Context:  serving,
 		Upstream: o.Upstream,
+		Health:   health,
 		Keys:     a.Keys,
 		Usage:    a.Usage,
 		Guesses:  guesses,
@@ -205,7 +209,7 @@ func serverSettings(cfg config.Config) server.Settings {
 
 // tokens builds each credential's token stack: the one place it is
 // wired.
-func (a *App) tokens(ctx context.Context, cfg config.Config, svc *aztables.ServiceClient, o Options) token.Stack {
+func (a *App) tokens(ctx context.Context, cfg config.Config, svc *aztables.ServiceClient, o Options, health *hexhealth.Recorder) token.Stack {
 	var store tokenstore.Store // nil: TOKEN_STORE=memory
 	if cfg.TokenStore == config.TokenStoreTable {
 		t := azuretable.New(svc, cfg.TokenTable)
@@ -219,6 +223,7 @@ func (a *App) tokens(ctx context.Context, cfg config.Config, svc *aztables.Servi
 			Now:     o.Now,
 			Log:     a.Log,
 			HashKey: cfg.TokenHashKey,
+			Health:  health,
 		},
 		Store: store,
 		Shared: token.SharedOptions{

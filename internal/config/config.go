@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -32,6 +34,7 @@ type Config struct {
 	TileMode        string        // TILE_MODE: auto, redirect or proxy
 	CORSHeaders     bool          // CORS_HEADERS: on, or off when the platform adds them
 	Port            int           // FUNCTIONS_CUSTOMHANDLER_PORT, else PORT, else 8080
+	ListenAddress   string        // LISTEN_ADDRESS: the one IP address (no brackets) or host name to listen on; "" every interface
 	CapabilitiesTTL time.Duration // CAPABILITIES_TTL: how long a rewritten document is reused
 	UpstreamTimeout time.Duration // UPSTREAM_TIMEOUT: wait for Hexagon's response headers, and for each read of a streamed body
 	TokenTimeout    time.Duration // TOKEN_TIMEOUT: whole token request
@@ -195,6 +198,10 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.Port, err = strconv.Atoi(portText); err != nil || c.Port < 1 || c.Port > 65535 {
 		bad(portName, "%q is not a port number", portText)
+	}
+
+	if c.ListenAddress, err = listenAddress(get("LISTEN_ADDRESS", "")); err != nil {
+		bad("LISTEN_ADDRESS", "%v", err)
 	}
 
 	c.CapabilitiesTTL = durationOf(get, bad, "CAPABILITIES_TTL", 5*time.Minute, 0)
@@ -382,6 +389,49 @@ func (c *Config) loadUsage(get func(name, def string) string, bad func(name, for
 	}
 }
 
+// listenAddress checks LISTEN_ADDRESS: an IP address (an IPv6 one with
+// or without brackets) or a host name, and no port. It returns the
+// address without brackets, ready for net.JoinHostPort.
+func listenAddress(v string) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	host := v
+	if strings.HasPrefix(v, "[") && strings.HasSuffix(v, "]") {
+		host = v[1 : len(v)-1]
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return host, nil
+	}
+	if h, p, err := net.SplitHostPort(v); err == nil && p != "" && strings.Trim(p, "0123456789") == "" {
+		return "", fmt.Errorf("%q has a port: give the address alone (%s); PORT sets the port", v, h)
+	}
+	if !hostName(v) {
+		return "", fmt.Errorf("%q is not an IP address or host name, such as 127.0.0.1 or ::1 (unset: every interface)", v)
+	}
+	return v, nil
+}
+
+// hostName reports whether s is a DNS host name: dot-separated labels of
+// letters, digits and inner hyphens, each at most 63 long, 253 in all,
+// the last not all digits (a mistyped IPv4 address).
+func hostName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	labels := strings.Split(strings.TrimSuffix(s, "."), ".")
+	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
+		return false
+	}
+	for _, label := range labels {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' ||
+			strings.Trim(label, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "" {
+			return false
+		}
+	}
+	return true
+}
+
 func tableName(s string) bool {
 	if len(s) < 3 || len(s) > 63 || !(s[0] >= 'a' && s[0] <= 'z' || s[0] >= 'A' && s[0] <= 'Z') {
 		return false
@@ -485,6 +535,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("tile_mode", c.TileMode),
 		slog.Bool("cors_headers", c.CORSHeaders),
 		slog.Int("port", c.Port),
+		slog.String("listen_address", c.ListenAddress),
 		slog.String("capabilities_ttl", c.CapabilitiesTTL.String()),
 		slog.String("upstream_timeout", c.UpstreamTimeout.String()),
 		slog.String("token_timeout", c.TokenTimeout.String()),

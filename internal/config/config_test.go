@@ -291,3 +291,42 @@ func TestTableDescriptionNamesTheCredential(t *testing.T) {
 		}
 	}
 }
+
+func TestListenAddress(t *testing.T) {
+	for v, want := range map[string]string{
+		"":               "",
+		"127.0.0.1":      "127.0.0.1",
+		" 127.0.0.1 ":    "127.0.0.1",
+		"0.0.0.0":        "0.0.0.0",
+		"::1":            "::1",
+		"[::1]":          "::1",
+		"fe80::1%eth0":   "fe80::1%eth0",
+		"localhost":      "localhost",
+		"proxy.internal": "proxy.internal",
+		"my-host.":       "my-host.",
+	} {
+		c, err := Load(env(map[string]string{"LISTEN_ADDRESS": v}))
+		if err != nil || c.ListenAddress != want {
+			t.Errorf("LISTEN_ADDRESS=%q: %q, %v; want %q", v, c.ListenAddress, err, want)
+		}
+	}
+	for v, says := range map[string]string{
+		"127.0.0.1:8080": "PORT sets the port",
+		"[::1]:8080":     "PORT sets the port",
+		"localhost:80":   "PORT sets the port",
+		"999.0.0.1":      "not an IP address or host name",
+		"http://a.b":     "not an IP address or host name",
+		"-bad.example":   "not an IP address or host name",
+		"two words":      "not an IP address or host name",
+		"a..b":           "not an IP address or host name",
+	} {
+		_, err := Load(env(map[string]string{"LISTEN_ADDRESS": v}))
+		if err == nil || !strings.Contains(err.Error(), "LISTEN_ADDRESS: ") || !strings.Contains(err.Error(), says) {
+			t.Errorf("LISTEN_ADDRESS=%q: %v; want an error that says %q", v, err, says)
+		}
+	}
+	c, _ := Load(env(map[string]string{"LISTEN_ADDRESS": "127.0.0.1"}))
+	if !strings.Contains(c.String(), "listen_address=127.0.0.1") {
+		t.Fatalf("the start-up line does not name the address: %s", c)
+	}
+}

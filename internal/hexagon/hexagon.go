@@ -18,6 +18,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/hexhealth"
 )
 
 // TokenPath is Hexagon's token endpoint below its base URL.
@@ -53,6 +54,11 @@ type Call struct {
 	// parameters, lower case) may be relayed to the client; nil accepts
 	// anything.
 	Accept func(mediaType string) bool
+	// Health, if not nil, is told how each Do went, judged by its final
+	// answer (hexhealth.DataStatus), or how it failed to get one. A Do
+	// that ends without a round trip (no token), or because ctx ended,
+	// is not told.
+	Health *hexhealth.Recorder
 
 	// Set by Prepare (and again by Do's retry).
 	Token  *oauth2.Token // the token in Target
@@ -116,23 +122,46 @@ func (c *Call) Do(ctx context.Context, rt http.RoundTripper, method string, head
 		return nil, err
 	}
 	start := time.Now()
-	defer func() { c.Latency = time.Since(start) }()
 	resp, err := c.send(ctx, rt, method, header)
-	if err != nil || !refusal(resp.StatusCode) || !c.Tokens.Invalidate(c.Token) {
-		return resp, err
+	if err == nil && refusal(resp.StatusCode) && c.Tokens.Invalidate(c.Token) {
+		// Refused: the token was revoked or expired early, or the resource
+		// is outside the licence, and the token source cannot tell which.
+		// A fresh token tells: try once more.
+		Drain(resp.Body)
+		c.Retried = true
+		if err := c.Prepare(ctx); err != nil {
+			c.Latency = time.Since(start)
+			return nil, err // the token source records its own calls
+		}
+		if resp, err = c.send(ctx, rt, method, header); err == nil && refusal(resp.StatusCode) {
+			c.Tokens.Vouch(c.Token)
+		}
 	}
-	// Refused: the token was revoked or expired early, or the resource is
-	// outside the licence, and the token source cannot tell which. A fresh
-	// token tells: try once more.
-	Drain(resp.Body)
-	c.Retried = true
-	if err := c.Prepare(ctx); err != nil {
-		return nil, err
-	}
-	if resp, err = c.send(ctx, rt, method, header); err == nil && refusal(resp.StatusCode) {
-		c.Tokens.Vouch(c.Token)
+	end := time.Now()
+	c.Latency = end.Sub(start)
+	if c.Health != nil {
+		if o, ok := outcome(resp, err); ok {
+			c.Health.Record(end, o)
+		}
 	}
 	return resp, err
+}
+
+// outcome judges a round trip for Health; ok is false when there is
+// nothing to judge: the caller went away (context.Canceled).
+func outcome(resp *http.Response, err error) (o hexhealth.Outcome, ok bool) {
+	if err == nil {
+		return hexhealth.DataStatus(resp.StatusCode), true
+	}
+	fe, ok := errors.AsType[*failure.Error](err)
+	if !ok {
+		return o, false
+	}
+	o.Failure = hexhealth.Unreachable
+	if fe.Kind == failure.UpstreamTimeout {
+		o.Failure = hexhealth.Timeout
+	}
+	return o, true
 }
 
 // send makes one round trip to Target and notes its status.

@@ -17,6 +17,7 @@ import (
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
+	"github.com/hexprox/hexprox/internal/hexhealth"
 	"github.com/hexprox/hexprox/internal/testclock"
 	"github.com/hexprox/hexprox/internal/token"
 	"github.com/hexprox/hexprox/internal/tokenstore"
@@ -266,5 +267,49 @@ func TestWithTokenIsTheOnePlaceATokenEntersAURL(t *testing.T) {
 		if got := WithToken(tc.in, "a+b/="); got != tc.want {
 			t.Errorf("WithToken(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// Health hears the final answer of a call: a refusal mended by the retry
+// is a success, a refusal of the resource is Hexagon answering, a 5xx is
+// a failure; a call whose caller left is not heard at all.
+func TestDoTellsHealthTheFinalAnswer(t *testing.T) {
+	srv, _ := upstream(t, http.StatusUnauthorized)
+	var health hexhealth.Recorder
+	do := func(ctx context.Context, url string) {
+		t.Helper()
+		c := &Call{Tokens: &tokens{current: "t1"}, URL: url, Health: &health}
+		if resp, err := c.Do(ctx, http.DefaultTransport, http.MethodGet, nil); err == nil {
+			resp.Body.Close()
+		}
+	}
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusBadGateway) }))
+	defer failing.Close()
+
+	do(context.Background(), failing.URL)
+	if s := health.State(); s.OK == nil || *s.OK || s.Failure != "status" || s.Status != 502 || s.Endpoint != "data" {
+		t.Fatalf("after a 502: %+v", s)
+	}
+	do(context.Background(), srv.URL+"/x") // 401, then 200 with a fresh token
+	if s := health.State(); !*s.OK || s.Status != 0 {
+		t.Fatalf("after a retried refusal: %+v", s)
+	}
+	do(context.Background(), failing.URL)
+	do(context.Background(), srv.URL+"/refused") // refused twice: the resource's
+	if s := health.State(); !*s.OK {
+		t.Fatalf("after a refusal of the resource: %+v", s)
+	}
+	do(context.Background(), failing.URL)
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	do(gone, srv.URL+"/x")
+	if s := health.State(); *s.OK || s.Status != 502 {
+		t.Fatalf("a call whose caller left was heard: %+v", s)
+	}
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	do(context.Background(), closed.URL)
+	if s := health.State(); *s.OK || s.Failure != "unreachable" {
+		t.Fatalf("after no connection: %+v", s)
 	}
 }

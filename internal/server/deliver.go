@@ -75,6 +75,7 @@ func (s *Server) stream(c echo.Context, call *hexagon.Call, kind usage.Kind) err
 	// here (see idleBody), by cancelling this request only.
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
+	call.Health = s.hexHealth
 	resp, err := call.Do(ctx, s.upstream, r.Method, s.upstreamHeader(r.Header)) // GET or HEAD: service refuses the rest
 	if err != nil {
 		return err
@@ -250,7 +251,7 @@ func (s *Server) capabilities(c echo.Context, spec capsSpec) error {
 	// another set must not put a document fetched with one credential
 	// under another's name, for whoever joins the load.
 	e := rec.pinned()
-	call := &hexagon.Call{Tokens: e.Tokens, URL: spec.url}
+	call := &hexagon.Call{Tokens: e.Tokens, URL: spec.url, Health: s.hexHealth}
 	doc, hit, err := s.caps.Get(r.Context(), spec.cacheKey+e.Cred.Key(), func(ctx context.Context) (*capabilities.Document, error) {
 		ctx, cancel := context.WithTimeout(ctx, 2*s.cfg.UpstreamTimeout)
 		defer cancel()

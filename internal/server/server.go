@@ -18,6 +18,7 @@ import (
 	"github.com/hexprox/hexprox/internal/credstate"
 	"github.com/hexprox/hexprox/internal/guesslimit"
 	"github.com/hexprox/hexprox/internal/hexagon"
+	"github.com/hexprox/hexprox/internal/hexhealth"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/landing"
 	"github.com/hexprox/hexprox/internal/logsample"
@@ -71,6 +72,11 @@ type Options struct {
 	// Usage counts requests per organisation, key or credential; nil
 	// counts nothing (and no daily quota can be enforced).
 	Usage *usage.Counter
+	// Health is told how each call to Hexagon's data services went, and
+	// /healthz shows what it knows; app shares it with the token
+	// endpoint, so that token requests count too. nil means a recorder of
+	// the server's own (data calls alone).
+	Health *hexhealth.Recorder
 	// RequestLog receives the request lines, written by the server itself
 	// in slog's JSON shape (faster than through Log), with
 	// Settings.LogLevel and LogSample applied; nil means none are written.
@@ -92,8 +98,9 @@ type Server struct {
 
 	echo *echo.Echo
 	// upstream sends what calls to Hexagon send: tiles and maps
-	// (stream), documents (capabilities).
+	// (stream), documents (capabilities); hexHealth hears how they went.
 	upstream  http.RoundTripper
+	hexHealth *hexhealth.Recorder
 	userAgent []string // sent to Hexagon
 	caps      *capabilities.Cache
 	page      landing.Page
@@ -120,6 +127,9 @@ func New(o Options) *Server {
 	}
 	if o.Upstream == nil {
 		o.Upstream = hexagon.NewHTTPTransport(o.Settings.UpstreamTimeout)
+	}
+	if o.Health == nil {
+		o.Health = &hexhealth.Recorder{}
 	}
 	s := &Server{
 		cfg: o.Settings,
@@ -151,6 +161,7 @@ func New(o Options) *Server {
 	}
 	s.lines = &lineWriter{w: o.RequestLog, level: o.Settings.LogLevel, now: time.Now}
 	s.upstream = o.Upstream
+	s.hexHealth = o.Health
 	s.userAgent = []string{"HexProx/" + o.Version}
 
 	e := echo.New()
@@ -174,7 +185,19 @@ func (s *Server) home(c echo.Context) error {
 	return c.Blob(http.StatusOK, "text/html; charset=utf-8", s.page.HTML)
 }
 
+// health answers liveness: always 200 and "ok" while the process serves,
+// since a restart does not mend Hexagon. Whether Hexagon answers is in
+// "upstream" (hexhealth.State: when the last call ended, to which
+// endpoint, whether it succeeded, how it failed), for a monitor to alert
+// on; it names no URL, token or error text.
 func (s *Server) health(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, map[string]any{"status": "ok", "version": s.version, "goroutines": runtime.NumGoroutine()})
+	return c.JSON(http.StatusOK, healthAnswer{Status: "ok", Version: s.version, Goroutines: runtime.NumGoroutine(), Upstream: s.hexHealth.State()})
+}
+
+type healthAnswer struct {
+	Status     string          `json:"status"`
+	Version    string          `json:"version"`
+	Goroutines int             `json:"goroutines"`
+	Upstream   hexhealth.State `json:"upstream"`
 }

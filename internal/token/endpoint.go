@@ -25,6 +25,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/hexhealth"
 )
 
 // ErrRefused marks a token request that the endpoint refused because of the
@@ -87,6 +88,11 @@ type Endpoint struct {
 	// HashKey keys the credential fingerprints in its log lines
 	// (TOKEN_HASH_KEY; see credential.Fingerprint).
 	HashKey string
+	// Health, if not nil, is told how each token request went (after
+	// any switch between GET and POST): a token, a refusal of the
+	// credentials, another status, a timeout, no connection, or an answer
+	// that is not a token. A request whose context ended is not told.
+	Health *hexhealth.Recorder
 
 	usePost atomic.Bool
 }
@@ -118,7 +124,30 @@ func (e *Endpoint) fetch(ctx context.Context, cred credential.Credential) (*oaut
 			e.usePost.Store(!post)
 		}
 	}
+	if e.Health != nil && !errors.Is(err, context.Canceled) {
+		e.Health.Record(time.Now(), outcome(status, err))
+	}
 	return tok, err
+}
+
+// outcome judges a token request for Health from its HTTP status (0: none
+// came back) and the error fetchWith returned.
+func outcome(status int, err error) hexhealth.Outcome {
+	o := hexhealth.Outcome{Endpoint: hexhealth.Token, Status: status}
+	switch fe, _ := errors.AsType[*failure.Error](err); {
+	case err == nil:
+	case errors.Is(err, ErrRefused):
+		o.Failure = hexhealth.Refused
+	case status != 0:
+		o.Failure = hexhealth.Status
+	case fe != nil && fe.Kind == failure.UpstreamTimeout:
+		o.Failure = hexhealth.Timeout
+	case errors.Is(err, errNotAToken):
+		o.Failure = hexhealth.Invalid
+	default:
+		o.Failure = hexhealth.Unreachable
+	}
+	return o
 }
 
 // fetchWith makes one token request, in the POST form or in Hexagon's
@@ -224,15 +253,18 @@ func fetchError(ctx context.Context, err error) error {
 		return failure.FromRoundTrip(err, endpointName)
 	}
 	// x/oauth2's own errors, by the only thing that tells them apart.
-	cause := errors.New("unparseable token response")
+	cause := fmt.Errorf("%w: unparseable", errNotAToken)
 	switch msg := err.Error(); {
 	case strings.HasPrefix(msg, "oauth2: cannot fetch token:"):
 		return failure.New(failure.UpstreamFailed, endpointName+" is unreachable", errors.New("token response body unreadable"))
 	case strings.Contains(msg, "missing access_token"):
-		cause = errors.New("token response without access_token")
+		cause = fmt.Errorf("%w: without access_token", errNotAToken)
 	}
 	return failure.New(failure.UpstreamFailed, endpointName+" answered something that is not a token", cause)
 }
+
+// errNotAToken is the cause of an answer that is not a token.
+var errNotAToken = errors.New("token response")
 
 // statusError maps a non-200 token response. code is the OAuth error code,
 // kept only if it is a short plain word (it goes into logs).

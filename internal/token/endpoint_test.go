@@ -14,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
+	"github.com/hexprox/hexprox/internal/hexhealth"
 	"github.com/hexprox/hexprox/internal/testlog"
 )
 
@@ -387,5 +389,38 @@ func TestEndpointGetFormRedirect(t *testing.T) {
 	defer mu.Unlock()
 	if len(seen) != 2 || seen[1] != "GET /elsewhere?x=1 " || !strings.HasPrefix(seen[0], "GET /token?") {
 		t.Fatalf("requests %q", seen)
+	}
+}
+
+// Health hears each token request once, by its final answer: a switch to
+// POST is one request that worked; a refusal of the credentials says so,
+// with the status; a request whose context ended is not heard.
+func TestEndpointTellsHealth(t *testing.T) {
+	s := &tokenServer{post: true, body: `{"access_token":"%s","token_type":"Bearer","expires_in":3600}`}
+	ep, _, _ := handEndpoint(t, s, "/token")
+	health := &hexhealth.Recorder{}
+	ep.Health = health
+	if _, err := ep.Source(context.Background(), good).Token(); err != nil {
+		t.Fatal(err)
+	}
+	if st := health.State(); st.OK == nil || !*st.OK || st.Endpoint != "token" || st.LastFailure != nil {
+		t.Fatalf("after a token by POST, on the second try: %+v", st)
+	}
+	if _, err := ep.Source(context.Background(), credential.Credential{ID: good.ID, Secret: "wrong"}).Token(); err == nil {
+		t.Fatal("a wrong secret got a token")
+	}
+	if st := health.State(); *st.OK || st.Failure != "refused" || st.Status != 401 {
+		t.Fatalf("after a refusal: %+v", st)
+	}
+	if _, err := ep.Source(context.Background(), good).Token(); err != nil {
+		t.Fatal(err)
+	}
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := ep.Source(gone, good).Token(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("want context.Canceled, got %v", err)
+	}
+	if st := health.State(); !*st.OK {
+		t.Fatalf("a request whose context ended was heard: %+v", st)
 	}
 }
