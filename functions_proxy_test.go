@@ -170,6 +170,7 @@ func startHandler(t *testing.T, env ...string) (port int, output *testlog.Buffer
 		"FUNCTIONS_CUSTOMHANDLER_PORT="+strconv.Itoa(port),
 		"FUNCTIONS_CUSTOMHANDLER_WORKER_ID=worker-1",
 		"FUNCTIONS_APP_ROOT_PATH="+root,
+		"USAGE_DIR="+t.TempDir(), // not the user's own report; env may name another
 	)
 	cmd.Env = append(cmd.Env, env...)
 	output = &testlog.Buffer{}

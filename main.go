@@ -160,7 +160,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("invalid settings:\n%w", err)
 	}
-	a, err := app.New(cfg, app.Options{LogOut: logOut, Version: version})
+	a, err := app.New(cfg, app.Options{LogOut: logOut, Version: fullVersion(debug.ReadBuildInfo)})
 	if err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
 	}
-	a.Log.Info("listening", "addr", ln.Addr().String(), "version", version, "settings", cfg)
+	a.Log.Info("listening", "addr", ln.Addr().String(), "version", fullVersion(debug.ReadBuildInfo), "settings", cfg)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -219,7 +219,8 @@ func BenchmarkStreamBaseline(b *testing.B) {
 	benchStream(b, rp, "/streaming/wmts?/1.0.0/HxGN_Imagery/default/WebMercator/5/10/12.jpg&access_token="+url.QueryEscape(tok.AccessToken), nil, len(fake.JPEG()))
 }
 
-// BenchmarkRedirectKey is BenchmarkRedirectREST through a /v2 API key.
+// BenchmarkRedirectKey is BenchmarkRedirectREST through a /v2 API key
+// whose record opts in to redirects (keys stream their tiles otherwise).
 func BenchmarkRedirectKey(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "keys.json")
 	if err := filestore.Init(path); err != nil {
@@ -230,7 +231,7 @@ func BenchmarkRedirectKey(b *testing.B) {
 		b.Fatal(err)
 	}
 	key, _ := keys.New()
-	if err := store.Create(context.Background(), key, keys.Record{Org: "Bench", Enabled: true, Sets: []credential.Credential{{ID: clientID, Secret: clientSecret}}}); err != nil {
+	if err := store.Create(context.Background(), key, keys.Record{Org: "Bench", Enabled: true, Redirect: true, Sets: []credential.Credential{{ID: clientID, Secret: clientSecret}}}); err != nil {
 		b.Fatal(err)
 	}
 	s, _ := benchServerWith(b, map[string]string{"KEYS_FILE": path}, nil)
