@@ -10,18 +10,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
-	"github.com/hexprox/hexprox/internal/testlog"
 )
 
 // TestHostJSONProxiesWithForwardingFallback: Flex hosts proxy; hosts
@@ -146,59 +141,6 @@ func TestProxyModelMatchesHostSource(t *testing.T) {
 	}
 }
 
-// startHandler starts the built handler in a fresh app root as the host
-// does and waits until it answers GET /. stop sends SIGTERM and waits.
-func startHandler(t *testing.T, env ...string) (port int, output *testlog.Buffer) {
-	t.Helper()
-	bin, err := buildHandler()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := t.TempDir()
-	for _, f := range []string{"host.json", "wmts/function.json"} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.MkdirAll(filepath.Join(root, filepath.Dir(f)), 0o755)
-		os.WriteFile(filepath.Join(root, f), b, 0o644)
-	}
-	port = freePort(t)
-	cmd := exec.Command(bin)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(),
-		"FUNCTIONS_CUSTOMHANDLER_PORT="+strconv.Itoa(port),
-		"FUNCTIONS_CUSTOMHANDLER_WORKER_ID=worker-1",
-		"FUNCTIONS_APP_ROOT_PATH="+root,
-		"USAGE_DIR="+t.TempDir(), // not the user's own report; env may name another
-	)
-	cmd.Env = append(cmd.Env, env...)
-	output = &testlog.Buffer{}
-	cmd.Stdout, cmd.Stderr = output, output
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-			t.Error("handler did not stop after SIGTERM")
-		}
-	})
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(25 * time.Millisecond) {
-		if resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/"); err == nil {
-			resp.Body.Close()
-			return port, output
-		}
-	}
-	t.Fatalf("handler did not answer GET / within 30 s; output:\n%s", output.String())
-	return 0, nil
-}
-
 // pathSegment is how a browser's encodeURIComponent writes standard
 // base64 into a path: '/', '+' and '=' percent-encoded.
 func pathSegment(v string) string {
@@ -218,7 +160,8 @@ func TestHandlerUnderProxyingHost(t *testing.T) {
 	}
 
 	// TRUSTED_HOPS is left to auto, as the README tells Functions users.
-	port, output := startHandler(t, "HEXAGON_URL="+upstream.URL, "GUESS_LIMIT=2")
+	h := startHandler(t, "HEXAGON_URL="+upstream.URL, "GUESS_LIMIT=2")
+	port, output := h.port, h.output
 	fh := flexHost{port: port, peer: "203.0.113.7", host: "maps.example.org", scheme: "https"}
 
 	credPath := "/wmts/" + idSeg + "/" + secretSeg

@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -194,63 +195,95 @@ func forward(t *testing.T, port int, method, path, rawQuery string, hdr http.Hea
 	return resp
 }
 
-func TestHandlerUnderFunctionsHostContract(t *testing.T) {
+// hostedHandler is the built handler started as the Functions host
+// starts it.
+type hostedHandler struct {
+	port   int
+	output *testlog.Buffer // its stdout and stderr
+	stop   func() error    // SIGTERM, then the exit's error; also run at cleanup
+}
+
+// startHandler starts the built handler in a fresh app root laid out as
+// the host lays it out (host.json, wmts/function.json), with the host's
+// variables and a USAGE_DIR of the test's own (not the user's report),
+// then env; and waits, as the host does, until it answers GET / (polled
+// every 25 ms for up to 30 s).
+func startHandler(t *testing.T, env ...string) *hostedHandler {
+	t.Helper()
 	bin, err := buildHandler()
 	if err != nil {
 		t.Fatal(err)
 	}
+	root := t.TempDir()
+	for _, f := range []string{"host.json", "wmts/function.json"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Join(root, filepath.Dir(f)), 0o755)
+		os.WriteFile(filepath.Join(root, f), b, 0o644)
+	}
+	h := &hostedHandler{port: freePort(t), output: &testlog.Buffer{}}
+	cmd := exec.Command(bin)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(),
+		"FUNCTIONS_CUSTOMHANDLER_PORT="+strconv.Itoa(h.port),
+		"FUNCTIONS_CUSTOMHANDLER_WORKER_ID=worker-1",
+		"FUNCTIONS_APP_ROOT_PATH="+root,
+		"USAGE_DIR="+t.TempDir(),
+	)
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Stdout, cmd.Stderr = h.output, h.output
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var once sync.Once
+	var stopErr error
+	h.stop = func() error {
+		once.Do(func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case err := <-exited:
+				if err != nil {
+					stopErr = fmt.Errorf("exit after SIGTERM: %w", err)
+				}
+			case <-time.After(15 * time.Second):
+				cmd.Process.Kill()
+				stopErr = errors.New("handler did not stop after SIGTERM")
+			}
+		})
+		return stopErr
+	}
+	t.Cleanup(func() {
+		if err := h.stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(25 * time.Millisecond) {
+		if resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(h.port) + "/"); err == nil {
+			resp.Body.Close()
+			return h
+		}
+	}
+	t.Fatalf("handler did not answer GET / within 30 s; output:\n%s", h.output.String())
+	return nil
+}
+
+func TestHandlerUnderFunctionsHostContract(t *testing.T) {
 	fake := fakehexagon.New(fakehexagon.Options{})
 	const id, secret = "functions-client", "functions/secret+="
 	fake.AddClient(id, secret)
 	upstream := httptest.NewServer(fake)
 	defer upstream.Close()
 
-	// The app root, as the host lays it out.
-	root := t.TempDir()
-	for _, f := range []string{"host.json", "wmts/function.json"} {
-		b, _ := os.ReadFile(f)
-		os.MkdirAll(filepath.Join(root, filepath.Dir(f)), 0o755)
-		os.WriteFile(filepath.Join(root, f), b, 0o644)
-	}
-	port := freePort(t)
-	cmd := exec.Command(bin)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(),
-		"FUNCTIONS_CUSTOMHANDLER_PORT="+strconv.Itoa(port),
-		"FUNCTIONS_CUSTOMHANDLER_WORKER_ID=worker-1",
-		"FUNCTIONS_APP_ROOT_PATH="+root,
+	start := time.Now()
+	h := startHandler(t,
 		"PORT=1", // must lose to FUNCTIONS_CUSTOMHANDLER_PORT
 		"HEXAGON_URL="+upstream.URL,
-		"USAGE_DIR="+t.TempDir(), // not the user's own report
 	)
-	stdout := &testlog.Buffer{}
-	cmd.Stdout = stdout
-	cmd.Stderr = stdout
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-		}
-	}()
-
-	// Readiness: the host polls GET / every 25 ms for up to 30 s.
-	ready := false
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(25 * time.Millisecond) {
-		resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/")
-		if err == nil {
-			resp.Body.Close()
-			ready = true
-			break
-		}
-	}
-	if !ready {
-		t.Fatalf("handler did not answer GET / within 30 s; output:\n%s", stdout.String())
-	}
+	port, stdout := h.port, h.output
 	t.Logf("handler ready after %v (Functions host allows 30 s)", time.Since(start).Round(time.Millisecond))
 
 	credPath := "/wmts/" + credential.Encode(id) + "/" + credential.Encode(secret)
@@ -300,14 +333,8 @@ func TestHandlerUnderFunctionsHostContract(t *testing.T) {
 	}
 
 	// The host stops workers with SIGTERM: a clean exit.
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, stdout.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("handler did not stop after SIGTERM")
+	if err := h.stop(); err != nil {
+		t.Fatalf("%v\n%s", err, stdout.String())
 	}
 
 	// Every stdout line is a JSON log record without secrets.
