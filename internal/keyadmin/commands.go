@@ -8,14 +8,13 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/keys"
+	"github.com/hexprox/hexprox/internal/termtext"
 )
 
 // minPrefix is the shortest key prefix that names a key.
@@ -421,16 +420,9 @@ func dash(s string) string {
 	return printable(s)
 }
 
-// printable shows a record's text with its control characters escaped:
-// a record can come from another admin or the original HexProx, and an
-// escape sequence in an org name must not drive the admin's terminal.
-func printable(s string) string {
-	if strings.IndexFunc(s, unicode.IsControl) < 0 {
-		return s
-	}
-	q := strconv.QuoteToGraphic(s)
-	return q[1 : len(q)-1]
-}
+// printable shows a record's text on the admin's terminal, its control
+// characters escaped.
+func printable(s string) string { return termtext.Printable(s) }
 
 // describe writes one key's details, never a secret or client id.
 func (c *cli) describe(w io.Writer, key string, r keys.Record, now time.Time) {

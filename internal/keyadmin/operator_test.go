@@ -154,6 +154,26 @@ func TestRotate(t *testing.T) {
 		if r := h.run(t, "", "rotate", soon, "--grace", "soonish"); r.err == nil || !strings.Contains(r.err.Error(), "--grace") {
 			t.Errorf("a bad grace: %v", r.err)
 		}
+
+		// A key rotated already is not rotated again: its successor would
+		// be left serving, unlinked, with no end.
+		if r := h.run(t, "", "rotate", old); r.err == nil || !strings.Contains(r.err.Error(), "rotated already, to "+next[:10]) {
+			t.Errorf("a second rotation: %v", r.err)
+		}
+		if n, _ := st.Get(t.Context(), old); n.ReplacedBy != next[:10] {
+			t.Errorf("a refused rotation changed the old key: replaced by %q", n.ReplacedBy)
+		}
+		// Only a key in use: not a revoked one (which the file store can
+		// read) nor an expired one.
+		revoked, _ := h.newKey(t, secret+"\n", "--org", "Gone", "--contact", "c@example.org", "--client-id", "placer-id")
+		h.mustRun(t, "", "revoke", revoked)
+		if r := h.run(t, "", "rotate", revoked); r.err == nil || !strings.Contains(r.err.Error(), "revoked") {
+			t.Errorf("rotating a revoked key: %v", r.err)
+		}
+		ended, _ := h.newKey(t, secret+"\n", "--org", "Ended", "--contact", "c@example.org", "--client-id", "placer-id", "--expires", "2026-01-01")
+		if r := h.run(t, "", "rotate", ended); r.err == nil || !strings.Contains(r.err.Error(), "is expired") {
+			t.Errorf("rotating an expired key: %v", r.err)
+		}
 	})
 }
 

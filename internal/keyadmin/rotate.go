@@ -45,11 +45,17 @@ func runRotate(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if unreadable(r) {
-		return fmt.Errorf("key %s is revoked, and Key Vault does not let a revoked key's record be read: enable it first, or make a new key", prefix(old))
-	}
+	// Only a key in use is rotated: a revoked or expired key has no
+	// holders to move (new --copy-credentials-from makes a fresh key),
+	// and a key rotated already has its successor, which a second
+	// rotation would leave serving unlinked, with no end.
 	if r.ReplacedBy != "" {
-		fmt.Fprintf(c.errOut, "note: key %s was rotated before (to %s…); rotating it again.\n", prefix(old), r.ReplacedBy)
+		return fmt.Errorf("key %s was rotated already, to %s…: rotate that key instead (or revoke this one now with: handler keys revoke %s)",
+			prefix(old), r.ReplacedBy, c.fingerprint(old))
+	}
+	if st := r.Status(now); st != keys.Active {
+		return fmt.Errorf("key %s is %s: only a key in use is rotated; make a new key with: handler keys new … --copy-credentials-from %s",
+			prefix(old), st, c.fingerprint(old))
 	}
 
 	next := r

@@ -22,6 +22,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/hexprox/hexprox/internal/termtext"
 	"github.com/hexprox/hexprox/internal/usage"
 )
 
@@ -164,7 +165,11 @@ func Write(w io.Writer, format, by string, from, to time.Time, lines []Line) err
 		// padded to their column's width, which AlignRight then keeps.
 		group := [][]string{slices.Clone(cols)}
 		for _, l := range lines {
-			group = append(group, groupCells(l, cols))
+			cells := groupCells(l, cols)
+			for i := range cells {
+				cells[i] = termtext.Printable(cells[i]) // names from records, on a terminal
+			}
+			group = append(group, cells)
 		}
 		group = append(group, append([]string{"TOTAL"}, make([]string, len(cols)-1)...))
 		for c := range cols {
@@ -391,6 +396,9 @@ func onlyOrg(rows []usage.Row, org string, from, to time.Time) ([]usage.Row, err
 		return nil, fmt.Errorf("usage: no organisation %q: nothing was counted from %s", org, period)
 	}
 	names := slices.Sorted(maps.Keys(seen))
+	for i, n := range names {
+		names[i] = termtext.Printable(n)
+	}
 	const most = 20
 	more := ""
 	if len(names) > most {

@@ -274,3 +274,24 @@ func TestHelp(t *testing.T) {
 		t.Errorf("unknown flag: %v", err)
 	}
 }
+
+// An organisation's name comes from a record (another admin's, or the
+// original HexProx's vault): its escape sequences must not reach the
+// admin's terminal, in the table or in an error.
+func TestNamesCannotDriveTheTerminal(t *testing.T) {
+	s := &usage.MemorySink{}
+	evil := usage.SubjectID{Org: "Evil\x1b]8;;https://evil.example\x1b\\click\x1b[2J\nFAKE\tROW", Key: "0badc0de"}
+	if err := s.Write(context.Background(), []usage.Row{{Hour: at(12, 9), Instance: "a", SubjectID: evil, Counts: usage.Counts{usage.TilesStreamed: 3}}}); err != nil {
+		t.Fatal(err)
+	}
+	out := runOut(t, s, "--by", "key")
+	err := run(context.Background(), []string{"--org", "nobody"}, io.Discard, opened(s), now)
+	if err == nil {
+		t.Fatal("--org nobody found someone")
+	}
+	for what, text := range map[string]string{"table": out, "error": err.Error()} {
+		if strings.ContainsAny(text, "\x1b\t") || !strings.Contains(text, `Evil\x1b]8;;https://evil.example\x1b\\click\x1b[2J\nFAKE\tROW`) {
+			t.Errorf("%s shows the name unescaped:\n%q", what, text)
+		}
+	}
+}

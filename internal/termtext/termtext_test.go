@@ -1,4 +1,4 @@
-package keyadmin
+package termtext
 
 import "testing"
 
@@ -9,8 +9,8 @@ func TestPrintableEscapesControlCharacters(t *testing.T) {
 		"evil\x1b]0;pwned\x07name": `evil\x1b]0;pwned\aname`,
 		"two\nlines":               `two\nlines`,
 	} {
-		if got := printable(in); got != want {
-			t.Errorf("printable(%q) = %q, want %q", in, got, want)
+		if got := Printable(in); got != want {
+			t.Errorf("Printable(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
