@@ -56,8 +56,7 @@ const (
 //   - AzureFunctionsJobHost__<host.json path>: overrides host.json,
 //     https://learn.microsoft.com/azure/azure-functions/functions-host-json#override-hostjson-values
 //     (the path's keys are checked in TestHostTelemetryRecordsNoPath).
-var platformSettings = []string{
-	requestPathSetting,
+var platformSettings = append([]string{
 	"AzureWebJobsStorage__accountName",
 	"AzureWebJobsStorage__blobServiceUri",
 	"AzureWebJobsStorage__queueServiceUri",
@@ -66,7 +65,7 @@ var platformSettings = []string{
 	"AzureWebJobsStorage__clientId",
 	"APPLICATIONINSIGHTS_CONNECTION_STRING",
 	"APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
-}
+}, pathSettings...)
 
 // flexDeprecated are app settings a Flex Consumption app must not have:
 // functionAppConfig replaces them,
@@ -82,12 +81,20 @@ var flexDeprecated = []string{
 	"AzureWebJobsStorage",
 }
 
-// requestPathSetting turns off host.json's
-// logging.applicationInsights.httpAutoCollectionOptions.enableHttpTriggerExtendedInfoCollection
-// (default true: "HTTP method, path, and response" in the host's request
-// telemetry, https://learn.microsoft.com/azure/azure-functions/functions-host-json#applicationinsightshttpautocollectionoptions).
-// Every HexProx path holds a credential or an API key.
-const requestPathSetting = "AzureFunctionsJobHost__logging__applicationInsights__httpAutoCollectionOptions__enableHttpTriggerExtendedInfoCollection"
+// pathSettings turn off what of the Functions host's telemetry records
+// request URLs; every HexProx path holds a credential or an API key.
+//   - httpAutoCollectionOptions.enableHttpTriggerExtendedInfoCollection
+//     (default true: "HTTP method, path, and response" in the host's request
+//     telemetry, https://learn.microsoft.com/azure/azure-functions/functions-host-json#applicationinsightshttpautocollectionoptions);
+//   - enableDependencyTracking: in proxying mode the host's own call to the
+//     handler, whose URL is the client's path, is a dependency
+//     (Azure/azure-functions-host#11602, fixed only in hosts after PR #11609);
+//   - enableLiveMetrics: Live Metrics shows requests as they come.
+var pathSettings = []string{
+	"AzureFunctionsJobHost__logging__applicationInsights__httpAutoCollectionOptions__enableHttpTriggerExtendedInfoCollection",
+	"AzureFunctionsJobHost__logging__applicationInsights__enableDependencyTracking",
+	"AzureFunctionsJobHost__logging__applicationInsights__enableLiveMetrics",
+}
 
 type parameter struct {
 	Type          string         `json:"type"`
@@ -405,25 +412,32 @@ func TestLogSamplingFollowsTheREADME(t *testing.T) {
 // does not turn it back on.
 func TestHostTelemetryRecordsNoPath(t *testing.T) {
 	tpl := loadTemplate(t)
-	v, ok := tpl.resolve(tpl.appSettings(t)[requestPathSetting], nil)
-	if !ok || v != "false" {
-		t.Errorf("%s = %q, want false", requestPathSetting, v)
-	}
 	var host map[string]any
 	if err := json.Unmarshal(readFile(t, "host.json"), &host); err != nil {
 		t.Fatal(err)
 	}
-	// The setting's path, read in host.json: absent, or false.
-	var node any = host
-	keys := strings.Split(strings.TrimPrefix(requestPathSetting, "AzureFunctionsJobHost__"), "__")
-	for _, k := range keys {
-		m, _ := node.(map[string]any)
-		if node = m[k]; node == nil {
-			break
+	for _, setting := range pathSettings {
+		v, ok := tpl.resolve(tpl.appSettings(t)[setting], nil)
+		if !ok || v != "false" {
+			t.Errorf("%s = %q, want false", setting, v)
+		}
+		// The setting's path, read in host.json: absent, or false.
+		var node any = host
+		keys := strings.Split(strings.TrimPrefix(setting, "AzureFunctionsJobHost__"), "__")
+		for _, k := range keys {
+			m, _ := node.(map[string]any)
+			if node = m[k]; node == nil {
+				break
+			}
+		}
+		if node != nil && node != false {
+			t.Errorf("host.json sets %s to %v", strings.Join(keys, "."), node)
 		}
 	}
-	if node != nil && node != false {
-		t.Errorf("host.json sets %s to %v", strings.Join(keys, "."), node)
+	// YARP, which proxies each request, logs "Proxying to {url}" at
+	// Information: host.json keeps it to warnings.
+	if lvl := at(t, host, "logging", "logLevel", "Yarp"); lvl != "Warning" {
+		t.Errorf("host.json logging.logLevel.Yarp = %v, want Warning", lvl)
 	}
 }
 
