@@ -173,11 +173,11 @@ func Load(getenv func(string) string) (Config, error) {
 	c := Config{}
 
 	var err error
-	if c.HexagonURL, err = baseURL(get("HEXAGON_URL", DefaultHexagonURL)); err != nil {
+	if c.HexagonURL, err = BaseURL(get("HEXAGON_URL", DefaultHexagonURL)); err != nil {
 		bad("HEXAGON_URL", "%v", err)
 	}
 	if v := get("PUBLIC_BASE_URL", ""); v != "" {
-		if c.PublicBaseURL, err = baseURL(v); err != nil {
+		if c.PublicBaseURL, err = BaseURL(v); err != nil {
 			bad("PUBLIC_BASE_URL", "%v", err)
 		}
 	}
@@ -506,11 +506,12 @@ func duration(v string) (time.Duration, error) {
 	return d, nil
 }
 
-// baseURL validates an absolute http(s) URL without query, fragment or
-// user info, and returns it without a trailing slash.
+// BaseURL validates an absolute http(s) URL without query, fragment or
+// user info (HEXAGON_URL, PUBLIC_BASE_URL, and the keys CLI's), and
+// returns it without a trailing slash.
 // A value with user info, a query or a fragment may hold a password or a
 // token, so errors do not repeat it.
-func baseURL(v string) (string, error) {
+func BaseURL(v string) (string, error) {
 	u, err := url.Parse(v)
 	shown := shownURL(v)
 	switch {

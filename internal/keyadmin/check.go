@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -22,15 +21,15 @@ const checkTimeout = 30 * time.Second
 // hexagonURL returns Hexagon's base URL (Env.HexagonURL, HEXAGON_URL), as
 // the server resolves it.
 func (c *cli) hexagonURL() (string, error) {
-	v := strings.TrimRight(strings.TrimSpace(c.env.HexagonURL), "/")
+	v := strings.TrimSpace(c.env.HexagonURL)
 	if v == "" {
 		return config.DefaultHexagonURL, nil
 	}
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.User != nil {
-		return "", fmt.Errorf("%w: HEXAGON_URL must be an http or https address such as %s", ErrUsage, config.DefaultHexagonURL)
+	u, err := config.BaseURL(v)
+	if err != nil {
+		return "", fmt.Errorf("%w: HEXAGON_URL: %v", ErrUsage, err)
 	}
-	return v, nil
+	return u, nil
 }
 
 // checkSets asks Hexagon's token endpoint, once per set, whether it
@@ -61,11 +60,11 @@ func (c *cli) checkSets(ctx context.Context, sets []credential.Credential, name 
 	return nil
 }
 
-// checkProblem is what an admin is told of a failed check: the failure's
-// own message, which never carries the secret or the URL with it.
 // setNumber names a new key's sets as its prompts do: "set 1", "set 2"….
 func setNumber(i int) string { return fmt.Sprintf("set %d", i+1) }
 
+// checkProblem is what an admin is told of a failed check: the failure's
+// own message, which never carries the secret or the URL with it.
 func checkProblem(err error) string {
 	var fe *failure.Error
 	switch {

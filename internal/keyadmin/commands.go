@@ -227,7 +227,7 @@ func runNew(ctx context.Context, c *cli, args []string) error {
 	fmt.Fprintf(c.out, "Created a key for %s (%s).\n\n", printable(r.Org), plural(len(r.Sets), "credential set"))
 	c.writeNewKey(key, baseURL)
 	fmt.Fprintf(c.out, "\nIt serves on every instance within about %s.\nAnyone holding these URLs can use the imagery: give them to %s only.\nRevoke with: handler keys revoke %s\n",
-		keys.DefaultListEvery, printable(r.Contact), c.fingerprint(key))
+		keys.DefaultListEvery, printable(r.Contact), c.fingerprint(key)+c.storeHint())
 	if r.Redirect {
 		fmt.Fprintf(c.out, "\nWith --redirect, desktop tiles and maps are redirected to Hexagon: the key holder receives Hexagon tokens,\n"+
 			"which keep working without the proxy, unlimited and uncounted, even after the key is revoked.\n")

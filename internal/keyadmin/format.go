@@ -4,12 +4,12 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/origin"
 )
 
@@ -40,11 +40,11 @@ func (c *cli) baseURL(flagValue string) (string, error) {
 	if v == "" {
 		return defaultBaseURL, nil
 	}
-	u, err := url.Parse(strings.TrimSpace(v))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return "", fmt.Errorf("%w: %s must be an http or https address such as https://hexprox.azurewebsites.net", ErrUsage, from)
+	u, err := config.BaseURL(strings.TrimSpace(v)) // as the server reads it
+	if err != nil {
+		return "", fmt.Errorf("%w: %s: %v", ErrUsage, from, err)
 	}
-	return strings.TrimRight(u.String(), "/"), nil
+	return u, nil
 }
 
 // parseWhen reads a time given on the command line: an RFC 3339 time, a

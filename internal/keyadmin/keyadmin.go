@@ -76,8 +76,9 @@ type Env struct {
 // piped, one line each from stdin. getenv supplies PUBLIC_BASE_URL,
 // HEXAGON_URL and TOKEN_HASH_KEY, the server's own settings.
 func OSEnv(keys func() (config.Keys, error), getenv func(string) string) Env {
+	get := func(name string) string { return strings.TrimSpace(getenv(name)) } // as config reads settings
 	env := Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Keys: keys,
-		PublicBaseURL: getenv("PUBLIC_BASE_URL"), HexagonURL: getenv("HEXAGON_URL"), HashKey: getenv("TOKEN_HASH_KEY")}
+		PublicBaseURL: get("PUBLIC_BASE_URL"), HexagonURL: get("HEXAGON_URL"), HashKey: get("TOKEN_HASH_KEY")}
 	if fd := int(os.Stdin.Fd()); term.IsTerminal(fd) {
 		env.ReadSecret = func(prompt string) (string, error) {
 			fmt.Fprint(os.Stderr, prompt)

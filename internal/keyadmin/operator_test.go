@@ -1,12 +1,15 @@
 package keyadmin
 
 import (
+	"context"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hexprox/hexprox/internal/fakehexagon"
 	"github.com/hexprox/hexprox/internal/keys"
+	"github.com/hexprox/hexprox/internal/keys/keystore"
 	"github.com/hexprox/hexprox/internal/keys/storetest"
 )
 
@@ -195,4 +198,46 @@ func TestEndpointFlag(t *testing.T) {
 			t.Errorf("a bad endpoint: %v", r.err)
 		}
 	})
+}
+
+// rotate --expires gives the new key an end of its own; without it, the
+// new key ends when the old one was to.
+func TestRotateWithANewExpiry(t *testing.T) {
+	bothStores(t, func(t *testing.T, h *harness) {
+		old, _ := h.newKey(t, "x-"+storetest.Key(t)+"\n", "--org", "Yearly", "--contact", "c@example.org", "--client-id", "y-id", "--expires", "30d")
+		r := h.mustRun(t, "", "rotate", old, "--expires", "365d")
+		next := keyPattern.FindString(r.out)
+		want := now.Add(365 * 24 * time.Hour)
+		if !strings.Contains(r.out, "Expires:      "+want.Format(time.RFC3339)) {
+			t.Errorf("rotate does not print the new key's expiry:\n%s", r.out)
+		}
+		st := h.assertStore(t)
+		if n, _ := st.Get(t.Context(), next); !n.Expires.Equal(want) {
+			t.Errorf("new key expires %v, want %v", n.Expires, want)
+		}
+		if o, _ := st.Get(t.Context(), old); !o.Expires.Equal(now.Add(7 * 24 * time.Hour)) {
+			t.Errorf("old key expires %v, want the grace end", o.Expires)
+		}
+		r = h.mustRun(t, "", "rotate", next, "--expires", "none")
+		if n, _ := st.Get(t.Context(), keyPattern.FindString(r.out)); !n.Expires.IsZero() {
+			t.Errorf("--expires none left %v", n.Expires)
+		}
+	})
+}
+
+// A command printed for the admin to run next opens the same store as
+// the one that printed it.
+func TestPrintedCommandsNameTheStoreFlag(t *testing.T) {
+	path := t.TempDir() + "/keys.json"
+	h := withHexagon(t, &harness{name: "file", opens: new(int), saw: new([]Settings), env: map[string]string{},
+		open: func(ctx context.Context, s Settings) (keys.Store, error) { return keystore.Open(ctx, s) }})
+	_, r := h.newKey(t, "s-"+storetest.Key(t)+"\n", "--file", path, "--org", "O", "--contact", "c@example.org", "--client-id", "i")
+	line := regexp.MustCompile(`Revoke with: (handler keys revoke .*)`).FindStringSubmatch(r.out)
+	if line == nil || !strings.HasSuffix(line[1], " --file "+path) {
+		t.Fatalf("the revoke hint does not name the file:\n%s", r.out)
+	}
+	args := strings.Fields(strings.TrimPrefix(line[1], "handler keys "))
+	if r := h.mustRun(t, "", args...); !strings.Contains(r.out, "Revoked key") {
+		t.Fatalf("the printed command: %s", r.out)
+	}
 }

@@ -21,6 +21,7 @@ const defaultGrace = "7d"
 func runRotate(ctx context.Context, c *cli, args []string) error {
 	fs := flag.NewFlagSet("rotate", flag.ContinueOnError)
 	grace := fs.String("grace", defaultGrace, "")
+	expires := fs.String("expires", "", "")
 	base := fs.String("base-url", "", "")
 	pos, err := c.parseFlags(fs, usageRotate, args)
 	if err != nil {
@@ -37,6 +38,17 @@ func runRotate(ctx context.Context, c *cli, args []string) error {
 			return usageError("--grace: "+err.Error(), usageRotate)
 		}
 	}
+	// The new key's end: the old one's unless --expires says otherwise
+	// ("none": no end).
+	newEnd, keepEnd := time.Time{}, true
+	if e := strings.TrimSpace(*expires); e != "" {
+		keepEnd = false
+		if !strings.EqualFold(e, "none") {
+			if newEnd, err = parseWhen(e, now); err != nil {
+				return usageError("--expires: "+err.Error(), usageRotate)
+			}
+		}
+	}
 	baseURL, err := c.baseURL(*base)
 	if err != nil {
 		return err
@@ -51,16 +63,19 @@ func runRotate(ctx context.Context, c *cli, args []string) error {
 	// rotation would leave serving unlinked, with no end.
 	if r.ReplacedBy != "" {
 		return fmt.Errorf("key %s was rotated already, to %s…: rotate that key instead (or revoke this one now with: handler keys revoke %s)",
-			prefix(old), r.ReplacedBy, c.fingerprint(old))
+			prefix(old), r.ReplacedBy, c.fingerprint(old)+c.storeHint())
 	}
 	if st := r.Status(now); st != keys.Active {
 		return fmt.Errorf("key %s is %s: only a key in use is rotated; make a new key with: handler keys new … --copy-credentials-from %s",
-			prefix(old), st, c.fingerprint(old))
+			prefix(old), st, c.fingerprint(old)+c.storeHint())
 	}
 
 	next := r
 	next.Enabled, next.NotBefore, next.Created = true, time.Time{}, time.Time{}
 	next.Replaces, next.ReplacedBy = stem(old), ""
+	if !keepEnd {
+		next.Expires = newEnd
+	}
 	key, err := keys.New()
 	if err != nil {
 		return err
@@ -74,9 +89,10 @@ func runRotate(ctx context.Context, c *cli, args []string) error {
 	}
 	fmt.Fprintf(c.out, "Rotated key %s (%s): the new key has the same record.\n\n", prefix(old), printable(r.Org))
 	c.writeNewKey(key, baseURL)
+	fmt.Fprintf(c.out, "Expires:      %s\n", formatTime(next.Expires))
 	if err := store.Update(ctx, old, r); err != nil {
 		return fmt.Errorf("the new key was made, but the old key's expiry could not be set: %w\n"+
-			"set it with: handler keys set %s --expires %s", explain(err, old), c.fingerprint(old), r.Expires.Format(time.RFC3339))
+			"set it with: handler keys set %s --expires %s", explain(err, old), c.fingerprint(old)+c.storeHint(), r.Expires.Format(time.RFC3339))
 	}
 	fmt.Fprintf(c.out, "\nThe old key %s (%s) serves until %s, then expires.\nGive the new URLs to %s; both keys count under %s.\n",
 		prefix(old), c.fingerprint(old), formatTime(r.Expires), printable(r.Contact), printable(r.Org))

@@ -52,6 +52,29 @@ func (c *cli) settings() (Settings, error) {
 	return keystore.FromConfig(k), nil
 }
 
+// storeHint is what a command printed for the admin to run next must
+// repeat of this one's store flags (--file, --vault), so that it opens
+// the same store.
+func (c *cli) storeHint() string {
+	switch {
+	case c.fileFlag != "":
+		return " --file " + shellQuote(c.fileFlag)
+	case c.vaultFlag != "":
+		return " --vault " + shellQuote(c.vaultFlag)
+	}
+	return ""
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@%+=,", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 // open opens the configured store.
 func (c *cli) open(ctx context.Context, create bool) (keys.Store, error) {
 	s, err := c.settings()

@@ -129,10 +129,13 @@ const usageRotate = `handler keys rotate KEY [--grace 7d] [--base-url URL]
 
   --grace WHEN     how long the old key keeps serving: 7d (the default),
                    48h, a date, or 0 to end it now
-  --base-url URL   the proxy's address (default PUBLIC_BASE_URL)
+  --expires WHEN   the new key's expiry (2027-12-31, 365d; none for no
+                   end); by default the old key's
+  --base-url URL   the proxy's address (default PUBLIC_BASE_URL, or
+                   http://localhost:8080)
 
   example:
-    handler keys rotate c005b740 --grace 14d
+    handler keys rotate c005b740 --grace 14d --expires 365d
 `
 
 const usage = `handler keys: administer HexProx API keys (the /v2 URLs).
