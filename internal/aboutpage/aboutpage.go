@@ -10,9 +10,9 @@ import (
 	"bytes"
 	_ "embed"
 	"html/template"
-	"strconv"
 	"time"
 
+	"github.com/hexprox/hexprox/internal/humanize"
 	"github.com/hexprox/hexprox/internal/landing/csp"
 	"github.com/hexprox/hexprox/internal/landing/preview"
 )
@@ -77,8 +77,8 @@ var page = template.Must(template.New("about").Funcs(preview.Funcs()).Funcs(temp
 		return "bad"
 	},
 	"when":  func(t time.Time) string { return t.UTC().Format("2 January 2006, 15:04 UTC") },
-	"count": thousands,
-	"size":  size,
+	"count": humanize.Thousands,
+	"size":  humanize.Bytes,
 }).Parse(source))
 
 // Render returns the page for d and the Content-Security-Policy it must
@@ -112,39 +112,4 @@ func Render(d Data, tileOrigins ...string) (html []byte, policy string) {
 		}
 	}
 	return html, csp.Policy(html, src)
-}
-
-// thousands writes n with comma separators: 1234567 → "1,234,567".
-func thousands(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := n < 0
-	if neg {
-		s = s[1:]
-	}
-	var b []byte
-	for i := range len(s) {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b = append(b, ',')
-		}
-		b = append(b, s[i])
-	}
-	if neg {
-		return "-" + string(b)
-	}
-	return string(b)
-}
-
-// size writes a byte count in decimal units: 0 B, 999 B, 1.5 kB, 12.3 MB.
-func size(n int64) string {
-	if n < 1000 {
-		return strconv.FormatInt(n, 10) + " B"
-	}
-	v := float64(n)
-	for _, unit := range []string{"kB", "MB", "GB", "TB"} {
-		v /= 1000
-		if v < 999.95 || unit == "TB" {
-			return strconv.FormatFloat(v, 'f', 1, 64) + " " + unit
-		}
-	}
-	return "" // not reached
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/hexprox/hexprox/internal/humanize"
 	"github.com/hexprox/hexprox/internal/termtext"
 	"github.com/hexprox/hexprox/internal/usage"
 )
@@ -130,24 +131,8 @@ func values(c usage.Counts) []string {
 // tableValues are values for people: the byte count with its unit.
 func tableValues(c usage.Counts) []string {
 	v := values(c)
-	v[1+int(usage.BytesStreamed)] = Bytes(c[usage.BytesStreamed])
+	v[1+int(usage.BytesStreamed)] = humanize.Bytes(c[usage.BytesStreamed])
 	return v
-}
-
-// Bytes writes a byte count for people, in decimal (SI) units as
-// storage and network bills count them: "512 B", "100.0 kB", "1.2 MB".
-func Bytes(n int64) string {
-	if n < 1000 && n > -1000 {
-		return strconv.FormatInt(n, 10) + " B"
-	}
-	f := float64(n)
-	for _, unit := range []string{"kB", "MB", "GB", "TB", "PB"} {
-		f /= 1000
-		if f < 999.95 && f > -999.95 || unit == "PB" {
-			return strconv.FormatFloat(f, 'f', 1, 64) + " " + unit
-		}
-	}
-	panic("unreachable")
 }
 
 // Write prints lines in format table, csv or json. The table is for
@@ -241,6 +226,19 @@ func joinTab(cells []string) string {
 	return s
 }
 
+// options is the command line and its options, which Help shows and a
+// malformed command line's error repeats.
+const options = `handler usage [options]
+  --from DATE      first day, YYYY-MM-DD (default: the first of this month)
+  --to DATE        last day, inclusive (default: today)
+  --by WHAT        one line per org (default), key, day or hour
+  --org ORG        only this organisation (case-insensitive, whole name)
+  --format FORMAT  table (default; bytes with units), csv or json (plain
+                   integers)
+  --svg FILE       also write a chart of requests per day, stacked by
+                   organisation (the 9 largest; the rest as "others"),
+                   to FILE`
+
 // Help is the text `handler usage -h` prints.
 const Help = `handler usage: requests per organisation, key, day or hour, from the
 counts every instance of HexProx writes.
@@ -251,16 +249,7 @@ Days are UTC. An organisation is an API key's organisation, or
 "credential URL 1a2b3c4d" for a credential URL (/wmts/{id}/{secret}),
 named by the fingerprint the logs show as cred.
 
-handler usage [options]
-  --from DATE      first day, YYYY-MM-DD (default: the first of this month)
-  --to DATE        last day, inclusive (default: today)
-  --by WHAT        one line per org (default), key, day or hour
-  --org ORG        only this organisation (case-insensitive, whole name)
-  --format FORMAT  table (default; bytes with units), csv or json (plain
-                   integers)
-  --svg FILE       also write a chart of requests per day, stacked by
-                   organisation (the 9 largest; the rest as "others"),
-                   to FILE
+` + options + `
 
   examples:
     handler usage
@@ -295,8 +284,7 @@ func RunWith(ctx context.Context, args []string, stdout io.Writer, open func(con
 var ErrUsage = errors.New("usage")
 
 func usageError(format string, a ...any) error {
-	opts := Help[strings.Index(Help, "handler usage ["):strings.Index(Help, "\n  examples:")]
-	return fmt.Errorf("%w: %s\n\n%s", ErrUsage, fmt.Sprintf(format, a...), strings.TrimRight(opts, "\n"))
+	return fmt.Errorf("%w: %s\n\n%s", ErrUsage, fmt.Sprintf(format, a...), options)
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer, open func(context.Context) (usage.Source, error), now time.Time) error {

@@ -197,17 +197,6 @@ func tableCells(t *testing.T, table string) []map[string]string {
 	return out
 }
 
-func TestBytesHaveUnits(t *testing.T) {
-	for n, want := range map[int64]string{
-		0: "0 B", 999: "999 B", 1000: "1.0 kB", 99999: "100.0 kB", 1_234_567: "1.2 MB",
-		999_949: "999.9 kB", 999_960: "1.0 MB", 5 << 30: "5.4 GB", 1 << 40: "1.1 TB", 3e18: "3000.0 PB",
-	} {
-		if got := Bytes(n); got != want {
-			t.Errorf("Bytes(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
-
 func TestUsageErrors(t *testing.T) {
 	src := fixture(t)
 	for _, args := range [][]string{

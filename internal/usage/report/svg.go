@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/hexprox/hexprox/internal/humanize"
 	"github.com/hexprox/hexprox/internal/usage"
 )
 
@@ -53,8 +53,11 @@ func WriteSVG(w io.Writer, rows []usage.Row, first, last time.Time, org string) 
 	days := int(last.Sub(first).Hours()/24) + 1
 	per := map[string]*series{}
 	for _, r := range rows {
+		if r.Hour.Before(first) { // int() would round the hours before first to day 0
+			continue
+		}
 		d := int(r.Hour.Sub(first).Hours() / 24)
-		if d < 0 || d >= days {
+		if d >= days {
 			continue
 		}
 		label := OrgLabel(r.SubjectID)
@@ -103,7 +106,7 @@ func WriteSVG(w io.Writer, rows []usage.Row, first, last time.Time, org string) 
 	if org != "" && len(all) > 0 {
 		title = "Requests per day, " + all[0].label + ", " + period
 	}
-	subtitle := thousands(sum) + " requests"
+	subtitle := humanize.Thousands(sum) + " requests"
 	if len(per) > 1 {
 		subtitle += fmt.Sprintf(" from %d organisations", len(per))
 	}
@@ -129,7 +132,7 @@ func WriteSVG(w io.Writer, rows []usage.Row, first, last time.Time, org string) 
 	b.WriteString(`<g class="yticks">` + "\n")
 	for v := int64(0); v <= top; v += step {
 		fmt.Fprintf(b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/><text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n",
-			left, y(v), left+plotW, y(v), left-6, y(v)+4, thousands(v))
+			left, y(v), left+plotW, y(v), left-6, y(v)+4, humanize.Thousands(v))
 	}
 	b.WriteString("</g>\n")
 	fmt.Fprintf(b, `<g class="axes" stroke="#333"><line x1="%d" y1="%d" x2="%d" y2="%.0f"/><line x1="%d" y1="%.0f" x2="%d" y2="%.0f"/></g>`+"\n",
@@ -150,7 +153,7 @@ func WriteSVG(w io.Writer, rows []usage.Row, first, last time.Time, org string) 
 			}
 			fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s, %s: %s requests</title></rect>`+"\n",
 				float64(left)+bw*float64(d)+bw*0.1, y(base[d]+n), bw*0.8, y(base[d])-y(base[d]+n),
-				esc(s.label), first.AddDate(0, 0, d).Format(time.DateOnly), thousands(n))
+				esc(s.label), first.AddDate(0, 0, d).Format(time.DateOnly), humanize.Thousands(n))
 			base[d] += n
 		}
 		b.WriteString("</g>\n")
@@ -164,7 +167,7 @@ func WriteSVG(w io.Writer, rows []usage.Row, first, last time.Time, org string) 
 			name = string(r[:legendChars-1]) + "…"
 		}
 		fmt.Fprintf(b, `<rect x="%d" y="%d" width="12" height="12" fill="%s"/><text x="%d" y="%d"><title>%s</title>%s (%s)</text>`+"\n",
-			left+plotW+20, ly, palette[i], left+plotW+38, ly+10, esc(s.label), esc(name), thousands(s.total))
+			left+plotW+20, ly, palette[i], left+plotW+38, ly+10, esc(s.label), esc(name), humanize.Thousands(s.total))
 	}
 	b.WriteString("</g>\n</svg>\n")
 	return b.Flush()
@@ -183,16 +186,4 @@ func niceStep(peak int64) int64 {
 			return s
 		}
 	}
-}
-
-// thousands writes n with comma thousands separators: 12,345.
-func thousands(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	if n < 0 {
-		return "-" + thousands(-n)
-	}
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }

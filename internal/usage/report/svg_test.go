@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hexprox/hexprox/internal/humanize"
 	"github.com/hexprox/hexprox/internal/usage"
 )
 
@@ -244,7 +245,7 @@ func TestSVGSeriesHaveDistinctColours(t *testing.T) {
 			if want := fmt.Sprintf("others, %d organisations", n-9); others.org != want {
 				t.Errorf("last series %q, want %q", others.org, want)
 			}
-			if want := fmt.Sprintf("others, %d organisations (%s)", n-9, thousands(sum)); c.legend[9].text != want {
+			if want := fmt.Sprintf("others, %d organisations (%s)", n-9, humanize.Thousands(sum)); c.legend[9].text != want {
 				t.Errorf("others' legend %q, want %q", c.legend[9].text, want)
 			}
 			if b := others.bars[0]; math.Abs(c.valueAt(b.y)-c.valueAt(b.y+b.height)-float64(sum)) > float64(c.ticks[len(c.ticks)-1].value)/600 {
