@@ -133,7 +133,7 @@ func yarpEncodePath(p string) string {
 func TestProxyModelMatchesHostSource(t *testing.T) {
 	// YARP's own test: "/path/%2F%20" as a PathString goes out as
 	// "/path/%252F%2520" (RequestUtilitiesTests.MakeDestinationAddress).
-	if got := yarpEncodePath("/path/%2F "); got != "/path/%252F%20" {
+	if got := yarpEncodePath("/path/%2F%20"); got != "/path/%252F%2520" {
 		t.Fatalf("yarpEncodePath: %q", got)
 	}
 	if got := yarpEncodePath(kestrelPath("/wmts/YT4%2FfnNl%2BY3J%3D/x%20y")); got != "/wmts/YT4%252FfnNl+Y3J=/x%20y" {

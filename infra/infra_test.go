@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/hexprox/hexprox/internal/config"
+	"github.com/hexprox/hexprox/internal/requiretools"
 )
 
 // Built-in role definition ids, from Microsoft's list of Azure built-in
@@ -254,14 +255,12 @@ func (tpl template) appSettings(t *testing.T) map[string]any {
 	return settings
 }
 
-func TestEveryParameterHasADefaultOrADescription(t *testing.T) {
+// TestEveryParameterHasADescription: the portal's form shows it, and a
+// parameter without a default must say what to give.
+func TestEveryParameterHasADescription(t *testing.T) {
 	tpl := loadTemplate(t)
 	for name, p := range tpl.Parameters {
-		desc, _ := p.Metadata["description"].(string)
-		if p.DefaultValue == nil && strings.TrimSpace(desc) == "" {
-			t.Errorf("parameter %s has neither a default nor a description", name)
-		}
-		if strings.TrimSpace(desc) == "" {
+		if desc, _ := p.Metadata["description"].(string); strings.TrimSpace(desc) == "" {
 			t.Errorf("parameter %s: the portal's Deploy to Azure form shows metadata.description; give one", name)
 		}
 	}
@@ -328,6 +327,9 @@ func TestFunctionAppIsAFlexConsumptionCustomHandler(t *testing.T) {
 	if m == nil {
 		t.Fatal("instanceMemoryMB is not a parameter")
 	}
+	if len(tpl.Parameters[m[1]].AllowedValues) == 0 {
+		t.Errorf("%s must list the memory sizes Flex offers as its allowedValues", m[1])
+	}
 	for _, v := range tpl.Parameters[m[1]].AllowedValues {
 		if f, _ := v.(float64); f != 512 && f != 2048 && f != 4096 {
 			t.Errorf("instanceMemoryMB allows %v, which Flex does not offer", v)
@@ -371,11 +373,11 @@ func TestApplicationInsightsIsWorkspaceBasedWithEntraIngestion(t *testing.T) {
 		t.Errorf("WorkspaceResourceId = %q, want the template's workspace", ws)
 	}
 	settings := tpl.appSettings(t)
-	if want, _ := at(t, ai.Properties, "DisableLocalAuth").(bool); want {
-		auth, _ := settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"].(string)
-		if !strings.Contains(auth, "Authorization=AAD") || !strings.Contains(auth, "reference(variables('identityId')") {
-			t.Errorf("local auth is off, so APPLICATIONINSIGHTS_AUTHENTICATION_STRING must name the app's identity; it is %q", auth)
-		}
+	// Ingestion with the app's identity only, as the README says.
+	want(t, "Application Insights DisableLocalAuth", at(t, ai.Properties, "DisableLocalAuth"), true)
+	auth, _ := settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"].(string)
+	if !strings.Contains(auth, "Authorization=AAD") || !strings.Contains(auth, "reference(variables('identityId')") {
+		t.Errorf("local auth is off, so APPLICATIONINSIGHTS_AUTHENTICATION_STRING must name the app's identity; it is %q", auth)
 	}
 	if _, ok := settings["APPLICATIONINSIGHTS_CONNECTION_STRING"]; !ok {
 		t.Error("APPLICATIONINSIGHTS_CONNECTION_STRING is not set: no logs would reach Application Insights")
@@ -764,7 +766,8 @@ func TestMainBicepOnlyWrapsTheTemplate(t *testing.T) {
 	}
 }
 
-// zipMembers reads what azure.yaml's posix prepackage hook zips.
+// azureYAML checks azure.yaml's fixed lines and returns its posix
+// prepackage hook's build command and the members it zips.
 func azureYAML(t *testing.T) (string, []string) {
 	t.Helper()
 	src := string(readFile(t, "azure.yaml"))
@@ -890,7 +893,7 @@ func funcignored(patterns []string, rel string) bool {
 // function folders may go.
 func TestFuncignoreShipsOnlyWhatTheHostRuns(t *testing.T) {
 	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git is not installed: cannot list the repository's files")
+		requiretools.Missing(t, "git is not installed: cannot list the repository's files")
 	}
 	var patterns []string
 	for _, line := range strings.Split(string(readFile(t, ".funcignore")), "\n") {
@@ -902,7 +905,7 @@ func TestFuncignoreShipsOnlyWhatTheHostRuns(t *testing.T) {
 	cmd.Dir = repoRoot
 	out, err := cmd.Output()
 	if err != nil {
-		t.Skipf("git ls-files: %v (not a checkout?)", err)
+		requiretools.Missing(t, "git ls-files: %v (not a checkout?)", err)
 	}
 	files := strings.Fields(string(out))
 	// What a build leaves behind, gitignored but in the folder VS Code packages.
