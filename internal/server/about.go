@@ -8,7 +8,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hexprox/hexprox/internal/aboutpage"
-	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/publicurl"
@@ -107,7 +106,7 @@ func (s *Server) about(c echo.Context) error {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Add("Vary", "Accept")
 	if strings.Contains(c.Request().Header.Get("Accept"), "text/html") {
-		return s.aboutPage(c, info)
+		return s.aboutPage(c, info, k)
 	}
 	return c.JSON(http.StatusOK, info)
 }
@@ -115,7 +114,7 @@ func (s *Server) about(c echo.Context) error {
 // aboutPage renders aboutInfo for a browser: a small self-contained page
 // with a hash-based CSP, and for an active key a preview of its imagery
 // through its own addresses.
-func (s *Server) aboutPage(c echo.Context, info aboutInfo) error {
+func (s *Server) aboutPage(c echo.Context, info aboutInfo, k *keys.Key) error {
 	d := aboutpage.Data{Org: info.Org, Contact: info.Contact, Status: info.Status, WMTS: info.WMTS, WMS: info.WMS, Version: info.Version,
 		Redirect: info.Tiles == "redirected", Orders: info.Endpoint == keys.Orders.String(), Origins: strings.Join(info.Origins, ", ")}
 	if info.Expires != nil {
@@ -128,10 +127,10 @@ func (s *Server) aboutPage(c echo.Context, info aboutInfo) error {
 		d.Usage = &aboutpage.Usage{Today: pageCounts(info.Usage.Today), Month: pageCounts(info.Usage.Month)}
 	}
 	// The preview's tiles are image requests without an Origin header,
-	// answered as a desktop client's (deliver): a key that opts in to
-	// redirects sends them on to Hexagon, which the page's CSP must allow.
+	// answered as a desktop client's (deliver): those redirected go on to
+	// Hexagon, which the page's CSP must then allow.
 	var tileOrigins []string
-	if d.Redirect && s.cfg.TileMode != config.ModeProxy {
+	if s.redirects(k, false) {
 		tileOrigins = []string{s.cfg.HexagonURL}
 	}
 	html, policy := aboutpage.Render(d, tileOrigins...)

@@ -30,11 +30,24 @@ import (
 //     redirected (or to no one with TILE_MODE=redirect).
 func (s *Server) deliver(c echo.Context, call *hexagon.Call, redirected, streamed usage.Kind) error {
 	rec := recordOf(c)
-	if k := rec.in.principal.key; k != nil && !k.Redirects() ||
-		s.cfg.TileMode == config.ModeProxy || s.cfg.TileMode == config.ModeAuto && rec.in.browser {
+	if !s.redirects(rec.in.principal.key, rec.in.browser) {
 		return s.stream(c, call, streamed)
 	}
 	return s.redirect(c, call, redirected)
+}
+
+// redirects reports whether deliver answers a tile or map with a
+// redirect to Hexagon rather than streaming it: never for a key (nil for
+// a credential URL) whose record does not opt in, nor with
+// TILE_MODE=proxy; with TILE_MODE=auto, for all but allowed browsers.
+func (s *Server) redirects(key *keys.Key, browser bool) bool {
+	switch {
+	case key != nil && !key.Redirects(), s.cfg.TileMode == config.ModeProxy:
+		return false
+	case s.cfg.TileMode == config.ModeAuto:
+		return !browser
+	}
+	return true
 }
 
 // redirect answers with a 302 to Hexagon carrying a current token, counted

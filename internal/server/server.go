@@ -108,7 +108,7 @@ type Server struct {
 	wmtsMatch, wmsMatch capabilities.Matcher
 	// services are Hexagon's WMTS and WMS addresses (base URL and path)
 	// for each keys.Endpoint.
-	services [2]struct{ wmts, wms string }
+	services [keys.Orders + 1]struct{ wmts, wms string }
 }
 
 // MaxCapabilities caps what is read of an upstream capabilities document.
