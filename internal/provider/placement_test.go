@@ -108,7 +108,7 @@ func FuzzDropParams(f *testing.F) {
 			switch {
 			case j < len(kept) && p == kept[j] && !credential(p):
 				j++
-			case !credential(p) && q != "":
+			case !credential(p) && p != "": // an empty parameter may go with its "&"
 				t.Fatalf("DropParams(%q) = %q dropped %q", q, out, p)
 			}
 		}
