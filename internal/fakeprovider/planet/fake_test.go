@@ -212,7 +212,7 @@ func TestMosaicWithoutPermissionIs404(t *testing.T) {
 	f.AddKey(key, "open_mosaic")
 	resp, body := get(t, tiles+planet.TilesPath+"/closed_mosaic/gmap/0/0/0.png?api_key="+key, nil)
 	if resp.StatusCode != 404 {
-		t.Errorf("closed mosaic: %d %s", resp.StatusCode, body)
+		t.Errorf("closed mosaic: %d %.80q", resp.StatusCode, body)
 	}
 	if resp, _ := get(t, tiles+planet.TilesPath+"/open_mosaic/gmap/0/0/0.png?api_key="+key, nil); resp.StatusCode != 200 {
 		t.Errorf("open mosaic: %d", resp.StatusCode)
