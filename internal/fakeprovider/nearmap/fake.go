@@ -24,7 +24,9 @@
 // base; the REST tile path {base}/1.0.0/{layer}/{style}/{set}/{z}/{row}/{col}.jpg,
 // style "default" and tile matrix set "GoogleMapsCompatible" with levels
 // 0–21; that every URL in the capabilities carries the /apikey/{key} base
-// the request came to; X-Ratelimit-Remaining and X-Ratelimit-Reset (seconds
+// the request came to; that a request passes if any of the three places
+// holds a live key (so a placeholder path segment with the key in a
+// header or the query passes); X-Ratelimit-Remaining and X-Ratelimit-Reset (seconds
 // to the end of the window) and a Retry-After on the 429; one fixed window
 // for all requests; 401 in plain text for a wrong or missing key (on WMS
 // too, unless Switches.KeyExceptions); the WMS layer name, taken from

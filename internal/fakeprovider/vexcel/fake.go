@@ -12,7 +12,7 @@
 //   - the v2 OpenAPI document (api.vexcelgroup.com/v2/api-docs): the
 //     "ortho/wmts" tag (so /v2/ortho/wmts), the session token from
 //     auth/login and the long-lived api_key, sent as Bearer, as the token
-//     or api_key parameter, or as the X-API-KEY header;
+//     parameter, or as X-API-KEY in a header or a parameter;
 //   - the v1.4 WMTS page (vexcel.atlassian.net APIDOCS 2131887362): 256 px
 //     JPEG or PNG tiles with "cache-control: max-age, set to 21515
 //     seconds"; the v1.4 login "only accepts POST requests";
@@ -20,7 +20,8 @@
 //     TileMatrixSet=urban (the set named after the layer), and 403
 //     "Unauthorized by Service" for a dead token, tokens that are JWTs
 //     expiring about 24 h after login with no renew endpoint;
-//   - [W] tile2net: layers urban and wide-area; [W] a client note: the
+//   - [W] tile2net: layers urban and wide-area, the key as api_key=;
+//     [W] a client note: the
 //     older AuthToken parameter is refused with 403 even for a live token.
 //
 // Inferred, not documented: the dates are written in UTC (Options.Zone
@@ -273,7 +274,7 @@ func newToken(user string, iat, exp time.Time) string {
 
 // credential returns the credential the request carries and the query
 // parameter that names it in capabilities: Bearer or token= (a session
-// token), api_key= or X-API-KEY (a long-lived key). The older AuthToken
+// token), api_key=, the X-API-KEY header or X-API-KEY= (a long-lived key). The older AuthToken
 // parameter is not read.
 func credential(r *http.Request) (value, param string) {
 	if scheme, rest, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
@@ -287,6 +288,9 @@ func credential(r *http.Request) (value, param string) {
 		return k, "api_key"
 	}
 	if k := r.Header.Get("X-API-KEY"); k != "" {
+		return k, "api_key"
+	}
+	if k := q.Get("X-API-KEY"); k != "" {
 		return k, "api_key"
 	}
 	return "", ""

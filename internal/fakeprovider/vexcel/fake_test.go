@@ -159,6 +159,7 @@ func TestCredentialPlacementsAndExpiry(t *testing.T) {
 		{"token param", caps + "&token=" + tok, nil, 200},
 		{"api_key param", caps + "&api_key=" + key, nil, 200},
 		{"X-API-KEY", caps, map[string]string{"X-API-KEY": key}, 200},
+		{"X-API-KEY param", caps + "&X-API-KEY=" + key, nil, 200},
 		{"none", caps, nil, 403},
 		{"AuthToken", caps + "&AuthToken=" + tok, nil, 403},
 		{"wrong token", caps, map[string]string{"Authorization": "Bearer nope"}, 403},
