@@ -1,0 +1,94 @@
+package fakeprovider
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"image/jpeg"
+	"image/png"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+func TestJPEGStaysUnderItsSize(t *testing.T) {
+	for _, max := range []int{8 << 10, 30 << 10} {
+		b := JPEG(max)
+		if len(b) > max {
+			t.Errorf("JPEG(%d) is %d bytes", max, len(b))
+		}
+		img, err := jpeg.Decode(bytes.NewReader(b))
+		if err != nil || img.Bounds() != image.Rect(0, 0, 256, 256) {
+			t.Errorf("JPEG(%d): %v %v", max, err, img)
+		}
+	}
+	if !bytes.Equal(JPEG(10<<10), JPEG(10<<10)) {
+		t.Error("JPEG is not deterministic")
+	}
+}
+
+func TestPNGHasOpaqueAndTransparentHalves(t *testing.T) {
+	img, err := png.Decode(bytes.NewReader(PNG(64)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Bounds() != image.Rect(0, 0, 64, 64) {
+		t.Errorf("bounds %v", img.Bounds())
+	}
+	if _, _, _, a := img.At(10, 10).RGBA(); a != 0xffff {
+		t.Errorf("left half alpha %d, want opaque", a)
+	}
+	if _, _, _, a := img.At(50, 10).RGBA(); a != 0 {
+		t.Errorf("right half alpha %d, want transparent", a)
+	}
+}
+
+func TestImageSizeAndFormat(t *testing.T) {
+	for _, f := range []string{"image/jpeg", "image/png"} {
+		b, ok := Image(f, 120, 70)
+		cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
+		if !ok || err != nil || cfg.Width != 120 || cfg.Height != 70 {
+			t.Errorf("%s: %v %v %+v", f, ok, err, cfg)
+		}
+	}
+	if _, ok := Image("image/gif", 10, 10); ok {
+		t.Error("image/gif accepted")
+	}
+}
+
+func TestInGridAndMatrices(t *testing.T) {
+	for _, c := range []struct {
+		z, row, col string
+		want        bool
+	}{
+		{"0", "0", "0", true}, {"3", "7", "7", true}, {"3", "8", "0", false}, {"3", "0", "8", false},
+		{"16", "0", "0", false}, {"-1", "0", "0", false}, {"2", "-1", "0", false}, {"x", "0", "0", false},
+	} {
+		if got := InGrid(c.z, c.row, c.col, 15); got != c.want {
+			t.Errorf("InGrid(%s,%s,%s) = %v", c.z, c.row, c.col, got)
+		}
+	}
+	ms := Matrices(15)
+	if len(ms) != 16 || ms[15].Z != 15 || ms[15].N != 1<<15 || ms[0].Scale != "559082264.0287178" {
+		t.Errorf("Matrices(15): %d levels, first %+v, last %+v", len(ms), ms[0], ms[len(ms)-1])
+	}
+}
+
+func TestXMLEscapes(t *testing.T) {
+	if got := XML(`a&b<"c">`); got != "a&amp;b&lt;&#34;c&#34;&gt;" {
+		t.Errorf("XML = %q", got)
+	}
+}
+
+func TestWaitGivesUpWhenTheCallerLeaves(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := httptest.NewRequest("GET", "/", nil).WithContext(ctx)
+	start := time.Now()
+	if Wait(r, time.Minute) || time.Since(start) > 5*time.Second {
+		t.Error("Wait went on for a caller that left")
+	}
+	if !Wait(httptest.NewRequest("GET", "/", nil), time.Millisecond) {
+		t.Error("Wait gave up for a caller that stayed")
+	}
+}
