@@ -192,6 +192,7 @@ func (a *App) Close(ctx context.Context) error {
 func serverSettings(cfg config.Config) server.Settings {
 	return server.Settings{
 		HexagonURL:      cfg.HexagonURL,
+		ProviderHosts:   cfg.ProviderHosts,
 		PublicBaseURL:   cfg.PublicBaseURL,
 		AllowedOrigins:  cfg.AllowedOrigins,
 		TileMode:        cfg.TileMode,

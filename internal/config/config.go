@@ -15,6 +15,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/logsample"
 	"github.com/hexprox/hexprox/internal/origin"
+	"github.com/hexprox/hexprox/internal/provider"
 )
 
 // Tile delivery modes.
@@ -27,7 +28,10 @@ const (
 // Config is every setting HexProx reads. The names in the field comments
 // are the environment variables; they are a contract with deployments.
 type Config struct {
-	HexagonURL      string        // HEXAGON_URL: upstream base, no trailing slash
+	HexagonURL string // HEXAGON_URL: upstream base, no trailing slash
+	// ProviderHosts are other providers' hosts replaced by
+	// PROVIDER_{NAME}_{ROLE}_URL: name → role → base URL; nil: none.
+	ProviderHosts   map[string]map[string]string
 	PublicBaseURL   string        // PUBLIC_BASE_URL: external base URL; "" derives it from each request
 	AllowedOrigins  origin.List   // ALLOWED_ORIGINS: browser origins that get streamed tiles and CORS
 	OriginsText     string        // ALLOWED_ORIGINS as given, for logs
@@ -175,6 +179,29 @@ func Load(getenv func(string) string) (Config, error) {
 	var err error
 	if c.HexagonURL, err = BaseURL(get("HEXAGON_URL", DefaultHexagonURL)); err != nil {
 		bad("HEXAGON_URL", "%v", err)
+	}
+	// PROVIDER_{NAME}_{ROLE}_URL point a built-in provider's hosts
+	// elsewhere (tests, private mirrors): PROVIDER_PLANET_TILES_URL.
+	for name, roles := range provider.Roles() {
+		for _, role := range roles {
+			setting := "PROVIDER_" + strings.ToUpper(name) + "_" + strings.ToUpper(role) + "_URL"
+			v := get(setting, "")
+			if v == "" {
+				continue
+			}
+			u, err := BaseURL(v)
+			if err != nil {
+				bad(setting, "%v", err)
+				continue
+			}
+			if c.ProviderHosts == nil {
+				c.ProviderHosts = map[string]map[string]string{}
+			}
+			if c.ProviderHosts[name] == nil {
+				c.ProviderHosts[name] = map[string]string{}
+			}
+			c.ProviderHosts[name][role] = u
+		}
 	}
 	if v := get("PUBLIC_BASE_URL", ""); v != "" {
 		if c.PublicBaseURL, err = BaseURL(v); err != nil {

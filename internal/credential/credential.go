@@ -32,13 +32,16 @@ var (
 	ErrBadValue = errors.New("decoded credential contains control characters or is not UTF-8")
 )
 
-// Credential is a Hexagon OAuth client ID and secret.
+// Credential is a Hexagon OAuth client ID and secret, or, when Provider
+// names another provider, that provider's static key (in Secret; ID
+// empty).
 //
 // Its String and LogValue methods print only the fingerprint, so a
 // Credential can be passed to fmt or slog without leaking the secret.
 type Credential struct {
-	ID     string
-	Secret string
+	ID       string
+	Secret   string
+	Provider string // "": Hexagon's; else a provider profile's name
 
 	key string // Key, when computed by Decode
 }
@@ -118,8 +121,14 @@ func (c Credential) Key() string {
 }
 
 func (c Credential) computeKey() string {
-	b := make([]byte, 0, 64+len(c.ID)+len(c.Secret))
+	b := make([]byte, 0, 64+len(c.Provider)+len(c.ID)+len(c.Secret))
 	b = append(b, "hexprox-credential-v1\x00"...)
+	if c.Provider != "" { // Hexagon's keys are as they always were
+		b = strconv.AppendInt(b, int64(len(c.Provider)), 10)
+		b = append(b, '/')
+		b = append(b, c.Provider...)
+		b = append(b, 0)
+	}
 	b = strconv.AppendInt(b, int64(len(c.ID)), 10)
 	b = append(b, ':')
 	b = append(b, c.ID...)

@@ -54,6 +54,14 @@ type Call struct {
 	// parameters, lower case) may be relayed to the client; nil accepts
 	// anything.
 	Accept func(mediaType string) bool
+	// Place, if not nil, puts the token on the request in place of
+	// Hexagon's access_token parameter: another provider's placements
+	// (package provider), which may change the URL's query or path and
+	// add headers. A call with Place is never redirected (Location
+	// refuses): a static key in a Location would outlive everything.
+	Place func(u *url.URL, h http.Header, token string)
+	// Name is the upstream's name in messages to clients; "" is Hexagon.
+	Name string
 	// Health, if not nil, is told how each Do went, judged by its final
 	// answer (hexhealth.DataStatus), or how it failed to get one. A Do
 	// that ends without a round trip (no token), or because ctx ended,
@@ -63,6 +71,7 @@ type Call struct {
 	// Set by Prepare (and again by Do's retry).
 	Token  *oauth2.Token // the token in Target
 	Target *url.URL      // URL with the token: what is sent
+	placed http.Header   // the headers Place added
 
 	// Outcome, set by Do.
 	Status  int
@@ -85,6 +94,9 @@ func WithToken(u, token string) string {
 // Location returns the call's URL with a current token, for a redirect.
 // It does not parse the URL: the redirect's hot path need not.
 func (c *Call) Location(ctx context.Context) (string, error) {
+	if c.Place != nil {
+		return "", failure.New(failure.Internal, "internal error", errors.New("hexagon: a placed credential is never redirected"))
+	}
 	tok, err := c.Tokens.TokenContext(ctx)
 	if err != nil {
 		return "", failure.FromRoundTrip(err, "Hexagon")
@@ -95,6 +107,18 @@ func (c *Call) Location(ctx context.Context) (string, error) {
 
 // Prepare gets a current token for the call and sets Token and Target.
 func (c *Call) Prepare(ctx context.Context) error {
+	if c.Place != nil {
+		tok, err := c.Tokens.TokenContext(ctx)
+		if err != nil {
+			return failure.FromRoundTrip(err, c.Upstream())
+		}
+		if c.Target, err = url.Parse(c.URL); err != nil {
+			return failure.New(failure.Internal, "internal error", errors.New("hexagon: bad upstream URL"))
+		}
+		c.Token, c.placed = tok, http.Header{}
+		c.Place(c.Target, c.placed, tok.AccessToken)
+		return nil
+	}
 	loc, err := c.Location(ctx)
 	if err != nil {
 		return err
@@ -169,6 +193,12 @@ func (c *Call) send(ctx context.Context, rt http.RoundTripper, method string, he
 	if header == nil {
 		header = http.Header{}
 	}
+	if len(c.placed) > 0 {
+		header = header.Clone()
+		for k, v := range c.placed {
+			header[k] = v
+		}
+	}
 	req := &http.Request{
 		Method:     method,
 		URL:        c.Target,
@@ -180,7 +210,7 @@ func (c *Call) send(ctx context.Context, rt http.RoundTripper, method string, he
 	}
 	resp, err := rt.RoundTrip(req.WithContext(ctx))
 	if err != nil {
-		return nil, failure.FromRoundTrip(err, "Hexagon")
+		return nil, failure.FromRoundTrip(err, c.Upstream())
 	}
 	c.Status = resp.StatusCode
 	return resp, nil
@@ -199,20 +229,36 @@ func Drain(body io.ReadCloser) {
 	body.Close()
 }
 
+// Upstream is the call's upstream's name in messages: Name, or Hexagon.
+func (c *Call) Upstream() string {
+	if c.Name == "" {
+		return "Hexagon"
+	}
+	return c.Name
+}
+
 // StatusError maps a non-2xx, non-304 upstream status to a failure.
-func StatusError(resp *http.Response) *failure.Error {
+func StatusError(resp *http.Response) *failure.Error { return statusError("Hexagon", resp) }
+
+// StatusError maps a non-2xx, non-304 status of the call's upstream to a
+// failure, naming the upstream.
+func (c *Call) StatusError(resp *http.Response) *failure.Error {
+	return statusError(c.Upstream(), resp)
+}
+
+func statusError(name string, resp *http.Response) *failure.Error {
 	s := resp.StatusCode
 	switch {
 	case s == http.StatusTooManyRequests:
-		return &failure.Error{Kind: failure.RateLimited, Message: "Hexagon's rate limit was reached; retry later", RetryAfter: resp.Header.Get("Retry-After")}
+		return &failure.Error{Kind: failure.RateLimited, Message: name + "'s rate limit was reached; retry later", RetryAfter: resp.Header.Get("Retry-After")}
 	case s == http.StatusUnauthorized || s == http.StatusForbidden:
-		return &failure.Error{Kind: failure.Forbidden, Message: "Hexagon refused this request with a valid token: the licence may not cover this layer, area or service", Err: fmt.Errorf("upstream status %d", s)}
+		return &failure.Error{Kind: failure.Forbidden, Message: name + " refused this request with a valid credential: the licence may not cover this layer, area or service", Err: fmt.Errorf("upstream status %d", s)}
 	case s == http.StatusNotFound:
-		return &failure.Error{Kind: failure.UpstreamStatus, Status: s, Message: "Hexagon has no such resource"}
+		return &failure.Error{Kind: failure.UpstreamStatus, Status: s, Message: name + " has no such resource"}
 	case s >= 400 && s < 500:
-		return &failure.Error{Kind: failure.UpstreamStatus, Status: s, Message: fmt.Sprintf("Hexagon rejected the request (HTTP %d): check the layer, tile matrix and indices", s)}
+		return &failure.Error{Kind: failure.UpstreamStatus, Status: s, Message: fmt.Sprintf("%s rejected the request (HTTP %d): check the layer, tile matrix and indices", name, s)}
 	default:
-		return failure.New(failure.UpstreamFailed, fmt.Sprintf("Hexagon answered HTTP %d", s), fmt.Errorf("upstream status %d", s))
+		return failure.New(failure.UpstreamFailed, fmt.Sprintf("%s answered HTTP %d", name, s), fmt.Errorf("upstream status %d", s))
 	}
 }
 
@@ -226,14 +272,14 @@ func Fetch(ctx context.Context, rt http.RoundTripper, c *Call, header http.Heade
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		Drain(resp.Body)
-		return nil, StatusError(resp)
+		return nil, c.StatusError(resp)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
 	if err != nil {
-		return nil, failure.FromRoundTrip(err, "Hexagon")
+		return nil, failure.FromRoundTrip(err, c.Upstream())
 	}
 	if int64(len(body)) > max {
-		return nil, failure.New(failure.UpstreamFailed, fmt.Sprintf("Hexagon's capabilities document is larger than %d bytes", max), errors.New("document too large"))
+		return nil, failure.New(failure.UpstreamFailed, fmt.Sprintf("%s's capabilities document is larger than %d bytes", c.Upstream(), max), errors.New("document too large"))
 	}
 	return body, nil
 }

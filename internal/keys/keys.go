@@ -41,9 +41,13 @@ type Record struct {
 	Org     string
 	Contact string
 	Note    string
-	// Sets are the Hexagon credential sets the key's requests use; at
-	// least one.
+	// Sets are the credential sets the key's requests use; at least one.
+	// For Hexagon (Provider ""), client ids and secrets; for another
+	// provider, static keys (Credential.Provider set, the key in Secret).
 	Sets []credential.Credential
+	// Provider names the upstream of every set: "" is Hexagon (the
+	// original's records), else a built-in profile (provider.Builtin).
+	Provider string
 	// Origins, when given, are the only browser origins the key serves,
 	// in place of ALLOWED_ORIGINS, each written as an ALLOWED_ORIGINS entry
 	// is (wildcards allowed); none means ALLOWED_ORIGINS.

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/provider"
 )
 
 // MaxRecordSize is the largest record ParseRecord reads, in bytes. Key
@@ -45,9 +46,13 @@ type recordJSON struct {
 	Created       string    `json:"created,omitempty"`
 }
 
+// setJSON is one credential set: a Hexagon client id and secret (the
+// original's layout, no provider), or a static key of another provider.
 type setJSON struct {
-	ClientID     string `json:"client_id"`
-	ClientSecret string `json:"client_secret"`
+	Provider     string `json:"provider,omitempty"`
+	ClientID     string `json:"client_id,omitempty"`
+	ClientSecret string `json:"client_secret,omitempty"`
+	Key          string `json:"key,omitempty"`
 }
 
 // RecordFields are the JSON member names EncodeRecord may write; a store
@@ -99,13 +104,37 @@ func (j *recordJSON) record() (Record, error) {
 	}
 	r.Sets = make([]credential.Credential, len(j.Sets))
 	for i, s := range j.Sets {
-		if err := checkValue(s.ClientID); err != nil {
-			return Record{}, problem("sets[%d].client_id %s", i, err)
+		name := strings.ToLower(strings.TrimSpace(s.Provider))
+		if name == provider.Hexagon {
+			name = ""
 		}
-		if err := checkValue(s.ClientSecret); err != nil {
-			return Record{}, problem("sets[%d].client_secret %s", i, err)
+		switch {
+		case name != "" && !provider.Known(name):
+			return Record{}, problem("sets[%d].provider is not one of %s", i, strings.Join(provider.Names(), ", "))
+		case i > 0 && name != r.Provider:
+			return Record{}, problem("sets[%d].provider differs from sets[0]'s: all of a key's sets name one provider", i)
 		}
-		r.Sets[i] = credential.Credential{ID: s.ClientID, Secret: s.ClientSecret}
+		r.Provider = name
+		if name == "" { // Hexagon's client credentials
+			if s.Key != "" {
+				return Record{}, problem("sets[%d] is Hexagon's: a client_id and client_secret, not a key", i)
+			}
+			if err := checkValue(s.ClientID); err != nil {
+				return Record{}, problem("sets[%d].client_id %s", i, err)
+			}
+			if err := checkValue(s.ClientSecret); err != nil {
+				return Record{}, problem("sets[%d].client_secret %s", i, err)
+			}
+			r.Sets[i] = credential.Credential{ID: s.ClientID, Secret: s.ClientSecret}
+			continue
+		}
+		if s.ClientID != "" || s.ClientSecret != "" {
+			return Record{}, problem("sets[%d] is %s's: a key, not a client_id and client_secret", i, name)
+		}
+		if err := checkValue(s.Key); err != nil {
+			return Record{}, problem("sets[%d].key %s", i, err)
+		}
+		r.Sets[i] = credential.Credential{Provider: name, Secret: s.Key}
 	}
 	if r.Rate < 0 || r.Burst < 0 || r.DailyRequests < 0 {
 		return Record{}, problem("rate, burst and daily_requests must not be negative")
@@ -252,6 +281,10 @@ func EncodeRecord(r Record) ([]byte, error) {
 	}
 	j.Sets = make([]setJSON, len(r.Sets))
 	for i, s := range r.Sets {
+		if r.Provider != "" {
+			j.Sets[i] = setJSON{Provider: r.Provider, Key: s.Secret}
+			continue
+		}
 		j.Sets[i] = setJSON{ClientID: s.ID, ClientSecret: s.Secret}
 	}
 	if !r.Enabled {

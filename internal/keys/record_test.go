@@ -264,3 +264,38 @@ func TestTestdataRecord(t *testing.T) {
 func cred(id, secret string) credential.Credential {
 	return credential.Credential{ID: id, Secret: secret}
 }
+
+// A set names its provider; none is Hexagon's, as the original's records
+// are. Another provider's set is a static key.
+func TestProviderSets(t *testing.T) {
+	r, err := ParseRecord([]byte(`{"sets":[{"provider":"Planet","key":"PLAK1"},{"provider":"planet","key":"PLAK2"}],"org":"o","contact":"c"}`))
+	if err != nil || r.Provider != "planet" || len(r.Sets) != 2 || r.Sets[1] != (credential.Credential{Provider: "planet", Secret: "PLAK2"}) {
+		t.Fatalf("%+v, %v", r, err)
+	}
+	out, err := EncodeRecord(r)
+	if err != nil || !strings.Contains(string(out), `"provider": "planet"`) || !strings.Contains(string(out), `"key": "PLAK2"`) || strings.Contains(string(out), "client_id") {
+		t.Fatalf("encoded:\n%s\n%v", out, err)
+	}
+	if back, err := ParseRecord(out); err != nil || back.Provider != "planet" || back.Sets[0].Secret != "PLAK1" {
+		t.Fatalf("round trip: %+v, %v", back, err)
+	}
+	h, err := ParseRecord([]byte(`{"sets":[{"provider":"hexagon","client_id":"i","client_secret":"s"}]}`))
+	if err != nil || h.Provider != "" {
+		t.Fatalf("hexagon named: %+v, %v", h, err)
+	}
+	for doc, want := range map[string]string{
+		`{"sets":[{"provider":"acme","key":"k"}]}`:                                         "sets[0].provider is not one of hexagon, nearmap, planet",
+		`{"sets":[{"provider":"planet","key":"k"},{"client_id":"i","client_secret":"s"}]}`: "sets[1].provider differs",
+		`{"sets":[{"provider":"planet","client_id":"i","client_secret":"s"}]}`:             "a key, not a client_id",
+		`{"sets":[{"client_id":"i","client_secret":"s","key":"k"}]}`:                       "Hexagon's: a client_id and client_secret, not a key",
+		`{"sets":[{"provider":"nearmap","key":""}]}`:                                       "sets[0].key",
+	} {
+		_, err := ParseRecord([]byte(doc))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", doc, err, want)
+		}
+		if err != nil && strings.Contains(err.Error(), `"k"`) {
+			t.Errorf("the error quotes a value: %v", err)
+		}
+	}
+}

@@ -82,6 +82,9 @@ func (k *Key) Record() Record {
 // maps be redirected to Hexagon with a token (Record.Redirect).
 func (k *Key) Redirects() bool { return k.rec.Redirect }
 
+// Provider returns the provider of the key's sets: "" for Hexagon.
+func (k *Key) Provider() string { return k.rec.Provider }
+
 // Endpoint returns the family of Hexagon's services the key uses.
 func (k *Key) Endpoint() Endpoint { return k.rec.Endpoint }
 

@@ -22,8 +22,8 @@ func TestPassPath(t *testing.T) {
 	for _, bad := range []string{
 		"",
 		"basemaps/v1/planet-tiles/x",
-		"/basemaps/v1/planet-tilesX/x",                  // not at a segment boundary
-		"/basemaps/v1/mosaics",                          // not allowed here
+		"/basemaps/v1/planet-tilesX/x", // not at a segment boundary
+		"/basemaps/v1/mosaics",         // not allowed here
 		"/basemaps/v1/planet-tiles/../../v1/mosaics",    // climbs out
 		"/basemaps/v1/planet-tiles/%2e%2e/%2E%2E/other", // climbs out, escaped
 		"/basemaps/v1/planet-tiles/a%2Fb",               // an escaped slash

@@ -12,6 +12,7 @@ import (
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/ows"
+	"github.com/hexprox/hexprox/internal/provider"
 	"github.com/hexprox/hexprox/internal/token"
 )
 
@@ -41,6 +42,9 @@ type principal struct {
 	// For API keys (nil and "" for credential URLs).
 	key *keys.Key
 	org string
+	// profile is the provider of a key's sets when it is not Hexagon:
+	// its requests take the pass-through form (passthrough.go).
+	profile *provider.Profile
 }
 
 // endpoint is the family of Hexagon's services the principal's requests

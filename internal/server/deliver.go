@@ -1,11 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,7 +90,9 @@ func (s *Server) stream(c echo.Context, call *hexagon.Call, kind usage.Kind) err
 	// here (see idleBody), by cancelling this request only.
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	call.Health = s.hexHealth
+	if call.Place == nil { // Hexagon's: /healthz reports how its calls go
+		call.Health = s.hexHealth
+	}
 	resp, err := call.Do(ctx, s.upstream, r.Method, s.upstreamHeader(r.Header)) // GET or HEAD: service refuses the rest
 	if err != nil {
 		return err
@@ -195,16 +199,16 @@ func (s *Server) upstreamHeader(in http.Header) http.Header {
 func checkUpstreamResponse(resp *http.Response, call *hexagon.Call) (http.Header, error) {
 	switch s := resp.StatusCode; {
 	case s >= 400:
-		return nil, hexagon.StatusError(resp)
+		return nil, call.StatusError(resp)
 	case s >= 300 && s != http.StatusNotModified:
-		return nil, failure.New(failure.UpstreamFailed, fmt.Sprintf("Hexagon answered with a redirect (HTTP %d) where it should have sent the data", s), fmt.Errorf("upstream status %d", s))
+		return nil, failure.New(failure.UpstreamFailed, fmt.Sprintf("%s answered with a redirect (HTTP %d) where it should have sent the data", call.Upstream(), s), fmt.Errorf("upstream status %d", s))
 	case s < 200:
-		return nil, failure.New(failure.UpstreamFailed, fmt.Sprintf("Hexagon answered HTTP %d", s), fmt.Errorf("upstream status %d", s))
+		return nil, failure.New(failure.UpstreamFailed, fmt.Sprintf("%s answered HTTP %d", call.Upstream(), s), fmt.Errorf("upstream status %d", s))
 	}
 	if resp.StatusCode != http.StatusNotModified && call.Accept != nil {
 		mt, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";")
 		if mt = strings.ToLower(strings.TrimSpace(mt)); !call.Accept(mt) {
-			return nil, failure.New(failure.UpstreamFailed, fmt.Sprintf("Hexagon answered with %q, not the format asked for", capped(mt)), errors.New("unexpected upstream media type"))
+			return nil, failure.New(failure.UpstreamFailed, fmt.Sprintf("%s answered with %q, not the format asked for", call.Upstream(), capped(mt)), errors.New("unexpected upstream media type"))
 		}
 	}
 	kept := make(http.Header, len(passedResponseHeaders)+2)
@@ -242,6 +246,11 @@ type capsSpec struct {
 	match       capabilities.Matcher
 	contentType string
 	url         string // the upstream URL, without a token
+	// For another provider (nil and "" for Hexagon): where its credential
+	// goes, and its name in messages. A document of theirs is served only
+	// when nothing of the credential is left in it.
+	place func(u *url.URL, h http.Header, token string)
+	name  string
 }
 
 // capabilities answers with the rewritten document, from the cache when
@@ -264,7 +273,10 @@ func (s *Server) capabilities(c echo.Context, spec capsSpec) error {
 	// another set must not put a document fetched with one credential
 	// under another's name, for whoever joins the load.
 	e := rec.pinned()
-	call := &hexagon.Call{Tokens: e.Tokens, URL: spec.url, Health: s.hexHealth}
+	call := &hexagon.Call{Tokens: e.Tokens, URL: spec.url, Place: spec.place, Name: spec.name}
+	if spec.place == nil {
+		call.Health = s.hexHealth
+	}
 	doc, hit, err := s.caps.Get(r.Context(), spec.cacheKey+e.Cred.Key(), func(ctx context.Context) (*capabilities.Document, error) {
 		ctx, cancel := context.WithTimeout(ctx, 2*s.cfg.UpstreamTimeout)
 		defer cancel()
@@ -275,7 +287,13 @@ func (s *Server) capabilities(c echo.Context, spec capsSpec) error {
 		// call.Token is the token the document was fetched with (after any retry).
 		doc, err := capabilities.Rewrite(body, capabilities.Options{Match: spec.match, Roots: spec.roots, Secrets: []string{call.Token.AccessToken}})
 		if err != nil {
-			return nil, failure.New(failure.UpstreamFailed, "Hexagon answered with something that is not a "+strings.ToUpper(spec.service)+" capabilities document", err)
+			return nil, failure.New(failure.UpstreamFailed, call.Upstream()+" answered with something that is not a "+strings.ToUpper(spec.service)+" capabilities document", err)
+		}
+		if spec.place != nil && bytes.Contains(doc.Bytes(""), []byte(call.Token.AccessToken)) {
+			// A static key lives as long as the licence: a document that
+			// would still show it (in a path, say, on a host the profile
+			// does not name) is not served at all.
+			return nil, failure.New(failure.UpstreamFailed, call.Upstream()+"'s capabilities document names its credential where the proxy cannot take it out", errors.New("credential left in a rewritten document"))
 		}
 		return doc, nil
 	})

@@ -33,7 +33,13 @@ func (s *Server) keyResolver(base string, reload bool) resolver {
 		if err != nil {
 			return principal{}, "", err
 		}
-		return principal{who: k.Fingerprint(), org: k.Org(), prefix: base, keyName: key, key: k}, rest, nil
+		p := principal{who: k.Fingerprint(), org: k.Org(), prefix: base, keyName: key, key: k}
+		if name := k.Provider(); name != "" {
+			if p.profile = s.providers[name]; p.profile == nil {
+				return principal{}, "", failure.New(failure.Internal, "internal error", errors.New("a key names a provider this build does not serve"))
+			}
+		}
+		return p, rest, nil
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/hexprox/hexprox/internal/landing"
 	"github.com/hexprox/hexprox/internal/logsample"
 	"github.com/hexprox/hexprox/internal/origin"
+	"github.com/hexprox/hexprox/internal/provider"
 	"github.com/hexprox/hexprox/internal/token"
 	"github.com/hexprox/hexprox/internal/usage"
 	"github.com/hexprox/hexprox/internal/usage/limit"
@@ -34,7 +35,10 @@ import (
 // config holds them all, with their defaults and meaning; internal/app
 // copies them here).
 type Settings struct {
-	HexagonURL      string        // the upstream base, no trailing slash
+	HexagonURL string // the upstream base, no trailing slash
+	// ProviderHosts replace built-in providers' hosts: name → role →
+	// base URL (config.ProviderHosts); nil: their own.
+	ProviderHosts   map[string]map[string]string
 	PublicBaseURL   string        // "" derives the proxy's address from each request
 	AllowedOrigins  origin.List   // browser origins that get streamed tiles and CORS
 	TileMode        string        // config.ModeAuto, ModeRedirect or ModeProxy
@@ -106,6 +110,10 @@ type Server struct {
 	page      landing.Page
 
 	wmtsMatch, wmsMatch capabilities.Matcher
+	// providers are the built-in profiles of other providers, by name,
+	// with their hosts as the settings say.
+	providers    map[string]*provider.Profile
+	passMatchers map[string]capabilities.Matcher // each provider's documents' (passMatch)
 	// services are Hexagon's WMTS and WMS addresses (base URL and path)
 	// for each keys.Endpoint.
 	services [keys.Orders + 1]struct{ wmts, wms string }
@@ -153,6 +161,14 @@ func New(o Options) *Server {
 		// key, not the document, says which family a request goes to.
 		wmtsMatch: capabilities.ServiceMatcher(wmts.ServicePath, wmts.OrdersPath),
 		wmsMatch:  capabilities.ServiceMatcher(wms.ServicePath, wms.OrdersPath),
+	}
+	s.providers, s.passMatchers = map[string]*provider.Profile{}, map[string]capabilities.Matcher{}
+	for _, name := range provider.Names()[1:] { // every one but Hexagon
+		p, err := provider.Builtin(name, o.Settings.ProviderHosts[name])
+		if err != nil {
+			panic(err) // a name Names gave
+		}
+		s.providers[name], s.passMatchers[name] = p, passMatch(p)
 	}
 	s.services[keys.Streaming].wmts, s.services[keys.Streaming].wms = o.Settings.HexagonURL+wmts.ServicePath, o.Settings.HexagonURL+wms.ServicePath
 	s.services[keys.Orders].wmts, s.services[keys.Orders].wms = o.Settings.HexagonURL+wmts.OrdersPath, o.Settings.HexagonURL+wms.OrdersPath

@@ -13,6 +13,9 @@ import (
 // step has resolved it.
 func (s *Server) wms(c echo.Context) error {
 	rec := recordOf(c)
+	if rec.in.principal.profile != nil {
+		return s.pass(c, "wms")
+	}
 	rec.out.service = "wms"
 	if rec.in.rest != "" && rec.in.rest != "/" {
 		return &failure.Error{Kind: failure.NotFound, Message: "no such WMS resource; use the credential URL with KVP parameters"}

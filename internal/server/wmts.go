@@ -12,6 +12,9 @@ import (
 // resolved it.
 func (s *Server) wmts(c echo.Context) error {
 	rec := recordOf(c)
+	if rec.in.principal.profile != nil {
+		return s.pass(c, "wmts")
+	}
 	rec.out.service = "wmts"
 	req, err := wmts.ParseQuery(rec.in.rest, rec.in.query, rec.in.queryErr) // a REST tile ignores its query, however malformed
 	if err != nil {

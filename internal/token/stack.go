@@ -36,7 +36,9 @@ type StackOptions struct {
 }
 
 // NewStack returns the Stack o describes: the one place the layers are
-// chosen and composed, Cached(Endpoint) or Cached(Shared(Endpoint)). All
+// chosen and composed, Cached(Endpoint) or Cached(Shared(Endpoint)) for
+// Hexagon's credentials, Cached(the key) for another provider's static
+// key. All
 // credentials' shared layers share one StoreHealth and one lease owner
 // name.
 func NewStack(o StackOptions) Stack {
@@ -59,6 +61,15 @@ func NewStack(o StackOptions) Stack {
 		}
 	}
 	return func(ctx context.Context, cred credential.Credential) *Cached {
-		return NewCached(below(ctx, cred), o.RefusalTTL, o.Now, o.Log.With("cred", cred.Fingerprint(o.Shared.HashKey)))
+		var src oauth2.TokenSource
+		if cred.Provider != "" {
+			// Another provider's static key is its own token: nothing to
+			// fetch, renew or share. A refusal of it is vouched for at the
+			// retry (the same key comes back), and not retried again.
+			src = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: cred.Secret})
+		} else {
+			src = below(ctx, cred)
+		}
+		return NewCached(src, o.RefusalTTL, o.Now, o.Log.With("cred", cred.Fingerprint(o.Shared.HashKey)))
 	}
 }

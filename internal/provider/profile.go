@@ -1,0 +1,157 @@
+package provider
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Hexagon is the name of the default provider: a key's set that names
+// no provider is Hexagon's, and Hexagon's requests take the paths they
+// always took (packages wmts, wms, hexagon), not the pass-through form.
+const Hexagon = "hexagon"
+
+// Host is one upstream host of a profile, and the paths below it that
+// clients may reach through the proxy.
+type Host struct {
+	Role string // [a-z]: "api", "tiles"; in the proxy's URLs as "/~{Role}"
+	Base string // scheme://host[:port], no trailing slash; a setting may replace it
+	// Allowed are the path prefixes (decoded, without a trailing slash)
+	// below which requests may go; see PassPath.
+	Allowed []string
+}
+
+// Service is one of a profile's entry points: a path on a host, with
+// the fixed query it takes (without the credential).
+type Service struct {
+	Role  string
+	Path  string
+	Query string // "SERVICE=WMTS&REQUEST=GetCapabilities", or ""
+}
+
+// Profile describes an upstream imagery service whose credential is a
+// static key: where its WMTS (and WMS) live, where the key goes, which
+// client parameters could smuggle a credential in, and which of its
+// answers mean what. docs/provider-profiles.md has the design; the
+// facts come from shared/providers.md, whose labels ([E] documented, [W]
+// seen in third-party code, [I] inferred) the comments repeat.
+type Profile struct {
+	Name  string // "planet"
+	Title string // "Planet Basemaps", in messages to key holders
+	Hosts []Host
+	WMTS  Service  // the capabilities document
+	WMS   *Service // nil: the provider has no WMS
+	// Place is where the key goes on every upstream request; each
+	// placement applies where its After prefix (if any) matches.
+	Place []Placement
+	// Strip names the query parameters a client or a document may carry
+	// a credential in: dropped, in any case, from every request and every
+	// URL a document shows (CommonStrip is added to it).
+	Strip []string
+	// NotLicensed is the status the provider answers for a resource the
+	// key may not see, when it is not 403 (Planet: 404, [E]).
+	NotLicensed int
+	// Pass are response headers relayed beside the usual ones
+	// (Nearmap's X-Ratelimit-*).
+	Pass []string
+}
+
+// CommonStrip are credential parameters dropped from every provider's
+// requests, whatever its own: a client must not reach any upstream with
+// a credential of its own through the proxy.
+var CommonStrip = []string{"access_token", "api_key", "apikey", "token", "authtoken", "maxar_api_key", "connectid", "key"}
+
+// StripAll is the profile's Strip and CommonStrip.
+func (p *Profile) StripAll() []string {
+	return append(append([]string(nil), CommonStrip...), p.Strip...)
+}
+
+// Host returns the profile's host of role.
+func (p *Profile) Host(role string) (Host, bool) {
+	for _, h := range p.Hosts {
+		if h.Role == role {
+			return h, true
+		}
+	}
+	return Host{}, false
+}
+
+// builtins are the static-key providers HexProx knows, by name.
+var builtins = map[string]Profile{
+	"planet": {
+		Name: "planet", Title: "Planet Basemaps",
+		// [E] docs.planet.com/develop/apis/tiles/wmts: capabilities on the
+		// API host; [E] a recorded response: tile templates on a second
+		// host, the key in every URL's query.
+		Hosts: []Host{
+			{Role: "api", Base: "https://api.planet.com", Allowed: []string{"/basemaps/v1/mosaics/wmts", "/basemaps/v1/series"}},
+			{Role: "tiles", Base: "https://tiles.planet.com", Allowed: []string{"/basemaps/v1/planet-tiles"}},
+		},
+		WMTS:        Service{Role: "api", Path: "/basemaps/v1/mosaics/wmts"},
+		Place:       []Placement{{In: InQuery, Name: "api_key"}}, // [E] "as a query parameter to all tile requests"
+		NotLicensed: 404,                                         // [E] "the tile request results in a 404 error"
+	},
+	"nearmap": {
+		Name: "nearmap", Title: "Nearmap",
+		// [E] nearmap-sample-code: WMTS at us0.nearmap.com/maps/api/wmts/v1/apikey/{key},
+		// WMS at api.nearmap.com/wms/v1/latest/apikey/{key} (1.1.1 [W]).
+		Hosts: []Host{
+			{Role: "wmts", Base: "https://us0.nearmap.com", Allowed: []string{"/maps/api/wmts/v1"}},
+			{Role: "api", Base: "https://api.nearmap.com", Allowed: []string{"/wms/v1/latest"}},
+		},
+		WMTS: Service{Role: "wmts", Path: "/maps/api/wmts/v1/WMTSCapabilities.xml"}, // the file name is [I]
+		WMS:  &Service{Role: "api", Path: "/wms/v1/latest"},
+		Place: []Placement{
+			{In: InPath, Name: "apikey", After: "/maps/api/wmts/v1"},
+			{In: InPath, Name: "apikey", After: "/wms/v1/latest"},
+		},
+		// [E] developer.nearmap.com API standards: X-Ratelimit-* on every answer.
+		Pass: []string{"X-Ratelimit-Limit", "X-Ratelimit-Remaining", "X-Ratelimit-Reset"},
+	},
+}
+
+// Builtin returns the built-in profile named name (any case), with hosts
+// replaced as hosts says (role → base URL; nil: the provider's own).
+// Hexagon is not among them: it is served by its own paths.
+func Builtin(name string, hosts map[string]string) (*Profile, error) {
+	p, ok := builtins[strings.ToLower(name)]
+	if !ok {
+		return nil, fmt.Errorf("unknown provider %q: known are %s", name, strings.Join(Names(), ", "))
+	}
+	p.Hosts = append([]Host(nil), p.Hosts...)
+	for i, h := range p.Hosts {
+		if b, ok := hosts[h.Role]; ok && b != "" {
+			p.Hosts[i].Base = strings.TrimSuffix(b, "/")
+		}
+	}
+	return &p, nil
+}
+
+// Known reports whether name (any case) is a provider a key may name:
+// Hexagon or a built-in profile.
+func Known(name string) bool {
+	_, ok := builtins[strings.ToLower(name)]
+	return ok || strings.EqualFold(name, Hexagon)
+}
+
+// Names lists every provider a key may name, Hexagon first.
+func Names() []string {
+	var n []string
+	for k := range builtins {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return append([]string{Hexagon}, n...)
+}
+
+// Roles lists the host roles of every built-in profile, by provider:
+// the settings that may point them elsewhere.
+func Roles() map[string][]string {
+	out := map[string][]string{}
+	for name, p := range builtins {
+		for _, h := range p.Hosts {
+			out[name] = append(out[name], h.Role)
+		}
+	}
+	return out
+}

@@ -1,0 +1,204 @@
+package server_test
+
+import (
+	"bytes"
+	"encoding/xml"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/fakeprovider/planet"
+	"github.com/hexprox/hexprox/internal/keys"
+	"github.com/hexprox/hexprox/internal/server"
+	"github.com/hexprox/hexprox/internal/usage"
+)
+
+// planetWorld is a proxy beside a fake Planet: its API and tiles hosts on
+// two servers, named by the PROVIDER_PLANET_* settings.
+type planetWorld struct {
+	*harness
+	fake *planet.Fake
+	seen chan string // every query the tiles host received
+}
+
+const planetKey = "PLAK-0123456789abcdef-secret"
+
+func newPlanetWorld(t *testing.T) planetWorld {
+	t.Helper()
+	tilesSrv := httptest.NewUnstartedServer(nil)
+	tilesSrv.Start()
+	fake := planet.New(planet.Options{TilesBase: tilesSrv.URL, APIBase: "request"})
+	seen := make(chan string, 100)
+	tilesSrv.Config.Handler = http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		select {
+		case seen <- r.URL.RawQuery:
+		default:
+		}
+		fake.Tiles.ServeHTTP(rw, r)
+	})
+	apiSrv := httptest.NewServer(fake.API)
+	t.Cleanup(apiSrv.Close)
+	t.Cleanup(tilesSrv.Close)
+	fake.AddKey(planetKey)
+	h := newKeyHarness(t, map[string]string{"PROVIDER_PLANET_API_URL": apiSrv.URL, "PROVIDER_PLANET_TILES_URL": tilesSrv.URL}, time.Minute)
+	h.noteSecret(planetKey)
+	return planetWorld{harness: h, fake: fake, seen: seen}
+}
+
+func (w planetWorld) addPlanetKey(org string) string {
+	return w.addKey(keys.Record{Org: org, Contact: "gis@" + strings.ToLower(org) + ".example", Provider: "planet",
+		Sets: []credential.Credential{{Provider: "planet", Secret: planetKey}}})
+}
+
+// A Planet key's capabilities come back through the proxy: the API host's
+// and the tiles host's URLs alike, without the Planet key, templates
+// intact; its tiles stream through the key's own URLs, never redirected.
+func TestPlanetKeyServesThroughTheProxy(t *testing.T) {
+	w := newPlanetWorld(t)
+	key := w.addPlanetKey("Forestry")
+	resp, body := w.get(w.keyURL(key)+"/1.0.0/WMTSCapabilities.xml", nil)
+	if resp.StatusCode != http.StatusOK || w.fake.CapabilitiesRequests.Load() != 1 {
+		t.Fatalf("capabilities: %d\n%s", resp.StatusCode, body)
+	}
+	w.assertNoSecrets(body)
+	templates := regexp.MustCompile(`template="([^"]+)"`).FindAllSubmatch(body, -1)
+	if len(templates) == 0 {
+		t.Fatalf("no tile templates:\n%s", body)
+	}
+	for _, m := range templates {
+		tpl := string(m[1])
+		if !strings.HasPrefix(tpl, w.keyURL(key)+"/~tiles"+planet.TilesPath+"/") || !strings.Contains(tpl, "{TileMatrix}") {
+			t.Fatalf("template not the key's own, or its braces lost: %s", tpl)
+		}
+	}
+	for _, m := range regexp.MustCompile(`xlink:href="([^"]+)"`).FindAllSubmatch(body, -1) {
+		if href := string(m[1]); strings.Contains(href, "planet") && !strings.HasPrefix(href, w.keyURL(key)+"/~") && !strings.HasPrefix(href, w.keyURL(key)) {
+			t.Errorf("an href still names Planet: %s", href)
+		}
+	}
+
+	// A tile, by the template, as a GIS client fills it in.
+	tile := strings.NewReplacer("{TileMatrix}", "3", "{TileCol}", "2", "{TileRow}", "1").Replace(html(string(templates[0][1])))
+	for _, hdr := range []map[string]string{nil, {"Origin": allowed}} {
+		resp, body := w.get(tile, hdr)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Location") != "" || !bytes.Equal(body, w.fake.PNG()) {
+			t.Fatalf("tile %s (%v): %d %q", tile, hdr, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	if n := w.fake.TilesServed.Load(); n != 2 {
+		t.Fatalf("Planet served %d tiles, want 2", n)
+	}
+
+	// The GetCapabilities href a document names serves the rewritten
+	// document again, never Planet's own (which holds the key).
+	var caps struct {
+		Ops []struct {
+			Name string `xml:"name,attr"`
+			Get  struct {
+				Href string `xml:"href,attr"`
+			} `xml:"DCP>HTTP>Get"`
+		} `xml:"OperationsMetadata>Operation"`
+	}
+	if err := xml.Unmarshal(body, &caps); err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range caps.Ops {
+		if op.Name == "GetCapabilities" {
+			resp, again := w.get(op.Get.Href, nil)
+			if resp.StatusCode != http.StatusOK || !bytes.Contains(again, []byte("/~tiles/")) {
+				t.Fatalf("GetCapabilities href %s: %d\n%.400s", op.Get.Href, resp.StatusCode, again)
+			}
+			w.assertNoSecrets(again)
+		}
+	}
+
+	// Counted as the organisation's.
+	id := server.UsageID("Forestry", keys.Fingerprint(key, ""))
+	var got usage.Counts
+	for _, r := range w.app.Usage.Snapshot(time.Now().Add(-time.Hour), time.Now().Add(time.Hour)) {
+		if r.SubjectID == id {
+			got.Add(r.Counts)
+		}
+	}
+	if got[usage.TilesStreamed] != 2 || got[usage.Capabilities] < 1 {
+		t.Fatalf("counted %v", got)
+	}
+}
+
+// What a client sends cannot reach Planet with a credential of its own,
+// nor reach anything but the profile's paths; Planet's refusals and 429s
+// come back in the client's format, with nothing of the key.
+func TestPlanetKeyHostileAndRefused(t *testing.T) {
+	w := newPlanetWorld(t)
+	key := w.addPlanetKey("Forestry")
+	base := w.keyURL(key) + "/~tiles" + planet.TilesPath + "/" + planet.DefaultMosaics[1] + "/gmap/3/2/1.png"
+
+	// A client's own api_key (any case, encoded or not) is dropped: the
+	// proxy's key is the only one Planet sees, so the tile still works.
+	for _, q := range []string{"?api_key=attacker", "?API_KEY=attacker&x=1", "?api%5Fkey=attacker", "?token=attacker&apikey=attacker"} {
+		resp, body := w.get(base+q, nil)
+		if resp.StatusCode != http.StatusOK || !bytes.Equal(body, w.fake.PNG()) {
+			t.Fatalf("%s: %d %s", q, resp.StatusCode, body)
+		}
+		if got := <-w.seen; strings.Contains(got, "attacker") || !strings.Contains(got, "api_key=") {
+			t.Fatalf("%s reached Planet as %q", q, got)
+		}
+	}
+	// Paths outside the profile, or that could be read two ways: refused
+	// by the proxy, never asked of Planet.
+	asked := w.fake.Requests.Load()
+	for _, p := range []string{
+		"/~tiles/basemaps/v1/mosaics/wmts",                            // not below the tiles host's prefix
+		"/~tiles" + planet.TilesPath + "/../mosaics/wmts",             // climbs out
+		"/~tiles" + planet.TilesPath + "/%2e%2e/mosaics",              // climbs out, escaped
+		"/~tiles" + planet.TilesPath + "/a%2Fb/gmap/1/1/1.png",        // an escaped slash
+		"/~evil" + planet.TilesPath + "/x",                            // no such host role
+		"/~api/basemaps/v1/mosaics/wmtsX",                             // not at a segment boundary
+		"/1.0.0/" + planet.DefaultMosaics[1] + "/Default/x/1/2/3.png", // Hexagon's form: not Planet's
+	} {
+		resp, body := w.get(w.keyURL(key)+p, nil)
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: %d %s", p, resp.StatusCode, body)
+			continue
+		}
+		w.assertException(resp, body, http.StatusNotFound, "")
+	}
+	if n := w.fake.Requests.Load() - asked; n != 0 {
+		t.Fatalf("%d refused paths reached Planet", n)
+	}
+	// A mosaic the key may not see: Planet's 404, passed on as such.
+	resp, body := w.get(w.keyURL(key)+"/~tiles"+planet.TilesPath+"/no_such_mosaic/gmap/3/2/1.png", nil)
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "Planet") {
+		t.Fatalf("a mosaic outside the licence: %d %s", resp.StatusCode, body)
+	}
+	// Planet refusing the key: 403, saying who refused.
+	w.fake.RevokeKey(planetKey)
+	resp, body = w.get(base, nil)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "Planet") {
+		t.Fatalf("a refused key: %d %s", resp.StatusCode, body)
+	}
+	w.assertException(resp, body, http.StatusForbidden, "")
+	w.fake.AddKey(planetKey)
+	// Planet's 429 and its Retry-After reach the client.
+	w.fake.Set(planet.Switches{Status: http.StatusTooManyRequests, RetryAfter: "7"})
+	resp, body = w.get(base, nil)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "7" {
+		t.Fatalf("429: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	w.fake.Set(planet.Switches{})
+	// Planet has no WMS.
+	resp, body = w.get(w.proxy.URL+"/v2/wms/"+key+"?SERVICE=WMS&REQUEST=GetCapabilities", nil)
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "no WMS") {
+		t.Fatalf("WMS of a Planet key: %d %s", resp.StatusCode, body)
+	}
+	if strings.Contains(w.logs.String(), planetKey) {
+		t.Fatal("the Planet key is in a log line")
+	}
+}
+
+// html undoes the XML escaping of an attribute value.
+func html(s string) string { return strings.ReplaceAll(s, "&amp;", "&") }
