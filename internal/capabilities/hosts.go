@@ -17,6 +17,10 @@ type Host struct {
 	// scheme) and its path
 	// is Base's path or below it.
 	Base string
+	// Allowed, if any, are the decoded path prefixes the host's URLs
+	// must lie below to match: two roles on one host (a test's single
+	// fake, a mirror) each take their own paths.
+	Allowed []string
 }
 
 // Cleaner takes every spelling of a credential out of a matched URL's
@@ -34,6 +38,7 @@ type Cleaner func(path, rawQuery string) (string, string)
 func HostMatcher(hosts []Host, clean Cleaner) Matcher {
 	type parsed struct {
 		role, scheme, host, path string
+		allowed                  []string
 	}
 	var hs []parsed
 	for _, h := range hosts {
@@ -41,7 +46,7 @@ func HostMatcher(hosts []Host, clean Cleaner) Matcher {
 		if err != nil || u.Host == "" {
 			continue // settings are checked where they are read
 		}
-		hs = append(hs, parsed{h.Role, strings.ToLower(u.Scheme), strings.ToLower(u.Host), strings.TrimSuffix(u.EscapedPath(), "/")})
+		hs = append(hs, parsed{h.Role, strings.ToLower(u.Scheme), strings.ToLower(u.Host), strings.TrimSuffix(u.EscapedPath(), "/"), h.Allowed})
 	}
 	return func(raw string) (string, bool) {
 		scheme, rest, ok := strings.Cut(raw, "//")
@@ -59,7 +64,7 @@ func HostMatcher(hosts []Host, clean Cleaner) Matcher {
 			if host != h.host || scheme != "" && !strings.EqualFold(strings.TrimSuffix(scheme, ":"), h.scheme) {
 				continue
 			}
-			if path != h.path && !strings.HasPrefix(path, h.path+"/") {
+			if path != h.path && !strings.HasPrefix(path, h.path+"/") || !below(path, h.allowed) {
 				continue
 			}
 			if clean != nil {
@@ -73,4 +78,21 @@ func HostMatcher(hosts []Host, clean Cleaner) Matcher {
 		}
 		return "", false
 	}
+}
+
+// below reports whether path, decoded, lies at or below one of allowed
+// (every path when there are none).
+func below(path string, allowed []string) bool {
+	if len(allowed) == 0 {
+		return true
+	}
+	if d, err := url.PathUnescape(path); err == nil {
+		path = d
+	}
+	for _, a := range allowed {
+		if path == a || strings.HasPrefix(path, strings.TrimSuffix(a, "/")+"/") {
+			return true
+		}
+	}
+	return false
 }

@@ -24,7 +24,7 @@ const planetDoc = `<?xml version="1.0" encoding="UTF-8"?>
 
 func TestHostMatcherRewritesEveryHostOfAProfile(t *testing.T) {
 	strip := func(path, q string) (string, string) { return path, provider.DropParams(q, []string{"api_key"}) }
-	m := HostMatcher([]Host{{"api", "https://api.planet.example"}, {"tiles", "https://TILES.planet.example/basemaps"}}, strip)
+	m := HostMatcher([]Host{{Role: "api", Base: "https://api.planet.example"}, {Role: "tiles", Base: "https://TILES.planet.example/basemaps"}}, strip)
 	doc, err := Rewrite([]byte(planetDoc), Options{Match: m, Roots: []string{"Capabilities"}})
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +50,7 @@ func TestHostMatcher(t *testing.T) {
 	clean := func(path, q string) (string, string) {
 		return nearmap.StripPath(path), provider.DropParams(q, []string{"apikey"})
 	}
-	m := HostMatcher([]Host{{"wmts", "https://us0.nearmap.example/maps/api/wmts/v1"}, {"plain", "http://h.example:8080"}}, clean)
+	m := HostMatcher([]Host{{Role: "wmts", Base: "https://us0.nearmap.example/maps/api/wmts/v1"}, {Role: "plain", Base: "http://h.example:8080"}}, clean)
 	for in, want := range map[string]string{
 		"https://us0.nearmap.example/maps/api/wmts/v1/apikey/NMKEY/tile/{TileMatrix}/{TileCol}/{TileRow}.jpg": "/~wmts/maps/api/wmts/v1/tile/{TileMatrix}/{TileCol}/{TileRow}.jpg",
 		"//us0.nearmap.example/maps/api/wmts/v1/apikey/NMKEY?APIKEY=NMKEY&SERVICE=WMTS":                       "/~wmts/maps/api/wmts/v1?SERVICE=WMTS",
@@ -73,5 +73,24 @@ func TestHostMatcher(t *testing.T) {
 		if got, ok := m(in); ok {
 			t.Errorf("m(%q) matched: %q", in, got)
 		}
+	}
+}
+
+// Two roles on one host each take their own paths.
+func TestHostMatcherRolesShareAHost(t *testing.T) {
+	m := HostMatcher([]Host{
+		{Role: "wmts", Base: "https://one.example", Allowed: []string{"/maps/api/wmts/v1"}},
+		{Role: "api", Base: "https://one.example", Allowed: []string{"/wms/v1/latest"}},
+	}, nil)
+	for in, want := range map[string]string{
+		"https://one.example/maps/api/wmts/v1/1.0.0/x.jpg": "/~wmts/maps/api/wmts/v1/1.0.0/x.jpg",
+		"https://one.example/wms/v1/latest?SERVICE=WMS":    "/~api/wms/v1/latest?SERVICE=WMS",
+	} {
+		if got, ok := m(in); !ok || got != want {
+			t.Errorf("m(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+	if got, ok := m("https://one.example/other"); ok {
+		t.Errorf("a path no role allows matched: %q", got)
 	}
 }

@@ -62,6 +62,9 @@ type Call struct {
 	Place func(u *url.URL, h http.Header, token string)
 	// Name is the upstream's name in messages to clients; "" is Hexagon.
 	Name string
+	// Relay are response headers passed to the client beside the usual
+	// ones (a provider's X-Ratelimit-*).
+	Relay []string
 	// Health, if not nil, is told how each Do went, judged by its final
 	// answer (hexhealth.DataStatus), or how it failed to get one. A Do
 	// that ends without a round trip (no token), or because ctx ended,

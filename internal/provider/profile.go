@@ -99,7 +99,7 @@ var builtins = map[string]Profile{
 			{Role: "wmts", Base: "https://us0.nearmap.com", Allowed: []string{"/maps/api/wmts/v1"}},
 			{Role: "api", Base: "https://api.nearmap.com", Allowed: []string{"/wms/v1/latest"}},
 		},
-		WMTS: Service{Role: "wmts", Path: "/maps/api/wmts/v1/WMTSCapabilities.xml"}, // the file name is [I]
+		WMTS: Service{Role: "wmts", Path: "/maps/api/wmts/v1/1.0.0/WMTSCapabilities.xml"}, // the REST form's file name is [I]
 		WMS:  &Service{Role: "api", Path: "/wms/v1/latest"},
 		Place: []Placement{
 			{In: InPath, Name: "apikey", After: "/maps/api/wmts/v1"},

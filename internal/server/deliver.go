@@ -217,6 +217,11 @@ func checkUpstreamResponse(resp *http.Response, call *hexagon.Call) (http.Header
 			kept[k] = v
 		}
 	}
+	for _, k := range call.Relay {
+		if v := resp.Header.Values(k); len(v) > 0 {
+			kept[http.CanonicalHeaderKey(k)] = v
+		}
+	}
 	kept["X-Content-Type-Options"] = nosniff
 	kept["Content-Security-Policy"] = sandboxed
 	return kept, nil

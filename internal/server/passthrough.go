@@ -12,7 +12,6 @@ import (
 	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/provider"
 	"github.com/hexprox/hexprox/internal/usage"
-	"github.com/hexprox/hexprox/internal/wms"
 	"github.com/hexprox/hexprox/internal/wmts"
 )
 
@@ -74,21 +73,26 @@ func (s *Server) pass(c echo.Context, service string) error {
 	}
 
 	if service == "wms" {
-		req, err := wms.ParseQuery(rec.in.query)
-		if err != nil {
-			return err
-		}
-		u := req.URL(host.Base + path) // rebuilt from validated parameters
-		if req.Kind == wms.Capabilities {
-			return s.capabilities(c, capsSpec{service: "wms", cacheKey: "pass:wms:" + req.Version + ":", roots: []string{"WMS_Capabilities", "WMT_MS_Capabilities"},
+		// The provider's own names (Nearmap's layers hold '/' and spaces)
+		// are the provider's to check: the query goes on as the client
+		// wrote it, its credential parameters dropped.
+		u := host.Base + path + "?" + query
+		switch op := strings.ToLower(rec.in.query["REQUEST"]); op {
+		case "", "getcapabilities", "capabilities":
+			return s.capabilities(c, capsSpec{service: "wms", cacheKey: "pass:wms:" + rec.in.query["VERSION"] + ":", roots: []string{"WMS_Capabilities", "WMT_MS_Capabilities"},
 				match: s.passMatchers[p.Name], contentType: "text/xml; charset=utf-8", url: u, place: place, name: p.Title})
+		case "getmap", "getlegendgraphic":
+			rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: u, Accept: wmts.AnyImage, Place: place, Name: p.Title, Relay: p.Pass}
+			kind := usage.WMSOther
+			if op == "getmap" {
+				kind = usage.WMSGetMap
+			}
+			return s.stream(c, &rec.out.upstream, kind)
+		case "getfeatureinfo":
+			rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: u, Accept: featureInfo, Place: place, Name: p.Title, Relay: p.Pass}
+			return s.stream(c, &rec.out.upstream, usage.WMSOther)
 		}
-		rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: u, Accept: req.Accept(), Place: place, Name: p.Title}
-		kind := usage.WMSOther
-		if req.Kind == wms.Map {
-			kind = usage.WMSGetMap
-		}
-		return s.stream(c, &rec.out.upstream, kind)
+		return failure.Invalidf("OperationNotSupported", "REQUEST", "REQUEST must be GetCapabilities, GetMap, GetFeatureInfo or GetLegendGraphic")
 	}
 
 	if role == p.WMTS.Role && path == p.WMTS.Path || strings.EqualFold(rec.in.query["REQUEST"], "GetCapabilities") {
@@ -103,8 +107,18 @@ func (s *Server) pass(c echo.Context, service string) error {
 	if query != "" {
 		u += "?" + query
 	}
-	rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: u, Accept: wmts.AnyImage, Place: place, Name: p.Title}
+	rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: u, Accept: wmts.AnyImage, Place: place, Name: p.Title, Relay: p.Pass}
 	return s.stream(c, &rec.out.upstream, usage.TilesStreamed)
+}
+
+// featureInfo accepts what a provider's GetFeatureInfo may answer: text,
+// XML, JSON or HTML (relayed sandboxed, as Hexagon's is).
+func featureInfo(mediaType string) bool {
+	switch mediaType {
+	case "text/plain", "text/xml", "application/xml", "text/html", "application/json", "application/vnd.ogc.gml":
+		return true
+	}
+	return false
 }
 
 // passMatch is the Matcher of profile p's documents: every URL on one of
@@ -112,7 +126,7 @@ func (s *Server) pass(c echo.Context, service string) error {
 func passMatch(p *provider.Profile) capabilities.Matcher {
 	hosts := make([]capabilities.Host, len(p.Hosts))
 	for i, h := range p.Hosts {
-		hosts[i] = capabilities.Host{Role: h.Role, Base: h.Base}
+		hosts[i] = capabilities.Host{Role: h.Role, Base: h.Base, Allowed: h.Allowed}
 	}
 	strip := p.StripAll()
 	return capabilities.HostMatcher(hosts, func(path, query string) (string, string) {

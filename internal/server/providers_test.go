@@ -5,12 +5,14 @@ import (
 	"encoding/xml"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/fakeprovider/nearmap"
 	"github.com/hexprox/hexprox/internal/fakeprovider/planet"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/server"
@@ -202,3 +204,57 @@ func TestPlanetKeyHostileAndRefused(t *testing.T) {
 
 // html undoes the XML escaping of an attribute value.
 func html(s string) string { return strings.ReplaceAll(s, "&amp;", "&") }
+
+const nearmapKey = "NMKEY-fedcba9876543210"
+
+// A Nearmap key: its key travels in the path upstream and is taken out
+// of every path the capabilities show; WMTS tiles and WMS maps come back
+// through the key's URLs with Nearmap's X-Ratelimit-* headers; its 429
+// keeps Retry-After.
+func TestNearmapKeyServesThroughTheProxy(t *testing.T) {
+	fake := nearmap.New(nearmap.Options{})
+	fake.AddKey(nearmapKey)
+	up := httptest.NewServer(fake)
+	t.Cleanup(up.Close)
+	h := newKeyHarness(t, map[string]string{"PROVIDER_NEARMAP_WMTS_URL": up.URL, "PROVIDER_NEARMAP_API_URL": up.URL}, time.Minute)
+	h.noteSecret(nearmapKey)
+	key := h.addKey(keys.Record{Org: "Water Board", Contact: "gis@water.example", Provider: "nearmap",
+		Sets: []credential.Credential{{Provider: "nearmap", Secret: nearmapKey}}})
+
+	resp, body := h.get(h.keyURL(key)+"/1.0.0/WMTSCapabilities.xml", nil)
+	if resp.StatusCode != http.StatusOK || fake.CapabilitiesRequests.Load() != 1 {
+		t.Fatalf("WMTS capabilities: %d\n%s", resp.StatusCode, body)
+	}
+	h.assertNoSecrets(body)
+	m := regexp.MustCompile(`template="([^"]+)"`).FindSubmatch(body)
+	if m == nil || !strings.HasPrefix(string(m[1]), h.keyURL(key)+"/~wmts/maps/api/wmts/v1/1.0.0/") {
+		t.Fatalf("template not the key's own:\n%s", body)
+	}
+	tile := strings.NewReplacer("{TileMatrix}", "5", "{TileRow}", "10", "{TileCol}", "12").Replace(html(string(m[1])))
+	resp, body = h.get(tile, nil)
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, fake.JPEG()) || resp.Header.Get("X-Ratelimit-Limit") == "" {
+		t.Fatalf("tile %s: %d %v", tile, resp.StatusCode, resp.Header)
+	}
+
+	wmsBase := h.proxy.URL + "/v2/wms/" + key
+	resp, body = h.get(wmsBase+"?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1", nil)
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`xlink:href="`+wmsBase+`/~api/wms/v1/latest"`)) {
+		t.Fatalf("WMS capabilities: %d\n%s", resp.StatusCode, body)
+	}
+	h.assertNoSecrets(body)
+	gm := wmsBase + "/~api/wms/v1/latest?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetMap&LAYERS=" + url.QueryEscape(nearmap.WMSLayer) +
+		"&STYLES=&SRS=EPSG:3857&BBOX=0,0,10,10&WIDTH=64&HEIGHT=64&FORMAT=image/png"
+	if resp, body := h.get(gm, nil); resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/png" || len(body) == 0 {
+		t.Fatalf("GetMap: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	// A client's key in the path goes no further than the proxy.
+	if resp, _ := h.get(h.keyURL(key)+"/~wmts/maps/api/wmts/v1/apikey/attacker/1.0.0/nearmap.com/default/GoogleMapsCompatible/5/10/12.jpg", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("a client's path key was not stripped: %d", resp.StatusCode)
+	}
+
+	fake.Set(nearmap.Switches{Status: http.StatusTooManyRequests, RetryAfter: "30"})
+	resp, body = h.get(tile, nil)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "30" {
+		t.Fatalf("429: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+}
