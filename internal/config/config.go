@@ -180,29 +180,7 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.HexagonURL, err = BaseURL(get("HEXAGON_URL", DefaultHexagonURL)); err != nil {
 		bad("HEXAGON_URL", "%v", err)
 	}
-	// PROVIDER_{NAME}_{ROLE}_URL point a built-in provider's hosts
-	// elsewhere (tests, private mirrors): PROVIDER_PLANET_TILES_URL.
-	for name, roles := range provider.Roles() {
-		for _, role := range roles {
-			setting := "PROVIDER_" + strings.ToUpper(name) + "_" + strings.ToUpper(role) + "_URL"
-			v := get(setting, "")
-			if v == "" {
-				continue
-			}
-			u, err := BaseURL(v)
-			if err != nil {
-				bad(setting, "%v", err)
-				continue
-			}
-			if c.ProviderHosts == nil {
-				c.ProviderHosts = map[string]map[string]string{}
-			}
-			if c.ProviderHosts[name] == nil {
-				c.ProviderHosts[name] = map[string]string{}
-			}
-			c.ProviderHosts[name][role] = u
-		}
-	}
+	c.ProviderHosts = providerHosts(get, bad)
 	if v := get("PUBLIC_BASE_URL", ""); v != "" {
 		if c.PublicBaseURL, err = BaseURL(v); err != nil {
 			bad("PUBLIC_BASE_URL", "%v", err)
@@ -531,6 +509,43 @@ func duration(v string) (time.Duration, error) {
 		return 0, errors.New("bad duration")
 	}
 	return d, nil
+}
+
+// providerHosts reads PROVIDER_{NAME}_{ROLE}_URL, which point a built-in
+// provider's hosts elsewhere (tests, private mirrors):
+// PROVIDER_PLANET_TILES_URL. nil when none is set.
+func providerHosts(get func(name, def string) string, bad func(name, format string, args ...any)) map[string]map[string]string {
+	var out map[string]map[string]string
+	for name, roles := range provider.Roles() {
+		for _, role := range roles {
+			setting := "PROVIDER_" + strings.ToUpper(name) + "_" + strings.ToUpper(role) + "_URL"
+			v := get(setting, "")
+			if v == "" {
+				continue
+			}
+			u, err := BaseURL(v)
+			if err != nil {
+				bad(setting, "%v", err)
+				continue
+			}
+			if out == nil {
+				out = map[string]map[string]string{}
+			}
+			if out[name] == nil {
+				out[name] = map[string]string{}
+			}
+			out[name][role] = u
+		}
+	}
+	return out
+}
+
+// LoadProviderHosts reads only PROVIDER_{NAME}_{ROLE}_URL, as Load does:
+// for the keys CLI, which checks a provider's key before saving it.
+func LoadProviderHosts(getenv func(string) string) (map[string]map[string]string, error) {
+	var errs []error
+	hosts := providerHosts(getter(getenv), collect(&errs))
+	return hosts, errors.Join(errs...)
 }
 
 // BaseURL validates an absolute http(s) URL without query, fragment or

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/keys"
+	"github.com/hexprox/hexprox/internal/provider"
 	"github.com/hexprox/hexprox/internal/termtext"
 )
 
@@ -148,9 +149,11 @@ func runNew(ctx context.Context, c *cli, args []string) error {
 		sets           int
 		rf             recordFlags
 		noCheck        bool
+		providerName   string
 	)
 	rf.add(fs)
 	fs.BoolVar(&noCheck, "no-check", false, "")
+	fs.StringVar(&providerName, "provider", provider.Hexagon, "")
 	fs.Var(&ids, "client-id", "")
 	fs.IntVar(&sets, "sets", 0, "")
 	fs.StringVar(&copyFrom, "copy-credentials-from", "", "")
@@ -170,6 +173,18 @@ func runNew(ctx context.Context, c *cli, args []string) error {
 	if sets < 0 || sets > 0 && sets < len(ids) {
 		problems = append(problems, "--sets must be at least the number of --client-id")
 	}
+	providerName = strings.ToLower(strings.TrimSpace(providerName))
+	other := providerName != provider.Hexagon
+	switch {
+	case !provider.Known(providerName):
+		problems = append(problems, "--provider is one of "+strings.Join(provider.Names(), ", "))
+	case other && len(ids) > 0:
+		problems = append(problems, "--client-id is for Hexagon's client credentials: a "+providerName+" set is a key, read at the prompt")
+	case other && (rf.redirect || rf.ep != keys.Streaming):
+		problems = append(problems, "--redirect and --endpoint are Hexagon's: another provider's tiles always go through the proxy")
+	case other && copyFrom != "":
+		problems = append(problems, "--copy-credentials-from takes another key's provider with its sets: give no --provider with it")
+	}
 	baseURL, err := c.baseURL(base)
 	if err != nil {
 		problems = append(problems, strings.TrimPrefix(err.Error(), ErrUsage.Error()+": "))
@@ -182,7 +197,25 @@ func runNew(ctx context.Context, c *cli, args []string) error {
 
 	// Secrets are read before the store is touched, so that a typo in
 	// them leaves nothing behind.
-	if copyFrom == "" {
+	if copyFrom == "" && other {
+		p, err := c.profile(providerName)
+		if err != nil {
+			return err
+		}
+		r.Provider = providerName
+		for i := range max(sets, 1) {
+			key, err := c.readSecret(fmt.Sprintf("the %s key of set %d", p.Title, i+1))
+			if err != nil {
+				return err
+			}
+			r.Sets = append(r.Sets, credential.Credential{Provider: providerName, Secret: key})
+		}
+		if !noCheck {
+			if err := c.checkKeys(ctx, p, r.Sets); err != nil {
+				return err
+			}
+		}
+	} else if copyFrom == "" {
 		n := max(sets, len(ids), 1)
 		for i := range n {
 			var cr credential.Credential
@@ -215,7 +248,10 @@ func runNew(ctx context.Context, c *cli, args []string) error {
 		if len(fr.Sets) == 0 {
 			return fmt.Errorf("key %s is revoked, and Key Vault does not let a revoked key's credentials be read: enable it first, or give the credentials", prefix(from))
 		}
-		r.Sets = slices.Clone(fr.Sets)
+		r.Sets, r.Provider = slices.Clone(fr.Sets), fr.Provider
+	}
+	if entries, err := store.List(ctx); err == nil { // a store that cannot be listed warns of nothing
+		c.warnShared(entries, "", r)
 	}
 	key, err := keys.New()
 	if err != nil {
@@ -360,10 +396,10 @@ func runList(ctx context.Context, c *cli, args []string) error {
 	}
 	now := c.now()
 	w := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "KEY\tFINGERPRINT\tORG\tCONTACT\tSETS\tENDPOINT\tORIGINS\tENABLED\tSTATUS\tEXPIRES\tCREATED")
+	fmt.Fprintln(w, "KEY\tFINGERPRINT\tORG\tCONTACT\tSETS\tUPSTREAM\tORIGINS\tENABLED\tSTATUS\tEXPIRES\tCREATED")
 	for _, e := range entries {
 		r := e.Record
-		org, contact, sets, endpoint := dash(r.Org), dash(r.Contact), fmt.Sprint(len(r.Sets)), r.Endpoint.String()
+		org, contact, sets, endpoint := dash(r.Org), dash(r.Contact), fmt.Sprint(len(r.Sets)), upstreamOf(r)
 		if unreadable(r) {
 			org, contact, sets, endpoint = "(revoked: unreadable)", "?", "?", "?"
 		}
@@ -374,7 +410,24 @@ func runList(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	fmt.Fprintf(c.errOut, "%s\n", plural(len(entries), "key"))
+	for _, e := range entries {
+		if e.Record.Provider != "" && !unreadable(e.Record) {
+			c.warnShared(entries, e.Key, e.Record)
+		}
+	}
 	return nil
+}
+
+// upstreamOf names where a key's requests go: "hexagon", "hexagon/orders"
+// (Hexagon's batch services) or another provider's name.
+func upstreamOf(r keys.Record) string {
+	switch {
+	case r.Provider != "":
+		return r.Provider
+	case r.Endpoint == keys.Orders:
+		return "hexagon/orders"
+	}
+	return "hexagon"
 }
 
 // unreadable reports a record whose contents the store could not read
@@ -468,7 +521,9 @@ func (c *cli) describe(w io.Writer, key string, r keys.Record, now time.Time) {
 		}
 		fmt.Fprintf(w, "Tiles:\t%s\n", delivery)
 		endpoint := "streaming (Hexagon's interactive services)"
-		if r.Endpoint == keys.Orders {
+		if r.Provider != "" {
+			endpoint = r.Provider + " (every request through the proxy, its key never shown)"
+		} else if r.Endpoint == keys.Orders {
 			endpoint = "orders (Hexagon's batch services for bulk and machine-learning downloads: a lower rate limit, whose 429s reach the key holder)"
 		}
 		fmt.Fprintf(w, "Endpoint:\t%s\n", endpoint)

@@ -52,6 +52,10 @@ type Env struct {
 	// endpoint new credential sets are checked with before they are
 	// saved; "" means config.DefaultHexagonURL, as for the server.
 	HexagonURL string
+	// ProviderHosts resolves PROVIDER_{NAME}_{ROLE}_URL
+	// (config.LoadProviderHosts): where another provider's key is checked
+	// before it is saved. nil means every provider's own hosts.
+	ProviderHosts func() (map[string]map[string]string, error)
 	// HashKey keys key fingerprints (TOKEN_HASH_KEY): the CLI shows and
 	// accepts the fingerprints the server logs and counts usage under
 	// when it is the server's.
@@ -78,7 +82,8 @@ type Env struct {
 func OSEnv(keys func() (config.Keys, error), getenv func(string) string) Env {
 	get := func(name string) string { return strings.TrimSpace(getenv(name)) } // as config reads settings
 	env := Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Keys: keys,
-		PublicBaseURL: get("PUBLIC_BASE_URL"), HexagonURL: get("HEXAGON_URL"), HashKey: get("TOKEN_HASH_KEY")}
+		PublicBaseURL: get("PUBLIC_BASE_URL"), HexagonURL: get("HEXAGON_URL"), HashKey: get("TOKEN_HASH_KEY"),
+		ProviderHosts: func() (map[string]map[string]string, error) { return config.LoadProviderHosts(getenv) }}
 	if fd := int(os.Stdin.Fd()); term.IsTerminal(fd) {
 		env.ReadSecret = func(prompt string) (string, error) {
 			fmt.Fprint(os.Stderr, prompt)

@@ -139,6 +139,7 @@ var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 func (h *harness) settings(env Env) Env {
 	getenv := func(k string) string { return h.env[k] }
 	env.Keys = func() (config.Keys, error) { return config.LoadKeys(getenv) }
+	env.ProviderHosts = func() (map[string]map[string]string, error) { return config.LoadProviderHosts(getenv) }
 	env.PublicBaseURL, env.HexagonURL, env.HashKey = h.env["PUBLIC_BASE_URL"], h.env["HEXAGON_URL"], h.env["TOKEN_HASH_KEY"]
 	return env
 }
@@ -379,7 +380,7 @@ func TestListShowsPrefixesNeverSecrets(t *testing.T) {
 		if len(lines) != 3 {
 			t.Fatalf("want a header and 2 rows:\n%s", r.out)
 		}
-		for _, col := range []string{"KEY", "FINGERPRINT", "ORG", "CONTACT", "SETS", "ENDPOINT", "ORIGINS", "ENABLED", "EXPIRES", "CREATED"} {
+		for _, col := range []string{"KEY", "FINGERPRINT", "ORG", "CONTACT", "SETS", "UPSTREAM", "ORIGINS", "ENABLED", "EXPIRES", "CREATED"} {
 			if !strings.Contains(lines[0], col) {
 				t.Errorf("header lacks %s: %s", col, lines[0])
 			}
@@ -390,7 +391,7 @@ func TestListShowsPrefixesNeverSecrets(t *testing.T) {
 		}
 		row1 := strings.Fields(lines[1])
 		if row1[0] != prefix(k1) || row1[1] != keys.Fingerprint(k1, "") || row1[2] != "Alameda" || row1[3] != "gis@alameda.example" || row1[4] != "1" ||
-			row1[5] != "streaming" || row1[6] != "https://alameda.maps.arcgis.com" || row1[7] != "yes" || row1[8] != "active" || row1[9] != "2031-05-06T07:08:09Z" {
+			row1[5] != "hexagon" || row1[6] != "https://alameda.maps.arcgis.com" || row1[7] != "yes" || row1[8] != "active" || row1[9] != "2031-05-06T07:08:09Z" {
 			t.Errorf("row 1: %q", lines[1])
 		}
 		if !strings.HasPrefix(lines[2], prefix(k2)) || !strings.Contains(lines[2], " no ") || !strings.Contains(lines[2], "revoked") {

@@ -2,12 +2,15 @@ package keyadmin
 
 import (
 	"context"
+	"errors"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hexprox/hexprox/internal/fakehexagon"
+	"github.com/hexprox/hexprox/internal/fakeprovider/planet"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/keys/keystore"
 	"github.com/hexprox/hexprox/internal/keys/storetest"
@@ -240,4 +243,57 @@ func TestPrintedCommandsNameTheStoreFlag(t *testing.T) {
 	if r := h.mustRun(t, "", args...); !strings.Contains(r.out, "Revoked key") {
 		t.Fatalf("the printed command: %s", r.out)
 	}
+}
+
+// A key for another provider: its key is read at the prompt, checked
+// with the provider (as the proxy will place it) before it is saved, and
+// a credential shared between organisations is warned about.
+func TestNewKeyForAProvider(t *testing.T) {
+	tilesSrv := httptest.NewUnstartedServer(nil)
+	tilesSrv.Start()
+	fake := planet.New(planet.Options{TilesBase: tilesSrv.URL})
+	tilesSrv.Config.Handler = fake.Tiles
+	apiSrv := httptest.NewServer(fake.API)
+	t.Cleanup(apiSrv.Close)
+	t.Cleanup(tilesSrv.Close)
+	const good = "PLAK-good-0123456789"
+	fake.AddKey(good)
+	bothStores(t, func(t *testing.T, h *harness) {
+		h.env["PROVIDER_PLANET_API_URL"], h.env["PROVIDER_PLANET_TILES_URL"] = apiSrv.URL, tilesSrv.URL
+		asked := fake.CapabilitiesRequests.Load()
+		key, r := h.newKey(t, good+"\n", "--provider", "Planet", "--org", "Forestry", "--contact", "gis@forestry.example")
+		if fake.CapabilitiesRequests.Load() != asked+1 || !strings.Contains(r.errOut, "Checking 1 key with Planet Basemaps") {
+			t.Fatalf("the key was not checked with Planet:\n%s", r.errOut)
+		}
+		assertNoLeak(t, r, good)
+		m := h.raw(t, key)
+		sets, _ := m["sets"].([]any)
+		if len(sets) != 1 || sets[0].(map[string]any)["provider"] != "planet" || sets[0].(map[string]any)["key"] != good {
+			t.Fatalf("stored: %v", m)
+		}
+		if r := h.mustRun(t, "", "show", key); !strings.Contains(r.out, "planet (every request through the proxy") || strings.Contains(r.out, good) {
+			t.Errorf("show:\n%s", r.out)
+		}
+
+		// A wrong key saves nothing; Hexagon's flags are refused.
+		opens := *h.opens
+		if r := h.run(t, "PLAK-wrong\n", "new", "--provider", "planet", "--org", "X", "--contact", "x@example.org"); r.err == nil ||
+			!strings.Contains(r.err.Error(), "Planet Basemaps refused the key of set 1") || *h.opens != opens || strings.Contains(r.all(), "PLAK-wrong") {
+			t.Fatalf("a wrong key: %v", r.err)
+		}
+		for _, bad := range [][]string{{"--client-id", "i"}, {"--redirect"}, {"--endpoint", "orders"}, {"--provider", "acme"}} {
+			if r := h.run(t, good+"\n", append([]string{"new", "--provider", "planet", "--org", "X", "--contact", "x@example.org"}, bad...)...); !errors.Is(r.err, ErrUsage) {
+				t.Errorf("%v: %v", bad, r.err)
+			}
+		}
+
+		// The same Planet key for another organisation: saved, with a warning.
+		_, r = h.newKey(t, good+"\n", "--provider", "planet", "--org", "Parks", "--contact", "gis@parks.example")
+		if !strings.Contains(r.errOut, "also behind keys of Forestry") || !strings.Contains(r.errOut, "Planet licenses") {
+			t.Errorf("no warning of a shared credential:\n%s", r.errOut)
+		}
+		if r := h.mustRun(t, "", "list"); !strings.Contains(r.errOut, "also behind keys of") || !strings.Contains(r.out, " planet ") {
+			t.Errorf("list:\n%s%s", r.out, r.errOut)
+		}
+	})
 }

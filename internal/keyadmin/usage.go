@@ -27,6 +27,13 @@ const usageNew = `handler keys new --org ORG --contact CONTACT [options]
                                downloads: a lower rate limit, whose 429s
                                reach the key holder with Retry-After
                                (default: streaming, for interactive use)
+  --provider NAME              hexagon (the default), planet or nearmap:
+                               for another provider each set is its key,
+                               read at the prompt as secrets are; its
+                               tiles always go through the proxy, and a key
+                               of theirs shared with another organisation
+                               is warned about (their terms license per
+                               organisation)
   --no-check                   save without asking Hexagon whether it
                                accepts the credentials (offline); by
                                default each set is checked once with
@@ -53,8 +60,10 @@ const usageNew = `handler keys new --org ORG --contact CONTACT [options]
 const usageList = `handler keys list
   A table of every key: its prefix (never the whole key), its
   fingerprint (the key's name in logs and usage reports), organisation,
-  contact, number of credential sets, endpoint, origins, enabled, status,
-  expiry and creation time. Never a secret.
+  contact, number of credential sets, upstream (hexagon, hexagon/orders,
+  planet, nearmap), origins, enabled, status, expiry and creation time.
+  Never a secret. Warns of another provider's credential shared between
+  organisations.
 
   example:
     handler keys list

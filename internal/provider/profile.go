@@ -54,6 +54,10 @@ type Profile struct {
 	// Pass are response headers relayed beside the usual ones
 	// (Nearmap's X-Ratelimit-*).
 	Pass []string
+	// Licence is what the provider's terms say of sharing one credential
+	// between organisations, for the README and the keys CLI's warning;
+	// "" when nothing is known against it.
+	Licence string
 }
 
 // CommonStrip are credential parameters dropped from every provider's
@@ -90,6 +94,9 @@ var builtins = map[string]Profile{
 		WMTS:        Service{Role: "api", Path: "/basemaps/v1/mosaics/wmts"},
 		Place:       []Placement{{In: InQuery, Name: "api_key"}}, // [E] "as a query parameter to all tile requests"
 		NotLicensed: 404,                                         // [E] "the tile request results in a 404 error"
+		// [E] support.planet.com 360016148637 (Education & Research): no
+		// "service bureau, or time-sharing arrangements".
+		Licence: "Planet licenses its imagery per customer (its Education & Research terms forbid service-bureau use)",
 	},
 	"nearmap": {
 		Name: "nearmap", Title: "Nearmap",
@@ -107,6 +114,9 @@ var builtins = map[string]Profile{
 		},
 		// [E] developer.nearmap.com API standards: X-Ratelimit-* on every answer.
 		Pass: []string{"X-Ratelimit-Limit", "X-Ratelimit-Remaining", "X-Ratelimit-Reset"},
+		// [E] Nearmap US Products Agreement: "only to be used by the total
+		// number of Authorized Users".
+		Licence: "Nearmap licenses named Authorized Users of one licensee",
 	},
 }
 
