@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -256,5 +257,49 @@ func TestNearmapKeyServesThroughTheProxy(t *testing.T) {
 	resp, body = h.get(tile, nil)
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "30" {
 		t.Fatalf("429: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+}
+
+// GDAL (the engine inside QGIS) draws a Planet key's WMTS and a Nearmap
+// key's WMTS and WMS through the proxy, never seeing either key.
+func TestGDALDrawsOtherProviders(t *testing.T) {
+	w := newPlanetWorld(t)
+	planetKeyURL := w.keyURL(w.addPlanetKey("Forestry")) + "/1.0.0/WMTSCapabilities.xml"
+	out := filepath.Join(t.TempDir(), "planet.png")
+	served := w.fake.TilesServed.Load()
+	// Two mosaics: GDAL lists them, and draws the first.
+	info := string(gdal(t, "gdalinfo", "WMTS:"+planetKeyURL))
+	sub := regexp.MustCompile(`SUBDATASET_1_NAME=(WMTS:\S+)`).FindStringSubmatch(info)
+	if sub == nil || strings.Contains(info, planetKey) {
+		t.Fatalf("GDAL found no Planet mosaic behind the proxy:\n%s", info)
+	}
+	gdal(t, "gdal_translate", "-q", "-of", "PNG", "-outsize", "256", "256", "-projwin", "-2000000", "2000000", "2000000", "-2000000", sub[1], out)
+	decodePNG(t, out, 256, 256)
+	if w.fake.TilesServed.Load() == served {
+		t.Fatal("no Planet tile was served")
+	}
+
+	nm := nearmap.New(nearmap.Options{})
+	nm.AddKey(nearmapKey)
+	up := httptest.NewServer(nm)
+	t.Cleanup(up.Close)
+	h := newKeyHarness(t, map[string]string{"PROVIDER_NEARMAP_WMTS_URL": up.URL, "PROVIDER_NEARMAP_API_URL": up.URL}, time.Minute)
+	h.noteSecret(nearmapKey)
+	key := h.addKey(keys.Record{Org: "Water Board", Contact: "gis@water.example", Provider: "nearmap",
+		Sets: []credential.Credential{{Provider: "nearmap", Secret: nearmapKey}}})
+	out = filepath.Join(t.TempDir(), "nearmap.png")
+	gdal(t, "gdal_translate", "-q", "-of", "PNG", "-outsize", "256", "256", "-projwin", "-2000000", "2000000", "2000000", "-2000000",
+		"WMTS:"+h.keyURL(key)+"/1.0.0/WMTSCapabilities.xml", out)
+	decodePNG(t, out, 256, 256)
+	info = string(gdal(t, "gdalinfo", "WMS:"+h.proxy.URL+"/v2/wms/"+key+"?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1"))
+	m := regexp.MustCompile(`SUBDATASET_1_NAME=(WMS:\S+)`).FindStringSubmatch(info)
+	if m == nil || !strings.HasPrefix(m[1], "WMS:"+h.proxy.URL+"/v2/wms/"+key) {
+		t.Fatalf("GDAL found no Nearmap layer behind the proxy:\n%s", info)
+	}
+	out = filepath.Join(t.TempDir(), "nearmap-wms.png")
+	gdal(t, "gdal_translate", "-q", "-of", "PNG", "-outsize", "300", "200", m[1], out)
+	decodePNG(t, out, 300, 200)
+	if nm.TileRequests.Load() == 0 || nm.MapRequests.Load() == 0 {
+		t.Fatalf("Nearmap served %d tiles and %d maps", nm.TileRequests.Load(), nm.MapRequests.Load())
 	}
 }
