@@ -42,7 +42,10 @@ type Data struct {
 	// Orders says the key uses Hexagon's batch services (keys.Orders),
 	// whose lower rate limit its holder must respect.
 	Orders bool
-	Usage  *Usage // nil hides the usage section
+	// Provider is the title of the key's provider when it is not Hexagon
+	// ("Planet Basemaps"); "" is Hexagon.
+	Provider string
+	Usage    *Usage // nil hides the usage section
 }
 
 // Previewed reports whether the page shows a preview of the key's

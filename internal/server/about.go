@@ -31,6 +31,9 @@ type aboutInfo struct {
 	// "streaming", or "orders" (the batch services, with a lower rate
 	// limit whose 429s reach the key holder).
 	Endpoint string `json:"endpoint"`
+	// Provider names the key's upstream when it is not Hexagon
+	// ("planet"); omitted for Hexagon.
+	Provider string `json:"provider,omitempty"`
 	// Origins are the only browser origins the key serves; none means
 	// the proxy's ALLOWED_ORIGINS.
 	Origins []string    `json:"origins,omitempty"`
@@ -81,7 +84,7 @@ func (s *Server) about(c echo.Context) error {
 	addr := keys.AddressesOf(base, key)
 	info := aboutInfo{
 		Org: r.Org, Contact: r.Contact, Status: r.Status(s.now()).String(), Version: s.version,
-		WMTS: addr.WMTS, WMS: addr.WMS, Tiles: "proxied", Endpoint: r.Endpoint.String(), Origins: r.Origins,
+		WMTS: addr.WMTS, WMS: addr.WMS, Tiles: "proxied", Endpoint: r.Endpoint.String(), Provider: r.Provider, Origins: r.Origins,
 	}
 	if r.Redirect {
 		info.Tiles = "redirected"
@@ -116,7 +119,7 @@ func (s *Server) about(c echo.Context) error {
 // through its own addresses.
 func (s *Server) aboutPage(c echo.Context, info aboutInfo, k *keys.Key) error {
 	d := aboutpage.Data{Org: info.Org, Contact: info.Contact, Status: info.Status, WMTS: info.WMTS, WMS: info.WMS, Version: info.Version,
-		Redirect: info.Tiles == "redirected", Orders: info.Endpoint == keys.Orders.String(), Origins: strings.Join(info.Origins, ", ")}
+		Redirect: info.Tiles == "redirected", Orders: info.Endpoint == keys.Orders.String(), Provider: s.providerTitle(info.Provider), Origins: strings.Join(info.Origins, ", ")}
 	if info.Expires != nil {
 		d.Expires = *info.Expires
 	}
@@ -140,4 +143,12 @@ func (s *Server) aboutPage(c echo.Context, info aboutInfo, k *keys.Key) error {
 
 func pageCounts(c usageCounts) aboutpage.Counts {
 	return aboutpage.Counts{Requests: c.Requests, Tiles: c.Tiles, Bytes: c.Bytes}
+}
+
+// providerTitle is the title of the provider named name, "" for Hexagon.
+func (s *Server) providerTitle(name string) string {
+	if p := s.providers[name]; p != nil {
+		return p.Title
+	}
+	return ""
 }

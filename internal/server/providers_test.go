@@ -119,6 +119,13 @@ func TestPlanetKeyServesThroughTheProxy(t *testing.T) {
 		}
 	}
 
+	// The about page names the provider, and never its key.
+	resp, page := w.get(w.proxy.URL+"/about/"+key, map[string]string{"Accept": "text/html"})
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(page, []byte("Planet Basemaps, every request through this proxy")) || !bytes.Contains(page, []byte("API key for Planet Basemaps imagery")) {
+		t.Fatalf("about page: %d\n%s", resp.StatusCode, page)
+	}
+	w.assertNoSecrets(page)
+
 	// Counted as the organisation's.
 	id := server.UsageID("Forestry", keys.Fingerprint(key, ""))
 	var got usage.Counts
