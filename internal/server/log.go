@@ -115,7 +115,10 @@ func (r *record) scrub(s string) string {
 		creds = p.key.Record().Sets
 	}
 	for _, c := range creds {
-		if c.ID != "" {
+		switch {
+		case c.Provider != "" && c.Secret != "": // another provider's static key
+			secrets = append(secrets, c.Secret)
+		case c.ID != "":
 			id, secret := c.PathSegments()
 			secrets = append(secrets, c.ID, c.Secret, id, secret)
 		}
