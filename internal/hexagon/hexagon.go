@@ -255,7 +255,11 @@ func statusError(name string, resp *http.Response) *failure.Error {
 	case s == http.StatusTooManyRequests:
 		return &failure.Error{Kind: failure.RateLimited, Message: name + "'s rate limit was reached; retry later", RetryAfter: resp.Header.Get("Retry-After")}
 	case s == http.StatusUnauthorized || s == http.StatusForbidden:
-		return &failure.Error{Kind: failure.Forbidden, Message: name + " refused this request with a valid credential: the licence may not cover this layer, area or service", Err: fmt.Errorf("upstream status %d", s)}
+		what := "credential"
+		if name == "Hexagon" {
+			what = "token"
+		}
+		return &failure.Error{Kind: failure.Forbidden, Message: name + " refused this request with a valid " + what + ": the licence may not cover this layer, area or service", Err: fmt.Errorf("upstream status %d", s)}
 	case s == http.StatusNotFound:
 		return &failure.Error{Kind: failure.UpstreamStatus, Status: s, Message: name + " has no such resource"}
 	case s >= 400 && s < 500:

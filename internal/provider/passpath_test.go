@@ -13,7 +13,7 @@ func TestPassPath(t *testing.T) {
 	for _, ok := range []string{
 		"/basemaps/v1/planet-tiles/global_monthly_2026_10_mosaic/gmap/3/1/2.png",
 		"/basemaps/v1/planet-tiles",
-		"/basemaps/v1/planet-tiles/a%20b/gmap/3/1/2.png",
+		"/basemaps/v1/planet-tiles/a%2Db/gmap/{TileMatrix}/1/2.png",
 	} {
 		if got, pass := PassPath(ok, planetTiles); !pass || got != ok {
 			t.Errorf("PassPath(%q) = %q, %v", ok, got, pass)
@@ -35,6 +35,13 @@ func TestPassPath(t *testing.T) {
 		"/basemaps/v1/planet-tiles/x%0a",
 		"/basemaps/v1/planet-tiles/x%zz",
 		"/basemaps/v1/planet-tiles/x?api_key=1",
+		"/basemaps/v1/planet-tiles/..;/..;/mosaics",      // Tomcat's '..;'
+		"/basemaps/v1/planet-tiles/%c0%ae%c0%ae/mosaics", // an overlong dot
+		"/basemaps/v1/planet-tiles/%EF%BC%8E%EF%BC%8E/x", // fullwidth dots
+		"/basemaps/v1/planet-tiles/.. /x",                // dots and a space
+		"/basemaps/v1/planet-tiles/%252e%252e/x",         // '%' left after one decoding
+		"/basemaps/v1/planet-tiles/a;jsessionid=1/x",     // a path parameter
+		"/basemaps/v1/planet-tiles/caf%C3%A9",            // non-ASCII
 	} {
 		if got, pass := PassPath(bad, planetTiles); pass {
 			t.Errorf("PassPath(%q) passed as %q", bad, got)

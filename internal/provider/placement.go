@@ -56,12 +56,14 @@ func (p Placement) Apply(u *url.URL, h http.Header, cred string) {
 			return
 		}
 		ins := "/" + p.Name + "/"
-		u.Path = p.After + ins + cred + u.Path[len(p.After):]
-		if strings.HasPrefix(u.RawPath, p.After) {
-			u.RawPath = p.After + ins + url.PathEscape(cred) + u.RawPath[len(p.After):]
-		} else {
-			u.RawPath = "" // derived from Path
+		escaped := u.EscapedPath()
+		if !strings.HasPrefix(escaped, p.After) {
+			return // After is plain ASCII: a path that starts with it escaped does too
 		}
+		// The escaped form is set too, so that a credential holding '/'
+		// stays one segment.
+		u.Path = p.After + ins + cred + u.Path[len(p.After):]
+		u.RawPath = p.After + ins + url.PathEscape(cred) + escaped[len(p.After):]
 	}
 }
 
@@ -76,7 +78,11 @@ func (p Placement) StripPath(path string) string {
 	segs := strings.Split(path, "/")
 	out := segs[:0]
 	for i := 0; i < len(segs); i++ {
-		if i > 0 && strings.EqualFold(segs[i], p.Name) && i+1 < len(segs) {
+		name := segs[i]
+		if d, err := url.PathUnescape(name); err == nil {
+			name = d
+		}
+		if i > 0 && strings.EqualFold(name, p.Name) && i+1 < len(segs) {
 			i++ // the credential after it
 			continue
 		}
@@ -98,14 +104,27 @@ func DropParams(rawQuery string, names []string) string {
 	var kept []string
 	for _, p := range strings.Split(rawQuery, "&") {
 		k, _, _ := strings.Cut(p, "=")
-		if d, err := url.QueryUnescape(k); err == nil {
-			k = d
-		}
-		if !isOneOf(strings.TrimSpace(k), names) {
+		if !isOneOf(paramName(k), names) {
 			kept = append(kept, p)
 		}
 	}
 	return strings.Join(kept, "&")
+}
+
+// paramName is how a parameter name may be read by some server: decoded
+// until it no longer changes (api%255Fkey is api_key to a server that
+// decodes twice), without NULs, array brackets or surrounding spaces.
+func paramName(k string) string {
+	for range 4 {
+		d, err := url.QueryUnescape(k)
+		if err != nil || d == k {
+			break
+		}
+		k = d
+	}
+	k = strings.ReplaceAll(k, "\x00", "")
+	k = strings.TrimSuffix(strings.TrimSpace(k), "[]")
+	return strings.TrimSpace(k)
 }
 
 func isOneOf(k string, names []string) bool {

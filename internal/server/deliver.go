@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/keys"
+	"github.com/hexprox/hexprox/internal/provider"
 	"github.com/hexprox/hexprox/internal/publicurl"
 	"github.com/hexprox/hexprox/internal/usage"
 )
@@ -294,7 +294,7 @@ func (s *Server) capabilities(c echo.Context, spec capsSpec) error {
 		if err != nil {
 			return nil, failure.New(failure.UpstreamFailed, call.Upstream()+" answered with something that is not a "+strings.ToUpper(spec.service)+" capabilities document", err)
 		}
-		if spec.place != nil && bytes.Contains(doc.Bytes(""), []byte(call.Token.AccessToken)) {
+		if spec.place != nil && provider.Reveals(doc.Bytes(""), call.Token.AccessToken) {
 			// A static key lives as long as the licence: a document that
 			// would still show it (in a path, say, on a host the profile
 			// does not name) is not served at all.

@@ -12,7 +12,6 @@ import (
 	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/provider"
 	"github.com/hexprox/hexprox/internal/usage"
-	"github.com/hexprox/hexprox/internal/wmts"
 )
 
 // pass answers a request of a key whose provider is not Hexagon, on the
@@ -76,46 +75,70 @@ func (s *Server) pass(c echo.Context, service string) error {
 		// The provider's own names (Nearmap's layers hold '/' and spaces)
 		// are the provider's to check: the query goes on as the client
 		// wrote it, its credential parameters dropped.
-		u := host.Base + path + "?" + query
 		switch op := strings.ToLower(rec.in.query["REQUEST"]); op {
 		case "", "getcapabilities", "capabilities":
-			return s.capabilities(c, capsSpec{service: "wms", cacheKey: "pass:wms:" + rec.in.query["VERSION"] + ":", roots: []string{"WMS_Capabilities", "WMT_MS_Capabilities"},
-				match: s.passMatchers[p.Name], contentType: "text/xml; charset=utf-8", url: u, place: place, name: p.Title})
+			return s.passCapabilities(c, p, "wms", place)
 		case "getmap", "getlegendgraphic":
-			rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: u, Accept: wmts.AnyImage, Place: place, Name: p.Title, Relay: p.Pass}
 			kind := usage.WMSOther
 			if op == "getmap" {
 				kind = usage.WMSGetMap
 			}
+			rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: host.Base + path + "?" + query, Accept: raster, Place: place, Name: p.Title, Relay: p.Pass}
 			return s.stream(c, &rec.out.upstream, kind)
 		case "getfeatureinfo":
-			rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: u, Accept: featureInfo, Place: place, Name: p.Title, Relay: p.Pass}
-			return s.stream(c, &rec.out.upstream, usage.WMSOther)
+			// A text answer can echo the request, and with it a key the
+			// proxy placed in its path: not relayed until it can be checked.
+			return failure.Invalidf("OperationNotSupported", "REQUEST", "GetFeatureInfo is not offered through the proxy for %s", p.Title)
 		}
-		return failure.Invalidf("OperationNotSupported", "REQUEST", "REQUEST must be GetCapabilities, GetMap, GetFeatureInfo or GetLegendGraphic")
+		return failure.Invalidf("OperationNotSupported", "REQUEST", "REQUEST must be GetCapabilities, GetMap or GetLegendGraphic")
 	}
 
 	if role == p.WMTS.Role && path == p.WMTS.Path || strings.EqualFold(rec.in.query["REQUEST"], "GetCapabilities") {
-		u := host.Base + p.WMTS.Path
-		if p.WMTS.Query != "" {
-			u += "?" + p.WMTS.Query
-		}
-		return s.capabilities(c, capsSpec{service: "wmts", cacheKey: "pass:wmts:", roots: []string{"Capabilities"},
-			match: s.passMatchers[p.Name], contentType: "application/xml; charset=utf-8", url: u, place: place, name: p.Title})
+		return s.passCapabilities(c, p, "wmts", place)
 	}
 	u := host.Base + path
 	if query != "" {
 		u += "?" + query
 	}
-	rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: u, Accept: wmts.AnyImage, Place: place, Name: p.Title, Relay: p.Pass}
+	rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: u, Accept: raster, Place: place, Name: p.Title, Relay: p.Pass}
 	return s.stream(c, &rec.out.upstream, usage.TilesStreamed)
 }
 
-// featureInfo accepts what a provider's GetFeatureInfo may answer: text,
-// XML, JSON or HTML (relayed sandboxed, as Hexagon's is).
-func featureInfo(mediaType string) bool {
+// passCapabilities answers with profile p's capabilities of service,
+// always from the profile's own entry point with a fixed query, whatever
+// path or query the request named (a document fetched elsewhere must not
+// be served, from the cache, to every key of the credential); WMS in the
+// version asked for when it is one WMS has.
+func (s *Server) passCapabilities(c echo.Context, p *provider.Profile, service string, place func(*url.URL, http.Header, string)) error {
+	spec := capsSpec{service: service, match: s.passMatchers[p.Name], place: place, name: p.Title}
+	entry := p.WMTS
+	if service == "wms" {
+		entry = *p.WMS
+		version := recordOf(c).in.query["VERSION"]
+		if version != "1.1.1" && version != "1.3.0" {
+			version = ""
+		}
+		entry.Query = "SERVICE=WMS&REQUEST=GetCapabilities"
+		if version != "" {
+			entry.Query += "&VERSION=" + version
+		}
+		spec.cacheKey, spec.roots, spec.contentType = "pass:wms:"+version+":", []string{"WMS_Capabilities", "WMT_MS_Capabilities"}, "text/xml; charset=utf-8"
+	} else {
+		spec.cacheKey, spec.roots, spec.contentType = "pass:wmts:", []string{"Capabilities"}, "application/xml; charset=utf-8"
+	}
+	host, _ := p.Host(entry.Role)
+	spec.url = host.Base + entry.Path
+	if entry.Query != "" {
+		spec.url += "?" + entry.Query
+	}
+	return s.capabilities(c, spec)
+}
+
+// raster accepts the raster images a provider's tiles and maps may be:
+// no SVG (a document that could carry text) and nothing else.
+func raster(mediaType string) bool {
 	switch mediaType {
-	case "text/plain", "text/xml", "application/xml", "text/html", "application/json", "application/vnd.ogc.gml":
+	case "image/png", "image/jpeg", "image/jpg", "image/webp", "image/tiff", "image/gif":
 		return true
 	}
 	return false

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"encoding/xml"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -308,5 +309,61 @@ func TestGDALDrawsOtherProviders(t *testing.T) {
 	decodePNG(t, out, 300, 200)
 	if nm.TileRequests.Load() == 0 || nm.MapRequests.Load() == 0 {
 		t.Fatalf("Nearmap served %d tiles and %d maps", nm.TileRequests.Load(), nm.MapRequests.Load())
+	}
+}
+
+// From the security review: a provider's capabilities are always its own
+// entry point's (never a document fetched from a path or host a client
+// chose, which the cache would then serve to every key of the
+// credential); GetFeatureInfo, whose text could echo a key placed in the
+// path, is not relayed; and a document that shows the key in any
+// spelling is not served.
+func TestProviderDocumentsCannotBeSteered(t *testing.T) {
+	nm := nearmap.New(nearmap.Options{})
+	nm.AddKey(nearmapKey)
+	up := httptest.NewServer(nm)
+	t.Cleanup(up.Close)
+	h := newKeyHarness(t, map[string]string{"PROVIDER_NEARMAP_WMTS_URL": up.URL, "PROVIDER_NEARMAP_API_URL": up.URL}, time.Minute)
+	h.noteSecret(nearmapKey)
+	rec := keys.Record{Contact: "gis@example.org", Provider: "nearmap", Sets: []credential.Credential{{Provider: "nearmap", Secret: nearmapKey}}}
+	rec.Org = "Alpha"
+	k1 := h.addKey(rec)
+	rec.Org = "Beta"
+	k2 := h.addKey(rec)
+
+	// K1 asks for "capabilities" of the WMTS host on the WMS route: what
+	// comes back is the WMS entry point's document, and so is K2's.
+	resp, body := h.get(h.proxy.URL+"/v2/wms/"+k1+"/~wmts/maps/api/wmts/v1/1.0.0/WMTSCapabilities.xml?REQUEST=GetCapabilities&VERSION=1.1.1&evil=1", nil)
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("WMT_MS_Capabilities")) {
+		t.Fatalf("steered capabilities: %d\n%.300s", resp.StatusCode, body)
+	}
+	if _, body := h.get(h.proxy.URL+"/v2/wms/"+k2+"?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1", nil); !bytes.Contains(body, []byte("WMT_MS_Capabilities")) || bytes.Contains(body, []byte("<Capabilities")) {
+		t.Fatalf("K2 was served another document:\n%.300s", body)
+	}
+
+	before := nm.Requests.Load()
+	resp, body = h.get(h.proxy.URL+"/v2/wms/"+k1+"?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetFeatureInfo&LAYERS=x&QUERY_LAYERS=x&X=1&Y=1&WIDTH=2&HEIGHT=2&SRS=EPSG:3857&BBOX=0,0,1,1", nil)
+	if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(body, []byte(`code="OperationNotSupported"`)) {
+		t.Fatalf("GetFeatureInfo: %d %s", resp.StatusCode, body)
+	}
+	h.assertNoSecrets(body)
+	if nm.Requests.Load() != before {
+		t.Fatal("GetFeatureInfo reached Nearmap")
+	}
+
+	// A hostile or careless upstream that writes the key where no rule
+	// takes it out (escaped, in a text node): the document is refused.
+	leaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		fmt.Fprintf(w, `<?xml version="1.0"?><Capabilities xmlns="http://www.opengis.net/wmts/1.0"><Note>key: %s</Note></Capabilities>`, url.PathEscape(strings.ToLower(nearmapKey)))
+	}))
+	t.Cleanup(leaky.Close)
+	lh := newKeyHarness(t, map[string]string{"PROVIDER_NEARMAP_WMTS_URL": leaky.URL, "PROVIDER_NEARMAP_API_URL": leaky.URL}, time.Minute)
+	lh.noteSecret(nearmapKey)
+	lk := lh.addKey(rec)
+	resp, body = lh.get(lh.keyURL(lk)+"/1.0.0/WMTSCapabilities.xml", nil)
+	lh.assertException(resp, body, http.StatusBadGateway, "")
+	if bytes.Contains(bytes.ToLower(body), []byte(strings.ToLower(nearmapKey))) {
+		t.Fatalf("the refusal shows the key:\n%s", body)
 	}
 }
