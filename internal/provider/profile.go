@@ -88,7 +88,7 @@ var builtins = map[string]Profile{
 		// API host; [E] a recorded response: tile templates on a second
 		// host, the key in every URL's query.
 		Hosts: []Host{
-			{Role: "api", Base: "https://api.planet.com", Allowed: []string{"/basemaps/v1/mosaics/wmts", "/basemaps/v1/series"}},
+			{Role: "api", Base: "https://api.planet.com", Allowed: []string{"/basemaps/v1/mosaics/wmts"}},
 			{Role: "tiles", Base: "https://tiles.planet.com", Allowed: []string{"/basemaps/v1/planet-tiles"}},
 		},
 		WMTS:        Service{Role: "api", Path: "/basemaps/v1/mosaics/wmts"},
