@@ -92,3 +92,26 @@ func TestWaitGivesUpWhenTheCallerLeaves(t *testing.T) {
 		t.Error("Wait gave up for a caller that stayed")
 	}
 }
+
+func TestSwitchboardSetAndGetUnderRace(t *testing.T) {
+	type switches struct {
+		Status     int
+		RetryAfter string
+	}
+	var s Switchboard[switches]
+	if got := s.Get(); got != (switches{}) {
+		t.Fatalf("zero Switchboard holds %+v", got)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 100; i++ {
+			s.Get()
+		}
+	}()
+	s.Set(switches{Status: 429, RetryAfter: "7"})
+	<-done
+	if got := s.Get(); got != (switches{Status: 429, RetryAfter: "7"}) {
+		t.Errorf("Get() = %+v after Set", got)
+	}
+}

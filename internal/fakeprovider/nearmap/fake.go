@@ -115,9 +115,9 @@ type Switches struct {
 type Fake struct {
 	o    Options
 	jpeg []byte
+	sw   fakeprovider.Switchboard[Switches]
 
 	mu          sync.Mutex
-	sw          Switches
 	keys        map[string]bool
 	windowStart time.Time
 	used        int
@@ -159,17 +159,7 @@ func (f *Fake) RevokeKey(key string) {
 }
 
 // Set replaces the switches.
-func (f *Fake) Set(s Switches) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.sw = s
-}
-
-func (f *Fake) switches() Switches {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.sw
-}
+func (f *Fake) Set(s Switches) { f.sw.Set(s) }
 
 // JPEG returns the bytes served for every WMTS tile.
 func (f *Fake) JPEG() []byte { return f.jpeg }
@@ -197,7 +187,7 @@ func (f *Fake) count(w http.ResponseWriter) (ok bool, reset int) {
 
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.Requests.Add(1)
-	sw := f.switches()
+	sw := f.sw.Get()
 	if !fakeprovider.Wait(r, sw.Delay) {
 		return
 	}

@@ -114,9 +114,9 @@ type Fake struct {
 
 	o   Options
 	png []byte
+	sw  fakeprovider.Switchboard[Switches]
 
 	mu   sync.Mutex
-	sw   Switches
 	keys map[string]map[string]bool // key → mosaics it may see; nil: all
 
 	Requests             atomic.Int64 // every request to either host
@@ -165,17 +165,7 @@ func (f *Fake) RevokeKey(key string) {
 }
 
 // Set replaces the switches.
-func (f *Fake) Set(s Switches) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.sw = s
-}
-
-func (f *Fake) switches() Switches {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.sw
-}
+func (f *Fake) Set(s Switches) { f.sw.Set(s) }
 
 // PNG returns the bytes served for every tile.
 func (f *Fake) PNG() []byte { return f.png }
@@ -206,7 +196,7 @@ func Key(r *http.Request) string {
 // may see (nil: all) and whether to go on.
 func (f *Fake) admit(w http.ResponseWriter, r *http.Request) (map[string]bool, string, bool) {
 	f.Requests.Add(1)
-	sw := f.switches()
+	sw := f.sw.Get()
 	if !fakeprovider.Wait(r, sw.Delay) {
 		return nil, "", false
 	}

@@ -123,10 +123,11 @@ type User struct {
 
 // Fake is the fake service. Create it with New.
 type Fake struct {
-	o          Options
-	jpeg, png  []byte
+	o         Options
+	jpeg, png []byte
+	sw        fakeprovider.Switchboard[Switches]
+
 	mu         sync.Mutex
-	sw         Switches
 	users      map[string]User
 	tokens     map[string]time.Time // token → expiry
 	apiKeys    map[string]bool
@@ -184,17 +185,7 @@ func (f *Fake) LastToken() string {
 }
 
 // Set replaces the switches.
-func (f *Fake) Set(s Switches) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.sw = s
-}
-
-func (f *Fake) switches() Switches {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.sw
-}
+func (f *Fake) Set(s Switches) { f.sw.Set(s) }
 
 // JPEG returns the bytes served for every JPEG tile.
 func (f *Fake) JPEG() []byte { return f.jpeg }
@@ -224,7 +215,7 @@ func (f *Fake) serveLogin(w http.ResponseWriter, r *http.Request) {
 		jsonAnswer(w, http.StatusMethodNotAllowed, map[string]string{"error": "the login only accepts POST"})
 		return
 	}
-	sw := f.switches()
+	sw := f.sw.Get()
 	if sw.LoginStatus != 0 {
 		jsonAnswer(w, sw.LoginStatus, map[string]string{"error": "fake vexcel: forced status"})
 		return
@@ -309,7 +300,7 @@ func (f *Fake) live(value, param string) bool {
 
 func (f *Fake) serveWMTS(w http.ResponseWriter, r *http.Request) {
 	f.Requests.Add(1)
-	sw := f.switches()
+	sw := f.sw.Get()
 	if !fakeprovider.Wait(r, sw.Delay) {
 		return
 	}
