@@ -124,6 +124,15 @@ func Wait(r *http.Request, d time.Duration) bool {
 	}
 }
 
+// SetRetryAfter sets the Retry-After header of an answer a fake's
+// Switches.Status forces, to v as the switches give it (seconds or an HTTP
+// date, passed on unchecked), unless v is empty.
+func SetRetryAfter(w http.ResponseWriter, v string) {
+	if v != "" {
+		w.Header().Set("Retry-After", v)
+	}
+}
+
 // Base returns the scheme and host the request reached, for capabilities
 // that name "this server" when no base is configured.
 func Base(r *http.Request) string {

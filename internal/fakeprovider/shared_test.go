@@ -115,3 +115,15 @@ func TestSwitchboardSetAndGetUnderRace(t *testing.T) {
 		t.Errorf("Get() = %+v after Set", got)
 	}
 }
+
+func TestSetRetryAfterOnlyWhenGiven(t *testing.T) {
+	w := httptest.NewRecorder()
+	SetRetryAfter(w, "")
+	if _, set := w.Header()["Retry-After"]; set {
+		t.Errorf("empty value set Retry-After: %q", w.Header().Values("Retry-After"))
+	}
+	SetRetryAfter(w, "7")
+	if got := w.Header().Get("Retry-After"); got != "7" {
+		t.Errorf("Retry-After %q, want 7", got)
+	}
+}

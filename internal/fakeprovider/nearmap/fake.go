@@ -193,9 +193,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	within, reset := f.count(w)
 	if sw.Status != 0 {
-		if sw.RetryAfter != "" {
-			w.Header().Set("Retry-After", sw.RetryAfter)
-		}
+		fakeprovider.SetRetryAfter(w, sw.RetryAfter)
 		http.Error(w, "fake nearmap: forced status", sw.Status)
 		return
 	}

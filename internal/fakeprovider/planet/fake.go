@@ -201,9 +201,7 @@ func (f *Fake) admit(w http.ResponseWriter, r *http.Request) (map[string]bool, s
 		return nil, "", false
 	}
 	if sw.Status != 0 {
-		if sw.RetryAfter != "" {
-			w.Header().Set("Retry-After", sw.RetryAfter)
-		}
+		fakeprovider.SetRetryAfter(w, sw.RetryAfter)
 		jsonError(w, sw.Status, "fake planet: forced status")
 		return nil, "", false
 	}

@@ -305,9 +305,7 @@ func (f *Fake) serveWMTS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if sw.Status != 0 {
-		if sw.RetryAfter != "" {
-			w.Header().Set("Retry-After", sw.RetryAfter)
-		}
+		fakeprovider.SetRetryAfter(w, sw.RetryAfter)
 		http.Error(w, "fake vexcel: forced status", sw.Status)
 		return
 	}
