@@ -127,3 +127,31 @@ func TestSetRetryAfterOnlyWhenGiven(t *testing.T) {
 		t.Errorf("Retry-After %q, want 7", got)
 	}
 }
+
+func TestKeysAddGetRevoke(t *testing.T) {
+	var k Keys[[]string]
+	if _, ok := k.Get("a"); ok {
+		t.Fatal("empty register holds a")
+	}
+	k.Add("a", []string{"m1"})
+	k.Add("b", nil)
+	if v, ok := k.Get("a"); !ok || len(v) != 1 || v[0] != "m1" {
+		t.Errorf("Get(a) = %v, %v", v, ok)
+	}
+	k.Revoke("a")
+	if _, ok := k.Get("a"); ok {
+		t.Error("a still registered after Revoke")
+	}
+	if v, ok := k.Get("b"); !ok || v != nil {
+		t.Errorf("Get(b) = %v, %v after revoking a", v, ok)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 100; i++ {
+			k.Get("b")
+		}
+	}()
+	k.Add("c", nil)
+	<-done
+}

@@ -116,9 +116,9 @@ type Fake struct {
 	o    Options
 	jpeg []byte
 	sw   fakeprovider.Switchboard[Switches]
+	keys fakeprovider.Keys[bool]
 
-	mu          sync.Mutex
-	keys        map[string]bool
+	mu          sync.Mutex // guards the rate window
 	windowStart time.Time
 	used        int
 
@@ -141,22 +141,14 @@ func New(o Options) *Fake {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Fake{o: o, jpeg: fakeprovider.JPEG(20 << 10), keys: map[string]bool{}}
+	return &Fake{o: o, jpeg: fakeprovider.JPEG(20 << 10)}
 }
 
 // AddKey registers an API key.
-func (f *Fake) AddKey(key string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.keys[key] = true
-}
+func (f *Fake) AddKey(key string) { f.keys.Add(key, true) }
 
 // RevokeKey forgets a key.
-func (f *Fake) RevokeKey(key string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.keys, key)
-}
+func (f *Fake) RevokeKey(key string) { f.keys.Revoke(key) }
 
 // Set replaces the switches.
 func (f *Fake) Set(s Switches) { f.sw.Set(s) }
@@ -241,9 +233,12 @@ func (f *Fake) authorized(r *http.Request, pathKey string) bool {
 	if scheme, rest, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && scheme == AuthScheme {
 		header = strings.TrimSpace(rest)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.keys[pathKey] || f.keys[r.URL.Query().Get(KeyParam)] || f.keys[header]
+	for _, k := range []string{pathKey, r.URL.Query().Get(KeyParam), header} {
+		if live, _ := f.keys.Get(k); live {
+			return true
+		}
+	}
+	return false
 }
 
 func (f *Fake) base(r *http.Request) string {

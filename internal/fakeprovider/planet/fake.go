@@ -39,7 +39,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"text/template"
 	"time"
@@ -115,9 +114,8 @@ type Fake struct {
 	o   Options
 	png []byte
 	sw  fakeprovider.Switchboard[Switches]
-
-	mu   sync.Mutex
-	keys map[string]map[string]bool // key → mosaics it may see; nil: all
+	// keys holds, for each key, the mosaics it may see; nil: all.
+	keys fakeprovider.Keys[map[string]bool]
 
 	Requests             atomic.Int64 // every request to either host
 	CapabilitiesRequests atomic.Int64 // capabilities served
@@ -135,7 +133,7 @@ func New(o Options) *Fake {
 	if o.TilesBase == "" {
 		o.TilesBase = CanonicalTilesBase
 	}
-	f := &Fake{o: o, png: fakeprovider.PNG(256), keys: map[string]map[string]bool{}}
+	f := &Fake{o: o, png: fakeprovider.PNG(256)}
 	f.API = http.HandlerFunc(f.serveAPI)
 	f.Tiles = http.HandlerFunc(f.serveTiles)
 	return f
@@ -144,8 +142,6 @@ func New(o Options) *Fake {
 // AddKey registers an API key that may see the named mosaics, or every
 // mosaic if none are named.
 func (f *Fake) AddKey(key string, mosaics ...string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	var may map[string]bool
 	if len(mosaics) > 0 {
 		may = map[string]bool{}
@@ -153,16 +149,12 @@ func (f *Fake) AddKey(key string, mosaics ...string) {
 			may[m] = true
 		}
 	}
-	f.keys[key] = may
+	f.keys.Add(key, may)
 }
 
 // RevokeKey forgets a key, as regenerating it in Planet's account page
 // does ("You may only have one active API key at a time").
-func (f *Fake) RevokeKey(key string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.keys, key)
-}
+func (f *Fake) RevokeKey(key string) { f.keys.Revoke(key) }
 
 // Set replaces the switches.
 func (f *Fake) Set(s Switches) { f.sw.Set(s) }
@@ -206,9 +198,7 @@ func (f *Fake) admit(w http.ResponseWriter, r *http.Request) (map[string]bool, s
 		return nil, "", false
 	}
 	key := Key(r)
-	f.mu.Lock()
-	may, ok := f.keys[key]
-	f.mu.Unlock()
+	may, ok := f.keys.Get(key)
 	if key == "" || !ok {
 		f.Refused.Add(1)
 		status := http.StatusUnauthorized

@@ -126,11 +126,11 @@ type Fake struct {
 	o         Options
 	jpeg, png []byte
 	sw        fakeprovider.Switchboard[Switches]
+	apiKeys   fakeprovider.Keys[bool]
 
 	mu         sync.Mutex
 	users      map[string]User
 	tokens     map[string]time.Time // token → expiry
-	apiKeys    map[string]bool
 	lastIssued string
 
 	Logins               atomic.Int64 // every request to the login endpoint
@@ -153,7 +153,7 @@ func New(o Options) *Fake {
 		o.Zone = time.UTC
 	}
 	return &Fake{o: o, jpeg: fakeprovider.JPEG(20 << 10), png: fakeprovider.PNG(256),
-		users: map[string]User{}, tokens: map[string]time.Time{}, apiKeys: map[string]bool{}}
+		users: map[string]User{}, tokens: map[string]time.Time{}}
 }
 
 // AddUser registers a login account.
@@ -164,11 +164,7 @@ func (f *Fake) AddUser(u User) {
 }
 
 // AddAPIKey registers a long-lived api_key.
-func (f *Fake) AddAPIKey(key string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.apiKeys[key] = true
-}
+func (f *Fake) AddAPIKey(key string) { f.apiKeys.Add(key, true) }
 
 // Revoke kills a token before its expiry.
 func (f *Fake) Revoke(token string) {
@@ -289,11 +285,12 @@ func credential(r *http.Request) (value, param string) {
 
 // live reports whether the credential is a live token or a known api_key.
 func (f *Fake) live(value, param string) bool {
+	if param == "api_key" {
+		live, _ := f.apiKeys.Get(value)
+		return live
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if param == "api_key" {
-		return f.apiKeys[value]
-	}
 	exp, ok := f.tokens[value]
 	return ok && f.o.Now().Before(exp)
 }
