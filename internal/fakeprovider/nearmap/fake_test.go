@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/fakeprovider/faketest"
 	"github.com/hexprox/hexprox/internal/fakeprovider/nearmap"
+	"github.com/hexprox/hexprox/internal/testclock"
 )
 
 const key = "NMKEY-test-4711"
@@ -207,22 +207,10 @@ func TestWMS111(t *testing.T) {
 	}
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // Every answer carries X-Ratelimit-*; past the limit the answer is 429
 // with Retry-After until the window ends.
 func TestRateLimit(t *testing.T) {
-	c := &clock{t: time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)}
+	c := testclock.New(time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC))
 	_, base := server(t, nearmap.Options{RateLimit: 2, RateWindow: time.Minute, Now: c.Now})
 	caps := base + nearmap.WMTSPrefix + key + "/1.0.0/WMTSCapabilities.xml"
 	check := func(name, u string, status int, remaining, reset string) *http.Response {
@@ -236,13 +224,13 @@ func TestRateLimit(t *testing.T) {
 		return resp
 	}
 	check("first", caps, 200, "1", "60")
-	c.Add(20 * time.Second)
+	c.Advance(20 * time.Second)
 	check("refused key", base+nearmap.WMTSPrefix+"wrong/1.0.0/WMTSCapabilities.xml", 401, "0", "40")
 	resp := check("over", caps, 429, "0", "40")
 	if resp.Header.Get("Retry-After") != "40" {
 		t.Errorf("Retry-After %q, want 40", resp.Header.Get("Retry-After"))
 	}
-	c.Add(40 * time.Second)
+	c.Advance(40 * time.Second)
 	check("next window", caps, 200, "1", "60")
 }
 

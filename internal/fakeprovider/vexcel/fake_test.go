@@ -7,25 +7,13 @@ import (
 	"encoding/xml"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hexprox/hexprox/internal/fakeprovider/faketest"
 	"github.com/hexprox/hexprox/internal/fakeprovider/vexcel"
+	"github.com/hexprox/hexprox/internal/testclock"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 const (
 	user = "clara.baker"
@@ -33,9 +21,9 @@ const (
 	key  = "VXKEY-long-lived"
 )
 
-func setup(t *testing.T, o vexcel.Options) (*vexcel.Fake, string, *clock) {
+func setup(t *testing.T, o vexcel.Options) (*vexcel.Fake, string, *testclock.Clock) {
 	t.Helper()
-	c := &clock{t: time.Date(2026, 12, 3, 17, 20, 24, 0, time.UTC)}
+	c := testclock.New(time.Date(2026, 12, 3, 17, 20, 24, 0, time.UTC))
 	if o.Now == nil {
 		o.Now = c.Now
 	}
@@ -152,11 +140,11 @@ func TestCredentialPlacementsAndExpiry(t *testing.T) {
 			t.Errorf("%s: body %q, want %q", tc.name, body, vexcel.Refusal)
 		}
 	}
-	c.Add(24*time.Hour - time.Second)
+	c.Advance(24*time.Hour - time.Second)
 	if resp, _ := faketest.Do(t, "GET", caps, map[string]string{"Authorization": "Bearer " + tok}); resp.StatusCode != 200 {
 		t.Errorf("a second before expiry: %d", resp.StatusCode)
 	}
-	c.Add(time.Second)
+	c.Advance(time.Second)
 	if resp, _ := faketest.Do(t, "GET", caps, map[string]string{"Authorization": "Bearer " + tok}); resp.StatusCode != 403 {
 		t.Errorf("at expiry: %d, want 403", resp.StatusCode)
 	}
