@@ -155,3 +155,31 @@ func TestKeysAddGetRevoke(t *testing.T) {
 	k.Add("c", nil)
 	<-done
 }
+
+// A capabilities template escapes with "x", and Render panics on a
+// template that cannot run on its data.
+func TestTemplateRender(t *testing.T) {
+	tm := Template("t", `<a href="{{x .Href}}"/>`)
+	if got := string(Render(tm, map[string]string{"Href": "h?a=1&b=<2>"})); got != `<a href="h?a=1&amp;b=&lt;2&gt;"/>` {
+		t.Errorf("Render = %s", got)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Render of a failing template did not panic")
+		}
+	}()
+	Render(tm, struct{ Other string }{})
+}
+
+func TestResolveBase(t *testing.T) {
+	r := httptest.NewRequest("GET", "http://fake.test:8080/caps", nil)
+	for base, want := range map[string]string{
+		"":                   "https://canonical.example",
+		"request":            "http://fake.test:8080",
+		"https://other.test": "https://other.test",
+	} {
+		if got := ResolveBase(base, "https://canonical.example", r); got != want {
+			t.Errorf("ResolveBase(%q) = %q, want %q", base, got, want)
+		}
+	}
+}

@@ -37,7 +37,6 @@
 package nearmap
 
 import (
-	"bytes"
 	_ "embed"
 	"fmt"
 	"net/http"
@@ -46,7 +45,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"text/template"
 	"time"
 
 	"github.com/hexprox/hexprox/internal/fakeprovider"
@@ -82,9 +80,8 @@ var wmtsTemplate string
 var wmsTemplate string
 
 var (
-	funcs    = template.FuncMap{"x": fakeprovider.XML}
-	wmtsCaps = template.Must(template.New("wmts").Funcs(funcs).Parse(wmtsTemplate))
-	wmsCaps  = template.Must(template.New("wms").Funcs(funcs).Parse(wmsTemplate))
+	wmtsCaps = fakeprovider.Template("wmts", wmtsTemplate)
+	wmsCaps  = fakeprovider.Template("wms", wmsTemplate)
 )
 
 // Options configure New. Zero values take the defaults.
@@ -283,7 +280,7 @@ func (f *Fake) serveWMTS(w http.ResponseWriter, r *http.Request, sub, base strin
 // WMTSCapabilities renders the WMTS capabilities for the service base
 // (scheme, host and /maps/api/wmts/v1/apikey/{key}).
 func (f *Fake) WMTSCapabilities(base string) []byte {
-	return render(wmtsCaps, map[string]any{
+	return fakeprovider.Render(wmtsCaps, map[string]any{
 		"Base": base, "Layer": Layer, "Style": Style, "MatrixSet": MatrixSet,
 		"Matrices": fakeprovider.Matrices(MaxZoom),
 	})
@@ -292,15 +289,7 @@ func (f *Fake) WMTSCapabilities(base string) []byte {
 // WMSCapabilities renders the WMS 1.1.1 capabilities for the service base
 // (scheme, host and /wms/v1/latest/apikey/{key}).
 func (f *Fake) WMSCapabilities(base string) []byte {
-	return render(wmsCaps, map[string]any{"Base": base, "Layer": WMSLayer})
-}
-
-func render(t *template.Template, data any) []byte {
-	var b bytes.Buffer
-	if err := t.Execute(&b, data); err != nil {
-		panic(err) // the templates are fixed; a failure is a bug in the fake
-	}
-	return b.Bytes()
+	return fakeprovider.Render(wmsCaps, map[string]any{"Base": base, "Layer": WMSLayer})
 }
 
 func (f *Fake) serveTile(w http.ResponseWriter, layer, style, set, z, row, col string, isJPEG bool) {

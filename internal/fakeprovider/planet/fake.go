@@ -33,14 +33,12 @@
 package planet
 
 import (
-	"bytes"
 	_ "embed"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"sync/atomic"
-	"text/template"
 	"time"
 
 	"github.com/hexprox/hexprox/internal/fakeprovider"
@@ -77,7 +75,7 @@ var DefaultMosaics = []string{
 //go:embed capabilities.xml.tmpl
 var capsTemplate string
 
-var caps = template.Must(template.New("caps").Funcs(template.FuncMap{"x": fakeprovider.XML}).Parse(capsTemplate))
+var caps = fakeprovider.Template("caps", capsTemplate)
 
 // Options configure New. Zero values take the defaults.
 type Options struct {
@@ -235,13 +233,7 @@ func (f *Fake) serveAPI(w http.ResponseWriter, r *http.Request) {
 // CapabilitiesDocument renders the capabilities as the fake serves them to
 // key, listing the mosaics in may (nil: all).
 func (f *Fake) CapabilitiesDocument(r *http.Request, key string, may map[string]bool) []byte {
-	api := f.o.APIBase
-	switch api {
-	case "":
-		api = CanonicalAPIBase
-	case "request":
-		api = fakeprovider.Base(r)
-	}
+	api := fakeprovider.ResolveBase(f.o.APIBase, CanonicalAPIBase, r)
 	data := struct {
 		Caps, Tiles, Key string
 		Mosaics          []string
@@ -257,11 +249,7 @@ func (f *Fake) CapabilitiesDocument(r *http.Request, key string, may map[string]
 			data.Mosaics = append(data.Mosaics, m)
 		}
 	}
-	var b bytes.Buffer
-	if err := caps.Execute(&b, data); err != nil {
-		panic(err) // the template is fixed; a failure is a bug in the fake
-	}
-	return b.Bytes()
+	return fakeprovider.Render(caps, data)
 }
 
 // serveTiles serves /basemaps/v1/planet-tiles/{mosaic}/gmap/{z}/{x}/{y}.png.

@@ -40,7 +40,6 @@
 package vexcel
 
 import (
-	"bytes"
 	"crypto/rand"
 	_ "embed"
 	"encoding/base64"
@@ -49,7 +48,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"text/template"
 	"time"
 
 	"github.com/hexprox/hexprox/internal/fakeprovider"
@@ -86,7 +84,7 @@ const CanonicalBase = "https://api.vexcelgroup.com"
 //go:embed capabilities.xml.tmpl
 var capsTemplate string
 
-var caps = template.Must(template.New("caps").Funcs(template.FuncMap{"x": fakeprovider.XML}).Parse(capsTemplate))
+var caps = fakeprovider.Template("caps", capsTemplate)
 
 // Options configure New. Zero values take the defaults.
 type Options struct {
@@ -335,13 +333,7 @@ func (f *Fake) serveWMTS(w http.ResponseWriter, r *http.Request) {
 // CapabilitiesDocument renders the capabilities; cred, if not empty, is a
 // "name=value" query pair appended to every URL.
 func (f *Fake) CapabilitiesDocument(r *http.Request, cred string) []byte {
-	base := f.o.Base
-	switch base {
-	case "":
-		base = CanonicalBase
-	case "request":
-		base = fakeprovider.Base(r)
-	}
+	base := fakeprovider.ResolveBase(f.o.Base, CanonicalBase, r)
 	data := struct {
 		Href, Path, Cred string
 		Layers           []string
@@ -351,11 +343,7 @@ func (f *Fake) CapabilitiesDocument(r *http.Request, cred string) []byte {
 		data.Href += cred + "&"
 		data.Cred = "&" + cred
 	}
-	var b bytes.Buffer
-	if err := caps.Execute(&b, data); err != nil {
-		panic(err) // the template is fixed; a failure is a bug in the fake
-	}
-	return b.Bytes()
+	return fakeprovider.Render(caps, data)
 }
 
 func (f *Fake) serveTile(w http.ResponseWriter, kvp map[string]string) {
