@@ -126,7 +126,7 @@ type Fake struct {
 	sw        fakeprovider.Switchboard[Switches]
 	apiKeys   fakeprovider.Keys[bool]
 
-	mu         sync.Mutex
+	mu         sync.Mutex // guards users, tokens and lastIssued
 	users      map[string]User
 	tokens     map[string]time.Time // token → expiry
 	lastIssued string
