@@ -1,8 +1,11 @@
 // Package fakeprovider holds in-process stand-ins for the licensed imagery
 // providers that HexProx's provider profiles (issue 23) serve beside
 // Hexagon, and the few helpers they share: tile images, a Web Mercator
-// tile matrix list, XML escaping for the capabilities templates, and a
-// delay that gives up when the caller leaves.
+// tile matrix list, the capabilities templates (parsed with XML escaping,
+// rendered, and the base they name), a delay that gives up when the
+// caller leaves, the Retry-After of a forced status, and
+// concurrency-safe holders for a fake's switches (Switchboard) and its API
+// keys (Keys). Package faketest holds what their tests share.
 //
 // Each fake is written from shared/providers.md (December 2026) and the
 // sources it cites; each package's doc comment names them. providers.md

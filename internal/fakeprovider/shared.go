@@ -9,6 +9,7 @@ import (
 	"image/png"
 	"net/http"
 	"strconv"
+	"text/template"
 	"time"
 )
 
@@ -108,6 +109,23 @@ func XML(s string) string {
 	return b.String()
 }
 
+// Template parses a fake's fixed capabilities template, with XML as its
+// function "x". It panics if text does not parse.
+func Template(name, text string) *template.Template {
+	return template.Must(template.New(name).Funcs(template.FuncMap{"x": XML}).Parse(text))
+}
+
+// Render executes a fixed template with data. It panics if that fails: the
+// templates and their data are the fake's own, so a failure is a bug in
+// the fake.
+func Render(t *template.Template, data any) []byte {
+	var b bytes.Buffer
+	if err := t.Execute(&b, data); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}
+
 // Wait sleeps for d unless the caller goes away first; it reports whether
 // the request should go on.
 func Wait(r *http.Request, d time.Duration) bool {
@@ -122,6 +140,28 @@ func Wait(r *http.Request, d time.Duration) bool {
 	case <-r.Context().Done():
 		return false
 	}
+}
+
+// SetRetryAfter sets the Retry-After header of an answer a fake's
+// Switches.Status forces, to v as the switches give it (seconds or an HTTP
+// date, passed on unchecked), unless v is empty.
+func SetRetryAfter(w http.ResponseWriter, v string) {
+	if v != "" {
+		w.Header().Set("Retry-After", v)
+	}
+}
+
+// ResolveBase returns the scheme and host a fake writes into its
+// capabilities for an Options base: canonical for "", the host the request
+// reached for "request", base itself otherwise.
+func ResolveBase(base, canonical string, r *http.Request) string {
+	switch base {
+	case "":
+		return canonical
+	case "request":
+		return Base(r)
+	}
+	return base
 }
 
 // Base returns the scheme and host the request reached, for capabilities

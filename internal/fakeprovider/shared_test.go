@@ -92,3 +92,94 @@ func TestWaitGivesUpWhenTheCallerLeaves(t *testing.T) {
 		t.Error("Wait gave up for a caller that stayed")
 	}
 }
+
+func TestSwitchboardSetAndGetUnderRace(t *testing.T) {
+	type switches struct {
+		Status     int
+		RetryAfter string
+	}
+	var s Switchboard[switches]
+	if got := s.Get(); got != (switches{}) {
+		t.Fatalf("zero Switchboard holds %+v", got)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 100; i++ {
+			s.Get()
+		}
+	}()
+	s.Set(switches{Status: 429, RetryAfter: "7"})
+	<-done
+	if got := s.Get(); got != (switches{Status: 429, RetryAfter: "7"}) {
+		t.Errorf("Get() = %+v after Set", got)
+	}
+}
+
+func TestSetRetryAfterOnlyWhenGiven(t *testing.T) {
+	w := httptest.NewRecorder()
+	SetRetryAfter(w, "")
+	if _, set := w.Header()["Retry-After"]; set {
+		t.Errorf("empty value set Retry-After: %q", w.Header().Values("Retry-After"))
+	}
+	SetRetryAfter(w, "7")
+	if got := w.Header().Get("Retry-After"); got != "7" {
+		t.Errorf("Retry-After %q, want 7", got)
+	}
+}
+
+func TestKeysAddGetRevoke(t *testing.T) {
+	var k Keys[[]string]
+	if _, ok := k.Get("a"); ok {
+		t.Fatal("empty register holds a")
+	}
+	k.Add("a", []string{"m1"})
+	k.Add("b", nil)
+	if v, ok := k.Get("a"); !ok || len(v) != 1 || v[0] != "m1" {
+		t.Errorf("Get(a) = %v, %v", v, ok)
+	}
+	k.Revoke("a")
+	if _, ok := k.Get("a"); ok {
+		t.Error("a still registered after Revoke")
+	}
+	if v, ok := k.Get("b"); !ok || v != nil {
+		t.Errorf("Get(b) = %v, %v after revoking a", v, ok)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 100; i++ {
+			k.Get("b")
+		}
+	}()
+	k.Add("c", nil)
+	<-done
+}
+
+// A capabilities template escapes with "x", and Render panics on a
+// template that cannot run on its data.
+func TestTemplateRender(t *testing.T) {
+	tm := Template("t", `<a href="{{x .Href}}"/>`)
+	if got := string(Render(tm, map[string]string{"Href": "h?a=1&b=<2>"})); got != `<a href="h?a=1&amp;b=&lt;2&gt;"/>` {
+		t.Errorf("Render = %s", got)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Render of a failing template did not panic")
+		}
+	}()
+	Render(tm, struct{ Other string }{})
+}
+
+func TestResolveBase(t *testing.T) {
+	r := httptest.NewRequest("GET", "http://fake.test:8080/caps", nil)
+	for base, want := range map[string]string{
+		"":                   "https://canonical.example",
+		"request":            "http://fake.test:8080",
+		"https://other.test": "https://other.test",
+	} {
+		if got := ResolveBase(base, "https://canonical.example", r); got != want {
+			t.Errorf("ResolveBase(%q) = %q, want %q", base, got, want)
+		}
+	}
+}

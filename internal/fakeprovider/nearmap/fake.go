@@ -37,7 +37,6 @@
 package nearmap
 
 import (
-	"bytes"
 	_ "embed"
 	"fmt"
 	"net/http"
@@ -46,7 +45,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"text/template"
 	"time"
 
 	"github.com/hexprox/hexprox/internal/fakeprovider"
@@ -82,9 +80,8 @@ var wmtsTemplate string
 var wmsTemplate string
 
 var (
-	funcs    = template.FuncMap{"x": fakeprovider.XML}
-	wmtsCaps = template.Must(template.New("wmts").Funcs(funcs).Parse(wmtsTemplate))
-	wmsCaps  = template.Must(template.New("wms").Funcs(funcs).Parse(wmsTemplate))
+	wmtsCaps = fakeprovider.Template("wmts", wmtsTemplate)
+	wmsCaps  = fakeprovider.Template("wms", wmsTemplate)
 )
 
 // Options configure New. Zero values take the defaults.
@@ -115,10 +112,10 @@ type Switches struct {
 type Fake struct {
 	o    Options
 	jpeg []byte
+	sw   fakeprovider.Switchboard[Switches]
+	keys fakeprovider.Keys[bool]
 
-	mu          sync.Mutex
-	sw          Switches
-	keys        map[string]bool
+	mu          sync.Mutex // guards the rate window
 	windowStart time.Time
 	used        int
 
@@ -141,35 +138,17 @@ func New(o Options) *Fake {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Fake{o: o, jpeg: fakeprovider.JPEG(20 << 10), keys: map[string]bool{}}
+	return &Fake{o: o, jpeg: fakeprovider.JPEG(20 << 10)}
 }
 
 // AddKey registers an API key.
-func (f *Fake) AddKey(key string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.keys[key] = true
-}
+func (f *Fake) AddKey(key string) { f.keys.Add(key, true) }
 
 // RevokeKey forgets a key.
-func (f *Fake) RevokeKey(key string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.keys, key)
-}
+func (f *Fake) RevokeKey(key string) { f.keys.Revoke(key) }
 
 // Set replaces the switches.
-func (f *Fake) Set(s Switches) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.sw = s
-}
-
-func (f *Fake) switches() Switches {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.sw
-}
+func (f *Fake) Set(s Switches) { f.sw.Set(s) }
 
 // JPEG returns the bytes served for every WMTS tile.
 func (f *Fake) JPEG() []byte { return f.jpeg }
@@ -197,15 +176,13 @@ func (f *Fake) count(w http.ResponseWriter) (ok bool, reset int) {
 
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.Requests.Add(1)
-	sw := f.switches()
+	sw := f.sw.Get()
 	if !fakeprovider.Wait(r, sw.Delay) {
 		return
 	}
 	within, reset := f.count(w)
 	if sw.Status != 0 {
-		if sw.RetryAfter != "" {
-			w.Header().Set("Retry-After", sw.RetryAfter)
-		}
+		fakeprovider.SetRetryAfter(w, sw.RetryAfter)
 		http.Error(w, "fake nearmap: forced status", sw.Status)
 		return
 	}
@@ -253,9 +230,12 @@ func (f *Fake) authorized(r *http.Request, pathKey string) bool {
 	if scheme, rest, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && scheme == AuthScheme {
 		header = strings.TrimSpace(rest)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.keys[pathKey] || f.keys[r.URL.Query().Get(KeyParam)] || f.keys[header]
+	for _, k := range []string{pathKey, r.URL.Query().Get(KeyParam), header} {
+		if live, _ := f.keys.Get(k); live {
+			return true
+		}
+	}
+	return false
 }
 
 func (f *Fake) base(r *http.Request) string {
@@ -300,7 +280,7 @@ func (f *Fake) serveWMTS(w http.ResponseWriter, r *http.Request, sub, base strin
 // WMTSCapabilities renders the WMTS capabilities for the service base
 // (scheme, host and /maps/api/wmts/v1/apikey/{key}).
 func (f *Fake) WMTSCapabilities(base string) []byte {
-	return render(wmtsCaps, map[string]any{
+	return fakeprovider.Render(wmtsCaps, map[string]any{
 		"Base": base, "Layer": Layer, "Style": Style, "MatrixSet": MatrixSet,
 		"Matrices": fakeprovider.Matrices(MaxZoom),
 	})
@@ -309,15 +289,7 @@ func (f *Fake) WMTSCapabilities(base string) []byte {
 // WMSCapabilities renders the WMS 1.1.1 capabilities for the service base
 // (scheme, host and /wms/v1/latest/apikey/{key}).
 func (f *Fake) WMSCapabilities(base string) []byte {
-	return render(wmsCaps, map[string]any{"Base": base, "Layer": WMSLayer})
-}
-
-func render(t *template.Template, data any) []byte {
-	var b bytes.Buffer
-	if err := t.Execute(&b, data); err != nil {
-		panic(err) // the templates are fixed; a failure is a bug in the fake
-	}
-	return b.Bytes()
+	return fakeprovider.Render(wmsCaps, map[string]any{"Base": base, "Layer": WMSLayer})
 }
 
 func (f *Fake) serveTile(w http.ResponseWriter, layer, style, set, z, row, col string, isJPEG bool) {

@@ -6,17 +6,17 @@ import (
 	"image"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	_ "image/jpeg"
 	_ "image/png"
 
+	"github.com/hexprox/hexprox/internal/fakeprovider/faketest"
 	"github.com/hexprox/hexprox/internal/fakeprovider/nearmap"
+	"github.com/hexprox/hexprox/internal/testclock"
 )
 
 const key = "NMKEY-test-4711"
@@ -25,27 +25,7 @@ func server(t *testing.T, o nearmap.Options) (*nearmap.Fake, string) {
 	t.Helper()
 	f := nearmap.New(o)
 	f.AddKey(key)
-	s := httptest.NewServer(f)
-	t.Cleanup(s.Close)
-	return f, s.URL
-}
-
-func get(t *testing.T, u string, h map[string]string) (*http.Response, []byte) {
-	t.Helper()
-	req, err := http.NewRequest("GET", u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range h {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b
+	return f, faketest.Serve(t, f)
 }
 
 // hrefs returns every xlink:href and template attribute of an XML document.
@@ -80,7 +60,7 @@ func TestWMTSCapabilitiesCarryTheKeyInThePath(t *testing.T) {
 	f, base := server(t, nearmap.Options{})
 	svc := base + nearmap.WMTSPrefix + key
 	for _, u := range []string{svc + "/1.0.0/WMTSCapabilities.xml", svc + "?SERVICE=WMTS&REQUEST=GetCapabilities"} {
-		resp, body := get(t, u, nil)
+		resp, body := faketest.Get(t, u, nil)
 		if resp.StatusCode != 200 {
 			t.Fatalf("%s: %d %s", u, resp.StatusCode, body)
 		}
@@ -97,7 +77,7 @@ func TestWMTSCapabilitiesCarryTheKeyInThePath(t *testing.T) {
 			t.Errorf("no layer nearmap.com")
 		}
 	}
-	_, body := get(t, svc+"/1.0.0/WMTSCapabilities.xml", nil)
+	_, body := faketest.Get(t, svc+"/1.0.0/WMTSCapabilities.xml", nil)
 	var tmpl string
 	for _, h := range hrefs(t, body) {
 		if strings.Contains(h, "{TileMatrix}") {
@@ -105,12 +85,12 @@ func TestWMTSCapabilitiesCarryTheKeyInThePath(t *testing.T) {
 		}
 	}
 	u := strings.NewReplacer("{TileMatrix}", "18", "{TileRow}", "100", "{TileCol}", "200").Replace(tmpl)
-	resp, tile := get(t, u, nil)
+	resp, tile := faketest.Get(t, u, nil)
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/jpeg" || !bytes.Equal(tile, f.JPEG()) {
 		t.Fatalf("tile from %s: %d %s", u, resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	kvp := svc + "?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=nearmap.com&STYLE=default&TILEMATRIXSET=GoogleMapsCompatible&TILEMATRIX=3&TILEROW=1&TILECOL=2&FORMAT=image/jpeg"
-	if resp, _ := get(t, kvp, nil); resp.StatusCode != 200 {
+	if resp, _ := faketest.Get(t, kvp, nil); resp.StatusCode != 200 {
 		t.Errorf("KVP GetTile: %d", resp.StatusCode)
 	}
 	if f.CapabilitiesRequests.Load() != 3 || f.TileRequests.Load() != 2 {
@@ -118,7 +98,7 @@ func TestWMTSCapabilitiesCarryTheKeyInThePath(t *testing.T) {
 	}
 
 	_, regional := server(t, nearmap.Options{Base: "https://us0.nearmap.com"})
-	_, body = get(t, regional+nearmap.WMTSPrefix+key+"/1.0.0/WMTSCapabilities.xml", nil)
+	_, body = faketest.Get(t, regional+nearmap.WMTSPrefix+key+"/1.0.0/WMTSCapabilities.xml", nil)
 	for _, h := range hrefs(t, body) {
 		if !strings.HasPrefix(h, "https://us0.nearmap.com"+nearmap.WMTSPrefix+key) {
 			t.Errorf("regional base: URL %q", h)
@@ -147,7 +127,7 @@ func TestKeyPlacements(t *testing.T) {
 		{"wrong path key", nearmap.WMTSPrefix + "wrong" + caps, nil, 401},
 		{"wrong wms key", nearmap.WMSPrefix + "wrong?SERVICE=WMS&REQUEST=GetCapabilities", nil, 401},
 	} {
-		resp, body := get(t, base+c.path, c.h)
+		resp, body := faketest.Get(t, base+c.path, c.h)
 		if resp.StatusCode != c.want {
 			t.Errorf("%s: %d, want %d", c.name, resp.StatusCode, c.want)
 		}
@@ -159,7 +139,7 @@ func TestKeyPlacements(t *testing.T) {
 		t.Errorf("Refused %d, want 6", f.Refused.Load())
 	}
 	f.RevokeKey(key)
-	if resp, _ := get(t, base+nearmap.WMTSPrefix+key+caps, nil); resp.StatusCode != 401 {
+	if resp, _ := faketest.Get(t, base+nearmap.WMTSPrefix+key+caps, nil); resp.StatusCode != 401 {
 		t.Errorf("revoked key: %d", resp.StatusCode)
 	}
 }
@@ -176,7 +156,7 @@ type wmsCaps struct {
 func TestWMS111(t *testing.T) {
 	f, base := server(t, nearmap.Options{})
 	svc := base + nearmap.WMSPrefix + key
-	resp, body := get(t, svc+"?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0", nil)
+	resp, body := faketest.Get(t, svc+"?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0", nil)
 	if resp.StatusCode != 200 {
 		t.Fatalf("capabilities: %d", resp.StatusCode)
 	}
@@ -196,7 +176,7 @@ func TestWMS111(t *testing.T) {
 	}
 	q := url.Values{"SERVICE": {"WMS"}, "VERSION": {"1.1.1"}, "REQUEST": {"GetMap"}, "LAYERS": {nearmap.WMSLayer}, "STYLES": {""},
 		"SRS": {"EPSG:3857"}, "BBOX": {"0,0,1000,500"}, "WIDTH": {"300"}, "HEIGHT": {"150"}, "FORMAT": {"image/png"}}
-	resp, body = get(t, svc+"?"+q.Encode(), nil)
+	resp, body = faketest.Get(t, svc+"?"+q.Encode(), nil)
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(body))
 	if resp.StatusCode != 200 || err != nil || format != "png" || cfg.Width != 300 || cfg.Height != 150 {
 		t.Fatalf("GetMap: %d %v %s %dx%d", resp.StatusCode, err, format, cfg.Width, cfg.Height)
@@ -211,7 +191,7 @@ func TestWMS111(t *testing.T) {
 			v[k] = vs
 		}
 		change(v)
-		resp, body := get(t, svc+"?"+v.Encode(), nil)
+		resp, body := faketest.Get(t, svc+"?"+v.Encode(), nil)
 		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/vnd.ogc.se_xml" ||
 			!bytes.Contains(body, []byte("<ServiceExceptionReport")) || !bytes.Contains(body, []byte(`code="`+name+`"`)) {
 			t.Errorf("%s: %d %s %s", name, resp.StatusCode, resp.Header.Get("Content-Type"), body)
@@ -221,33 +201,21 @@ func TestWMS111(t *testing.T) {
 		t.Errorf("MapRequests %d", f.MapRequests.Load())
 	}
 	f.Set(nearmap.Switches{KeyExceptions: true})
-	resp, body = get(t, base+nearmap.WMSPrefix+"wrong?"+q.Encode(), nil)
+	resp, body = faketest.Get(t, base+nearmap.WMSPrefix+"wrong?"+q.Encode(), nil)
 	if resp.StatusCode != 200 || !bytes.Contains(body, []byte("<ServiceExceptionReport")) {
 		t.Errorf("KeyExceptions: %d %s", resp.StatusCode, body)
 	}
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // Every answer carries X-Ratelimit-*; past the limit the answer is 429
 // with Retry-After until the window ends.
 func TestRateLimit(t *testing.T) {
-	c := &clock{t: time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)}
+	c := testclock.New(time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC))
 	_, base := server(t, nearmap.Options{RateLimit: 2, RateWindow: time.Minute, Now: c.Now})
 	caps := base + nearmap.WMTSPrefix + key + "/1.0.0/WMTSCapabilities.xml"
 	check := func(name, u string, status int, remaining, reset string) *http.Response {
 		t.Helper()
-		resp, _ := get(t, u, nil)
+		resp, _ := faketest.Get(t, u, nil)
 		h := resp.Header
 		if resp.StatusCode != status || h.Get("X-Ratelimit-Limit") != "2" || h.Get("X-Ratelimit-Remaining") != remaining || h.Get("X-Ratelimit-Reset") != reset {
 			t.Errorf("%s: %d limit %q remaining %q reset %q; want %d, 2, %s, %s", name, resp.StatusCode,
@@ -256,13 +224,13 @@ func TestRateLimit(t *testing.T) {
 		return resp
 	}
 	check("first", caps, 200, "1", "60")
-	c.Add(20 * time.Second)
+	c.Advance(20 * time.Second)
 	check("refused key", base+nearmap.WMTSPrefix+"wrong/1.0.0/WMTSCapabilities.xml", 401, "0", "40")
 	resp := check("over", caps, 429, "0", "40")
 	if resp.Header.Get("Retry-After") != "40" {
 		t.Errorf("Retry-After %q, want 40", resp.Header.Get("Retry-After"))
 	}
-	c.Add(40 * time.Second)
+	c.Advance(40 * time.Second)
 	check("next window", caps, 200, "1", "60")
 }
 
@@ -270,7 +238,7 @@ func TestRateLimit(t *testing.T) {
 func TestForced429(t *testing.T) {
 	f, base := server(t, nearmap.Options{})
 	f.Set(nearmap.Switches{Status: 429, RetryAfter: "12"})
-	resp, _ := get(t, base+nearmap.WMSPrefix+key+"?REQUEST=GetCapabilities", nil)
+	resp, _ := faketest.Get(t, base+nearmap.WMSPrefix+key+"?REQUEST=GetCapabilities", nil)
 	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "12" || resp.Header.Get("X-Ratelimit-Limit") == "" {
 		t.Errorf("%d %v", resp.StatusCode, resp.Header)
 	}

@@ -33,15 +33,12 @@
 package planet
 
 import (
-	"bytes"
 	_ "embed"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"text/template"
 	"time"
 
 	"github.com/hexprox/hexprox/internal/fakeprovider"
@@ -78,7 +75,7 @@ var DefaultMosaics = []string{
 //go:embed capabilities.xml.tmpl
 var capsTemplate string
 
-var caps = template.Must(template.New("caps").Funcs(template.FuncMap{"x": fakeprovider.XML}).Parse(capsTemplate))
+var caps = fakeprovider.Template("caps", capsTemplate)
 
 // Options configure New. Zero values take the defaults.
 type Options struct {
@@ -114,10 +111,9 @@ type Fake struct {
 
 	o   Options
 	png []byte
-
-	mu   sync.Mutex
-	sw   Switches
-	keys map[string]map[string]bool // key → mosaics it may see; nil: all
+	sw  fakeprovider.Switchboard[Switches]
+	// keys holds, for each key, the mosaics it may see; nil: all.
+	keys fakeprovider.Keys[map[string]bool]
 
 	Requests             atomic.Int64 // every request to either host
 	CapabilitiesRequests atomic.Int64 // capabilities served
@@ -135,7 +131,7 @@ func New(o Options) *Fake {
 	if o.TilesBase == "" {
 		o.TilesBase = CanonicalTilesBase
 	}
-	f := &Fake{o: o, png: fakeprovider.PNG(256), keys: map[string]map[string]bool{}}
+	f := &Fake{o: o, png: fakeprovider.PNG(256)}
 	f.API = http.HandlerFunc(f.serveAPI)
 	f.Tiles = http.HandlerFunc(f.serveTiles)
 	return f
@@ -144,8 +140,6 @@ func New(o Options) *Fake {
 // AddKey registers an API key that may see the named mosaics, or every
 // mosaic if none are named.
 func (f *Fake) AddKey(key string, mosaics ...string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	var may map[string]bool
 	if len(mosaics) > 0 {
 		may = map[string]bool{}
@@ -153,29 +147,15 @@ func (f *Fake) AddKey(key string, mosaics ...string) {
 			may[m] = true
 		}
 	}
-	f.keys[key] = may
+	f.keys.Add(key, may)
 }
 
 // RevokeKey forgets a key, as regenerating it in Planet's account page
 // does ("You may only have one active API key at a time").
-func (f *Fake) RevokeKey(key string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.keys, key)
-}
+func (f *Fake) RevokeKey(key string) { f.keys.Revoke(key) }
 
 // Set replaces the switches.
-func (f *Fake) Set(s Switches) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.sw = s
-}
-
-func (f *Fake) switches() Switches {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.sw
-}
+func (f *Fake) Set(s Switches) { f.sw.Set(s) }
 
 // PNG returns the bytes served for every tile.
 func (f *Fake) PNG() []byte { return f.png }
@@ -206,21 +186,17 @@ func Key(r *http.Request) string {
 // may see (nil: all) and whether to go on.
 func (f *Fake) admit(w http.ResponseWriter, r *http.Request) (map[string]bool, string, bool) {
 	f.Requests.Add(1)
-	sw := f.switches()
+	sw := f.sw.Get()
 	if !fakeprovider.Wait(r, sw.Delay) {
 		return nil, "", false
 	}
 	if sw.Status != 0 {
-		if sw.RetryAfter != "" {
-			w.Header().Set("Retry-After", sw.RetryAfter)
-		}
+		fakeprovider.SetRetryAfter(w, sw.RetryAfter)
 		jsonError(w, sw.Status, "fake planet: forced status")
 		return nil, "", false
 	}
 	key := Key(r)
-	f.mu.Lock()
-	may, ok := f.keys[key]
-	f.mu.Unlock()
+	may, ok := f.keys.Get(key)
 	if key == "" || !ok {
 		f.Refused.Add(1)
 		status := http.StatusUnauthorized
@@ -257,13 +233,7 @@ func (f *Fake) serveAPI(w http.ResponseWriter, r *http.Request) {
 // CapabilitiesDocument renders the capabilities as the fake serves them to
 // key, listing the mosaics in may (nil: all).
 func (f *Fake) CapabilitiesDocument(r *http.Request, key string, may map[string]bool) []byte {
-	api := f.o.APIBase
-	switch api {
-	case "":
-		api = CanonicalAPIBase
-	case "request":
-		api = fakeprovider.Base(r)
-	}
+	api := fakeprovider.ResolveBase(f.o.APIBase, CanonicalAPIBase, r)
 	data := struct {
 		Caps, Tiles, Key string
 		Mosaics          []string
@@ -279,11 +249,7 @@ func (f *Fake) CapabilitiesDocument(r *http.Request, key string, may map[string]
 			data.Mosaics = append(data.Mosaics, m)
 		}
 	}
-	var b bytes.Buffer
-	if err := caps.Execute(&b, data); err != nil {
-		panic(err) // the template is fixed; a failure is a bug in the fake
-	}
-	return b.Bytes()
+	return fakeprovider.Render(caps, data)
 }
 
 // serveTiles serves /basemaps/v1/planet-tiles/{mosaic}/gmap/{z}/{x}/{y}.png.

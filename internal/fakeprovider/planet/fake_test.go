@@ -5,13 +5,13 @@ import (
 	"encoding/xml"
 	"image"
 	"image/png"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/hexprox/hexprox/internal/fakeprovider/faketest"
 	"github.com/hexprox/hexprox/internal/fakeprovider/planet"
 )
 
@@ -25,24 +25,7 @@ func servers(t *testing.T, mosaics ...string) (f *planet.Fake, api, tiles string
 	ts.Config.Handler = f.Tiles
 	ts.Start()
 	t.Cleanup(ts.Close)
-	as := httptest.NewServer(f.API)
-	t.Cleanup(as.Close)
-	return f, as.URL, ts.URL
-}
-
-func get(t *testing.T, u string, h map[string]string) (*http.Response, []byte) {
-	t.Helper()
-	req, _ := http.NewRequest("GET", u, nil)
-	for k, v := range h {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b
+	return f, faketest.Serve(t, f.API), ts.URL
 }
 
 type capsDoc struct {
@@ -84,7 +67,7 @@ func parseCaps(t *testing.T, b []byte) capsDoc {
 func TestCapabilitiesPutTemplatesOnTheTilesHostWithTheKey(t *testing.T) {
 	f, api, tiles := servers(t)
 	f.AddKey(key)
-	resp, body := get(t, api+planet.CapabilitiesPath+"?api_key="+key, nil)
+	resp, body := faketest.Get(t, api+planet.CapabilitiesPath+"?api_key="+key, nil)
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
@@ -125,10 +108,10 @@ func TestCapabilitiesPutTemplatesOnTheTilesHostWithTheKey(t *testing.T) {
 func TestTemplateFetchesPNGWithAlphaFromTheTilesHost(t *testing.T) {
 	f, api, _ := servers(t)
 	f.AddKey(key)
-	_, body := get(t, api+planet.CapabilitiesPath+"?api_key="+key, nil)
+	_, body := faketest.Get(t, api+planet.CapabilitiesPath+"?api_key="+key, nil)
 	tmpl := parseCaps(t, body).Layers[0].Resources[0].Template
 	u := strings.NewReplacer("{TileMatrix}", "3", "{TileCol}", "5", "{TileRow}", "2").Replace(tmpl)
-	resp, tile := get(t, u, nil)
+	resp, tile := faketest.Get(t, u, nil)
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/png" {
 		t.Fatalf("tile: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
@@ -165,7 +148,7 @@ func TestKeyPlacements(t *testing.T) {
 		"basic":          {tile, map[string]string{"Authorization": basic}},
 		"caps by header": {api + planet.CapabilitiesPath, map[string]string{"Authorization": "api-key " + key}},
 	} {
-		if resp, body := get(t, c.u, c.h); resp.StatusCode != 200 {
+		if resp, body := faketest.Get(t, c.u, c.h); resp.StatusCode != 200 {
 			t.Errorf("%s: %d %s", name, resp.StatusCode, body)
 		}
 	}
@@ -184,20 +167,20 @@ func TestWrongKeyIsRefused(t *testing.T) {
 	f.AddKey(key)
 	tile := tiles + planet.TilesPath + "/" + planet.DefaultMosaics[0] + "/gmap/1/0/1.png"
 	for _, u := range []string{api + planet.CapabilitiesPath, api + planet.CapabilitiesPath + "?api_key=wrong", tile, tile + "?api_key=wrong"} {
-		resp, body := get(t, u, nil)
+		resp, body := faketest.Get(t, u, nil)
 		if resp.StatusCode != 401 || bytes.Contains(body, []byte("wrong")) {
 			t.Errorf("%s: %d %s", u, resp.StatusCode, body)
 		}
 	}
-	if resp, _ := get(t, tile, map[string]string{"Authorization": "api-key wrong"}); resp.StatusCode != 401 {
+	if resp, _ := faketest.Get(t, tile, map[string]string{"Authorization": "api-key wrong"}); resp.StatusCode != 401 {
 		t.Errorf("wrong header key: %d", resp.StatusCode)
 	}
 	f.RevokeKey(key)
-	if resp, _ := get(t, tile+"?api_key="+key, nil); resp.StatusCode != 401 {
+	if resp, _ := faketest.Get(t, tile+"?api_key="+key, nil); resp.StatusCode != 401 {
 		t.Errorf("revoked key: %d", resp.StatusCode)
 	}
 	f.Set(planet.Switches{BadKeyStatus: 404})
-	if resp, _ := get(t, tile+"?api_key=wrong", nil); resp.StatusCode != 404 {
+	if resp, _ := faketest.Get(t, tile+"?api_key=wrong", nil); resp.StatusCode != 404 {
 		t.Errorf("BadKeyStatus 404: %d", resp.StatusCode)
 	}
 	if f.Refused.Load() != 7 {
@@ -210,17 +193,17 @@ func TestWrongKeyIsRefused(t *testing.T) {
 func TestMosaicWithoutPermissionIs404(t *testing.T) {
 	f, api, tiles := servers(t, "open_mosaic", "closed_mosaic")
 	f.AddKey(key, "open_mosaic")
-	resp, body := get(t, tiles+planet.TilesPath+"/closed_mosaic/gmap/0/0/0.png?api_key="+key, nil)
+	resp, body := faketest.Get(t, tiles+planet.TilesPath+"/closed_mosaic/gmap/0/0/0.png?api_key="+key, nil)
 	if resp.StatusCode != 404 {
 		t.Errorf("closed mosaic: %d %.80q", resp.StatusCode, body)
 	}
-	if resp, _ := get(t, tiles+planet.TilesPath+"/open_mosaic/gmap/0/0/0.png?api_key="+key, nil); resp.StatusCode != 200 {
+	if resp, _ := faketest.Get(t, tiles+planet.TilesPath+"/open_mosaic/gmap/0/0/0.png?api_key="+key, nil); resp.StatusCode != 200 {
 		t.Errorf("open mosaic: %d", resp.StatusCode)
 	}
-	if resp, _ := get(t, tiles+planet.TilesPath+"/open_mosaic/gmap/16/0/0.png?api_key="+key, nil); resp.StatusCode != 404 {
+	if resp, _ := faketest.Get(t, tiles+planet.TilesPath+"/open_mosaic/gmap/16/0/0.png?api_key="+key, nil); resp.StatusCode != 404 {
 		t.Errorf("zoom 16: %d, want 404", resp.StatusCode)
 	}
-	_, body = get(t, api+planet.CapabilitiesPath+"?api_key="+key, nil)
+	_, body = faketest.Get(t, api+planet.CapabilitiesPath+"?api_key="+key, nil)
 	c := parseCaps(t, body)
 	if len(c.Layers) != 1 || c.Layers[0].ID != "open_mosaic" {
 		t.Errorf("layers %+v, want only open_mosaic", c.Layers)
@@ -236,7 +219,7 @@ func Test429CarriesRetryAfter(t *testing.T) {
 	f.AddKey(key)
 	f.Set(planet.Switches{Status: 429, RetryAfter: "7"})
 	for _, u := range []string{api + planet.CapabilitiesPath + "?api_key=" + key, tiles + planet.TilesPath + "/" + url.PathEscape(planet.DefaultMosaics[0]) + "/gmap/0/0/0.png?api_key=" + key} {
-		resp, _ := get(t, u, nil)
+		resp, _ := faketest.Get(t, u, nil)
 		if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "7" {
 			t.Errorf("%s: %d Retry-After %q", u, resp.StatusCode, resp.Header.Get("Retry-After"))
 		}

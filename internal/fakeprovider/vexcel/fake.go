@@ -40,7 +40,6 @@
 package vexcel
 
 import (
-	"bytes"
 	"crypto/rand"
 	_ "embed"
 	"encoding/base64"
@@ -49,7 +48,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"text/template"
 	"time"
 
 	"github.com/hexprox/hexprox/internal/fakeprovider"
@@ -86,7 +84,7 @@ const CanonicalBase = "https://api.vexcelgroup.com"
 //go:embed capabilities.xml.tmpl
 var capsTemplate string
 
-var caps = template.Must(template.New("caps").Funcs(template.FuncMap{"x": fakeprovider.XML}).Parse(capsTemplate))
+var caps = fakeprovider.Template("caps", capsTemplate)
 
 // Options configure New. Zero values take the defaults.
 type Options struct {
@@ -123,13 +121,14 @@ type User struct {
 
 // Fake is the fake service. Create it with New.
 type Fake struct {
-	o          Options
-	jpeg, png  []byte
-	mu         sync.Mutex
-	sw         Switches
+	o         Options
+	jpeg, png []byte
+	sw        fakeprovider.Switchboard[Switches]
+	apiKeys   fakeprovider.Keys[bool]
+
+	mu         sync.Mutex // guards users, tokens and lastIssued
 	users      map[string]User
 	tokens     map[string]time.Time // token → expiry
-	apiKeys    map[string]bool
 	lastIssued string
 
 	Logins               atomic.Int64 // every request to the login endpoint
@@ -152,7 +151,7 @@ func New(o Options) *Fake {
 		o.Zone = time.UTC
 	}
 	return &Fake{o: o, jpeg: fakeprovider.JPEG(20 << 10), png: fakeprovider.PNG(256),
-		users: map[string]User{}, tokens: map[string]time.Time{}, apiKeys: map[string]bool{}}
+		users: map[string]User{}, tokens: map[string]time.Time{}}
 }
 
 // AddUser registers a login account.
@@ -163,11 +162,7 @@ func (f *Fake) AddUser(u User) {
 }
 
 // AddAPIKey registers a long-lived api_key.
-func (f *Fake) AddAPIKey(key string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.apiKeys[key] = true
-}
+func (f *Fake) AddAPIKey(key string) { f.apiKeys.Add(key, true) }
 
 // Revoke kills a token before its expiry.
 func (f *Fake) Revoke(token string) {
@@ -184,17 +179,7 @@ func (f *Fake) LastToken() string {
 }
 
 // Set replaces the switches.
-func (f *Fake) Set(s Switches) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.sw = s
-}
-
-func (f *Fake) switches() Switches {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.sw
-}
+func (f *Fake) Set(s Switches) { f.sw.Set(s) }
 
 // JPEG returns the bytes served for every JPEG tile.
 func (f *Fake) JPEG() []byte { return f.jpeg }
@@ -224,7 +209,7 @@ func (f *Fake) serveLogin(w http.ResponseWriter, r *http.Request) {
 		jsonAnswer(w, http.StatusMethodNotAllowed, map[string]string{"error": "the login only accepts POST"})
 		return
 	}
-	sw := f.switches()
+	sw := f.sw.Get()
 	if sw.LoginStatus != 0 {
 		jsonAnswer(w, sw.LoginStatus, map[string]string{"error": "fake vexcel: forced status"})
 		return
@@ -298,25 +283,24 @@ func credential(r *http.Request) (value, param string) {
 
 // live reports whether the credential is a live token or a known api_key.
 func (f *Fake) live(value, param string) bool {
+	if param == "api_key" {
+		live, _ := f.apiKeys.Get(value)
+		return live
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if param == "api_key" {
-		return f.apiKeys[value]
-	}
 	exp, ok := f.tokens[value]
 	return ok && f.o.Now().Before(exp)
 }
 
 func (f *Fake) serveWMTS(w http.ResponseWriter, r *http.Request) {
 	f.Requests.Add(1)
-	sw := f.switches()
+	sw := f.sw.Get()
 	if !fakeprovider.Wait(r, sw.Delay) {
 		return
 	}
 	if sw.Status != 0 {
-		if sw.RetryAfter != "" {
-			w.Header().Set("Retry-After", sw.RetryAfter)
-		}
+		fakeprovider.SetRetryAfter(w, sw.RetryAfter)
 		http.Error(w, "fake vexcel: forced status", sw.Status)
 		return
 	}
@@ -349,13 +333,7 @@ func (f *Fake) serveWMTS(w http.ResponseWriter, r *http.Request) {
 // CapabilitiesDocument renders the capabilities; cred, if not empty, is a
 // "name=value" query pair appended to every URL.
 func (f *Fake) CapabilitiesDocument(r *http.Request, cred string) []byte {
-	base := f.o.Base
-	switch base {
-	case "":
-		base = CanonicalBase
-	case "request":
-		base = fakeprovider.Base(r)
-	}
+	base := fakeprovider.ResolveBase(f.o.Base, CanonicalBase, r)
 	data := struct {
 		Href, Path, Cred string
 		Layers           []string
@@ -365,11 +343,7 @@ func (f *Fake) CapabilitiesDocument(r *http.Request, cred string) []byte {
 		data.Href += cred + "&"
 		data.Cred = "&" + cred
 	}
-	var b bytes.Buffer
-	if err := caps.Execute(&b, data); err != nil {
-		panic(err) // the template is fixed; a failure is a bug in the fake
-	}
-	return b.Bytes()
+	return fakeprovider.Render(caps, data)
 }
 
 func (f *Fake) serveTile(w http.ResponseWriter, kvp map[string]string) {

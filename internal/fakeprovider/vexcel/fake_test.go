@@ -6,27 +6,14 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/hexprox/hexprox/internal/fakeprovider/faketest"
 	"github.com/hexprox/hexprox/internal/fakeprovider/vexcel"
+	"github.com/hexprox/hexprox/internal/testclock"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 const (
 	user = "clara.baker"
@@ -34,36 +21,16 @@ const (
 	key  = "VXKEY-long-lived"
 )
 
-func setup(t *testing.T, o vexcel.Options) (*vexcel.Fake, string, *clock) {
+func setup(t *testing.T, o vexcel.Options) (*vexcel.Fake, string, *testclock.Clock) {
 	t.Helper()
-	c := &clock{t: time.Date(2026, 12, 3, 17, 20, 24, 0, time.UTC)}
+	c := testclock.New(time.Date(2026, 12, 3, 17, 20, 24, 0, time.UTC))
 	if o.Now == nil {
 		o.Now = c.Now
 	}
 	f := vexcel.New(o)
 	f.AddUser(vexcel.User{Username: user, Password: pass, Company: "Vexcel Group"})
 	f.AddAPIKey(key)
-	s := httptest.NewServer(f)
-	t.Cleanup(s.Close)
-	return f, s.URL, c
-}
-
-func do(t *testing.T, method, u string, h map[string]string) (*http.Response, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range h {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b
+	return f, faketest.Serve(t, f), c
 }
 
 type login struct {
@@ -78,7 +45,7 @@ type login struct {
 
 func logIn(t *testing.T, base string) login {
 	t.Helper()
-	resp, body := do(t, "POST", base+vexcel.LoginPath+"?username="+user+"&password="+pass, nil)
+	resp, body := faketest.Do(t, "POST", base+vexcel.LoginPath+"?username="+user+"&password="+pass, nil)
 	if resp.StatusCode != 200 {
 		t.Fatalf("login: %d %s", resp.StatusCode, body)
 	}
@@ -128,15 +95,15 @@ func TestLoginAnswersDatesWithoutZone(t *testing.T) {
 // refusal echoes the password.
 func TestLoginRefusals(t *testing.T) {
 	f, base, _ := setup(t, vexcel.Options{})
-	if resp, _ := do(t, "GET", base+vexcel.LoginPath+"?username="+user+"&password="+pass, nil); resp.StatusCode != 405 || resp.Header.Get("Allow") != "POST" {
+	if resp, _ := faketest.Do(t, "GET", base+vexcel.LoginPath+"?username="+user+"&password="+pass, nil); resp.StatusCode != 405 || resp.Header.Get("Allow") != "POST" {
 		t.Errorf("GET: %d Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
 	}
-	resp, body := do(t, "POST", base+vexcel.LoginPath+"?username="+user+"&password=wrong-pass", nil)
+	resp, body := faketest.Do(t, "POST", base+vexcel.LoginPath+"?username="+user+"&password=wrong-pass", nil)
 	if resp.StatusCode != 401 || bytes.Contains(body, []byte("wrong-pass")) {
 		t.Errorf("wrong password: %d %s", resp.StatusCode, body)
 	}
 	f.Set(vexcel.Switches{LoginStatus: 503})
-	if resp, _ := do(t, "POST", base+vexcel.LoginPath+"?username="+user+"&password="+pass, nil); resp.StatusCode != 503 {
+	if resp, _ := faketest.Do(t, "POST", base+vexcel.LoginPath+"?username="+user+"&password="+pass, nil); resp.StatusCode != 503 {
 		t.Errorf("LoginStatus: %d", resp.StatusCode)
 	}
 }
@@ -165,7 +132,7 @@ func TestCredentialPlacementsAndExpiry(t *testing.T) {
 		{"wrong token", caps, map[string]string{"Authorization": "Bearer nope"}, 403},
 		{"token as api_key", caps + "&api_key=" + tok, nil, 403},
 	} {
-		resp, body := do(t, "GET", tc.u, tc.h)
+		resp, body := faketest.Do(t, "GET", tc.u, tc.h)
 		if resp.StatusCode != tc.want {
 			t.Errorf("%s: %d, want %d", tc.name, resp.StatusCode, tc.want)
 		}
@@ -173,17 +140,17 @@ func TestCredentialPlacementsAndExpiry(t *testing.T) {
 			t.Errorf("%s: body %q, want %q", tc.name, body, vexcel.Refusal)
 		}
 	}
-	c.Add(24*time.Hour - time.Second)
-	if resp, _ := do(t, "GET", caps, map[string]string{"Authorization": "Bearer " + tok}); resp.StatusCode != 200 {
+	c.Advance(24*time.Hour - time.Second)
+	if resp, _ := faketest.Do(t, "GET", caps, map[string]string{"Authorization": "Bearer " + tok}); resp.StatusCode != 200 {
 		t.Errorf("a second before expiry: %d", resp.StatusCode)
 	}
-	c.Add(time.Second)
-	if resp, _ := do(t, "GET", caps, map[string]string{"Authorization": "Bearer " + tok}); resp.StatusCode != 403 {
+	c.Advance(time.Second)
+	if resp, _ := faketest.Do(t, "GET", caps, map[string]string{"Authorization": "Bearer " + tok}); resp.StatusCode != 403 {
 		t.Errorf("at expiry: %d, want 403", resp.StatusCode)
 	}
 	tok2 := logIn(t, base).Token
 	f.Revoke(tok2)
-	if resp, _ := do(t, "GET", caps+"&token="+tok2, nil); resp.StatusCode != 403 {
+	if resp, _ := faketest.Do(t, "GET", caps+"&token="+tok2, nil); resp.StatusCode != 403 {
 		t.Errorf("revoked: %d, want 403", resp.StatusCode)
 	}
 	if f.Refused.Load() != 6 {
@@ -234,7 +201,7 @@ func TestCapabilities(t *testing.T) {
 	tok := logIn(t, base).Token
 	bearer := map[string]string{"Authorization": "Bearer " + tok}
 	caps := base + vexcel.WMTSPath + "?SERVICE=WMTS&REQUEST=GetCapabilities&VERSION=1.0.0"
-	_, body := do(t, "GET", caps, bearer)
+	_, body := faketest.Do(t, "GET", caps, bearer)
 	var c capsDoc
 	if err := xml.Unmarshal(body, &c); err != nil {
 		t.Fatal(err)
@@ -257,7 +224,7 @@ func TestCapabilities(t *testing.T) {
 		}
 	}
 	tile := strings.NewReplacer("{TileMatrix}", "15", "{TileRow}", "12000", "{TileCol}", "9000").Replace(c.Layers[0].Resource.Template)
-	resp, img := do(t, "GET", tile, bearer)
+	resp, img := faketest.Do(t, "GET", tile, bearer)
 	if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "max-age=21515" || !bytes.Equal(img, f.JPEG()) {
 		t.Errorf("tile %s: %d Cache-Control %q", tile, resp.StatusCode, resp.Header.Get("Cache-Control"))
 	}
@@ -271,7 +238,7 @@ func TestCapabilities(t *testing.T) {
 		"token":   {caps, bearer, "token=" + tok},
 		"api_key": {caps, map[string]string{"X-API-KEY": key}, "api_key=" + key},
 	} {
-		_, body := do(t, "GET", c.u, c.h)
+		_, body := faketest.Do(t, "GET", c.u, c.h)
 		for _, u := range allURLs(t, body) {
 			if !strings.Contains(u, c.param) {
 				t.Errorf("%s with the switch: URL %q lacks %s", name, u, c.param)
@@ -287,7 +254,7 @@ func TestCapabilities(t *testing.T) {
 func Test429CarriesRetryAfter(t *testing.T) {
 	f, base, _ := setup(t, vexcel.Options{})
 	f.Set(vexcel.Switches{Status: 429, RetryAfter: "30"})
-	resp, _ := do(t, "GET", base+vexcel.WMTSPath+"?REQUEST=GetCapabilities&api_key="+key, nil)
+	resp, _ := faketest.Do(t, "GET", base+vexcel.WMTSPath+"?REQUEST=GetCapabilities&api_key="+key, nil)
 	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "30" {
 		t.Errorf("%d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}

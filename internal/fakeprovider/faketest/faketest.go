@@ -1,0 +1,50 @@
+// Package faketest holds the HTTP plumbing the provider fakes' tests
+// share: starting a fake behind httptest and making a request to it with
+// the body read. It belongs to tests only.
+package faketest
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// Serve starts h behind an httptest server that closes when the test
+// ends, and returns the server's URL.
+func Serve(t testing.TB, h http.Handler) string {
+	t.Helper()
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return s.URL
+}
+
+// Do sends a request with the given headers and returns the answer with
+// its body read and closed; it fails the test if the request cannot be
+// made or sent.
+func Do(t testing.TB, method, url string, header map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading %s %s: %v", method, url, err)
+	}
+	return resp, b
+}
+
+// Get is Do with GET.
+func Get(t testing.TB, url string, header map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	return Do(t, http.MethodGet, url, header)
+}
