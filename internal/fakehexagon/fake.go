@@ -29,6 +29,8 @@ import (
 	"sync/atomic"
 	"text/template"
 	"time"
+
+	"github.com/hexprox/hexprox/internal/fakeprovider"
 )
 
 // Paths of the service, below the base URL: the streaming services for
@@ -363,18 +365,11 @@ func (f *Fake) proceed(w http.ResponseWriter, r *http.Request, sw Switches) bool
 // wait sleeps for d unless the client goes away first; it reports whether
 // the request should go on.
 func (f *Fake) wait(r *http.Request, d time.Duration) bool {
-	if d <= 0 {
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-r.Context().Done():
+	if !fakeprovider.Wait(r, d) {
 		f.Cancelled.Add(1)
 		return false
 	}
+	return true
 }
 
 func jsonError(w http.ResponseWriter, status int, code string) {

@@ -216,19 +216,35 @@ func html(s string) string { return strings.ReplaceAll(s, "&amp;", "&") }
 
 const nearmapKey = "NMKEY-fedcba9876543210"
 
+// nearmapWorld is a proxy beside a fake Nearmap (or, given, another
+// upstream in its place), both of its host roles on one server.
+type nearmapWorld struct{ *harness }
+
+func newNearmapWorld(t *testing.T, upstream *httptest.Server) (nearmapWorld, *nearmap.Fake) {
+	t.Helper()
+	fake := nearmap.New(nearmap.Options{})
+	fake.AddKey(nearmapKey)
+	if upstream == nil {
+		upstream = httptest.NewServer(fake)
+		t.Cleanup(upstream.Close)
+	}
+	h := newKeyHarness(t, map[string]string{"PROVIDER_NEARMAP_WMTS_URL": upstream.URL, "PROVIDER_NEARMAP_API_URL": upstream.URL}, time.Minute)
+	h.noteSecret(nearmapKey)
+	return nearmapWorld{h}, fake
+}
+
+func (w nearmapWorld) addNearmapKey(org string) string {
+	return w.addKey(keys.Record{Org: org, Contact: "gis@example.org", Provider: "nearmap",
+		Sets: []credential.Credential{{Provider: "nearmap", Secret: nearmapKey}}})
+}
+
 // A Nearmap key: its key travels in the path upstream and is taken out
 // of every path the capabilities show; WMTS tiles and WMS maps come back
 // through the key's URLs with Nearmap's X-Ratelimit-* headers; its 429
 // keeps Retry-After.
 func TestNearmapKeyServesThroughTheProxy(t *testing.T) {
-	fake := nearmap.New(nearmap.Options{})
-	fake.AddKey(nearmapKey)
-	up := httptest.NewServer(fake)
-	t.Cleanup(up.Close)
-	h := newKeyHarness(t, map[string]string{"PROVIDER_NEARMAP_WMTS_URL": up.URL, "PROVIDER_NEARMAP_API_URL": up.URL}, time.Minute)
-	h.noteSecret(nearmapKey)
-	key := h.addKey(keys.Record{Org: "Water Board", Contact: "gis@water.example", Provider: "nearmap",
-		Sets: []credential.Credential{{Provider: "nearmap", Secret: nearmapKey}}})
+	h, fake := newNearmapWorld(t, nil)
+	key := h.addNearmapKey("Water Board")
 
 	resp, body := h.get(h.keyURL(key)+"/1.0.0/WMTSCapabilities.xml", nil)
 	if resp.StatusCode != http.StatusOK || fake.CapabilitiesRequests.Load() != 1 {
@@ -287,14 +303,8 @@ func TestGDALDrawsOtherProviders(t *testing.T) {
 		t.Fatal("no Planet tile was served")
 	}
 
-	nm := nearmap.New(nearmap.Options{})
-	nm.AddKey(nearmapKey)
-	up := httptest.NewServer(nm)
-	t.Cleanup(up.Close)
-	h := newKeyHarness(t, map[string]string{"PROVIDER_NEARMAP_WMTS_URL": up.URL, "PROVIDER_NEARMAP_API_URL": up.URL}, time.Minute)
-	h.noteSecret(nearmapKey)
-	key := h.addKey(keys.Record{Org: "Water Board", Contact: "gis@water.example", Provider: "nearmap",
-		Sets: []credential.Credential{{Provider: "nearmap", Secret: nearmapKey}}})
+	h, nm := newNearmapWorld(t, nil)
+	key := h.addNearmapKey("Water Board")
 	out = filepath.Join(t.TempDir(), "nearmap.png")
 	gdal(t, "gdal_translate", "-q", "-of", "PNG", "-outsize", "256", "256", "-projwin", "-2000000", "2000000", "2000000", "-2000000",
 		"WMTS:"+h.keyURL(key)+"/1.0.0/WMTSCapabilities.xml", out)
@@ -319,17 +329,8 @@ func TestGDALDrawsOtherProviders(t *testing.T) {
 // path, is not relayed; and a document that shows the key in any
 // spelling is not served.
 func TestProviderDocumentsCannotBeSteered(t *testing.T) {
-	nm := nearmap.New(nearmap.Options{})
-	nm.AddKey(nearmapKey)
-	up := httptest.NewServer(nm)
-	t.Cleanup(up.Close)
-	h := newKeyHarness(t, map[string]string{"PROVIDER_NEARMAP_WMTS_URL": up.URL, "PROVIDER_NEARMAP_API_URL": up.URL}, time.Minute)
-	h.noteSecret(nearmapKey)
-	rec := keys.Record{Contact: "gis@example.org", Provider: "nearmap", Sets: []credential.Credential{{Provider: "nearmap", Secret: nearmapKey}}}
-	rec.Org = "Alpha"
-	k1 := h.addKey(rec)
-	rec.Org = "Beta"
-	k2 := h.addKey(rec)
+	h, nm := newNearmapWorld(t, nil)
+	k1, k2 := h.addNearmapKey("Alpha"), h.addNearmapKey("Beta")
 
 	// K1 asks for "capabilities" of the WMTS host on the WMS route: what
 	// comes back is the WMS entry point's document, and so is K2's.
@@ -358,9 +359,8 @@ func TestProviderDocumentsCannotBeSteered(t *testing.T) {
 		fmt.Fprintf(w, `<?xml version="1.0"?><Capabilities xmlns="http://www.opengis.net/wmts/1.0"><Note>key: %s</Note></Capabilities>`, url.PathEscape(strings.ToLower(nearmapKey)))
 	}))
 	t.Cleanup(leaky.Close)
-	lh := newKeyHarness(t, map[string]string{"PROVIDER_NEARMAP_WMTS_URL": leaky.URL, "PROVIDER_NEARMAP_API_URL": leaky.URL}, time.Minute)
-	lh.noteSecret(nearmapKey)
-	lk := lh.addKey(rec)
+	lh, _ := newNearmapWorld(t, leaky)
+	lk := lh.addNearmapKey("Gamma")
 	resp, body = lh.get(lh.keyURL(lk)+"/1.0.0/WMTSCapabilities.xml", nil)
 	lh.assertException(resp, body, http.StatusBadGateway, "")
 	if bytes.Contains(bytes.ToLower(body), []byte(strings.ToLower(nearmapKey))) {
