@@ -14,15 +14,18 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"golang.org/x/oauth2"
 
 	"github.com/hexprox/hexprox/internal/azstorage"
 	"github.com/hexprox/hexprox/internal/config"
+	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/guesslimit"
 	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/hexhealth"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/keys/keystore"
 	"github.com/hexprox/hexprox/internal/logwriter"
+	"github.com/hexprox/hexprox/internal/provider"
 	"github.com/hexprox/hexprox/internal/redact"
 	"github.com/hexprox/hexprox/internal/server"
 	"github.com/hexprox/hexprox/internal/token"
@@ -238,7 +241,23 @@ func (a *App) tokens(ctx context.Context, cfg config.Config, svc *aztables.Servi
 		RefusalTTL: cfg.RefusalTTL,
 		Now:        o.Now,
 		Log:        a.Log,
+		Provider:   providerLogins(cfg),
 	})
+}
+
+// providerLogins returns the bottom of the token stack of another
+// provider's credential: its login when its profile has one (Vexcel);
+// nil, a static key, when not.
+func providerLogins(cfg config.Config) func(ctx context.Context, cred credential.Credential) oauth2.TokenSource {
+	client := &http.Client{Timeout: cfg.TokenTimeout}
+	return func(ctx context.Context, cred credential.Credential) oauth2.TokenSource {
+		p, err := provider.Builtin(cred.Provider, cfg.ProviderHosts[cred.Provider])
+		if err != nil || p.Login == nil {
+			return nil
+		}
+		host, _ := p.Host(p.Login.Role)
+		return (&token.Login{URL: host.Base + p.Login.Path, Name: p.Title, Client: client}).Source(ctx, cred)
+	}
 }
 
 // storageClient returns the Table service client of the storage account

@@ -204,11 +204,19 @@ func runNew(ctx context.Context, c *cli, args []string) error {
 		}
 		r.Provider = providerName
 		for i := range max(sets, 1) {
-			key, err := c.readSecret(fmt.Sprintf("the %s key of set %d", p.Title, i+1))
+			cr := credential.Credential{Provider: providerName}
+			if p.Login != nil {
+				if cr.ID, err = c.readVisible(fmt.Sprintf("the %s username of set %d", p.Title, i+1)); err != nil {
+					return err
+				}
+				cr.Secret, err = c.readSecret(fmt.Sprintf("the %s password of set %d", p.Title, i+1))
+			} else {
+				cr.Secret, err = c.readSecret(fmt.Sprintf("the %s key of set %d", p.Title, i+1))
+			}
 			if err != nil {
 				return err
 			}
-			r.Sets = append(r.Sets, credential.Credential{Provider: providerName, Secret: key})
+			r.Sets = append(r.Sets, cr)
 		}
 		if !noCheck {
 			if err := c.checkKeys(ctx, p, r.Sets); err != nil {

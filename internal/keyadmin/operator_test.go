@@ -11,6 +11,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/fakehexagon"
 	"github.com/hexprox/hexprox/internal/fakeprovider/planet"
+	"github.com/hexprox/hexprox/internal/fakeprovider/vexcel"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/keys/keystore"
 	"github.com/hexprox/hexprox/internal/keys/storetest"
@@ -294,6 +295,33 @@ func TestNewKeyForAProvider(t *testing.T) {
 		}
 		if r := h.mustRun(t, "", "list"); !strings.Contains(r.errOut, "also behind keys of") || !strings.Contains(r.out, " planet ") {
 			t.Errorf("list:\n%s%s", r.out, r.errOut)
+		}
+	})
+}
+
+// A Vexcel key holds a username and password, checked by logging in
+// once before anything is saved.
+func TestNewKeyForAProviderWithALogin(t *testing.T) {
+	fake := vexcel.New(vexcel.Options{})
+	fake.AddUser(vexcel.User{Username: "gis@county.example", Password: "Vx-secret-1"})
+	up := httptest.NewServer(fake)
+	t.Cleanup(up.Close)
+	bothStores(t, func(t *testing.T, h *harness) {
+		h.env["PROVIDER_VEXCEL_API_URL"] = up.URL
+		logins := fake.Logins.Load()
+		key, r := h.newKey(t, "gis@county.example\nVx-secret-1\n", "--provider", "vexcel", "--org", "County", "--contact", "gis@county.example")
+		if fake.Logins.Load() != logins+1 || !strings.Contains(r.errOut, "Checking 1 login with Vexcel") {
+			t.Fatalf("no login checked:\n%s", r.errOut)
+		}
+		assertNoLeak(t, r, "Vx-secret-1")
+		sets, _ := h.raw(t, key)["sets"].([]any)
+		if s, _ := sets[0].(map[string]any); s["provider"] != "vexcel" || s["username"] != "gis@county.example" || s["password"] != "Vx-secret-1" {
+			t.Fatalf("stored: %v", sets)
+		}
+		opens := *h.opens
+		if r := h.run(t, "gis@county.example\nwrong\n", "new", "--provider", "vexcel", "--org", "X", "--contact", "x@example.org"); r.err == nil ||
+			!strings.Contains(r.err.Error(), "Vexcel refused the username and password of set 1") || *h.opens != opens {
+			t.Fatalf("a wrong password: %v", r.err)
 		}
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/provider"
+	"github.com/hexprox/hexprox/internal/token"
 )
 
 // profile returns the built-in profile name, with its hosts as the
@@ -32,6 +33,9 @@ func (c *cli) profile(name string) (*provider.Profile, error) {
 // the key placed as the proxy will place it: a refused key saves
 // nothing, named by its set's number (never by a value).
 func (c *cli) checkKeys(ctx context.Context, p *provider.Profile, sets []credential.Credential) error {
+	if p.Login != nil {
+		return c.checkLogins(ctx, p, sets)
+	}
 	host, _ := p.Host(p.WMTS.Role)
 	fmt.Fprintf(c.errOut, "Checking %s with %s (%s)… ", plural(len(sets), "key"), p.Title, host.Base)
 	client := &http.Client{Timeout: checkTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -51,6 +55,27 @@ func (c *cli) checkKeys(ctx context.Context, p *provider.Profile, sets []credent
 			fmt.Fprintln(c.errOut, "failed.")
 			return fmt.Errorf("could not check set %d with %s: it answered HTTP %d. Nothing was saved.\n"+
 				"Try again shortly, or pass --no-check to save without checking", i+1, p.Title, status)
+		}
+	}
+	fmt.Fprintln(c.errOut, "accepted.")
+	return nil
+}
+
+// checkLogins logs in once with each set's username and password, as
+// the proxy will: a refused one saves nothing.
+func (c *cli) checkLogins(ctx context.Context, p *provider.Profile, sets []credential.Credential) error {
+	host, _ := p.Host(p.Login.Role)
+	login := &token.Login{URL: host.Base + p.Login.Path, Name: p.Title, Client: &http.Client{Timeout: checkTimeout}}
+	fmt.Fprintf(c.errOut, "Checking %s with %s (%s)… ", plural(len(sets), "login"), p.Title, host.Base)
+	for i, cr := range sets {
+		if _, err := login.Source(ctx, cr).Token(); err != nil {
+			fmt.Fprintln(c.errOut, "failed.")
+			if errors.Is(err, token.ErrRefused) {
+				return fmt.Errorf("%s refused the username and password of set %d. Nothing was saved.\n"+
+					"Check them (a password typed at the prompt is not shown: type it again), and run the command again; --no-check saves without asking %s", p.Title, i+1, p.Title)
+			}
+			return fmt.Errorf("could not check set %d with %s: %s. Nothing was saved.\n"+
+				"Try again shortly, or pass --no-check to save without checking", i+1, p.Title, checkProblem(err))
 		}
 	}
 	fmt.Fprintln(c.errOut, "accepted.")

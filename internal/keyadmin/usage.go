@@ -27,8 +27,9 @@ const usageNew = `handler keys new --org ORG --contact CONTACT [options]
                                downloads: a lower rate limit, whose 429s
                                reach the key holder with Retry-After
                                (default: streaming, for interactive use)
-  --provider NAME              hexagon (the default), planet or nearmap:
-                               for another provider each set is its key,
+  --provider NAME              hexagon (the default), planet, nearmap or
+                               vexcel: for Planet and Nearmap each set is a
+                               key, for Vexcel a username and password,
                                read at the prompt as secrets are; its
                                tiles always go through the proxy, and a key
                                of theirs shared with another organisation
@@ -61,7 +62,8 @@ const usageList = `handler keys list
   A table of every key: its prefix (never the whole key), its
   fingerprint (the key's name in logs and usage reports), organisation,
   contact, number of credential sets, upstream (hexagon, hexagon/orders,
-  planet, nearmap), origins, enabled, status, expiry and creation time.
+  planet, nearmap, vexcel), origins, enabled, status, expiry and creation
+  time.
   Never a secret. Warns of another provider's credential shared between
   organisations.
 

@@ -53,6 +53,8 @@ type setJSON struct {
 	ClientID     string `json:"client_id,omitempty"`
 	ClientSecret string `json:"client_secret,omitempty"`
 	Key          string `json:"key,omitempty"`
+	Username     string `json:"username,omitempty"`
+	Password     string `json:"password,omitempty"`
 }
 
 // RecordFields are the JSON member names EncodeRecord may write; a store
@@ -129,7 +131,23 @@ func (j *recordJSON) record() (Record, error) {
 			continue
 		}
 		if s.ClientID != "" || s.ClientSecret != "" {
-			return Record{}, problem("sets[%d] is %s's: a key, not a client_id and client_secret", i, name)
+			return Record{}, problem("sets[%d] is %s's: not a client_id and client_secret", i, name)
+		}
+		if provider.UsesLogin(name) {
+			if s.Key != "" {
+				return Record{}, problem("sets[%d] is %s's: a username and password, not a key", i, name)
+			}
+			if err := checkValue(s.Username); err != nil {
+				return Record{}, problem("sets[%d].username %s", i, err)
+			}
+			if err := checkValue(s.Password); err != nil {
+				return Record{}, problem("sets[%d].password %s", i, err)
+			}
+			r.Sets[i] = credential.Credential{Provider: name, ID: s.Username, Secret: s.Password}
+			continue
+		}
+		if s.Username != "" || s.Password != "" {
+			return Record{}, problem("sets[%d] is %s's: a key, not a username and password", i, name)
 		}
 		if err := checkValue(s.Key); err != nil {
 			return Record{}, problem("sets[%d].key %s", i, err)
@@ -281,7 +299,11 @@ func EncodeRecord(r Record) ([]byte, error) {
 	}
 	j.Sets = make([]setJSON, len(r.Sets))
 	for i, s := range r.Sets {
-		if r.Provider != "" {
+		switch {
+		case r.Provider != "" && provider.UsesLogin(r.Provider):
+			j.Sets[i] = setJSON{Provider: r.Provider, Username: s.ID, Password: s.Secret}
+			continue
+		case r.Provider != "":
 			j.Sets[i] = setJSON{Provider: r.Provider, Key: s.Secret}
 			continue
 		}

@@ -279,6 +279,13 @@ func TestProviderSets(t *testing.T) {
 	if back, err := ParseRecord(out); err != nil || back.Provider != "planet" || back.Sets[0].Secret != "PLAK1" {
 		t.Fatalf("round trip: %+v, %v", back, err)
 	}
+	v, err := ParseRecord([]byte(`{"sets":[{"provider":"vexcel","username":"u@x","password":"pw"}]}`))
+	if err != nil || v.Sets[0] != (credential.Credential{Provider: "vexcel", ID: "u@x", Secret: "pw"}) {
+		t.Fatalf("vexcel: %+v, %v", v, err)
+	}
+	if out, err := EncodeRecord(v); err != nil || !strings.Contains(string(out), `"username": "u@x"`) || !strings.Contains(string(out), `"password": "pw"`) {
+		t.Fatalf("vexcel encoded:\n%s\n%v", out, err)
+	}
 	h, err := ParseRecord([]byte(`{"sets":[{"provider":"hexagon","client_id":"i","client_secret":"s"}]}`))
 	if err != nil || h.Provider != "" {
 		t.Fatalf("hexagon named: %+v, %v", h, err)
@@ -286,7 +293,7 @@ func TestProviderSets(t *testing.T) {
 	for doc, want := range map[string]string{
 		`{"sets":[{"provider":"acme","key":"k"}]}`:                                         "sets[0].provider is not one of hexagon, nearmap, planet",
 		`{"sets":[{"provider":"planet","key":"k"},{"client_id":"i","client_secret":"s"}]}`: "sets[1].provider differs",
-		`{"sets":[{"provider":"planet","client_id":"i","client_secret":"s"}]}`:             "a key, not a client_id",
+		`{"sets":[{"provider":"planet","client_id":"i","client_secret":"s"}]}`:             "not a client_id",
 		`{"sets":[{"client_id":"i","client_secret":"s","key":"k"}]}`:                       "Hexagon's: a client_id and client_secret, not a key",
 		`{"sets":[{"provider":"nearmap","key":""}]}`:                                       "sets[0].key",
 	} {

@@ -41,6 +41,9 @@ type Profile struct {
 	Hosts []Host
 	WMTS  Service  // the capabilities document
 	WMS   *Service // nil: the provider has no WMS
+	// Login, if not nil, is where a set's username and password become a
+	// token (Vexcel); nil means each set is a static key.
+	Login *Service
 	// Place is where the key goes on every upstream request; each
 	// placement applies where its After prefix (if any) matches.
 	Place []Placement
@@ -80,7 +83,7 @@ func (p *Profile) Host(role string) (Host, bool) {
 	return Host{}, false
 }
 
-// builtins are the static-key providers HexProx knows, by name.
+// builtins are the providers HexProx knows beside Hexagon, by name.
 var builtins = map[string]Profile{
 	"planet": {
 		Name: "planet", Title: "Planet Basemaps",
@@ -97,6 +100,16 @@ var builtins = map[string]Profile{
 		// [E] support.planet.com 360016148637 (Education & Research): no
 		// "service bureau, or time-sharing arrangements".
 		Licence: "Planet licenses its imagery per customer (its Education & Research terms forbid service-bureau use)",
+	},
+	"vexcel": {
+		Name: "vexcel", Title: "Vexcel",
+		// [E] support1.vexceldata.com: POST /v2/auth/login?username=&password=,
+		// a 24-hour token; [E] the v2 OpenAPI: the ortho/wmts tag, Bearer.
+		Hosts: []Host{{Role: "api", Base: "https://api.vexcelgroup.com", Allowed: []string{"/v2/ortho/wmts"}}},
+		WMTS:  Service{Role: "api", Path: "/v2/ortho/wmts", Query: "SERVICE=WMTS&REQUEST=GetCapabilities&VERSION=1.0.0"},
+		Login: &Service{Role: "api", Path: "/v2/auth/login"},
+		Place: []Placement{{In: InHeader, Name: "Authorization", Template: "Bearer {}"}},
+		Strip: []string{"x-api-key"},
 	},
 	"nearmap": {
 		Name: "nearmap", Title: "Nearmap",
@@ -142,6 +155,13 @@ func Builtin(name string, hosts map[string]string) (*Profile, error) {
 func Known(name string) bool {
 	_, ok := builtins[strings.ToLower(name)]
 	return ok || strings.EqualFold(name, Hexagon)
+}
+
+// UsesLogin reports whether the built-in provider name's sets are a
+// username and password (its Login), not a static key.
+func UsesLogin(name string) bool {
+	p, ok := builtins[strings.ToLower(name)]
+	return ok && p.Login != nil
 }
 
 // Names lists every provider a key may name, Hexagon first.

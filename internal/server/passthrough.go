@@ -93,7 +93,9 @@ func (s *Server) pass(c echo.Context, service string) error {
 		return failure.Invalidf("OperationNotSupported", "REQUEST", "REQUEST must be GetCapabilities, GetMap or GetLegendGraphic")
 	}
 
-	if role == p.WMTS.Role && path == p.WMTS.Path || strings.EqualFold(rec.in.query["REQUEST"], "GetCapabilities") {
+	// Capabilities when asked for, or when the entry point is asked for
+	// nothing else (Vexcel's tiles are KVP requests on that same path).
+	if op := rec.in.query["REQUEST"]; strings.EqualFold(op, "GetCapabilities") || op == "" && role == p.WMTS.Role && path == p.WMTS.Path {
 		return s.passCapabilities(c, p, "wmts", place)
 	}
 	u := host.Base + path

@@ -16,6 +16,7 @@ import (
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakeprovider/nearmap"
 	"github.com/hexprox/hexprox/internal/fakeprovider/planet"
+	"github.com/hexprox/hexprox/internal/fakeprovider/vexcel"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/server"
 	"github.com/hexprox/hexprox/internal/usage"
@@ -365,5 +366,64 @@ func TestProviderDocumentsCannotBeSteered(t *testing.T) {
 	lh.assertException(resp, body, http.StatusBadGateway, "")
 	if bytes.Contains(bytes.ToLower(body), []byte(strings.ToLower(nearmapKey))) {
 		t.Fatalf("the refusal shows the key:\n%s", body)
+	}
+}
+
+const vexcelUser, vexcelPassword = "gis@county.example", "Vx-pass/word+1"
+
+// A Vexcel key: the proxy logs in with the username and password behind
+// the key (once for many requests), sends the token as Bearer, and logs
+// in again when Vexcel refuses a token; the KVP tiles its capabilities
+// name come back through the key. Neither password nor token reaches
+// the key holder or a log line.
+func TestVexcelKeyLogsInAndServes(t *testing.T) {
+	fake := vexcel.New(vexcel.Options{Base: "request"})
+	fake.AddUser(vexcel.User{Username: vexcelUser, Password: vexcelPassword})
+	up := httptest.NewServer(fake)
+	t.Cleanup(up.Close)
+	h := newKeyHarness(t, map[string]string{"PROVIDER_VEXCEL_API_URL": up.URL}, time.Minute)
+	h.noteSecret(vexcelPassword)
+	key := h.addKey(keys.Record{Org: "County", Contact: "gis@county.example", Provider: "vexcel",
+		Sets: []credential.Credential{{Provider: "vexcel", ID: vexcelUser, Secret: vexcelPassword}}})
+
+	resp, body := h.get(h.keyURL(key)+"/1.0.0/WMTSCapabilities.xml", nil)
+	if resp.StatusCode != http.StatusOK || fake.CapabilitiesRequests.Load() != 1 {
+		t.Fatalf("capabilities: %d\n%s", resp.StatusCode, body)
+	}
+	tok := fake.LastToken()
+	h.noteSecret(tok)
+	h.assertNoSecrets(body)
+	m := regexp.MustCompile(`template="([^"]+)"`).FindSubmatch(body)
+	if m == nil || !strings.HasPrefix(string(m[1]), h.keyURL(key)+"/~api/v2/ortho/wmts?") {
+		t.Fatalf("template not the key's own:\n%s", body)
+	}
+	tile := strings.NewReplacer("{TileMatrix}", "5", "{TileRow}", "10", "{TileCol}", "12").Replace(html(string(m[1])))
+	for range 3 {
+		if resp, body := h.get(tile, nil); resp.StatusCode != http.StatusOK || !bytes.Equal(body, fake.JPEG()) {
+			t.Fatalf("tile %s: %d %s", tile, resp.StatusCode, body)
+		}
+	}
+	if n := fake.Logins.Load(); n != 1 {
+		t.Fatalf("%d logins for a document and three tiles, want 1", n)
+	}
+
+	// Vexcel drops the token: the proxy logs in again, once, and the
+	// tile is served.
+	fake.Revoke(tok)
+	if resp, body := h.get(tile, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("after the token was revoked: %d %s", resp.StatusCode, body)
+	}
+	if n := fake.Logins.Load(); n != 2 {
+		t.Fatalf("%d logins after a revoked token, want 2", n)
+	}
+	h.noteSecret(fake.LastToken())
+
+	// A password Vexcel refuses: 403 naming Vexcel.
+	bad := h.addKey(keys.Record{Org: "Other", Contact: "x@example.org", Provider: "vexcel",
+		Sets: []credential.Credential{{Provider: "vexcel", ID: vexcelUser, Secret: "wrong-password"}}})
+	resp, body = h.get(h.keyURL(bad)+"/1.0.0/WMTSCapabilities.xml", nil)
+	h.assertException(resp, body, http.StatusForbidden, "")
+	if !strings.Contains(string(body), "contact x@example.org") && !strings.Contains(string(body), "Vexcel") {
+		t.Fatalf("refusal: %s", body)
 	}
 }

@@ -33,6 +33,10 @@ type StackOptions struct {
 	// Log receives each Cached source's records, with the credential's
 	// fingerprint; nil means slog.Default().
 	Log *slog.Logger
+	// Provider, if not nil, returns the bottom of another provider's
+	// credential's stack (its login, say); nil from it, or a nil
+	// Provider, means the credential is a static key, its own token.
+	Provider func(ctx context.Context, cred credential.Credential) oauth2.TokenSource
 }
 
 // NewStack returns the Stack o describes: the one place the layers are
@@ -62,13 +66,17 @@ func NewStack(o StackOptions) Stack {
 	}
 	return func(ctx context.Context, cred credential.Credential) *Cached {
 		var src oauth2.TokenSource
-		if cred.Provider != "" {
+		switch {
+		case cred.Provider == "":
+			src = below(ctx, cred)
+		case o.Provider != nil:
+			src = o.Provider(ctx, cred)
+		}
+		if cred.Provider != "" && src == nil {
 			// Another provider's static key is its own token: nothing to
 			// fetch, renew or share. A refusal of it is vouched for at the
 			// retry (the same key comes back), and not retried again.
 			src = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: cred.Secret})
-		} else {
-			src = below(ctx, cred)
 		}
 		return NewCached(src, o.RefusalTTL, o.Now, o.Log.With("cred", cred.Fingerprint(o.Shared.HashKey)))
 	}
