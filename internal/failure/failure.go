@@ -61,7 +61,10 @@ type Error struct {
 	Message    string
 	Status     int    // for UpstreamStatus: the upstream's 4xx status
 	RetryAfter string // for RateLimited: the upstream's Retry-After
-	Err        error  // the cause, for logs only (never shown to clients)
+	// Relayed, for RateLimited, are more of the upstream's rate-limit
+	// headers to pass on (a provider's X-Ratelimit-*); nil: none.
+	Relayed map[string]string
+	Err     error // the cause, for logs only (never shown to clients)
 }
 
 func (e *Error) Error() string {

@@ -246,7 +246,18 @@ func StatusError(resp *http.Response) *failure.Error { return statusError("Hexag
 // StatusError maps a non-2xx, non-304 status of the call's upstream to a
 // failure, naming the upstream.
 func (c *Call) StatusError(resp *http.Response) *failure.Error {
-	return statusError(c.Upstream(), resp)
+	fe := statusError(c.Upstream(), resp)
+	if fe.Kind == failure.RateLimited {
+		for _, k := range c.Relay {
+			if v := resp.Header.Get(k); v != "" {
+				if fe.Relayed == nil {
+					fe.Relayed = map[string]string{}
+				}
+				fe.Relayed[http.CanonicalHeaderKey(k)] = v
+			}
+		}
+	}
+	return fe
 }
 
 func statusError(name string, resp *http.Response) *failure.Error {

@@ -37,6 +37,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if fe.Kind == failure.RateLimited && fe.RetryAfter != "" {
 		h.Set("Retry-After", fe.RetryAfter)
 	}
+	if fe.Kind == failure.RateLimited {
+		for k, v := range fe.Relayed {
+			h.Set(k, v)
+		}
+	}
 	if fe.Kind == failure.Method {
 		h.Set("Allow", allowedMethods)
 	}

@@ -280,7 +280,7 @@ func TestNearmapKeyServesThroughTheProxy(t *testing.T) {
 
 	fake.Set(nearmap.Switches{Status: http.StatusTooManyRequests, RetryAfter: "30"})
 	resp, body = h.get(tile, nil)
-	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "30" {
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "30" || resp.Header.Get("X-Ratelimit-Limit") == "" {
 		t.Fatalf("429: %d %v %s", resp.StatusCode, resp.Header, body)
 	}
 }
