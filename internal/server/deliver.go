@@ -173,6 +173,16 @@ func (r *relayWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// ogcException reports whether a media type is one OGC services write
+// their exception reports in.
+func ogcException(mediaType string) bool {
+	switch mediaType {
+	case "application/vnd.ogc.se_xml", "application/vnd.ogc.wms_xml", "text/xml", "application/xml":
+		return true
+	}
+	return false
+}
+
 // forwardedRequestHeaders are the only client headers sent to Hexagon.
 var forwardedRequestHeaders = []string{"Accept", "Accept-Encoding", "Accept-Language", "If-None-Match", "If-Modified-Since"}
 
@@ -208,6 +218,13 @@ func checkUpstreamResponse(resp *http.Response, call *hexagon.Call) (http.Header
 	if resp.StatusCode != http.StatusNotModified && call.Accept != nil {
 		mt, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";")
 		if mt = strings.ToLower(strings.TrimSpace(mt)); !call.Accept(mt) {
+			if call.Place != nil && ogcException(mt) {
+				// Nearmap and Maxar answer errors as 200 with an OGC
+				// exception: the client's request was refused. Its text is
+				// not relayed: it may echo a key placed in the path.
+				return nil, &failure.Error{Kind: failure.UpstreamStatus, Status: http.StatusBadRequest,
+					Message: call.Upstream() + " answered with an OGC exception: check the layer, style, format and other parameters"}
+			}
 			return nil, failure.New(failure.UpstreamFailed, fmt.Sprintf("%s answered with %q, not the format asked for", call.Upstream(), capped(mt)), errors.New("unexpected upstream media type"))
 		}
 	}

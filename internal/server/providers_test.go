@@ -273,6 +273,12 @@ func TestNearmapKeyServesThroughTheProxy(t *testing.T) {
 	if resp, body := h.get(gm, nil); resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/png" || len(body) == 0 {
 		t.Fatalf("GetMap: %d %v %s", resp.StatusCode, resp.Header, body)
 	}
+	// Nearmap's error as a 200 with a ServiceExceptionReport is the
+	// client's 400 in its own format, naming Nearmap, its text not relayed.
+	resp, body = h.get(strings.Replace(gm, url.QueryEscape(nearmap.WMSLayer), "NoSuchLayer", 1), nil)
+	if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(body, []byte("Nearmap answered with an OGC exception")) || bytes.Contains(body, []byte("NoSuchLayer")) {
+		t.Fatalf("a 200 exception: %d %s", resp.StatusCode, body)
+	}
 	// A client's key in the path goes no further than the proxy.
 	if resp, _ := h.get(h.keyURL(key)+"/~wmts/maps/api/wmts/v1/apikey/attacker/1.0.0/nearmap.com/default/GoogleMapsCompatible/5/10/12.jpg", nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("a client's path key was not stripped: %d", resp.StatusCode)
