@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"net/http"
@@ -431,5 +432,51 @@ func TestVexcelKeyLogsInAndServes(t *testing.T) {
 	h.assertException(resp, body, http.StatusForbidden, "")
 	if !strings.Contains(string(body), "contact x@example.org") && !strings.Contains(string(body), "Vexcel") {
 		t.Fatalf("refusal: %s", body)
+	}
+}
+
+// A Planet key's about page shows its imagery in Chromium, as a Hexagon
+// key's does: the preview's tiles load through the key's own pass-through
+// addresses, with no CSP violation, and nothing goes to Planet from the
+// browser.
+func TestAboutPagePreviewOfAProviderInChromium(t *testing.T) {
+	root, chromium := needBrowser(t)
+	w := newPlanetWorld(t)
+	key := w.addPlanetKey("Forestry")
+	out := runDriver(t, root, chromium, "about-preview.mjs", map[string]any{
+		"pages": map[string]string{"planet": w.proxy.URL + "/about/" + key},
+		"shots": t.TempDir(),
+	})
+	var r struct {
+		Error string
+		Pages map[string]struct {
+			Status  int
+			Caption string
+			Tiles   []struct {
+				Src          string
+				NaturalWidth int
+			}
+			Violations, ConsoleErrors, Requests []string
+		}
+	}
+	if err := json.Unmarshal(out, &r); err != nil || r.Error != "" {
+		t.Fatalf("driver: %v %s", err, r.Error)
+	}
+	p := r.Pages["planet"]
+	if p.Status != http.StatusOK || len(p.Tiles) < 4 {
+		t.Fatalf("status %d, %d tiles, caption %q", p.Status, len(p.Tiles), p.Caption)
+	}
+	for _, tile := range p.Tiles {
+		if tile.NaturalWidth <= 0 || !strings.HasPrefix(tile.Src, w.keyURL(key)+"/~tiles"+planet.TilesPath+"/") {
+			t.Errorf("tile %s (naturalWidth %d); caption %q", tile.Src, tile.NaturalWidth, p.Caption)
+		}
+	}
+	for _, v := range append(p.Violations, p.ConsoleErrors...) {
+		t.Errorf("in the browser: %s", v)
+	}
+	for _, u := range p.Requests {
+		if !strings.HasPrefix(u, w.proxy.URL+"/") {
+			t.Errorf("the page asked for %s", u)
+		}
 	}
 }
