@@ -8,10 +8,14 @@ package server_test
 
 import (
 	"encoding/json"
+	"net/http/httptest"
 	"os/exec"
 	"testing"
 	"time"
 
+	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/fakeprovider/vexcel"
+	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/requiretools"
 )
 
@@ -69,4 +73,45 @@ func TestOWSLibThroughTheProxy(t *testing.T) {
 			})
 		}
 	}
+}
+
+// OWSLib reads a Vexcel key's capabilities (whose tiles are KVP GetTile
+// on the capabilities' own path) and fetches a tile through the proxy,
+// which logs in to Vexcel for it.
+func TestOWSLibThroughAVexcelKey(t *testing.T) {
+	python := "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import owslib").Run(); err != nil {
+		requiretools.Missing(t, "OWSLib not importable by %s: %v; scripts/test installs python3-owslib", python, err)
+	}
+	fake := vexcel.New(vexcel.Options{Base: "request"})
+	fake.AddUser(vexcel.User{Username: vexcelUser, Password: vexcelPassword})
+	up := httptest.NewServer(fake)
+	t.Cleanup(up.Close)
+	h := newKeyHarness(t, map[string]string{"PROVIDER_VEXCEL_API_URL": up.URL}, time.Minute)
+	h.noteSecret(vexcelPassword)
+	key := h.addKey(keys.Record{Org: "County", Contact: "gis@county.example", Provider: "vexcel",
+		Sets: []credential.Credential{{Provider: "vexcel", ID: vexcelUser, Secret: vexcelPassword}}})
+	script := `
+import json, sys
+from owslib.wmts import WebMapTileService
+w = WebMapTileService(sys.argv[1])
+tile = w.gettile(layer="urban", tilematrixset="urban", tilematrix="5", row=10, column=12, format="image/jpeg").read()
+print(json.dumps({"layers": sorted(w.contents), "jpeg": tile[:3] == b"\xff\xd8\xff", "size": len(tile)}))
+`
+	out, err := exec.Command(python, "-c", script, h.keyURL(key)+"/1.0.0/WMTSCapabilities.xml").CombinedOutput()
+	if err != nil {
+		t.Fatalf("owslib: %v\n%s", err, out)
+	}
+	var r struct {
+		Layers []string
+		JPEG   bool
+		Size   int
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(r.Layers) != 2 || !r.JPEG || r.Size != len(fake.JPEG()) || fake.TileRequests.Load() != 1 || fake.Logins.Load() != 1 {
+		t.Fatalf("OWSLib saw %+v; Vexcel served %d tiles after %d logins", r, fake.TileRequests.Load(), fake.Logins.Load())
+	}
+	h.noteSecret(fake.LastToken())
 }
