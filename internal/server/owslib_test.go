@@ -8,14 +8,10 @@ package server_test
 
 import (
 	"encoding/json"
-	"net/http/httptest"
 	"os/exec"
 	"testing"
 	"time"
 
-	"github.com/hexprox/hexprox/internal/credential"
-	"github.com/hexprox/hexprox/internal/fakeprovider/vexcel"
-	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/requiretools"
 )
 
@@ -83,14 +79,7 @@ func TestOWSLibThroughAVexcelKey(t *testing.T) {
 	if err := exec.Command(python, "-c", "import owslib").Run(); err != nil {
 		requiretools.Missing(t, "OWSLib not importable by %s: %v; scripts/test installs python3-owslib", python, err)
 	}
-	fake := vexcel.New(vexcel.Options{Base: "request"})
-	fake.AddUser(vexcel.User{Username: vexcelUser, Password: vexcelPassword})
-	up := httptest.NewServer(fake)
-	t.Cleanup(up.Close)
-	h := newKeyHarness(t, map[string]string{"PROVIDER_VEXCEL_API_URL": up.URL}, time.Minute)
-	h.noteSecret(vexcelPassword)
-	key := h.addKey(keys.Record{Org: "County", Contact: "gis@county.example", Provider: "vexcel",
-		Sets: []credential.Credential{{Provider: "vexcel", ID: vexcelUser, Secret: vexcelPassword}}})
+	h, fake, key := newVexcelWorld(t)
 	script := `
 import json, sys
 from owslib.wmts import WebMapTileService

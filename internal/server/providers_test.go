@@ -378,12 +378,10 @@ func TestProviderDocumentsCannotBeSteered(t *testing.T) {
 
 const vexcelUser, vexcelPassword = "gis@county.example", "Vx-pass/word+1"
 
-// A Vexcel key: the proxy logs in with the username and password behind
-// the key (once for many requests), sends the token as Bearer, and logs
-// in again when Vexcel refuses a token; the KVP tiles its capabilities
-// name come back through the key. Neither password nor token reaches
-// the key holder or a log line.
-func TestVexcelKeyLogsInAndServes(t *testing.T) {
+// newVexcelWorld is a proxy beside a fake Vexcel with one user, and a key
+// of organisation "County" holding that user's login.
+func newVexcelWorld(t *testing.T) (*harness, *vexcel.Fake, string) {
+	t.Helper()
 	fake := vexcel.New(vexcel.Options{Base: "request"})
 	fake.AddUser(vexcel.User{Username: vexcelUser, Password: vexcelPassword})
 	up := httptest.NewServer(fake)
@@ -392,6 +390,16 @@ func TestVexcelKeyLogsInAndServes(t *testing.T) {
 	h.noteSecret(vexcelPassword)
 	key := h.addKey(keys.Record{Org: "County", Contact: "gis@county.example", Provider: "vexcel",
 		Sets: []credential.Credential{{Provider: "vexcel", ID: vexcelUser, Secret: vexcelPassword}}})
+	return h, fake, key
+}
+
+// A Vexcel key: the proxy logs in with the username and password behind
+// the key (once for many requests), sends the token as Bearer, and logs
+// in again when Vexcel refuses a token; the KVP tiles its capabilities
+// name come back through the key. Neither password nor token reaches
+// the key holder or a log line.
+func TestVexcelKeyLogsInAndServes(t *testing.T) {
+	h, fake, key := newVexcelWorld(t)
 
 	resp, body := h.get(h.keyURL(key)+"/1.0.0/WMTSCapabilities.xml", nil)
 	if resp.StatusCode != http.StatusOK || fake.CapabilitiesRequests.Load() != 1 {
