@@ -18,6 +18,8 @@ import (
 	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
+	"github.com/hexprox/hexprox/internal/fakeprovider/vexcel"
+	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/testclock"
 	"github.com/hexprox/hexprox/internal/token"
 	"github.com/hexprox/hexprox/internal/tokenstore/azuretable"
@@ -260,5 +262,45 @@ func TestInstancesKeepServingWhenAzuriteStops(t *testing.T) {
 	}
 	if !strings.Contains(c.logs.String(), "reachable again") {
 		t.Fatal("recovery not logged")
+	}
+}
+
+// A provider's login is shared as Hexagon's tokens are: instances on one
+// token table log in to Vexcel once between them, and the table holds the
+// token sealed, never the password.
+func TestInstancesShareAVexcelLogin(t *testing.T) {
+	c := newCluster(t)
+	fake := vexcel.New(vexcel.Options{Base: "request", Now: c.clk.Now})
+	fake.AddUser(vexcel.User{Username: vexcelUser, Password: vexcelPassword})
+	up := httptest.NewServer(fake)
+	t.Cleanup(up.Close)
+	c.noteSecret(vexcelPassword)
+	key := c.addKey(keys.Record{Org: "County", Contact: "gis@county.example", Provider: "vexcel",
+		Sets: []credential.Credential{{Provider: "vexcel", ID: vexcelUser, Secret: vexcelPassword}}})
+	env := map[string]string{"TOKEN_STORE_TIMEOUT": "5s", "TOKEN_TIMEOUT": "5s", "USAGE": "off", "PROVIDER_VEXCEL_API_URL": up.URL}
+	var insts []*httptest.Server
+	for range 3 {
+		insts = append(insts, c.start(env, func(o *app.Options) { o.TokenStoreRetry = 5 * time.Second }).Server)
+	}
+	tile := "/~api" + vexcel.WMTSPath + "?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=urban&STYLE=RGB&TILEMATRIXSET=urban&TILEMATRIX=5&TILEROW=10&TILECOL=12&FORMAT=image/jpeg"
+	for i, inst := range insts {
+		resp, err := noRedirects.Get(inst.URL + "/v2/wmts/" + key + tile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("instance %d: %d", i, resp.StatusCode)
+		}
+	}
+	if n := fake.Logins.Load(); n != 1 {
+		t.Fatalf("3 instances logged in %d times, want once between them", n)
+	}
+	c.noteSecret(fake.LastToken())
+	for _, row := range c.rows() {
+		if strings.Contains(row, vexcelPassword) || strings.Contains(row, fake.LastToken()) {
+			t.Fatalf("the token table holds the password or the token in clear:\n%s", row)
+		}
 	}
 }

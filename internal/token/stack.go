@@ -41,16 +41,17 @@ type StackOptions struct {
 
 // NewStack returns the Stack o describes: the one place the layers are
 // chosen and composed, Cached(Endpoint) or Cached(Shared(Endpoint)) for
-// Hexagon's credentials, Cached(the key) for another provider's static
-// key. All
-// credentials' shared layers share one StoreHealth and one lease owner
-// name.
+// Hexagon's credentials and another provider's logins, Cached(the key)
+// for another provider's static key. All credentials' shared layers
+// share one StoreHealth and one lease owner name.
 func NewStack(o StackOptions) Stack {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	below := func(ctx context.Context, cred credential.Credential) oauth2.TokenSource {
-		return o.Endpoint.Source(ctx, cred)
+	// shared puts the table between a fetching source and Cached, when
+	// there is a table: one token per credential for every instance.
+	shared := func(ctx context.Context, cred credential.Credential, src oauth2.TokenSource) oauth2.TokenSource {
+		return src
 	}
 	if o.Store != nil {
 		so := o.Shared
@@ -60,19 +61,21 @@ func NewStack(o StackOptions) Stack {
 		if so.Health == nil {
 			so.Health = &StoreHealth{Log: so.Log}
 		}
-		below = func(ctx context.Context, cred credential.Credential) oauth2.TokenSource {
-			return NewShared(ctx, cred, o.Endpoint.Source(ctx, cred), o.Store, so)
+		shared = func(ctx context.Context, cred credential.Credential, src oauth2.TokenSource) oauth2.TokenSource {
+			return NewShared(ctx, cred, src, o.Store, so)
 		}
 	}
 	return func(ctx context.Context, cred credential.Credential) *Cached {
 		var src oauth2.TokenSource
 		switch {
 		case cred.Provider == "":
-			src = below(ctx, cred)
+			src = shared(ctx, cred, o.Endpoint.Source(ctx, cred))
 		case o.Provider != nil:
-			src = o.Provider(ctx, cred)
+			if login := o.Provider(ctx, cred); login != nil {
+				src = shared(ctx, cred, login) // a login's token, shared as Hexagon's are
+			}
 		}
-		if cred.Provider != "" && src == nil {
+		if src == nil {
 			// Another provider's static key is its own token: nothing to
 			// fetch, renew or share. A refusal of it is vouched for at the
 			// retry (the same key comes back), and not retried again.
