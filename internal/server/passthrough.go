@@ -1,8 +1,11 @@
 package server
 
 import (
+	"errors"
+	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -86,9 +89,7 @@ func (s *Server) pass(c echo.Context, service string) error {
 			rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: host.Base + path + "?" + query, Accept: raster, Place: place, Name: p.Title, Relay: p.Pass}
 			return s.stream(c, &rec.out.upstream, kind)
 		case "getfeatureinfo":
-			// A text answer can echo the request, and with it a key the
-			// proxy placed in its path: not relayed until it can be checked.
-			return failure.Invalidf("OperationNotSupported", "REQUEST", "GetFeatureInfo is not offered through the proxy for %s", p.Title)
+			return s.passFeatureInfo(c, p, host.Base+path+"?"+query, place)
 		}
 		return failure.Invalidf("OperationNotSupported", "REQUEST", "REQUEST must be GetCapabilities, GetMap or GetLegendGraphic")
 	}
@@ -134,6 +135,62 @@ func (s *Server) passCapabilities(c echo.Context, p *provider.Profile, service s
 		spec.url += "?" + entry.Query
 	}
 	return s.capabilities(c, spec)
+}
+
+// maxFeatureInfo caps a provider's GetFeatureInfo answer, which is read
+// whole to be checked.
+const maxFeatureInfo = 1 << 20
+
+// passFeatureInfo answers a GetFeatureInfo of provider p: its text can
+// echo the request, and with it a key the proxy placed in the path, so
+// the answer is read whole (up to maxFeatureInfo), relayed only when it
+// is text of a feature-info type and shows the key in no spelling
+// (provider.Reveals), and never run as a document (nosniff, sandboxed).
+func (s *Server) passFeatureInfo(c echo.Context, p *provider.Profile, u string, place func(*url.URL, http.Header, string)) error {
+	rec := recordOf(c)
+	rec.out.answer(modeStream, usage.WMSOther)
+	rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: u, Accept: featureInfo, Place: place, Name: p.Title, Relay: p.Pass}
+	call := &rec.out.upstream
+	rec.out.call = call
+	r := c.Request()
+	resp, err := call.Do(r.Context(), s.upstream, http.MethodGet, s.upstreamHeader(r.Header))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	kept, err := checkUpstreamResponse(resp, call)
+	if err != nil {
+		hexagon.Drain(resp.Body)
+		return err
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxFeatureInfo+1))
+	switch {
+	case err != nil:
+		return failure.FromRoundTrip(err, p.Title)
+	case len(body) > maxFeatureInfo:
+		return failure.New(failure.UpstreamFailed, p.Title+"'s feature information is larger than the proxy relays", errors.New("feature info too large"))
+	case provider.Reveals(body, call.Token.AccessToken):
+		return failure.New(failure.UpstreamFailed, p.Title+"'s feature information names its credential, so the proxy does not relay it", errors.New("credential in feature info"))
+	}
+	h := c.Response().Header()
+	for k, v := range kept {
+		if k != "Content-Length" {
+			h[k] = v
+		}
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	c.Response().WriteHeader(resp.StatusCode)
+	_, err = c.Response().Write(body)
+	return err
+}
+
+// featureInfo accepts the text a provider's GetFeatureInfo may answer.
+func featureInfo(mediaType string) bool {
+	switch mediaType {
+	case "text/plain", "text/html", "text/xml", "application/xml", "application/json", "application/vnd.ogc.gml":
+		return true
+	}
+	return false
 }
 
 // raster accepts the raster images a provider's tiles and maps may be:

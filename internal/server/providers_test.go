@@ -333,9 +333,9 @@ func TestGDALDrawsOtherProviders(t *testing.T) {
 // From the security review: a provider's capabilities are always its own
 // entry point's (never a document fetched from a path or host a client
 // chose, which the cache would then serve to every key of the
-// credential); GetFeatureInfo, whose text could echo a key placed in the
-// path, is not relayed; and a document that shows the key in any
-// spelling is not served.
+// credential); feature information that echoes a key placed in the path
+// is not relayed; and a document that shows the key in any spelling is
+// not served.
 func TestProviderDocumentsCannotBeSteered(t *testing.T) {
 	h, nm := newNearmapWorld(t, nil)
 	k1, k2 := h.addNearmapKey("Alpha"), h.addNearmapKey("Beta")
@@ -350,15 +350,15 @@ func TestProviderDocumentsCannotBeSteered(t *testing.T) {
 		t.Fatalf("K2 was served another document:\n%.300s", body)
 	}
 
+	// GetFeatureInfo reaches Nearmap, whose 200 exception (its layers are
+	// not queryable) is the client's 400, its text not relayed.
+	gfi := "?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetFeatureInfo&LAYERS=x&QUERY_LAYERS=x&X=1&Y=1&WIDTH=2&HEIGHT=2&SRS=EPSG:3857&BBOX=0,0,1,1&INFO_FORMAT=text/plain"
 	before := nm.Requests.Load()
-	resp, body = h.get(h.proxy.URL+"/v2/wms/"+k1+"?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetFeatureInfo&LAYERS=x&QUERY_LAYERS=x&X=1&Y=1&WIDTH=2&HEIGHT=2&SRS=EPSG:3857&BBOX=0,0,1,1", nil)
-	if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(body, []byte(`code="OperationNotSupported"`)) {
+	resp, body = h.get(h.proxy.URL+"/v2/wms/"+k1+gfi, nil)
+	if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(body, []byte("Nearmap answered with an OGC exception")) || nm.Requests.Load() != before+1 {
 		t.Fatalf("GetFeatureInfo: %d %s", resp.StatusCode, body)
 	}
 	h.assertNoSecrets(body)
-	if nm.Requests.Load() != before {
-		t.Fatal("GetFeatureInfo reached Nearmap")
-	}
 
 	// A hostile or careless upstream that writes the key where no rule
 	// takes it out (escaped, in a text node): the document is refused.
@@ -373,6 +373,28 @@ func TestProviderDocumentsCannotBeSteered(t *testing.T) {
 	lh.assertException(resp, body, http.StatusBadGateway, "")
 	if bytes.Contains(bytes.ToLower(body), []byte(strings.ToLower(nearmapKey))) {
 		t.Fatalf("the refusal shows the key:\n%s", body)
+	}
+
+	// Feature information that echoes the request, and with it the key
+	// placed in its path, is not relayed; plain feature information is.
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		if strings.Contains(r.URL.RawQuery, "echo") {
+			fmt.Fprintf(w, "no feature at %s", r.URL.EscapedPath())
+			return
+		}
+		fmt.Fprint(w, "parcel 42")
+	}))
+	t.Cleanup(echo.Close)
+	eh, _ := newNearmapWorld(t, echo)
+	ek := eh.addNearmapKey("Delta")
+	resp, body = eh.get(eh.proxy.URL+"/v2/wms/"+ek+gfi+"&echo=1", nil)
+	if resp.StatusCode != http.StatusBadGateway || bytes.Contains(body, []byte("NMKEY")) {
+		t.Fatalf("echoed feature info: %d %s", resp.StatusCode, body)
+	}
+	resp, body = eh.get(eh.proxy.URL+"/v2/wms/"+ek+gfi, nil)
+	if resp.StatusCode != http.StatusOK || string(body) != "parcel 42" || resp.Header.Get("Content-Security-Policy") == "" {
+		t.Fatalf("feature info: %d %v %s", resp.StatusCode, resp.Header, body)
 	}
 }
 
