@@ -93,16 +93,11 @@ func (s *Server) stream(c echo.Context, call *hexagon.Call, kind usage.Kind) err
 	if call.Place == nil { // Hexagon's: /healthz reports how its calls go
 		call.Health = s.hexHealth
 	}
-	resp, err := call.Do(ctx, s.upstream, r.Method, s.upstreamHeader(r.Header)) // GET or HEAD: service refuses the rest
+	resp, kept, err := s.send(ctx, call, r.Method, r.Header) // GET or HEAD: service refuses the rest
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	kept, err := checkUpstreamResponse(resp, call)
-	if err != nil {
-		hexagon.Drain(resp.Body)
-		return err
-	}
 	w := c.Response()
 	h := w.Header()
 	for k, v := range kept {
@@ -136,6 +131,22 @@ func (s *Server) stream(c echo.Context, call *hexagon.Call, kind usage.Kind) err
 		panic(http.ErrAbortHandler)
 	}
 	return nil
+}
+
+// send makes the call with the client's forwarded headers and checks the
+// answer (checkUpstreamResponse), returning it with the headers to relay;
+// on an error the body is drained and closed.
+func (s *Server) send(ctx context.Context, call *hexagon.Call, method string, clientHeader http.Header) (*http.Response, http.Header, error) {
+	resp, err := call.Do(ctx, s.upstream, method, s.upstreamHeader(clientHeader))
+	if err != nil {
+		return nil, nil, err
+	}
+	kept, err := checkUpstreamResponse(resp, call)
+	if err != nil {
+		hexagon.Drain(resp.Body)
+		return nil, nil, err
+	}
+	return resp, kept, nil
 }
 
 // idleBody reads Hexagon's body; a read that waits longer than idle

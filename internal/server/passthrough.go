@@ -153,16 +153,11 @@ func (s *Server) passFeatureInfo(c echo.Context, p *provider.Profile, u string, 
 	call := &rec.out.upstream
 	rec.out.call = call
 	r := c.Request()
-	resp, err := call.Do(r.Context(), s.upstream, http.MethodGet, s.upstreamHeader(r.Header))
+	resp, kept, err := s.send(r.Context(), call, http.MethodGet, r.Header)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	kept, err := checkUpstreamResponse(resp, call)
-	if err != nil {
-		hexagon.Drain(resp.Body)
-		return err
-	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxFeatureInfo+1))
 	switch {
 	case err != nil:
