@@ -95,9 +95,7 @@ func fetchCapabilities(ctx context.Context, client *http.Client, p *provider.Pro
 	if err != nil {
 		return 0, errors.New("bad request")
 	}
-	for _, pl := range p.Place {
-		pl.Apply(u, req.Header, key)
-	}
+	p.Apply(u, req.Header, key)
 	req.URL, req.Host = u, u.Host
 	resp, err := client.Do(req)
 	if err != nil {

@@ -2,6 +2,8 @@ package provider
 
 import (
 	"fmt"
+	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 )
@@ -29,10 +31,11 @@ type Service struct {
 	Query string // "SERVICE=WMTS&REQUEST=GetCapabilities", or ""
 }
 
-// Profile describes an upstream imagery service whose credential is a
-// static key: where its WMTS (and WMS) live, where the key goes, which
-// client parameters could smuggle a credential in, and which of its
-// answers mean what. docs/provider-profiles.md has the design; the
+// Profile describes an upstream imagery service other than Hexagon:
+// where its WMTS (and WMS) live, how a set becomes what goes upstream (a
+// static key, or a login's token), where that goes, which client
+// parameters could smuggle a credential in, and which of its answers
+// mean what. docs/provider-profiles.md has the design; the
 // facts come from shared/providers.md, whose labels ([E] documented, [W]
 // seen in third-party code, [I] inferred) the comments repeat.
 type Profile struct {
@@ -71,6 +74,24 @@ var CommonStrip = []string{"access_token", "api_key", "apikey", "token", "authto
 // StripAll is the profile's Strip and CommonStrip.
 func (p *Profile) StripAll() []string {
 	return append(append([]string(nil), CommonStrip...), p.Strip...)
+}
+
+// Apply puts the credential (a key or a login's token) on a request to u
+// with header h, in every place the profile names (each Placement applies
+// only where its After prefix matches).
+func (p *Profile) Apply(u *url.URL, h http.Header, cred string) {
+	for _, pl := range p.Place {
+		pl.Apply(u, h, cred)
+	}
+}
+
+// StripPath takes every path-segment spelling of a credential out of
+// path (Placement.StripPath for each placement).
+func (p *Profile) StripPath(path string) string {
+	for _, pl := range p.Place {
+		path = pl.StripPath(path)
+	}
+	return path
 }
 
 // Host returns the profile's host of role.
@@ -165,13 +186,16 @@ func UsesLogin(name string) bool {
 }
 
 // Names lists every provider a key may name, Hexagon first.
-func Names() []string {
+func Names() []string { return append([]string{Hexagon}, BuiltinNames()...) }
+
+// BuiltinNames lists the built-in profiles, Hexagon not among them.
+func BuiltinNames() []string {
 	var n []string
 	for k := range builtins {
 		n = append(n, k)
 	}
 	sort.Strings(n)
-	return append([]string{Hexagon}, n...)
+	return n
 }
 
 // Roles lists the host roles of every built-in profile, by provider:

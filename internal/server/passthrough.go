@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -57,9 +56,7 @@ func (s *Server) pass(c echo.Context, service string) error {
 	if !ok {
 		return &failure.Error{Kind: failure.NotFound, Message: "no such resource: use the addresses the key's capabilities document gives"}
 	}
-	for _, pl := range p.Place {
-		path = pl.StripPath(path) // a client's own credential in the path
-	}
+	path = p.StripPath(path) // a client's own credential in the path
 	path, ok = provider.PassPath(path, host.Allowed)
 	if !ok {
 		return &failure.Error{Kind: failure.NotFound, Message: "no such resource: use the addresses the key's capabilities document gives"}
@@ -68,11 +65,6 @@ func (s *Server) pass(c echo.Context, service string) error {
 		return rec.in.queryErr
 	}
 	query := provider.DropParams(r.URL.RawQuery, p.StripAll())
-	place := func(u *url.URL, h http.Header, token string) {
-		for _, pl := range p.Place {
-			pl.Apply(u, h, token)
-		}
-	}
 
 	if service == "wms" {
 		// The provider's own names (Nearmap's layers hold '/' and spaces)
@@ -80,30 +72,30 @@ func (s *Server) pass(c echo.Context, service string) error {
 		// wrote it, its credential parameters dropped.
 		switch op := strings.ToLower(rec.in.query["REQUEST"]); op {
 		case "", "getcapabilities", "capabilities":
-			return s.passCapabilities(c, p, "wms", place)
+			return s.passCapabilities(c, p, "wms")
 		case "getmap", "getlegendgraphic":
 			kind := usage.WMSOther
 			if op == "getmap" {
 				kind = usage.WMSGetMap
 			}
-			rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: host.Base + path + "?" + query, Accept: raster, Place: place, Name: p.Title, Relay: p.Pass}
+			rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: host.Base + path + "?" + query, Accept: raster, Place: p.Apply, Name: p.Title, Relay: p.Pass}
 			return s.stream(c, &rec.out.upstream, kind)
 		case "getfeatureinfo":
-			return s.passFeatureInfo(c, p, host.Base+path+"?"+query, place)
+			return s.passFeatureInfo(c, p, host.Base+path+"?"+query)
 		}
-		return failure.Invalidf("OperationNotSupported", "REQUEST", "REQUEST must be GetCapabilities, GetMap or GetLegendGraphic")
+		return failure.Invalidf("OperationNotSupported", "REQUEST", "REQUEST must be GetCapabilities, GetMap, GetFeatureInfo or GetLegendGraphic")
 	}
 
 	// Capabilities when asked for, or when the entry point is asked for
 	// nothing else (Vexcel's tiles are KVP requests on that same path).
 	if op := rec.in.query["REQUEST"]; strings.EqualFold(op, "GetCapabilities") || op == "" && role == p.WMTS.Role && path == p.WMTS.Path {
-		return s.passCapabilities(c, p, "wmts", place)
+		return s.passCapabilities(c, p, "wmts")
 	}
 	u := host.Base + path
 	if query != "" {
 		u += "?" + query
 	}
-	rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: u, Accept: raster, Place: place, Name: p.Title, Relay: p.Pass}
+	rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: u, Accept: raster, Place: p.Apply, Name: p.Title, Relay: p.Pass}
 	return s.stream(c, &rec.out.upstream, usage.TilesStreamed)
 }
 
@@ -112,8 +104,8 @@ func (s *Server) pass(c echo.Context, service string) error {
 // path or query the request named (a document fetched elsewhere must not
 // be served, from the cache, to every key of the credential); WMS in the
 // version asked for when it is one WMS has.
-func (s *Server) passCapabilities(c echo.Context, p *provider.Profile, service string, place func(*url.URL, http.Header, string)) error {
-	spec := capsSpec{service: service, match: s.passMatchers[p.Name], place: place, name: p.Title}
+func (s *Server) passCapabilities(c echo.Context, p *provider.Profile, service string) error {
+	spec := capsSpec{service: service, match: s.passMatchers[p.Name], place: p.Apply, name: p.Title}
 	entry := p.WMTS
 	if service == "wms" {
 		entry = *p.WMS
@@ -146,10 +138,10 @@ const maxFeatureInfo = 1 << 20
 // the answer is read whole (up to maxFeatureInfo), relayed only when it
 // is text of a feature-info type and shows the key in no spelling
 // (provider.Reveals), and never run as a document (nosniff, sandboxed).
-func (s *Server) passFeatureInfo(c echo.Context, p *provider.Profile, u string, place func(*url.URL, http.Header, string)) error {
+func (s *Server) passFeatureInfo(c echo.Context, p *provider.Profile, u string) error {
 	rec := recordOf(c)
 	rec.out.answer(modeStream, usage.WMSOther)
-	rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: u, Accept: featureInfo, Place: place, Name: p.Title, Relay: p.Pass}
+	rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: u, Accept: featureInfo, Place: p.Apply, Name: p.Title, Relay: p.Pass}
 	call := &rec.out.upstream
 	rec.out.call = call
 	r := c.Request()
@@ -207,9 +199,6 @@ func passMatch(p *provider.Profile) capabilities.Matcher {
 	}
 	strip := p.StripAll()
 	return capabilities.HostMatcher(hosts, func(path, query string) (string, string) {
-		for _, pl := range p.Place {
-			path = pl.StripPath(path)
-		}
-		return path, provider.DropParams(query, strip)
+		return p.StripPath(path), provider.DropParams(query, strip)
 	})
 }

@@ -163,7 +163,7 @@ func New(o Options) *Server {
 		wmsMatch:  capabilities.ServiceMatcher(wms.ServicePath, wms.OrdersPath),
 	}
 	s.providers, s.passMatchers = map[string]*provider.Profile{}, map[string]capabilities.Matcher{}
-	for _, name := range provider.Names()[1:] { // every one but Hexagon
+	for _, name := range provider.BuiltinNames() {
 		p, err := provider.Builtin(name, o.Settings.ProviderHosts[name])
 		if err != nil {
 			panic(err) // a name Names gave
