@@ -179,7 +179,7 @@ func runNew(ctx context.Context, c *cli, args []string) error {
 	case !provider.Known(providerName):
 		problems = append(problems, "--provider is one of "+strings.Join(provider.Names(), ", "))
 	case other && len(ids) > 0:
-		problems = append(problems, "--client-id is for Hexagon's client credentials: a "+providerName+" set is a key, read at the prompt")
+		problems = append(problems, "--client-id is for Hexagon's client credentials: a "+providerName+" set is read at the prompt")
 	case other && (rf.redirect || rf.ep != keys.Streaming):
 		problems = append(problems, "--redirect and --endpoint are Hexagon's: another provider's tiles always go through the proxy")
 	case other && copyFrom != "":
@@ -197,51 +197,16 @@ func runNew(ctx context.Context, c *cli, args []string) error {
 
 	// Secrets are read before the store is touched, so that a typo in
 	// them leaves nothing behind.
-	if copyFrom == "" && other {
-		p, err := c.profile(providerName)
+	if copyFrom == "" {
+		var err error
+		if other {
+			r.Provider = providerName
+			r.Sets, err = c.readProviderSets(ctx, providerName, max(sets, 1), noCheck)
+		} else {
+			r.Sets, err = c.readHexagonSets(ctx, ids, max(sets, len(ids), 1), noCheck)
+		}
 		if err != nil {
 			return err
-		}
-		r.Provider = providerName
-		for i := range max(sets, 1) {
-			cr := credential.Credential{Provider: providerName}
-			if p.Login != nil {
-				if cr.ID, err = c.readVisible(fmt.Sprintf("the %s username of set %d", p.Title, i+1)); err != nil {
-					return err
-				}
-				cr.Secret, err = c.readSecret(fmt.Sprintf("the %s password of set %d", p.Title, i+1))
-			} else {
-				cr.Secret, err = c.readSecret(fmt.Sprintf("the %s key of set %d", p.Title, i+1))
-			}
-			if err != nil {
-				return err
-			}
-			r.Sets = append(r.Sets, cr)
-		}
-		if !noCheck {
-			if err := c.checkKeys(ctx, p, r.Sets); err != nil {
-				return err
-			}
-		}
-	} else if copyFrom == "" {
-		n := max(sets, len(ids), 1)
-		for i := range n {
-			var cr credential.Credential
-			what := fmt.Sprintf("the client id of set %d", i+1)
-			if i < len(ids) {
-				cr.ID = strings.TrimSpace(ids[i])
-			} else if cr.ID, err = c.readVisible(what); err != nil {
-				return err
-			}
-			if cr.Secret, err = c.readSecret(fmt.Sprintf("the client secret of set %d", i+1)); err != nil {
-				return err
-			}
-			r.Sets = append(r.Sets, cr)
-		}
-		if !noCheck {
-			if err := c.checkSets(ctx, r.Sets, setNumber); err != nil {
-				return err
-			}
 		}
 	}
 	store, err := c.open(ctx, true)
@@ -292,6 +257,57 @@ func (c *cli) writeNewKey(key, baseURL string) {
 // fingerprint is the key's name in logs and usage reports, which every
 // command accepts in place of the key.
 func (c *cli) fingerprint(key string) string { return keys.Fingerprint(key, c.env.HashKey) }
+
+// readHexagonSets reads n Hexagon credential sets: the client ids given
+// (ids), the rest at the prompt, each secret without echo; and, unless
+// noCheck, asks Hexagon to accept each once.
+func (c *cli) readHexagonSets(ctx context.Context, ids []string, n int, noCheck bool) ([]credential.Credential, error) {
+	sets := make([]credential.Credential, n)
+	for i := range sets {
+		var err error
+		if i < len(ids) {
+			sets[i].ID = strings.TrimSpace(ids[i])
+		} else if sets[i].ID, err = c.readVisible(fmt.Sprintf("the client id of set %d", i+1)); err != nil {
+			return nil, err
+		}
+		if sets[i].Secret, err = c.readSecret(fmt.Sprintf("the client secret of set %d", i+1)); err != nil {
+			return nil, err
+		}
+	}
+	if noCheck {
+		return sets, nil
+	}
+	return sets, c.checkSets(ctx, sets, setNumber)
+}
+
+// readProviderSets reads n sets of another provider at the prompt (a key
+// each, or a username and a password for a provider with a login) and,
+// unless noCheck, checks each once with the provider.
+func (c *cli) readProviderSets(ctx context.Context, name string, n int, noCheck bool) ([]credential.Credential, error) {
+	p, err := c.profile(name)
+	if err != nil {
+		return nil, err
+	}
+	sets := make([]credential.Credential, n)
+	for i := range sets {
+		sets[i].Provider = name
+		if p.Login != nil {
+			if sets[i].ID, err = c.readVisible(fmt.Sprintf("the %s username of set %d", p.Title, i+1)); err != nil {
+				return nil, err
+			}
+			sets[i].Secret, err = c.readSecret(fmt.Sprintf("the %s password of set %d", p.Title, i+1))
+		} else {
+			sets[i].Secret, err = c.readSecret(fmt.Sprintf("the %s key of set %d", p.Title, i+1))
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if noCheck {
+		return sets, nil
+	}
+	return sets, c.checkKeys(ctx, p, sets)
+}
 
 func writeURLs(w io.Writer, u keys.URLs) {
 	fmt.Fprintf(w, "WMTS:\t%s\n", u.WMTS)
