@@ -240,9 +240,6 @@ func (c *Call) Upstream() string {
 	return c.Name
 }
 
-// StatusError maps a non-2xx, non-304 upstream status to a failure.
-func StatusError(resp *http.Response) *failure.Error { return statusError("Hexagon", resp) }
-
 // StatusError maps a non-2xx, non-304 status of the call's upstream to a
 // failure, naming the upstream.
 func (c *Call) StatusError(resp *http.Response) *failure.Error {
