@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -624,6 +625,11 @@ func TestRunListensOnlyOnListenAddress(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+	if len(others) == 0 && runtime.GOOS == "linux" {
+		// 127.0.0.2 is loopback on Linux: a server on every interface is
+		// always reached through it, so none means it did not listen there.
+		t.Fatalf("the proxy without LISTEN_ADDRESS was reached through none of %v", candidates)
 	}
 	if len(others) == 0 {
 		t.Skipf("this machine has no address but 127.0.0.1 that reaches a server on every interface (tried %v)", candidates)

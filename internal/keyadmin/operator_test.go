@@ -223,7 +223,12 @@ func TestRotateWithANewExpiry(t *testing.T) {
 			t.Errorf("old key expires %v, want the grace end", o.Expires)
 		}
 		r = h.mustRun(t, "", "rotate", next, "--expires", "none")
-		if n, _ := st.Get(t.Context(), keyPattern.FindString(r.out)); !n.Expires.IsZero() {
+		third := keyPattern.FindString(r.out)
+		n, err := st.Get(t.Context(), third)
+		if third == "" || err != nil {
+			t.Fatalf("rotate printed no key it stored (%v):\n%s", err, r.out)
+		}
+		if !n.Expires.IsZero() {
 			t.Errorf("--expires none left %v", n.Expires)
 		}
 	})

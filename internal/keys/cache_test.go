@@ -464,7 +464,7 @@ func TestPickSpreadsAndSkipsRefusedSets(t *testing.T) {
 		t.Fatalf("with set 1 refused: %v", c)
 	}
 	logs := f.logs.String()
-	if strings.Count(logs, "Hexagon refused a credential set") != 1 || !strings.Contains(logs, `"org":"Marin"`) || !strings.Contains(logs, `"set":2`) {
+	if strings.Count(logs, `the upstream refused a credential set of a key; skipping it until the key is next refreshed","upstream":"Hexagon"`) != 1 || !strings.Contains(logs, `"org":"Marin"`) || !strings.Contains(logs, `"set":2`) {
 		t.Fatalf("one refusal line with org and set number (from 1, as the CLI counts) wanted:\n%s", logs)
 	}
 	k.Refused(0)

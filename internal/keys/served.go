@@ -9,6 +9,7 @@ import (
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/origin"
+	"github.com/hexprox/hexprox/internal/provider"
 	"github.com/hexprox/hexprox/internal/usage/limit"
 )
 
@@ -136,7 +137,16 @@ func (k *Key) Pick() (credential.Credential, int, error) {
 		who = "the administrator of this proxy"
 	}
 	return credential.Credential{}, -1, failure.New(failure.Forbidden,
-		"every Hexagon credential behind this key was refused; contact "+who, nil)
+		"every "+k.upstream()+" credential behind this key was refused; contact "+who, nil)
+}
+
+// upstream names the provider of the key's sets, for messages: Hexagon,
+// or a profile's title.
+func (k *Key) upstream() string {
+	if p, err := provider.Builtin(k.rec.Provider, nil); k.rec.Provider != "" && err == nil {
+		return p.Title
+	}
+	return "Hexagon"
 }
 
 // Refused marks set (an index Pick returned) as refused by Hexagon: Pick
@@ -154,7 +164,7 @@ func (k *Key) Refused(set int) {
 				left++
 			}
 		}
-		k.log.Warn("Hexagon refused a credential set of a key; skipping it until the key is next refreshed",
-			"key", k.fp, "org", k.rec.Org, "set", set+1, "sets_left", left) // numbered from 1, as the keys CLI does
+		k.log.Warn("the upstream refused a credential set of a key; skipping it until the key is next refreshed",
+			"upstream", k.upstream(), "key", k.fp, "org", k.rec.Org, "set", set+1, "sets_left", left) // numbered from 1, as the keys CLI does
 	}
 }
