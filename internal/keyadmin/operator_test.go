@@ -1,7 +1,6 @@
 package keyadmin
 
 import (
-	"context"
 	"errors"
 	"net/http/httptest"
 	"regexp"
@@ -13,7 +12,6 @@ import (
 	"github.com/hexprox/hexprox/internal/fakeprovider/planet"
 	"github.com/hexprox/hexprox/internal/fakeprovider/vexcel"
 	"github.com/hexprox/hexprox/internal/keys"
-	"github.com/hexprox/hexprox/internal/keys/keystore"
 	"github.com/hexprox/hexprox/internal/keys/storetest"
 )
 
@@ -237,9 +235,10 @@ func TestRotateWithANewExpiry(t *testing.T) {
 // A command printed for the admin to run next opens the same store as
 // the one that printed it.
 func TestPrintedCommandsNameTheStoreFlag(t *testing.T) {
-	path := t.TempDir() + "/keys.json"
-	h := withHexagon(t, &harness{name: "file", opens: new(int), saw: new([]Settings), env: map[string]string{},
-		open: func(ctx context.Context, s Settings) (keys.Store, error) { return keystore.Open(ctx, s) }})
+	h := newFileHarness(t)
+	path := h.env["KEYS_FILE"]
+	delete(h.env, "KEY_STORE") // the store comes from --file alone, as it is printed
+	delete(h.env, "KEYS_FILE")
 	_, r := h.newKey(t, "s-"+storetest.Key(t)+"\n", "--file", path, "--org", "O", "--contact", "c@example.org", "--client-id", "i")
 	line := regexp.MustCompile(`Revoke with: (handler keys revoke .*)`).FindStringSubmatch(r.out)
 	if line == nil || !strings.HasSuffix(line[1], " --file "+path) {

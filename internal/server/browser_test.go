@@ -346,7 +346,7 @@ type addressMarks struct {
 // working says whether the marks are those of addresses that are not
 // known to fail: plain, with Copy on, noted "ok" or not at all.
 func (m addressMarks) working(note string) bool {
-	plain := len(m.Broken) == 2 && len(m.CopyDisabled) == 2 && !m.Broken[0] && !m.Broken[1] && !m.CopyDisabled[0] && !m.CopyDisabled[1] &&
+	plain := len(m.Broken) == 2 && len(m.CopyDisabled) == 2 && len(m.AriaInvalid) == 2 && !m.Broken[0] && !m.Broken[1] && !m.CopyDisabled[0] && !m.CopyDisabled[1] &&
 		m.AriaInvalid[0] == "false" && m.AriaInvalid[1] == "false"
 	if note == "" {
 		return plain && m.NoteHidden && m.Note == ""
@@ -357,7 +357,7 @@ func (m addressMarks) working(note string) bool {
 // notWorking says whether the marks are those of addresses whose last
 // Check failed, for why: struck through, invalid, Copy off, and said.
 func (m addressMarks) notWorking(why string) bool {
-	return len(m.Broken) == 2 && len(m.CopyDisabled) == 2 && m.Broken[0] && m.Broken[1] && m.CopyDisabled[0] && m.CopyDisabled[1] &&
+	return len(m.Broken) == 2 && len(m.CopyDisabled) == 2 && len(m.AriaInvalid) == 2 && m.Broken[0] && m.Broken[1] && m.CopyDisabled[0] && m.CopyDisabled[1] &&
 		m.AriaInvalid[0] == "true" && m.AriaInvalid[1] == "true" &&
 		!m.NoteHidden && m.NoteClass == "bad" && strings.HasPrefix(m.Note, "Not working") && strings.Contains(m.Note, why)
 }
@@ -412,10 +412,10 @@ func TestLandingPageMarksFailedAddressesInChromium(t *testing.T) {
 		{"other addresses typed after", "edited", s["edited"].working("")},
 		{"the refused addresses typed again", "refusedAgain", s["refusedAgain"].notWorking("Hexagon refused these credentials") && s["refusedAgain"].Wmts == refusedURL},
 		{"after switching to a key and back", "refusedAfterModes", s["refusedAfterModes"].notWorking("Hexagon refused these credentials")},
-		{"a good Check", "good", s["good"].working("Working") && s["good"].StatusClass == "ok" && s["good"].Clipboard == s["good"].Wmts},
+		{"a good Check", "good", s["good"].working("Working") && s["good"].StatusClass == "ok" && s["good"].Wmts != "" && s["good"].Clipboard == s["good"].Wmts},
 		{"a good Check, then an edit", "goodEdited", s["goodEdited"].working("")},
 		{"a failed Check", "failed", s["failed"].notWorking("the Check failed") && s["failed"].StatusClass == "err"},
-		{"the same addresses, checked again when Hexagon works", "healed", s["healed"].working("Working") && s["healed"].StatusClass == "ok" && s["healed"].Wmts == s["failed"].Wmts},
+		{"the same addresses, checked again when Hexagon works", "healed", s["healed"].working("Working") && s["healed"].StatusClass == "ok" && s["healed"].Wmts != "" && s["healed"].Wmts == s["failed"].Wmts},
 	} {
 		if !c.ok {
 			t.Errorf("%s: %+v", c.what, s[c.step])

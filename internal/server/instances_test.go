@@ -19,7 +19,6 @@ import (
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
 	"github.com/hexprox/hexprox/internal/fakeprovider/vexcel"
-	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/testclock"
 	"github.com/hexprox/hexprox/internal/token"
 	"github.com/hexprox/hexprox/internal/tokenstore/azuretable"
@@ -48,11 +47,15 @@ func newCluster(t *testing.T) *harness {
 }
 
 // instance starts one more proxy instance sharing the token table: its
-// own memory cache and store health, as a separate process would have.
-func (c *harness) instance() *httptest.Server {
+// own memory cache and store health, as a separate process would have;
+// extra settings, if any, go beside the cluster's.
+func (c *harness) instance(extra ...string) *httptest.Server {
 	c.t.Helper()
 	// Generous, so that a loaded test machine is not taken for an outage.
 	env := map[string]string{"TOKEN_STORE_TIMEOUT": "5s", "TOKEN_TIMEOUT": "5s", "USAGE": "off"}
+	for i := 0; i+1 < len(extra); i += 2 {
+		env[extra[i]] = extra[i+1]
+	}
 	return c.start(env, func(o *app.Options) {
 		o.TokenStoreRetry = 5 * time.Second
 	}).Server
@@ -270,17 +273,11 @@ func TestInstancesKeepServingWhenAzuriteStops(t *testing.T) {
 // token sealed, never the password.
 func TestInstancesShareAVexcelLogin(t *testing.T) {
 	c := newCluster(t)
-	fake := vexcel.New(vexcel.Options{Base: "request", Now: c.clk.Now})
-	fake.AddUser(vexcel.User{Username: vexcelUser, Password: vexcelPassword})
-	up := httptest.NewServer(fake)
-	t.Cleanup(up.Close)
-	c.noteSecret(vexcelPassword)
-	key := c.addKey(keys.Record{Org: "County", Contact: "gis@county.example", Provider: "vexcel",
-		Sets: []credential.Credential{{Provider: "vexcel", ID: vexcelUser, Secret: vexcelPassword}}})
-	env := map[string]string{"TOKEN_STORE_TIMEOUT": "5s", "TOKEN_TIMEOUT": "5s", "USAGE": "off", "PROVIDER_VEXCEL_API_URL": up.URL}
+	fake, up := vexcelUpstream(t, c.clk.Now)
+	key := c.addVexcelKey()
 	var insts []*httptest.Server
 	for range 3 {
-		insts = append(insts, c.start(env, func(o *app.Options) { o.TokenStoreRetry = 5 * time.Second }).Server)
+		insts = append(insts, c.instance("PROVIDER_VEXCEL_API_URL", up))
 	}
 	tile := "/~api" + vexcel.WMTSPath + "?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=urban&STYLE=RGB&TILEMATRIXSET=urban&TILEMATRIX=5&TILEROW=10&TILECOL=12&FORMAT=image/jpeg"
 	for i, inst := range insts {

@@ -411,19 +411,31 @@ func TestProviderDocumentsCannotBeSteered(t *testing.T) {
 
 const vexcelUser, vexcelPassword = "gis@county.example", "Vx-pass/word+1"
 
-// newVexcelWorld is a proxy beside a fake Vexcel with one user, and a key
-// of organisation "County" holding that user's login.
-func newVexcelWorld(t *testing.T) (*harness, *vexcel.Fake, string) {
+// vexcelUpstream is a fake Vexcel on clock now (nil: time.Now) with one
+// user, served until the test ends; it returns the fake and its URL.
+func vexcelUpstream(t *testing.T, now func() time.Time) (*vexcel.Fake, string) {
 	t.Helper()
-	fake := vexcel.New(vexcel.Options{Base: "request"})
+	fake := vexcel.New(vexcel.Options{Base: "request", Now: now})
 	fake.AddUser(vexcel.User{Username: vexcelUser, Password: vexcelPassword})
 	up := httptest.NewServer(fake)
 	t.Cleanup(up.Close)
-	h := newKeyHarness(t, map[string]string{"PROVIDER_VEXCEL_API_URL": up.URL}, time.Minute)
+	return fake, up.URL
+}
+
+// addVexcelKey adds a key of organisation "County" holding the Vexcel
+// user's login, whose password the leak checks look for.
+func (h *harness) addVexcelKey() string {
 	h.noteSecret(vexcelPassword)
-	key := h.addKey(keys.Record{Org: "County", Contact: "gis@county.example", Provider: "vexcel",
+	return h.addKey(keys.Record{Org: "County", Contact: "gis@county.example", Provider: "vexcel",
 		Sets: []credential.Credential{{Provider: "vexcel", ID: vexcelUser, Secret: vexcelPassword}}})
-	return h, fake, key
+}
+
+// newVexcelWorld is a proxy beside a fake Vexcel, and a Vexcel key.
+func newVexcelWorld(t *testing.T) (*harness, *vexcel.Fake, string) {
+	t.Helper()
+	fake, up := vexcelUpstream(t, nil)
+	h := newKeyHarness(t, map[string]string{"PROVIDER_VEXCEL_API_URL": up}, time.Minute)
+	return h, fake, h.addVexcelKey()
 }
 
 // A Vexcel key: the proxy logs in with the username and password behind

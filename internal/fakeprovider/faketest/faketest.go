@@ -4,6 +4,8 @@
 package faketest
 
 import (
+	"bytes"
+	"encoding/xml"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -47,4 +49,35 @@ func Do(t testing.TB, method, url string, header map[string]string) (*http.Respo
 func Get(t testing.TB, url string, header map[string]string) (*http.Response, []byte) {
 	t.Helper()
 	return Do(t, http.MethodGet, url, header)
+}
+
+// URLs returns every href and template attribute of a capabilities
+// document, in order (a WMS 1.1.1 DOCTYPE is read leniently). It fails
+// the test when the document does not parse or names no URL at all, so
+// that a loop over them always checks something.
+func URLs(t testing.TB, doc []byte) []string {
+	t.Helper()
+	var out []string
+	d := xml.NewDecoder(bytes.NewReader(doc))
+	d.Strict = false
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("capabilities do not parse: %v", err)
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			for _, a := range se.Attr {
+				if a.Name.Local == "href" || a.Name.Local == "template" {
+					out = append(out, a.Value)
+				}
+			}
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("the capabilities name no URL:\n%.600s", doc)
+	}
+	return out
 }

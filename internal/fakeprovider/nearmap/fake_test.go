@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/xml"
 	"image"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -28,30 +27,6 @@ func server(t *testing.T, o nearmap.Options) (*nearmap.Fake, string) {
 	return f, faketest.Serve(t, f)
 }
 
-// hrefs returns every xlink:href and template attribute of an XML document.
-func hrefs(t *testing.T, doc []byte) []string {
-	t.Helper()
-	var out []string
-	d := xml.NewDecoder(bytes.NewReader(doc))
-	d.Strict = false // the WMS 1.1.1 DOCTYPE
-	for {
-		tok, err := d.Token()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("capabilities do not parse: %v", err)
-		}
-		if se, ok := tok.(xml.StartElement); ok {
-			for _, a := range se.Attr {
-				if a.Name.Local == "href" || a.Name.Local == "template" {
-					out = append(out, a.Value)
-				}
-			}
-		}
-	}
-}
-
 // Every URL in the WMTS capabilities carries the key in its path, below
 // the base the request reached (or Options.Base, a regional host), from
 // both the RESTful and the KVP capabilities request; a ResourceURL
@@ -64,7 +39,7 @@ func TestWMTSCapabilitiesCarryTheKeyInThePath(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Fatalf("%s: %d %s", u, resp.StatusCode, body)
 		}
-		urls := hrefs(t, body)
+		urls := faketest.URLs(t, body)
 		if len(urls) != 6 {
 			t.Errorf("%d URLs in the capabilities, want 6: %q", len(urls), urls)
 		}
@@ -79,7 +54,7 @@ func TestWMTSCapabilitiesCarryTheKeyInThePath(t *testing.T) {
 	}
 	_, body := faketest.Get(t, svc+"/1.0.0/WMTSCapabilities.xml", nil)
 	var tmpl string
-	for _, h := range hrefs(t, body) {
+	for _, h := range faketest.URLs(t, body) {
 		if strings.Contains(h, "{TileMatrix}") {
 			tmpl = h
 		}
@@ -99,7 +74,7 @@ func TestWMTSCapabilitiesCarryTheKeyInThePath(t *testing.T) {
 
 	_, regional := server(t, nearmap.Options{Base: "https://us0.nearmap.com"})
 	_, body = faketest.Get(t, regional+nearmap.WMTSPrefix+key+"/1.0.0/WMTSCapabilities.xml", nil)
-	for _, h := range hrefs(t, body) {
+	for _, h := range faketest.URLs(t, body) {
 		if !strings.HasPrefix(h, "https://us0.nearmap.com"+nearmap.WMTSPrefix+key) {
 			t.Errorf("regional base: URL %q", h)
 		}
@@ -169,7 +144,7 @@ func TestWMS111(t *testing.T) {
 	if c.Version != "1.1.1" || len(c.SRS) == 0 || len(c.Names) != 1 || c.Names[0] != nearmap.WMSLayer {
 		t.Errorf("capabilities %+v", c)
 	}
-	for _, h := range hrefs(t, body) {
+	for _, h := range faketest.URLs(t, body) {
 		if !strings.HasPrefix(h, svc) {
 			t.Errorf("OnlineResource %q is not below %q", h, svc)
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -170,28 +169,6 @@ type capsDoc struct {
 	Sets []string `xml:"Contents>TileMatrixSet>Identifier"`
 }
 
-func allURLs(t *testing.T, body []byte) []string {
-	t.Helper()
-	var out []string
-	d := xml.NewDecoder(bytes.NewReader(body))
-	for {
-		tok, err := d.Token()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if se, ok := tok.(xml.StartElement); ok {
-			for _, a := range se.Attr {
-				if a.Name.Local == "href" || a.Name.Local == "template" {
-					out = append(out, a.Value)
-				}
-			}
-		}
-	}
-}
-
 // The capabilities list urban and wide-area, each in a tile matrix set of
 // its own name with style RGB; they carry the caller's credential only
 // when the switch says so; a template, filled in, fetches a tile with the
@@ -214,7 +191,7 @@ func TestCapabilities(t *testing.T) {
 			t.Errorf("layer %+v, set %q", l, c.Sets[i])
 		}
 	}
-	urls := allURLs(t, body)
+	urls := faketest.URLs(t, body)
 	if len(urls) != 4 {
 		t.Errorf("%d URLs, want 4", len(urls))
 	}
@@ -239,7 +216,7 @@ func TestCapabilities(t *testing.T) {
 		"api_key": {caps, map[string]string{"X-API-KEY": key}, "api_key=" + key},
 	} {
 		_, body := faketest.Do(t, "GET", c.u, c.h)
-		for _, u := range allURLs(t, body) {
+		for _, u := range faketest.URLs(t, body) {
 			if !strings.Contains(u, c.param) {
 				t.Errorf("%s with the switch: URL %q lacks %s", name, u, c.param)
 			}
