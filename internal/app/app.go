@@ -25,7 +25,6 @@ import (
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/keys/keystore"
 	"github.com/hexprox/hexprox/internal/logwriter"
-	"github.com/hexprox/hexprox/internal/provider"
 	"github.com/hexprox/hexprox/internal/redact"
 	"github.com/hexprox/hexprox/internal/server"
 	"github.com/hexprox/hexprox/internal/token"
@@ -195,7 +194,7 @@ func (a *App) Close(ctx context.Context) error {
 func serverSettings(cfg config.Config) server.Settings {
 	return server.Settings{
 		HexagonURL:      cfg.HexagonURL,
-		ProviderHosts:   cfg.ProviderHosts,
+		Providers:       cfg.Providers,
 		PublicBaseURL:   cfg.PublicBaseURL,
 		AllowedOrigins:  cfg.AllowedOrigins,
 		TileMode:        cfg.TileMode,
@@ -241,22 +240,17 @@ func (a *App) tokens(ctx context.Context, cfg config.Config, svc *aztables.Servi
 		RefusalTTL: cfg.RefusalTTL,
 		Now:        o.Now,
 		Log:        a.Log,
-		Provider:   providerLogins(cfg),
+		Provider:   providerGrants(cfg),
 	})
 }
 
-// providerLogins returns the bottom of the token stack of another
-// provider's credential: its login when its profile has one (Vexcel);
-// nil, a static key, when not.
-func providerLogins(cfg config.Config) func(ctx context.Context, cred credential.Credential) oauth2.TokenSource {
+// providerGrants returns the bottom of the token stack of another
+// provider's credential: its profile's grant (token.Grant); nil, a
+// static key, when it has none.
+func providerGrants(cfg config.Config) func(ctx context.Context, cred credential.Credential) oauth2.TokenSource {
 	client := &http.Client{Timeout: cfg.TokenTimeout}
 	return func(ctx context.Context, cred credential.Credential) oauth2.TokenSource {
-		p, err := provider.Builtin(cred.Provider, cfg.ProviderHosts[cred.Provider])
-		if err != nil || p.Login == nil {
-			return nil
-		}
-		host, _ := p.Host(p.Login.Role)
-		return (&token.Login{URL: host.Base + p.Login.Path, Name: p.Title, Client: client}).Source(ctx, cred)
+		return token.Grant(ctx, cfg.Providers.Get(cred.Provider), cred, client)
 	}
 }
 

@@ -5,10 +5,12 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -29,9 +31,11 @@ const (
 // are the environment variables; they are a contract with deployments.
 type Config struct {
 	HexagonURL string // HEXAGON_URL: upstream base, no trailing slash
-	// ProviderHosts are other providers' hosts replaced by
-	// PROVIDER_{NAME}_{ROLE}_URL: name → role → base URL; nil: none.
-	ProviderHosts   map[string]map[string]string
+	// Providers are the profiles served beside Hexagon: the built-in
+	// ones, their hosts replaced by PROVIDER_{NAME}_{ROLE}_URL, and the
+	// operator's own from PROVIDERS_FILE (provider.ParseProfiles).
+	Providers       provider.Catalog
+	ProvidersFile   string        // PROVIDERS_FILE as given; "": none
 	PublicBaseURL   string        // PUBLIC_BASE_URL: external base URL; "" derives it from each request
 	AllowedOrigins  origin.List   // ALLOWED_ORIGINS: browser origins that get streamed tiles and CORS
 	OriginsText     string        // ALLOWED_ORIGINS as given, for logs
@@ -180,7 +184,8 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.HexagonURL, err = BaseURL(get("HEXAGON_URL", DefaultHexagonURL)); err != nil {
 		bad("HEXAGON_URL", "%v", err)
 	}
-	c.ProviderHosts = providerHosts(get, bad)
+	c.ProvidersFile = get("PROVIDERS_FILE", "")
+	c.Providers = providers(get, bad)
 	if v := get("PUBLIC_BASE_URL", ""); v != "" {
 		if c.PublicBaseURL, err = BaseURL(v); err != nil {
 			bad("PUBLIC_BASE_URL", "%v", err)
@@ -540,12 +545,48 @@ func providerHosts(get func(name, def string) string, bad func(name, format stri
 	return out
 }
 
-// LoadProviderHosts reads only PROVIDER_{NAME}_{ROLE}_URL, as Load does:
-// for the keys CLI, which checks a provider's key before saving it.
-func LoadProviderHosts(getenv func(string) string) (map[string]map[string]string, error) {
+// providers builds the catalog: the built-in profiles with their hosts
+// as PROVIDER_{NAME}_{ROLE}_URL say, and the operator's profiles from
+// the file PROVIDERS_FILE names.
+func providers(get func(name, def string) string, bad func(name, format string, args ...any)) provider.Catalog {
+	hosts := providerHosts(get, bad)
+	var own []provider.Profile
+	if name := get("PROVIDERS_FILE", ""); name != "" {
+		data, err := readLimited(name, 1<<20+1)
+		switch {
+		case err != nil:
+			bad("PROVIDERS_FILE", "cannot be read: %v", err)
+		default:
+			if own, err = provider.ParseProfiles(data); err != nil {
+				bad("PROVIDERS_FILE", "%v", err)
+			}
+		}
+	}
+	c, err := provider.NewCatalog(hosts, own)
+	if err != nil {
+		bad("PROVIDERS_FILE", "%v", err)
+		c, _ = provider.NewCatalog(hosts, nil)
+	}
+	return c
+}
+
+// readLimited reads at most n bytes of the file name.
+func readLimited(name string, n int64) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, errors.Unwrap(err) // the *PathError's path is the setting, already named
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, n))
+}
+
+// LoadProviders reads only what Load reads of providers
+// (PROVIDER_{NAME}_{ROLE}_URL, PROVIDERS_FILE): for the keys CLI, which
+// checks a provider's credential before saving it.
+func LoadProviders(getenv func(string) string) (provider.Catalog, error) {
 	var errs []error
-	hosts := providerHosts(getter(getenv), collect(&errs))
-	return hosts, errors.Join(errs...)
+	c := providers(getter(getenv), collect(&errs))
+	return c, errors.Join(errs...)
 }
 
 // BaseURL validates an absolute http(s) URL without query, fragment or
@@ -573,6 +614,7 @@ func BaseURL(v string) (string, error) {
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("hexagon_url", c.HexagonURL),
+		slog.Any("providers", c.Providers.Names()),
 		slog.String("public_base_url", c.PublicBaseURL),
 		slog.String("allowed_origins", c.OriginsText),
 		slog.String("tile_mode", c.TileMode),

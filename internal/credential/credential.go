@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -33,8 +34,9 @@ var (
 )
 
 // Credential is a Hexagon OAuth client ID and secret, or, when Provider
-// names another provider, that provider's static key (in Secret; ID
-// empty).
+// names another provider, one of that provider's sets: a static key (in
+// Secret; ID empty), a username and password (ID and Secret), or, with
+// Client, an OAuth2 client ID and secret.
 //
 // Its String and LogValue methods print only the fingerprint, so a
 // Credential can be passed to fmt or slog without leaking the secret.
@@ -42,9 +44,20 @@ type Credential struct {
 	ID       string
 	Secret   string
 	Provider string // "": Hexagon's; else a provider profile's name
+	// Client marks another provider's ID and Secret as an OAuth2 client
+	// (an operator's oauth2 profile), not a username and password.
+	Client bool
+	// Expires is when another provider's key ends, as the provider set
+	// it (Maxar's live at most 180 days); zero when not known. The keys
+	// CLI and the server's log warn before it passes. It is not part of
+	// Key.
+	Expires time.Time
 
 	key string // Key, when computed by Decode
 }
+
+// IsKey reports whether c is another provider's static key.
+func (c Credential) IsKey() bool { return c.Provider != "" && c.ID == "" }
 
 // Decode decodes the two path segments of a credential URL.
 // See DecodeSegment for the accepted encodings.

@@ -59,7 +59,7 @@ type Call struct {
 	// (package provider), which may change the URL's query or path and
 	// add headers. A call with Place is never redirected (Location
 	// refuses): a static key in a Location would outlive everything.
-	Place func(u *url.URL, h http.Header, token string)
+	Place func(u *url.URL, h http.Header, tok *oauth2.Token)
 	// Name is the upstream's name in messages to clients; "" is Hexagon.
 	Name string
 	// Relay are response headers passed to the client beside the usual
@@ -119,7 +119,7 @@ func (c *Call) Prepare(ctx context.Context) error {
 			return failure.New(failure.Internal, "internal error", errors.New("hexagon: bad upstream URL"))
 		}
 		c.Token, c.placed = tok, http.Header{}
-		c.Place(c.Target, c.placed, tok.AccessToken)
+		c.Place(c.Target, c.placed, tok)
 		return nil
 	}
 	loc, err := c.Location(ctx)

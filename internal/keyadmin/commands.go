@@ -148,12 +148,15 @@ func runNew(ctx context.Context, c *cli, args []string) error {
 		base, copyFrom string
 		sets           int
 		rf             recordFlags
-		noCheck        bool
+		noCheck, login bool
 		providerName   string
+		keyExpires     string
 	)
 	rf.add(fs)
 	fs.BoolVar(&noCheck, "no-check", false, "")
 	fs.StringVar(&providerName, "provider", provider.Hexagon, "")
+	fs.BoolVar(&login, "login", false, "")
+	fs.StringVar(&keyExpires, "key-expires", "", "")
 	fs.Var(&ids, "client-id", "")
 	fs.IntVar(&sets, "sets", 0, "")
 	fs.StringVar(&copyFrom, "copy-credentials-from", "", "")
@@ -175,9 +178,18 @@ func runNew(ctx context.Context, c *cli, args []string) error {
 	}
 	providerName = strings.ToLower(strings.TrimSpace(providerName))
 	other := providerName != provider.Hexagon
+	var form setForm
+	if other {
+		p, err := c.profile(providerName)
+		if err != nil {
+			problems = append(problems, strings.TrimPrefix(err.Error(), ErrUsage.Error()+": "))
+		} else if form, err = formOf(p, login, keyExpires, c.now()); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
 	switch {
-	case !provider.Known(providerName):
-		problems = append(problems, "--provider is one of "+strings.Join(provider.Names(), ", "))
+	case !other && (login || keyExpires != ""):
+		problems = append(problems, "--login and --key-expires are for other providers' sets (with --provider)")
 	case other && len(ids) > 0:
 		problems = append(problems, "--client-id is for Hexagon's client credentials: a "+providerName+" set is read at the prompt")
 	case other && (rf.redirect || rf.ep != keys.Streaming):
@@ -201,7 +213,7 @@ func runNew(ctx context.Context, c *cli, args []string) error {
 		var err error
 		if other {
 			r.Provider = providerName
-			r.Sets, err = c.readProviderSets(ctx, providerName, max(sets, 1), noCheck)
+			r.Sets, err = c.readProviderSets(ctx, providerName, form, max(sets, 1), noCheck)
 		} else {
 			r.Sets, err = c.readHexagonSets(ctx, ids, max(sets, len(ids), 1), noCheck)
 		}
@@ -280,24 +292,65 @@ func (c *cli) readHexagonSets(ctx context.Context, ids []string, n int, noCheck 
 	return sets, c.checkSets(ctx, sets, setNumber)
 }
 
-// readProviderSets reads n sets of another provider at the prompt (a key
-// each, or a username and a password for a provider with a login) and,
-// unless noCheck, checks each once with the provider.
-func (c *cli) readProviderSets(ctx context.Context, name string, n int, noCheck bool) ([]credential.Credential, error) {
+// setForm is what a new key's sets of another provider are, and a
+// key's end when they are keys.
+type setForm struct {
+	login, client bool // a username and password; a client id and secret; else a key
+	expires       time.Time
+}
+
+// formOf chooses the form of profile p's sets: a client id and secret
+// for an OAuth2 profile, a username and password for a login-only one
+// or with --login, else a key, ending at keyExpires when given.
+func formOf(p *provider.Profile, login bool, keyExpires string, now time.Time) (setForm, error) {
+	var f setForm
+	switch {
+	case p.TakesClients():
+		f.client = true
+	case login && !p.TakesLogins():
+		return f, fmt.Errorf("--login: %s takes keys, not a username and password", p.Title)
+	case login || !p.TakesKeys():
+		f.login = true
+	}
+	if keyExpires == "" {
+		return f, nil
+	}
+	if f.login || f.client {
+		return f, fmt.Errorf("--key-expires is the end of a provider's key: %s's sets here are not keys", p.Title)
+	}
+	t, err := parseWhen(keyExpires, now)
+	if err != nil {
+		return f, errors.New("--key-expires: " + err.Error())
+	}
+	f.expires = t
+	return f, nil
+}
+
+// readProviderSets reads n sets of another provider at the prompt, in
+// form f (a key each, a username and a password, or a client id and
+// secret) and, unless noCheck, checks each once with the provider.
+func (c *cli) readProviderSets(ctx context.Context, name string, f setForm, n int, noCheck bool) ([]credential.Credential, error) {
 	p, err := c.profile(name)
 	if err != nil {
 		return nil, err
 	}
 	sets := make([]credential.Credential, n)
 	for i := range sets {
-		sets[i].Provider = name
-		if p.Login != nil {
+		sets[i] = credential.Credential{Provider: name, Client: f.client}
+		switch {
+		case f.client:
+			if sets[i].ID, err = c.readVisible(fmt.Sprintf("the %s client id of set %d", p.Title, i+1)); err != nil {
+				return nil, err
+			}
+			sets[i].Secret, err = c.readSecret(fmt.Sprintf("the %s client secret of set %d", p.Title, i+1))
+		case f.login:
 			if sets[i].ID, err = c.readVisible(fmt.Sprintf("the %s username of set %d", p.Title, i+1)); err != nil {
 				return nil, err
 			}
 			sets[i].Secret, err = c.readSecret(fmt.Sprintf("the %s password of set %d", p.Title, i+1))
-		} else {
+		default:
 			sets[i].Secret, err = c.readSecret(fmt.Sprintf("the %s key of set %d", p.Title, i+1))
+			sets[i].Expires = f.expires
 		}
 		if err != nil {
 			return nil, err

@@ -30,6 +30,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/keys"
+	"github.com/hexprox/hexprox/internal/provider"
 )
 
 // Env is what Run reads and writes. The zero value of each field has a
@@ -52,10 +53,11 @@ type Env struct {
 	// endpoint new credential sets are checked with before they are
 	// saved; "" means config.DefaultHexagonURL, as for the server.
 	HexagonURL string
-	// ProviderHosts resolves PROVIDER_{NAME}_{ROLE}_URL
-	// (config.LoadProviderHosts): where another provider's key is checked
-	// before it is saved. nil means every provider's own hosts.
-	ProviderHosts func() (map[string]map[string]string, error)
+	// Providers resolves the profiles a key may name beside Hexagon
+	// (config.LoadProviders: PROVIDER_{NAME}_{ROLE}_URL, PROVIDERS_FILE):
+	// where another provider's credential is checked before it is saved.
+	// nil means the built-in profiles on their own hosts.
+	Providers func() (provider.Catalog, error)
 	// HashKey keys key fingerprints (TOKEN_HASH_KEY): the CLI shows and
 	// accepts the fingerprints the server logs and counts usage under
 	// when it is the server's.
@@ -83,7 +85,7 @@ func OSEnv(keys func() (config.Keys, error), getenv func(string) string) Env {
 	get := func(name string) string { return strings.TrimSpace(getenv(name)) } // as config reads settings
 	env := Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Keys: keys,
 		PublicBaseURL: get("PUBLIC_BASE_URL"), HexagonURL: get("HEXAGON_URL"), HashKey: get("TOKEN_HASH_KEY"),
-		ProviderHosts: func() (map[string]map[string]string, error) { return config.LoadProviderHosts(getenv) }}
+		Providers: func() (provider.Catalog, error) { return config.LoadProviders(getenv) }}
 	if fd := int(os.Stdin.Fd()); term.IsTerminal(fd) {
 		env.ReadSecret = func(prompt string) (string, error) {
 			fmt.Fprint(os.Stderr, prompt)

@@ -25,6 +25,7 @@ import (
 	"github.com/hexprox/hexprox/internal/keys/keystore"
 	"github.com/hexprox/hexprox/internal/keys/keyvault"
 	"github.com/hexprox/hexprox/internal/keys/storetest"
+	"github.com/hexprox/hexprox/internal/provider"
 )
 
 // harness is one store the CLI runs against end to end.
@@ -139,7 +140,7 @@ var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 func (h *harness) settings(env Env) Env {
 	getenv := func(k string) string { return h.env[k] }
 	env.Keys = func() (config.Keys, error) { return config.LoadKeys(getenv) }
-	env.ProviderHosts = func() (map[string]map[string]string, error) { return config.LoadProviderHosts(getenv) }
+	env.Providers = func() (provider.Catalog, error) { return config.LoadProviders(getenv) }
 	env.PublicBaseURL, env.HexagonURL, env.HashKey = h.env["PUBLIC_BASE_URL"], h.env["HEXAGON_URL"], h.env["TOKEN_HASH_KEY"]
 	return env
 }

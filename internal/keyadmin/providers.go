@@ -14,33 +14,48 @@ import (
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/provider"
 	"github.com/hexprox/hexprox/internal/token"
+	"golang.org/x/oauth2"
 )
 
-// profile returns the built-in profile name, with its hosts as the
-// server's settings (PROVIDER_{NAME}_{ROLE}_URL) say.
-func (c *cli) profile(name string) (*provider.Profile, error) {
-	var hosts map[string]map[string]string
-	if c.env.ProviderHosts != nil {
-		var err error
-		if hosts, err = c.env.ProviderHosts(); err != nil {
-			return nil, fmt.Errorf("invalid settings: %w", err)
-		}
+// catalog returns the profiles the server's settings make
+// (PROVIDER_{NAME}_{ROLE}_URL, PROVIDERS_FILE).
+func (c *cli) catalog() (provider.Catalog, error) {
+	if c.env.Providers == nil {
+		return provider.NewCatalog(nil, nil)
 	}
-	return provider.Builtin(name, hosts[name])
+	cat, err := c.env.Providers()
+	if err != nil {
+		return provider.Catalog{}, fmt.Errorf("invalid settings: %w", err)
+	}
+	return cat, nil
 }
 
-// checkKeys asks the provider, once per key, for its capabilities with
-// the key placed as the proxy will place it: a refused key saves
-// nothing, named by its set's number (never by a value).
+// profile returns the profile name, as the server's settings make it.
+func (c *cli) profile(name string) (*provider.Profile, error) {
+	cat, err := c.catalog()
+	if err != nil {
+		return nil, err
+	}
+	p := cat.Get(name)
+	if p == nil {
+		return nil, fmt.Errorf("%w: --provider is one of %s", ErrUsage, strings.Join(append([]string{provider.Hexagon}, cat.Names()...), ", "))
+	}
+	return p, nil
+}
+
+// checkKeys asks the provider once per set whether it takes it, as the
+// proxy will use it: a key by a capabilities request with the key
+// placed, a login or client by its grant. A refused set saves nothing,
+// named by its number (never by a value).
 func (c *cli) checkKeys(ctx context.Context, p *provider.Profile, sets []credential.Credential) error {
-	if p.Login != nil {
+	if !sets[0].IsKey() {
 		return c.checkLogins(ctx, p, sets)
 	}
 	host, _ := p.Host(p.WMTS.Role)
 	fmt.Fprintf(c.errOut, "Checking %s with %s (%s)… ", plural(len(sets), "key"), p.Title, host.Base)
 	client := &http.Client{Timeout: checkTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for i, cr := range sets {
-		status, err := fetchCapabilities(ctx, client, p, cr.Secret)
+		status, err := fetchCapabilities(ctx, client, p, &oauth2.Token{AccessToken: cr.Secret, TokenType: provider.KeyTokenType})
 		switch {
 		case err != nil:
 			fmt.Fprintln(c.errOut, "failed.")
@@ -61,18 +76,23 @@ func (c *cli) checkKeys(ctx context.Context, p *provider.Profile, sets []credent
 	return nil
 }
 
-// checkLogins logs in once with each set's username and password, as
-// the proxy will: a refused one saves nothing.
+// checkLogins gets a token once with each set (a username and
+// password, or a client id and secret), as the proxy will: a refused one
+// saves nothing.
 func (c *cli) checkLogins(ctx context.Context, p *provider.Profile, sets []credential.Credential) error {
-	host, _ := p.Host(p.Login.Role)
-	login := &token.Login{URL: host.Base + p.Login.Path, Name: p.Title, Client: &http.Client{Timeout: checkTimeout}}
-	fmt.Fprintf(c.errOut, "Checking %s with %s (%s)… ", plural(len(sets), "login"), p.Title, host.Base)
+	host, _ := p.Host(p.Token.Role)
+	what, secret := "login", "the username and password"
+	if sets[0].Client {
+		what, secret = "client", "the client id and secret"
+	}
+	fmt.Fprintf(c.errOut, "Checking %s with %s (%s)… ", plural(len(sets), what), p.Title, host.Base)
+	client := &http.Client{Timeout: checkTimeout}
 	for i, cr := range sets {
-		if _, err := login.Source(ctx, cr).Token(); err != nil {
+		if _, err := token.Grant(ctx, p, cr, client).Token(); err != nil {
 			fmt.Fprintln(c.errOut, "failed.")
 			if errors.Is(err, token.ErrRefused) {
-				return fmt.Errorf("%s refused the username and password of set %d. Nothing was saved.\n"+
-					"Check them (a password typed at the prompt is not shown: type it again), and run the command again; --no-check saves without asking %s", p.Title, i+1, p.Title)
+				return fmt.Errorf("%s refused %s of set %d. Nothing was saved.\n"+
+					"Check them (a secret typed at the prompt is not shown: type it again), and run the command again; --no-check saves without asking %s", p.Title, secret, i+1, p.Title)
 			}
 			return fmt.Errorf("could not check set %d with %s: %s. Nothing was saved.\n"+
 				"Try again shortly, or pass --no-check to save without checking", i+1, p.Title, checkProblem(err))
@@ -84,7 +104,7 @@ func (c *cli) checkLogins(ctx context.Context, p *provider.Profile, sets []crede
 
 // fetchCapabilities GETs p's capabilities with key placed, and returns
 // the status. Its errors carry no URL (which may hold the key).
-func fetchCapabilities(ctx context.Context, client *http.Client, p *provider.Profile, key string) (int, error) {
+func fetchCapabilities(ctx context.Context, client *http.Client, p *provider.Profile, key *oauth2.Token) (int, error) {
 	host, _ := p.Host(p.WMTS.Role)
 	u, err := url.Parse(host.Base + p.WMTS.Path)
 	if err != nil {
@@ -115,8 +135,9 @@ func (c *cli) warnShared(entries []keys.Entry, key string, r keys.Record) {
 	if r.Provider == "" {
 		return
 	}
-	p, err := provider.Builtin(r.Provider, nil)
-	if err != nil || p.Licence == "" {
+	cat, err := c.catalog()
+	p := cat.Get(r.Provider)
+	if err != nil || p == nil || p.Licence == "" {
 		return
 	}
 	mine := map[string]bool{}

@@ -55,6 +55,77 @@ type setJSON struct {
 	Key          string `json:"key,omitempty"`
 	Username     string `json:"username,omitempty"`
 	Password     string `json:"password,omitempty"`
+	// KeyExpires is when the provider ends Key (RFC 3339, or a date
+	// read as its midnight UTC).
+	KeyExpires string `json:"key_expires,omitempty"`
+}
+
+// providerSet reads set i of provider name: a key (with its optional
+// end), a username and password, or a client_id and client_secret,
+// exactly one of them. A built-in provider's sets must be of a form it
+// takes; an operator's provider's are checked against its profile where
+// the profile is known (the server, the CLI).
+func (s setJSON) providerSet(i int, name string) (credential.Credential, error) {
+	forms := 0
+	for _, has := range []bool{s.Key != "", s.Username != "" || s.Password != "", s.ClientID != "" || s.ClientSecret != ""} {
+		if has {
+			forms++
+		}
+	}
+	if forms != 1 {
+		return credential.Credential{}, problem("sets[%d] of %s must be one of: a key; a username and password; a client_id and client_secret", i, name)
+	}
+	p, builtin := provider.IsBuiltin(name)
+	switch {
+	case s.Key != "":
+		if builtin && !p.TakesKeys() {
+			return credential.Credential{}, problem("sets[%d] is %s's: a username and password, not a key", i, name)
+		}
+		if err := checkValue(s.Key); err != nil {
+			return credential.Credential{}, problem("sets[%d].key %s", i, err)
+		}
+		c := credential.Credential{Provider: name, Secret: s.Key}
+		if s.KeyExpires != "" {
+			t, err := parseKeyExpires(s.KeyExpires)
+			if err != nil {
+				return credential.Credential{}, problem("sets[%d].key_expires must be an RFC 3339 time or a date (YYYY-MM-DD)", i)
+			}
+			c.Expires = t
+		}
+		return c, nil
+	case s.KeyExpires != "":
+		return credential.Credential{}, problem("sets[%d].key_expires belongs to a key", i)
+	case s.Username != "" || s.Password != "":
+		if builtin && !p.TakesLogins() {
+			return credential.Credential{}, problem("sets[%d] is %s's: a key, not a username and password", i, name)
+		}
+		if err := checkValue(s.Username); err != nil {
+			return credential.Credential{}, problem("sets[%d].username %s", i, err)
+		}
+		if err := checkValue(s.Password); err != nil {
+			return credential.Credential{}, problem("sets[%d].password %s", i, err)
+		}
+		return credential.Credential{Provider: name, ID: s.Username, Secret: s.Password}, nil
+	default:
+		if builtin && !p.TakesClients() {
+			return credential.Credential{}, problem("sets[%d] is %s's: not a client_id and client_secret", i, name)
+		}
+		if err := checkValue(s.ClientID); err != nil {
+			return credential.Credential{}, problem("sets[%d].client_id %s", i, err)
+		}
+		if err := checkValue(s.ClientSecret); err != nil {
+			return credential.Credential{}, problem("sets[%d].client_secret %s", i, err)
+		}
+		return credential.Credential{Provider: name, ID: s.ClientID, Secret: s.ClientSecret, Client: true}, nil
+	}
+}
+
+// parseKeyExpires reads a key's end: RFC 3339, or a date, its midnight UTC.
+func parseKeyExpires(v string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t.UTC(), nil
+	}
+	return time.Parse(time.DateOnly, v)
 }
 
 // RecordFields are the JSON member names EncodeRecord may write; a store
@@ -111,15 +182,15 @@ func (j *recordJSON) record() (Record, error) {
 			name = ""
 		}
 		switch {
-		case name != "" && !provider.Known(name):
-			return Record{}, problem("sets[%d].provider is not one of %s", i, strings.Join(provider.Names(), ", "))
+		case name != "" && !provider.ValidName(name):
+			return Record{}, problem("sets[%d].provider is not a provider's name (built in are %s)", i, strings.Join(provider.Names(), ", "))
 		case i > 0 && name != r.Provider:
 			return Record{}, problem("sets[%d].provider differs from sets[0]'s: all of a key's sets name one provider", i)
 		}
 		r.Provider = name
 		if name == "" { // Hexagon's client credentials
-			if s.Key != "" {
-				return Record{}, problem("sets[%d] is Hexagon's: a client_id and client_secret, not a key", i)
+			if s.Key != "" || s.Username != "" || s.Password != "" || s.KeyExpires != "" {
+				return Record{}, problem("sets[%d] is Hexagon's: a client_id and client_secret, nothing else", i)
 			}
 			if err := checkValue(s.ClientID); err != nil {
 				return Record{}, problem("sets[%d].client_id %s", i, err)
@@ -130,29 +201,11 @@ func (j *recordJSON) record() (Record, error) {
 			r.Sets[i] = credential.Credential{ID: s.ClientID, Secret: s.ClientSecret}
 			continue
 		}
-		if s.ClientID != "" || s.ClientSecret != "" {
-			return Record{}, problem("sets[%d] is %s's: not a client_id and client_secret", i, name)
+		set, err := s.providerSet(i, name)
+		if err != nil {
+			return Record{}, err
 		}
-		if provider.UsesLogin(name) {
-			if s.Key != "" {
-				return Record{}, problem("sets[%d] is %s's: a username and password, not a key", i, name)
-			}
-			if err := checkValue(s.Username); err != nil {
-				return Record{}, problem("sets[%d].username %s", i, err)
-			}
-			if err := checkValue(s.Password); err != nil {
-				return Record{}, problem("sets[%d].password %s", i, err)
-			}
-			r.Sets[i] = credential.Credential{Provider: name, ID: s.Username, Secret: s.Password}
-			continue
-		}
-		if s.Username != "" || s.Password != "" {
-			return Record{}, problem("sets[%d] is %s's: a key, not a username and password", i, name)
-		}
-		if err := checkValue(s.Key); err != nil {
-			return Record{}, problem("sets[%d].key %s", i, err)
-		}
-		r.Sets[i] = credential.Credential{Provider: name, Secret: s.Key}
+		r.Sets[i] = set
 	}
 	if r.Rate < 0 || r.Burst < 0 || r.DailyRequests < 0 {
 		return Record{}, problem("rate, burst and daily_requests must not be negative")
@@ -300,14 +353,18 @@ func EncodeRecord(r Record) ([]byte, error) {
 	j.Sets = make([]setJSON, len(r.Sets))
 	for i, s := range r.Sets {
 		switch {
-		case r.Provider != "" && provider.UsesLogin(r.Provider):
-			j.Sets[i] = setJSON{Provider: r.Provider, Username: s.ID, Password: s.Secret}
-			continue
-		case r.Provider != "":
+		case r.Provider == "":
+			j.Sets[i] = setJSON{ClientID: s.ID, ClientSecret: s.Secret}
+		case s.ID == "":
 			j.Sets[i] = setJSON{Provider: r.Provider, Key: s.Secret}
-			continue
+			if !s.Expires.IsZero() {
+				j.Sets[i].KeyExpires = s.Expires.UTC().Format(time.RFC3339)
+			}
+		case s.Client:
+			j.Sets[i] = setJSON{Provider: r.Provider, ClientID: s.ID, ClientSecret: s.Secret}
+		default:
+			j.Sets[i] = setJSON{Provider: r.Provider, Username: s.ID, Password: s.Secret}
 		}
-		j.Sets[i] = setJSON{ClientID: s.ID, ClientSecret: s.Secret}
 	}
 	if !r.Enabled {
 		f := false

@@ -290,12 +290,35 @@ func TestProviderSets(t *testing.T) {
 	if err != nil || h.Provider != "" {
 		t.Fatalf("hexagon named: %+v, %v", h, err)
 	}
+	// Maxar takes keys, with their end, or a login; an operator's provider
+	// (not built in) is read by the set's form, checked where its profile
+	// is known.
+	m, err := ParseRecord([]byte(`{"sets":[{"provider":"maxar","key":"MXK","key_expires":"2027-05-31"},{"provider":"maxar","username":"u","password":"p"}]}`))
+	if want := time.Date(2027, 5, 31, 0, 0, 0, 0, time.UTC); err != nil || !m.Sets[0].IsKey() || !m.Sets[0].Expires.Equal(want) || m.Sets[1].IsKey() || m.Sets[1].ID != "u" {
+		t.Fatalf("maxar: %+v, %v", m, err)
+	}
+	if out, err := EncodeRecord(m); err != nil || !strings.Contains(string(out), `"key_expires": "2027-05-31T00:00:00Z"`) || !strings.Contains(string(out), `"username": "u"`) {
+		t.Fatalf("maxar encoded:\n%s\n%v", out, err)
+	}
+	o, err := ParseRecord([]byte(`{"sets":[{"provider":"acme","client_id":"i","client_secret":"s"}]}`))
+	if err != nil || o.Provider != "acme" || o.Sets[0] != (credential.Credential{Provider: "acme", ID: "i", Secret: "s", Client: true}) {
+		t.Fatalf("operator's provider: %+v, %v", o, err)
+	}
+	if out, err := EncodeRecord(o); err != nil || !strings.Contains(string(out), `"client_id": "i"`) || strings.Contains(string(out), "username") {
+		t.Fatalf("operator's provider encoded:\n%s\n%v", out, err)
+	}
 	for doc, want := range map[string]string{
-		`{"sets":[{"provider":"acme","key":"k"}]}`:                                         "sets[0].provider is not one of hexagon, nearmap, planet",
-		`{"sets":[{"provider":"planet","key":"k"},{"client_id":"i","client_secret":"s"}]}`: "sets[1].provider differs",
-		`{"sets":[{"provider":"planet","client_id":"i","client_secret":"s"}]}`:             "not a client_id",
-		`{"sets":[{"client_id":"i","client_secret":"s","key":"k"}]}`:                       "Hexagon's: a client_id and client_secret, not a key",
-		`{"sets":[{"provider":"nearmap","key":""}]}`:                                       "sets[0].key",
+		`{"sets":[{"provider":"Acme Imagery","key":"k"}]}`:                                         "sets[0].provider is not a provider's name (built in are hexagon, maxar, nearmap, planet, vexcel)",
+		`{"sets":[{"provider":"maxar","username":"u","password":"p","key_expires":"2027-01-01"}]}`: "sets[0].key_expires belongs to a key",
+		`{"sets":[{"provider":"maxar","key":"k","key_expires":"soon"}]}`:                           "sets[0].key_expires must be",
+		`{"sets":[{"provider":"planet","username":"u","password":"p"}]}`:                           "planet's: a key, not a username",
+		`{"sets":[{"provider":"vexcel","key":"k"}]}`:                                               "vexcel's: a username and password, not a key",
+		`{"sets":[{"provider":"acme","key":"k","username":"u"}]}`:                                  "must be one of",
+		`{"sets":[{"provider":"planet","key":"k"},{"client_id":"i","client_secret":"s"}]}`:         "sets[1].provider differs",
+		`{"sets":[{"provider":"planet","client_id":"i","client_secret":"s"}]}`:                     "not a client_id",
+		`{"sets":[{"client_id":"i","client_secret":"s","key":"k"}]}`:                               "Hexagon's: a client_id and client_secret, nothing else",
+		`{"sets":[{"provider":"nearmap","key":""}]}`:                                               "sets[0] of nearmap must be one of",
+		`{"sets":[{"provider":"nearmap","key":"k\u0001"}]}`:                                        "sets[0].key",
 	} {
 		_, err := ParseRecord([]byte(doc))
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -83,6 +83,10 @@ func (k *Key) Record() Record {
 // maps be redirected to Hexagon with a token (Record.Redirect).
 func (k *Key) Redirects() bool { return k.rec.Redirect }
 
+// Sets returns the key's credential sets, which the caller must not
+// change, log or show.
+func (k *Key) Sets() []credential.Credential { return k.rec.Sets }
+
 // Provider returns the provider of the key's sets: "" for Hexagon.
 func (k *Key) Provider() string { return k.rec.Provider }
 
@@ -141,12 +145,15 @@ func (k *Key) Pick() (credential.Credential, int, error) {
 }
 
 // upstream names the provider of the key's sets, for messages: Hexagon,
-// or a profile's title.
+// a built-in profile's title, or the name of an operator's profile.
 func (k *Key) upstream() string {
-	if p, err := provider.Builtin(k.rec.Provider, nil); k.rec.Provider != "" && err == nil {
+	if k.rec.Provider == "" {
+		return "Hexagon"
+	}
+	if p, ok := provider.IsBuiltin(k.rec.Provider); ok && p != nil {
 		return p.Title
 	}
-	return "Hexagon"
+	return k.rec.Provider
 }
 
 // Refused marks set (an index Pick returned) as refused by Hexagon: Pick

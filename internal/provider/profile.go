@@ -6,6 +6,10 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+
+	"golang.org/x/oauth2"
+
+	"github.com/hexprox/hexprox/internal/credential"
 )
 
 // Hexagon is the name of the default provider: a key's set that names
@@ -44,12 +48,28 @@ type Profile struct {
 	Hosts []Host
 	WMTS  Service  // the capabilities document
 	WMS   *Service // nil: the provider has no WMS
-	// Login, if not nil, is where a set's username and password become a
-	// token (Vexcel); nil means each set is a static key.
-	Login *Service
-	// Place is where the key goes on every upstream request; each
+	// Token, if not nil, is where a set that is not a static key becomes
+	// a token, by Grant: a username and password (Vexcel's login, Maxar's
+	// password grant) or a client id and secret (an operator's OAuth2
+	// profile). nil means every set is a static key.
+	Token *Service
+	Grant Grant
+	// ClientID is the fixed client_id a password grant sends (Maxar's
+	// "mgp"); Basic sends a client-credentials grant's id and secret as
+	// HTTP Basic authentication instead of in the form; Scopes are the
+	// scopes a client-credentials grant asks for.
+	ClientID string
+	Basic    bool
+	Scopes   []string
+	// Keys reports that a set may be a static key even though Token is
+	// set (Maxar takes API keys or a login). Without Token, every set is
+	// one.
+	Keys bool
+	// Place is where a static key goes on every upstream request; each
 	// placement applies where its After prefix (if any) matches.
-	Place []Placement
+	// TokenPlace is where a token from Token goes; nil means Place.
+	Place      []Placement
+	TokenPlace []Placement
 	// Strip names the query parameters a client or a document may carry
 	// a credential in: dropped, in any case, from every request and every
 	// URL a document shows (CommonStrip is added to it).
@@ -76,22 +96,73 @@ func (p *Profile) StripAll() []string {
 	return append(append([]string(nil), CommonStrip...), p.Strip...)
 }
 
-// Apply puts the credential (a key or a login's token) on a request to u
-// with header h, in every place the profile names (each Placement applies
-// only where its After prefix matches).
-func (p *Profile) Apply(u *url.URL, h http.Header, cred string) {
-	for _, pl := range p.Place {
-		pl.Apply(u, h, cred)
+// Grant names how Token turns a set into a token.
+type Grant string
+
+const (
+	// GrantLogin is Vexcel's login: a POST with the username and
+	// password in the query, a JSON token and end (token.Login).
+	GrantLogin Grant = "login"
+	// GrantPassword is OAuth2's password grant, renewed by its refresh
+	// token (Maxar; token.Password).
+	GrantPassword Grant = "password"
+	// GrantClient is OAuth2's client-credentials grant in its standard
+	// POST form (token.ClientCredentials).
+	GrantClient Grant = "client_credentials"
+)
+
+// KeyTokenType is the TokenType of the token a static key stands as
+// (token.NewStack sets it), so that Apply puts it where Place says and
+// a grant's token where TokenPlace says.
+const KeyTokenType = "static-key"
+
+// Apply puts tok (a static key, or a grant's token) on a request to u
+// with header h, in every place the profile names for its kind (each
+// Placement applies only where its After prefix matches).
+func (p *Profile) Apply(u *url.URL, h http.Header, tok *oauth2.Token) {
+	for _, pl := range p.placements(tok.TokenType == KeyTokenType) {
+		pl.Apply(u, h, tok.AccessToken)
 	}
 }
 
+func (p *Profile) placements(key bool) []Placement {
+	if key || p.TokenPlace == nil {
+		return p.Place
+	}
+	return p.TokenPlace
+}
+
 // StripPath takes every path-segment spelling of a credential out of
-// path (Placement.StripPath for each placement).
+// path (Placement.StripPath for each placement, of keys and tokens).
 func (p *Profile) StripPath(path string) string {
-	for _, pl := range p.Place {
+	for _, pl := range append(append([]Placement(nil), p.Place...), p.TokenPlace...) {
 		path = pl.StripPath(path)
 	}
 	return path
+}
+
+// TakesKeys reports whether a set of the profile may be a static key.
+func (p *Profile) TakesKeys() bool { return p.Token == nil || p.Keys }
+
+// TakesLogins reports whether a set of the profile may be a username and
+// password; TakesClients, a client id and secret.
+func (p *Profile) TakesLogins() bool {
+	return p.Token != nil && (p.Grant == GrantLogin || p.Grant == GrantPassword)
+}
+
+// TakesClients reports whether a set of the profile may be an OAuth2
+// client id and secret.
+func (p *Profile) TakesClients() bool { return p.Token != nil && p.Grant == GrantClient }
+
+// Takes reports whether set c is of a form the profile takes.
+func (p *Profile) Takes(c credential.Credential) bool {
+	switch {
+	case c.IsKey():
+		return p.TakesKeys()
+	case c.Client:
+		return p.TakesClients()
+	}
+	return p.TakesLogins()
 }
 
 // Host returns the profile's host of role.
@@ -126,11 +197,37 @@ var builtins = map[string]Profile{
 		Name: "vexcel", Title: "Vexcel",
 		// [E] support1.vexceldata.com: POST /v2/auth/login?username=&password=,
 		// a 24-hour token; [E] the v2 OpenAPI: the ortho/wmts tag, Bearer.
-		Hosts: []Host{{Role: "api", Base: "https://api.vexcelgroup.com", Allowed: []string{"/v2/ortho/wmts"}}},
-		WMTS:  Service{Role: "api", Path: "/v2/ortho/wmts", Query: "SERVICE=WMTS&REQUEST=GetCapabilities&VERSION=1.0.0"},
-		Login: &Service{Role: "api", Path: "/v2/auth/login"},
-		Place: []Placement{{In: InHeader, Name: "Authorization", Template: "Bearer {}"}},
-		Strip: []string{"x-api-key"},
+		Hosts:      []Host{{Role: "api", Base: "https://api.vexcelgroup.com", Allowed: []string{"/v2/ortho/wmts"}}},
+		WMTS:       Service{Role: "api", Path: "/v2/ortho/wmts", Query: "SERVICE=WMTS&REQUEST=GetCapabilities&VERSION=1.0.0"},
+		Token:      &Service{Role: "api", Path: "/v2/auth/login"},
+		Grant:      GrantLogin,
+		TokenPlace: []Placement{{In: InHeader, Name: "Authorization", Template: "Bearer {}"}},
+		Strip:      []string{"x-api-key"},
+	},
+	"maxar": {
+		Name: "maxar", Title: "Maxar",
+		// [E] developers.maxar.com streaming-imagery guides: WMTS (KVP
+		// GetCapabilities and GetTile on one path) and WMS on api.maxar.com;
+		// keys as maxar_api_key= or the maxar-api-key header, tokens as
+		// Bearer; a token from the Keycloak realm "mds" by the password
+		// grant with client_id mgp, renewed by its refresh token.
+		Hosts: []Host{
+			{Role: "api", Base: "https://api.maxar.com", Allowed: []string{"/streaming/v1/ogc/wmts", "/streaming/v1/ogc/wms"}},
+			{Role: "account", Base: "https://account.maxar.com"}, // the token endpoint: nothing passes through
+		},
+		WMTS:     Service{Role: "api", Path: "/streaming/v1/ogc/wmts", Query: "service=WMTS&request=GetCapabilities"},
+		WMS:      &Service{Role: "api", Path: "/streaming/v1/ogc/wms"},
+		Token:    &Service{Role: "account", Path: "/auth/realms/mds/protocol/openid-connect/token"},
+		Grant:    GrantPassword,
+		ClientID: "mgp",
+		Keys:     true, // [E] "API keys are recommended for programmatic use"
+		// A header, not the query: a key in no URL cannot be echoed by a
+		// document or a feature-info answer.
+		Place:      []Placement{{In: InHeader, Name: "maxar-api-key"}},
+		TokenPlace: []Placement{{In: InHeader, Name: "Authorization", Template: "Bearer {}"}},
+		// [E] euspaceimaging.com group-license-summary: internal use only;
+		// "using on behalf of another company" is commercial.
+		Licence: "Maxar's Group License is for internal use: serving another company counts as commercial use",
 	},
 	"nearmap": {
 		Name: "nearmap", Title: "Nearmap",
@@ -160,7 +257,7 @@ var builtins = map[string]Profile{
 func Builtin(name string, hosts map[string]string) (*Profile, error) {
 	p, ok := builtins[strings.ToLower(name)]
 	if !ok {
-		return nil, fmt.Errorf("unknown provider %q: known are %s", name, strings.Join(Names(), ", "))
+		return nil, fmt.Errorf("unknown provider %q: built in are %s", name, strings.Join(Names(), ", "))
 	}
 	p.Hosts = append([]Host(nil), p.Hosts...)
 	for i, h := range p.Hosts {
@@ -171,21 +268,17 @@ func Builtin(name string, hosts map[string]string) (*Profile, error) {
 	return &p, nil
 }
 
-// Known reports whether name (any case) is a provider a key may name:
-// Hexagon or a built-in profile.
-func Known(name string) bool {
-	_, ok := builtins[strings.ToLower(name)]
-	return ok || strings.EqualFold(name, Hexagon)
-}
-
-// UsesLogin reports whether the built-in provider name's sets are a
-// username and password (its Login), not a static key.
-func UsesLogin(name string) bool {
+// IsBuiltin reports whether name (any case) is Hexagon or a built-in
+// profile, whose sets' forms are known without a Catalog.
+func IsBuiltin(name string) (*Profile, bool) {
 	p, ok := builtins[strings.ToLower(name)]
-	return ok && p.Login != nil
+	if !ok {
+		return nil, strings.EqualFold(name, Hexagon)
+	}
+	return &p, true
 }
 
-// Names lists every provider a key may name, Hexagon first.
+// Names lists Hexagon and the built-in profiles, Hexagon first.
 func Names() []string { return append([]string{Hexagon}, BuiltinNames()...) }
 
 // BuiltinNames lists the built-in profiles, Hexagon not among them.

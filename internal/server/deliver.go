@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/oauth2"
 
 	"github.com/hexprox/hexprox/internal/capabilities"
 	"github.com/hexprox/hexprox/internal/config"
@@ -282,7 +283,7 @@ type capsSpec struct {
 	// For another provider (nil and "" for Hexagon): where its credential
 	// goes, and its name in messages. A document of theirs is served only
 	// when nothing of the credential is left in it.
-	place func(u *url.URL, h http.Header, token string)
+	place func(u *url.URL, h http.Header, tok *oauth2.Token)
 	name  string
 }
 

@@ -9,7 +9,9 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/credstate"
+	"github.com/hexprox/hexprox/internal/provider"
 
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/guesslimit"
@@ -35,8 +37,11 @@ func (s *Server) keyResolver(base string, reload bool) resolver {
 		}
 		p := principal{who: k.Fingerprint(), org: k.Org(), prefix: base, keyName: key, key: k}
 		if name := k.Provider(); name != "" {
-			if p.profile = s.providers[name]; p.profile == nil {
-				return principal{}, "", failure.New(failure.Internal, "internal error", errors.New("a key names a provider this build does not serve"))
+			if p.profile = s.providers[name]; p.profile == nil || !takesAll(p.profile, k.Sets()) {
+				// A record written for another proxy's PROVIDERS_FILE, or
+				// edited by hand: never guess how to send its secrets.
+				return principal{}, "", failure.New(failure.Internal, "this key's provider is not configured on this proxy as the key needs: tell the proxy's administrator",
+					errors.New("a key names a provider this proxy does not serve, or sets its profile does not take"))
 			}
 		}
 		return p, rest, nil
@@ -175,3 +180,13 @@ func (t *keyTokens) Invalidate(tok *oauth2.Token) bool { return t.entry.Tokens.I
 
 // Vouch implements hexagon.Tokens for the set in use.
 func (t *keyTokens) Vouch(tok *oauth2.Token) { t.entry.Tokens.Vouch(tok) }
+
+// takesAll reports whether every set is of a form profile p takes.
+func takesAll(p *provider.Profile, sets []credential.Credential) bool {
+	for _, c := range sets {
+		if !p.Takes(c) {
+			return false
+		}
+	}
+	return true
+}

@@ -36,9 +36,9 @@ import (
 // copies them here).
 type Settings struct {
 	HexagonURL string // the upstream base, no trailing slash
-	// ProviderHosts replace built-in providers' hosts: name → role →
-	// base URL (config.ProviderHosts); nil: their own.
-	ProviderHosts   map[string]map[string]string
+	// Providers are the profiles a key may name beside Hexagon
+	// (config.Config.Providers); the zero Catalog: none.
+	Providers       provider.Catalog
 	PublicBaseURL   string        // "" derives the proxy's address from each request
 	AllowedOrigins  origin.List   // browser origins that get streamed tiles and CORS
 	TileMode        string        // config.ModeAuto, ModeRedirect or ModeProxy
@@ -110,8 +110,8 @@ type Server struct {
 	page      landing.Page
 
 	wmtsMatch, wmsMatch capabilities.Matcher
-	// providers are the built-in profiles of other providers, by name,
-	// with their hosts as the settings say.
+	// providers are the profiles of other providers, by name (the
+	// catalog's), and their documents' matchers.
 	providers    map[string]*provider.Profile
 	passMatchers map[string]capabilities.Matcher // each provider's documents' (passMatch)
 	// services are Hexagon's WMTS and WMS addresses (base URL and path)
@@ -163,11 +163,8 @@ func New(o Options) *Server {
 		wmsMatch:  capabilities.ServiceMatcher(wms.ServicePath, wms.OrdersPath),
 	}
 	s.providers, s.passMatchers = map[string]*provider.Profile{}, map[string]capabilities.Matcher{}
-	for _, name := range provider.BuiltinNames() {
-		p, err := provider.Builtin(name, o.Settings.ProviderHosts[name])
-		if err != nil {
-			panic(err) // a name Names gave
-		}
+	for _, name := range o.Settings.Providers.Names() {
+		p := o.Settings.Providers.Get(name)
 		s.providers[name], s.passMatchers[name] = p, passMatch(p)
 	}
 	s.services[keys.Streaming].wmts, s.services[keys.Streaming].wms = o.Settings.HexagonURL+wmts.ServicePath, o.Settings.HexagonURL+wms.ServicePath

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/provider"
 	"github.com/hexprox/hexprox/internal/tokenstore"
 )
 
@@ -33,9 +34,11 @@ type StackOptions struct {
 	// Log receives each Cached source's records, with the credential's
 	// fingerprint; nil means slog.Default().
 	Log *slog.Logger
-	// Provider, if not nil, returns the bottom of another provider's
-	// credential's stack (its login, say); nil from it, or a nil
-	// Provider, means the credential is a static key, its own token.
+	// Provider, if not nil, returns the bottom of the stack of another
+	// provider's set that is not a static key (its grant: token.Grant).
+	// A static key is its own token. A set that is not a key, without a
+	// grant (Provider nil or returning nil), fails with an internal error:
+	// its secret is never sent as if it were a key.
 	Provider func(ctx context.Context, cred credential.Credential) oauth2.TokenSource
 }
 
@@ -70,17 +73,27 @@ func NewStack(o StackOptions) Stack {
 		switch {
 		case cred.Provider == "":
 			src = shared(ctx, cred, o.Endpoint.Source(ctx, cred))
-		case o.Provider != nil:
-			if login := o.Provider(ctx, cred); login != nil {
-				src = shared(ctx, cred, login) // a login's token, shared as Hexagon's are
+		case !cred.IsKey():
+			var grant oauth2.TokenSource
+			if o.Provider != nil {
+				grant = o.Provider(ctx, cred)
 			}
+			if grant == nil { // never send a password or secret as if it were a key
+				grant = noGrant
+			}
+			src = shared(ctx, cred, grant) // a grant's token, shared as Hexagon's are
 		}
 		if src == nil {
 			// Another provider's static key is its own token: nothing to
 			// fetch, renew or share. A refusal of it is vouched for at the
 			// retry (the same key comes back), and not retried again.
-			src = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: cred.Secret})
+			src = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: cred.Secret, TokenType: provider.KeyTokenType})
 		}
 		return NewCached(src, o.RefusalTTL, o.Now, o.Log.With("cred", cred.Fingerprint(o.Shared.HashKey)))
 	}
 }
+
+// failing is a token source that always fails with err.
+type failing struct{ err error }
+
+func (f failing) Token() (*oauth2.Token, error) { return nil, f.err }

@@ -1,0 +1,40 @@
+package token
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"golang.org/x/oauth2"
+
+	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/provider"
+)
+
+// Grant returns the bottom of the stack of cred, a set of profile p: the
+// source of p's grant (Login for Vexcel's login, Password for OAuth2's
+// password grant, ClientCredentials for its client-credentials grant),
+// with client (which must have a Timeout) and ctx (which must outlive
+// any request). It returns nil when cred is a static key, its own
+// token; a source that fails when p has no grant for it (its secret is
+// never sent as if it were a key).
+func Grant(ctx context.Context, p *provider.Profile, cred credential.Credential, client *http.Client) oauth2.TokenSource {
+	if cred.IsKey() {
+		return nil
+	}
+	if p == nil || p.Token == nil || !p.Takes(cred) {
+		return noGrant
+	}
+	host, _ := p.Host(p.Token.Role)
+	u := host.Base + p.Token.Path
+	switch p.Grant {
+	case provider.GrantLogin:
+		return (&Login{URL: u, Name: p.Title, Client: client}).Source(ctx, cred)
+	}
+	return noGrant
+}
+
+// noGrant fails every Token: a set that is not a key, of a profile with
+// no grant for it.
+var noGrant = failing{failure.New(failure.Internal, "internal error", errors.New("token: no grant for a provider's login or client"))}
