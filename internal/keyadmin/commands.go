@@ -726,10 +726,12 @@ func runSet(ctx context.Context, c *cli, args []string) error {
 
 func runReplace(ctx context.Context, c *cli, args []string) error {
 	fs := flag.NewFlagSet("replace-credential", flag.ContinueOnError)
-	var oldID, newID string
+	var oldID, newID, providerName, keyExpires string
 	var noCheck bool
 	fs.StringVar(&oldID, "client-id", "", "")
 	fs.StringVar(&newID, "new-client-id", "", "")
+	fs.StringVar(&providerName, "provider", provider.Hexagon, "")
+	fs.StringVar(&keyExpires, "key-expires", "", "")
 	fs.BoolVar(&noCheck, "no-check", false, "")
 	pos, err := c.parseFlags(fs, usageReplace, args)
 	if err != nil {
@@ -739,19 +741,74 @@ func runReplace(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	oldID, newID = strings.TrimSpace(oldID), strings.TrimSpace(newID)
-	if oldID == "" {
-		return usageError("--client-id is required: the client id whose secret changes", usageReplace)
+	providerName = strings.ToLower(strings.TrimSpace(providerName))
+	if providerName == provider.Hexagon {
+		providerName = ""
+	}
+	var p *provider.Profile
+	if providerName != "" {
+		if p, err = c.profile(providerName); err != nil {
+			return usageError(strings.TrimPrefix(err.Error(), ErrUsage.Error()+": "), usageReplace)
+		}
+	}
+	// A provider's key is named by typing it: it has no id.
+	keyed := p != nil && oldID == "" && p.TakesKeys()
+	switch {
+	case oldID == "" && !keyed:
+		return usageError("--client-id is required: the client id (or a provider's username) whose secret changes", usageReplace)
+	case keyExpires != "" && !keyed:
+		return usageError("--key-expires is the end of a provider's new key (with --provider and no --client-id)", usageReplace)
+	case keyed && newID != "":
+		return usageError("--new-client-id is for client ids and usernames, not a provider's key", usageReplace)
 	}
 	if newID == "" {
 		newID = oldID
 	}
-	secret, err := c.readSecret("the new client secret")
+	var ends time.Time
+	if keyExpires != "" {
+		if ends, err = parseWhen(keyExpires, c.now()); err != nil {
+			return usageError("--key-expires: "+err.Error(), usageReplace)
+		}
+	}
+	var oldKey string
+	if keyed {
+		if oldKey, err = c.readSecret("the " + p.Title + " key to replace"); err != nil {
+			return err
+		}
+	}
+	what := "the new client secret"
+	switch {
+	case keyed:
+		what = "the new " + p.Title + " key"
+	case p != nil && p.TakesLogins():
+		what = "the new " + p.Title + " password"
+	}
+	secret, err := c.readSecret(what)
 	if err != nil {
 		return err
 	}
+	replacement := credential.Credential{Provider: providerName, ID: newID, Secret: secret, Expires: ends, Client: p != nil && p.TakesClients()}
+	if keyed {
+		replacement.ID = ""
+	}
+	// uses reports whether set s is the one being replaced.
+	uses := func(s credential.Credential) bool {
+		switch {
+		case s.Provider != providerName:
+			return false
+		case keyed:
+			return s.IsKey() && s.Secret == oldKey
+		}
+		return !s.IsKey() && s.ID == oldID
+	}
 	if !noCheck {
-		newSet := []credential.Credential{{ID: newID, Secret: secret}}
-		if err := c.checkSets(ctx, newSet, func(int) string { return "the new client id and secret" }); err != nil {
+		newSet := []credential.Credential{replacement}
+		if p != nil {
+			err = c.checkKeys(ctx, p, newSet)
+		} else {
+			err = c.checkSets(ctx, newSet, func(int) string { return "the new client id and secret" })
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -768,19 +825,19 @@ func runReplace(ctx context.Context, c *cli, args []string) error {
 			continue
 		}
 		sets := slices.Clone(e.Record.Sets)
-		uses, differs := false, false
+		used, differs := false, false
 		for i, s := range sets {
-			if s.ID != oldID {
+			if !uses(s) {
 				continue
 			}
-			uses = true
-			if s.ID != newID || s.Secret != secret {
+			used = true
+			if s != replacement {
 				differs = true
-				sets[i] = credential.Credential{ID: newID, Secret: secret}
+				sets[i] = replacement
 			}
 		}
 		switch {
-		case !uses:
+		case !used:
 			continue
 		case !differs:
 			current = append(current, e)
@@ -815,6 +872,9 @@ func runReplace(ctx context.Context, c *cli, args []string) error {
 			len(failed), len(failed)+len(changed)+len(current), strings.Join(failed, "\n  "))
 	}
 	if len(changed)+len(current) == 0 {
+		if keyed {
+			return fmt.Errorf("no key uses that %s key", p.Title)
+		}
 		return errors.New("no key uses that client id (client ids are compared exactly)")
 	}
 	return nil

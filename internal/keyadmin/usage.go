@@ -118,17 +118,30 @@ const usageSet = `handler keys set KEY [options]
 `
 
 const usageReplace = `handler keys replace-credential --client-id OLD [--new-client-id NEW]
-  Replaces a Hexagon credential in every key that uses it, so that a
-  rotated client secret reaches all of them without re-issuing any URL.
-  The new client secret is read from a prompt, or from stdin when stdin
-  is not a terminal. Prints which keys changed (prefix and organisation).
+       handler keys replace-credential --provider NAME [--key-expires WHEN]
+  Replaces an upstream credential in every key that uses it, so that a
+  rotated client secret, password or provider key reaches all of them
+  without re-issuing any URL. Secrets are read from a prompt, or from
+  stdin (one line each) when stdin is not a terminal. Prints which keys
+  changed (prefix and organisation).
   Revoked keys in Key Vault cannot be read, so they are not changed; they
-  are counted in a warning. The new credential is checked with Hexagon
-  first (see keys new); --no-check skips that.
+  are counted in a warning. The new credential is checked with its
+  provider first (see keys new); --no-check skips that.
+
+  --client-id OLD        the Hexagon client id (or, with --provider, the
+                         username or client id) whose secret changes
+  --new-client-id NEW    its new id, when that changes too
+  --provider NAME        another provider's sets (default: hexagon);
+                         without --client-id, a provider's key: the old
+                         key is read first, then the new one
+  --key-expires WHEN     the new key's end, as its provider set it
+                         (2027-06-01, an RFC 3339 time, or 180d)
 
   example:
     read -rs SECRET && printf '%s\n' "$SECRET" | \
       handler keys replace-credential --client-id abc123
+    handler keys replace-credential --provider maxar --key-expires 180d
+
 `
 
 const usageRotate = `handler keys rotate KEY [--grace 7d] [--base-url URL]

@@ -21,13 +21,15 @@ type Key struct {
 	rec     Record
 	fp      string
 	log     *slog.Logger
+	now     func() time.Time
+	warned  atomic.Int64 // 1 + the UTC day a set's end was last warned of
 	origins origin.List    // rec.Origins, parsed once
 	limits  *limit.Limiter // rec's rate, burst and daily_requests; nil: none
 	next    atomic.Uint64
 	refused []atomic.Bool
 }
 
-func newKey(rec Record, fp string, log *slog.Logger) *Key {
+func newKey(rec Record, fp string, log *slog.Logger, now func() time.Time) *Key {
 	// The sets hashed once, not per request: a copy, as the store may
 	// share the record's slice with other readers.
 	sets := make([]credential.Credential, len(rec.Sets))
@@ -35,7 +37,7 @@ func newKey(rec Record, fp string, log *slog.Logger) *Key {
 		sets[i] = c.Keyed()
 	}
 	rec.Sets = sets
-	k := &Key{rec: rec, fp: fp, log: log, refused: make([]atomic.Bool, len(rec.Sets)),
+	k := &Key{rec: rec, fp: fp, log: log, now: now, refused: make([]atomic.Bool, len(rec.Sets)),
 		limits: limit.New(limit.Limits{Rate: rec.Rate, Burst: rec.Burst, Daily: rec.DailyRequests})}
 	if len(rec.Origins) > 0 {
 		var err error
@@ -125,6 +127,9 @@ func (k *Key) Pick() (credential.Credential, int, error) {
 				continue
 			}
 			if r == 0 {
+				if !k.rec.Sets[i].Expires.IsZero() {
+					k.noteEnd(i)
+				}
 				return k.rec.Sets[i], i, nil
 			}
 			r--
@@ -142,6 +147,37 @@ func (k *Key) Pick() (credential.Credential, int, error) {
 	}
 	return credential.Credential{}, -1, failure.New(failure.Forbidden,
 		"every "+k.upstream()+" credential behind this key was refused; contact "+who, nil)
+}
+
+// EndWarning is how long before a provider's key ends that the server's
+// log and the keys CLI warn of it.
+const EndWarning = 14 * 24 * time.Hour
+
+// Ending returns the end of set c when it falls within EndWarning of
+// now (or has passed), and whether it does.
+func Ending(c credential.Credential, now time.Time) (time.Time, bool) {
+	return c.Expires, !c.Expires.IsZero() && c.Expires.Sub(now) <= EndWarning
+}
+
+// noteEnd warns, at most once a day per key and instance, that the key
+// of set i ends within EndWarning (or has ended): its provider will
+// refuse it then, and the key holder's maps go blank.
+func (k *Key) noteEnd(i int) {
+	now := k.now()
+	end, soon := Ending(k.rec.Sets[i], now)
+	if !soon {
+		return
+	}
+	day := now.Unix()/86400 + 1
+	if k.warned.Swap(day) == day {
+		return
+	}
+	msg := "a provider's key behind this key ends soon: replace it (handler keys replace-credential --provider " + k.rec.Provider + ")"
+	if !end.After(now) {
+		msg = "a provider's key behind this key has ended: replace it (handler keys replace-credential --provider " + k.rec.Provider + ")"
+	}
+	k.log.Warn(msg, "key", k.fp, "org", k.rec.Org, "provider", k.rec.Provider, "set", i+1,
+		"ends", end.UTC().Format(time.RFC3339), "days_left", int(end.Sub(now).Hours()/24))
 }
 
 // upstream names the provider of the key's sets, for messages: Hexagon,
