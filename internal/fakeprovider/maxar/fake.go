@@ -28,8 +28,10 @@
 //     {"error":{"error_code":"too_many_requests","error_type":"rate_limit_error","error_messages":["… Try after 3533 seconds"]}};
 //   - [W] a live probe in a TomTom/Vantor demo repository: the tile matrix
 //     set EPSG:3857, "1:1 onto {z}/{x}/{y}", and "a misspelled [CQL]
-//     property returns HTTP 200 with a blank tile"; [W] the legacy
-//     SecureWatch pages name tile matrices EPSG:3857:{z}.
+//     property returns HTTP 200 with a blank tile";
+//   - Maxar's legacy EVWHS GetTile page (gcs-docs.s3.amazonaws.com/EVWHS):
+//     tile matrices named {set}:{z}, as TileMatrix=EPSG:4326:16; that the
+//     streaming WMTS names them EPSG:3857:{z} too is inferred from it.
 //
 // Inferred, not documented: the Keycloak error answers — 401
 // {"error":"invalid_grant","error_description":"Invalid user credentials"}
