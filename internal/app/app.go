@@ -240,17 +240,17 @@ func (a *App) tokens(ctx context.Context, cfg config.Config, svc *aztables.Servi
 		RefusalTTL: cfg.RefusalTTL,
 		Now:        o.Now,
 		Log:        a.Log,
-		Provider:   providerGrants(cfg),
+		Provider:   providerGrants(cfg, o.Now),
 	})
 }
 
 // providerGrants returns the bottom of the token stack of another
 // provider's credential: its profile's grant (token.Grant); nil, a
 // static key, when it has none.
-func providerGrants(cfg config.Config) func(ctx context.Context, cred credential.Credential) oauth2.TokenSource {
+func providerGrants(cfg config.Config, now func() time.Time) func(ctx context.Context, cred credential.Credential) oauth2.TokenSource {
 	client := &http.Client{Timeout: cfg.TokenTimeout}
 	return func(ctx context.Context, cred credential.Credential) oauth2.TokenSource {
-		return token.Grant(ctx, cfg.Providers.Get(cred.Provider), cred, client)
+		return token.Grant(ctx, cfg.Providers.Get(cred.Provider), cred, client, now)
 	}
 }
 

@@ -75,7 +75,7 @@ type profileJSON struct {
 	WMTS       string              `json:"wmts"` // "role:/path?query"
 	WMS        string              `json:"wms"`
 	TokenURL   string              `json:"token_url"`
-	Auth       string              `json:"auth"` // "body" (default) or "basic"
+	Auth       string              `json:"auth"` // "basic" (default) or "body"
 	Scopes     []string            `json:"scopes"`
 	Place      []placeJSON         `json:"place"`
 	Strip      []string            `json:"strip"`
@@ -106,7 +106,7 @@ type placeJSON struct {
 //	  "name": "eagleview", "title": "EagleView",
 //	  "credential": "oauth2",            // or "static": each set is a key
 //	  "token_url": "https://login.example.com/oauth2/token",
-//	  "auth": "basic",                   // or "body" (the default)
+//	  "auth": "body",                    // or "basic" (the default, RFC 6749 §2.3.1)
 //	  "scopes": ["imagery"],
 //	  "hosts": {"api": {"url": "https://imagery.example.com", "paths": ["/wmts", "/wms"]}},
 //	  "wmts": "api:/wmts?SERVICE=WMTS&REQUEST=GetCapabilities",
@@ -263,9 +263,9 @@ func (j profileJSON) profile() (Profile, error) {
 		p.Hosts = append(p.Hosts, Host{Role: tokenRole, Base: base}) // nothing passes through it
 		p.Token, p.Grant = &Service{Role: tokenRole, Path: path}, GrantClient
 		switch j.Auth {
-		case "", "body":
-		case "basic":
-			p.Basic = true
+		case "", "basic":
+		case "body":
+			p.InBody = true
 		default:
 			bad(`auth must be "body" or "basic"`)
 		}

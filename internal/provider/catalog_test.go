@@ -14,7 +14,7 @@ import (
 
 const operatorProfiles = `{"providers": [
   {"name": "eagleview", "title": "EagleView", "credential": "oauth2",
-   "token_url": "https://login.example.com/oauth2/v1/token", "auth": "basic", "scopes": ["imagery"],
+   "token_url": "https://login.example.com/oauth2/v1/token", "auth": "body", "scopes": ["imagery"],
    "hosts": {"api": {"url": "https://imagery.example.com/", "paths": ["/wmts/", "/wms"]}},
    "wmts": "api:/wmts?SERVICE=WMTS&REQUEST=GetCapabilities", "wms": "api:/wms",
    "strip": ["x-api-key"], "not_licensed": 404, "relay": ["X-RateLimit-Remaining"],
@@ -31,7 +31,7 @@ func TestParseProfiles(t *testing.T) {
 		t.Fatalf("%d profiles, %v", len(ps), err)
 	}
 	ev := ps[0]
-	if ev.Name != "eagleview" || ev.Title != "EagleView" || !ev.Basic || !slices.Equal(ev.Scopes, []string{"imagery"}) ||
+	if ev.Name != "eagleview" || ev.Title != "EagleView" || !ev.InBody || !slices.Equal(ev.Scopes, []string{"imagery"}) ||
 		ev.Grant != GrantClient || ev.Token == nil || ev.Token.Path != "/oauth2/v1/token" || ev.NotLicensed != 404 ||
 		!slices.Equal(ev.Pass, []string{"X-RateLimit-Remaining"}) || ev.Licence == "" {
 		t.Fatalf("eagleview: %+v", ev)

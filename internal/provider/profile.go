@@ -55,11 +55,11 @@ type Profile struct {
 	Token *Service
 	Grant Grant
 	// ClientID is the fixed client_id a password grant sends (Maxar's
-	// "mgp"); Basic sends a client-credentials grant's id and secret as
-	// HTTP Basic authentication instead of in the form; Scopes are the
-	// scopes a client-credentials grant asks for.
+	// "mgp"); InBody sends a client-credentials grant's id and secret in
+	// the form instead of as HTTP Basic authentication (RFC 6749 §2.3.1's
+	// default); Scopes are the scopes a client-credentials grant asks for.
 	ClientID string
-	Basic    bool
+	InBody   bool
 	Scopes   []string
 	// Keys reports that a set may be a static key even though Token is
 	// set (Maxar takes API keys or a login). Without Token, every set is

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -15,11 +16,11 @@ import (
 // Grant returns the bottom of the stack of cred, a set of profile p: the
 // source of p's grant (Login for Vexcel's login, Password for OAuth2's
 // password grant, ClientCredentials for its client-credentials grant),
-// with client (which must have a Timeout) and ctx (which must outlive
-// any request). It returns nil when cred is a static key, its own
+// with client (which must have a Timeout), ctx (which must outlive any
+// request) and now, the clock a token's end is set on (nil: time.Now). It returns nil when cred is a static key, its own
 // token; a source that fails when p has no grant for it (its secret is
 // never sent as if it were a key).
-func Grant(ctx context.Context, p *provider.Profile, cred credential.Credential, client *http.Client) oauth2.TokenSource {
+func Grant(ctx context.Context, p *provider.Profile, cred credential.Credential, client *http.Client, now func() time.Time) oauth2.TokenSource {
 	if cred.IsKey() {
 		return nil
 	}
@@ -31,6 +32,14 @@ func Grant(ctx context.Context, p *provider.Profile, cred credential.Credential,
 	switch p.Grant {
 	case provider.GrantLogin:
 		return (&Login{URL: u, Name: p.Title, Client: client}).Source(ctx, cred)
+	case provider.GrantPassword:
+		return (&Password{URL: u, ClientID: p.ClientID, Name: p.Title, Client: client, Now: now}).Source(ctx, cred)
+	case provider.GrantClient:
+		style := StyleBasic
+		if p.InBody {
+			style = StyleBody
+		}
+		return (&ClientCredentials{URL: u, Style: style, Scopes: p.Scopes, Name: p.Title, Client: client, Now: now}).Source(ctx, cred)
 	}
 	return noGrant
 }
