@@ -22,7 +22,7 @@ type Key struct {
 	fp      string
 	log     *slog.Logger
 	now     func() time.Time
-	warned  atomic.Int64 // 1 + the UTC day a set's end was last warned of
+	warned  atomic.Int64   // 1 + the UTC day a set's end was last warned of
 	origins origin.List    // rec.Origins, parsed once
 	limits  *limit.Limiter // rec's rate, burst and daily_requests; nil: none
 	next    atomic.Uint64
