@@ -40,6 +40,15 @@
 //     matrix sets named after the layer, style RGB, 403 "Unauthorized by
 //     Service" for a dead token, JWT-shaped tokens. [I] whether capabilities carry the token (a switch), the
 //     zone the dates are written in (UTC unless set), 401 for a bad login.
+//   - maxar: Maxar's platform (MGP). [E] the Keycloak password grant with
+//     client_id mgp and its refresh (7199 s tokens, 43199 s refresh
+//     tokens), streaming WMTS (KVP) and WMS 1.3.0/1.1.1, the key as
+//     maxar_api_key, the maxar-api-key header or a Bearer token, keys that
+//     live at most 180 days, 401/403 refusals, exceptions answered 200, the
+//     429 JSON body. [W] tile matrix set EPSG:3857, a blank 200 tile for a
+//     misspelled CQL property. [I] the Keycloak error bodies, the
+//     EPSG:3857:{z} matrix names, whether capabilities echo the key (a
+//     switch), Retry-After on the 429.
 //
 // Each fake is an http.Handler (Planet has two, one per host), safe for
 // concurrent use, with Options (a settable clock where tokens expire),
