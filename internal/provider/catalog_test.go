@@ -3,6 +3,7 @@ package provider
 import (
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -194,4 +195,28 @@ func FuzzParseProfiles(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The README's example profile is one the proxy reads.
+func TestREADMEProfileParses(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(b), "**A service not built in.**")
+	if !ok {
+		t.Fatal("the README lost its section on a service not built in")
+	}
+	_, after, ok = strings.Cut(after, "```json\n")
+	doc, _, ok2 := strings.Cut(after, "```")
+	if !ok || !ok2 {
+		t.Fatal("the section has no JSON example")
+	}
+	ps, err := ParseProfiles([]byte(doc))
+	if err != nil || len(ps) != 1 {
+		t.Fatalf("%d profiles, %v", len(ps), err)
+	}
+	if _, err := NewCatalog(nil, ps); err != nil {
+		t.Fatal(err)
+	}
 }
