@@ -190,11 +190,7 @@ func (e *Endpoint) lifetime(tok *oauth2.Token, cred credential.Credential) time.
 		}
 		return DefaultLifetime
 	}
-	// Whole seconds, rounded up over the moments since x/oauth2 set it.
-	d := time.Until(tok.Expiry)
-	if r := d % time.Second; r > 0 {
-		d += time.Second - r
-	}
+	d := untilExpiry(tok)
 	switch {
 	case d < 0:
 		e.logClamp(cred, d, 0)
@@ -205,6 +201,16 @@ func (e *Endpoint) lifetime(tok *oauth2.Token, cred credential.Credential) time.
 	case d > MaxLifetime:
 		e.logClamp(cred, d, MaxLifetime)
 		return MaxLifetime
+	}
+	return d
+}
+
+// untilExpiry is the time left until tok's Expiry, in whole seconds,
+// rounded up over the moments since x/oauth2 set it.
+func untilExpiry(tok *oauth2.Token) time.Duration {
+	d := time.Until(tok.Expiry)
+	if r := d % time.Second; r > 0 {
+		d += time.Second - r
 	}
 	return d
 }
@@ -269,9 +275,7 @@ var errNotAToken = errors.New("token response")
 // statusError maps a non-200 token response. code is the OAuth error code,
 // kept only if it is a short plain word (it goes into logs).
 func statusError(status int, code string) error {
-	if len(code) > 40 || strings.Trim(code, "abcdefghijklmnopqrstuvwxyz_") != "" {
-		code = ""
-	}
+	code = plainCode(code)
 	switch {
 	case status == http.StatusBadRequest || status == http.StatusUnauthorized || status == http.StatusForbidden:
 		return &failure.Error{

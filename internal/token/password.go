@@ -121,11 +121,7 @@ func handOut(tok *oauth2.Token, now func() time.Time) *oauth2.Token {
 	}
 	lifetime := DefaultLifetime
 	if !tok.Expiry.IsZero() {
-		lifetime = time.Until(tok.Expiry)
-		if r := lifetime % time.Second; r > 0 {
-			lifetime += time.Second - r // whole seconds, rounded up over the moments since
-		}
-		lifetime = min(max(lifetime, 0), MaxLifetime)
+		lifetime = min(max(untilExpiry(tok), 0), MaxLifetime)
 	}
 	return &oauth2.Token{
 		AccessToken: tok.AccessToken,
