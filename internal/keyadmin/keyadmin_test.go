@@ -147,11 +147,18 @@ func (h *harness) settings(env Env) Env {
 
 func (h *harness) run(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
+	return h.runPrompted(t, stdin, nil, args...)
+}
+
+// runPrompted runs the CLI with readSecret as its no-echo prompt (nil:
+// secrets come from stdin).
+func (h *harness) runPrompted(t *testing.T, stdin string, readSecret func(prompt string) (string, error), args ...string) result {
+	t.Helper()
 	var out, errOut bytes.Buffer
 	env := h.settings(Env{
 		Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errOut,
-		Open: h.open,
-		Now:  func() time.Time { return now },
+		Open: h.open, ReadSecret: readSecret,
+		Now: func() time.Time { return now },
 	})
 	err := Run(context.Background(), args, env)
 	return result{out.String(), errOut.String(), err}
