@@ -856,6 +856,20 @@ func TestHelp(t *testing.T) {
 	if r := h.run(t, "", "new", "-h"); r.err != nil || !strings.Contains(r.out, "--copy-credentials-from") {
 		t.Errorf("new -h: %v %q", r.err, r.out)
 	}
+	// Provider keys' ends: each command that takes or tells them says so.
+	for cmd, want := range map[string][]string{
+		"new":                {"--provider NAME", "maxar", "PROVIDERS_FILE", "--login", "--key-expires WHEN", "live at most 180 days", "handler keys new --provider maxar --key-expires"},
+		"list":               {"ends within 14 days", "replace-credential"},
+		"show":               {"Key 1 ends: 2027-06-01 (in 180 days)", "never\n  the key itself"},
+		"replace-credential": {"--key-expires WHEN", "same key as old and new", "--provider vexcel --client-id"},
+	} {
+		r := h.run(t, "", cmd, "-h")
+		for _, w := range want {
+			if r.err != nil || !strings.Contains(r.out, w) {
+				t.Errorf("%s -h lacks %q (%v)", cmd, w, r.err)
+			}
+		}
+	}
 	if r := h.run(t, ""); !errors.Is(r.err, ErrUsage) || !strings.Contains(r.out, "replace-credential") {
 		t.Errorf("no subcommand: %v", r.err)
 	}
