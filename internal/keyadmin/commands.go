@@ -896,13 +896,23 @@ func runReplace(ctx context.Context, c *cli, args []string) error {
 	if len(current) > 0 {
 		fmt.Fprintf(c.out, "Already using the new credential: %s.\n", plural(len(current), "key"))
 	}
+	// What is replaced, for messages: never the key itself.
+	old := "client id"
+	switch {
+	case keyed:
+		old = p.Title + " key"
+	case p != nil && p.TakesLogins():
+		old = p.Title + " username"
+	case p != nil:
+		old = p.Title + " client id"
+	}
 	if unread > 0 {
 		fmt.Fprintf(c.errOut, "warning: %s revoked in Key Vault could not be read and were not changed; "+
-			"if one uses this client id, enable it and run replace-credential again.\n", plural(unread, "key"))
+			"if one uses this %s, enable it and run replace-credential again.\n", plural(unread, "key"), old)
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("could not update %d of %d keys that use the client id:\n  %s",
-			len(failed), len(failed)+len(changed)+len(current), strings.Join(failed, "\n  "))
+		return fmt.Errorf("could not update %d of %d keys that use the %s:\n  %s",
+			len(failed), len(failed)+len(changed)+len(current), old, strings.Join(failed, "\n  "))
 	}
 	if keyed && len(changed)+len(current) > 0 {
 		c.warnNewKeyEnd(p, ends, c.now())

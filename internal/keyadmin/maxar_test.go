@@ -362,6 +362,16 @@ func TestReplaceMaxarKey(t *testing.T) {
 		if s := storedSets(t, h, roads); s[0]["key"] != refused || s[0]["key_expires"] != "2026-08-01T00:00:00Z" {
 			t.Errorf("--no-check: %v", s)
 		}
+		// A revoked key in Key Vault cannot be read: the warning says
+		// what it may hold (a Maxar key), never which.
+		if h.kv != nil {
+			h.mustRun(t, "", "revoke", forestry)
+			r := h.mustRun(t, refused+"\n"+next+"\n", "replace-credential", "--provider", "maxar", "--no-check")
+			if !strings.Contains(r.errOut, "1 key revoked in Key Vault could not be read and were not changed; if one uses this Maxar key, enable it") {
+				t.Errorf("the revoked key's warning:\n%s", r.errOut)
+			}
+			assertNoLeak(t, r, refused, next)
+		}
 		// --key-expires is a key's: refused with --client-id (a login).
 		if r := h.run(t, "", "replace-credential", "--provider", "maxar", "--client-id", "u", "--key-expires", "180d"); !errors.Is(r.err, ErrUsage) {
 			t.Errorf("--key-expires with --client-id: %v", r.err)
