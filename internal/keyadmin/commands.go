@@ -179,8 +179,10 @@ func runNew(ctx context.Context, c *cli, args []string) error {
 	providerName = strings.ToLower(strings.TrimSpace(providerName))
 	other := providerName != provider.Hexagon
 	var form setForm
+	var prof *provider.Profile
 	if other {
 		p, err := c.profile(providerName)
+		prof = p
 		if err != nil {
 			problems = append(problems, strings.TrimPrefix(err.Error(), ErrUsage.Error()+": "))
 		} else if form, err = formOf(p, login, keyExpires, c.now()); err != nil {
@@ -252,6 +254,9 @@ func runNew(ctx context.Context, c *cli, args []string) error {
 	if r.Redirect {
 		fmt.Fprintf(c.out, "\nWith --redirect, desktop tiles and maps are redirected to Hexagon: the key holder receives Hexagon tokens,\n"+
 			"which keep working without the proxy, unlimited and uncounted, even after the key is revoked.\n")
+	}
+	if prof != nil && !form.login && !form.client && copyFrom == "" {
+		c.warnNewKeyEnd(prof, form.expires, c.now())
 	}
 	return nil
 }
@@ -492,6 +497,9 @@ func runList(ctx context.Context, c *cli, args []string) error {
 			c.warnShared(entries, e.Key, e.Record)
 		}
 	}
+	for _, e := range entries {
+		c.warnEnding(e.Key, e.Record, now)
+	}
 	return nil
 }
 
@@ -604,6 +612,31 @@ func (c *cli) describe(w io.Writer, key string, r keys.Record, now time.Time) {
 			endpoint = "orders (Hexagon's batch services for bulk and machine-learning downloads: a lower rate limit, whose 429s reach the key holder)"
 		}
 		fmt.Fprintf(w, "Endpoint:\t%s\n", endpoint)
+		c.describeEnds(w, r, now)
+	}
+}
+
+// describeEnds writes when each of a provider's keys among r's sets
+// ends, as its provider set it (never the key): "Key 1 ends: 2027-06-01
+// (in 180 days)", with the command that replaces it once it is within
+// keys.EndWarning.
+func (c *cli) describeEnds(w io.Writer, r keys.Record, now time.Time) {
+	if r.Provider == "" {
+		return
+	}
+	for i, s := range r.Sets {
+		if !s.IsKey() {
+			continue
+		}
+		end, soon := keys.Ending(s, now)
+		text := "not recorded (replace-credential --key-expires records it)"
+		switch {
+		case soon:
+			text = endsText(end, now) + "; replace it with: " + c.replaceHint(r.Provider)
+		case !end.IsZero():
+			text = endsText(end, now)
+		}
+		fmt.Fprintf(w, "Key %d ends:\t%s\n", i+1, text)
 	}
 }
 
@@ -863,13 +896,26 @@ func runReplace(ctx context.Context, c *cli, args []string) error {
 	if len(current) > 0 {
 		fmt.Fprintf(c.out, "Already using the new credential: %s.\n", plural(len(current), "key"))
 	}
+	// What is replaced, for messages: never the key itself.
+	old := "client id"
+	switch {
+	case keyed:
+		old = p.Title + " key"
+	case p != nil && p.TakesLogins():
+		old = p.Title + " username"
+	case p != nil:
+		old = p.Title + " client id"
+	}
 	if unread > 0 {
 		fmt.Fprintf(c.errOut, "warning: %s revoked in Key Vault could not be read and were not changed; "+
-			"if one uses this client id, enable it and run replace-credential again.\n", plural(unread, "key"))
+			"if one uses this %s, enable it and run replace-credential again.\n", plural(unread, "key"), old)
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("could not update %d of %d keys that use the client id:\n  %s",
-			len(failed), len(failed)+len(changed)+len(current), strings.Join(failed, "\n  "))
+		return fmt.Errorf("could not update %d of %d keys that use the %s:\n  %s",
+			len(failed), len(failed)+len(changed)+len(current), old, strings.Join(failed, "\n  "))
+	}
+	if keyed && len(changed)+len(current) > 0 {
+		c.warnNewKeyEnd(p, ends, c.now())
 	}
 	if len(changed)+len(current) == 0 {
 		if keyed {

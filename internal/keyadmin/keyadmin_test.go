@@ -147,11 +147,18 @@ func (h *harness) settings(env Env) Env {
 
 func (h *harness) run(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
+	return h.runPrompted(t, stdin, nil, args...)
+}
+
+// runPrompted runs the CLI with readSecret as its no-echo prompt (nil:
+// secrets come from stdin).
+func (h *harness) runPrompted(t *testing.T, stdin string, readSecret func(prompt string) (string, error), args ...string) result {
+	t.Helper()
 	var out, errOut bytes.Buffer
 	env := h.settings(Env{
 		Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errOut,
-		Open: h.open,
-		Now:  func() time.Time { return now },
+		Open: h.open, ReadSecret: readSecret,
+		Now: func() time.Time { return now },
 	})
 	err := Run(context.Background(), args, env)
 	return result{out.String(), errOut.String(), err}
@@ -848,6 +855,20 @@ func TestHelp(t *testing.T) {
 	}
 	if r := h.run(t, "", "new", "-h"); r.err != nil || !strings.Contains(r.out, "--copy-credentials-from") {
 		t.Errorf("new -h: %v %q", r.err, r.out)
+	}
+	// Provider keys' ends: each command that takes or tells them says so.
+	for cmd, want := range map[string][]string{
+		"new":                {"--provider NAME", "maxar", "PROVIDERS_FILE", "--login", "--key-expires WHEN", "live at most 180 days", "handler keys new --provider maxar --key-expires"},
+		"list":               {"ends within 14 days", "replace-credential"},
+		"show":               {"Key 1 ends: 2027-06-01 (in 180 days)", "never\n  the key itself"},
+		"replace-credential": {"--key-expires WHEN", "same key as old and new", "--provider vexcel --client-id"},
+	} {
+		r := h.run(t, "", cmd, "-h")
+		for _, w := range want {
+			if r.err != nil || !strings.Contains(r.out, w) {
+				t.Errorf("%s -h lacks %q (%v)", cmd, w, r.err)
+			}
+		}
 	}
 	if r := h.run(t, ""); !errors.Is(r.err, ErrUsage) || !strings.Contains(r.out, "replace-credential") {
 		t.Errorf("no subcommand: %v", r.err)

@@ -27,19 +27,34 @@ const usageNew = `handler keys new --org ORG --contact CONTACT [options]
                                downloads: a lower rate limit, whose 429s
                                reach the key holder with Retry-After
                                (default: streaming, for interactive use)
-  --provider NAME              hexagon (the default), planet, nearmap or
-                               vexcel: for Planet and Nearmap each set is a
-                               key, for Vexcel a username and password,
-                               read at the prompt as secrets are; its
-                               tiles always go through the proxy, and a key
-                               of theirs shared with another organisation
-                               is warned about (their terms license per
-                               organisation)
-  --no-check                   save without asking Hexagon whether it
+  --provider NAME              hexagon (the default), planet, nearmap,
+                               vexcel, maxar, or a profile of the
+                               operator's PROVIDERS_FILE: for Planet,
+                               Nearmap, Maxar and a "static" profile each
+                               set is a key, for Vexcel a username and
+                               password, for an "oauth2" profile a client
+                               id and secret; ids and usernames are read
+                               as text, secrets at the no-echo prompt. Its
+                               tiles always go through the proxy, and a
+                               credential of theirs shared with another
+                               organisation is warned about (their terms
+                               license per organisation)
+  --login                      with --provider maxar: each set is a
+                               username and password (Maxar's password
+                               grant) instead of an API key
+  --key-expires WHEN           the end of each provider key, as its
+                               provider set it (2026-12-31, an RFC 3339
+                               time, or 180d): list and show warn 14 days
+                               before it, as the server's log does. Maxar
+                               keys live at most 180 days: without it, new
+                               warns that nothing will announce the end
+  --no-check                   save without asking the provider whether it
                                accepts the credentials (offline); by
-                               default each set is checked once with
-                               HEXAGON_URL's token endpoint, and a refused
-                               set saves nothing
+                               default each set is checked once (Hexagon's
+                               at HEXAGON_URL's token endpoint, a key by a
+                               capabilities request, a login or client by
+                               its token endpoint), and a refused set
+                               saves nothing
   --redirect                   let desktop tiles and maps be redirected to
                                Hexagon with its token, as credential URLs
                                are. This gives the key holder Hexagon's
@@ -56,6 +71,8 @@ const usageNew = `handler keys new --org ORG --contact CONTACT [options]
       handler keys new --org "Marin County" --contact gis@marin.example \
         --client-id abc123 --origin https://marin.maps.arcgis.com \
         --expires 2026-12-31 --base-url https://hexprox.azurewebsites.net
+    handler keys new --provider maxar --key-expires 2026-12-31 \
+      --org "Marin County" --contact gis@marin.example
 `
 
 const usageList = `handler keys list
@@ -64,15 +81,19 @@ const usageList = `handler keys list
   contact, number of credential sets, upstream (hexagon, hexagon/orders,
   planet, nearmap, vexcel), origins, enabled, status, expiry and creation
   time.
-  Never a secret. Warns of another provider's credential shared between
-  organisations.
+  Never a secret. Warns, on stderr after the table, of another
+  provider's credential shared between organisations, and of every key
+  in use whose provider key (set by --key-expires) ends within 14 days
+  or has ended, with the replace-credential command that replaces it.
 
   example:
     handler keys list
 `
 
 const usageShow = `handler keys show KEY [--base-url URL]
-  One key's details and its URLs. KEY, here and in every command, may be
+  One key's details and its URLs, and when each of another provider's
+  keys behind it ends ("Key 1 ends: 2027-06-01 (in 180 days)"), never
+  the key itself. KEY, here and in every command, may be
   the whole key, a prefix of at least 8 characters that only one key has
   (as list shows it), or the key's fingerprint (as logs and usage
   reports show it), in any case.
@@ -135,13 +156,15 @@ const usageReplace = `handler keys replace-credential --client-id OLD [--new-cli
                          without --client-id, a provider's key: the old
                          key is read first, then the new one
   --key-expires WHEN     the new key's end, as its provider set it
-                         (2027-06-01, an RFC 3339 time, or 180d)
+                         (2027-06-01, an RFC 3339 time, or 180d); type
+                         the same key as old and new to record the end
+                         of a key saved without one
 
   example:
     read -rs SECRET && printf '%s\n' "$SECRET" | \
       handler keys replace-credential --client-id abc123
     handler keys replace-credential --provider maxar --key-expires 180d
-
+    handler keys replace-credential --provider vexcel --client-id gis@marin.example
 `
 
 const usageRotate = `handler keys rotate KEY [--grace 7d] [--base-url URL]
@@ -171,8 +194,10 @@ after the subcommand, override them. Key Vault needs the
 Key Vault Secrets Officer role. A KEY is the key, a prefix of it (8
 characters at least, as list shows) or its fingerprint (as logs and
 handler usage --by key show), in any case. New credentials are checked
-with Hexagon (HEXAGON_URL) before they are saved; fingerprints match the
-server's when TOKEN_HASH_KEY is set as the server has it.
+with Hexagon (HEXAGON_URL), or with the provider the settings point to
+(PROVIDER_{NAME}_{ROLE}_URL, PROVIDERS_FILE), before they are saved;
+fingerprints match the server's when TOKEN_HASH_KEY is set as the server
+has it.
 
 Subcommands:
 
