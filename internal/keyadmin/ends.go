@@ -12,15 +12,14 @@ import (
 // day is the unit of a key's end as the CLI tells it.
 const day = 24 * time.Hour
 
-// keyLifetimes are the longest lives providers give their keys, by
-// provider name: keys new and replace-credential warn when such a key's
-// end is not given, or is given beyond it. (provider.Profile has no such
-// field; a KeyLifetime there would serve operators' profiles too.)
-var keyLifetimes = map[string]time.Duration{
-	// [E] developers.maxar.com: "API keys expire 180 days from creation
-	// by default. A custom expiration date can be set but cannot exceed
-	// 180 days".
-	"maxar": 180 * day,
+// keyLifetime is the longest life provider name gives its keys
+// (provider.Profile.KeyLifetime), and whether it is known.
+func (c *cli) keyLifetime(name string) (time.Duration, bool) {
+	cat, err := c.catalog()
+	if p := cat.Get(name); err == nil && p != nil && p.KeyLifetime > 0 {
+		return p.KeyLifetime, true
+	}
+	return 0, false
 }
 
 // formatEnd is a provider key's end: its date when it is a midnight UTC
@@ -67,7 +66,7 @@ func endsText(end, now time.Time) string {
 // --key-expires when the provider's is known.
 func (c *cli) replaceHint(name string) string {
 	when := "WHEN"
-	if l, ok := keyLifetimes[name]; ok {
+	if l, ok := c.keyLifetime(name); ok {
 		when = fmt.Sprintf("%dd", int(l/day))
 	}
 	return c.keyExpiresHint(name, when)
@@ -139,7 +138,7 @@ func (c *cli) warnEnding(key string, r keys.Record, now time.Time) {
 // within keys.EndWarning already; and a likely typo when it is beyond
 // the provider's longest lifetime.
 func (c *cli) warnNewKeyEnd(p *provider.Profile, end, now time.Time) {
-	life, lives := keyLifetimes[p.Name]
+	life, lives := p.KeyLifetime, p.KeyLifetime > 0
 	switch {
 	case end.IsZero() && lives:
 		fmt.Fprintf(c.errOut, "warning: %s keys live at most %d days, and this key's end was not given: "+

@@ -193,6 +193,8 @@ func operatorProfiles(t *testing.T, base string) string {
 	  {"name": "acme", "title": "Acme Imagery", "credential": "oauth2", "token_url": %[1]q,
 	   "hosts": {"api": {"url": %[2]q, "paths": ["/wmts"]}}, "wmts": "api:/wmts?SERVICE=WMTS&REQUEST=GetCapabilities"},
 	  {"name": "keyco", "title": "KeyCo", "credential": "static",
+	   "hosts": {"api": {"url": %[2]q, "paths": ["/wmts"]}}, "wmts": "api:/wmts", "place": [{"header": "X-Api-Key"}]},
+	  {"name": "yearco", "title": "YearCo", "credential": "static", "key_lifetime_days": 365,
 	   "hosts": {"api": {"url": %[2]q, "paths": ["/wmts"]}}, "wmts": "api:/wmts", "place": [{"header": "X-Api-Key"}]}
 	]}`, base+"/token", base)
 	path := filepath.Join(t.TempDir(), "providers.json")
@@ -283,6 +285,11 @@ func TestNewKeyForAnOperatorsProfile(t *testing.T) {
 		assertNoLeak(t, r, up.key)
 		if sets := storedSets(t, h, key); len(sets) != 1 || sets[0]["provider"] != "keyco" || sets[0]["key"] != up.key {
 			t.Fatalf("stored %v", sets)
+		}
+		// An operator's profile that gives its keys' longest life gets
+		// Maxar's warnings.
+		if _, r := h.newKey(t, up.key+"\n", "--provider", "yearco", "--org", "Roads", "--contact", "gis@roads.example"); !strings.Contains(r.errOut, "YearCo keys live at most 365 days") {
+			t.Errorf("a key of a profile with key_lifetime_days and no --key-expires is not warned of:\n%s", r.errOut)
 		}
 		opens = *h.opens
 		if r := h.run(t, "keyco-wrong\n", "new", "--provider", "keyco", "--org", "X", "--contact", "x@example.org"); r.err == nil ||

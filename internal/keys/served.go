@@ -172,9 +172,10 @@ func (k *Key) noteEnd(i int) {
 	if k.warned.Swap(day) == day {
 		return
 	}
-	msg := "a provider's key behind this key ends soon: replace it (handler keys replace-credential --provider " + k.rec.Provider + ")"
+	hint := "replace it (handler keys replace-credential --provider " + k.rec.Provider + " --key-expires DATE)"
+	msg := "a provider's key behind this key ends soon: " + hint
 	if !end.After(now) {
-		msg = "a provider's key behind this key has ended: replace it (handler keys replace-credential --provider " + k.rec.Provider + ")"
+		msg = "a provider's key behind this key has ended: " + hint
 	}
 	k.log.Warn(msg, "key", k.fp, "org", k.rec.Org, "provider", k.rec.Provider, "set", i+1,
 		"ends", end.UTC().Format(time.RFC3339), "days_left", int(end.Sub(now).Hours()/24))

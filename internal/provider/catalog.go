@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Catalog is the set of profiles a proxy serves beside Hexagon, by name:
@@ -84,6 +85,8 @@ type profileJSON struct {
 	NotLicensed int      `json:"not_licensed"`
 	Relay       []string `json:"relay"`
 	Licence     string   `json:"licence"`
+	// KeyLifetimeDays is the longest life the provider gives its keys.
+	KeyLifetimeDays int `json:"key_lifetime_days"`
 }
 
 type hostJSON struct {
@@ -113,7 +116,8 @@ type placeJSON struct {
 //	  "wms": "api:/wms",                 // optional
 //	  "place": [{"header": "Authorization", "template": "Bearer {}"}],
 //	  "strip": ["x-api-key"], "not_licensed": 404, "relay": ["X-RateLimit-Remaining"],
-//	  "licence": "licensed per organisation"
+//	  "licence": "licensed per organisation",
+//	  "key_lifetime_days": 365           // a static profile's keys' longest life
 //	}]}
 //
 // A placement is {"query": NAME}, {"header": NAME, "template": "… {} …"}
@@ -288,6 +292,13 @@ func (j profileJSON) profile() (Profile, error) {
 		}
 	}
 	p.Pass = j.Relay
+	switch {
+	case j.KeyLifetimeDays < 0 || j.KeyLifetimeDays > 3660:
+		bad("key_lifetime_days must be between 1 and 3660")
+	case j.KeyLifetimeDays > 0 && j.Credential != "static":
+		bad("key_lifetime_days belongs to a static profile")
+	}
+	p.KeyLifetime = time.Duration(j.KeyLifetimeDays) * 24 * time.Hour
 	if j.NotLicensed != 0 && (j.NotLicensed < 400 || j.NotLicensed > 499 || j.NotLicensed == 429) {
 		bad("not_licensed must be a 4xx status other than 429")
 	}

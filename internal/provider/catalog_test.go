@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -23,7 +24,7 @@ const operatorProfiles = `{"providers": [
   {"name": "county", "credential": "static",
    "hosts": {"tiles": {"url": "http://tiles.county.example:8080", "paths": ["/arcgis/rest/services/Ortho/MapServer/WMTS"]}},
    "wmts": "tiles:/arcgis/rest/services/Ortho/MapServer/WMTS/1.0.0/WMTSCapabilities.xml",
-   "place": [{"query": "token"}, {"header": "X-Esri-Authorization", "template": "Bearer {}"}]}
+   "place": [{"query": "token"}, {"header": "X-Esri-Authorization", "template": "Bearer {}"}], "key_lifetime_days": 365}
 ]}`
 
 func TestParseProfiles(t *testing.T) {
@@ -59,7 +60,7 @@ func TestParseProfiles(t *testing.T) {
 	}
 
 	county := ps[1]
-	if county.Title != "county" || county.Token != nil || len(county.Place) != 2 || !county.Takes(credential.Credential{Provider: "county", Secret: "k"}) ||
+	if county.Title != "county" || county.Token != nil || county.KeyLifetime != 365*24*time.Hour || len(county.Place) != 2 || !county.Takes(credential.Credential{Provider: "county", Secret: "k"}) ||
 		county.Takes(credential.Credential{Provider: "county", ID: "u", Secret: "p"}) {
 		t.Fatalf("county: %+v", county)
 	}
@@ -79,9 +80,9 @@ func TestParseProfilesRefuses(t *testing.T) {
 			"providers[0]: ", "name must be", "hosts must name", "wmts must be", `credential must be "static" or "oauth2"`},
 		`{"providers":[{"name":"acme","credential":"oauth2","token_url":"https://u:` + secret + `@login.example.com/t?secret=` + secret + `",
 		  "hosts":{"api":{"url":"https://x.example.com/base?k=` + secret + `","paths":["/a/../b"]},"TOKEN":{"url":"https://y.example.com","paths":["/p"]}},
-		  "wmts":"api:/elsewhere","place":[{"query":"a","header":"B"}],"auth":"digest","relay":["Bad Header"],"not_licensed":429}]}`: {
+		  "wmts":"api:/elsewhere","place":[{"query":"a","header":"B"}],"auth":"digest","relay":["Bad Header"],"not_licensed":429,"key_lifetime_days":30}]}`: {
 			"providers[0] (acme): ", "token_url must be an https:// URL", "hosts.api.url must be scheme://host[:port] with nothing else",
-			`hosts: role "TOKEN"`, "place[0] must have exactly one", `auth must be "body" or "basic"`, `relay: "Bad Header"`, "not_licensed must be"},
+			`hosts: role "TOKEN"`, "place[0] must have exactly one", `auth must be "body" or "basic"`, `relay: "Bad Header"`, "not_licensed must be", "key_lifetime_days belongs to a static profile"},
 		`{"providers":[{"name":"county","credential":"static","hosts":{"t":{"url":"https://t.example.com","paths":["/wmts"]}},"wmts":"t:/wmts/caps.xml"}]}`: {
 			"place must say where the key goes"},
 		`{"providers":[{"name":"county","credential":"static","hosts":{"t":{"url":"https://t.example.com","paths":["/wmts"]}},"wmts":"u:/wmts","place":[{"path":"key","after":"wmts"}]}]}`: {

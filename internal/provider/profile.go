@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -80,6 +81,10 @@ type Profile struct {
 	// Pass are response headers relayed beside the usual ones
 	// (Nearmap's X-Ratelimit-*).
 	Pass []string
+	// KeyLifetime is the longest life the provider gives its keys (Maxar:
+	// 180 days); 0 when not known. The keys CLI warns when such a key's
+	// end is not given, or given beyond it.
+	KeyLifetime time.Duration
 	// Licence is what the provider's terms say of sharing one credential
 	// between organisations, for the README and the keys CLI's warning;
 	// "" when nothing is known against it.
@@ -221,6 +226,9 @@ var builtins = map[string]Profile{
 		Grant:    GrantPassword,
 		ClientID: "mgp",
 		Keys:     true, // [E] "API keys are recommended for programmatic use"
+		// [E] "API keys expire 180 days from creation by default. A custom
+		// expiration date can be set but cannot exceed 180 days."
+		KeyLifetime: 180 * 24 * time.Hour,
 		// A header, not the query: a key in no URL cannot be echoed by a
 		// document or a feature-info answer.
 		Place:      []Placement{{In: InHeader, Name: "maxar-api-key"}},
