@@ -345,3 +345,55 @@ func TestMaxarLoginServesThroughTheProxy(t *testing.T) {
 		}
 	}
 }
+
+// Instances on one token table share a Maxar login as they share
+// Hexagon's tokens: one login between them, one renewal between them
+// when the token ends, and the table holds neither password nor token in
+// clear.
+func TestInstancesShareAMaxarLogin(t *testing.T) {
+	c := newCluster(t)
+	fake := maxar.New(maxar.Options{Base: "request", Now: c.clk.Now})
+	fake.AddUser(maxarUser, maxarPassword)
+	up := httptest.NewServer(fake)
+	t.Cleanup(up.Close)
+	c.noteSecret(maxarPassword)
+	key := c.addKey(keys.Record{Org: "County", Contact: "gis@county.example", Provider: "maxar",
+		Sets: []credential.Credential{{Provider: "maxar", ID: maxarUser, Secret: maxarPassword}}})
+	var insts []*httptest.Server
+	for range 3 {
+		insts = append(insts, c.instance("PROVIDER_MAXAR_API_URL", up.URL, "PROVIDER_MAXAR_ACCOUNT_URL", up.URL))
+	}
+	round := func(when string) {
+		t.Helper()
+		for i, inst := range insts {
+			resp, body := c.get(inst.URL+"/v2/wmts/"+key+"/~api"+maxar.WMTSPath+"?"+maxarTile, nil)
+			if resp.StatusCode != http.StatusOK || !bytes.Equal(body, fake.PNG()) {
+				t.Fatalf("%s: instance %d: %d %s", when, i, resp.StatusCode, body)
+			}
+		}
+		at, rt := fake.LastTokens()
+		c.noteSecret(at)
+		c.noteSecret(rt)
+	}
+	round("first")
+	if l, r := fake.Logins.Load(), fake.Refreshes.Load(); l != 1 || r != 0 {
+		t.Fatalf("3 instances logged in %d times and refreshed %d, want one login between them", l, r)
+	}
+	c.clk.Advance(maxar.AccessLifetime + time.Minute)
+	round("after the token's end")
+	if n := fake.Logins.Load() + fake.Refreshes.Load(); n != 2 {
+		t.Fatalf("3 instances renewed an ended token %d times between them, want once", n-1)
+	}
+	at, rt := fake.LastTokens()
+	rows := c.rows()
+	if len(rows) == 0 {
+		t.Fatal("the token table holds no row: the login was not shared through it")
+	}
+	for _, row := range rows {
+		for _, s := range []string{maxarPassword, at, rt} {
+			if strings.Contains(row, s) {
+				t.Fatalf("the token table holds a secret in clear:\n%s", row)
+			}
+		}
+	}
+}
