@@ -2,8 +2,12 @@ package server_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +16,7 @@ import (
 	"github.com/hexprox/hexprox/internal/fakeprovider/faketest"
 	"github.com/hexprox/hexprox/internal/fakeprovider/maxar"
 	"github.com/hexprox/hexprox/internal/keys"
+	"github.com/hexprox/hexprox/internal/requiretools"
 	"github.com/hexprox/hexprox/internal/testclock"
 )
 
@@ -395,5 +400,67 @@ func TestInstancesShareAMaxarLogin(t *testing.T) {
 				t.Fatalf("the token table holds a secret in clear:\n%s", row)
 			}
 		}
+	}
+}
+
+// GDAL (the engine inside QGIS) draws a Maxar key's WMTS and WMS, and
+// OWSLib reads its WMTS and fetches a tile, through the proxy, neither
+// ever seeing the Maxar key.
+func TestGISClientsDrawAMaxarKey(t *testing.T) {
+	w := newMaxarWorld(t)
+	w.fake.AddKey(maxarKey, 0)
+	key := w.addMaxarKey("Forestry", credential.Credential{Secret: maxarKey})
+	caps := w.keyURL(key) + "/1.0.0/WMTSCapabilities.xml"
+
+	info := string(gdal(t, "gdalinfo", "WMTS:"+caps))
+	if !strings.Contains(info, "Size is") || strings.Contains(info, maxarKey) {
+		t.Fatalf("GDAL found no Maxar layer behind the proxy:\n%s", info)
+	}
+	out := filepath.Join(t.TempDir(), "maxar.png")
+	gdal(t, "gdal_translate", "-q", "-of", "PNG", "-outsize", "256", "256", "-projwin", "-2000000", "2000000", "2000000", "-2000000", "WMTS:"+caps, out)
+	decodePNG(t, out, 256, 256)
+	if w.fake.TileRequests.Load() == 0 {
+		t.Fatal("no Maxar tile was served")
+	}
+
+	wms := w.proxy.URL + "/v2/wms/" + key + "?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1"
+	info = string(gdal(t, "gdalinfo", "WMS:"+wms))
+	m := regexp.MustCompile(`SUBDATASET_1_NAME=(WMS:\S+)`).FindStringSubmatch(info)
+	if m == nil || !strings.HasPrefix(m[1], "WMS:"+w.proxy.URL+"/v2/wms/"+key) {
+		t.Fatalf("GDAL found no Maxar WMS layer behind the proxy:\n%s", info)
+	}
+	out = filepath.Join(t.TempDir(), "maxar-wms.png")
+	gdal(t, "gdal_translate", "-q", "-of", "PNG", "-outsize", "300", "200", m[1], out)
+	decodePNG(t, out, 300, 200)
+	if w.fake.MapRequests.Load() == 0 {
+		t.Fatal("no Maxar map was served")
+	}
+
+	python := "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import owslib").Run(); err != nil {
+		requiretools.Missing(t, "OWSLib not importable by %s: %v; scripts/test installs python3-owslib", python, err)
+	}
+	script := `
+import json, sys
+from owslib.wmts import WebMapTileService
+w = WebMapTileService(sys.argv[1])
+tile = w.gettile(layer="Maxar:Imagery", tilematrixset="EPSG:3857", tilematrix="EPSG:3857:5", row=10, column=12, format="image/png").read()
+print(json.dumps({"layers": sorted(w.contents), "png": tile[:8] == b"\x89PNG\r\n\x1a\n", "size": len(tile)}))
+`
+	tiles := w.fake.TileRequests.Load()
+	raw, err := exec.Command(python, "-c", script, caps).CombinedOutput()
+	if err != nil {
+		t.Fatalf("owslib: %v\n%s", err, raw)
+	}
+	var r struct {
+		Layers []string
+		PNG    bool
+		Size   int
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatalf("%v: %s", err, raw)
+	}
+	if len(r.Layers) != 1 || r.Layers[0] != maxar.Layer || !r.PNG || r.Size != len(w.fake.PNG()) || w.fake.TileRequests.Load() != tiles+1 {
+		t.Fatalf("OWSLib saw %+v; Maxar served %d tiles", r, w.fake.TileRequests.Load()-tiles)
 	}
 }
