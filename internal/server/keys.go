@@ -175,8 +175,15 @@ func (t *keyTokens) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	}
 }
 
-// Invalidate implements hexagon.Tokens for the set in use.
-func (t *keyTokens) Invalidate(tok *oauth2.Token) bool { return t.entry.Tokens.Invalidate(tok) }
+// Invalidate implements hexagon.Tokens for the set in use. A provider's
+// static key is its own token: nothing fresh can replace it, so a refusal
+// of it is final (no retry, which would send the same key again).
+func (t *keyTokens) Invalidate(tok *oauth2.Token) bool {
+	if tok != nil && tok.TokenType == provider.KeyTokenType {
+		return false
+	}
+	return t.entry.Tokens.Invalidate(tok)
+}
 
 // Vouch implements hexagon.Tokens for the set in use.
 func (t *keyTokens) Vouch(tok *oauth2.Token) { t.entry.Tokens.Vouch(tok) }
