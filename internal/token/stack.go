@@ -85,8 +85,9 @@ func NewStack(o StackOptions) Stack {
 		}
 		if src == nil {
 			// Another provider's static key is its own token: nothing to
-			// fetch, renew or share. A refusal of it is vouched for at the
-			// retry (the same key comes back), and not retried again.
+			// fetch, renew or share. Typed as a key, so that the profile
+			// places it as one and a refusal of it is final (the server's
+			// keyTokens.Invalidate: a retry would send the same key).
 			src = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: cred.Secret, TokenType: provider.KeyTokenType})
 		}
 		return NewCached(src, o.RefusalTTL, o.Now, o.Log.With("cred", cred.Fingerprint(o.Shared.HashKey)))
