@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/xml"
 	"fmt"
 	"io"
 	"net/http"
@@ -63,6 +64,8 @@ type leakWorld struct {
 	// and tile a path the provider answers with an image: the common
 	// battery's HEAD, OPTIONS and smuggled credentials go to them.
 	caps, tile string
+	// getMap is a WMS GetMap path of the key; "": the provider has no WMS.
+	getMap string
 	// profile is the provider's; nil for Hexagon, whose paths are its own.
 	profile *provider.Profile
 	// requests are the provider's own (capabilities forms, tiles, maps,
@@ -167,6 +170,54 @@ func commonLeakBattery(w *leakWorld) []leakReq {
 			header: map[string]string{"Authorization": "Bearer smuggledH1-cred", "X-API-KEY": "smuggledH2-cred", "Cookie": "token=smuggledH3-cred"}},
 		leakReq{name: "smuggled on capabilities", path: w.caps + querySep(w.caps) + "api_key=smuggledK-cred&Token=smuggledL-cred", status: 200, reach: reachYes, smuggled: []string{"smuggledK-cred", "smuggledL-cred"}},
 	)
+	// A careless upstream that writes the request back, key, path and
+	// Authorization, into what it answers: none of it may be relayed.
+	echo := func(name, path string, status int, a echoAnswer) leakReq {
+		set, reset := w.up.echoing(a)
+		return leakReq{name: "the provider echoes the request " + name, path: path, status: status, reach: reachYes, set: set, reset: reset}
+	}
+	// A 200 carrying an OGC exception where an image was asked for: the
+	// client's 400 from another provider, a 502 from Hexagon.
+	exception := 502
+	if w.profile != nil {
+		exception = 400
+	}
+	rs = append(rs,
+		echo("in a 400", w.tile, 400, echoAnswer{status: 400, contentType: "text/plain"}),
+		echo("in a 404 in JSON", w.tile, 404, echoAnswer{status: 404, contentType: "application/json", body: `{"message":%q}`}),
+		echo("in a 500 HTML page", w.tile, 502, echoAnswer{status: 500, contentType: "text/html", body: "<html><body><p>%s</p></body></html>"}),
+		echo("in a 429's headers the proxy does not relay", w.tile, 429, echoAnswer{status: 429, contentType: "text/plain", body: "slow down%.0s",
+			headers: []string{"Warning", "Link", "Content-Location", "Set-Cookie", "Location", "Server"}}),
+		echo("in a tile's headers the proxy does not relay", w.tile, 200, echoAnswer{status: 200, contentType: "image/png", body: "\x89PNG%.0s",
+			headers: []string{"Content-Location", "Content-Disposition", "Link", "Set-Cookie", "Location", "Warning", "Server", "X-Cache", "Content-Language", "Access-Control-Allow-Origin"}}),
+		echo("in a tile that is a WMTS exception", w.tile, exception, echoAnswer{status: 200, contentType: "application/xml",
+			body: `<?xml version="1.0"?><ExceptionReport xmlns="http://www.opengis.net/ows/1.1"><Exception exceptionCode="InvalidParameterValue"><ExceptionText>%s</ExceptionText></Exception></ExceptionReport>`}),
+		echo("in its capabilities", w.caps, 200, echoAnswer{status: 200, contentType: "application/xml",
+			body: `<?xml version="1.0"?><Capabilities xmlns="http://www.opengis.net/wmts/1.0" xmlns:ows="http://www.opengis.net/ows/1.1" version="1.0.0"><ows:ServiceIdentification><ows:Abstract>%s</ows:Abstract></ows:ServiceIdentification></Capabilities>`}),
+	)
+	// Left out, because they leak today (found by this scan, for a change
+	// outside passthrough.go and log.go): the relay copies the values of
+	// the headers it passes as they come (deliver.go,
+	// checkUpstreamResponse: Age, Cache-Control, Content-Encoding, ETag,
+	// Expires, Last-Modified, Retry-After, Vary and a profile's Pass, such
+	// as Nearmap's X-Ratelimit-*; a 429's Retry-After and Pass headers
+	// through hexagon's statusError), so an upstream that writes its
+	// credential into one hands it to the client, for every profile:
+	//
+	//	echo("in a 429's headers", w.tile, 429, echoAnswer{status: 429, contentType: "text/plain",
+	//		headers: []string{"Retry-After", "X-Ratelimit-Limit", "X-Ratelimit-Remaining", "X-Ratelimit-Reset"}}),
+	//	echo("in a tile's headers", w.tile, 200, echoAnswer{status: 200, contentType: "image/png", body: "\x89PNG%.0s",
+	//		headers: []string{"Age", "Cache-Control", "Content-Encoding", "ETag", "Expires", "Last-Modified", "Retry-After", "Vary", "X-Ratelimit-Limit"}}),
+	//
+	// Not a case at all: a raster body is streamed unread, so a tile
+	// whose bytes carry the credential reaches the client as it is.
+	if w.getMap != "" && w.profile != nil {
+		// Also left out for Hexagon (a leak): its 200 WMS exceptions are
+		// relayed as they come (SECURITY.md: "or a WMS exception"), so one
+		// that echoes the request hands a /v2 key's holder the token.
+		rs = append(rs, echo("in a WMS exception", w.getMap, 400, echoAnswer{status: 200, contentType: "application/vnd.ogc.se_xml",
+			body: `<?xml version="1.0"?><ServiceExceptionReport version="1.1.1"><ServiceException code="InvalidFormat">%s</ServiceException></ServiceExceptionReport>`}))
+	}
 	if w.profile == nil {
 		return rs
 	}
@@ -349,8 +400,30 @@ func waitLogLine(h *harness, before string) string {
 // upstreamLog records every request that reaches a provider's servers,
 // as they received it.
 type upstreamLog struct {
+	// auth is the provider's token or login path, which echo leaves to
+	// the fake: "" for none.
+	auth string
+
 	mu   sync.Mutex
 	seen []upstreamRequest
+	echo *echoAnswer // nil: the fake answers
+}
+
+// echoAnswer is a careless upstream's answer: the request it got (its
+// URI, where a key travels in a query or a path, and its Authorization,
+// where a token travels) written back into the body, or into headers.
+type echoAnswer struct {
+	status      int
+	contentType string
+	headers     []string // headers that carry the echo too
+	// body is a format with one %s for the echo; "": the echo alone.
+	body string
+}
+
+// echoing returns a leakReq's set and reset that make up answer with a.
+func (u *upstreamLog) echoing(a echoAnswer) (set, reset func()) {
+	return func() { u.mu.Lock(); u.echo = &a; u.mu.Unlock() },
+		func() { u.mu.Lock(); u.echo = nil; u.mu.Unlock() }
 }
 
 type upstreamRequest struct {
@@ -382,8 +455,25 @@ func (u *upstreamLog) serve(t *testing.T, handler func() http.Handler) *httptest
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		u.mu.Lock()
 		u.seen = append(u.seen, upstreamRequest{uri: r.RequestURI, header: r.Header.Clone()})
+		echo := u.echo
 		u.mu.Unlock()
-		handler().ServeHTTP(rw, r)
+		if echo == nil || u.auth != "" && r.URL.Path == u.auth {
+			handler().ServeHTTP(rw, r)
+			return
+		}
+		said := "request " + r.RequestURI + " authorization " + r.Header.Get("Authorization")
+		for _, h := range echo.headers {
+			rw.Header().Set(h, said)
+		}
+		rw.Header().Set("Content-Type", echo.contentType)
+		rw.WriteHeader(echo.status)
+		if echo.body == "" {
+			io.WriteString(rw, said)
+			return
+		}
+		var esc strings.Builder
+		xml.EscapeText(&esc, []byte(said))
+		fmt.Fprintf(rw, echo.body, esc.String())
 	}))
 	t.Cleanup(srv.Close)
 	return srv
@@ -528,7 +618,7 @@ func nearmapLeakWorld(t *testing.T) *leakWorld {
 		}
 	}
 	w := &leakWorld{h: h, key: key, up: up, profile: builtin(t, "nearmap"),
-		caps: v2 + "/1.0.0/WMTSCapabilities.xml", tile: tile,
+		caps: v2 + "/1.0.0/WMTSCapabilities.xml", tile: tile, getMap: gm,
 		secrets: func() []leakSecret { return []leakSecret{{"Nearmap key", nearmapKey}} },
 		requests: []leakReq{
 			{name: "REST capabilities", path: v2 + "/1.0.0/WMTSCapabilities.xml", status: 200, reach: reachYes},
@@ -569,7 +659,7 @@ const vexcelWrongPassword = "Vx-wrong/pass+2"
 // Vexcel: a username and password behind the key, logged in for a token
 // sent as Bearer; the switch that makes its documents carry the token.
 func vexcelLeakWorld(t *testing.T) *leakWorld {
-	up := &upstreamLog{}
+	up := &upstreamLog{auth: vexcel.LoginPath}
 	fake := vexcel.New(vexcel.Options{Base: "request"})
 	fake.AddUser(vexcel.User{Username: vexcelUser, Password: vexcelPassword})
 	srv := up.serve(t, func() http.Handler { return fake })
@@ -627,7 +717,7 @@ func vexcelLeakWorld(t *testing.T) *leakWorld {
 // Hexagon through a /v2 key, for comparison: a client ID and secret
 // behind the key, tokens in the query of every upstream request.
 func hexagonLeakWorld(t *testing.T) *leakWorld {
-	up := &upstreamLog{}
+	up := &upstreamLog{auth: fakehexagon.TokenPath}
 	var late lateHandler
 	srv := up.serve(t, late.get)
 	h := newKeyHarness(t, leakEnv(map[string]string{"HEXAGON_URL": srv.URL}), time.Minute)
@@ -646,7 +736,7 @@ func hexagonLeakWorld(t *testing.T) *leakWorld {
 	}
 	revoke := func() { h.fake.Revoke(clientID) }
 	w := &leakWorld{h: h, key: key, up: up,
-		caps: v2 + "/1.0.0/WMTSCapabilities.xml", tile: tile,
+		caps: v2 + "/1.0.0/WMTSCapabilities.xml", tile: tile, getMap: gm,
 		secrets: func() []leakSecret {
 			s := []leakSecret{{"Hexagon client ID", clientID}, {"Hexagon client secret", clientSecret},
 				{"Hexagon client ID, encoded", credential.Encode(clientID)}, {"Hexagon client secret, encoded", credential.Encode(clientSecret)}}
