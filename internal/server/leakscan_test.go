@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,8 +65,9 @@ type leakWorld struct {
 	// and tile a path the provider answers with an image: the common
 	// battery's HEAD, OPTIONS and smuggled credentials go to them.
 	caps, tile string
-	// getMap is a WMS GetMap path of the key; "": the provider has no WMS.
-	getMap string
+	// wmsCaps, getMap and featureInfo are WMS GetCapabilities, GetMap
+	// and GetFeatureInfo paths of the key; "": the provider has no WMS.
+	wmsCaps, getMap, featureInfo string
 	// profile is the provider's; nil for Hexagon, whose paths are its own.
 	profile *provider.Profile
 	// requests are the provider's own (capabilities forms, tiles, maps,
@@ -105,6 +107,9 @@ type leakReq struct {
 	smuggled []string
 	// set, if not nil, switches the fake before the request; reset after.
 	set, reset func()
+	// cut: the answer must break off (a short tile never passes for a
+	// whole one); status is not checked.
+	cut bool
 }
 
 func TestNoUpstreamCredentialLeaks(t *testing.T) {
@@ -116,6 +121,10 @@ func TestNoUpstreamCredentialLeaks(t *testing.T) {
 			w := row.world(t)
 			w.noted = map[string]bool{}
 			battery := append(append(append([]leakReq(nil), w.requests...), commonLeakBattery(w)...), w.trouble...)
+			// What the proxy says of itself, once all that has happened.
+			battery = append(battery,
+				leakReq{name: "health, after it all", path: "/healthz", status: 200, reach: reachNo},
+				leakReq{name: "home page, after it all", path: "/", header: map[string]string{"Accept": "text/html"}, status: 200, reach: reachNo})
 			for _, rq := range battery {
 				w.run(t, rq)
 			}
@@ -176,6 +185,9 @@ func commonLeakBattery(w *leakWorld) []leakReq {
 		set, reset := w.up.echoing(a)
 		return leakReq{name: "the provider echoes the request " + name, path: path, status: status, reach: reachYes, set: set, reset: reset}
 	}
+	// A tile cut short reaches the client cut short, whatever it carried.
+	cutTile := echo("in a tile cut short", w.tile, 0, echoAnswer{status: 200, contentType: "image/png", cut: true})
+	cutTile.cut = true
 	// A 200 carrying an OGC exception where an image was asked for: the
 	// client's 400 from another provider, a 502 from Hexagon.
 	exception := 502
@@ -192,6 +204,11 @@ func commonLeakBattery(w *leakWorld) []leakReq {
 			headers: []string{"Content-Location", "Content-Disposition", "Link", "Set-Cookie", "Location", "Warning", "Server", "X-Cache", "Content-Language", "Access-Control-Allow-Origin"}}),
 		echo("in a tile that is a WMTS exception", w.tile, exception, echoAnswer{status: 200, contentType: "application/xml",
 			body: `<?xml version="1.0"?><ExceptionReport xmlns="http://www.opengis.net/ows/1.1"><Exception exceptionCode="InvalidParameterValue"><ExceptionText>%s</ExceptionText></Exception></ExceptionReport>`}),
+		echo("in a redirect", w.tile, 502, echoAnswer{status: 302, contentType: "text/html", headers: []string{"Location", "Refresh"}}),
+		echo("and hangs up: tile", w.tile, 502, echoAnswer{hangup: true}),
+		echo("and hangs up: capabilities", w.caps, 502, echoAnswer{hangup: true}),
+		cutTile,
+		echo("in capabilities cut short", w.caps, 502, echoAnswer{status: 200, contentType: "application/xml", cut: true}),
 		echo("in its capabilities", w.caps, 200, echoAnswer{status: 200, contentType: "application/xml",
 			body: `<?xml version="1.0"?><Capabilities xmlns="http://www.opengis.net/wmts/1.0" xmlns:ows="http://www.opengis.net/ows/1.1" version="1.0.0"><ows:ServiceIdentification><ows:Abstract>%s</ows:Abstract></ows:ServiceIdentification></Capabilities>`}),
 	)
@@ -211,10 +228,23 @@ func commonLeakBattery(w *leakWorld) []leakReq {
 	//
 	// Not a case at all: a raster body is streamed unread, so a tile
 	// whose bytes carry the credential reaches the client as it is.
+	if w.wmsCaps != "" {
+		rs = append(rs, echo("in its WMS capabilities", w.wmsCaps, 200, echoAnswer{status: 200, contentType: "application/vnd.ogc.wms_xml",
+			body: `<?xml version="1.0"?><WMT_MS_Capabilities version="1.1.1"><Service><Name>OGC:WMS</Name><Abstract>%s</Abstract></Service></WMT_MS_Capabilities>`}))
+	}
+	if w.featureInfo != "" {
+		rs = append(rs, echo("in feature information as HTML", w.featureInfo, 502, echoAnswer{status: 200, contentType: "text/html", body: "<p>%s</p>"}))
+	}
+	// Also left out for Hexagon, because they leak today: Hexagon's 200
+	// WMS exceptions and its plain-text feature information are relayed
+	// as they come (wms.go streams them; SECURITY.md: "or a WMS
+	// exception"), so either, echoing the request, hands a /v2 key's
+	// holder the token; another provider's are stopped (passthrough.go's
+	// passFeatureInfo, deliver.go's ogcException).
+	if w.featureInfo != "" && w.profile != nil {
+		rs = append(rs, echo("in feature information", w.featureInfo, 502, echoAnswer{status: 200, contentType: "text/plain"}))
+	}
 	if w.getMap != "" && w.profile != nil {
-		// Also left out for Hexagon (a leak): its 200 WMS exceptions are
-		// relayed as they come (SECURITY.md: "or a WMS exception"), so one
-		// that echoes the request hands a /v2 key's holder the token.
 		rs = append(rs, echo("in a WMS exception", w.getMap, 400, echoAnswer{status: 200, contentType: "application/vnd.ogc.se_xml",
 			body: `<?xml version="1.0"?><ServiceExceptionReport version="1.1.1"><ServiceException code="InvalidFormat">%s</ServiceException></ServiceExceptionReport>`}))
 	}
@@ -280,6 +310,7 @@ func (w *leakWorld) run(t *testing.T, rq leakReq) {
 	}
 	var status int
 	var body string
+	var bodyBroke bool
 	var where []leakPlace
 	resp, err := h.client.Do(req)
 	if err != nil {
@@ -301,6 +332,7 @@ func (w *leakWorld) run(t *testing.T, rq leakReq) {
 			}
 		}
 		if rerr != nil {
+			bodyBroke = true
 			where = append(where, leakPlace{"the body's read error", rerr.Error()})
 		}
 	}
@@ -321,11 +353,14 @@ func (w *leakWorld) run(t *testing.T, rq leakReq) {
 			}
 		}
 	}
-	if err != nil {
+	switch {
+	case rq.cut && err == nil && !bodyBroke:
+		t.Errorf("%s: the answer (status %d) did not break off", rq.name, status)
+	case rq.cut:
+	case err != nil:
 		t.Errorf("%s: %s", rq.name, masked(err.Error(), secrets))
 		return
-	}
-	if status != rq.status {
+	case status != rq.status:
 		t.Errorf("%s (%s %s): status %d, want %d\nbody: %.600s\nlogs: %.1500s", rq.name, method, rq.path, status, rq.status,
 			masked(body, secrets), masked(logs[len(logsBefore):], secrets))
 	}
@@ -418,6 +453,9 @@ type echoAnswer struct {
 	headers     []string // headers that carry the echo too
 	// body is a format with one %s for the echo; "": the echo alone.
 	body string
+	// hangup closes the connection instead of answering; cut sends half
+	// of a declared body, then closes it.
+	hangup, cut bool
 }
 
 // echoing returns a leakReq's set and reset that make up answer with a.
@@ -462,6 +500,24 @@ func (u *upstreamLog) serve(t *testing.T, handler func() http.Handler) *httptest
 			return
 		}
 		said := "request " + r.RequestURI + " authorization " + r.Header.Get("Authorization")
+		if echo.hangup {
+			conn, _, err := http.NewResponseController(rw).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		if echo.cut {
+			rw.Header().Set("Content-Type", echo.contentType)
+			rw.Header().Set("Content-Length", strconv.Itoa(2*len(said)))
+			rw.WriteHeader(echo.status)
+			io.WriteString(rw, said)
+			http.NewResponseController(rw).Flush()
+			if conn, _, err := http.NewResponseController(rw).Hijack(); err == nil {
+				conn.Close()
+			}
+			return
+		}
 		for _, h := range echo.headers {
 			rw.Header().Set(h, said)
 		}
@@ -618,7 +674,8 @@ func nearmapLeakWorld(t *testing.T) *leakWorld {
 		}
 	}
 	w := &leakWorld{h: h, key: key, up: up, profile: builtin(t, "nearmap"),
-		caps: v2 + "/1.0.0/WMTSCapabilities.xml", tile: tile, getMap: gm,
+		caps: v2 + "/1.0.0/WMTSCapabilities.xml", tile: tile, getMap: gm, featureInfo: gfi,
+		wmsCaps: wms + "?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1",
 		secrets: func() []leakSecret { return []leakSecret{{"Nearmap key", nearmapKey}} },
 		requests: []leakReq{
 			{name: "REST capabilities", path: v2 + "/1.0.0/WMTSCapabilities.xml", status: 200, reach: reachYes},
@@ -737,6 +794,8 @@ func hexagonLeakWorld(t *testing.T) *leakWorld {
 	revoke := func() { h.fake.Revoke(clientID) }
 	w := &leakWorld{h: h, key: key, up: up,
 		caps: v2 + "/1.0.0/WMTSCapabilities.xml", tile: tile, getMap: gm,
+		wmsCaps:     wms + "?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1",
+		featureInfo: wms + "?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetFeatureInfo&LAYERS=HxGN_Imagery&QUERY_LAYERS=HxGN_Imagery&STYLES=&CRS=EPSG:3857&BBOX=0,0,10,10&WIDTH=64&HEIGHT=64&I=1&J=1&INFO_FORMAT=text/plain&FORMAT=image/png",
 		secrets: func() []leakSecret {
 			s := []leakSecret{{"Hexagon client ID", clientID}, {"Hexagon client secret", clientSecret},
 				{"Hexagon client ID, encoded", credential.Encode(clientID)}, {"Hexagon client secret, encoded", credential.Encode(clientSecret)}}
