@@ -37,7 +37,16 @@ import (
 //
 // A provider is one row of leakRows: a function that starts its world
 // (see leakWorld) and names its requests; the battery every provider
-// shares is added by commonLeakBattery.
+// shares (commonLeakBattery) is built from the world's paths and
+// profile. Adding one (Maxar, an operator's generic profile) is a row
+// such as {"maxar", maxarLeakWorld} and that function, written as
+// nearmapLeakWorld is: start each of the fake's hosts with up.serve
+// (up.auth naming its token or login path, if any), point the proxy at
+// them with newKeyHarness(t, leakEnv(its PROVIDER_* settings), …), add a
+// key with leakKey, and return the leakWorld: its secrets (the key, or
+// the login and every token the fake issued), its capabilities and tile
+// paths (and WMS paths, if it has WMS), builtin(t, name), its own
+// requests, and its fake's switches as trouble.
 
 // leakRows are the providers the scan covers, Hexagon's /v2 keys among
 // them for comparison.
@@ -136,9 +145,11 @@ func TestNoUpstreamCredentialLeaks(t *testing.T) {
 
 // commonLeakBattery is what every provider is asked: the about page,
 // HEAD and OPTIONS, a credential smuggled in every spelling (query and
-// headers), a provider without WMS asked for one, and, for pass-through
-// profiles, paths that try to leave each host's allowed prefixes and an
-// unknown role.
+// headers), answers from an upstream that echoes the request (errors,
+// documents, feature information, headers, a redirect, a hang-up, a cut),
+// a provider without WMS asked for one, and, for pass-through profiles,
+// paths that try to leave each host's allowed prefixes and an unknown
+// role.
 func commonLeakBattery(w *leakWorld) []leakReq {
 	v2 := "/v2/wmts/" + w.key
 	rs := []leakReq{
@@ -572,9 +583,9 @@ func (l *lateHandler) get() http.Handler {
 // leakEnv are the settings every world's proxy runs with beside its
 // provider's addresses: no capabilities cache, so that every document is
 // fetched (and scanned) again, and an upstream timeout the slow fakes
-// pass.
+// (leakDelay) outlast.
 func leakEnv(more map[string]string) map[string]string {
-	env := map[string]string{"CAPABILITIES_TTL": "0", "UPSTREAM_TIMEOUT": "400ms", "TOKEN_TIMEOUT": "400ms"}
+	env := map[string]string{"CAPABILITIES_TTL": "0", "UPSTREAM_TIMEOUT": "1s"}
 	for k, v := range more {
 		env[k] = v
 	}
