@@ -701,6 +701,7 @@ func nearmapLeakWorld(t *testing.T) *leakWorld {
 			{name: "GetMap on the route", path: wms + "?" + strings.SplitN(gm, "?", 2)[1], status: 200, reach: reachYes},
 			{name: "GetMap answered 200 with an OGC exception", path: strings.Replace(gm, url.QueryEscape(nearmap.WMSLayer), "NoSuchLayer", 1), status: 400, reach: reachYes},
 			{name: "GetFeatureInfo (an OGC exception)", path: gfi, status: 400, reach: reachYes},
+			{name: "GetLegendGraphic (an OGC exception)", path: wms + "?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetLegendGraphic&LAYER=" + url.QueryEscape(nearmap.WMSLayer) + "&FORMAT=image/png", status: 400, reach: reachYes},
 			{name: "an operation WMS lacks", path: wms + "?SERVICE=WMS&REQUEST=Transaction", status: 400, reach: reachNo},
 			{name: "a client's key in the tile's path", path: v2 + "/~wmts/maps/api/wmts/v1/apikey/smuggledP-cred/1.0.0/nearmap.com/default/GoogleMapsCompatible/5/10/12.jpg", status: 200, reach: reachYes, smuggled: []string{"smuggledP-cred"}},
 			{name: "a client's key in the path, escaped", path: v2 + "/~wmts/maps/api/wmts/v1/%61pikey/smuggledQ-cred/1.0.0/nearmap.com/default/GoogleMapsCompatible/5/10/12.jpg", status: 200, reach: reachYes, smuggled: []string{"smuggledQ-cred"}},
@@ -794,6 +795,7 @@ func hexagonLeakWorld(t *testing.T) *leakWorld {
 	v2, wms := "/v2/wmts/"+key, "/v2/wms/"+key
 	tile := v2 + tilePath
 	gm := wms + "?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=HxGN_Imagery&STYLES=&CRS=EPSG:3857&BBOX=0,0,10,10&WIDTH=64&HEIGHT=64&FORMAT=image/png"
+	gfi := wms + "?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetFeatureInfo&LAYERS=HxGN_Imagery&QUERY_LAYERS=HxGN_Imagery&STYLES=&CRS=EPSG:3857&BBOX=0,0,10,10&WIDTH=64&HEIGHT=64&I=1&J=1&INFO_FORMAT=text/plain&FORMAT=image/png"
 	trouble := func(name string, sw fakehexagon.Switches, status int) []leakReq {
 		set, reset := func() { h.fake.Set(sw) }, func() { h.fake.Set(fakehexagon.Switches{}) }
 		return []leakReq{
@@ -806,7 +808,7 @@ func hexagonLeakWorld(t *testing.T) *leakWorld {
 	w := &leakWorld{h: h, key: key, up: up,
 		caps: v2 + "/1.0.0/WMTSCapabilities.xml", tile: tile, getMap: gm,
 		wmsCaps:     wms + "?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1",
-		featureInfo: wms + "?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetFeatureInfo&LAYERS=HxGN_Imagery&QUERY_LAYERS=HxGN_Imagery&STYLES=&CRS=EPSG:3857&BBOX=0,0,10,10&WIDTH=64&HEIGHT=64&I=1&J=1&INFO_FORMAT=text/plain&FORMAT=image/png",
+		featureInfo: gfi,
 		secrets: func() []leakSecret {
 			s := []leakSecret{{"Hexagon client ID", clientID}, {"Hexagon client secret", clientSecret},
 				{"Hexagon client ID, encoded", credential.Encode(clientID)}, {"Hexagon client secret, encoded", credential.Encode(clientSecret)}}
@@ -834,6 +836,7 @@ func hexagonLeakWorld(t *testing.T) *leakWorld {
 			{name: "KVP tile", path: v2 + kvpTile, status: 200, reach: reachYes},
 			{name: "WMS capabilities", path: wms + "?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0", status: 200, reach: reachYes},
 			{name: "GetMap", path: gm, status: 200, reach: reachYes},
+			{name: "GetFeatureInfo", path: gfi, status: 200, reach: reachYes},
 			{name: "escaped dot-dot", path: v2 + "/1.0.0/%2e%2e/%2e%2e/WebMercator/5/10/12.jpg", status: 400, reach: reachNo},
 			{name: "escaped slash", path: v2 + "/1.0.0/Hx%2FGN/default/WebMercator/5/10/12.jpg", status: 400, reach: reachNo},
 			{name: "dot-dot", path: v2 + "/../../wmts/x/y/1.0.0/WMTSCapabilities.xml", status: 400, reach: reachNo},
