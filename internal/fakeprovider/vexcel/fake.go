@@ -126,10 +126,11 @@ type Fake struct {
 	sw        fakeprovider.Switchboard[Switches]
 	apiKeys   fakeprovider.Keys[bool]
 
-	mu         sync.Mutex // guards users, tokens and lastIssued
+	mu         sync.Mutex // guards users, tokens, lastIssued and issued
 	users      map[string]User
 	tokens     map[string]time.Time // token → expiry
 	lastIssued string
+	issued     []string // every token issued, in order
 
 	Logins               atomic.Int64 // every request to the login endpoint
 	TokensIssued         atomic.Int64
@@ -176,6 +177,14 @@ func (f *Fake) LastToken() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.lastIssued
+}
+
+// Issued returns every token a login has issued, revoked and expired
+// ones too, in the order issued: what must never reach anyone else.
+func (f *Fake) Issued() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.issued...)
 }
 
 // Set replaces the switches.
@@ -228,6 +237,7 @@ func (f *Fake) serveLogin(w http.ResponseWriter, r *http.Request) {
 	token := newToken(name, now, expiry)
 	f.tokens[token] = expiry
 	f.lastIssued = token
+	f.issued = append(f.issued, token)
 	f.mu.Unlock()
 	f.TokensIssued.Add(1)
 	if u.Name == "" {

@@ -155,6 +155,10 @@ func TestCredentialPlacementsAndExpiry(t *testing.T) {
 	if f.Refused.Load() != 6 {
 		t.Errorf("Refused %d, want 6", f.Refused.Load())
 	}
+	// Issued keeps the expired and the revoked token alike, in order.
+	if got := f.Issued(); len(got) != 2 || got[0] != tok || got[1] != tok2 {
+		t.Errorf("Issued holds %d tokens, want the expired one then the revoked one", len(got))
+	}
 }
 
 type capsDoc struct {
