@@ -19,6 +19,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/hexhealth"
+	"github.com/hexprox/hexprox/internal/provider"
 )
 
 // TokenPath is Hexagon's token endpoint below its base URL.
@@ -242,11 +243,20 @@ func (c *Call) Upstream() string {
 
 // StatusError maps a non-2xx, non-304 status of the call's upstream to a
 // failure, naming the upstream.
+// Relayed headers (Retry-After, Relay) that show the call's token in any
+// spelling are dropped.
 func (c *Call) StatusError(resp *http.Response) *failure.Error {
 	fe := statusError(c.Upstream(), resp)
 	if fe.Kind == failure.RateLimited {
+		var cred string
+		if c.Token != nil {
+			cred = c.Token.AccessToken
+		}
+		if provider.RevealsAny([]string{fe.RetryAfter}, cred) {
+			fe.RetryAfter = ""
+		}
 		for _, k := range c.Relay {
-			if v := resp.Header.Get(k); v != "" {
+			if v := resp.Header.Get(k); v != "" && !provider.RevealsAny([]string{v}, cred) {
 				if fe.Relayed == nil {
 					fe.Relayed = map[string]string{}
 				}

@@ -94,7 +94,7 @@ type Profile struct {
 // CommonStrip are credential parameters dropped from every provider's
 // requests, whatever its own: a client must not reach any upstream with
 // a credential of its own through the proxy.
-var CommonStrip = []string{"access_token", "api_key", "apikey", "token", "authtoken", "maxar_api_key", "connectid", "key"}
+var CommonStrip = []string{"access_token", "api_key", "apikey", "token", "authtoken", "maxar_api_key", "connectid", "key", "x-api-key"}
 
 // StripAll is the profile's Strip and CommonStrip.
 func (p *Profile) StripAll() []string {

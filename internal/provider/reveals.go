@@ -33,6 +33,18 @@ func Reveals(doc []byte, cred string) bool {
 	return false
 }
 
+// RevealsAny reports whether any of values (a header's, say) shows cred
+// in any spelling (Reveals). A value shorter than cred shows no spelling
+// of it, so the usual short header values cost a length check.
+func RevealsAny(values []string, cred string) bool {
+	for _, v := range values {
+		if len(v) >= len(cred) && Reveals([]byte(v), cred) {
+			return true
+		}
+	}
+	return false
+}
+
 var charRef = regexp.MustCompile(`&#(?:[xX][0-9a-fA-F]{1,6}|[0-9]{1,7});`)
 
 // unescapeXML replaces character references and the predefined entities.

@@ -240,14 +240,20 @@ func checkUpstreamResponse(resp *http.Response, call *hexagon.Call) (http.Header
 			return nil, failure.New(failure.UpstreamFailed, fmt.Sprintf("%s answered with %q, not the format asked for", call.Upstream(), capped(mt)), errors.New("unexpected upstream media type"))
 		}
 	}
+	// A header that shows the credential in any spelling (an upstream
+	// that echoes the request into an ETag, say) is not relayed.
+	var cred string
+	if call.Token != nil {
+		cred = call.Token.AccessToken
+	}
 	kept := make(http.Header, len(passedResponseHeaders)+2)
 	for _, k := range passedResponseHeaders {
-		if v := resp.Header[k]; len(v) > 0 {
+		if v := resp.Header[k]; len(v) > 0 && !provider.RevealsAny(v, cred) {
 			kept[k] = v
 		}
 	}
 	for _, k := range call.Relay {
-		if v := resp.Header.Values(k); len(v) > 0 {
+		if v := resp.Header.Values(k); len(v) > 0 && !provider.RevealsAny(v, cred) {
 			kept[http.CanonicalHeaderKey(k)] = v
 		}
 	}
