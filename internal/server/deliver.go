@@ -100,13 +100,15 @@ func (s *Server) stream(c echo.Context, call *hexagon.Call, kind usage.Kind) err
 	}
 	defer resp.Body.Close()
 	w := c.Response()
-	h := w.Header()
-	for k, v := range kept {
-		if have := h[k]; k == "Vary" && len(have) > 0 { // Origin is there already
-			v = append(have[:len(have):len(have)], v...)
-		}
-		h[k] = v
+	if rec.in.principal.key != nil && !raster(mediaType(resp.Header)) {
+		// Text (feature information, a WMS exception) can echo the
+		// request, and with it the token or key the proxy placed: a key's
+		// holder gets it only when it shows neither.
+		body := idleBody{r: resp.Body, idle: s.cfg.UpstreamTimeout, timer: time.AfterFunc(s.cfg.UpstreamTimeout, cancel)}
+		defer body.timer.Stop()
+		return relayChecked(w, call, resp.StatusCode, kept, &body)
 	}
+	copyKept(w.Header(), kept)
 	w.WriteHeader(resp.StatusCode)
 	bp := buffers.Get().(*[]byte)
 	defer buffers.Put(bp)
@@ -132,6 +134,46 @@ func (s *Server) stream(c echo.Context, call *hexagon.Call, kind usage.Kind) err
 		panic(http.ErrAbortHandler)
 	}
 	return nil
+}
+
+// copyKept sets the upstream's headers to relay on h, adding to the Vary
+// the proxy set.
+func copyKept(h, kept http.Header) {
+	for k, v := range kept {
+		if have := h[k]; k == "Vary" && len(have) > 0 { // Origin is there already
+			v = append(have[:len(have):len(have)], v...)
+		}
+		h[k] = v
+	}
+}
+
+// mediaType is h's Content-Type without parameters, in lower case.
+func mediaType(h http.Header) string {
+	mt, _, _ := strings.Cut(h.Get("Content-Type"), ";")
+	return strings.ToLower(strings.TrimSpace(mt))
+}
+
+// maxChecked caps an answer read whole to be checked (relayChecked).
+const maxChecked = 1 << 20
+
+// relayChecked writes an upstream's answer, read whole from body (up to
+// maxChecked), only when it shows the call's credential in no spelling
+// (provider.Reveals); else the answer is a 502 that says why.
+func relayChecked(w *echo.Response, call *hexagon.Call, status int, kept http.Header, body io.Reader) error {
+	b, err := io.ReadAll(io.LimitReader(body, maxChecked+1))
+	switch {
+	case err != nil:
+		return failure.FromRoundTrip(err, call.Upstream())
+	case len(b) > maxChecked:
+		return failure.New(failure.UpstreamFailed, call.Upstream()+"'s answer is larger than the proxy relays", errors.New("checked answer too large"))
+	case call.Token != nil && provider.Reveals(b, call.Token.AccessToken):
+		return failure.New(failure.UpstreamFailed, call.Upstream()+"'s answer names its credential, so the proxy does not relay it", errors.New("credential in a text answer"))
+	}
+	copyKept(w.Header(), kept)
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, err = w.Write(b)
+	return err
 }
 
 // send makes the call with the client's forwarded headers and checks the
@@ -228,8 +270,7 @@ func checkUpstreamResponse(resp *http.Response, call *hexagon.Call) (http.Header
 		return nil, failure.New(failure.UpstreamFailed, fmt.Sprintf("%s answered HTTP %d", call.Upstream(), s), fmt.Errorf("upstream status %d", s))
 	}
 	if resp.StatusCode != http.StatusNotModified && call.Accept != nil {
-		mt, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";")
-		if mt = strings.ToLower(strings.TrimSpace(mt)); !call.Accept(mt) {
+		if mt := mediaType(resp.Header); !call.Accept(mt) {
 			if call.Place != nil && ogcException(mt) {
 				// Nearmap and Maxar answer errors as 200 with an OGC
 				// exception: the client's request was refused. Its text is

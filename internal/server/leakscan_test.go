@@ -112,6 +112,8 @@ type leakReq struct {
 	// was asked for: the login or token endpoint a trouble case claims
 	// to exercise.
 	asks string
+	// logs, if not "", must be in the request's log lines.
+	logs string
 	// smuggled are credentials the client sent, which must not reach the
 	// provider in any spelling.
 	smuggled []string
@@ -208,6 +210,10 @@ func commonLeakBattery(w *leakWorld) []leakReq {
 	// A tile cut short reaches the client cut short, whatever it carried.
 	cutTile := echo("in a tile cut short", w.tile, 0, echoAnswer{status: 200, contentType: "image/png", cut: true})
 	cutTile.cut = true
+	cutTile.logs = "response aborted: Hexagon's answer broke off" // named for whose answer it was
+	if w.profile != nil {
+		cutTile.logs = "response aborted: " + w.profile.Title + "'s answer broke off"
+	}
 	// A 200 carrying an OGC exception where an image was asked for: the
 	// client's 400 from another provider, a 502 from Hexagon.
 	exception := 502
@@ -250,17 +256,21 @@ func commonLeakBattery(w *leakWorld) []leakReq {
 	if w.featureInfo != "" {
 		rs = append(rs, echo("in feature information as HTML", w.featureInfo, 502, echoAnswer{status: 200, contentType: "text/html", body: "<p>%s</p>"}))
 	}
-	// Also left out for Hexagon, because they leak today: Hexagon's 200
-	// WMS exceptions and its plain-text feature information are relayed
-	// as they come (wms.go streams them; SECURITY.md: "or a WMS
-	// exception"), so either, echoing the request, hands a /v2 key's
-	// holder the token; another provider's are stopped (passthrough.go's
-	// passFeatureInfo, deliver.go's ogcException).
-	if w.featureInfo != "" && w.profile != nil {
+	// Text a key's holder would get (feature information, a WMS
+	// exception) is read whole and relayed only when it shows the
+	// credential in no spelling (deliver.go, relayChecked): Hexagon's as
+	// every provider's. A provider's 200 exception is the client's 400
+	// without its text; Hexagon's, relayed as WMS clients expect, is
+	// stopped when it echoes the token.
+	if w.featureInfo != "" {
 		rs = append(rs, echo("in feature information", w.featureInfo, 502, echoAnswer{status: 200, contentType: "text/plain"}))
 	}
-	if w.getMap != "" && w.profile != nil {
-		rs = append(rs, echo("in a WMS exception", w.getMap, 400, echoAnswer{status: 200, contentType: "application/vnd.ogc.se_xml",
+	if w.getMap != "" {
+		status := 400
+		if w.profile == nil {
+			status = 502
+		}
+		rs = append(rs, echo("in a WMS exception", w.getMap, status, echoAnswer{status: 200, contentType: "application/vnd.ogc.se_xml",
 			body: `<?xml version="1.0"?><ServiceExceptionReport version="1.1.1"><ServiceException code="InvalidFormat">%s</ServiceException></ServiceExceptionReport>`}))
 	}
 	if w.profile == nil {
@@ -389,6 +399,9 @@ func (w *leakWorld) run(t *testing.T, rq leakReq) {
 		t.Errorf("%s: nothing reached the provider", rq.name)
 	case rq.reach == reachNo && len(got) != 0:
 		t.Errorf("%s: %d requests reached the provider (first %s)", rq.name, len(got), masked(got[0].uri, secrets))
+	}
+	if rq.logs != "" && !strings.Contains(ownLogs, rq.logs) {
+		t.Errorf("%s: the log does not say %q:\n%s", rq.name, rq.logs, masked(ownLogs, secrets))
 	}
 	if rq.asks != "" && !askedFor(got, rq.asks) {
 		t.Errorf("%s: the provider was not asked for %s", rq.name, rq.asks)

@@ -67,15 +67,19 @@ func (s *Server) finish(rec *record) {
 
 // countAborted counts an answer cut off after it had started: a stream
 // the client left is counted as served, with the bytes relayed until
-// then (Hexagon served it all the same); one whose body broke at
-// Hexagon's end, or that our own code cut, as a failure. An answer that
+// then (the upstream served it all the same); one whose body broke at
+// the upstream's end, or that our own code cut, as a failure. An answer that
 // had not started (runtime.Goexit) is not counted.
 func (s *Server) countAborted(rec *record, p any) {
 	w := rec.Response()
 	switch {
 	case p == nil || !w.Committed || rec.Request().Method == http.MethodOptions:
 	case p == http.ErrAbortHandler && rec.out.upstreamCut:
-		rec.out.err, rec.out.abortedAs = "response aborted: Hexagon's answer broke off", http.StatusBadGateway
+		upstream := "Hexagon"
+		if rec.out.call != nil {
+			upstream = rec.out.call.Upstream()
+		}
+		rec.out.err, rec.out.abortedAs = "response aborted: "+upstream+"'s answer broke off", http.StatusBadGateway
 		s.count(rec, rec.out.abortedAs, 0)
 	case p == http.ErrAbortHandler:
 		rec.out.err = "response aborted: the client left"

@@ -1,10 +1,6 @@
 package server
 
 import (
-	"errors"
-	"io"
-	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -129,46 +125,15 @@ func (s *Server) passCapabilities(c echo.Context, p *provider.Profile, service s
 	return s.capabilities(c, spec)
 }
 
-// maxFeatureInfo caps a provider's GetFeatureInfo answer, which is read
-// whole to be checked.
-const maxFeatureInfo = 1 << 20
-
 // passFeatureInfo answers a GetFeatureInfo of provider p: its text can
 // echo the request, and with it a key the proxy placed in the path, so
-// the answer is read whole (up to maxFeatureInfo), relayed only when it
-// is text of a feature-info type and shows the key in no spelling
-// (provider.Reveals), and never run as a document (nosniff, sandboxed).
+// it is streamed as a key's text answers are (relayChecked: read whole,
+// relayed only when it shows the key in no spelling), and only in a
+// feature-info type, never run as a document (nosniff, sandboxed).
 func (s *Server) passFeatureInfo(c echo.Context, p *provider.Profile, u string) error {
 	rec := recordOf(c)
-	rec.out.answer(modeStream, usage.WMSOther)
 	rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: u, Accept: featureInfo, Place: p.Apply, Name: p.Title, Relay: p.Pass}
-	call := &rec.out.upstream
-	rec.out.call = call
-	r := c.Request()
-	resp, kept, err := s.send(r.Context(), call, http.MethodGet, r.Header)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxFeatureInfo+1))
-	switch {
-	case err != nil:
-		return failure.FromRoundTrip(err, p.Title)
-	case len(body) > maxFeatureInfo:
-		return failure.New(failure.UpstreamFailed, p.Title+"'s feature information is larger than the proxy relays", errors.New("feature info too large"))
-	case provider.Reveals(body, call.Token.AccessToken):
-		return failure.New(failure.UpstreamFailed, p.Title+"'s feature information names its credential, so the proxy does not relay it", errors.New("credential in feature info"))
-	}
-	h := c.Response().Header()
-	for k, v := range kept {
-		if k != "Content-Length" {
-			h[k] = v
-		}
-	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	c.Response().WriteHeader(resp.StatusCode)
-	_, err = c.Response().Write(body)
-	return err
+	return s.stream(c, &rec.out.upstream, usage.WMSOther)
 }
 
 // featureInfo accepts the text a provider's GetFeatureInfo may answer.
