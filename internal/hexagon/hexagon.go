@@ -247,6 +247,10 @@ func (c *Call) Upstream() string {
 // spelling are dropped.
 func (c *Call) StatusError(resp *http.Response) *failure.Error {
 	fe := statusError(c.Upstream(), resp)
+	if fe.Kind == failure.Forbidden && c.Token != nil && c.Token.TokenType == provider.KeyTokenType {
+		// Nothing proved a static key good: it may be the key.
+		fe.Message = c.Upstream() + " refused this request: the provider's key behind this key may be revoked or expired, or the licence may not cover this layer, area or service"
+	}
 	if fe.Kind == failure.RateLimited {
 		var cred string
 		if c.Token != nil {

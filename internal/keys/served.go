@@ -193,6 +193,16 @@ func (k *Key) upstream() string {
 	return k.rec.Provider
 }
 
+// OthersLeft reports whether a set other than set is not refused.
+func (k *Key) OthersLeft(set int) bool {
+	for i := range k.refused {
+		if i != set && !k.refused[i].Load() {
+			return true
+		}
+	}
+	return false
+}
+
 // Refused marks set (an index Pick returned) as refused by Hexagon: Pick
 // skips it until the record is next fetched. The first refusal of a set
 // is logged with the organisation and the set's index. Out-of-range

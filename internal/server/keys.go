@@ -176,11 +176,19 @@ func (t *keyTokens) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 }
 
 // Invalidate implements hexagon.Tokens for the set in use. A provider's
-// static key is its own token: nothing fresh can replace it, so a refusal
-// of it is final (no retry, which would send the same key again).
+// static key is its own token: nothing fresh can replace it. When another
+// of the key's sets is left, the refusal moves the request to it, and the
+// refused set is skipped until the record is next fetched (a dead key
+// among two would otherwise fail every other request); with none left,
+// the refusal is final (a retry would send the same key again), and the
+// set stays in use: it may be the resource that was refused.
 func (t *keyTokens) Invalidate(tok *oauth2.Token) bool {
 	if tok != nil && tok.TokenType == provider.KeyTokenType {
-		return false
+		if !t.key.OthersLeft(t.set) {
+			return false
+		}
+		t.key.Refused(t.set)
+		return t.next() == nil
 	}
 	return t.entry.Tokens.Invalidate(tok)
 }

@@ -202,8 +202,8 @@ func TestPlanetKeyHostileAndRefused(t *testing.T) {
 	// Planet refusing the key: 403, saying who refused.
 	w.fake.RevokeKey(planetKey)
 	resp, body = w.get(base, nil)
-	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "Planet") {
-		t.Fatalf("a refused key: %d %s", resp.StatusCode, body)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "Planet") || !strings.Contains(string(body), "may be revoked or expired") {
+		t.Fatalf("a refused key: %d %s (nothing proved a static key good: it may be the key)", resp.StatusCode, body)
 	}
 	w.assertException(resp, body, http.StatusForbidden, "")
 	w.fake.AddKey(planetKey)
@@ -221,6 +221,41 @@ func TestPlanetKeyHostileAndRefused(t *testing.T) {
 	}
 	if strings.Contains(w.logs.String(), planetKey) {
 		t.Fatal("the Planet key is in a log line")
+	}
+}
+
+// A key with two Planet keys, one of them dead: the refusal moves each
+// request to the live key, and the dead one is skipped from then on, so
+// no map fails every other tile. With one key left, a refusal is final
+// and the key stays in use (it may be the mosaic that was refused).
+func TestPlanetKeyFailsOverFromADeadSet(t *testing.T) {
+	w := newPlanetWorld(t)
+	const second = "PLAK-second-key-0000-secret"
+	w.noteSecret(second)
+	w.fake.AddKey(second)
+	key := w.addKey(keys.Record{Org: "Forestry", Contact: "gis@forestry.example", Provider: "planet",
+		Sets: []credential.Credential{{Provider: "planet", Secret: planetKey}, {Provider: "planet", Secret: second}}})
+	tile := w.keyURL(key) + "/~tiles" + planet.TilesPath + "/" + planet.DefaultMosaics[1] + "/gmap/3/2/1.png"
+	w.fake.RevokeKey(planetKey)
+	asked := w.fake.Requests.Load()
+	for i := range 6 {
+		if resp, body := w.get(tile, nil); resp.StatusCode != http.StatusOK || !bytes.Equal(body, w.fake.PNG()) {
+			t.Fatalf("tile %d: %d %.200s", i, resp.StatusCode, body)
+		}
+	}
+	// At most one request with the dead key, then only the live one.
+	if n := w.fake.Requests.Load() - asked; n > 7 {
+		t.Errorf("%d requests reached Planet for 6 tiles: the dead key is not skipped", n)
+	}
+	// The last key left is never given up: its refusals are answered,
+	// and it serves again as soon as Planet takes it.
+	w.fake.RevokeKey(second)
+	if resp, body := w.get(tile, nil); resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "Planet") {
+		t.Fatalf("both keys dead: %d %.300s", resp.StatusCode, body)
+	}
+	w.fake.AddKey(second)
+	if resp, body := w.get(tile, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the live key back: %d %.300s", resp.StatusCode, body)
 	}
 }
 
