@@ -100,7 +100,7 @@ function showPreview(doc, figure, current) {
     if (!current() || loaded + failed < p.urls.length) return;
     caption.textContent = failed === 0
       ? "A preview of " + p.layer + " at zoom level " + p.matrix + "."
-      : failed + " of " + p.urls.length + " preview tiles of " + p.layer + " did not load; Hexagon may have no imagery at zoom level " + p.matrix + ". The address itself works.";
+      : failed + " of " + p.urls.length + " preview tiles of " + p.layer + " did not load; the imagery provider may have none at zoom level " + p.matrix + ". The address itself works.";
   };
   caption.textContent = "Loading a preview of " + p.layer + "…";
   for (const u of p.urls) {
