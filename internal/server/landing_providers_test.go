@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakeprovider/maxar"
@@ -24,22 +23,6 @@ import (
 	"github.com/hexprox/hexprox/internal/fakeprovider/vexcel"
 	"github.com/hexprox/hexprox/internal/keys"
 )
-
-const maxarKey = "MXK-0123456789abcdef-secret"
-
-// newMaxarWorld is a proxy beside a fake Maxar (one server for its API and
-// account hosts, named by the PROVIDER_MAXAR_* settings) that knows
-// maxarKey for its 180 days; it returns the key's end too.
-func newMaxarWorld(t *testing.T) (*harness, *maxar.Fake, time.Time) {
-	t.Helper()
-	fake := maxar.New(maxar.Options{Base: "request"})
-	end := fake.AddKey(maxarKey, 0)
-	up := httptest.NewServer(fake)
-	t.Cleanup(up.Close)
-	h := newKeyHarness(t, map[string]string{"PROVIDER_MAXAR_API_URL": up.URL, "PROVIDER_MAXAR_ACCOUNT_URL": up.URL}, time.Minute)
-	h.noteSecret(maxarKey)
-	return h, fake, end
-}
 
 // revokedCopy stores rec under a new key, revoked, as `keys revoke` leaves
 // it, and returns the key.
@@ -132,7 +115,8 @@ func TestLandingPageKeyModeForProvidersInChromium(t *testing.T) {
 	vRevoked := revokedCopy(t, vh, keys.Record{Org: "Old County", Contact: "vexcel-admin@county.example", Provider: "vexcel",
 		Sets: []credential.Credential{{Provider: "vexcel", ID: vexcelUser, Secret: vexcelPassword}}})
 
-	mh, mf, mEnd := newMaxarWorld(t)
+	mw := newMaxarWorld(t)
+	mh, mf, mEnd := mw.harness, mw.fake, mw.fake.AddKey(maxarKey, 0)
 	mset := []credential.Credential{{Provider: "maxar", Secret: maxarKey, Expires: mEnd}}
 	mk := mh.addKey(keys.Record{Org: "Harbour", Contact: "gis@harbour.example", Provider: "maxar", Sets: mset})
 	mRevoked := revokedCopy(t, mh, keys.Record{Org: "Old Harbour", Contact: "maxar-admin@harbour.example", Provider: "maxar", Sets: mset})
