@@ -17,6 +17,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
+	"github.com/hexprox/hexprox/internal/fakeprovider/maxar"
 	"github.com/hexprox/hexprox/internal/fakeprovider/nearmap"
 	"github.com/hexprox/hexprox/internal/fakeprovider/planet"
 	"github.com/hexprox/hexprox/internal/fakeprovider/vexcel"
@@ -57,6 +58,8 @@ var leakRows = []struct {
 	{"planet", planetLeakWorld},
 	{"nearmap", nearmapLeakWorld},
 	{"vexcel", vexcelLeakWorld},
+	{"maxar key", func(t *testing.T) *leakWorld { return maxarLeakWorld(t, false) }},
+	{"maxar login", func(t *testing.T) *leakWorld { return maxarLeakWorld(t, true) }},
 	{"hexagon", hexagonLeakWorld},
 }
 
@@ -477,7 +480,8 @@ type upstreamLog struct {
 }
 
 // echoAnswer is a careless upstream's answer: the request it got (its
-// URI, where a key travels in a query or a path, and its Authorization,
+// URI, where a key travels in a query or a path, its Authorization and
+// Maxar-Api-Key (where a key travels in a header),
 // where a token travels) written back into the body, or into headers.
 type echoAnswer struct {
 	status      int
@@ -531,7 +535,7 @@ func (u *upstreamLog) serve(t *testing.T, handler func() http.Handler) *httptest
 			handler().ServeHTTP(rw, r)
 			return
 		}
-		said := "request " + r.RequestURI + " authorization " + r.Header.Get("Authorization")
+		said := "request " + r.RequestURI + " authorization " + r.Header.Get("Authorization") + " key " + r.Header.Get("Maxar-Api-Key")
 		if echo.hangup {
 			conn, _, err := http.NewResponseController(rw).Hijack()
 			if err == nil {
@@ -801,6 +805,97 @@ func vexcelLeakWorld(t *testing.T) *leakWorld {
 	w.trouble = append(w.trouble,
 		leakReq{name: "login refused", path: "/v2/wmts/" + bad + "/1.0.0/WMTSCapabilities.xml", status: 403, reach: reachYes, asks: vexcel.LoginPath},
 		leakReq{name: "login refused, again", path: "/v2/wmts/" + bad + "/1.0.0/WMTSCapabilities.xml", status: 403})
+	return w
+}
+
+// maxarWrongPassword is a password Maxar refuses: a secret all the same.
+const maxarWrongPassword = "Mx-wrong/pass+3"
+
+// Maxar: a key behind the key, sent in the maxar-api-key header; or
+// (login) a username and password, exchanged by the password grant for a
+// token sent as Bearer and renewed by a refresh token. WMTS and WMS on
+// one host; errors that arrive as a 200 with an exception.
+func maxarLeakWorld(t *testing.T, login bool) *leakWorld {
+	up := &upstreamLog{}
+	fake := maxar.New(maxar.Options{Base: "request"})
+	set := credential.Credential{Provider: "maxar", Secret: maxarKey}
+	if login {
+		up.auth = maxar.TokenPath
+		fake.AddUser(maxarUser, maxarPassword)
+		set = credential.Credential{Provider: "maxar", ID: maxarUser, Secret: maxarPassword}
+	} else {
+		fake.AddKey(maxarKey, 0)
+	}
+	srv := up.serve(t, func() http.Handler { return fake })
+	h := newKeyHarness(t, leakEnv(map[string]string{"PROVIDER_MAXAR_API_URL": srv.URL, "PROVIDER_MAXAR_ACCOUNT_URL": srv.URL}), time.Minute)
+	key := leakKey(h, "maxar", set)
+	v2, wms := "/v2/wmts/"+key, "/v2/wms/"+key
+	tile := v2 + "/~api" + maxar.WMTSPath + "?" + maxarTile
+	gm := wms + "?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=" + url.QueryEscape(maxar.Layer) + "&STYLES=&CRS=EPSG:3857&BBOX=0,0,100000,100000&WIDTH=64&HEIGHT=64&FORMAT=image/png"
+	trouble := func(name string, sw maxar.Switches, status int) []leakReq {
+		set, reset := func() { fake.Set(sw) }, func() { fake.Set(maxar.Switches{}) }
+		return []leakReq{
+			{name: name + ": WMTS capabilities", path: v2 + "/1.0.0/WMTSCapabilities.xml", status: status, reach: reachYes, set: set, reset: reset},
+			{name: name + ": tile", path: tile, status: status, reach: reachYes, set: set, reset: reset},
+			{name: name + ": GetMap", path: gm, status: status, reach: reachYes, set: set, reset: reset},
+		}
+	}
+	w := &leakWorld{h: h, key: key, up: up, profile: builtin(t, "maxar"),
+		caps: v2 + "/1.0.0/WMTSCapabilities.xml", tile: tile, getMap: gm,
+		wmsCaps: wms + "?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0",
+		secrets: func() []leakSecret {
+			s := []leakSecret{{"Maxar key", maxarKey}, {"Maxar password", maxarPassword}, {"refused Maxar password", maxarWrongPassword}}
+			access, refresh := fake.LastTokens()
+			toks := map[string]bool{access: true}
+			for _, r := range up.since(0) {
+				if b, ok := strings.CutPrefix(r.header.Get("Authorization"), "Bearer "); ok {
+					toks[b] = true
+				}
+			}
+			for tok := range toks {
+				if tok != "" {
+					s = append(s, leakSecret{"Maxar token", tok})
+				}
+			}
+			if refresh != "" {
+				s = append(s, leakSecret{"Maxar refresh token", refresh})
+			}
+			return s
+		},
+		requests: []leakReq{
+			{name: "REST capabilities", path: v2 + "/1.0.0/WMTSCapabilities.xml", status: 200, reach: reachYes},
+			{name: "KVP capabilities", path: v2 + "?SERVICE=WMTS&REQUEST=GetCapabilities", status: 200, reach: reachYes},
+			{name: "capabilities that carry the key", path: v2 + "/1.0.0/WMTSCapabilities.xml", status: 200, reach: reachYes,
+				set: func() { fake.Set(maxar.Switches{CredentialInCapabilities: true}) }, reset: func() { fake.Set(maxar.Switches{}) }},
+			{name: "WMS capabilities 1.3.0", path: wms + "?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0", status: 200, reach: reachYes},
+			{name: "WMS capabilities 1.1.1", path: wms + "?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1", status: 200, reach: reachYes},
+			{name: "tile", path: tile, status: 200, reach: reachYes},
+			{name: "a tile answered 200 with an OGC exception", path: strings.Replace(tile, "LAYER=Maxar:Imagery", "LAYER=NoSuchLayer", 1), status: 400, reach: reachYes},
+			{name: "a blank tile for a misspelled filter", path: tile + "&CQL_FILTER=" + url.QueryEscape("nosuch='x'"), status: 200, reach: reachYes},
+			{name: "GetMap", path: gm, status: 200, reach: reachYes},
+			{name: "GetMap answered 200 with an OGC exception", path: strings.Replace(gm, url.QueryEscape(maxar.Layer), "NoSuchLayer", 1), status: 400, reach: reachYes},
+			{name: "a client's maxar-api-key header", path: tile, header: map[string]string{"Maxar-Api-Key": "smuggledM-cred"}, status: 200, reach: reachYes, smuggled: []string{"smuggledM-cred"}},
+			{name: "the token endpoint through the proxy", path: v2 + "/~account" + maxar.TokenPath, status: 404, reach: reachNo},
+		},
+	}
+	w.trouble = append(w.trouble, trouble("429 with Retry-After", maxar.Switches{Status: 429, RetryAfter: "30"}, 429)...)
+	w.trouble = append(w.trouble, trouble("500", maxar.Switches{Status: 500}, 502)...)
+	w.trouble = append(w.trouble, trouble("slower than UPSTREAM_TIMEOUT", maxar.Switches{Delay: leakDelay}, 504)...)
+	if login {
+		revokeLive := func() { access, _ := fake.LastTokens(); fake.RevokeToken(access) }
+		w.trouble = append(w.trouble,
+			leakReq{name: "token revoked: a new one", path: tile, status: 200, reach: reachYes, asks: maxar.TokenPath, set: revokeLive},
+			leakReq{name: "token endpoint 503", path: tile, status: 502, reach: reachYes, asks: maxar.TokenPath,
+				set: func() { revokeLive(); fake.Set(maxar.Switches{TokenStatus: 503}) }, reset: func() { fake.Set(maxar.Switches{}) }})
+		bad := leakKey(h, "maxar", credential.Credential{Provider: "maxar", ID: maxarUser, Secret: maxarWrongPassword})
+		w.trouble = append(w.trouble,
+			leakReq{name: "login refused", path: "/v2/wmts/" + bad + "/1.0.0/WMTSCapabilities.xml", status: 403, reach: reachYes, asks: maxar.TokenPath})
+	} else {
+		revoke, restore := func() { fake.RevokeKey(maxarKey) }, func() { fake.AddKey(maxarKey, 0) }
+		w.trouble = append(w.trouble,
+			leakReq{name: "key refused: capabilities", path: v2 + "/1.0.0/WMTSCapabilities.xml", status: 403, reach: reachYes, set: revoke, reset: restore},
+			leakReq{name: "key refused: tile", path: tile, status: 403, reach: reachYes, set: revoke, reset: restore})
+	}
 	return w
 }
 
