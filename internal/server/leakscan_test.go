@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
+	"github.com/hexprox/hexprox/internal/fakeprovider/faketest"
 	"github.com/hexprox/hexprox/internal/fakeprovider/maxar"
 	"github.com/hexprox/hexprox/internal/fakeprovider/nearmap"
 	"github.com/hexprox/hexprox/internal/fakeprovider/planet"
@@ -60,6 +63,7 @@ var leakRows = []struct {
 	{"vexcel", vexcelLeakWorld},
 	{"maxar key", func(t *testing.T) *leakWorld { return maxarLeakWorld(t, false) }},
 	{"maxar login", func(t *testing.T) *leakWorld { return maxarLeakWorld(t, true) }},
+	{"operator's oauth2", operatorLeakWorld},
 	{"hexagon", hexagonLeakWorld},
 }
 
@@ -895,6 +899,75 @@ func maxarLeakWorld(t *testing.T, login bool) *leakWorld {
 		w.trouble = append(w.trouble,
 			leakReq{name: "key refused: capabilities", path: v2 + "/1.0.0/WMTSCapabilities.xml", status: 403, reach: reachYes, set: revoke, reset: restore},
 			leakReq{name: "key refused: tile", path: tile, status: 403, reach: reachYes, set: revoke, reset: restore})
+	}
+	return w
+}
+
+// An operator's OAuth2 profile from PROVIDERS_FILE ("eagle"): a client
+// id and secret behind the key, exchanged at a standard token endpoint
+// (tokenServer, HTTP Basic) for tokens a fake Maxar's WMTS and WMS take
+// as Bearer.
+func operatorLeakWorld(t *testing.T) *leakWorld {
+	up := &upstreamLog{}
+	mx := maxar.New(maxar.Options{Base: "request"})
+	mx.AddUser(maxarUser, maxarPassword)
+	srv := up.serve(t, func() http.Handler { return mx })
+	ts := &tokenServer{id: countyClientID, secret: countyClientSecret, maxarURL: srv.URL}
+	tokenURL := faketest.Serve(t, ts)
+	doc := fmt.Sprintf(`{"providers": [{"name": "eagle", "title": "Eagle Aerial", "credential": "oauth2", "token_url": %q,
+	  "hosts": {"api": {"url": %q, "paths": [%q, %q]}}, "wmts": "api:%s?service=WMTS&request=GetCapabilities", "wms": "api:%s"}]}`,
+		tokenURL+"/oauth2/token", srv.URL, maxar.WMTSPath, maxar.WMSPath, maxar.WMTSPath, maxar.WMSPath)
+	own, err := provider.ParseProfiles([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "providers.json")
+	if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := newKeyHarness(t, leakEnv(map[string]string{"PROVIDERS_FILE": file}), time.Minute)
+	key := leakKey(h, "eagle", credential.Credential{Provider: "eagle", ID: countyClientID, Secret: countyClientSecret, Client: true})
+	v2, wms := "/v2/wmts/"+key, "/v2/wms/"+key
+	tile := v2 + "/~api" + maxar.WMTSPath + "?" + maxarTile
+	gm := wms + "?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=" + url.QueryEscape(maxar.Layer) + "&STYLES=&CRS=EPSG:3857&BBOX=0,0,100000,100000&WIDTH=64&HEIGHT=64&FORMAT=image/png"
+	revokeLive := func() { mx.RevokeToken(ts.lastToken()) }
+	w := &leakWorld{h: h, key: key, up: up, profile: &own[0],
+		caps: v2 + "/1.0.0/WMTSCapabilities.xml", tile: tile, getMap: gm,
+		wmsCaps: wms + "?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0",
+		secrets: func() []leakSecret {
+			s := []leakSecret{{"operator's client secret", countyClientSecret}, {"Maxar password of the token server", maxarPassword}}
+			toks := map[string]bool{ts.lastToken(): true}
+			for _, r := range up.since(0) {
+				if b, ok := strings.CutPrefix(r.header.Get("Authorization"), "Bearer "); ok {
+					toks[b] = true
+				}
+			}
+			for tok := range toks {
+				if tok != "" {
+					s = append(s, leakSecret{"operator's token", tok})
+				}
+			}
+			return s
+		},
+		requests: []leakReq{
+			{name: "REST capabilities", path: v2 + "/1.0.0/WMTSCapabilities.xml", status: 200, reach: reachYes},
+			{name: "KVP capabilities", path: v2 + "?SERVICE=WMTS&REQUEST=GetCapabilities", status: 200, reach: reachYes},
+			{name: "WMS capabilities", path: wms + "?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0", status: 200, reach: reachYes},
+			{name: "tile", path: tile, status: 200, reach: reachYes},
+			{name: "GetMap", path: gm, status: 200, reach: reachYes},
+			{name: "the token endpoint through the proxy", path: v2 + "/~token/oauth2/token", status: 404, reach: reachNo},
+			{name: "token revoked: a new one", path: tile, status: 200, reach: reachYes, set: revokeLive},
+		},
+	}
+	for _, tc := range []struct {
+		name   string
+		sw     maxar.Switches
+		status int
+	}{{"429 with Retry-After", maxar.Switches{Status: 429, RetryAfter: "30"}, 429}, {"500", maxar.Switches{Status: 500}, 502}, {"slower than UPSTREAM_TIMEOUT", maxar.Switches{Delay: leakDelay}, 504}} {
+		set, reset := func() { mx.Set(tc.sw) }, func() { mx.Set(maxar.Switches{}) }
+		w.trouble = append(w.trouble,
+			leakReq{name: tc.name + ": tile", path: tile, status: tc.status, reach: reachYes, set: set, reset: reset},
+			leakReq{name: tc.name + ": GetMap", path: gm, status: tc.status, reach: reachYes, set: set, reset: reset})
 	}
 	return w
 }
