@@ -104,11 +104,19 @@ func (s *passwordSource) keep(tok *oauth2.Token) *oauth2.Token {
 	return handOut(tok, s.p.Now)
 }
 
+// httpClient returns c (nil: http.DefaultClient) made to follow no
+// redirect: a provider's password, client secret or login goes to the
+// token URL the profile names and nowhere else, and a 307 or 308 would
+// send the form again, secrets and all, to whatever host its Location
+// names (and a Basic header along to any port of the same host). A
+// redirect is the endpoint's answer, and not a token.
 func httpClient(c *http.Client) *http.Client {
 	if c == nil {
-		return http.DefaultClient
+		c = http.DefaultClient
 	}
-	return c
+	cp := *c
+	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &cp
 }
 
 // handOut returns what the layers above see of tok: the access token, its
