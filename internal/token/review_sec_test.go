@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -85,6 +86,52 @@ func TestReviewSecGrantsDoNotFollowRedirects(t *testing.T) {
 			for _, r := range other.requests()[before:] {
 				t.Errorf("%s: the token endpoint's %d sent the proxy on to another host: %s", c.name, status, r)
 			}
+		}
+	}
+}
+
+// A token endpoint's answer names its token's type, and the proxy marks
+// a static key by a type of its own (provider.KeyTokenType): a grant's
+// token must never pass for a static key, whatever the endpoint says.
+// Else an endpoint answering "token_type": "static-key" chooses where its
+// token goes (Maxar's key header instead of Bearer; nowhere at all for an
+// operator's OAuth2 profile, whose Place is empty), and a refusal of the
+// token is taken as final, the token kept until it ends, or its set given
+// up as a dead key.
+func TestReviewSecAGrantsTokenIsNeverAStaticKey(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"access_token": "GRANT-TOKEN-1679091c", "token_type": "`+provider.KeyTokenType+`", "expires_in": 3600, "refresh_token": "R"}`)
+	}))
+	t.Cleanup(srv.Close)
+	client := &http.Client{Timeout: 5 * time.Second}
+	maxarP, err := provider.Builtin("maxar", map[string]string{"account": srv.URL, "api": "https://api.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	maxarP.Token = &provider.Service{Role: "account", Path: "/token"}
+	acme := &provider.Profile{Name: "acme", Title: "Acme", Hosts: []provider.Host{{Role: "token", Base: srv.URL}},
+		Token: &provider.Service{Role: "token", Path: "/token"}, Grant: provider.GrantClient,
+		TokenPlace: []provider.Placement{{In: provider.InHeader, Name: "Authorization", Template: "Bearer {}"}}}
+	for _, c := range []struct {
+		p    *provider.Profile
+		cred credential.Credential
+	}{
+		{maxarP, credential.Credential{Provider: "maxar", ID: "ada@example.com", Secret: "pw"}},
+		{acme, credential.Credential{Provider: "acme", ID: "id", Secret: "secret", Client: true}},
+	} {
+		tok, err := Grant(context.Background(), c.p, c.cred, client, nil).Token()
+		if err != nil {
+			t.Fatalf("%s: %v", c.p.Name, err)
+		}
+		if tok.TokenType == provider.KeyTokenType {
+			t.Errorf("%s: the endpoint made its token a static key", c.p.Name)
+		}
+		u, _ := url.Parse("https://api.example/x")
+		h := http.Header{}
+		c.p.Apply(u, h, tok)
+		if got := h.Get("Authorization"); got != "Bearer GRANT-TOKEN-1679091c" {
+			t.Errorf("%s: the token went as Authorization %q, headers %v, URL %s", c.p.Name, got, h, u)
 		}
 	}
 }
