@@ -14,6 +14,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/provider"
 )
 
 // Password is a provider's OAuth2 token endpoint that takes the resource
@@ -122,7 +123,8 @@ func httpClient(c *http.Client) *http.Client {
 // handOut returns what the layers above see of tok: the access token, its
 // type and its end on now's clock, from the Expiry x/oauth2 set on the
 // real clock from expires_in: DefaultLifetime when there was none, at
-// most MaxLifetime, none left when negative.
+// most MaxLifetime, none left when negative. A type the endpoint names
+// provider.KeyTokenType is handed out as Bearer.
 func handOut(tok *oauth2.Token, now func() time.Time) *oauth2.Token {
 	if now == nil {
 		now = time.Now
@@ -131,9 +133,15 @@ func handOut(tok *oauth2.Token, now func() time.Time) *oauth2.Token {
 	if !tok.Expiry.IsZero() {
 		lifetime = min(max(untilExpiry(tok), 0), MaxLifetime)
 	}
+	typ := tok.TokenType
+	if typ == provider.KeyTokenType {
+		// The endpoint's word, not the proxy's: a grant's token is never
+		// placed, or given up, as a static key.
+		typ = "Bearer"
+	}
 	return &oauth2.Token{
 		AccessToken: tok.AccessToken,
-		TokenType:   tok.TokenType,
+		TokenType:   typ,
 		Expiry:      now().Add(lifetime),
 		ExpiresIn:   int64(lifetime / time.Second),
 	}
