@@ -1,10 +1,13 @@
 package server_test
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakeprovider/faketest"
+	"github.com/hexprox/hexprox/internal/fakeprovider/planet"
 	"github.com/hexprox/hexprox/internal/keys"
 )
 
@@ -111,5 +115,69 @@ func TestReviewSecALayerOutsideTheLicenceDisablesNoGoodSet(t *testing.T) {
 	}
 	if got, _ := up.keysUsedSince(n); got[keyA] == 0 || got[keyB] == 0 {
 		t.Errorf("after one request for a layer outside the licence, six tiles went with %v: a good key was given up for every user of the record", map[string]int{"A": got[keyA], "B": got[keyB]})
+	}
+}
+
+// sigRenamer serves h (a fake Planet host) to a proxy that places the
+// key as sig= instead of api_key=: the request's sig becomes api_key, and
+// every api_key= the answer writes becomes sig=, so that its documents
+// echo the key under the operator's own parameter name, as Planet's echo
+// it under api_key.
+func sigRenamer(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.URL.RawQuery = strings.ReplaceAll(r.URL.RawQuery, "sig=", "api_key=")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		body := bytes.ReplaceAll(rec.Body.Bytes(), []byte("api_key="), []byte("sig="))
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(rec.Code)
+		w.Write(body)
+	})
+}
+
+// An operator's static profile that places its key as a query parameter
+// of its own name (sig=, not one of provider.CommonStrip), of a service
+// whose capabilities carry the key in every URL, as Planet's do: the
+// document is served with the key taken out of every URL, as a built-in
+// profile's is, and not refused as one that names the key.
+func TestReviewSecAnOperatorsQueryPlacementIsStrippedFromDocuments(t *testing.T) {
+	tilesSrv := httptest.NewServer(nil)
+	t.Cleanup(tilesSrv.Close)
+	pl := planet.New(planet.Options{TilesBase: tilesSrv.URL, APIBase: "request"})
+	tilesSrv.Config.Handler = sigRenamer(pl.Tiles)
+	apiURL := faketest.Serve(t, sigRenamer(pl.API))
+	pl.AddKey(planetKey)
+	doc := fmt.Sprintf(`{"providers": [{"name": "sigco", "title": "Sig Imagery", "credential": "static",
+   "hosts": {"api": {"url": %q, "paths": ["/basemaps/v1/mosaics/wmts"]}, "tiles": {"url": %q, "paths": ["/basemaps/v1/planet-tiles"]}},
+   "wmts": "api:/basemaps/v1/mosaics/wmts",
+   "place": [{"query": "sig"}], "not_licensed": 404}]}`, apiURL, tilesSrv.URL)
+	file := filepath.Join(t.TempDir(), "providers.json")
+	if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := newKeyHarness(t, map[string]string{"PROVIDERS_FILE": file}, time.Minute)
+	h.noteSecret(planetKey)
+	key := h.addKey(keys.Record{Org: "Parks", Contact: "gis@parks.example", Provider: "sigco",
+		Sets: []credential.Credential{{Provider: "sigco", Secret: planetKey}}})
+
+	resp, body := h.get(h.keyURL(key)+"/1.0.0/WMTSCapabilities.xml", nil)
+	h.assertNoSecrets(body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("capabilities: %d %s", resp.StatusCode, body)
+	}
+	var tile string
+	for _, u := range faketest.URLs(t, body) {
+		if strings.Contains(u, "sig=") {
+			t.Errorf("a URL keeps the key's parameter: %s", u)
+		}
+		if tile == "" && strings.Contains(u, "{TileMatrix}") {
+			tile = strings.NewReplacer("{TileMatrix}", "3", "{TileCol}", "2", "{TileRow}", "1").Replace(u)
+		}
+	}
+	if resp, img := h.get(tile, nil); resp.StatusCode != http.StatusOK || !bytes.Equal(img, pl.PNG()) {
+		t.Fatalf("tile %s: %d %.200s", tile, resp.StatusCode, img)
 	}
 }
