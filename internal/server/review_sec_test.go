@@ -2,7 +2,9 @@ package server_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -178,5 +180,70 @@ func TestReviewSecAnOperatorsQueryPlacementIsStrippedFromDocuments(t *testing.T)
 	}
 	if resp, img := h.get(tile, nil); resp.StatusCode != http.StatusOK || !bytes.Equal(img, pl.PNG()) {
 		t.Fatalf("tile %s: %d %.200s", tile, resp.StatusCode, img)
+	}
+}
+
+// echoingWMS is a careless WMS whose GetFeatureInfo answers, in plain
+// text, the request it got, key and all (as the leak scan's echoing
+// upstream does), compressed with gzip when the request accepts it, or
+// always when always is set (some servers compress whatever is asked).
+func echoingWMS(always bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := []byte("no features at " + r.URL.RequestURI() + "\n")
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if always || strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			var b bytes.Buffer
+			zw := gzip.NewWriter(&b)
+			zw.Write(body)
+			zw.Close()
+			body = b.Bytes()
+			w.Header().Set("Content-Encoding", "gzip")
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Write(body)
+	})
+}
+
+// A key holder's text answer is relayed only when it shows the key in no
+// spelling (relayChecked): gzip, which the client may ask for (every
+// browser does) and an upstream may send unasked, is a spelling too. An
+// upstream's feature information that echoes the request, key and all,
+// must not reach the key holder compressed, where the check cannot see
+// the key.
+func TestReviewSecACompressedTextAnswerIsCheckedForTheKey(t *testing.T) {
+	const key = "ECHO-KEY-45c48cce2e2d7fbd"
+	for _, always := range []bool{false, true} {
+		base := faketest.Serve(t, echoingWMS(always))
+		doc := fmt.Sprintf(`{"providers": [{"name": "echo", "title": "Echo Imagery", "credential": "static",
+  "hosts": {"api": {"url": %q, "paths": ["/wms"]}},
+  "wmts": "api:/wms/wmts", "wms": "api:/wms",
+  "place": [{"query": "api_key"}]}]}`, base)
+		file := filepath.Join(t.TempDir(), "providers.json")
+		if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		h := newKeyHarness(t, map[string]string{"PROVIDERS_FILE": file}, time.Minute)
+		h.noteSecret(key)
+		apiKey := h.addKey(keys.Record{Org: "Parks", Contact: "gis@parks.example", Provider: "echo",
+			Sets: []credential.Credential{{Provider: "echo", Secret: key}}})
+		u := h.proxy.URL + "/v2/wms/" + apiKey + "?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetFeatureInfo&LAYERS=a&QUERY_LAYERS=a&STYLES=&CRS=EPSG:3857" +
+			"&BBOX=0,0,10,10&WIDTH=256&HEIGHT=256&I=1&J=1&INFO_FORMAT=text/plain&FORMAT=image/png"
+		for _, ae := range []string{"gzip", "identity"} {
+			resp, body := h.get(u, map[string]string{"Accept-Encoding": ae})
+			text := body
+			if resp.Header.Get("Content-Encoding") == "gzip" {
+				zr, err := gzip.NewReader(bytes.NewReader(body))
+				if err != nil {
+					t.Fatalf("always %v, %s: a gzip answer that does not read: %v", always, ae, err)
+				}
+				if text, err = io.ReadAll(zr); err != nil {
+					t.Fatalf("always %v, %s: %v", always, ae, err)
+				}
+			}
+			if strings.Contains(string(text), key) {
+				t.Errorf("upstream compresses always: %v; client asks %s: the key holder got the provider's key (HTTP %d, Content-Encoding %q): %q",
+					always, ae, resp.StatusCode, resp.Header.Get("Content-Encoding"), text)
+			}
+		}
 	}
 }
