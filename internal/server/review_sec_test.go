@@ -189,7 +189,10 @@ func TestReviewSecAnOperatorsQueryPlacementIsStrippedFromDocuments(t *testing.T)
 // always when always is set (some servers compress whatever is asked).
 func echoingWMS(always bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body := []byte("no features at " + r.URL.RequestURI() + "\n")
+		body := []byte("no features here\n")
+		if r.URL.Query().Get("INFO_FORMAT") == "text/plain" { // the echo
+			body = []byte("no features at " + r.URL.RequestURI() + "\n")
+		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if always || strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
 			var b bytes.Buffer
@@ -243,6 +246,11 @@ func TestReviewSecACompressedTextAnswerIsCheckedForTheKey(t *testing.T) {
 			if strings.Contains(string(text), key) {
 				t.Errorf("upstream compresses always: %v; client asks %s: the key holder got the provider's key (HTTP %d, Content-Encoding %q): %q",
 					always, ae, resp.StatusCode, resp.Header.Get("Content-Encoding"), text)
+			}
+			// An answer that shows no key still comes, readable.
+			resp, body = h.get(strings.Replace(u, "INFO_FORMAT=text/plain", "INFO_FORMAT=text/html", 1), map[string]string{"Accept-Encoding": ae})
+			if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Encoding") != "" || string(body) != "no features here\n" {
+				t.Errorf("always %v, %s: a clean answer came as %d %q %q", always, ae, resp.StatusCode, resp.Header.Get("Content-Encoding"), body)
 			}
 		}
 	}
