@@ -17,8 +17,10 @@ import (
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakeprovider/faketest"
+	"github.com/hexprox/hexprox/internal/fakeprovider/maxar"
 	"github.com/hexprox/hexprox/internal/fakeprovider/planet"
 	"github.com/hexprox/hexprox/internal/keys"
+	"github.com/hexprox/hexprox/internal/testclock"
 )
 
 // licensedUpstream is an imagery service that takes two static keys in
@@ -254,4 +256,66 @@ func TestReviewSecACompressedTextAnswerIsCheckedForTheKey(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A Maxar key whose record holds a Maxar key and a Maxar login, both good
+// (Maxar takes either), in front of a Maxar that answers a layer neither
+// may see with a 403, as its role claims do: one request for that layer
+// gives up neither set, whichever of the two it began with.
+func TestReviewSecALayerOutsideTheLicenceDisablesNoSetOfAKeyAndALogin(t *testing.T) {
+	clk := testclock.New(time.Now())
+	fake := maxar.New(maxar.Options{Base: "request", Now: clk.Now})
+	fake.AddUser(maxarUser, maxarPassword)
+	fake.AddKey(maxarKey, 0)
+	var mu sync.Mutex
+	var withKey, withToken int // tile requests by credential
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == maxar.WMTSPath && strings.EqualFold(r.URL.Query().Get("REQUEST"), "GetTile") {
+			mu.Lock()
+			if r.Header.Get("maxar-api-key") != "" {
+				withKey++
+			} else {
+				withToken++
+			}
+			mu.Unlock()
+			if r.URL.Query().Get("LAYER") == "Maxar:3D" {
+				http.Error(w, "JWT does not contain expected claim mdsUser.mdsClientRoles.mgp:3D_TILES", http.StatusForbidden)
+				return
+			}
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(up.Close)
+	h := newWorld(t, worldOptions{clock: clk})
+	first := h.start(map[string]string{"PROVIDER_MAXAR_API_URL": up.URL, "PROVIDER_MAXAR_ACCOUNT_URL": up.URL}, nil)
+	h.proxy, h.app, h.cache = first.Server, first.app, first.app.Keys
+	h.noteSecret(maxarKey)
+	h.noteSecret(maxarPassword)
+	key := h.addKey(keys.Record{Org: "Forestry", Contact: "gis@example.org", Provider: "maxar", Sets: []credential.Credential{
+		{Provider: "maxar", Secret: maxarKey}, {Provider: "maxar", ID: maxarUser, Secret: maxarPassword}}})
+	tile := h.keyURL(key) + "/~api" + maxar.WMTSPath + "?" + maxarTile
+	closed := strings.Replace(tile, "LAYER=Maxar:Imagery", "LAYER=Maxar:3D", 1)
+	counts := func() (int, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return withKey, withToken
+	}
+	for round := range 2 { // the closed layer asked for first with the key, then with the login
+		if resp, body := h.get(closed, nil); resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("round %d: the closed layer: %d %s", round, resp.StatusCode, body)
+		}
+		k0, t0 := counts()
+		for i := range 6 {
+			if resp, body := h.get(tile, nil); resp.StatusCode != http.StatusOK {
+				t.Fatalf("round %d: tile %d: %d %.300s", round, i, resp.StatusCode, body)
+			}
+		}
+		if k1, t1 := counts(); k1 == k0 || t1 == t0 {
+			t.Errorf("round %d: after one request for a layer outside the licence, six tiles went %d with the key and %d with the login: a good set was given up", round, k1-k0, t1-t0)
+		}
+		h.get(tile, nil) // the other set first next round
+	}
+	at, rt := fake.LastTokens()
+	h.noteSecret(at)
+	h.noteSecret(rt)
 }
