@@ -203,7 +203,7 @@ func (t *keyTokens) Invalidate(tok *oauth2.Token) bool {
 // key given up: it is taken back, so that one request for what no set
 // may see gives up no good set for every user of the key.
 func (t *keyTokens) Vouch(tok *oauth2.Token) {
-	if tok != nil && tok.TokenType == provider.KeyTokenType && t.gaveUp >= 0 {
+	if t.gaveUp >= 0 { // whatever the next set is: a key, or a login's token
 		t.key.Unrefuse(t.gaveUp)
 		t.gaveUp = -1
 	}
