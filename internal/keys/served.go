@@ -222,3 +222,17 @@ func (k *Key) Refused(set int) {
 			"upstream", k.upstream(), "key", k.fp, "org", k.rec.Org, "set", set+1, "sets_left", left) // numbered from 1, as the keys CLI does
 	}
 }
+
+// Unrefuse takes back a Refused mark of set: the refusal it was made for
+// proved to be of the resource (the next set was refused the same
+// request), not of the set, which Pick offers again. Out-of-range
+// indexes and sets not marked are ignored.
+func (k *Key) Unrefuse(set int) {
+	if set < 0 || set >= len(k.refused) {
+		return
+	}
+	if k.refused[set].Swap(false) {
+		k.log.Info("a credential set of a key is used again: the next set was refused the same request, so the refusal was of the resource",
+			"upstream", k.upstream(), "key", k.fp, "org", k.rec.Org, "set", set+1)
+	}
+}

@@ -96,9 +96,17 @@ type Profile struct {
 // a credential of its own through the proxy.
 var CommonStrip = []string{"access_token", "api_key", "apikey", "token", "authtoken", "maxar_api_key", "connectid", "key", "x-api-key"}
 
-// StripAll is the profile's Strip and CommonStrip.
+// StripAll is the profile's Strip, CommonStrip, and the names of its own
+// query placements (of keys and tokens): an operator's profile may place
+// its credential as a parameter no list names.
 func (p *Profile) StripAll() []string {
-	return append(append([]string(nil), CommonStrip...), p.Strip...)
+	out := append(append([]string(nil), CommonStrip...), p.Strip...)
+	for _, pl := range append(append([]Placement(nil), p.Place...), p.TokenPlace...) {
+		if pl.In == InQuery {
+			out = append(out, pl.Name)
+		}
+	}
+	return out
 }
 
 // Grant names how Token turns a set into a token.

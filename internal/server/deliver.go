@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -166,13 +168,29 @@ const maxChecked = 1 << 20
 
 // relayChecked writes an upstream's answer, read whole from body (up to
 // maxChecked), only when it shows the call's credential in no spelling
-// (provider.Reveals); else the answer is a 502 that says why. An answer
-// in a content coding (gzip, br) cannot be checked, and is a 502 too.
+// (provider.Reveals); else the answer is a 502 that says why. A gzip
+// answer is checked, and relayed, decompressed (up to maxChecked): the
+// client would read the credential the compressed bytes hide; any other
+// content coding is refused, as one the check cannot read.
 func relayChecked(w *echo.Response, call *hexagon.Call, status int, kept http.Header, body io.Reader) error {
-	if enc := kept.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") {
-		return failure.New(failure.UpstreamFailed, call.Upstream()+"'s answer is in an encoding the proxy cannot check", errors.New("checked answer has a content coding"))
-	}
 	b, err := io.ReadAll(io.LimitReader(body, maxChecked+1))
+	if err == nil && len(b) <= maxChecked && len(kept.Values("Content-Encoding")) > 0 {
+		switch enc := strings.ToLower(strings.TrimSpace(strings.Join(kept.Values("Content-Encoding"), ","))); {
+		case enc == "identity":
+		case (enc == "gzip" || enc == "x-gzip") && len(b) > 0:
+			zr, zerr := gzip.NewReader(bytes.NewReader(b))
+			if zerr != nil {
+				return failure.New(failure.UpstreamFailed, call.Upstream()+"'s answer is not the gzip it says it is", errors.New("checked answer: bad gzip"))
+			}
+			if b, err = io.ReadAll(io.LimitReader(zr, maxChecked+1)); err != nil {
+				return failure.New(failure.UpstreamFailed, call.Upstream()+"'s answer is not the gzip it says it is", errors.New("checked answer: bad gzip"))
+			}
+		case enc == "gzip" || enc == "x-gzip":
+		default:
+			return failure.New(failure.UpstreamFailed, call.Upstream()+"'s answer is in an encoding the proxy does not relay", errors.New("checked answer: content coding other than gzip"))
+		}
+		kept.Del("Content-Encoding") // relayed as it was checked: decompressed
+	}
 	switch {
 	case err != nil:
 		return failure.FromRoundTrip(err, call.Upstream())

@@ -138,12 +138,15 @@ type keyTokens struct {
 	key   *keys.Key
 	set   int              // which of the key's sets is in use
 	entry *credstate.Entry // its credential's state; nil until a set is in use
+	// gaveUp is the static key this request's refusal gave up (Invalidate),
+	// taken back if the next set is refused too (Vouch); -1: none.
+	gaveUp int
 }
 
 // start puts key k's first set that is not refused in use, or returns the
 // key's refusal when every set was refused.
 func (t *keyTokens) start(creds *credstate.Table, k *keys.Key) error {
-	*t = keyTokens{creds: creds, key: k}
+	*t = keyTokens{creds: creds, key: k, gaveUp: -1}
 	return t.next()
 }
 
@@ -187,14 +190,25 @@ func (t *keyTokens) Invalidate(tok *oauth2.Token) bool {
 		if !t.key.OthersLeft(t.set) {
 			return false
 		}
+		t.gaveUp = t.set
 		t.key.Refused(t.set)
 		return t.next() == nil
 	}
 	return t.entry.Tokens.Invalidate(tok)
 }
 
-// Vouch implements hexagon.Tokens for the set in use.
-func (t *keyTokens) Vouch(tok *oauth2.Token) { t.entry.Tokens.Vouch(tok) }
+// Vouch implements hexagon.Tokens for the set in use. When the set a
+// static key's refusal moved this request to is refused too, the
+// refusal was of the resource (a layer outside the licence), not of the
+// key given up: it is taken back, so that one request for what no set
+// may see gives up no good set for every user of the key.
+func (t *keyTokens) Vouch(tok *oauth2.Token) {
+	if t.gaveUp >= 0 { // whatever the next set is: a key, or a login's token
+		t.key.Unrefuse(t.gaveUp)
+		t.gaveUp = -1
+	}
+	t.entry.Tokens.Vouch(tok)
+}
 
 // takesAll reports whether every set is of a form profile p takes.
 func takesAll(p *provider.Profile, sets []credential.Credential) bool {

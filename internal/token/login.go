@@ -58,11 +58,7 @@ func (s loginSource) Token() (*oauth2.Token, error) {
 	if err != nil {
 		return nil, failure.New(failure.Internal, "internal error", errors.New("token: bad login request"))
 	}
-	client := s.l.Client
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
+	resp, err := httpClient(s.l.Client).Do(req)
 	if err != nil {
 		if s.ctx.Err() != nil {
 			return nil, failure.FromRoundTrip(s.ctx.Err(), s.l.Name+"'s login")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/provider"
 )
 
 // Password is a provider's OAuth2 token endpoint that takes the resource
@@ -104,17 +105,26 @@ func (s *passwordSource) keep(tok *oauth2.Token) *oauth2.Token {
 	return handOut(tok, s.p.Now)
 }
 
+// httpClient returns c (nil: http.DefaultClient) made to follow no
+// redirect: a provider's password, client secret or login goes to the
+// token URL the profile names and nowhere else, and a 307 or 308 would
+// send the form again, secrets and all, to whatever host its Location
+// names (and a Basic header along to any port of the same host). A
+// redirect is the endpoint's answer, and not a token.
 func httpClient(c *http.Client) *http.Client {
 	if c == nil {
-		return http.DefaultClient
+		c = http.DefaultClient
 	}
-	return c
+	cp := *c
+	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &cp
 }
 
 // handOut returns what the layers above see of tok: the access token, its
 // type and its end on now's clock, from the Expiry x/oauth2 set on the
 // real clock from expires_in: DefaultLifetime when there was none, at
-// most MaxLifetime, none left when negative.
+// most MaxLifetime, none left when negative. A type the endpoint names
+// provider.KeyTokenType is handed out as Bearer.
 func handOut(tok *oauth2.Token, now func() time.Time) *oauth2.Token {
 	if now == nil {
 		now = time.Now
@@ -123,9 +133,15 @@ func handOut(tok *oauth2.Token, now func() time.Time) *oauth2.Token {
 	if !tok.Expiry.IsZero() {
 		lifetime = min(max(untilExpiry(tok), 0), MaxLifetime)
 	}
+	typ := tok.TokenType
+	if typ == provider.KeyTokenType {
+		// The endpoint's word, not the proxy's: a grant's token is never
+		// placed, or given up, as a static key.
+		typ = "Bearer"
+	}
 	return &oauth2.Token{
 		AccessToken: tok.AccessToken,
-		TokenType:   tok.TokenType,
+		TokenType:   typ,
 		Expiry:      now().Add(lifetime),
 		ExpiresIn:   int64(lifetime / time.Second),
 	}
