@@ -68,10 +68,12 @@ func (s *Server) redirect(c echo.Context, call *hexagon.Call, kind usage.Kind) e
 	return nil
 }
 
-// stream relays Hexagon's answer as it arrives: a GET or HEAD to the
-// call's URL with a few client headers, whitelisted headers back, the
-// body copied through a pooled buffer. The call's Do adds the token and
-// retries a refused one.
+// stream relays the upstream's answer (Hexagon's or a provider's) as it
+// arrives: a GET or HEAD to the call's URL with a few client headers,
+// whitelisted headers back, the body copied through a pooled buffer. The
+// call's Do adds the token and retries a refused one. For a key's
+// holder, an answer that is not an image is read whole and checked
+// first (relayChecked).
 //
 // It relays by hand rather than through httputil.ReverseProxy, which
 // STYLE.md's first habit prefers, for a measured reason: a tile needs
@@ -94,7 +96,15 @@ func (s *Server) stream(c echo.Context, call *hexagon.Call, kind usage.Kind) err
 	if call.Place == nil { // Hexagon's: /healthz reports how its calls go
 		call.Health = s.hexHealth
 	}
-	resp, kept, err := s.send(ctx, call, r.Method, r.Header) // GET or HEAD: service refuses the rest
+	hdr := s.upstreamHeader(r.Header)
+	if rec.in.principal.key != nil {
+		// A key's text answers are checked for the credential
+		// (relayChecked), which must read them as sent: without the
+		// client's Accept-Encoding the transport asks for gzip itself
+		// and decodes it.
+		delete(hdr, "Accept-Encoding")
+	}
+	resp, kept, err := s.send(ctx, call, r.Method, hdr) // GET or HEAD: service refuses the rest
 	if err != nil {
 		return err
 	}
@@ -158,8 +168,12 @@ const maxChecked = 1 << 20
 
 // relayChecked writes an upstream's answer, read whole from body (up to
 // maxChecked), only when it shows the call's credential in no spelling
-// (provider.Reveals); else the answer is a 502 that says why.
+// (provider.Reveals); else the answer is a 502 that says why. An answer
+// in a content coding (gzip, br) cannot be checked, and is a 502 too.
 func relayChecked(w *echo.Response, call *hexagon.Call, status int, kept http.Header, body io.Reader) error {
+	if enc := kept.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") {
+		return failure.New(failure.UpstreamFailed, call.Upstream()+"'s answer is in an encoding the proxy cannot check", errors.New("checked answer has a content coding"))
+	}
 	b, err := io.ReadAll(io.LimitReader(body, maxChecked+1))
 	switch {
 	case err != nil:
@@ -176,11 +190,11 @@ func relayChecked(w *echo.Response, call *hexagon.Call, status int, kept http.He
 	return err
 }
 
-// send makes the call with the client's forwarded headers and checks the
-// answer (checkUpstreamResponse), returning it with the headers to relay;
-// on an error the body is drained and closed.
-func (s *Server) send(ctx context.Context, call *hexagon.Call, method string, clientHeader http.Header) (*http.Response, http.Header, error) {
-	resp, err := call.Do(ctx, s.upstream, method, s.upstreamHeader(clientHeader))
+// send makes the call with header (upstreamHeader's, of the client's)
+// and checks the answer (checkUpstreamResponse), returning it with the
+// headers to relay; on an error the body is drained and closed.
+func (s *Server) send(ctx context.Context, call *hexagon.Call, method string, header http.Header) (*http.Response, http.Header, error) {
+	resp, err := call.Do(ctx, s.upstream, method, header)
 	if err != nil {
 		return nil, nil, err
 	}

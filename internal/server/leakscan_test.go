@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"compress/gzip"
+	"compress/zlib"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -264,6 +266,17 @@ func commonLeakBattery(w *leakWorld) []leakReq {
 	// stopped when it echoes the token.
 	if w.featureInfo != "" {
 		rs = append(rs, echo("in feature information", w.featureInfo, 502, echoAnswer{status: 200, contentType: "text/plain"}))
+		// A client that accepts gzip (a browser, QGIS) has the header
+		// forwarded: the check must read the text, not its compression.
+		gz := echo("in gzipped feature information", w.featureInfo, 502, echoAnswer{status: 200, contentType: "text/plain", gzip: true})
+		gz.header = map[string]string{"Accept-Encoding": "gzip"}
+		// One that answers in a coding not asked for cannot be checked.
+		df := echo("in feature information in a coding not asked for", w.featureInfo, 502, echoAnswer{status: 200, contentType: "text/plain", deflate: true})
+		// And clean text from it still comes, decoded by the proxy's
+		// transport, to a client that accepts gzip.
+		clean := echo("nothing in gzipped feature information", w.featureInfo, 200, echoAnswer{status: 200, contentType: "text/plain", gzip: true, body: "no features here%.0s"})
+		clean.header = gz.header
+		rs = append(rs, gz, df, clean)
 	}
 	if w.getMap != "" {
 		status := 400
@@ -344,6 +357,9 @@ func (w *leakWorld) run(t *testing.T, rq leakReq) {
 	} else {
 		var rerr error
 		body, rerr = readAll(resp)
+		if rerr == nil {
+			body, rerr = decoded(resp.Header.Get("Content-Encoding"), body)
+		}
 		status = resp.StatusCode
 		where = append(where, leakPlace{"the status line", resp.Status}, leakPlace{"the body", body})
 		for name, vs := range resp.Header {
@@ -443,6 +459,26 @@ func askedFor(got []upstreamRequest, path string) bool {
 	return false
 }
 
+// decoded is body as a client that decodes coding sees it.
+func decoded(coding, body string) (string, error) {
+	var zr io.Reader
+	var err error
+	switch coding {
+	case "gzip":
+		zr, err = gzip.NewReader(strings.NewReader(body))
+	case "deflate":
+		zr, err = zlib.NewReader(strings.NewReader(body))
+	default:
+		return body, nil
+	}
+	if err != nil {
+		return body, err
+	}
+	var b strings.Builder
+	_, err = io.Copy(&b, zr)
+	return b.String(), err
+}
+
 // readAll reads and closes the body, keeping what came before an error.
 func readAll(resp *http.Response) (string, error) {
 	defer resp.Body.Close()
@@ -488,6 +524,10 @@ type echoAnswer struct {
 	// hangup closes the connection instead of answering; cut sends half
 	// of a declared body, then closes it.
 	hangup, cut bool
+	// gzip compresses the answer (Content-Encoding: gzip) when the
+	// request accepts it, as most servers do for text; deflate compresses
+	// it (Content-Encoding: deflate) whatever was asked.
+	gzip, deflate bool
 }
 
 // echoing returns a leakReq's set and reset that make up answer with a.
@@ -554,14 +594,27 @@ func (u *upstreamLog) serve(t *testing.T, handler func() http.Handler) *httptest
 			rw.Header().Set(h, said)
 		}
 		rw.Header().Set("Content-Type", echo.contentType)
+		var out io.Writer = rw
+		switch {
+		case echo.gzip && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip"):
+			rw.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(rw)
+			defer zw.Close()
+			out = zw
+		case echo.deflate:
+			rw.Header().Set("Content-Encoding", "deflate")
+			zw := zlib.NewWriter(rw)
+			defer zw.Close()
+			out = zw
+		}
 		rw.WriteHeader(echo.status)
 		if echo.body == "" {
-			io.WriteString(rw, said)
+			io.WriteString(out, said)
 			return
 		}
 		var esc strings.Builder
 		xml.EscapeText(&esc, []byte(said))
-		fmt.Fprintf(rw, echo.body, esc.String())
+		fmt.Fprintf(out, echo.body, esc.String())
 	}))
 	t.Cleanup(srv.Close)
 	return srv
