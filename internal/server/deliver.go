@@ -17,6 +17,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/capabilities"
 	"github.com/hexprox/hexprox/internal/config"
+	"github.com/hexprox/hexprox/internal/credstate"
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/keys"
@@ -354,8 +355,7 @@ func (s *Server) capabilities(c echo.Context, spec capsSpec) error {
 	r := c.Request()
 	rec := recordOf(c)
 	rec.out.answer(modeCapabilities, usage.Capabilities)
-	base, ok := publicurl.Base(r, s.cfg.PublicBaseURL)
-	if !ok {
+	if _, ok := publicurl.Base(r, s.cfg.PublicBaseURL); !ok {
 		return failure.Invalidf(failure.CodeInvalidParameter, "Host", "the Host or X-Forwarded-Host header is not a valid host name")
 	}
 	// A cached document is served only while the credential is not known
@@ -364,15 +364,42 @@ func (s *Server) capabilities(c echo.Context, spec capsSpec) error {
 	if _, err := rec.in.tokens.TokenContext(r.Context()); err != nil {
 		return failure.FromRoundTrip(err, "Hexagon")
 	}
+	for {
+		e := rec.pinned()
+		doc, hit, call, err := s.loadCapabilities(r.Context(), spec, e)
+		if err != nil && keyRefusedStatic(rec, e, err) {
+			continue // the next of the key's sets, as a tile's refusal moves to it
+		}
+		if err != nil {
+			return err
+		}
+		return s.writeCapabilities(c, spec, doc, hit, call)
+	}
+}
+
+// keyRefusedStatic reports whether err is the refusal of a provider's
+// static key, e, one of an API key's sets with another left: the set is
+// marked refused and the request moved to the next one (keyTokens'
+// Invalidate). A load pins one set, so it cannot fail over itself.
+func keyRefusedStatic(rec *record, e *credstate.Entry, err error) bool {
+	var fe *failure.Error
+	if rec.in.principal.key == nil || !e.Cred.IsKey() || !errors.As(err, &fe) || fe.Kind != failure.Forbidden {
+		return false
+	}
+	return rec.in.keySets.Invalidate(&oauth2.Token{TokenType: provider.KeyTokenType})
+}
+
+// loadCapabilities returns spec's document fetched with e's credential
+// (from the cache when fresh) and the call it came from.
+func (s *Server) loadCapabilities(ctx context.Context, spec capsSpec, e *credstate.Entry) (*capabilities.Document, bool, *hexagon.Call, error) {
 	// One credential from the cache key to the fetch: a key's failover to
 	// another set must not put a document fetched with one credential
 	// under another's name, for whoever joins the load.
-	e := rec.pinned()
 	call := &hexagon.Call{Tokens: e.Tokens, URL: spec.url, Place: spec.place, Name: spec.name}
 	if spec.place == nil {
 		call.Health = s.hexHealth
 	}
-	doc, hit, err := s.caps.Get(r.Context(), spec.cacheKey+e.Cred.Key(), func(ctx context.Context) (*capabilities.Document, error) {
+	doc, hit, err := s.caps.Get(ctx, spec.cacheKey+e.Cred.Key(), func(ctx context.Context) (*capabilities.Document, error) {
 		ctx, cancel := context.WithTimeout(ctx, 2*s.cfg.UpstreamTimeout)
 		defer cancel()
 		body, err := hexagon.Fetch(ctx, s.upstream, call, s.upstreamHeader(nil), MaxCapabilities)
@@ -392,11 +419,15 @@ func (s *Server) capabilities(c echo.Context, spec capsSpec) error {
 		}
 		return doc, nil
 	})
-	if err != nil {
-		return err
-	}
+	return doc, hit, call, err
+}
+
+// writeCapabilities answers with doc, from call (hit: the cache's).
+func (s *Server) writeCapabilities(c echo.Context, spec capsSpec, doc *capabilities.Document, hit bool, call *hexagon.Call) error {
+	r, rec := c.Request(), recordOf(c)
 	// The load's result came through a channel, so call is safe to read.
 	rec.out.cacheHit, rec.out.call = hit, call
+	base, _ := publicurl.Base(r, s.cfg.PublicBaseURL) // checked before the load
 	body := doc.Bytes(base + rec.in.principal.ownPath())
 	h := c.Response().Header()
 	h.Set("Content-Type", spec.contentType)
@@ -409,6 +440,6 @@ func (s *Server) capabilities(c echo.Context, spec capsSpec) error {
 	if r.Method == http.MethodHead {
 		return nil
 	}
-	_, err = c.Response().Write(body)
+	_, err := c.Response().Write(body)
 	return err
 }

@@ -259,6 +259,28 @@ func TestPlanetKeyFailsOverFromADeadSet(t *testing.T) {
 	}
 }
 
+// The same for the capabilities document, which a load fetches with one
+// set pinned: its refusal moves the request to the live key too, rather
+// than failing every other GetCapabilities.
+func TestPlanetKeyCapabilitiesFailOverFromADeadSet(t *testing.T) {
+	w := newPlanetWorld(t)
+	const second = "PLAK-second-key-0000-secret"
+	w.noteSecret(second)
+	w.fake.AddKey(second)
+	key := w.addKey(keys.Record{Org: "Forestry", Contact: "gis@forestry.example", Provider: "planet",
+		Sets: []credential.Credential{{Provider: "planet", Secret: planetKey}, {Provider: "planet", Secret: second}}})
+	w.fake.RevokeKey(planetKey)
+	asked := w.fake.Requests.Load()
+	for i := range 6 {
+		if resp, body := w.get(w.keyURL(key)+"/1.0.0/WMTSCapabilities.xml", nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("capabilities %d: %d %.300s", i, resp.StatusCode, body)
+		}
+	}
+	if n := w.fake.Requests.Load() - asked; n > 7 {
+		t.Errorf("%d requests reached Planet for 6 documents: the dead key is not skipped", n)
+	}
+}
+
 // html undoes the XML escaping of an attribute value.
 func html(s string) string { return strings.ReplaceAll(s, "&amp;", "&") }
 
