@@ -107,8 +107,10 @@ func (k *Key) LogValue() slog.Value {
 }
 
 // Pick returns the credential set to use for a request and its index,
-// going round the sets Hexagon has not refused, so that requests (and the
-// token sources the server keeps per credential) spread evenly over them.
+// going round the sets their upstream has not refused, so that requests
+// (and the token sources the server keeps per credential) spread evenly
+// over them. A set whose provider key ends within EndWarning is logged
+// once a day as it is picked (noteEnd).
 // When every set was refused it returns a failure.Forbidden whose message
 // tells the key holder whom to contact.
 func (k *Key) Pick() (credential.Credential, int, error) {
@@ -203,7 +205,8 @@ func (k *Key) OthersLeft(set int) bool {
 	return false
 }
 
-// Refused marks set (an index Pick returned) as refused by Hexagon: Pick
+// Refused marks set (an index Pick returned) as refused by its upstream
+// (Hexagon or the key's provider): Pick
 // skips it until the record is next fetched. The first refusal of a set
 // is logged with the organisation and the set's index. Out-of-range
 // indexes are ignored.

@@ -179,12 +179,8 @@ func commonLeakBattery(w *leakWorld) []leakReq {
 	// read as one: each must be dropped, the tile served with the key's.
 	sep := querySep(w.tile)
 	// Issue 23 names apikey, api_key, token and maxar_api_key in any
-	// case; a profile's own names (Vexcel's x-api-key) come from its
-	// StripAll. Left out on purpose: x-api-key is in Vexcel's Strip, not
-	// in CommonStrip, so on Planet and Nearmap a client's X-API-KEY=
-	// still reaches the provider. Neither reads a credential there, so
-	// nothing is smuggled today; a profile whose upstream does must name
-	// it in its Strip (or CommonStrip must take it).
+	// case; the rest (x-api-key among them, in CommonStrip) come from
+	// the profile's StripAll.
 	names := []string{"apikey", "API_KEY", "Api_Key", "token", "TOKEN", "maxar_api_key", "MAXAR_API_KEY", "access_token",
 		"api%5Fkey", "Api%5fKey", "api%255Fkey", "api_key%5B%5D", "%20api_key", "AuthToken"}
 	if w.profile != nil {
