@@ -6,10 +6,12 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
+	"github.com/hexprox/hexprox/internal/fakeprovider/maxar"
 	"github.com/hexprox/hexprox/internal/fakeprovider/nearmap"
 	"github.com/hexprox/hexprox/internal/fakeprovider/planet"
 	"github.com/hexprox/hexprox/internal/fakeprovider/vexcel"
@@ -59,6 +62,8 @@ var leakRows = []struct {
 	{"planet", planetLeakWorld},
 	{"nearmap", nearmapLeakWorld},
 	{"vexcel", vexcelLeakWorld},
+	{"maxar", func(t *testing.T) *leakWorld { return maxarLeakWorld(t, false) }},
+	{"maxar login", func(t *testing.T) *leakWorld { return maxarLeakWorld(t, true) }},
 	{"hexagon", hexagonLeakWorld},
 }
 
@@ -509,8 +514,9 @@ type upstreamLog struct {
 }
 
 // echoAnswer is a careless upstream's answer: the request it got (its
-// URI, where a key travels in a query or a path, and its Authorization,
-// where a token travels) written back into the body, or into headers.
+// URI, where a key travels in a query or a path, and its headers, where
+// a token or a header key travels) written back into the body, or into
+// headers.
 type echoAnswer struct {
 	status      int
 	contentType string
@@ -567,7 +573,12 @@ func (u *upstreamLog) serve(t *testing.T, handler func() http.Handler) *httptest
 			handler().ServeHTTP(rw, r)
 			return
 		}
-		said := "request " + r.RequestURI + " authorization " + r.Header.Get("Authorization")
+		// Its URI and every header (Authorization, Maxar's maxar-api-key,
+		// an operator's own), as a debugging page would show them.
+		said := "request " + r.RequestURI
+		for _, k := range slices.Sorted(maps.Keys(r.Header)) {
+			said += " " + strings.ToLower(k) + " " + strings.Join(r.Header[k], ",")
+		}
 		if echo.hangup {
 			conn, _, err := http.NewResponseController(rw).Hijack()
 			if err == nil {
@@ -855,6 +866,86 @@ func vexcelLeakWorld(t *testing.T) *leakWorld {
 
 // Hexagon through a /v2 key, for comparison: a client ID and secret
 // behind the key, tokens in the query of every upstream request.
+// Maxar: a static key in the maxar-api-key header or, with login, a
+// username and password whose password-grant tokens go as Bearer; WMTS
+// and WMS on one API host, the token endpoint on the account host (one
+// fake serves both, each behind a server of its own).
+func maxarLeakWorld(t *testing.T, login bool) *leakWorld {
+	up := &upstreamLog{auth: maxar.TokenPath}
+	fake := maxar.New(maxar.Options{Base: "request"})
+	fake.AddUser(maxarUser, maxarPassword)
+	fake.AddKey(maxarKey, 0)
+	api := up.serve(t, func() http.Handler { return fake })
+	account := up.serve(t, func() http.Handler { return fake })
+	h := newKeyHarness(t, leakEnv(map[string]string{"PROVIDER_MAXAR_API_URL": api.URL, "PROVIDER_MAXAR_ACCOUNT_URL": account.URL}), time.Minute)
+	set, wrong := credential.Credential{Provider: "maxar", Secret: maxarKey}, credential.Credential{Provider: "maxar", Secret: maxarKey2}
+	if login {
+		set, wrong = credential.Credential{Provider: "maxar", ID: maxarUser, Secret: maxarPassword}, credential.Credential{Provider: "maxar", ID: maxarUser, Secret: "Mx-wrong-password"}
+	}
+	key := leakKey(h, "maxar", set)
+	v2, wms := "/v2/wmts/"+key, "/v2/wms/"+key
+	tile := v2 + "/~api" + maxar.WMTSPath + "?" + maxarTile
+	gm := wms + "/~api" + maxar.WMSPath + "?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=" + maxar.Layer + "&STYLES=&CRS=EPSG:3857&BBOX=0,0,10,10&WIDTH=64&HEIGHT=64&FORMAT=image/png"
+	gfi := wms + "?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetFeatureInfo&LAYERS=" + maxar.Layer + "&QUERY_LAYERS=" + maxar.Layer +
+		"&STYLES=&CRS=EPSG:3857&BBOX=0,0,10,10&WIDTH=64&HEIGHT=64&FORMAT=image/png&INFO_FORMAT=text/plain&I=1&J=1"
+	trouble := func(name string, sw maxar.Switches, status int) []leakReq {
+		set, reset := func() { fake.Set(sw) }, func() { fake.Set(maxar.Switches{}) }
+		return []leakReq{
+			{name: name + ": WMTS capabilities", path: v2 + "/1.0.0/WMTSCapabilities.xml", status: status, reach: reachYes, set: set, reset: reset},
+			{name: name + ": tile", path: tile, status: status, reach: reachYes, set: set, reset: reset},
+			{name: name + ": GetMap", path: gm, status: status, reach: reachYes, set: set, reset: reset},
+		}
+	}
+	// Every token the fake issued, as the scan saw it after each request.
+	var tokens []string
+	secrets := func() []leakSecret {
+		if at, rt := fake.LastTokens(); at != "" && !slices.Contains(tokens, at) {
+			tokens = append(tokens, at, rt)
+		}
+		s := []leakSecret{{"Maxar key", maxarKey}, {"refused Maxar key", maxarKey2}, {"Maxar username", maxarUser}, {"Maxar password", maxarPassword}, {"refused Maxar password", "Mx-wrong-password"}}
+		for i, tok := range tokens {
+			s = append(s, leakSecret{fmt.Sprintf("Maxar token #%d", i+1), tok})
+		}
+		return s
+	}
+	w := &leakWorld{h: h, key: key, up: up, profile: builtin(t, "maxar"),
+		caps: v2 + "/1.0.0/WMTSCapabilities.xml", tile: tile, getMap: gm, featureInfo: gfi,
+		wmsCaps: wms + "?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1",
+		secrets: secrets,
+		requests: []leakReq{
+			{name: "REST capabilities", path: v2 + "/1.0.0/WMTSCapabilities.xml", status: 200, reach: reachYes},
+			{name: "KVP capabilities", path: v2 + "?SERVICE=WMTS&REQUEST=GetCapabilities", status: 200, reach: reachYes},
+			{name: "capabilities that carry the key", path: v2 + "?SERVICE=WMTS&REQUEST=GetCapabilities", status: 200, reach: reachYes,
+				set: func() { fake.Set(maxar.Switches{CredentialInCapabilities: true}) }, reset: func() { fake.Set(maxar.Switches{}) }},
+			{name: "WMS capabilities 1.1.1", path: wms + "?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1", status: 200, reach: reachYes},
+			{name: "WMS capabilities 1.3.0", path: wms + "?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0", status: 200, reach: reachYes},
+			{name: "tile", path: tile, status: 200, reach: reachYes},
+			{name: "GetMap", path: gm, status: 200, reach: reachYes},
+			{name: "GetMap of a layer Maxar lacks (a 200 exception)", path: strings.Replace(gm, "LAYERS="+maxar.Layer, "LAYERS=NoSuchLayer", 1), status: 400, reach: reachYes},
+			// WMS 1.3.0's exception is text/xml, a feature-info type:
+			// relayed, as checked text.
+			{name: "GetFeatureInfo (an OGC exception in text/xml)", path: gfi, status: 200, reach: reachYes},
+		},
+	}
+	w.trouble = append(w.trouble, trouble("429 with its JSON", maxar.Switches{Status: 429}, 429)...)
+	w.trouble = append(w.trouble, trouble("500", maxar.Switches{Status: 500}, 502)...)
+	w.trouble = append(w.trouble, trouble("slower than UPSTREAM_TIMEOUT", maxar.Switches{Delay: leakDelay}, 504)...)
+	if login {
+		revoke := func() { at, _ := fake.LastTokens(); fake.RevokeToken(at) }
+		w.trouble = append(w.trouble,
+			leakReq{name: "token revoked: a fresh one", path: tile, status: 200, reach: reachYes, asks: maxar.TokenPath, set: revoke},
+			leakReq{name: "sessions ended, token revoked: logged in again", path: tile, status: 200, reach: reachYes, asks: maxar.TokenPath,
+				set: func() { fake.EndSessions(); revoke() }},
+			leakReq{name: "token endpoint answers 500", path: tile, status: 502, reach: reachYes, asks: maxar.TokenPath,
+				set: func() { revoke(); fake.Set(maxar.Switches{TokenStatus: 500}) }, reset: func() { fake.Set(maxar.Switches{}) }})
+	}
+	bad := leakKey(h, "maxar", wrong)
+	w.trouble = append(w.trouble,
+		leakReq{name: "credential refused", path: "/v2/wmts/" + bad + "/1.0.0/WMTSCapabilities.xml", status: 403, reach: reachYes},
+		leakReq{name: "credential refused: tile", path: "/v2/wmts/" + bad + "/~api" + maxar.WMTSPath + "?" + maxarTile, status: 403})
+	return w
+}
+
 func hexagonLeakWorld(t *testing.T) *leakWorld {
 	up := &upstreamLog{auth: fakehexagon.TokenPath}
 	var late lateHandler
