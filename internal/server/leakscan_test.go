@@ -43,8 +43,8 @@ import (
 // A provider is one row of leakRows: a function that starts its world
 // (see leakWorld) and names its requests; the battery every provider
 // shares (commonLeakBattery) is built from the world's paths and
-// profile. Adding one (Maxar, an operator's generic profile) is a row
-// such as {"maxar", maxarLeakWorld} and that function, written as
+// profile. Adding one (an operator's generic profile, say) is a row
+// such as {"acme", acmeLeakWorld} and that function, written as
 // nearmapLeakWorld is: start each of the fake's hosts with up.serve
 // (up.auth naming its token or login path, if any), point the proxy at
 // them with newKeyHarness(t, leakEnv(its PROVIDER_* settings), …), add a
