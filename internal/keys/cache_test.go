@@ -821,3 +821,39 @@ func TestPickWarnsOfAnEndingKeyOnceADay(t *testing.T) {
 		t.Fatalf("a key 30 days off is warned of:\n%s", f2.logs.String())
 	}
 }
+
+// Requests on each of a key's sets refused at once (a layer outside the
+// licence, asked for with every key) leave one set: RefusedUnlessLast
+// never refuses the last, however the calls interleave.
+func TestRefusedUnlessLastKeepsOneSetUnderRaces(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, opts)
+	f.store.Create(ctx, key1, record("Marin", 3))
+	for round := range 300 {
+		k, err := f.cache.Reload(ctx, key1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var marked atomic.Int32
+		start := make(chan struct{})
+		for set := range 3 {
+			wg.Go(func() {
+				<-start
+				if k.RefusedUnlessLast(set) {
+					marked.Add(1)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if _, _, err := k.Pick(); err != nil || marked.Load() != 2 {
+			t.Fatalf("round %d: %d sets marked refused, Pick: %v; want 2 and one left", round, marked.Load(), err)
+		}
+		f.clock.Advance(opts.ReloadEvery)
+	}
+	k, _ := f.cache.Lookup(ctx, key1)
+	if k.RefusedUnlessLast(-1) || k.RefusedUnlessLast(3) {
+		t.Fatal("an index out of range was marked")
+	}
+}

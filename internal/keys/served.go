@@ -3,6 +3,7 @@ package keys
 import (
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +28,7 @@ type Key struct {
 	limits  *limit.Limiter // rec's rate, burst and daily_requests; nil: none
 	next    atomic.Uint64
 	refused []atomic.Bool
+	lastMu  sync.Mutex // held by RefusedUnlessLast: one last set left, whoever races
 }
 
 func newKey(rec Record, fp string, log *slog.Logger, now func() time.Time) *Key {
@@ -195,10 +197,20 @@ func (k *Key) upstream() string {
 	return k.rec.Provider
 }
 
-// OthersLeft reports whether a set other than set is not refused.
-func (k *Key) OthersLeft(set int) bool {
+// RefusedUnlessLast marks set refused, as Refused does, unless no other
+// set is left, and reports whether it did. Concurrent callers, each on
+// a set of its own (requests of one key), cannot between them refuse the
+// last one: a refusal that may be of the resource rather than the
+// credential (a provider's static key) never leaves the key no set.
+func (k *Key) RefusedUnlessLast(set int) bool {
+	if set < 0 || set >= len(k.refused) {
+		return false
+	}
+	k.lastMu.Lock()
+	defer k.lastMu.Unlock()
 	for i := range k.refused {
 		if i != set && !k.refused[i].Load() {
+			k.Refused(set)
 			return true
 		}
 	}

@@ -184,10 +184,9 @@ func (t *keyTokens) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 // set stays in use: it may be the resource that was refused.
 func (t *keyTokens) Invalidate(tok *oauth2.Token) bool {
 	if tok != nil && tok.TokenType == provider.KeyTokenType {
-		if !t.key.OthersLeft(t.set) {
+		if !t.key.RefusedUnlessLast(t.set) {
 			return false
 		}
-		t.key.Refused(t.set)
 		return t.next() == nil
 	}
 	return t.entry.Tokens.Invalidate(tok)
