@@ -279,6 +279,16 @@ func TestPlanetKeyCapabilitiesFailOverFromADeadSet(t *testing.T) {
 	if n := w.fake.Requests.Load() - asked; n > 7 {
 		t.Errorf("%d requests reached Planet for 6 documents: the dead key is not skipped", n)
 	}
+	// A key whose last set is refused: a 403 after one request, the same
+	// key not sent again (nothing fresh can replace a static key).
+	const dead = "PLAK-dead-key-0000-secret"
+	w.noteSecret(dead)
+	one := w.addKey(keys.Record{Org: "Forestry", Contact: "gis@forestry.example", Provider: "planet",
+		Sets: []credential.Credential{{Provider: "planet", Secret: dead}}})
+	asked = w.fake.Requests.Load()
+	if resp, body := w.get(w.keyURL(one)+"/1.0.0/WMTSCapabilities.xml", nil); resp.StatusCode != http.StatusForbidden || w.fake.Requests.Load()-asked != 1 {
+		t.Fatalf("a dead key: %d after %d requests to Planet, want a 403 after 1\n%.300s", resp.StatusCode, w.fake.Requests.Load()-asked, body)
+	}
 }
 
 // html undoes the XML escaping of an attribute value.
