@@ -185,7 +185,10 @@ func relayChecked(w *echo.Response, call *hexagon.Call, status int, kept http.He
 		return failure.New(failure.UpstreamFailed, call.Upstream()+"'s answer names its credential, so the proxy does not relay it", errors.New("credential in a text answer"))
 	}
 	copyKept(w.Header(), kept)
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	if len(b) > 0 {
+		// An empty body (a HEAD, a 304) keeps the upstream's length.
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	}
 	w.WriteHeader(status)
 	_, err = w.Write(b)
 	return err
