@@ -15,7 +15,8 @@ import (
 )
 
 // Key is a key's record as Lookup serves it, with the state of its
-// credential sets (which Hexagon refused). Lookup returns the same *Key
+// credential sets (which their upstream refused, and the day an ending
+// provider key was last warned of). Lookup returns the same *Key
 // until the record is next fetched; refusals are forgotten then. A Key is
 // safe for concurrent use.
 type Key struct {
