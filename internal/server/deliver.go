@@ -90,7 +90,7 @@ func (s *Server) stream(c echo.Context, call *hexagon.Call, kind usage.Kind) err
 	rec.out.answer(modeStream, kind)
 	rec.out.call = call
 	r := c.Request()
-	// Do bounds the wait for Hexagon's headers; body reads are bounded
+	// Do bounds the wait for the upstream's headers; body reads are bounded
 	// here (see idleBody), by cancelling this request only.
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
@@ -210,9 +210,9 @@ func (s *Server) send(ctx context.Context, call *hexagon.Call, method string, he
 	return resp, kept, nil
 }
 
-// idleBody reads Hexagon's body; a read that waits longer than idle
+// idleBody reads the upstream's body; a read that waits longer than idle
 // (UPSTREAM_TIMEOUT) fires timer, which cancels the upstream request, so
-// that a Hexagon gone quiet mid-body is Hexagon's failure rather than a
+// that an upstream gone quiet mid-body is its failure rather than a
 // wait that ends only when the client gives up.
 type idleBody struct {
 	r     io.Reader
@@ -255,13 +255,14 @@ func ogcException(mediaType string) bool {
 	return false
 }
 
-// forwardedRequestHeaders are the only client headers sent to Hexagon.
+// forwardedRequestHeaders are the only client headers sent upstream
+// (Hexagon or a provider; a key's stream drops Accept-Encoding).
 var forwardedRequestHeaders = []string{"Accept", "Accept-Encoding", "Accept-Language", "If-None-Match", "If-Modified-Since"}
 
-// passedResponseHeaders are the only Hexagon headers passed to clients.
+// passedResponseHeaders are the only upstream headers passed to clients.
 var passedResponseHeaders = []string{"Content-Type", "Content-Length", "Content-Encoding", "Cache-Control", "Etag", "Last-Modified", "Expires", "Retry-After", "Vary", "Age"}
 
-// upstreamHeader is what is sent to Hexagon of the client's headers, and
+// upstreamHeader is what is sent upstream of the client's headers, and
 // the proxy's User-Agent.
 func (s *Server) upstreamHeader(in http.Header) http.Header {
 	h := make(http.Header, len(forwardedRequestHeaders)+1)
@@ -363,9 +364,13 @@ func (s *Server) capabilities(c echo.Context, spec capsSpec) error {
 	}
 	// A cached document is served only while the credential is not known
 	// to be refused: asking the memory layer first costs nothing when its
-	// token is live, and answers 403 once Hexagon has refused it.
+	// token is live, and answers 403 once the upstream has refused it.
 	if _, err := rec.in.tokens.TokenContext(r.Context()); err != nil {
-		return failure.FromRoundTrip(err, "Hexagon")
+		name := spec.name
+		if name == "" {
+			name = "Hexagon"
+		}
+		return failure.FromRoundTrip(err, name)
 	}
 	for {
 		e := rec.pinned()
