@@ -552,7 +552,7 @@ func providers(get func(name, def string) string, bad func(name, format string, 
 	hosts := providerHosts(get, bad)
 	var own []provider.Profile
 	if name := get("PROVIDERS_FILE", ""); name != "" {
-		data, err := readLimited(name, 1<<20+1)
+		data, err := readLimited(name, provider.MaxProfilesSize+1) // one more: ParseProfiles says it is too large
 		switch {
 		case err != nil:
 			bad("PROVIDERS_FILE", "cannot be read: %v", err)
@@ -615,6 +615,7 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("hexagon_url", c.HexagonURL),
 		slog.Any("providers", c.Providers.Names()),
+		slog.String("providers_file", c.ProvidersFile),
 		slog.String("public_base_url", c.PublicBaseURL),
 		slog.String("allowed_origins", c.OriginsText),
 		slog.String("tile_mode", c.TileMode),

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hexprox/hexprox/internal/provider"
 )
 
 // writeProviders writes doc to a PROVIDERS_FILE in a temporary directory
@@ -51,6 +53,7 @@ func TestBadProvidersFileFailsLoad(t *testing.T) {
 		want      []string
 	}{
 		{"not JSON", `{"providers": [`, []string{"not the JSON it should be", "ends early"}},
+		{"too large", `{"providers": [` + strings.Repeat(" ", provider.MaxProfilesSize) + `]}`, []string{"larger than 1048576 bytes"}},
 		{"syntax", `{"providers": [}`, []string{"not the JSON it should be", "syntax error at byte"}},
 		{"unknown member", `{"providers": [{"name": "county", "token": "` + secret + `"}]}`, []string{`unknown field "token"`}},
 		{"a built-in's name", `{"providers": [{"name": "maxar", "credential": "static",

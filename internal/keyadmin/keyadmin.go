@@ -24,6 +24,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/term"
@@ -155,6 +156,12 @@ type cli struct {
 
 	vaultFlag string
 	fileFlag  string
+
+	// The provider catalog, loaded once a run (catalog): list asks it
+	// for every key, and PROVIDERS_FILE is a file to read and parse.
+	catOnce sync.Once
+	cat     provider.Catalog
+	catErr  error
 }
 
 func newCLI(env Env) *cli {

@@ -18,16 +18,18 @@ import (
 )
 
 // catalog returns the profiles the server's settings make
-// (PROVIDER_{NAME}_{ROLE}_URL, PROVIDERS_FILE).
+// (PROVIDER_{NAME}_{ROLE}_URL, PROVIDERS_FILE), loaded once a run.
 func (c *cli) catalog() (provider.Catalog, error) {
-	if c.env.Providers == nil {
-		return provider.NewCatalog(nil, nil)
-	}
-	cat, err := c.env.Providers()
-	if err != nil {
-		return provider.Catalog{}, fmt.Errorf("invalid settings: %w", err)
-	}
-	return cat, nil
+	c.catOnce.Do(func() {
+		if c.env.Providers == nil {
+			c.cat, c.catErr = provider.NewCatalog(nil, nil)
+			return
+		}
+		if c.cat, c.catErr = c.env.Providers(); c.catErr != nil {
+			c.cat, c.catErr = provider.Catalog{}, fmt.Errorf("invalid settings: %w", c.catErr)
+		}
+	})
+	return c.cat, c.catErr
 }
 
 // profile returns the profile name, as the server's settings make it.

@@ -336,6 +336,11 @@ func (c *Cache) load(key string) (*Key, error) {
 			// that reloading (the nokeycache route) cannot refill a burst.
 			k.limits = e.key.limits
 		}
+		if known {
+			// The day an ending key was last warned of carries over too:
+			// else the warning would come with every reload, not daily.
+			k.warned.Store(e.key.warned.Load())
+		}
 		if known && e.warned {
 			c.o.Log.Info("key store reachable again", "key", fp, "org", rec.Org)
 		}

@@ -112,7 +112,7 @@ func newFixture(t *testing.T, o CacheOptions) *fixture {
 				t.Errorf("a key reached the logs:\n%s", out)
 			}
 			for _, s := range r.Sets {
-				if strings.Contains(out, s.Secret) || strings.Contains(out, s.ID) {
+				if strings.Contains(out, s.Secret) || s.ID != "" && strings.Contains(out, s.ID) {
 					t.Errorf("a credential reached the logs:\n%s", out)
 				}
 			}
@@ -769,5 +769,91 @@ func TestListingEdges(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	if n := f.store.count(hot) - before; n != 1 {
 		t.Fatalf("100 lookups of a changed key, store failing: %d store calls, want 1", n)
+	}
+}
+
+// A provider's key within EndWarning of its end is warned of as its set
+// is picked: once a day per key, also across the record's reloads (every
+// Refresh), and again the next day; a key further off is not.
+func TestPickWarnsOfAnEndingKeyOnceADay(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, opts)
+	r := Record{Org: "Marin", Contact: "gis@marin.example", Enabled: true, Provider: "maxar",
+		Sets: []credential.Credential{{Provider: "maxar", Secret: "mx-ending-key-xyzzy", Expires: f.clock.Now().Add(3 * 24 * time.Hour)}}}
+	f.store.Create(ctx, key1, r)
+	const warning = "a provider's key behind this key ends soon"
+	for range 3 { // three reloads in one day
+		k, err := f.cache.Reload(ctx, key1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 4 {
+			k.Pick()
+		}
+		f.clock.Advance(opts.Refresh + opts.ReloadEvery)
+	}
+	if n := strings.Count(f.logs.String(), warning); n != 1 {
+		t.Fatalf("%d warnings in one day, want 1:\n%s", n, f.logs.String())
+	}
+	f.clock.Advance(24 * time.Hour)
+	k, err := f.cache.Lookup(ctx, key1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.Pick()
+	if n := strings.Count(f.logs.String(), warning); n != 2 || !strings.Contains(f.logs.String(), `"days_left":1`) {
+		t.Fatalf("%d warnings over two days, want 2 (the second with 1 whole day left):\n%s", n, f.logs.String())
+	}
+	// Ended: said so.
+	f.clock.Advance(3 * 24 * time.Hour)
+	k, _ = f.cache.Lookup(ctx, key1)
+	k.Pick()
+	if !strings.Contains(f.logs.String(), "a provider's key behind this key has ended") {
+		t.Fatalf("no warning of the ended key:\n%s", f.logs.String())
+	}
+	// A key 30 days off is not warned of.
+	f2 := newFixture(t, opts)
+	r.Sets[0].Expires = f2.clock.Now().Add(30 * 24 * time.Hour)
+	f2.store.Create(ctx, key1, r)
+	k, _ = f2.cache.Lookup(ctx, key1)
+	k.Pick()
+	if strings.Contains(f2.logs.String(), "behind this key") {
+		t.Fatalf("a key 30 days off is warned of:\n%s", f2.logs.String())
+	}
+}
+
+// Requests on each of a key's sets refused at once (a layer outside the
+// licence, asked for with every key) leave one set: RefusedUnlessLast
+// never refuses the last, however the calls interleave.
+func TestRefusedUnlessLastKeepsOneSetUnderRaces(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, opts)
+	f.store.Create(ctx, key1, record("Marin", 3))
+	for round := range 300 {
+		k, err := f.cache.Reload(ctx, key1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var marked atomic.Int32
+		start := make(chan struct{})
+		for set := range 3 {
+			wg.Go(func() {
+				<-start
+				if k.RefusedUnlessLast(set) {
+					marked.Add(1)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if _, _, err := k.Pick(); err != nil || marked.Load() != 2 {
+			t.Fatalf("round %d: %d sets marked refused, Pick: %v; want 2 and one left", round, marked.Load(), err)
+		}
+		f.clock.Advance(opts.ReloadEvery)
+	}
+	k, _ := f.cache.Lookup(ctx, key1)
+	if k.RefusedUnlessLast(-1) || k.RefusedUnlessLast(3) {
+		t.Fatal("an index out of range was marked")
 	}
 }

@@ -3,6 +3,7 @@ package keys
 import (
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,7 +15,8 @@ import (
 )
 
 // Key is a key's record as Lookup serves it, with the state of its
-// credential sets (which Hexagon refused). Lookup returns the same *Key
+// credential sets (which their upstream refused, and the day an ending
+// provider key was last warned of). Lookup returns the same *Key
 // until the record is next fetched; refusals are forgotten then. A Key is
 // safe for concurrent use.
 type Key struct {
@@ -27,6 +29,7 @@ type Key struct {
 	limits  *limit.Limiter // rec's rate, burst and daily_requests; nil: none
 	next    atomic.Uint64
 	refused []atomic.Bool
+	lastMu  sync.Mutex // held by RefusedUnlessLast: one last set left, whoever races
 }
 
 func newKey(rec Record, fp string, log *slog.Logger, now func() time.Time) *Key {
@@ -107,8 +110,10 @@ func (k *Key) LogValue() slog.Value {
 }
 
 // Pick returns the credential set to use for a request and its index,
-// going round the sets Hexagon has not refused, so that requests (and the
-// token sources the server keeps per credential) spread evenly over them.
+// going round the sets their upstream has not refused, so that requests
+// (and the token sources the server keeps per credential) spread evenly
+// over them. A set whose provider key ends within EndWarning is logged
+// once a day as it is picked (noteEnd).
 // When every set was refused it returns a failure.Forbidden whose message
 // tells the key holder whom to contact.
 func (k *Key) Pick() (credential.Credential, int, error) {
@@ -193,17 +198,28 @@ func (k *Key) upstream() string {
 	return k.rec.Provider
 }
 
-// OthersLeft reports whether a set other than set is not refused.
-func (k *Key) OthersLeft(set int) bool {
+// RefusedUnlessLast marks set refused, as Refused does, unless no other
+// set is left, and reports whether it did. Concurrent callers, each on
+// a set of its own (requests of one key), cannot between them refuse the
+// last one: a refusal that may be of the resource rather than the
+// credential (a provider's static key) never leaves the key no set.
+func (k *Key) RefusedUnlessLast(set int) bool {
+	if set < 0 || set >= len(k.refused) {
+		return false
+	}
+	k.lastMu.Lock()
+	defer k.lastMu.Unlock()
 	for i := range k.refused {
 		if i != set && !k.refused[i].Load() {
+			k.Refused(set)
 			return true
 		}
 	}
 	return false
 }
 
-// Refused marks set (an index Pick returned) as refused by Hexagon: Pick
+// Refused marks set (an index Pick returned) as refused by its upstream
+// (Hexagon or the key's provider): Pick
 // skips it until the record is next fetched. The first refusal of a set
 // is logged with the organisation and the set's index. Out-of-range
 // indexes are ignored.

@@ -61,10 +61,11 @@ func (c Catalog) Names() []string {
 	return n
 }
 
-// maxProfiles bounds an operator's profile file.
+// MaxProfilesSize is the largest profile file ParseProfiles reads, in
+// bytes; maxProfiles, the most profiles it may hold.
 const (
+	MaxProfilesSize = 1 << 20
 	maxProfiles     = 64
-	maxProfilesSize = 1 << 20
 )
 
 // profileJSON is one operator's profile in a PROVIDERS_FILE.
@@ -126,8 +127,8 @@ type placeJSON struct {
 // Bearer. Every problem is reported at once, naming the profile and
 // member; a value is never repeated (a URL may hold a secret).
 func ParseProfiles(data []byte) ([]Profile, error) {
-	if len(data) > maxProfilesSize {
-		return nil, fmt.Errorf("providers file is larger than %d bytes", maxProfilesSize)
+	if len(data) > MaxProfilesSize {
+		return nil, fmt.Errorf("providers file is larger than %d bytes", MaxProfilesSize)
 	}
 	var doc struct {
 		Providers []profileJSON `json:"providers"`

@@ -87,6 +87,11 @@ func TestParseProfilesRefuses(t *testing.T) {
 			"place must say where the key goes"},
 		`{"providers":[{"name":"county","credential":"static","hosts":{"t":{"url":"https://t.example.com","paths":["/wmts"]}},"wmts":"u:/wmts","place":[{"path":"key","after":"wmts"}]}]}`: {
 			`names host role "u"`, `path must be a segment name`},
+		`{"providers":[{"name":"county","credential":"static","hosts":{"t":{"url":"https://t.example.com/base","paths":["/w"]},
+		  "u":{"url":"https://u.example.com","paths":["/a/../b","/w%41x"]},"token":{"url":"https://y.example.com","paths":["/p"]}},
+		  "wmts":"u:/w","place":[{"query":"k"}],"strip":["a=b"]}]}`: {
+			"hosts.t.url must be scheme://host[:port] with nothing else", `hosts.u.paths: "/a/../b"`, `hosts.u.paths: "/w%41x"`,
+			`hosts: role "token"`, `strip: "a=b"`},
 		`{"providers":[{"name":"county","surprise":true}]}`: {`unknown field "surprise"`},
 		`{"providers":[{"name":`:                            {"ends early"},
 		`{"providers":[{"name":}`:                           {"syntax error"},

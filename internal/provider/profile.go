@@ -284,8 +284,10 @@ func Builtin(name string, hosts map[string]string) (*Profile, error) {
 	return &p, nil
 }
 
-// IsBuiltin reports whether name (any case) is Hexagon or a built-in
-// profile, whose sets' forms are known without a Catalog.
+// IsBuiltin reports whether name (any case) is Hexagon (nil, true) or a
+// built-in profile, whose sets' forms are known without a Catalog. The
+// profile has the provider's own hosts and shares the built-in's
+// slices: the caller must not change it (Builtin returns one to change).
 func IsBuiltin(name string) (*Profile, bool) {
 	p, ok := builtins[strings.ToLower(name)]
 	if !ok {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/capabilities"
 	"github.com/hexprox/hexprox/internal/config"
+	"github.com/hexprox/hexprox/internal/credstate"
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/keys"
@@ -70,10 +71,12 @@ func (s *Server) redirect(c echo.Context, call *hexagon.Call, kind usage.Kind) e
 	return nil
 }
 
-// stream relays Hexagon's answer as it arrives: a GET or HEAD to the
-// call's URL with a few client headers, whitelisted headers back, the
-// body copied through a pooled buffer. The call's Do adds the token and
-// retries a refused one.
+// stream relays the upstream's answer (Hexagon's or a provider's) as it
+// arrives: a GET or HEAD to the call's URL with a few client headers,
+// whitelisted headers back, the body copied through a pooled buffer. The
+// call's Do adds the token and retries a refused one. For a key's
+// holder, an answer that is not an image is read whole and checked
+// first (relayChecked).
 //
 // It relays by hand rather than through httputil.ReverseProxy, which
 // STYLE.md's first habit prefers, for a measured reason: a tile needs
@@ -89,7 +92,7 @@ func (s *Server) stream(c echo.Context, call *hexagon.Call, kind usage.Kind) err
 	rec.out.answer(modeStream, kind)
 	rec.out.call = call
 	r := c.Request()
-	// Do bounds the wait for Hexagon's headers; body reads are bounded
+	// Do bounds the wait for the upstream's headers; body reads are bounded
 	// here (see idleBody), by cancelling this request only.
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
@@ -200,7 +203,10 @@ func relayChecked(w *echo.Response, call *hexagon.Call, status int, kept http.He
 		return failure.New(failure.UpstreamFailed, call.Upstream()+"'s answer names its credential, so the proxy does not relay it", errors.New("credential in a text answer"))
 	}
 	copyKept(w.Header(), kept)
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	if len(b) > 0 {
+		// An empty body (a HEAD, a 304) keeps the upstream's length.
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	}
 	w.WriteHeader(status)
 	_, err = w.Write(b)
 	return err
@@ -222,9 +228,9 @@ func (s *Server) send(ctx context.Context, call *hexagon.Call, method string, he
 	return resp, kept, nil
 }
 
-// idleBody reads Hexagon's body; a read that waits longer than idle
+// idleBody reads the upstream's body; a read that waits longer than idle
 // (UPSTREAM_TIMEOUT) fires timer, which cancels the upstream request, so
-// that a Hexagon gone quiet mid-body is Hexagon's failure rather than a
+// that an upstream gone quiet mid-body is its failure rather than a
 // wait that ends only when the client gives up.
 type idleBody struct {
 	r     io.Reader
@@ -267,13 +273,14 @@ func ogcException(mediaType string) bool {
 	return false
 }
 
-// forwardedRequestHeaders are the only client headers sent to Hexagon.
+// forwardedRequestHeaders are the only client headers sent upstream
+// (Hexagon or a provider; a key's stream drops Accept-Encoding).
 var forwardedRequestHeaders = []string{"Accept", "Accept-Encoding", "Accept-Language", "If-None-Match", "If-Modified-Since"}
 
-// passedResponseHeaders are the only Hexagon headers passed to clients.
+// passedResponseHeaders are the only upstream headers passed to clients.
 var passedResponseHeaders = []string{"Content-Type", "Content-Length", "Content-Encoding", "Cache-Control", "Etag", "Last-Modified", "Expires", "Retry-After", "Vary", "Age"}
 
-// upstreamHeader is what is sent to Hexagon of the client's headers, and
+// upstreamHeader is what is sent upstream of the client's headers, and
 // the proxy's User-Agent.
 func (s *Server) upstreamHeader(in http.Header) http.Header {
 	h := make(http.Header, len(forwardedRequestHeaders)+1)
@@ -370,25 +377,55 @@ func (s *Server) capabilities(c echo.Context, spec capsSpec) error {
 	r := c.Request()
 	rec := recordOf(c)
 	rec.out.answer(modeCapabilities, usage.Capabilities)
-	base, ok := publicurl.Base(r, s.cfg.PublicBaseURL)
-	if !ok {
+	if _, ok := publicurl.Base(r, s.cfg.PublicBaseURL); !ok {
 		return failure.Invalidf(failure.CodeInvalidParameter, "Host", "the Host or X-Forwarded-Host header is not a valid host name")
 	}
 	// A cached document is served only while the credential is not known
 	// to be refused: asking the memory layer first costs nothing when its
-	// token is live, and answers 403 once Hexagon has refused it.
+	// token is live, and answers 403 once the upstream has refused it.
 	if _, err := rec.in.tokens.TokenContext(r.Context()); err != nil {
-		return failure.FromRoundTrip(err, "Hexagon")
+		name := spec.name
+		if name == "" {
+			name = "Hexagon"
+		}
+		return failure.FromRoundTrip(err, name)
 	}
+	for {
+		e := rec.pinned()
+		doc, hit, call, err := s.loadCapabilities(r.Context(), spec, e)
+		if err != nil && keyRefusedStatic(rec, e, err) {
+			continue // the next of the key's sets, as a tile's refusal moves to it
+		}
+		if err != nil {
+			return err
+		}
+		return s.writeCapabilities(c, spec, doc, hit, call)
+	}
+}
+
+// keyRefusedStatic reports whether err is the refusal of a provider's
+// static key, e, one of an API key's sets with another left: the set is
+// marked refused and the request moved to the next one (keyTokens'
+// Invalidate). A load pins one set, so it cannot fail over itself.
+func keyRefusedStatic(rec *record, e *credstate.Entry, err error) bool {
+	var fe *failure.Error
+	if rec.in.principal.key == nil || !e.Cred.IsKey() || !errors.As(err, &fe) || fe.Kind != failure.Forbidden {
+		return false
+	}
+	return rec.in.keySets.Invalidate(&oauth2.Token{TokenType: provider.KeyTokenType})
+}
+
+// loadCapabilities returns spec's document fetched with e's credential
+// (from the cache when fresh) and the call it came from.
+func (s *Server) loadCapabilities(ctx context.Context, spec capsSpec, e *credstate.Entry) (*capabilities.Document, bool, *hexagon.Call, error) {
 	// One credential from the cache key to the fetch: a key's failover to
 	// another set must not put a document fetched with one credential
 	// under another's name, for whoever joins the load.
-	e := rec.pinned()
 	call := &hexagon.Call{Tokens: e.Tokens, URL: spec.url, Place: spec.place, Name: spec.name}
 	if spec.place == nil {
 		call.Health = s.hexHealth
 	}
-	doc, hit, err := s.caps.Get(r.Context(), spec.cacheKey+e.Cred.Key(), func(ctx context.Context) (*capabilities.Document, error) {
+	doc, hit, err := s.caps.Get(ctx, spec.cacheKey+e.Cred.Key(), func(ctx context.Context) (*capabilities.Document, error) {
 		ctx, cancel := context.WithTimeout(ctx, 2*s.cfg.UpstreamTimeout)
 		defer cancel()
 		body, err := hexagon.Fetch(ctx, s.upstream, call, s.upstreamHeader(nil), MaxCapabilities)
@@ -408,11 +445,15 @@ func (s *Server) capabilities(c echo.Context, spec capsSpec) error {
 		}
 		return doc, nil
 	})
-	if err != nil {
-		return err
-	}
+	return doc, hit, call, err
+}
+
+// writeCapabilities answers with doc, from call (hit: the cache's).
+func (s *Server) writeCapabilities(c echo.Context, spec capsSpec, doc *capabilities.Document, hit bool, call *hexagon.Call) error {
+	r, rec := c.Request(), recordOf(c)
 	// The load's result came through a channel, so call is safe to read.
 	rec.out.cacheHit, rec.out.call = hit, call
+	base, _ := publicurl.Base(r, s.cfg.PublicBaseURL) // checked before the load
 	body := doc.Bytes(base + rec.in.principal.ownPath())
 	h := c.Response().Header()
 	h.Set("Content-Type", spec.contentType)
@@ -425,6 +466,6 @@ func (s *Server) capabilities(c echo.Context, spec capsSpec) error {
 	if r.Method == http.MethodHead {
 		return nil
 	}
-	_, err = c.Response().Write(body)
+	_, err := c.Response().Write(body)
 	return err
 }

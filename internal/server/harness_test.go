@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	"github.com/hexprox/hexprox/internal/fakehexagon"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/keys/filestore"
+	"github.com/hexprox/hexprox/internal/provider"
 	"github.com/hexprox/hexprox/internal/server"
 	"github.com/hexprox/hexprox/internal/testclock"
 	"github.com/hexprox/hexprox/internal/testlog"
@@ -343,6 +345,16 @@ func (h *harness) assertNoSecrets(body []byte) {
 	for _, s := range h.secrets() {
 		if s != credential.Encode(clientSecret) && s != credential.Encode(clientID) && bytes.Contains(body, []byte(s)) {
 			h.t.Fatalf("body contains secret %q:\n%s", s, body)
+		}
+	}
+	// A provider's secret in any spelling a client could read back
+	// (escaped in a URL or XML, in any case): provider.Reveals.
+	h.seenMu.Lock()
+	extra := slices.Clone(h.extra)
+	h.seenMu.Unlock()
+	for _, s := range extra {
+		if provider.Reveals(body, s) {
+			h.t.Fatalf("body shows the secret %q in some spelling:\n%s", s, body)
 		}
 	}
 }

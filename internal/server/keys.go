@@ -19,7 +19,8 @@ import (
 )
 
 // keyResolver resolves "/v2/{service}/{key}/rest": the key's record names
-// the Hexagon credential sets, one of which the request uses. reload asks
+// the credential sets (Hexagon's, or one provider's), one of which the
+// request uses. reload asks
 // the store again first (the original's /v2/nokeycache route); the URLs
 // the principal writes are always the cached route's, base.
 func (s *Server) keyResolver(base string, reload bool) resolver {
@@ -124,8 +125,8 @@ var (
 )
 
 // keyTokens is a key's token source for one request: the token of the
-// key's credential set in use and, when Hexagon refuses that set, the
-// next one's, the refused set marked on the key so that later requests
+// key's credential set in use and, when its upstream refuses that set,
+// the next one's, the refused set marked on the key so that later requests
 // skip it. Failing over thus retries the token, never the request: the
 // key's limits and the origin policy see the request once. With every
 // set refused it answers the key's "contact …" refusal.
@@ -187,11 +188,10 @@ func (t *keyTokens) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 // set stays in use: it may be the resource that was refused.
 func (t *keyTokens) Invalidate(tok *oauth2.Token) bool {
 	if tok != nil && tok.TokenType == provider.KeyTokenType {
-		if !t.key.OthersLeft(t.set) {
+		if !t.key.RefusedUnlessLast(t.set) {
 			return false
 		}
 		t.gaveUp = t.set
-		t.key.Refused(t.set)
 		return t.next() == nil
 	}
 	return t.entry.Tokens.Invalidate(tok)

@@ -1,15 +1,19 @@
 package server_test
 
 import (
+	"compress/gzip"
+	"compress/zlib"
 	"encoding/xml"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,8 +46,8 @@ import (
 // A provider is one row of leakRows: a function that starts its world
 // (see leakWorld) and names its requests; the battery every provider
 // shares (commonLeakBattery) is built from the world's paths and
-// profile. Adding one (Maxar, an operator's generic profile) is a row
-// such as {"maxar", maxarLeakWorld} and that function, written as
+// profile. Adding one (an operator's generic profile, say) is a row
+// such as {"acme", acmeLeakWorld} and that function, written as
 // nearmapLeakWorld is: start each of the fake's hosts with up.serve
 // (up.auth naming its token or login path, if any), point the proxy at
 // them with newKeyHarness(t, leakEnv(its PROVIDER_* settings), …), add a
@@ -184,12 +188,8 @@ func commonLeakBattery(w *leakWorld) []leakReq {
 	// read as one: each must be dropped, the tile served with the key's.
 	sep := querySep(w.tile)
 	// Issue 23 names apikey, api_key, token and maxar_api_key in any
-	// case; a profile's own names (Vexcel's x-api-key) come from its
-	// StripAll. Left out on purpose: x-api-key is in Vexcel's Strip, not
-	// in CommonStrip, so on Planet and Nearmap a client's X-API-KEY=
-	// still reaches the provider. Neither reads a credential there, so
-	// nothing is smuggled today; a profile whose upstream does must name
-	// it in its Strip (or CommonStrip must take it).
+	// case; the rest (x-api-key among them, in CommonStrip) come from
+	// the profile's StripAll.
 	names := []string{"apikey", "API_KEY", "Api_Key", "token", "TOKEN", "maxar_api_key", "MAXAR_API_KEY", "access_token",
 		"api%5Fkey", "Api%5fKey", "api%255Fkey", "api_key%5B%5D", "%20api_key", "AuthToken"}
 	if w.profile != nil {
@@ -271,6 +271,17 @@ func commonLeakBattery(w *leakWorld) []leakReq {
 	// stopped when it echoes the token.
 	if w.featureInfo != "" {
 		rs = append(rs, echo("in feature information", w.featureInfo, 502, echoAnswer{status: 200, contentType: "text/plain"}))
+		// A client that accepts gzip (a browser, QGIS) has the header
+		// forwarded: the check must read the text, not its compression.
+		gz := echo("in gzipped feature information", w.featureInfo, 502, echoAnswer{status: 200, contentType: "text/plain", gzip: true})
+		gz.header = map[string]string{"Accept-Encoding": "gzip"}
+		// One that answers in a coding not asked for cannot be checked.
+		df := echo("in feature information in a coding not asked for", w.featureInfo, 502, echoAnswer{status: 200, contentType: "text/plain", deflate: true})
+		// And clean text from it still comes, decoded by the proxy's
+		// transport, to a client that accepts gzip.
+		clean := echo("nothing in gzipped feature information", w.featureInfo, 200, echoAnswer{status: 200, contentType: "text/plain", gzip: true, body: "no features here%.0s"})
+		clean.header = gz.header
+		rs = append(rs, gz, df, clean)
 	}
 	if w.getMap != "" {
 		status := 400
@@ -351,6 +362,9 @@ func (w *leakWorld) run(t *testing.T, rq leakReq) {
 	} else {
 		var rerr error
 		body, rerr = readAll(resp)
+		if rerr == nil {
+			body, rerr = decoded(resp.Header.Get("Content-Encoding"), body)
+		}
 		status = resp.StatusCode
 		where = append(where, leakPlace{"the status line", resp.Status}, leakPlace{"the body", body})
 		for name, vs := range resp.Header {
@@ -450,6 +464,26 @@ func askedFor(got []upstreamRequest, path string) bool {
 	return false
 }
 
+// decoded is body as a client that decodes coding sees it.
+func decoded(coding, body string) (string, error) {
+	var zr io.Reader
+	var err error
+	switch coding {
+	case "gzip":
+		zr, err = gzip.NewReader(strings.NewReader(body))
+	case "deflate":
+		zr, err = zlib.NewReader(strings.NewReader(body))
+	default:
+		return body, nil
+	}
+	if err != nil {
+		return body, err
+	}
+	var b strings.Builder
+	_, err = io.Copy(&b, zr)
+	return b.String(), err
+}
+
 // readAll reads and closes the body, keeping what came before an error.
 func readAll(resp *http.Response) (string, error) {
 	defer resp.Body.Close()
@@ -484,9 +518,9 @@ type upstreamLog struct {
 }
 
 // echoAnswer is a careless upstream's answer: the request it got (its
-// URI, where a key travels in a query or a path, its Authorization and
-// Maxar-Api-Key (where a key travels in a header),
-// where a token travels) written back into the body, or into headers.
+// URI, where a key travels in a query or a path, and its headers, where
+// a token or a header key travels) written back into the body, or into
+// headers.
 type echoAnswer struct {
 	status      int
 	contentType string
@@ -496,6 +530,10 @@ type echoAnswer struct {
 	// hangup closes the connection instead of answering; cut sends half
 	// of a declared body, then closes it.
 	hangup, cut bool
+	// gzip compresses the answer (Content-Encoding: gzip) when the
+	// request accepts it, as most servers do for text; deflate compresses
+	// it (Content-Encoding: deflate) whatever was asked.
+	gzip, deflate bool
 }
 
 // echoing returns a leakReq's set and reset that make up answer with a.
@@ -539,7 +577,12 @@ func (u *upstreamLog) serve(t *testing.T, handler func() http.Handler) *httptest
 			handler().ServeHTTP(rw, r)
 			return
 		}
-		said := "request " + r.RequestURI + " authorization " + r.Header.Get("Authorization") + " key " + r.Header.Get("Maxar-Api-Key")
+		// Its URI and every header (Authorization, Maxar's maxar-api-key,
+		// an operator's own), as a debugging page would show them.
+		said := "request " + r.RequestURI
+		for _, k := range slices.Sorted(maps.Keys(r.Header)) {
+			said += " " + strings.ToLower(k) + " " + strings.Join(r.Header[k], ",")
+		}
 		if echo.hangup {
 			conn, _, err := http.NewResponseController(rw).Hijack()
 			if err == nil {
@@ -562,14 +605,27 @@ func (u *upstreamLog) serve(t *testing.T, handler func() http.Handler) *httptest
 			rw.Header().Set(h, said)
 		}
 		rw.Header().Set("Content-Type", echo.contentType)
+		var out io.Writer = rw
+		switch {
+		case echo.gzip && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip"):
+			rw.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(rw)
+			defer zw.Close()
+			out = zw
+		case echo.deflate:
+			rw.Header().Set("Content-Encoding", "deflate")
+			zw := zlib.NewWriter(rw)
+			defer zw.Close()
+			out = zw
+		}
 		rw.WriteHeader(echo.status)
 		if echo.body == "" {
-			io.WriteString(rw, said)
+			io.WriteString(out, said)
 			return
 		}
 		var esc strings.Builder
 		xml.EscapeText(&esc, []byte(said))
-		fmt.Fprintf(rw, echo.body, esc.String())
+		fmt.Fprintf(out, echo.body, esc.String())
 	}))
 	t.Cleanup(srv.Close)
 	return srv
@@ -812,97 +868,6 @@ func vexcelLeakWorld(t *testing.T) *leakWorld {
 	return w
 }
 
-// maxarWrongPassword is a password Maxar refuses: a secret all the same.
-const maxarWrongPassword = "Mx-wrong/pass+3"
-
-// Maxar: a key behind the key, sent in the maxar-api-key header; or
-// (login) a username and password, exchanged by the password grant for a
-// token sent as Bearer and renewed by a refresh token. WMTS and WMS on
-// one host; errors that arrive as a 200 with an exception.
-func maxarLeakWorld(t *testing.T, login bool) *leakWorld {
-	up := &upstreamLog{}
-	fake := maxar.New(maxar.Options{Base: "request"})
-	set := credential.Credential{Provider: "maxar", Secret: maxarKey}
-	if login {
-		up.auth = maxar.TokenPath
-		fake.AddUser(maxarUser, maxarPassword)
-		set = credential.Credential{Provider: "maxar", ID: maxarUser, Secret: maxarPassword}
-	} else {
-		fake.AddKey(maxarKey, 0)
-	}
-	srv := up.serve(t, func() http.Handler { return fake })
-	h := newKeyHarness(t, leakEnv(map[string]string{"PROVIDER_MAXAR_API_URL": srv.URL, "PROVIDER_MAXAR_ACCOUNT_URL": srv.URL}), time.Minute)
-	key := leakKey(h, "maxar", set)
-	v2, wms := "/v2/wmts/"+key, "/v2/wms/"+key
-	tile := v2 + "/~api" + maxar.WMTSPath + "?" + maxarTile
-	gm := wms + "?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=" + url.QueryEscape(maxar.Layer) + "&STYLES=&CRS=EPSG:3857&BBOX=0,0,100000,100000&WIDTH=64&HEIGHT=64&FORMAT=image/png"
-	trouble := func(name string, sw maxar.Switches, status int) []leakReq {
-		set, reset := func() { fake.Set(sw) }, func() { fake.Set(maxar.Switches{}) }
-		return []leakReq{
-			{name: name + ": WMTS capabilities", path: v2 + "/1.0.0/WMTSCapabilities.xml", status: status, reach: reachYes, set: set, reset: reset},
-			{name: name + ": tile", path: tile, status: status, reach: reachYes, set: set, reset: reset},
-			{name: name + ": GetMap", path: gm, status: status, reach: reachYes, set: set, reset: reset},
-		}
-	}
-	w := &leakWorld{h: h, key: key, up: up, profile: builtin(t, "maxar"),
-		caps: v2 + "/1.0.0/WMTSCapabilities.xml", tile: tile, getMap: gm,
-		wmsCaps: wms + "?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0",
-		secrets: func() []leakSecret {
-			s := []leakSecret{{"Maxar key", maxarKey}, {"Maxar password", maxarPassword}, {"refused Maxar password", maxarWrongPassword}}
-			access, refresh := fake.LastTokens()
-			toks := map[string]bool{access: true}
-			for _, r := range up.since(0) {
-				if b, ok := strings.CutPrefix(r.header.Get("Authorization"), "Bearer "); ok {
-					toks[b] = true
-				}
-			}
-			for tok := range toks {
-				if tok != "" {
-					s = append(s, leakSecret{"Maxar token", tok})
-				}
-			}
-			if refresh != "" {
-				s = append(s, leakSecret{"Maxar refresh token", refresh})
-			}
-			return s
-		},
-		requests: []leakReq{
-			{name: "REST capabilities", path: v2 + "/1.0.0/WMTSCapabilities.xml", status: 200, reach: reachYes},
-			{name: "KVP capabilities", path: v2 + "?SERVICE=WMTS&REQUEST=GetCapabilities", status: 200, reach: reachYes},
-			{name: "capabilities that carry the key", path: v2 + "/1.0.0/WMTSCapabilities.xml", status: 200, reach: reachYes,
-				set: func() { fake.Set(maxar.Switches{CredentialInCapabilities: true}) }, reset: func() { fake.Set(maxar.Switches{}) }},
-			{name: "WMS capabilities 1.3.0", path: wms + "?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0", status: 200, reach: reachYes},
-			{name: "WMS capabilities 1.1.1", path: wms + "?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1", status: 200, reach: reachYes},
-			{name: "tile", path: tile, status: 200, reach: reachYes},
-			{name: "a tile answered 200 with an OGC exception", path: strings.Replace(tile, "LAYER=Maxar:Imagery", "LAYER=NoSuchLayer", 1), status: 400, reach: reachYes},
-			{name: "a blank tile for a misspelled filter", path: tile + "&CQL_FILTER=" + url.QueryEscape("nosuch='x'"), status: 200, reach: reachYes},
-			{name: "GetMap", path: gm, status: 200, reach: reachYes},
-			{name: "GetMap answered 200 with an OGC exception", path: strings.Replace(gm, url.QueryEscape(maxar.Layer), "NoSuchLayer", 1), status: 400, reach: reachYes},
-			{name: "a client's maxar-api-key header", path: tile, header: map[string]string{"Maxar-Api-Key": "smuggledM-cred"}, status: 200, reach: reachYes, smuggled: []string{"smuggledM-cred"}},
-			{name: "the token endpoint through the proxy", path: v2 + "/~account" + maxar.TokenPath, status: 404, reach: reachNo},
-		},
-	}
-	w.trouble = append(w.trouble, trouble("429 with Retry-After", maxar.Switches{Status: 429, RetryAfter: "30"}, 429)...)
-	w.trouble = append(w.trouble, trouble("500", maxar.Switches{Status: 500}, 502)...)
-	w.trouble = append(w.trouble, trouble("slower than UPSTREAM_TIMEOUT", maxar.Switches{Delay: leakDelay}, 504)...)
-	if login {
-		revokeLive := func() { access, _ := fake.LastTokens(); fake.RevokeToken(access) }
-		w.trouble = append(w.trouble,
-			leakReq{name: "token revoked: a new one", path: tile, status: 200, reach: reachYes, asks: maxar.TokenPath, set: revokeLive},
-			leakReq{name: "token endpoint 503", path: tile, status: 502, reach: reachYes, asks: maxar.TokenPath,
-				set: func() { revokeLive(); fake.Set(maxar.Switches{TokenStatus: 503}) }, reset: func() { fake.Set(maxar.Switches{}) }})
-		bad := leakKey(h, "maxar", credential.Credential{Provider: "maxar", ID: maxarUser, Secret: maxarWrongPassword})
-		w.trouble = append(w.trouble,
-			leakReq{name: "login refused", path: "/v2/wmts/" + bad + "/1.0.0/WMTSCapabilities.xml", status: 403, reach: reachYes, asks: maxar.TokenPath})
-	} else {
-		revoke, restore := func() { fake.RevokeKey(maxarKey) }, func() { fake.AddKey(maxarKey, 0) }
-		w.trouble = append(w.trouble,
-			leakReq{name: "key refused: capabilities", path: v2 + "/1.0.0/WMTSCapabilities.xml", status: 403, reach: reachYes, set: revoke, reset: restore},
-			leakReq{name: "key refused: tile", path: tile, status: 403, reach: reachYes, set: revoke, reset: restore})
-	}
-	return w
-}
-
 // An operator's OAuth2 profile from PROVIDERS_FILE ("eagle"): a client
 // id and secret behind the key, exchanged at a standard token endpoint
 // (tokenServer, HTTP Basic) for tokens a fake Maxar's WMTS and WMS take
@@ -969,6 +934,86 @@ func operatorLeakWorld(t *testing.T) *leakWorld {
 			leakReq{name: tc.name + ": tile", path: tile, status: tc.status, reach: reachYes, set: set, reset: reset},
 			leakReq{name: tc.name + ": GetMap", path: gm, status: tc.status, reach: reachYes, set: set, reset: reset})
 	}
+	return w
+}
+
+// Maxar: a static key in the maxar-api-key header or, with login, a
+// username and password whose password-grant tokens go as Bearer; WMTS
+// and WMS on one API host, the token endpoint on the account host (one
+// fake serves both, each behind a server of its own).
+func maxarLeakWorld(t *testing.T, login bool) *leakWorld {
+	up := &upstreamLog{auth: maxar.TokenPath}
+	fake := maxar.New(maxar.Options{Base: "request"})
+	fake.AddUser(maxarUser, maxarPassword)
+	fake.AddKey(maxarKey, 0)
+	api := up.serve(t, func() http.Handler { return fake })
+	account := up.serve(t, func() http.Handler { return fake })
+	h := newKeyHarness(t, leakEnv(map[string]string{"PROVIDER_MAXAR_API_URL": api.URL, "PROVIDER_MAXAR_ACCOUNT_URL": account.URL}), time.Minute)
+	set, wrong := credential.Credential{Provider: "maxar", Secret: maxarKey}, credential.Credential{Provider: "maxar", Secret: maxarKey2}
+	if login {
+		set, wrong = credential.Credential{Provider: "maxar", ID: maxarUser, Secret: maxarPassword}, credential.Credential{Provider: "maxar", ID: maxarUser, Secret: "Mx-wrong-password"}
+	}
+	key := leakKey(h, "maxar", set)
+	v2, wms := "/v2/wmts/"+key, "/v2/wms/"+key
+	tile := v2 + "/~api" + maxar.WMTSPath + "?" + maxarTile
+	gm := wms + "/~api" + maxar.WMSPath + "?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=" + maxar.Layer + "&STYLES=&CRS=EPSG:3857&BBOX=0,0,10,10&WIDTH=64&HEIGHT=64&FORMAT=image/png"
+	gfi := wms + "?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetFeatureInfo&LAYERS=" + maxar.Layer + "&QUERY_LAYERS=" + maxar.Layer +
+		"&STYLES=&CRS=EPSG:3857&BBOX=0,0,10,10&WIDTH=64&HEIGHT=64&FORMAT=image/png&INFO_FORMAT=text/plain&I=1&J=1"
+	trouble := func(name string, sw maxar.Switches, status int) []leakReq {
+		set, reset := func() { fake.Set(sw) }, func() { fake.Set(maxar.Switches{}) }
+		return []leakReq{
+			{name: name + ": WMTS capabilities", path: v2 + "/1.0.0/WMTSCapabilities.xml", status: status, reach: reachYes, set: set, reset: reset},
+			{name: name + ": tile", path: tile, status: status, reach: reachYes, set: set, reset: reset},
+			{name: name + ": GetMap", path: gm, status: status, reach: reachYes, set: set, reset: reset},
+		}
+	}
+	// Every token the fake issued, as the scan saw it after each request.
+	var tokens []string
+	secrets := func() []leakSecret {
+		if at, rt := fake.LastTokens(); at != "" && !slices.Contains(tokens, at) {
+			tokens = append(tokens, at, rt)
+		}
+		s := []leakSecret{{"Maxar key", maxarKey}, {"refused Maxar key", maxarKey2}, {"Maxar username", maxarUser}, {"Maxar password", maxarPassword}, {"refused Maxar password", "Mx-wrong-password"}}
+		for i, tok := range tokens {
+			s = append(s, leakSecret{fmt.Sprintf("Maxar token #%d", i+1), tok})
+		}
+		return s
+	}
+	w := &leakWorld{h: h, key: key, up: up, profile: builtin(t, "maxar"),
+		caps: v2 + "/1.0.0/WMTSCapabilities.xml", tile: tile, getMap: gm, featureInfo: gfi,
+		wmsCaps: wms + "?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1",
+		secrets: secrets,
+		requests: []leakReq{
+			{name: "REST capabilities", path: v2 + "/1.0.0/WMTSCapabilities.xml", status: 200, reach: reachYes},
+			{name: "KVP capabilities", path: v2 + "?SERVICE=WMTS&REQUEST=GetCapabilities", status: 200, reach: reachYes},
+			{name: "capabilities that carry the key", path: v2 + "?SERVICE=WMTS&REQUEST=GetCapabilities", status: 200, reach: reachYes,
+				set: func() { fake.Set(maxar.Switches{CredentialInCapabilities: true}) }, reset: func() { fake.Set(maxar.Switches{}) }},
+			{name: "WMS capabilities 1.1.1", path: wms + "?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1", status: 200, reach: reachYes},
+			{name: "WMS capabilities 1.3.0", path: wms + "?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0", status: 200, reach: reachYes},
+			{name: "tile", path: tile, status: 200, reach: reachYes},
+			{name: "GetMap", path: gm, status: 200, reach: reachYes},
+			{name: "GetMap of a layer Maxar lacks (a 200 exception)", path: strings.Replace(gm, "LAYERS="+maxar.Layer, "LAYERS=NoSuchLayer", 1), status: 400, reach: reachYes},
+			// WMS 1.3.0's exception is text/xml, a feature-info type:
+			// relayed, as checked text.
+			{name: "GetFeatureInfo (an OGC exception in text/xml)", path: gfi, status: 200, reach: reachYes},
+		},
+	}
+	w.trouble = append(w.trouble, trouble("429 with its JSON", maxar.Switches{Status: 429}, 429)...)
+	w.trouble = append(w.trouble, trouble("500", maxar.Switches{Status: 500}, 502)...)
+	w.trouble = append(w.trouble, trouble("slower than UPSTREAM_TIMEOUT", maxar.Switches{Delay: leakDelay}, 504)...)
+	if login {
+		revoke := func() { at, _ := fake.LastTokens(); fake.RevokeToken(at) }
+		w.trouble = append(w.trouble,
+			leakReq{name: "token revoked: a fresh one", path: tile, status: 200, reach: reachYes, asks: maxar.TokenPath, set: revoke},
+			leakReq{name: "sessions ended, token revoked: logged in again", path: tile, status: 200, reach: reachYes, asks: maxar.TokenPath,
+				set: func() { fake.EndSessions(); revoke() }},
+			leakReq{name: "token endpoint answers 500", path: tile, status: 502, reach: reachYes, asks: maxar.TokenPath,
+				set: func() { revoke(); fake.Set(maxar.Switches{TokenStatus: 500}) }, reset: func() { fake.Set(maxar.Switches{}) }})
+	}
+	bad := leakKey(h, "maxar", wrong)
+	w.trouble = append(w.trouble,
+		leakReq{name: "credential refused", path: "/v2/wmts/" + bad + "/1.0.0/WMTSCapabilities.xml", status: 403, reach: reachYes},
+		leakReq{name: "credential refused: tile", path: "/v2/wmts/" + bad + "/~api" + maxar.WMTSPath + "?" + maxarTile, status: 403})
 	return w
 }
 

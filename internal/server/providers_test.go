@@ -259,6 +259,38 @@ func TestPlanetKeyFailsOverFromADeadSet(t *testing.T) {
 	}
 }
 
+// The same for the capabilities document, which a load fetches with one
+// set pinned: its refusal moves the request to the live key too, rather
+// than failing every other GetCapabilities.
+func TestPlanetKeyCapabilitiesFailOverFromADeadSet(t *testing.T) {
+	w := newPlanetWorld(t)
+	const second = "PLAK-second-key-0000-secret"
+	w.noteSecret(second)
+	w.fake.AddKey(second)
+	key := w.addKey(keys.Record{Org: "Forestry", Contact: "gis@forestry.example", Provider: "planet",
+		Sets: []credential.Credential{{Provider: "planet", Secret: planetKey}, {Provider: "planet", Secret: second}}})
+	w.fake.RevokeKey(planetKey)
+	asked := w.fake.Requests.Load()
+	for i := range 6 {
+		if resp, body := w.get(w.keyURL(key)+"/1.0.0/WMTSCapabilities.xml", nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("capabilities %d: %d %.300s", i, resp.StatusCode, body)
+		}
+	}
+	if n := w.fake.Requests.Load() - asked; n > 7 {
+		t.Errorf("%d requests reached Planet for 6 documents: the dead key is not skipped", n)
+	}
+	// A key whose last set is refused: a 403 after one request, the same
+	// key not sent again (nothing fresh can replace a static key).
+	const dead = "PLAK-dead-key-0000-secret"
+	w.noteSecret(dead)
+	one := w.addKey(keys.Record{Org: "Forestry", Contact: "gis@forestry.example", Provider: "planet",
+		Sets: []credential.Credential{{Provider: "planet", Secret: dead}}})
+	asked = w.fake.Requests.Load()
+	if resp, body := w.get(w.keyURL(one)+"/1.0.0/WMTSCapabilities.xml", nil); resp.StatusCode != http.StatusForbidden || w.fake.Requests.Load()-asked != 1 {
+		t.Fatalf("a dead key: %d after %d requests to Planet, want a 403 after 1\n%.300s", resp.StatusCode, w.fake.Requests.Load()-asked, body)
+	}
+}
+
 // html undoes the XML escaping of an attribute value.
 func html(s string) string { return strings.ReplaceAll(s, "&amp;", "&") }
 

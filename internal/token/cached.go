@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/provider"
 )
 
 // Invalidator is implemented by the sources beneath a Cached layer that
@@ -272,9 +273,11 @@ func (c *Cached) noteRefusal(err error) bool {
 // dropped, the source beneath is told (if it is an Invalidator), and the
 // next caller fetches anew; if it was replaced already, it is left alone.
 // Either way the answer is true, unless t is vouched for (see Vouch,
-// VouchTTL): then nothing is dropped and the answer is false.
+// VouchTTL), or is a provider's static key (provider.KeyTokenType), which
+// nothing fresh can replace: then nothing is dropped and the answer is
+// false.
 func (c *Cached) Invalidate(t *oauth2.Token) bool {
-	if t == nil {
+	if t == nil || t.TokenType == provider.KeyTokenType {
 		return false
 	}
 	c.mu.Lock()

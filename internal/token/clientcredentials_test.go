@@ -17,6 +17,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/provider"
 	"github.com/hexprox/hexprox/internal/testclock"
 )
 
@@ -245,5 +246,31 @@ func TestClientCredentialsErrors(t *testing.T) {
 		srv.Close()
 		_, err = c.Source(ctx, ccCred).Token()
 		check("unreachable", err, failure.UpstreamFailed, false)
+	}
+}
+
+// An operator's oauth2 profile, as PROVIDERS_FILE writes it, reaches its
+// token endpoint through Grant in the style and with the scopes the
+// profile names: "auth": "body" in the form, no "auth" as Basic.
+func TestGrantFollowsAnOAuth2ProfilesAuthAndScopes(t *testing.T) {
+	for _, style := range []string{StyleBody, StyleBasic} {
+		s := &oauthServer{style: style, id: ccID, secret: ccSecret, scope: "imagery tiles", expiresIn: 3600}
+		srv := httptest.NewServer(s)
+		t.Cleanup(srv.Close)
+		auth := ""
+		if style == StyleBody {
+			auth = `"auth": "body",`
+		}
+		profiles, err := provider.ParseProfiles([]byte(fmt.Sprintf(`{"providers": [{"name": "eagleview", "credential": "oauth2", %s
+			"token_url": %q, "scopes": ["imagery", "tiles"],
+			"hosts": {"api": {"url": "https://imagery.example.com", "paths": ["/wmts"]}}, "wmts": "api:/wmts"}]}`, auth, srv.URL+"/oauth2/v1/token")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cred := credential.Credential{Provider: "eagleview", ID: ccID, Secret: ccSecret, Client: true}
+		tok, err := Grant(context.Background(), &profiles[0], cred, &http.Client{Timeout: 5 * time.Second}, nil).Token()
+		if err != nil || tok.AccessToken != s.lastIssued() {
+			t.Errorf("a %s profile: %v, %v", style, tok, err)
+		}
 	}
 }

@@ -17,9 +17,10 @@ import (
 // source of p's grant (Login for Vexcel's login, Password for OAuth2's
 // password grant, ClientCredentials for its client-credentials grant),
 // with client (which must have a Timeout), ctx (which must outlive any
-// request) and now, the clock a token's end is set on (nil: time.Now). It returns nil when cred is a static key, its own
-// token; a source that fails when p has no grant for it (its secret is
-// never sent as if it were a key).
+// request) and now, the clock a token's end is set on (nil: time.Now).
+// It returns nil when cred is a static key, its own token; a source that
+// fails with an internal error when p is nil or has no grant for cred's
+// form (its secret is never sent as if it were a key).
 func Grant(ctx context.Context, p *provider.Profile, cred credential.Credential, client *http.Client, now func() time.Time) oauth2.TokenSource {
 	if cred.IsKey() {
 		return nil
