@@ -864,9 +864,13 @@ func runReplace(ctx context.Context, c *cli, args []string) error {
 				continue
 			}
 			used = true
-			if s != replacement {
+			next := replacement
+			if keyed && next.Expires.IsZero() && s.Secret == next.Secret {
+				next.Expires = s.Expires // the same key, no new end given: its end stays
+			}
+			if s != next {
 				differs = true
-				sets[i] = replacement
+				sets[i] = next
 			}
 		}
 		switch {

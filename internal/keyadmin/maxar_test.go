@@ -369,6 +369,12 @@ func TestReplaceMaxarKey(t *testing.T) {
 		if s := storedSets(t, h, roads); s[0]["key"] != refused || s[0]["key_expires"] != "2026-08-01T00:00:00Z" {
 			t.Errorf("--no-check: %v", s)
 		}
+		// The same key typed as old and new without --key-expires keeps
+		// its recorded end: nothing changes, and nothing is erased.
+		h.mustRun(t, refused+"\n"+refused+"\n", "replace-credential", "--provider", "maxar", "--no-check")
+		if s := storedSets(t, h, roads); s[0]["key"] != refused || s[0]["key_expires"] != "2026-08-01T00:00:00Z" {
+			t.Errorf("the same key again, no end given: %v", s)
+		}
 		// A revoked key in Key Vault cannot be read: the warning says
 		// what it may hold (a Maxar key), never which.
 		if h.kv != nil {

@@ -339,7 +339,9 @@ func (c *Cache) load(key string) (*Key, error) {
 		if known {
 			// The day an ending key was last warned of carries over too:
 			// else the warning would come with every reload, not daily.
-			k.warned.Store(e.key.warned.Load())
+			for i := range min(len(k.warned), len(e.key.warned)) {
+				k.warned[i].Store(e.key.warned[i].Load())
+			}
 		}
 		if known && e.warned {
 			c.o.Log.Info("key store reachable again", "key", fp, "org", rec.Org)

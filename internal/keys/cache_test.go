@@ -822,6 +822,27 @@ func TestPickWarnsOfAnEndingKeyOnceADay(t *testing.T) {
 	}
 }
 
+// Two ending keys of one record are each warned of, each once a day.
+func TestPickWarnsOfEachEndingSet(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, opts)
+	end := f.clock.Now().Add(3 * 24 * time.Hour)
+	r := Record{Org: "Marin", Contact: "gis@marin.example", Enabled: true, Provider: "maxar", Sets: []credential.Credential{
+		{Provider: "maxar", Secret: "mx-ending-key-one", Expires: end}, {Provider: "maxar", Secret: "mx-ending-key-two", Expires: end}}}
+	f.store.Create(ctx, key1, r)
+	k, err := f.cache.Lookup(ctx, key1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 6 {
+		k.Pick()
+	}
+	logs := f.logs.String()
+	if n := strings.Count(logs, "a provider's key behind this key ends soon"); n != 2 || !strings.Contains(logs, `"set":1`) || !strings.Contains(logs, `"set":2`) {
+		t.Fatalf("%d warnings, want one for each set:\n%s", n, logs)
+	}
+}
+
 // Requests on each of a key's sets refused at once (a layer outside the
 // licence, asked for with every key) leave one set: RefusedUnlessLast
 // never refuses the last, however the calls interleave.

@@ -24,7 +24,7 @@ type Key struct {
 	fp      string
 	log     *slog.Logger
 	now     func() time.Time
-	warned  atomic.Int64   // 1 + the UTC day a set's end was last warned of
+	warned  []atomic.Int64 // per set: 1 + the UTC day its end was last warned of
 	origins origin.List    // rec.Origins, parsed once
 	limits  *limit.Limiter // rec's rate, burst and daily_requests; nil: none
 	next    atomic.Uint64
@@ -40,7 +40,7 @@ func newKey(rec Record, fp string, log *slog.Logger, now func() time.Time) *Key 
 		sets[i] = c.Keyed()
 	}
 	rec.Sets = sets
-	k := &Key{rec: rec, fp: fp, log: log, now: now, refused: make([]atomic.Bool, len(rec.Sets)),
+	k := &Key{rec: rec, fp: fp, log: log, now: now, refused: make([]atomic.Bool, len(rec.Sets)), warned: make([]atomic.Int64, len(rec.Sets)),
 		limits: limit.New(limit.Limits{Rate: rec.Rate, Burst: rec.Burst, Daily: rec.DailyRequests})}
 	if len(rec.Origins) > 0 {
 		var err error
@@ -164,9 +164,9 @@ func Ending(c credential.Credential, now time.Time) (time.Time, bool) {
 	return c.Expires, !c.Expires.IsZero() && c.Expires.Sub(now) <= EndWarning
 }
 
-// noteEnd warns, at most once a day per key and instance, that the key
-// of set i ends within EndWarning (or has ended): its provider will
-// refuse it then, and the key holder's maps go blank.
+// noteEnd warns, at most once a day per set of a key and instance, that
+// the key of set i ends within EndWarning (or has ended): its provider
+// will refuse it then, and the key holder's maps go blank.
 func (k *Key) noteEnd(i int) {
 	now := k.now()
 	end, soon := Ending(k.rec.Sets[i], now)
@@ -174,7 +174,7 @@ func (k *Key) noteEnd(i int) {
 		return
 	}
 	day := now.Unix()/86400 + 1
-	if k.warned.Swap(day) == day {
+	if k.warned[i].Swap(day) == day {
 		return
 	}
 	hint := "replace it (handler keys replace-credential --provider " + k.rec.Provider + " --key-expires DATE)"

@@ -349,7 +349,7 @@ func hostBase(v string) (string, error) {
 func tokenURL(v string) (base, path string, err error) {
 	u, perr := url.Parse(v)
 	if perr != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", "", errors.New("must be an https:// URL without user info, query or fragment")
+		return "", "", errors.New("must be an https:// (or http://) URL without user info, query or fragment")
 	}
 	if u.Path == "" {
 		u.Path = "/"
