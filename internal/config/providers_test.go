@@ -69,7 +69,7 @@ func TestBadProvidersFileFailsLoad(t *testing.T) {
 			[]string{"providers[0] (county)", "hosts.api.url", "wmts names host role", "a static profile takes no token_url", "place must say where the key goes"}},
 		{"an oauth2 profile's token URL", `{"providers": [{"name": "eagle", "credential": "oauth2", "token_url": "https://login.example/token?secret=` + secret + `",
   "hosts": {"api": {"url": "https://imagery.example", "paths": ["/wmts"]}}, "wmts": "api:/wmts", "auth": "digest"}]}`,
-			[]string{"providers[0] (eagle)", "token_url must be an https:// URL", `auth must be "body" or "basic"`}},
+			[]string{"providers[0] (eagle)", "token_url must be an https:// (or http://) URL", `auth must be "body" or "basic"`}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Load(env(map[string]string{"PROVIDERS_FILE": writeProviders(t, c.doc), "TILE_MODE": "fast"}))

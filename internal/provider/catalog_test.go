@@ -81,7 +81,7 @@ func TestParseProfilesRefuses(t *testing.T) {
 		`{"providers":[{"name":"acme","credential":"oauth2","token_url":"https://u:` + secret + `@login.example.com/t?secret=` + secret + `",
 		  "hosts":{"api":{"url":"https://x.example.com/base?k=` + secret + `","paths":["/a/../b"]},"TOKEN":{"url":"https://y.example.com","paths":["/p"]}},
 		  "wmts":"api:/elsewhere","place":[{"query":"a","header":"B"}],"auth":"digest","relay":["Bad Header"],"not_licensed":429,"key_lifetime_days":30}]}`: {
-			"providers[0] (acme): ", "token_url must be an https:// URL", "hosts.api.url must be scheme://host[:port] with nothing else",
+			"providers[0] (acme): ", "token_url must be an https:// (or http://) URL", "hosts.api.url must be scheme://host[:port] with nothing else",
 			`hosts: role "TOKEN"`, "place[0] must have exactly one", `auth must be "body" or "basic"`, `relay: "Bad Header"`, "not_licensed must be", "key_lifetime_days belongs to a static profile"},
 		`{"providers":[{"name":"county","credential":"static","hosts":{"t":{"url":"https://t.example.com","paths":["/wmts"]}},"wmts":"t:/wmts/caps.xml"}]}`: {
 			"place must say where the key goes"},
