@@ -2,6 +2,7 @@ package fakeprovider
 
 import (
 	"bytes"
+	"encoding/json"
 	"encoding/xml"
 	"image"
 	"image/color"
@@ -172,4 +173,13 @@ func Base(r *http.Request) string {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host
+}
+
+// JSON answers status with v as JSON, not to be cached, as token and
+// login services answer.
+func JSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
 }

@@ -100,19 +100,7 @@ func TestCredentialedFetchInChromium(t *testing.T) {
 		h.credURL() + "/1.0.0/WMTSCapabilities.xml", h.credURL() + tilePath,
 		h.keyURL(key) + "/1.0.0/WMTSCapabilities.xml", h.keyURL(key) + tilePath,
 	}
-	out := runDriver(t, root, chromium, "cors-check.mjs", map[string]any{"pages": []string{trusted.URL + "/", foreign.URL + "/"}, "urls": urls})
-	var r struct {
-		Error   string
-		Results map[string][]struct {
-			URL, Error string
-			OK         bool
-			Status     int
-			Bytes      int
-		}
-	}
-	if err := json.Unmarshal(out, &r); err != nil || r.Error != "" {
-		t.Fatalf("driver output %s: %v %s", out, err, r.Error)
-	}
+	r, _ := corsCheck(t, root, chromium, []string{trusted.URL + "/", foreign.URL + "/"}, urls)
 	for i, got := range r.Results[trusted.URL+"/"] {
 		if !got.OK || got.Status != 200 || got.Bytes == 0 {
 			t.Errorf("from the trusted page, %s: %d, %d bytes, %s", urls[i][len(h.proxy.URL):min(len(urls[i]), len(h.proxy.URL)+20)]+"…", got.Status, got.Bytes, got.Error)
@@ -126,4 +114,27 @@ func TestCredentialedFetchInChromium(t *testing.T) {
 	if n := len(r.Results[trusted.URL+"/"]) + len(r.Results[foreign.URL+"/"]); n != 2*len(urls) {
 		t.Fatalf("%d fetches reported, want %d", n, 2*len(urls))
 	}
+}
+
+// corsResults is what tools/cors-check.mjs saw: by page, each URL's fetch.
+type corsResults struct {
+	Error   string
+	Results map[string][]struct {
+		URL, Error string
+		OK         bool
+		Status     int
+		Bytes      int
+	}
+}
+
+// corsCheck has Chromium fetch urls with credentials: 'include' from
+// each of pages, and returns what it saw and the driver's raw output.
+func corsCheck(t *testing.T, root, chromium string, pages, urls []string) (corsResults, []byte) {
+	t.Helper()
+	out := runDriver(t, root, chromium, "cors-check.mjs", map[string]any{"pages": pages, "urls": urls})
+	var r corsResults
+	if err := json.Unmarshal(out, &r); err != nil || r.Error != "" {
+		t.Fatalf("driver output %s: %v %s", out, err, r.Error)
+	}
+	return r, out
 }

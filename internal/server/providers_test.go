@@ -224,19 +224,28 @@ func TestPlanetKeyHostileAndRefused(t *testing.T) {
 	}
 }
 
+// secondPlanetKey is the live key of twoPlanetKeysOneDead.
+const secondPlanetKey = "PLAK-second-key-0000-secret"
+
+// twoPlanetKeysOneDead is a Planet world with a key whose two sets are
+// planetKey, which Planet no longer takes, and secondPlanetKey.
+func twoPlanetKeysOneDead(t *testing.T) (planetWorld, string) {
+	w := newPlanetWorld(t)
+	w.noteSecret(secondPlanetKey)
+	w.fake.AddKey(secondPlanetKey)
+	key := w.addKey(keys.Record{Org: "Forestry", Contact: "gis@forestry.example", Provider: "planet",
+		Sets: []credential.Credential{{Provider: "planet", Secret: planetKey}, {Provider: "planet", Secret: secondPlanetKey}}})
+	w.fake.RevokeKey(planetKey)
+	return w, key
+}
+
 // A key with two Planet keys, one of them dead: the refusal moves each
 // request to the live key, and the dead one is skipped from then on, so
 // no map fails every other tile. With one key left, a refusal is final
 // and the key stays in use (it may be the mosaic that was refused).
 func TestPlanetKeyFailsOverFromADeadSet(t *testing.T) {
-	w := newPlanetWorld(t)
-	const second = "PLAK-second-key-0000-secret"
-	w.noteSecret(second)
-	w.fake.AddKey(second)
-	key := w.addKey(keys.Record{Org: "Forestry", Contact: "gis@forestry.example", Provider: "planet",
-		Sets: []credential.Credential{{Provider: "planet", Secret: planetKey}, {Provider: "planet", Secret: second}}})
+	w, key := twoPlanetKeysOneDead(t)
 	tile := w.keyURL(key) + "/~tiles" + planet.TilesPath + "/" + planet.DefaultMosaics[1] + "/gmap/3/2/1.png"
-	w.fake.RevokeKey(planetKey)
 	asked := w.fake.Requests.Load()
 	for i := range 6 {
 		if resp, body := w.get(tile, nil); resp.StatusCode != http.StatusOK || !bytes.Equal(body, w.fake.PNG()) {
@@ -249,11 +258,11 @@ func TestPlanetKeyFailsOverFromADeadSet(t *testing.T) {
 	}
 	// The last key left is never given up: its refusals are answered,
 	// and it serves again as soon as Planet takes it.
-	w.fake.RevokeKey(second)
+	w.fake.RevokeKey(secondPlanetKey)
 	if resp, body := w.get(tile, nil); resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "Planet") {
 		t.Fatalf("both keys dead: %d %.300s", resp.StatusCode, body)
 	}
-	w.fake.AddKey(second)
+	w.fake.AddKey(secondPlanetKey)
 	if resp, body := w.get(tile, nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("the live key back: %d %.300s", resp.StatusCode, body)
 	}
@@ -263,13 +272,7 @@ func TestPlanetKeyFailsOverFromADeadSet(t *testing.T) {
 // set pinned: its refusal moves the request to the live key too, rather
 // than failing every other GetCapabilities.
 func TestPlanetKeyCapabilitiesFailOverFromADeadSet(t *testing.T) {
-	w := newPlanetWorld(t)
-	const second = "PLAK-second-key-0000-secret"
-	w.noteSecret(second)
-	w.fake.AddKey(second)
-	key := w.addKey(keys.Record{Org: "Forestry", Contact: "gis@forestry.example", Provider: "planet",
-		Sets: []credential.Credential{{Provider: "planet", Secret: planetKey}, {Provider: "planet", Secret: second}}})
-	w.fake.RevokeKey(planetKey)
+	w, key := twoPlanetKeysOneDead(t)
 	asked := w.fake.Requests.Load()
 	for i := range 6 {
 		if resp, body := w.get(w.keyURL(key)+"/1.0.0/WMTSCapabilities.xml", nil); resp.StatusCode != http.StatusOK {

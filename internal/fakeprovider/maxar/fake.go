@@ -359,23 +359,16 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // ---- the token endpoint ----
 
-func jsonAnswer(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
-
 func (f *Fake) oauthError(w http.ResponseWriter, status int, code, desc string) {
 	f.TokenRefusals.Add(1)
-	jsonAnswer(w, status, map[string]string{"error": code, "error_description": desc})
+	fakeprovider.JSON(w, status, map[string]string{"error": code, "error_description": desc})
 }
 
 func (f *Fake) serveToken(w http.ResponseWriter, r *http.Request) {
 	f.TokenRequests.Add(1)
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		jsonAnswer(w, http.StatusMethodNotAllowed, map[string]string{"error": "HTTP 405 Method Not Allowed"})
+		fakeprovider.JSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "HTTP 405 Method Not Allowed"})
 		return
 	}
 	if err := r.ParseForm(); err != nil {
@@ -387,7 +380,7 @@ func (f *Fake) serveToken(w http.ResponseWriter, r *http.Request) {
 	f.lastForm = cloneValues(form)
 	f.mu.Unlock()
 	if st := f.sw.Get().TokenStatus; st != 0 {
-		jsonAnswer(w, st, map[string]string{"error": "fake maxar: forced status"})
+		fakeprovider.JSON(w, st, map[string]string{"error": "fake maxar: forced status"})
 		return
 	}
 	if form.Get("client_id") != ClientID {
@@ -442,7 +435,7 @@ func (f *Fake) issue(w http.ResponseWriter, user string, now, sessionEnd time.Ti
 	f.refresh[rt] = refreshInfo{expiry: refreshExp, sessionEnd: sessionEnd, user: user}
 	f.lastAccess, f.lastRefresh = at, rt
 	f.mu.Unlock()
-	jsonAnswer(w, http.StatusOK, map[string]any{
+	fakeprovider.JSON(w, http.StatusOK, map[string]any{
 		"access_token":       at,
 		"expires_in":         int64(f.o.AccessLifetime / time.Second),
 		"refresh_expires_in": int64(refreshExp.Sub(now) / time.Second),
@@ -528,7 +521,7 @@ func (f *Fake) serveOGC(w http.ResponseWriter, r *http.Request) {
 			wait = RateLimitRetryAfter
 		}
 		w.Header().Set("Retry-After", wait)
-		jsonAnswer(w, http.StatusTooManyRequests, map[string]any{"error": map[string]any{
+		fakeprovider.JSON(w, http.StatusTooManyRequests, map[string]any{"error": map[string]any{
 			"error_code": "too_many_requests", "error_type": "rate_limit_error",
 			"error_messages": []string{"Rate limit exceeded. Try after " + wait + " seconds"},
 		}})
@@ -547,7 +540,7 @@ func (f *Fake) serveOGC(w http.ResponseWriter, r *http.Request) {
 			status = sw.RefusalStatus
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="mds"`)
-		jsonAnswer(w, status, map[string]string{"error": "Unauthorized", "error_description": "missing, invalid or expired credentials"})
+		fakeprovider.JSON(w, status, map[string]string{"error": "Unauthorized", "error_description": "missing, invalid or expired credentials"})
 		return
 	}
 	cred := ""

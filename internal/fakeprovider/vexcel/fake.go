@@ -204,23 +204,16 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func jsonAnswer(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
-
 func (f *Fake) serveLogin(w http.ResponseWriter, r *http.Request) {
 	f.Logins.Add(1)
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		jsonAnswer(w, http.StatusMethodNotAllowed, map[string]string{"error": "the login only accepts POST"})
+		fakeprovider.JSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "the login only accepts POST"})
 		return
 	}
 	sw := f.sw.Get()
 	if sw.LoginStatus != 0 {
-		jsonAnswer(w, sw.LoginStatus, map[string]string{"error": "fake vexcel: forced status"})
+		fakeprovider.JSON(w, sw.LoginStatus, map[string]string{"error": "fake vexcel: forced status"})
 		return
 	}
 	q := r.URL.Query()
@@ -230,7 +223,7 @@ func (f *Fake) serveLogin(w http.ResponseWriter, r *http.Request) {
 	u, ok := f.users[name]
 	if !ok || pass == "" || u.Password != pass {
 		f.mu.Unlock()
-		jsonAnswer(w, http.StatusUnauthorized, map[string]string{"error": "Invalid username or password"})
+		fakeprovider.JSON(w, http.StatusUnauthorized, map[string]string{"error": "Invalid username or password"})
 		return
 	}
 	expiry := now.Add(f.o.Lifetime)
@@ -246,7 +239,7 @@ func (f *Fake) serveLogin(w http.ResponseWriter, r *http.Request) {
 	if u.Company == "" {
 		u.Company = "Fake Company"
 	}
-	jsonAnswer(w, http.StatusOK, map[string]any{
+	fakeprovider.JSON(w, http.StatusOK, map[string]any{
 		"user": map[string]any{
 			"username": u.Username, "name": u.Name, "federated": u.Federated, "active": true,
 			"companyName": u.Company, "companySlug": strings.ToLower(strings.ReplaceAll(u.Company, " ", "_")),
