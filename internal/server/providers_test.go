@@ -373,8 +373,9 @@ func TestNearmapKeyServesThroughTheProxy(t *testing.T) {
 	}
 }
 
-// GDAL (the engine inside QGIS) draws a Planet key's WMTS and a Nearmap
-// key's WMTS and WMS through the proxy, never seeing either key.
+// GDAL (the engine inside QGIS) draws a Planet key's WMTS, a Nearmap
+// key's WMTS and WMS, and a Vexcel key's (a login's) WMTS through the
+// proxy, never seeing a key or token.
 func TestGDALDrawsOtherProviders(t *testing.T) {
 	w := newPlanetWorld(t)
 	planetKeyURL := w.keyURL(w.addPlanetKey("Forestry")) + "/1.0.0/WMTSCapabilities.xml"
@@ -408,6 +409,22 @@ func TestGDALDrawsOtherProviders(t *testing.T) {
 	decodePNG(t, out, 300, 200)
 	if nm.TileRequests.Load() == 0 || nm.MapRequests.Load() == 0 {
 		t.Fatalf("Nearmap served %d tiles and %d maps", nm.TileRequests.Load(), nm.MapRequests.Load())
+	}
+
+	// Vexcel: a login behind the key, KVP tiles; GDAL lists its layers
+	// and draws the first through the key's own addresses.
+	vh, vf, vkey := newVexcelWorld(t)
+	info = string(gdal(t, "gdalinfo", "WMTS:"+vh.keyURL(vkey)+"/1.0.0/WMTSCapabilities.xml"))
+	vsub := regexp.MustCompile(`SUBDATASET_1_NAME=(WMTS:\S+)`).FindStringSubmatch(info)
+	if vsub == nil || !strings.Contains(vsub[1], vh.keyURL(vkey)) {
+		t.Fatalf("GDAL found no Vexcel layer behind the proxy:\n%s", info)
+	}
+	out = filepath.Join(t.TempDir(), "vexcel.png")
+	gdal(t, "gdal_translate", "-q", "-of", "PNG", "-outsize", "256", "256", "-projwin", "-2000000", "2000000", "2000000", "-2000000", vsub[1], out)
+	decodePNG(t, out, 256, 256)
+	vh.noteSecret(vf.LastToken())
+	if vf.TileRequests.Load() == 0 || vf.Logins.Load() != 1 {
+		t.Fatalf("Vexcel served %d tiles after %d logins, want tiles after one login", vf.TileRequests.Load(), vf.Logins.Load())
 	}
 }
 
