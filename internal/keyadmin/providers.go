@@ -82,7 +82,7 @@ func (c *cli) checkKeys(ctx context.Context, p *provider.Profile, sets []credent
 // password, or a client id and secret), as the proxy will: a refused one
 // saves nothing.
 func (c *cli) checkLogins(ctx context.Context, p *provider.Profile, sets []credential.Credential) error {
-	host, _ := p.Host(p.Token.Role)
+	host, _ := p.Host(p.TokenEndpoint.Role)
 	what, secret := "login", "the username and password"
 	if sets[0].Client {
 		what, secret = "client", "the client id and secret"

@@ -266,7 +266,7 @@ func (j profileJSON) profile() (Profile, error) {
 			bad("token_url %v", err)
 		}
 		p.Hosts = append(p.Hosts, Host{Role: tokenRole, Base: base}) // nothing passes through it
-		p.Token, p.Grant = &Service{Role: tokenRole, Path: path}, GrantClient
+		p.TokenEndpoint, p.Grant = &Service{Role: tokenRole, Path: path}, GrantClient
 		switch j.Auth {
 		case "", "basic":
 		case "body":

@@ -34,11 +34,11 @@ func TestParseProfiles(t *testing.T) {
 	}
 	ev := ps[0]
 	if ev.Name != "eagleview" || ev.Title != "EagleView" || !ev.InBody || !slices.Equal(ev.Scopes, []string{"imagery"}) ||
-		ev.Grant != GrantClient || ev.Token == nil || ev.Token.Path != "/oauth2/v1/token" || ev.NotLicensed != 404 ||
+		ev.Grant != GrantClient || ev.TokenEndpoint == nil || ev.TokenEndpoint.Path != "/oauth2/v1/token" || ev.NotLicensed != 404 ||
 		!slices.Equal(ev.Pass, []string{"X-RateLimit-Remaining"}) || ev.Licence == "" {
 		t.Fatalf("eagleview: %+v", ev)
 	}
-	if h, ok := ev.Host(ev.Token.Role); !ok || h.Base != "https://login.example.com" || len(h.Allowed) != 0 {
+	if h, ok := ev.Host(ev.TokenEndpoint.Role); !ok || h.Base != "https://login.example.com" || len(h.Allowed) != 0 {
 		t.Errorf("the token host is %+v, %v: it must allow no path through", h, ok)
 	}
 	if h, ok := ev.Host("api"); !ok || h.Base != "https://imagery.example.com" || !slices.Equal(h.Allowed, []string{"/wmts", "/wms"}) {
@@ -60,7 +60,7 @@ func TestParseProfiles(t *testing.T) {
 	}
 
 	county := ps[1]
-	if county.Title != "county" || county.Token != nil || county.KeyLifetime != 365*24*time.Hour || len(county.Place) != 2 || !county.Takes(credential.Credential{Provider: "county", Secret: "k"}) ||
+	if county.Title != "county" || county.TokenEndpoint != nil || county.KeyLifetime != 365*24*time.Hour || len(county.Place) != 2 || !county.Takes(credential.Credential{Provider: "county", Secret: "k"}) ||
 		county.Takes(credential.Credential{Provider: "county", ID: "u", Secret: "p"}) {
 		t.Fatalf("county: %+v", county)
 	}
@@ -196,7 +196,7 @@ func FuzzParseProfiles(f *testing.F) {
 			if _, ok := PassPath(p.WMTS.Path, h.Allowed); !ok {
 				t.Fatalf("%s: wmts path %q not below %v", p.Name, p.WMTS.Path, h.Allowed)
 			}
-			if p.Token == nil && len(p.Place) == 0 || p.Token != nil && len(p.TokenPlace) == 0 {
+			if p.TokenEndpoint == nil && len(p.Place) == 0 || p.TokenEndpoint != nil && len(p.TokenPlace) == 0 {
 				t.Fatalf("%s: a credential with nowhere to go", p.Name)
 			}
 		}

@@ -49,12 +49,12 @@ type Profile struct {
 	Hosts []Host
 	WMTS  Service  // the capabilities document
 	WMS   *Service // nil: the provider has no WMS
-	// Token, if not nil, is where a set that is not a static key becomes
-	// a token, by Grant: a username and password (Vexcel's login, Maxar's
-	// password grant) or a client id and secret (an operator's OAuth2
-	// profile). nil means every set is a static key.
-	Token *Service
-	Grant Grant
+	// TokenEndpoint, if not nil, is where a set that is not a static key
+	// becomes a token, by Grant: a username and password (Vexcel's login,
+	// Maxar's password grant) or a client id and secret (an operator's
+	// OAuth2 profile). nil means every set is a static key.
+	TokenEndpoint *Service
+	Grant         Grant
 	// ClientID is the fixed client_id a password grant sends (Maxar's
 	// "mgp"); InBody sends a client-credentials grant's id and secret in
 	// the form instead of as HTTP Basic authentication (RFC 6749 §2.3.1's
@@ -62,13 +62,13 @@ type Profile struct {
 	ClientID string
 	InBody   bool
 	Scopes   []string
-	// Keys reports that a set may be a static key even though Token is
-	// set (Maxar takes API keys or a login). Without Token, every set is
-	// one.
-	Keys bool
+	// AlsoKeys reports that a set may be a static key even though
+	// TokenEndpoint is set (Maxar takes API keys or a login). Without
+	// TokenEndpoint, every set is one.
+	AlsoKeys bool
 	// Place is where a static key goes on every upstream request; each
 	// placement applies where its After prefix (if any) matches.
-	// TokenPlace is where a token from Token goes; nil means Place.
+	// TokenPlace is where a token from TokenEndpoint goes; nil means Place.
 	Place      []Placement
 	TokenPlace []Placement
 	// Strip names the query parameters a client or a document may carry
@@ -155,17 +155,17 @@ func (p *Profile) StripPath(path string) string {
 }
 
 // TakesKeys reports whether a set of the profile may be a static key.
-func (p *Profile) TakesKeys() bool { return p.Token == nil || p.Keys }
+func (p *Profile) TakesKeys() bool { return p.TokenEndpoint == nil || p.AlsoKeys }
 
 // TakesLogins reports whether a set of the profile may be a username and
 // password; TakesClients, a client id and secret.
 func (p *Profile) TakesLogins() bool {
-	return p.Token != nil && (p.Grant == GrantLogin || p.Grant == GrantPassword)
+	return p.TokenEndpoint != nil && (p.Grant == GrantLogin || p.Grant == GrantPassword)
 }
 
 // TakesClients reports whether a set of the profile may be an OAuth2
 // client id and secret.
-func (p *Profile) TakesClients() bool { return p.Token != nil && p.Grant == GrantClient }
+func (p *Profile) TakesClients() bool { return p.TokenEndpoint != nil && p.Grant == GrantClient }
 
 // Takes reports whether set c is of a form the profile takes.
 func (p *Profile) Takes(c credential.Credential) bool {
@@ -210,12 +210,12 @@ var builtins = map[string]Profile{
 		Name: "vexcel", Title: "Vexcel",
 		// [E] support1.vexceldata.com: POST /v2/auth/login?username=&password=,
 		// a 24-hour token; [E] the v2 OpenAPI: the ortho/wmts tag, Bearer.
-		Hosts:      []Host{{Role: "api", Base: "https://api.vexcelgroup.com", Allowed: []string{"/v2/ortho/wmts"}}},
-		WMTS:       Service{Role: "api", Path: "/v2/ortho/wmts", Query: "SERVICE=WMTS&REQUEST=GetCapabilities&VERSION=1.0.0"},
-		Token:      &Service{Role: "api", Path: "/v2/auth/login"},
-		Grant:      GrantLogin,
-		TokenPlace: []Placement{{In: InHeader, Name: "Authorization", Template: "Bearer {}"}},
-		Strip:      []string{"x-api-key"},
+		Hosts:         []Host{{Role: "api", Base: "https://api.vexcelgroup.com", Allowed: []string{"/v2/ortho/wmts"}}},
+		WMTS:          Service{Role: "api", Path: "/v2/ortho/wmts", Query: "SERVICE=WMTS&REQUEST=GetCapabilities&VERSION=1.0.0"},
+		TokenEndpoint: &Service{Role: "api", Path: "/v2/auth/login"},
+		Grant:         GrantLogin,
+		TokenPlace:    []Placement{{In: InHeader, Name: "Authorization", Template: "Bearer {}"}},
+		Strip:         []string{"x-api-key"},
 	},
 	"maxar": {
 		Name: "maxar", Title: "Maxar",
@@ -228,12 +228,12 @@ var builtins = map[string]Profile{
 			{Role: "api", Base: "https://api.maxar.com", Allowed: []string{"/streaming/v1/ogc/wmts", "/streaming/v1/ogc/wms"}},
 			{Role: "account", Base: "https://account.maxar.com"}, // the token endpoint: nothing passes through
 		},
-		WMTS:     Service{Role: "api", Path: "/streaming/v1/ogc/wmts", Query: "service=WMTS&request=GetCapabilities"},
-		WMS:      &Service{Role: "api", Path: "/streaming/v1/ogc/wms"},
-		Token:    &Service{Role: "account", Path: "/auth/realms/mds/protocol/openid-connect/token"},
-		Grant:    GrantPassword,
-		ClientID: "mgp",
-		Keys:     true, // [E] "API keys are recommended for programmatic use"
+		WMTS:          Service{Role: "api", Path: "/streaming/v1/ogc/wmts", Query: "service=WMTS&request=GetCapabilities"},
+		WMS:           &Service{Role: "api", Path: "/streaming/v1/ogc/wms"},
+		TokenEndpoint: &Service{Role: "account", Path: "/auth/realms/mds/protocol/openid-connect/token"},
+		Grant:         GrantPassword,
+		ClientID:      "mgp",
+		AlsoKeys:      true, // [E] "API keys are recommended for programmatic use"
 		// [E] "API keys expire 180 days from creation by default. A custom
 		// expiration date can be set but cannot exceed 180 days."
 		KeyLifetime: 180 * 24 * time.Hour,

@@ -25,11 +25,11 @@ func Grant(ctx context.Context, p *provider.Profile, cred credential.Credential,
 	if cred.IsKey() {
 		return nil
 	}
-	if p == nil || p.Token == nil || !p.Takes(cred) {
+	if p == nil || p.TokenEndpoint == nil || !p.Takes(cred) {
 		return noGrant
 	}
-	host, _ := p.Host(p.Token.Role)
-	u := host.Base + p.Token.Path
+	host, _ := p.Host(p.TokenEndpoint.Role)
+	u := host.Base + p.TokenEndpoint.Path
 	switch p.Grant {
 	case provider.GrantLogin:
 		return (&Login{URL: u, Name: p.Title, Client: client}).Source(ctx, cred)

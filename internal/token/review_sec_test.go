@@ -60,20 +60,20 @@ func TestReviewSecGrantsDoNotFollowRedirects(t *testing.T) {
 			cred credential.Credential
 		}{
 			{"maxar password grant", &provider.Profile{Name: "maxar", Title: "Maxar",
-				Hosts: []provider.Host{{Role: "account", Base: redirector.URL}},
-				Token: &provider.Service{Role: "account", Path: "/token"}, Grant: provider.GrantPassword, ClientID: "mgp"},
+				Hosts:         []provider.Host{{Role: "account", Base: redirector.URL}},
+				TokenEndpoint: &provider.Service{Role: "account", Path: "/token"}, Grant: provider.GrantPassword, ClientID: "mgp"},
 				credential.Credential{Provider: "maxar", ID: "ada@example.com", Secret: "MAXAR-PASSWORD-d41d8cd9"}},
 			{"client credentials in the body", &provider.Profile{Name: "acme", Title: "Acme",
-				Hosts: []provider.Host{{Role: "token", Base: redirector.URL}},
-				Token: &provider.Service{Role: "token", Path: "/token"}, Grant: provider.GrantClient, InBody: true},
+				Hosts:         []provider.Host{{Role: "token", Base: redirector.URL}},
+				TokenEndpoint: &provider.Service{Role: "token", Path: "/token"}, Grant: provider.GrantClient, InBody: true},
 				credential.Credential{Provider: "acme", ID: "acme-client", Secret: "ACME-SECRET-8f00b204", Client: true}},
 			{"client credentials as Basic", &provider.Profile{Name: "acme", Title: "Acme",
-				Hosts: []provider.Host{{Role: "token", Base: redirector.URL}},
-				Token: &provider.Service{Role: "token", Path: "/token"}, Grant: provider.GrantClient},
+				Hosts:         []provider.Host{{Role: "token", Base: redirector.URL}},
+				TokenEndpoint: &provider.Service{Role: "token", Path: "/token"}, Grant: provider.GrantClient},
 				credential.Credential{Provider: "acme", ID: "acme-client", Secret: "ACME-SECRET-8f00b204", Client: true}},
 			{"vexcel login", &provider.Profile{Name: "vexcel", Title: "Vexcel",
-				Hosts: []provider.Host{{Role: "api", Base: redirector.URL}},
-				Token: &provider.Service{Role: "api", Path: "/v2/auth/login"}, Grant: provider.GrantLogin},
+				Hosts:         []provider.Host{{Role: "api", Base: redirector.URL}},
+				TokenEndpoint: &provider.Service{Role: "api", Path: "/v2/auth/login"}, Grant: provider.GrantLogin},
 				credential.Credential{Provider: "vexcel", ID: "ada@example.com", Secret: "VEXCEL-PASSWORD-e4da3b7f"}},
 		} {
 			before := len(other.requests())
@@ -109,9 +109,9 @@ func TestReviewSecAGrantsTokenIsNeverAStaticKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	maxarP.Token = &provider.Service{Role: "account", Path: "/token"}
+	maxarP.TokenEndpoint = &provider.Service{Role: "account", Path: "/token"}
 	acme := &provider.Profile{Name: "acme", Title: "Acme", Hosts: []provider.Host{{Role: "token", Base: srv.URL}},
-		Token: &provider.Service{Role: "token", Path: "/token"}, Grant: provider.GrantClient,
+		TokenEndpoint: &provider.Service{Role: "token", Path: "/token"}, Grant: provider.GrantClient,
 		TokenPlace: []provider.Placement{{In: provider.InHeader, Name: "Authorization", Template: "Bearer {}"}}}
 	for _, c := range []struct {
 		p    *provider.Profile
