@@ -20,7 +20,6 @@ import (
 	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/guesslimit"
-	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/hexhealth"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/keys/keystore"
@@ -30,6 +29,7 @@ import (
 	"github.com/hexprox/hexprox/internal/token"
 	"github.com/hexprox/hexprox/internal/tokenstore"
 	"github.com/hexprox/hexprox/internal/tokenstore/azuretable"
+	"github.com/hexprox/hexprox/internal/upstream"
 	"github.com/hexprox/hexprox/internal/usage"
 	"github.com/hexprox/hexprox/internal/usage/usagetable"
 )
@@ -221,7 +221,7 @@ func (a *App) tokens(ctx context.Context, cfg config.Config, svc *aztables.Servi
 	}
 	return token.NewStack(token.StackOptions{
 		Endpoint: &token.Endpoint{
-			URL:     cfg.HexagonURL + hexagon.TokenPath,
+			URL:     cfg.HexagonURL + upstream.HexagonTokenPath,
 			Client:  &http.Client{Timeout: cfg.TokenTimeout},
 			Now:     o.Now,
 			Log:     a.Log,

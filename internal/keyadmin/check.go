@@ -11,8 +11,8 @@ import (
 	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/failure"
-	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/token"
+	"github.com/hexprox/hexprox/internal/upstream"
 )
 
 // checkTimeout bounds each token request of a check.
@@ -42,7 +42,7 @@ func (c *cli) checkSets(ctx context.Context, sets []credential.Credential, name 
 	if err != nil {
 		return err
 	}
-	ep := &token.Endpoint{URL: base + hexagon.TokenPath, Client: &http.Client{Timeout: checkTimeout}}
+	ep := &token.Endpoint{URL: base + upstream.HexagonTokenPath, Client: &http.Client{Timeout: checkTimeout}}
 	fmt.Fprintf(c.errOut, "Checking %s with Hexagon (%s)… ", plural(len(sets), "credential set"), base)
 	for i, cr := range sets {
 		if _, err := ep.Source(ctx, cr).Token(); err != nil {

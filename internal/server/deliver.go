@@ -21,10 +21,10 @@ import (
 	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/credstate"
 	"github.com/hexprox/hexprox/internal/failure"
-	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/provider"
 	"github.com/hexprox/hexprox/internal/publicurl"
+	"github.com/hexprox/hexprox/internal/upstream"
 	"github.com/hexprox/hexprox/internal/usage"
 )
 
@@ -34,7 +34,7 @@ import (
 //   - for a credential URL, whose holder has the secret already, streamed
 //     to allowed browsers (or to everyone with TILE_MODE=proxy), else
 //     redirected (or to no one with TILE_MODE=redirect).
-func (s *Server) deliver(c echo.Context, call *hexagon.Call, redirected, streamed usage.Kind) error {
+func (s *Server) deliver(c echo.Context, call *upstream.Call, redirected, streamed usage.Kind) error {
 	rec := recordOf(c)
 	if !s.redirects(rec.in.principal.key, rec.in.browser) {
 		return s.stream(c, call, streamed)
@@ -58,7 +58,7 @@ func (s *Server) redirects(key *keys.Key, browser bool) bool {
 
 // redirect answers with a 302 to Hexagon carrying a current token, counted
 // as kind.
-func (s *Server) redirect(c echo.Context, call *hexagon.Call, kind usage.Kind) error {
+func (s *Server) redirect(c echo.Context, call *upstream.Call, kind usage.Kind) error {
 	recordOf(c).out.answer(modeRedirect, kind)
 	loc, err := call.Location(c.Request().Context())
 	if err != nil {
@@ -87,7 +87,7 @@ func (s *Server) redirect(c echo.Context, call *hexagon.Call, kind usage.Kind) e
 // the tiles per second of a bare ReverseProxy (bench/RESULTS.md, round 3).
 // What it keeps of ReverseProxy: the header whitelists both ways, the
 // Vary merge, 304s and HEAD, and ErrAbortHandler when a body breaks.
-func (s *Server) stream(c echo.Context, call *hexagon.Call, kind usage.Kind) error {
+func (s *Server) stream(c echo.Context, call *upstream.Call, kind usage.Kind) error {
 	rec := recordOf(c)
 	rec.out.answer(modeStream, kind)
 	rec.out.call = call
@@ -175,7 +175,7 @@ const maxChecked = 1 << 20
 // answer is checked, and relayed, decompressed (up to maxChecked): the
 // client would read the credential the compressed bytes hide; any other
 // content coding is refused, as one the check cannot read.
-func relayChecked(w *echo.Response, call *hexagon.Call, status int, kept http.Header, body io.Reader) error {
+func relayChecked(w *echo.Response, call *upstream.Call, status int, kept http.Header, body io.Reader) error {
 	b, err := io.ReadAll(io.LimitReader(body, maxChecked+1))
 	if err == nil && len(b) <= maxChecked && len(kept.Values("Content-Encoding")) > 0 {
 		switch enc := strings.ToLower(strings.TrimSpace(strings.Join(kept.Values("Content-Encoding"), ","))); {
@@ -215,14 +215,14 @@ func relayChecked(w *echo.Response, call *hexagon.Call, status int, kept http.He
 // send makes the call with header (upstreamHeader's, of the client's)
 // and checks the answer (checkUpstreamResponse), returning it with the
 // headers to relay; on an error the body is drained and closed.
-func (s *Server) send(ctx context.Context, call *hexagon.Call, method string, header http.Header) (*http.Response, http.Header, error) {
+func (s *Server) send(ctx context.Context, call *upstream.Call, method string, header http.Header) (*http.Response, http.Header, error) {
 	resp, err := call.Do(ctx, s.upstream, method, header)
 	if err != nil {
 		return nil, nil, err
 	}
 	kept, err := checkUpstreamResponse(resp, call)
 	if err != nil {
-		hexagon.Drain(resp.Body)
+		upstream.Drain(resp.Body)
 		return nil, nil, err
 	}
 	return resp, kept, nil
@@ -297,7 +297,7 @@ func (s *Server) upstreamHeader(in http.Header) http.Header {
 // the proxy's origin: a 2xx or 304 of a media type the call accepts, with
 // whitelisted headers, never sniffed and never run as a document. It
 // returns the headers to relay.
-func checkUpstreamResponse(resp *http.Response, call *hexagon.Call) (http.Header, error) {
+func checkUpstreamResponse(resp *http.Response, call *upstream.Call) (http.Header, error) {
 	switch s := resp.StatusCode; {
 	case s >= 400:
 		return nil, call.StatusError(resp)
@@ -417,18 +417,18 @@ func keyRefusedStatic(rec *record, e *credstate.Entry, err error) bool {
 
 // loadCapabilities returns spec's document fetched with e's credential
 // (from the cache when fresh) and the call it came from.
-func (s *Server) loadCapabilities(ctx context.Context, spec capsSpec, e *credstate.Entry) (*capabilities.Document, bool, *hexagon.Call, error) {
+func (s *Server) loadCapabilities(ctx context.Context, spec capsSpec, e *credstate.Entry) (*capabilities.Document, bool, *upstream.Call, error) {
 	// One credential from the cache key to the fetch: a key's failover to
 	// another set must not put a document fetched with one credential
 	// under another's name, for whoever joins the load.
-	call := &hexagon.Call{Tokens: e.Tokens, URL: spec.url, Place: spec.place, Name: spec.name}
+	call := &upstream.Call{Tokens: e.Tokens, URL: spec.url, Place: spec.place, Name: spec.name}
 	if spec.place == nil {
 		call.Health = s.hexHealth
 	}
 	doc, hit, err := s.caps.Get(ctx, spec.cacheKey+e.Cred.Key(), func(ctx context.Context) (*capabilities.Document, error) {
 		ctx, cancel := context.WithTimeout(ctx, 2*s.cfg.UpstreamTimeout)
 		defer cancel()
-		body, err := hexagon.Fetch(ctx, s.upstream, call, s.upstreamHeader(nil), MaxCapabilities)
+		body, err := upstream.Fetch(ctx, s.upstream, call, s.upstreamHeader(nil), MaxCapabilities)
 		if err != nil {
 			return nil, err
 		}
@@ -449,7 +449,7 @@ func (s *Server) loadCapabilities(ctx context.Context, spec capsSpec, e *credsta
 }
 
 // writeCapabilities answers with doc, from call (hit: the cache's).
-func (s *Server) writeCapabilities(c echo.Context, spec capsSpec, doc *capabilities.Document, hit bool, call *hexagon.Call) error {
+func (s *Server) writeCapabilities(c echo.Context, spec capsSpec, doc *capabilities.Document, hit bool, call *upstream.Call) error {
 	r, rec := c.Request(), recordOf(c)
 	// The load's result came through a channel, so call is safe to read.
 	rec.out.cacheHit, rec.out.call = hit, call

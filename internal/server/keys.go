@@ -162,7 +162,7 @@ func (t *keyTokens) next() error {
 	return nil
 }
 
-// TokenContext implements hexagon.Tokens.
+// TokenContext implements upstream.Tokens.
 func (t *keyTokens) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	for {
 		tok, err := t.entry.Tokens.TokenContext(ctx)
@@ -179,7 +179,7 @@ func (t *keyTokens) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	}
 }
 
-// Invalidate implements hexagon.Tokens for the set in use. A provider's
+// Invalidate implements upstream.Tokens for the set in use. A provider's
 // static key is its own token: nothing fresh can replace it. When another
 // of the key's sets is left, the refusal moves the request to it, and the
 // refused set is skipped until the record is next fetched (a dead key
@@ -197,7 +197,7 @@ func (t *keyTokens) Invalidate(tok *oauth2.Token) bool {
 	return t.entry.Tokens.Invalidate(tok)
 }
 
-// Vouch implements hexagon.Tokens for the set in use. When the set a
+// Vouch implements upstream.Tokens for the set in use. When the set a
 // static key's refusal moved this request to is refused too, the
 // refusal was of the resource (a layer outside the licence), not of the
 // key given up: it is taken back, so that one request for what no set

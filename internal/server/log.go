@@ -11,8 +11,8 @@ import (
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/failure"
-	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/redact"
+	"github.com/hexprox/hexprox/internal/upstream"
 )
 
 // maxLogged caps what a log line carries of a path or a query.
@@ -127,7 +127,7 @@ func (r *record) scrub(s string) string {
 			secrets = append(secrets, c.ID, c.Secret, id, secret)
 		}
 	}
-	for _, c := range []*hexagon.Call{&r.out.upstream, r.out.call} {
+	for _, c := range []*upstream.Call{&r.out.upstream, r.out.call} {
 		if c != nil && c.Token != nil {
 			secrets = append(secrets, c.Token.AccessToken)
 		}

@@ -7,8 +7,8 @@ import (
 
 	"github.com/hexprox/hexprox/internal/capabilities"
 	"github.com/hexprox/hexprox/internal/failure"
-	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/provider"
+	"github.com/hexprox/hexprox/internal/upstream"
 	"github.com/hexprox/hexprox/internal/usage"
 )
 
@@ -74,7 +74,7 @@ func (s *Server) pass(c echo.Context, service string) error {
 			if op == "getmap" {
 				kind = usage.WMSGetMap
 			}
-			rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: host.Base + path + "?" + query, Accept: raster, Place: p.Apply, Name: p.Title, Relay: p.Pass}
+			rec.out.upstream = upstream.Call{Tokens: rec.in.tokens, URL: host.Base + path + "?" + query, Accept: raster, Place: p.Apply, Name: p.Title, Relay: p.Pass}
 			return s.stream(c, &rec.out.upstream, kind)
 		case "getfeatureinfo":
 			return s.passFeatureInfo(c, p, host.Base+path+"?"+query)
@@ -91,7 +91,7 @@ func (s *Server) pass(c echo.Context, service string) error {
 	if query != "" {
 		u += "?" + query
 	}
-	rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: u, Accept: raster, Place: p.Apply, Name: p.Title, Relay: p.Pass}
+	rec.out.upstream = upstream.Call{Tokens: rec.in.tokens, URL: u, Accept: raster, Place: p.Apply, Name: p.Title, Relay: p.Pass}
 	return s.stream(c, &rec.out.upstream, usage.TilesStreamed)
 }
 
@@ -132,7 +132,7 @@ func (s *Server) passCapabilities(c echo.Context, p *provider.Profile, service s
 // feature-info type, never run as a document (nosniff, sandboxed).
 func (s *Server) passFeatureInfo(c echo.Context, p *provider.Profile, u string) error {
 	rec := recordOf(c)
-	rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: u, Accept: featureInfo, Place: p.Apply, Name: p.Title, Relay: p.Pass}
+	rec.out.upstream = upstream.Call{Tokens: rec.in.tokens, URL: u, Accept: featureInfo, Place: p.Apply, Name: p.Title, Relay: p.Pass}
 	return s.stream(c, &rec.out.upstream, usage.WMSOther)
 }
 

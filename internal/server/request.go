@@ -6,8 +6,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hexprox/hexprox/internal/credstate"
-	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/ows"
+	"github.com/hexprox/hexprox/internal/upstream"
 	"github.com/hexprox/hexprox/internal/usage"
 )
 
@@ -47,7 +47,7 @@ type resolved struct {
 	// tokens are what the request's upstream calls take their token
 	// from: the principal's entry's, for a credential URL; keySets, for
 	// an API key.
-	tokens  hexagon.Tokens
+	tokens  upstream.Tokens
 	keySets keyTokens // an API key's sets
 	guess   bool      // a credential URL nobody has asked Hexagon about yet
 
@@ -68,8 +68,8 @@ type outcome struct {
 	// tile's or map's, kept here rather than allocated apart (a
 	// capabilities fetch, which may outlive the request in the cache's
 	// loader, has its own).
-	call     *hexagon.Call
-	upstream hexagon.Call
+	call     *upstream.Call
+	upstream upstream.Call
 	err      string // why the request failed, for the log
 
 	// upstreamCut: a streamed body broke off at Hexagon's end rather than

@@ -17,7 +17,6 @@ import (
 	"github.com/hexprox/hexprox/internal/capabilities"
 	"github.com/hexprox/hexprox/internal/credstate"
 	"github.com/hexprox/hexprox/internal/guesslimit"
-	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/hexhealth"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/landing"
@@ -25,6 +24,7 @@ import (
 	"github.com/hexprox/hexprox/internal/origin"
 	"github.com/hexprox/hexprox/internal/provider"
 	"github.com/hexprox/hexprox/internal/token"
+	"github.com/hexprox/hexprox/internal/upstream"
 	"github.com/hexprox/hexprox/internal/usage"
 	"github.com/hexprox/hexprox/internal/usage/limit"
 	"github.com/hexprox/hexprox/internal/wms"
@@ -134,7 +134,7 @@ func New(o Options) *Server {
 		o.Context = context.Background()
 	}
 	if o.Upstream == nil {
-		o.Upstream = hexagon.NewHTTPTransport(o.Settings.UpstreamTimeout)
+		o.Upstream = upstream.NewHTTPTransport(o.Settings.UpstreamTimeout)
 	}
 	if o.Health == nil {
 		o.Health = &hexhealth.Recorder{}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/app"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
-	"github.com/hexprox/hexprox/internal/hexagon"
+	"github.com/hexprox/hexprox/internal/upstream"
 )
 
 // recordingUpstream keeps the headers of the last tile request it sends,
@@ -101,7 +101,7 @@ func TestStreamPassesOnlyWhitelistedHeaders(t *testing.T) {
 // connection instead of opening one each.
 func TestStreamErrorAnswersKeepTheirConnection(t *testing.T) {
 	var dials atomic.Int64
-	up := hexagon.NewHTTPTransport(0)
+	up := upstream.NewHTTPTransport(0)
 	dial := up.DialContext
 	up.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		dials.Add(1)

@@ -4,7 +4,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hexprox/hexprox/internal/failure"
-	"github.com/hexprox/hexprox/internal/hexagon"
+	"github.com/hexprox/hexprox/internal/upstream"
 	"github.com/hexprox/hexprox/internal/usage"
 	"github.com/hexprox/hexprox/internal/wms"
 )
@@ -46,10 +46,10 @@ func (s *Server) wms(c echo.Context) error {
 			url:         url,
 		})
 	case wms.Map:
-		rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: url, Accept: accept}
+		rec.out.upstream = upstream.Call{Tokens: rec.in.tokens, URL: url, Accept: accept}
 		return s.deliver(c, &rec.out.upstream, usage.WMSGetMap, usage.WMSGetMap)
 	default: // GetFeatureInfo and GetLegendGraphic: small, always streamed
-		rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: url, Accept: accept}
+		rec.out.upstream = upstream.Call{Tokens: rec.in.tokens, URL: url, Accept: accept}
 		return s.stream(c, &rec.out.upstream, usage.WMSOther)
 	}
 }

@@ -3,7 +3,7 @@ package server
 import (
 	"github.com/labstack/echo/v4"
 
-	"github.com/hexprox/hexprox/internal/hexagon"
+	"github.com/hexprox/hexprox/internal/upstream"
 	"github.com/hexprox/hexprox/internal/usage"
 	"github.com/hexprox/hexprox/internal/wmts"
 )
@@ -33,6 +33,6 @@ func (s *Server) wmts(c echo.Context) error {
 			url:         wmts.CapabilitiesURL(service),
 		})
 	}
-	rec.out.upstream = hexagon.Call{Tokens: rec.in.tokens, URL: req.TileURL(service), Accept: req.Tile.Accept()}
+	rec.out.upstream = upstream.Call{Tokens: rec.in.tokens, URL: req.TileURL(service), Accept: req.Tile.Accept()}
 	return s.deliver(c, &rec.out.upstream, usage.TilesRedirected, usage.TilesStreamed)
 }

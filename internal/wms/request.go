@@ -239,7 +239,7 @@ func (r Request) checkPoint() error {
 }
 
 // URL returns the Hexagon URL for the request at service (the base URL
-// and ServicePath or OrdersPath), without a token (package hexagon adds
+// and ServicePath or OrdersPath), without a token (package upstream adds
 // it).
 func (r Request) URL(service string) string {
 	var b strings.Builder

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/hexprox/hexprox/internal/failure"
-	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/ows"
+	"github.com/hexprox/hexprox/internal/upstream"
 )
 
 const getMap13 = "SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=HxGN_Imagery&STYLES=&CRS=EPSG:3857&BBOX=-20037508,-20037508,20037508,20037508&WIDTH=512&HEIGHT=256&FORMAT=image/png&TRANSPARENT=TRUE"
@@ -34,7 +34,7 @@ func TestParseAndURL(t *testing.T) {
 			t.Errorf("Parse(%q): %v", tc.query, err)
 			continue
 		}
-		got := strings.TrimPrefix(hexagon.WithToken(r.URL("https://up"+ServicePath), "T"), "https://up"+ServicePath+"?")
+		got := strings.TrimPrefix(upstream.WithToken(r.URL("https://up"+ServicePath), "T"), "https://up"+ServicePath+"?")
 		if got != tc.want {
 			t.Errorf("Parse(%q).URL:\n got %s\nwant %s", tc.query, got, tc.want)
 		}
@@ -103,7 +103,7 @@ func TestParseQuery(t *testing.T) {
 		t.Fatalf("ParseQuery modified its Query:\n got %v\nwant %v", p, before)
 	}
 	viaRaw, err := Parse(q111)
-	if err != nil || hexagon.WithToken(r.URL("https://up"+ServicePath), "T") != hexagon.WithToken(viaRaw.URL("https://up"+ServicePath), "T") {
+	if err != nil || upstream.WithToken(r.URL("https://up"+ServicePath), "T") != upstream.WithToken(viaRaw.URL("https://up"+ServicePath), "T") {
 		t.Fatalf("ParseQuery and Parse differ: %v", err)
 	}
 	if QueryExceptionVersion(p) != "1.1.1" || QueryExceptionVersion(nil) != "1.3.0" {
@@ -111,8 +111,8 @@ func TestParseQuery(t *testing.T) {
 	}
 	// Both names in a 1.1.1 request: the 1.3.0 name wins, sent as SRS.
 	both, err := Parse(strings.Replace(q111, "SRS=EPSG:4326", "SRS=EPSG:4326&CRS=EPSG:3857", 1))
-	if err != nil || !strings.Contains(hexagon.WithToken(both.URL("https://up"+ServicePath), "T"), "&SRS=EPSG%3A3857&") {
-		t.Fatalf("CRS and SRS: %v %v", hexagon.WithToken(both.URL("https://up"+ServicePath), "T"), err)
+	if err != nil || !strings.Contains(upstream.WithToken(both.URL("https://up"+ServicePath), "T"), "&SRS=EPSG%3A3857&") {
+		t.Fatalf("CRS and SRS: %v %v", upstream.WithToken(both.URL("https://up"+ServicePath), "T"), err)
 	}
 }
 
@@ -158,7 +158,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		u, err := url.Parse(hexagon.WithToken(r.URL("https://up.example"+ServicePath), "tok"))
+		u, err := url.Parse(upstream.WithToken(r.URL("https://up.example"+ServicePath), "tok"))
 		if err != nil {
 			t.Fatalf("unparseable upstream URL: %v", err)
 		}

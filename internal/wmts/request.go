@@ -260,7 +260,7 @@ func parseKVP(p ows.Query) (Request, error) {
 }
 
 // TileURL returns the Hexagon URL for the tile at service (the base URL
-// and ServicePath or OrdersPath), without a token (package hexagon adds
+// and ServicePath or OrdersPath), without a token (package upstream adds
 // it), in the form the client used: the REST form "wmts?/1.0.0/..." or
 // KVP.
 func (r Request) TileURL(service string) string {

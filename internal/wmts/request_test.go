@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/hexprox/hexprox/internal/failure"
-	"github.com/hexprox/hexprox/internal/hexagon"
 	"github.com/hexprox/hexprox/internal/ows"
+	"github.com/hexprox/hexprox/internal/upstream"
 )
 
 func TestParseAccepts(t *testing.T) {
@@ -89,13 +89,13 @@ func TestParseRejects(t *testing.T) {
 func TestUpstreamURLs(t *testing.T) {
 	const base = "https://services.hxgncontent.com"
 	r, _ := Parse("/1.0.0/HxGN_Imagery/default/WebMercator/5/10/31.png", "access_token=client-token")
-	got := hexagon.WithToken(r.TileURL(base+ServicePath), "tok+/=")
+	got := upstream.WithToken(r.TileURL(base+ServicePath), "tok+/=")
 	want := base + "/streaming/wmts?/1.0.0/HxGN_Imagery/default/WebMercator/5/10/31.png&access_token=tok%2B%2F%3D"
 	if got != want {
 		t.Fatalf("REST:\n got %s\nwant %s", got, want)
 	}
 	k, _ := Parse("", "REQUEST=GetTile&LAYER=HxGN_Imagery&STYLE=default&TILEMATRIXSET=WebMercator&TILEMATRIX=5&TILEROW=10&TILECOL=31&FORMAT=image/jpeg&access_token=client-token")
-	u, err := url.Parse(hexagon.WithToken(k.TileURL(base+ServicePath), "tok"))
+	u, err := url.Parse(upstream.WithToken(k.TileURL(base+ServicePath), "tok"))
 	if err != nil || u.Host != "services.hxgncontent.com" {
 		t.Fatalf("KVP url %v %v", u, err)
 	}
@@ -103,7 +103,7 @@ func TestUpstreamURLs(t *testing.T) {
 	if q.Get("access_token") != "tok" || len(q["access_token"]) != 1 || q.Get("TILECOL") != "31" || q.Get("FORMAT") != "image/jpeg" {
 		t.Fatalf("KVP query %v", q)
 	}
-	if got := hexagon.WithToken(CapabilitiesURL(base+ServicePath), "t"); got != base+"/streaming/wmts?SERVICE=WMTS&REQUEST=GetCapabilities&VERSION=1.0.0&access_token=t" {
+	if got := upstream.WithToken(CapabilitiesURL(base+ServicePath), "t"); got != base+"/streaming/wmts?SERVICE=WMTS&REQUEST=GetCapabilities&VERSION=1.0.0&access_token=t" {
 		t.Fatal(got)
 	}
 }
@@ -175,7 +175,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil || r.Kind != Tile {
 			return
 		}
-		u, err := url.Parse(hexagon.WithToken(r.TileURL("https://up.example"+ServicePath), "tok"))
+		u, err := url.Parse(upstream.WithToken(r.TileURL("https://up.example"+ServicePath), "tok"))
 		if err != nil {
 			t.Fatalf("built an unparseable URL: %v", err)
 		}

@@ -1,8 +1,11 @@
-// Package hexagon talks to Hexagon's data services (WMTS, WMS) on behalf
-// of one credential's token source: a Call sends a request with the
-// current token, retries once with a fresh token when the upstream
-// refuses one, and turns upstream failures into failure.Errors.
-package hexagon
+// Package upstream talks to an imagery upstream on behalf of one
+// credential's token source: Hexagon's data services (WMTS, WMS), or
+// the hosts of the provider profile a key names. A Call sends a request
+// with the current token (Hexagon's in the access_token parameter, a
+// provider's where its profile places it), retries once with a fresh
+// token when the upstream refuses one, and turns upstream failures into
+// failure.Errors that name the upstream.
+package upstream
 
 import (
 	"context"
@@ -22,8 +25,8 @@ import (
 	"github.com/hexprox/hexprox/internal/provider"
 )
 
-// TokenPath is Hexagon's token endpoint below its base URL.
-const TokenPath = "/streaming/oauth/token"
+// HexagonTokenPath is Hexagon's token endpoint below its base URL.
+const HexagonTokenPath = "/streaming/oauth/token"
 
 // Tokens is what a credential's token source offers this package
 // (token.Cached implements it). Implementations must be safe for

@@ -1,4 +1,4 @@
-package hexagon
+package upstream
 
 import (
 	"context"
