@@ -127,6 +127,12 @@ func New(cfg config.Config, o Options) (*App, error) {
 			ko.Refresh = cfg.Keys.Refresh
 		}
 		ko.HashKey, ko.Log = cfg.TokenHashKey, a.Log
+		ko.ProviderTitle = func(name string) string {
+			if p := cfg.Providers.Get(name); p != nil {
+				return p.Title
+			}
+			return ""
+		}
 		if ko.Now == nil {
 			ko.Now = o.Now
 		}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/hexprox/hexprox/internal/lru"
+	"github.com/hexprox/hexprox/internal/provider"
 	"github.com/hexprox/hexprox/internal/redact"
 )
 
@@ -71,6 +72,10 @@ type CacheOptions struct {
 	ListEvery time.Duration
 	// HashKey keys the fingerprints in logs (see Fingerprint).
 	HashKey string
+	// ProviderTitle names a key's provider in messages to its holders
+	// and in logs (an operator's profile's title); nil, or "" from it,
+	// means a built-in profile's title, else the name the record gives.
+	ProviderTitle func(name string) string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Log receives warnings (store unreachable or not listing, a set
@@ -78,6 +83,22 @@ type CacheOptions struct {
 	// slog.Default(). Lines carry fingerprints and organisations, never a
 	// key or a credential.
 	Log *slog.Logger
+}
+
+// title is provider name's title (CacheOptions.ProviderTitle).
+func (c *Cache) title(name string) string {
+	if name == "" {
+		return "Hexagon"
+	}
+	if c.o.ProviderTitle != nil {
+		if t := c.o.ProviderTitle(name); t != "" {
+			return t
+		}
+	}
+	if p, ok := provider.IsBuiltin(name); ok && p != nil {
+		return p.Title
+	}
+	return name
 }
 
 // Cache is an in-memory cache of key records in front of a Store. It is
@@ -331,6 +352,7 @@ func (c *Cache) load(key string) (*Key, error) {
 	switch {
 	case err == nil:
 		k := newKey(rec, fp, c.o.Log, c.o.Now)
+		k.title = c.title(rec.Provider)
 		if known && rec.Rate == e.key.rec.Rate && rec.Burst == e.key.rec.Burst && rec.DailyRequests == e.key.rec.DailyRequests {
 			// The same limits: the allowance carries over a reload, so
 			// that reloading (the nokeycache route) cannot refill a burst.

@@ -10,7 +10,6 @@ import (
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/origin"
-	"github.com/hexprox/hexprox/internal/provider"
 	"github.com/hexprox/hexprox/internal/usage/limit"
 )
 
@@ -24,6 +23,7 @@ type Key struct {
 	fp      string
 	log     *slog.Logger
 	now     func() time.Time
+	title   string         // the provider's, for messages (Cache.title); "": upstream's own rule
 	warned  []atomic.Int64 // per set: 1 + the UTC day its end was last warned of
 	origins origin.List    // rec.Origins, parsed once
 	limits  *limit.Limiter // rec's rate, burst and daily_requests; nil: none
@@ -186,17 +186,9 @@ func (k *Key) noteEnd(i int) {
 		"ends", end.UTC().Format(time.RFC3339), "days_left", int(end.Sub(now).Hours()/24))
 }
 
-// upstream names the provider of the key's sets, for messages: Hexagon,
-// a built-in profile's title, or the name of an operator's profile.
-func (k *Key) upstream() string {
-	if k.rec.Provider == "" {
-		return "Hexagon"
-	}
-	if p, ok := provider.IsBuiltin(k.rec.Provider); ok && p != nil {
-		return p.Title
-	}
-	return k.rec.Provider
-}
+// upstream names the provider of the key's sets, for messages (see
+// CacheOptions.ProviderTitle).
+func (k *Key) upstream() string { return k.title }
 
 // RefusedUnlessLast marks set refused, as Refused does, unless no other
 // set is left, and reports whether it did. Concurrent callers, each on

@@ -246,13 +246,13 @@ func TestOperatorOAuth2ProfileServesThroughTheProxy(t *testing.T) {
 	}
 
 	// A client secret the token endpoint refuses: 403 naming the profile
-	// (by its name: the key's refusal is written without the catalog).
+	// by its title, as a key holder knows it.
 	bad := w.addKey(keys.Record{Org: "Other", Contact: "x@example.org", Provider: "eagle",
 		Sets: []credential.Credential{{Provider: "eagle", ID: countyClientID, Secret: "wrong", Client: true}}})
 	asked := w.maxar.Requests.Load()
 	resp, body = w.get(w.keyURL(bad)+"/1.0.0/WMTSCapabilities.xml", nil)
 	rep := w.assertException(resp, body, http.StatusForbidden, "")
-	if !strings.Contains(rep.Exception.Text, "eagle") || w.maxar.Requests.Load() != asked {
+	if !strings.Contains(rep.Exception.Text, "every Eagle Aerial credential") || w.maxar.Requests.Load() != asked {
 		t.Fatalf("a refused client: %s (the upstream asked %d times)", body, w.maxar.Requests.Load()-asked)
 	}
 }
