@@ -21,6 +21,7 @@ import (
 	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/credstate"
 	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/hexhealth"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/provider"
 	"github.com/hexprox/hexprox/internal/publicurl"
@@ -367,8 +368,9 @@ type capsSpec struct {
 	// For another provider (nil and "" for Hexagon): where its credential
 	// goes, and its name in messages. A document of theirs is served only
 	// when nothing of the credential is left in it.
-	place func(u *url.URL, h http.Header, tok *oauth2.Token)
-	name  string
+	place  func(u *url.URL, h http.Header, tok *oauth2.Token)
+	name   string
+	health *hexhealth.Recorder // the provider's (Hexagon's is the server's)
 }
 
 // capabilities answers with the rewritten document, from the cache when
@@ -421,7 +423,7 @@ func (s *Server) loadCapabilities(ctx context.Context, spec capsSpec, e *credsta
 	// One credential from the cache key to the fetch: a key's failover to
 	// another set must not put a document fetched with one credential
 	// under another's name, for whoever joins the load.
-	call := &upstream.Call{Tokens: e.Tokens, URL: spec.url, Place: spec.place, Name: spec.name}
+	call := &upstream.Call{Tokens: e.Tokens, URL: spec.url, Place: spec.place, Name: spec.name, Health: spec.health}
 	if spec.place == nil {
 		call.Health = s.hexHealth
 	}

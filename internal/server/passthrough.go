@@ -74,7 +74,7 @@ func (s *Server) pass(c echo.Context, service string) error {
 			if op == "getmap" {
 				kind = usage.WMSGetMap
 			}
-			rec.out.upstream = upstream.Call{Tokens: rec.in.tokens, URL: host.Base + path + "?" + query, Accept: raster, Place: p.Apply, Name: p.Title, Relay: p.Pass}
+			rec.out.upstream = upstream.Call{Tokens: rec.in.tokens, URL: host.Base + path + "?" + query, Accept: raster, Place: p.Apply, Name: p.Title, Relay: p.Pass, Health: s.providerHealth[p.Name]}
 			return s.stream(c, &rec.out.upstream, kind)
 		case "getfeatureinfo":
 			return s.passFeatureInfo(c, p, host.Base+path+"?"+query)
@@ -91,7 +91,7 @@ func (s *Server) pass(c echo.Context, service string) error {
 	if query != "" {
 		u += "?" + query
 	}
-	rec.out.upstream = upstream.Call{Tokens: rec.in.tokens, URL: u, Accept: raster, Place: p.Apply, Name: p.Title, Relay: p.Pass}
+	rec.out.upstream = upstream.Call{Tokens: rec.in.tokens, URL: u, Accept: raster, Place: p.Apply, Name: p.Title, Relay: p.Pass, Health: s.providerHealth[p.Name]}
 	return s.stream(c, &rec.out.upstream, usage.TilesStreamed)
 }
 
@@ -101,7 +101,7 @@ func (s *Server) pass(c echo.Context, service string) error {
 // be served, from the cache, to every key of the credential); WMS in the
 // version asked for when it is one WMS has.
 func (s *Server) passCapabilities(c echo.Context, p *provider.Profile, service string) error {
-	spec := capsSpec{service: service, match: s.passMatchers[p.Name], place: p.Apply, name: p.Title}
+	spec := capsSpec{service: service, match: s.passMatchers[p.Name], place: p.Apply, name: p.Title, health: s.providerHealth[p.Name]}
 	entry := p.WMTS
 	if service == "wms" {
 		entry = *p.WMS
@@ -132,7 +132,7 @@ func (s *Server) passCapabilities(c echo.Context, p *provider.Profile, service s
 // feature-info type, never run as a document (nosniff, sandboxed).
 func (s *Server) passFeatureInfo(c echo.Context, p *provider.Profile, u string) error {
 	rec := recordOf(c)
-	rec.out.upstream = upstream.Call{Tokens: rec.in.tokens, URL: u, Accept: featureInfo, Place: p.Apply, Name: p.Title, Relay: p.Pass}
+	rec.out.upstream = upstream.Call{Tokens: rec.in.tokens, URL: u, Accept: featureInfo, Place: p.Apply, Name: p.Title, Relay: p.Pass, Health: s.providerHealth[p.Name]}
 	return s.stream(c, &rec.out.upstream, usage.WMSOther)
 }
 

@@ -620,3 +620,44 @@ func TestAboutPagePreviewOfAProviderInChromium(t *testing.T) {
 		}
 	}
 }
+
+// /healthz says how each provider's data services answer, by name,
+// beside Hexagon's: a Planet tile served, then Planet failing, show in
+// "providers", and Hexagon's "upstream" knows nothing of them.
+func TestHealthReportsEachProvider(t *testing.T) {
+	w := newPlanetWorld(t)
+	key := w.addPlanetKey("Forestry")
+	tile := w.keyURL(key) + "/~tiles" + planet.TilesPath + "/" + planet.DefaultMosaics[1] + "/gmap/3/2/1.png"
+	health := func() (out struct {
+		Upstream  map[string]any
+		Providers map[string]struct {
+			Endpoint, Failure string
+			OK                *bool
+			Status            int
+		}
+	}) {
+		t.Helper()
+		_, body := w.get(w.proxy.URL+"/healthz", nil)
+		if err := json.Unmarshal(body, &out); err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		return out
+	}
+	if h := health(); len(h.Providers) != 0 {
+		t.Fatalf("providers before any call: %+v", h.Providers)
+	}
+	if resp, _ := w.get(tile, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("tile: %d", resp.StatusCode)
+	}
+	h := health()
+	if p, ok := h.Providers["planet"]; !ok || p.OK == nil || !*p.OK || p.Endpoint != "data" || len(h.Upstream) != 0 {
+		t.Fatalf("after a tile: %+v, upstream %v", h.Providers, h.Upstream)
+	}
+	w.fake.Set(planet.Switches{Status: http.StatusServiceUnavailable})
+	if resp, _ := w.get(tile, nil); resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("tile while Planet fails: %d", resp.StatusCode)
+	}
+	if p := health().Providers["planet"]; p.OK == nil || *p.OK || p.Failure != "status" || p.Status != http.StatusServiceUnavailable {
+		t.Fatalf("after Planet failed: %+v", p)
+	}
+}

@@ -112,8 +112,9 @@ type Server struct {
 	wmtsMatch, wmsMatch capabilities.Matcher
 	// providers are the profiles of other providers, by name (the
 	// catalog's), and their documents' matchers.
-	providers    map[string]*provider.Profile
-	passMatchers map[string]capabilities.Matcher // each provider's documents' (passMatch)
+	providers      map[string]*provider.Profile
+	passMatchers   map[string]capabilities.Matcher // each provider's documents' (passMatch)
+	providerHealth map[string]*hexhealth.Recorder  // how each provider's data calls went, for /healthz
 	// services are Hexagon's WMTS and WMS addresses (base URL and path)
 	// for each keys.Endpoint.
 	services [keys.Orders + 1]struct{ wmts, wms string }
@@ -162,10 +163,10 @@ func New(o Options) *Server {
 		wmtsMatch: capabilities.ServiceMatcher(wmts.ServicePath, wmts.OrdersPath),
 		wmsMatch:  capabilities.ServiceMatcher(wms.ServicePath, wms.OrdersPath),
 	}
-	s.providers, s.passMatchers = map[string]*provider.Profile{}, map[string]capabilities.Matcher{}
+	s.providers, s.passMatchers, s.providerHealth = map[string]*provider.Profile{}, map[string]capabilities.Matcher{}, map[string]*hexhealth.Recorder{}
 	for _, name := range o.Settings.Providers.Names() {
 		p := o.Settings.Providers.Get(name)
-		s.providers[name], s.passMatchers[name] = p, passMatch(p)
+		s.providers[name], s.passMatchers[name], s.providerHealth[name] = p, passMatch(p), &hexhealth.Recorder{}
 	}
 	s.services[keys.Streaming].wmts, s.services[keys.Streaming].wms = o.Settings.HexagonURL+wmts.ServicePath, o.Settings.HexagonURL+wms.ServicePath
 	s.services[keys.Orders].wmts, s.services[keys.Orders].wms = o.Settings.HexagonURL+wmts.OrdersPath, o.Settings.HexagonURL+wms.OrdersPath
@@ -201,16 +202,28 @@ func (s *Server) home(c echo.Context) error {
 // health answers liveness: always 200 and "ok" while the process serves,
 // since a restart does not mend Hexagon. Whether Hexagon answers is in
 // "upstream" (hexhealth.State: when the last call ended, to which
-// endpoint, whether it succeeded, how it failed), for a monitor to alert
-// on; it names no URL, token or error text.
+// endpoint, whether it succeeded, how it failed), and whether another
+// provider's data services answer in "providers", by name, for those
+// called since start; for a monitor to alert on. It names no URL, token
+// or error text.
 func (s *Server) health(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, healthAnswer{Status: "ok", Version: s.version, Goroutines: runtime.NumGoroutine(), Upstream: s.hexHealth.State()})
+	a := healthAnswer{Status: "ok", Version: s.version, Goroutines: runtime.NumGoroutine(), Upstream: s.hexHealth.State()}
+	for name, r := range s.providerHealth {
+		if st := r.State(); st.LastCall != nil {
+			if a.Providers == nil {
+				a.Providers = map[string]hexhealth.State{}
+			}
+			a.Providers[name] = st
+		}
+	}
+	return c.JSON(http.StatusOK, a)
 }
 
 type healthAnswer struct {
-	Status     string          `json:"status"`
-	Version    string          `json:"version"`
-	Goroutines int             `json:"goroutines"`
-	Upstream   hexhealth.State `json:"upstream"`
+	Status     string                     `json:"status"`
+	Version    string                     `json:"version"`
+	Goroutines int                        `json:"goroutines"`
+	Upstream   hexhealth.State            `json:"upstream"`
+	Providers  map[string]hexhealth.State `json:"providers,omitempty"`
 }
