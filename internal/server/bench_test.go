@@ -16,6 +16,7 @@ import (
 	"github.com/hexprox/hexprox/internal/config"
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
+	"github.com/hexprox/hexprox/internal/fakeprovider/planet"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/keys/filestore"
 	"github.com/hexprox/hexprox/internal/server"
@@ -245,4 +246,31 @@ func BenchmarkRedirectKey(b *testing.B) {
 	if w.h.Get("Location") == "" {
 		b.Fatal("no redirect")
 	}
+}
+
+// BenchmarkStreamProvider is BenchmarkStream for a /v2 key that names
+// Planet: the pass-through form (the path checked by provider.PassPath,
+// the client's credential parameters dropped, the key placed, the
+// relayed headers checked for it), against the fake Planet's tiles host.
+func BenchmarkStreamProvider(b *testing.B) {
+	fake := planet.New(planet.Options{APIBase: "request"})
+	fake.AddKey("PLAK-bench-0123456789abcdef")
+	tiles := httptest.NewServer(fake.Tiles)
+	defer tiles.Close()
+	path := filepath.Join(b.TempDir(), "keys.json")
+	if err := filestore.Init(path); err != nil {
+		b.Fatal(err)
+	}
+	store, err := filestore.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	key, _ := keys.New()
+	if err := store.Create(context.Background(), key, keys.Record{Org: "Bench", Enabled: true, Provider: "planet",
+		Sets: []credential.Credential{{Provider: "planet", Secret: "PLAK-bench-0123456789abcdef"}}}); err != nil {
+		b.Fatal(err)
+	}
+	s, _ := benchServerWith(b, map[string]string{"KEYS_FILE": path, "PROVIDER_PLANET_TILES_URL": tiles.URL}, nil)
+	tile := "/v2/wmts/" + key + "/~tiles" + planet.TilesPath + "/" + planet.DefaultMosaics[1] + "/gmap/3/2/1.png"
+	benchStream(b, s, tile, http.Header{"Origin": {allowed}}, len(fake.PNG()))
 }
