@@ -351,8 +351,7 @@ func (c *Cache) load(key string) (*Key, error) {
 	defer c.mu.Unlock()
 	switch {
 	case err == nil:
-		k := newKey(rec, fp, c.o.Log, c.o.Now)
-		k.title = c.title(rec.Provider)
+		k := newKey(rec, fp, c.title(rec.Provider), c.o.Log, c.o.Now)
 		if known && rec.Rate == e.key.rec.Rate && rec.Burst == e.key.rec.Burst && rec.DailyRequests == e.key.rec.DailyRequests {
 			// The same limits: the allowance carries over a reload, so
 			// that reloading (the nokeycache route) cannot refill a burst.

@@ -23,7 +23,7 @@ type Key struct {
 	fp      string
 	log     *slog.Logger
 	now     func() time.Time
-	title   string         // the provider's, for messages (Cache.title); "": upstream's own rule
+	title   string         // the provider's, for messages (Cache.title)
 	warned  []atomic.Int64 // per set: 1 + the UTC day its end was last warned of
 	origins origin.List    // rec.Origins, parsed once
 	limits  *limit.Limiter // rec's rate, burst and daily_requests; nil: none
@@ -32,7 +32,9 @@ type Key struct {
 	lastMu  sync.Mutex // held by RefusedUnlessLast: one last set left, whoever races
 }
 
-func newKey(rec Record, fp string, log *slog.Logger, now func() time.Time) *Key {
+// newKey serves rec; title names its provider in messages (Cache.title:
+// never "").
+func newKey(rec Record, fp, title string, log *slog.Logger, now func() time.Time) *Key {
 	// The sets hashed once, not per request: a copy, as the store may
 	// share the record's slice with other readers.
 	sets := make([]credential.Credential, len(rec.Sets))
@@ -40,7 +42,7 @@ func newKey(rec Record, fp string, log *slog.Logger, now func() time.Time) *Key 
 		sets[i] = c.Keyed()
 	}
 	rec.Sets = sets
-	k := &Key{rec: rec, fp: fp, log: log, now: now, refused: make([]atomic.Bool, len(rec.Sets)), warned: make([]atomic.Int64, len(rec.Sets)),
+	k := &Key{rec: rec, fp: fp, title: title, log: log, now: now, refused: make([]atomic.Bool, len(rec.Sets)), warned: make([]atomic.Int64, len(rec.Sets)),
 		limits: limit.New(limit.Limits{Rate: rec.Rate, Burst: rec.Burst, Daily: rec.DailyRequests})}
 	if len(rec.Origins) > 0 {
 		var err error

@@ -15,7 +15,7 @@ import (
 
 // Hexagon is the name of the default provider: a key's set that names
 // no provider is Hexagon's, and Hexagon's requests take the paths they
-// always took (packages wmts, wms, hexagon), not the pass-through form.
+// always took (built by packages wmts and wms), not the pass-through form.
 const Hexagon = "hexagon"
 
 // Host is one upstream host of a profile, and the paths below it that

@@ -646,6 +646,13 @@ func TestHealthReportsEachProvider(t *testing.T) {
 	if h := health(); len(h.Providers) != 0 {
 		t.Fatalf("providers before any call: %+v", h.Providers)
 	}
+	// A capabilities document is a data call too.
+	if resp, _ := w.get(w.keyURL(key)+"/1.0.0/WMTSCapabilities.xml", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("capabilities: %d", resp.StatusCode)
+	}
+	if h := health(); h.Providers["planet"].OK == nil || len(h.Upstream) != 0 {
+		t.Fatalf("after capabilities: %+v, upstream %v", h.Providers, h.Upstream)
+	}
 	if resp, _ := w.get(tile, nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("tile: %d", resp.StatusCode)
 	}
@@ -659,5 +666,14 @@ func TestHealthReportsEachProvider(t *testing.T) {
 	}
 	if p := health().Providers["planet"]; p.OK == nil || *p.OK || p.Failure != "status" || p.Status != http.StatusServiceUnavailable {
 		t.Fatalf("after Planet failed: %+v", p)
+	}
+	// A Hexagon call is Hexagon's alone: "upstream" hears of its success,
+	// Planet's entry still says Planet failed.
+	if resp, _ := w.get(w.credURL()+"/1.0.0/WMTSCapabilities.xml", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("Hexagon's capabilities: %d", resp.StatusCode)
+	}
+	h = health()
+	if p := h.Providers["planet"]; h.Upstream["ok"] != true || len(h.Providers) != 1 || p.OK == nil || *p.OK || p.Failure != "status" {
+		t.Fatalf("after a Hexagon call: %+v, upstream %v", h.Providers, h.Upstream)
 	}
 }

@@ -16,8 +16,9 @@ import (
 // adds a Planet key's, a Vexcel key's (a login) and a Maxar key's WMTS
 // from their capabilities URLs, as a QGIS user does, and renders them
 // (tools/qgis-draw.py): every layer valid, the image painted, every tile
-// asked of the fakes through the proxy, and nothing QGIS was answered
-// (its output, which names what it read) holds a provider's secret.
+// asked of the fakes through the proxy, and no layer name or error QGIS
+// reported (the script's output) holds a provider's secret; what the
+// proxy answers is scanned for secrets by the leak scan and the harness.
 func TestQGISDrawsProviderKeys(t *testing.T) {
 	python := "/usr/bin/python3" // Debian's, where python3-qgis installs
 	if err := exec.Command(python, "-c", "import qgis.core, owslib").Run(); err != nil {
@@ -40,7 +41,11 @@ func TestQGISDrawsProviderKeys(t *testing.T) {
 	})
 	out, err := exec.Command(python, filepath.Join(root, "tools", "qgis-draw.py"), string(arg)).Output()
 	if err != nil {
-		t.Fatalf("qgis-draw.py: %v\n%s", err, out)
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr // Python's traceback
+		}
+		t.Fatalf("qgis-draw.py: %v\n%s\n%s", err, out, stderr)
 	}
 	vh.noteSecret(vf.LastToken())
 	for _, s := range []string{planetKey, maxarKey, vexcelPassword, vf.LastToken()} {

@@ -102,7 +102,7 @@ func WithToken(u, token string) string {
 // It does not parse the URL: the redirect's hot path need not.
 func (c *Call) Location(ctx context.Context) (string, error) {
 	if c.Place != nil {
-		return "", failure.New(failure.Internal, "internal error", errors.New("hexagon: a placed credential is never redirected"))
+		return "", failure.New(failure.Internal, "internal error", errors.New("upstream: a placed credential is never redirected"))
 	}
 	tok, err := c.Tokens.TokenContext(ctx)
 	if err != nil {
@@ -120,7 +120,7 @@ func (c *Call) Prepare(ctx context.Context) error {
 			return failure.FromRoundTrip(err, c.Upstream())
 		}
 		if c.Target, err = url.Parse(c.URL); err != nil {
-			return failure.New(failure.Internal, "internal error", errors.New("hexagon: bad upstream URL"))
+			return failure.New(failure.Internal, "internal error", errors.New("upstream: bad upstream URL"))
 		}
 		c.Token, c.placed = tok, http.Header{}
 		c.Place(c.Target, c.placed, tok)
@@ -131,7 +131,7 @@ func (c *Call) Prepare(ctx context.Context) error {
 		return err
 	}
 	if c.Target, err = url.Parse(loc); err != nil {
-		return failure.New(failure.Internal, "internal error", errors.New("hexagon: bad upstream URL"))
+		return failure.New(failure.Internal, "internal error", errors.New("upstream: bad upstream URL"))
 	}
 	return nil
 }
