@@ -118,9 +118,14 @@ func New(cfg config.Config, o Options) (*App, error) {
 	// can still get a token.
 	serving, stop := context.WithCancel(context.Background())
 	a.stopServing = stop
-	// How calls to Hexagon go, tokens and data alike, for /healthz.
+	// How calls to Hexagon go, tokens and data alike, for /healthz; and
+	// to each provider, its grant's token requests and data alike.
 	health := &hexhealth.Recorder{}
-	tokens := a.tokens(serving, cfg, svc, o, health)
+	providerHealth := map[string]*hexhealth.Recorder{}
+	for _, name := range cfg.Providers.Names() {
+		providerHealth[name] = &hexhealth.Recorder{}
+	}
+	tokens := a.tokens(serving, cfg, svc, o, health, providerHealth)
 	if store != nil {
 		ko := o.KeyCache
 		if ko.Refresh == 0 {
@@ -161,15 +166,16 @@ func New(cfg config.Config, o Options) (*App, error) {
 		guesses = guesslimit.New(guesslimit.Options{PerMinute: cfg.GuessLimit, Burst: min(cfg.GuessLimit, guesslimit.DefaultBurst), Now: o.Now})
 	}
 	a.Server = server.New(server.Options{
-		Settings: serverSettings(cfg),
-		Tokens:   tokens,
-		Context:  serving,
-		Upstream: o.Upstream,
-		Health:   health,
-		Keys:     a.Keys,
-		Usage:    a.Usage,
-		Guesses:  guesses,
-		Log:      a.Log,
+		Settings:       serverSettings(cfg),
+		Tokens:         tokens,
+		Context:        serving,
+		Upstream:       o.Upstream,
+		Health:         health,
+		ProviderHealth: providerHealth,
+		Keys:           a.Keys,
+		Usage:          a.Usage,
+		Guesses:        guesses,
+		Log:            a.Log,
 		// Request lines are written by the server itself, to the same
 		// place as every other line.
 		RequestLog: out,
@@ -218,7 +224,7 @@ func serverSettings(cfg config.Config) server.Settings {
 
 // tokens builds each credential's token stack: the one place it is
 // wired.
-func (a *App) tokens(ctx context.Context, cfg config.Config, svc *aztables.ServiceClient, o Options, health *hexhealth.Recorder) token.Stack {
+func (a *App) tokens(ctx context.Context, cfg config.Config, svc *aztables.ServiceClient, o Options, health *hexhealth.Recorder, providerHealth map[string]*hexhealth.Recorder) token.Stack {
 	var store tokenstore.Store // nil: TOKEN_STORE=memory
 	if cfg.TokenStore == config.TokenStoreTable {
 		t := azuretable.New(svc, cfg.TokenTable)
@@ -246,17 +252,23 @@ func (a *App) tokens(ctx context.Context, cfg config.Config, svc *aztables.Servi
 		RefusalTTL: cfg.RefusalTTL,
 		Now:        o.Now,
 		Log:        a.Log,
-		Provider:   providerGrants(cfg, o.Now),
+		Provider:   providerGrants(cfg, o.Now, providerHealth),
 	})
 }
 
 // providerGrants returns the bottom of the token stack of another
-// provider's credential: its profile's grant (token.Grant); nil, a
-// static key, when it has none.
-func providerGrants(cfg config.Config, now func() time.Time) func(ctx context.Context, cred credential.Credential) oauth2.TokenSource {
+// provider's credential: its profile's grant (token.Grant), which tells
+// the provider's recorder in health how its requests go; nil, a static
+// key, when it has none.
+func providerGrants(cfg config.Config, now func() time.Time, health map[string]*hexhealth.Recorder) func(ctx context.Context, cred credential.Credential) oauth2.TokenSource {
 	client := &http.Client{Timeout: cfg.TokenTimeout}
 	return func(ctx context.Context, cred credential.Credential) oauth2.TokenSource {
-		return token.Grant(ctx, cfg.Providers.Get(cred.Provider), cred, client, now)
+		p := cfg.Providers.Get(cred.Provider)
+		var h *hexhealth.Recorder
+		if p != nil {
+			h = health[p.Name]
+		}
+		return token.Grant(ctx, p, cred, client, now, h)
 	}
 }
 

@@ -90,7 +90,7 @@ func (c *cli) checkLogins(ctx context.Context, p *provider.Profile, sets []crede
 	fmt.Fprintf(c.errOut, "Checking %s with %s (%s)… ", plural(len(sets), what), p.Title, host.Base)
 	client := &http.Client{Timeout: checkTimeout}
 	for i, cr := range sets {
-		if _, err := token.Grant(ctx, p, cr, client, c.now).Token(); err != nil {
+		if _, err := token.Grant(ctx, p, cr, client, c.now, nil).Token(); err != nil {
 			fmt.Fprintln(c.errOut, "failed.")
 			if errors.Is(err, token.ErrRefused) {
 				return fmt.Errorf("%s refused %s of set %d. Nothing was saved.\n"+

@@ -677,3 +677,42 @@ func TestHealthReportsEachProvider(t *testing.T) {
 		t.Fatalf("after a Hexagon call: %+v, upstream %v", h.Providers, h.Upstream)
 	}
 }
+
+// A provider's login is heard too: Vexcel's login failing shows under
+// its /healthz entry as a token-endpoint failure, then the login and the
+// tile that follow it as a data call that worked.
+func TestHealthHearsAProvidersLogin(t *testing.T) {
+	h, fake, key := newVexcelWorld(t)
+	vexcelHealth := func() (p struct {
+		Endpoint, Failure string
+		OK                *bool
+		Status            int
+	}) {
+		t.Helper()
+		var out struct {
+			Providers map[string]json.RawMessage
+		}
+		_, body := h.get(h.proxy.URL+"/healthz", nil)
+		if err := json.Unmarshal(body, &out); err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		if err := json.Unmarshal(out.Providers["vexcel"], &p); err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		return p
+	}
+	fake.Set(vexcel.Switches{LoginStatus: http.StatusServiceUnavailable})
+	if resp, _ := h.get(h.keyURL(key)+"/1.0.0/WMTSCapabilities.xml", nil); resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("capabilities while the login fails: %d", resp.StatusCode)
+	}
+	if p := vexcelHealth(); p.Endpoint != "token" || p.OK == nil || *p.OK || p.Failure != "status" || p.Status != http.StatusServiceUnavailable {
+		t.Fatalf("after the login failed: %+v", p)
+	}
+	fake.Set(vexcel.Switches{})
+	if resp, _ := h.get(h.keyURL(key)+"/1.0.0/WMTSCapabilities.xml", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("capabilities once the login works: %d", resp.StatusCode)
+	}
+	if p := vexcelHealth(); p.OK == nil || !*p.OK || p.Endpoint != "data" {
+		t.Fatalf("after the login and the document: %+v", p)
+	}
+}

@@ -81,6 +81,11 @@ type Options struct {
 	// endpoint, so that token requests count too. nil means a recorder of
 	// the server's own (data calls alone).
 	Health *hexhealth.Recorder
+	// ProviderHealth are each provider's recorders, by profile name, told
+	// how its data calls went (and, shared by app, its grant's token
+	// requests); a provider missing from it gets a recorder of the
+	// server's own.
+	ProviderHealth map[string]*hexhealth.Recorder
 	// RequestLog receives the request lines, written by the server itself
 	// in slog's JSON shape (faster than through Log), with
 	// Settings.LogLevel and LogSample applied; nil means none are written.
@@ -166,7 +171,10 @@ func New(o Options) *Server {
 	s.providers, s.passMatchers, s.providerHealth = map[string]*provider.Profile{}, map[string]capabilities.Matcher{}, map[string]*hexhealth.Recorder{}
 	for _, name := range o.Settings.Providers.Names() {
 		p := o.Settings.Providers.Get(name)
-		s.providers[name], s.passMatchers[name], s.providerHealth[name] = p, passMatch(p), &hexhealth.Recorder{}
+		s.providers[name], s.passMatchers[name], s.providerHealth[name] = p, passMatch(p), o.ProviderHealth[name]
+		if s.providerHealth[name] == nil {
+			s.providerHealth[name] = &hexhealth.Recorder{}
+		}
 	}
 	s.services[keys.Streaming].wmts, s.services[keys.Streaming].wms = o.Settings.HexagonURL+wmts.ServicePath, o.Settings.HexagonURL+wms.ServicePath
 	s.services[keys.Orders].wmts, s.services[keys.Orders].wms = o.Settings.HexagonURL+wmts.OrdersPath, o.Settings.HexagonURL+wms.OrdersPath

@@ -268,7 +268,7 @@ func TestGrantFollowsAnOAuth2ProfilesAuthAndScopes(t *testing.T) {
 			t.Fatal(err)
 		}
 		cred := credential.Credential{Provider: "eagleview", ID: ccID, Secret: ccSecret, Client: true}
-		tok, err := Grant(context.Background(), &profiles[0], cred, &http.Client{Timeout: 5 * time.Second}, nil).Token()
+		tok, err := Grant(context.Background(), &profiles[0], cred, &http.Client{Timeout: 5 * time.Second}, nil, nil).Token()
 		if err != nil || tok.AccessToken != s.lastIssued() {
 			t.Errorf("a %s profile: %v, %v", style, tok, err)
 		}

@@ -33,7 +33,7 @@ func TestStackSendsEachSetAsItsForm(t *testing.T) {
 		t.Fatal(err)
 	}
 	grants := func(ctx context.Context, cred credential.Credential) oauth2.TokenSource {
-		return token.Grant(ctx, cat.Get(cred.Provider), cred, up.Client(), nil)
+		return token.Grant(ctx, cat.Get(cred.Provider), cred, up.Client(), nil, nil)
 	}
 	ctx := context.Background()
 	for _, tc := range []struct {

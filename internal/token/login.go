@@ -74,9 +74,9 @@ func (s loginSource) Token() (*oauth2.Token, error) {
 	switch {
 	case resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		return nil, &failure.Error{Kind: failure.Forbidden, Message: s.l.Name + " refused the username and password behind this key",
-			Err: fmt.Errorf("%w: login status %d", ErrRefused, resp.StatusCode)}
+			Err: fmt.Errorf("%w: login %w", ErrRefused, httpStatus(resp.StatusCode))}
 	case resp.StatusCode != http.StatusOK || err != nil:
-		return nil, failure.New(failure.UpstreamFailed, s.l.Name+"'s login is unavailable", fmt.Errorf("login status %d", resp.StatusCode))
+		return nil, failure.New(failure.UpstreamFailed, s.l.Name+"'s login is unavailable", fmt.Errorf("login %w", httpStatus(resp.StatusCode)))
 	}
 	var ans struct {
 		Token   string `json:"token"`

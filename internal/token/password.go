@@ -166,14 +166,14 @@ func providerTokenError(ctx context.Context, err error, what, refusal string) er
 		switch {
 		case refusedStatus(err):
 			return &failure.Error{Kind: failure.Forbidden, Message: refusal,
-				Err: fmt.Errorf("%w: token status %d %s", ErrRefused, status, code)}
+				Err: fmt.Errorf("%w: token %w %s", ErrRefused, httpStatus(status), code)}
 		case status == http.StatusTooManyRequests:
-			return failure.New(failure.UpstreamFailed, what+" is rate limiting", fmt.Errorf("token status %d", status))
+			return failure.New(failure.UpstreamFailed, what+" is rate limiting", fmt.Errorf("token %w", httpStatus(status)))
 		case status >= 200 && status < 300:
 			// An error code in a 200, which x/oauth2 reports as an error.
 			return failure.New(failure.UpstreamFailed, what+" answered something that is not a token", fmt.Errorf("%w: error %s with status %d", errNotAToken, code, status))
 		}
-		return failure.New(failure.UpstreamFailed, what+" is unavailable", fmt.Errorf("token status %d %s", status, code))
+		return failure.New(failure.UpstreamFailed, what+" is unavailable", fmt.Errorf("token %w %s", httpStatus(status), code))
 	}
 	if ctx.Err() != nil {
 		return failure.FromRoundTrip(ctx.Err(), what)

@@ -77,7 +77,7 @@ func TestReviewSecGrantsDoNotFollowRedirects(t *testing.T) {
 				credential.Credential{Provider: "vexcel", ID: "ada@example.com", Secret: "VEXCEL-PASSWORD-e4da3b7f"}},
 		} {
 			before := len(other.requests())
-			_, err := Grant(context.Background(), c.p, c.cred, client, nil).Token()
+			_, err := Grant(context.Background(), c.p, c.cred, client, nil, nil).Token()
 			if err == nil {
 				t.Errorf("%s, %d: a redirect gave a token", c.name, status)
 			} else if strings.Contains(err.Error(), c.cred.Secret) || strings.Contains(err.Error(), otherSrv.URL) {
@@ -120,7 +120,7 @@ func TestReviewSecAGrantsTokenIsNeverAStaticKey(t *testing.T) {
 		{maxarP, credential.Credential{Provider: "maxar", ID: "ada@example.com", Secret: "pw"}},
 		{acme, credential.Credential{Provider: "acme", ID: "id", Secret: "secret", Client: true}},
 	} {
-		tok, err := Grant(context.Background(), c.p, c.cred, client, nil).Token()
+		tok, err := Grant(context.Background(), c.p, c.cred, client, nil, nil).Token()
 		if err != nil {
 			t.Fatalf("%s: %v", c.p.Name, err)
 		}
