@@ -223,18 +223,7 @@ func BenchmarkStreamBaseline(b *testing.B) {
 // BenchmarkRedirectKey is BenchmarkRedirectREST through a /v2 API key
 // whose record opts in to redirects (keys stream their tiles otherwise).
 func BenchmarkRedirectKey(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "keys.json")
-	if err := filestore.Init(path); err != nil {
-		b.Fatal(err)
-	}
-	store, err := filestore.Open(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	key, _ := keys.New()
-	if err := store.Create(context.Background(), key, keys.Record{Org: "Bench", Enabled: true, Redirect: true, Sets: []credential.Credential{{ID: clientID, Secret: clientSecret}}}); err != nil {
-		b.Fatal(err)
-	}
+	path, key := benchKeyFile(b, keys.Record{Org: "Bench", Enabled: true, Redirect: true, Sets: []credential.Credential{{ID: clientID, Secret: clientSecret}}})
 	s, _ := benchServerWith(b, map[string]string{"KEYS_FILE": path}, nil)
 	req := httptest.NewRequest("GET", "/v2/wmts/"+key+tilePath, nil)
 	w := &discardWriter{h: http.Header{}}
@@ -257,7 +246,18 @@ func BenchmarkStreamProvider(b *testing.B) {
 	fake.AddKey("PLAK-bench-0123456789abcdef")
 	tiles := httptest.NewServer(fake.Tiles)
 	defer tiles.Close()
-	path := filepath.Join(b.TempDir(), "keys.json")
+	path, key := benchKeyFile(b, keys.Record{Org: "Bench", Enabled: true, Provider: "planet",
+		Sets: []credential.Credential{{Provider: "planet", Secret: "PLAK-bench-0123456789abcdef"}}})
+	s, _ := benchServerWith(b, map[string]string{"KEYS_FILE": path, "PROVIDER_PLANET_TILES_URL": tiles.URL}, nil)
+	tile := "/v2/wmts/" + key + "/~tiles" + planet.TilesPath + "/" + planet.DefaultMosaics[1] + "/gmap/3/2/1.png"
+	benchStream(b, s, tile, http.Header{"Origin": {allowed}}, len(fake.PNG()))
+}
+
+// benchKeyFile writes a KEYS_FILE holding one new key with rec, and
+// returns the file and the key.
+func benchKeyFile(b *testing.B, rec keys.Record) (path, key string) {
+	b.Helper()
+	path = filepath.Join(b.TempDir(), "keys.json")
 	if err := filestore.Init(path); err != nil {
 		b.Fatal(err)
 	}
@@ -265,12 +265,9 @@ func BenchmarkStreamProvider(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	key, _ := keys.New()
-	if err := store.Create(context.Background(), key, keys.Record{Org: "Bench", Enabled: true, Provider: "planet",
-		Sets: []credential.Credential{{Provider: "planet", Secret: "PLAK-bench-0123456789abcdef"}}}); err != nil {
+	key, _ = keys.New()
+	if err := store.Create(context.Background(), key, rec); err != nil {
 		b.Fatal(err)
 	}
-	s, _ := benchServerWith(b, map[string]string{"KEYS_FILE": path, "PROVIDER_PLANET_TILES_URL": tiles.URL}, nil)
-	tile := "/v2/wmts/" + key + "/~tiles" + planet.TilesPath + "/" + planet.DefaultMosaics[1] + "/gmap/3/2/1.png"
-	benchStream(b, s, tile, http.Header{"Origin": {allowed}}, len(fake.PNG()))
+	return path, key
 }
