@@ -25,7 +25,7 @@ type Catalog struct {
 // operator's profiles, which must not reuse a built-in name.
 func NewCatalog(hosts map[string]map[string]string, own []Profile) (Catalog, error) {
 	c := Catalog{profiles: map[string]*Profile{}}
-	for _, name := range BuiltinNames() {
+	for _, name := range builtinNames() {
 		p, err := Builtin(name, hosts[name])
 		if err != nil {
 			return Catalog{}, err
@@ -34,7 +34,7 @@ func NewCatalog(hosts map[string]map[string]string, own []Profile) (Catalog, err
 	}
 	for i := range own {
 		p := own[i]
-		if _, taken := IsBuiltin(p.Name); taken {
+		if _, builtin := builtins[strings.ToLower(p.Name)]; builtin || strings.EqualFold(p.Name, Hexagon) {
 			return Catalog{}, fmt.Errorf("provider %q is built in: give the operator's profile another name", p.Name)
 		}
 		if c.profiles[p.Name] != nil {
