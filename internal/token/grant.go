@@ -45,7 +45,7 @@ func grant(ctx context.Context, p *provider.Profile, cred credential.Credential,
 	u := host.Base + p.TokenEndpoint.Path
 	switch p.Grant {
 	case provider.GrantLogin:
-		return (&Login{URL: u, Name: p.Title, Client: client}).Source(ctx, cred)
+		return (&Login{URL: u, Name: p.Title, Client: client, Now: now}).Source(ctx, cred)
 	case provider.GrantPassword:
 		return (&Password{URL: u, ClientID: p.ClientID, Name: p.Title, Client: client, Now: now}).Source(ctx, cred)
 	case provider.GrantClient:

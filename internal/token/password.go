@@ -120,31 +120,42 @@ func httpClient(c *http.Client) *http.Client {
 	return &cp
 }
 
-// handOut returns what the layers above see of tok: the access token, its
-// type and its end on now's clock, from the Expiry x/oauth2 set on the
-// real clock from expires_in: DefaultLifetime when there was none, at
-// most MaxLifetime, none left when negative. A type the endpoint names
-// provider.KeyTokenType is handed out as Bearer.
+// handOut returns what the layers above see of tok, a token x/oauth2
+// read: issue's token, with the time left from the Expiry x/oauth2 set on
+// the real clock from expires_in (DefaultLifetime when there was none).
 func handOut(tok *oauth2.Token, now func() time.Time) *oauth2.Token {
-	if now == nil {
-		now = time.Now
-	}
-	lifetime := DefaultLifetime
+	left := DefaultLifetime
 	if !tok.Expiry.IsZero() {
-		lifetime = min(max(untilExpiry(tok), 0), MaxLifetime)
+		left = untilExpiry(tok)
 	}
-	typ := tok.TokenType
+	return issue(tok.AccessToken, tok.TokenType, left, orNow(now)())
+}
+
+// issue returns a grant's token as the layers above see it: the access
+// token, its type and its end, left after now: at most MaxLifetime, none
+// left when negative, and ExpiresIn to match. A type the endpoint names
+// provider.KeyTokenType is handed out as Bearer.
+func issue(access, typ string, left time.Duration, now time.Time) *oauth2.Token {
+	left = min(max(left, 0), MaxLifetime)
 	if typ == provider.KeyTokenType {
 		// The endpoint's word, not the proxy's: a grant's token is never
 		// placed, or given up, as a static key.
 		typ = "Bearer"
 	}
 	return &oauth2.Token{
-		AccessToken: tok.AccessToken,
+		AccessToken: access,
 		TokenType:   typ,
-		Expiry:      now().Add(lifetime),
-		ExpiresIn:   int64(lifetime / time.Second),
+		Expiry:      now.Add(left),
+		ExpiresIn:   int64(left / time.Second),
 	}
+}
+
+// orNow returns now, or time.Now when it is nil.
+func orNow(now func() time.Time) func() time.Time {
+	if now == nil {
+		return time.Now
+	}
+	return now
 }
 
 // refusedStatus reports whether err is a token endpoint's refusal (400,
