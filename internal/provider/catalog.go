@@ -125,7 +125,8 @@ type placeJSON struct {
 // or {"path": NAME, "after": "/prefix"} (the credential as the segment
 // after /NAME/). An oauth2 profile without place sends its token as
 // Bearer. Every problem is reported at once, naming the profile and
-// member; a value is never repeated (a URL may hold a secret).
+// member; a URL is never repeated (it may hold a secret), only names
+// and paths are.
 func ParseProfiles(data []byte) ([]Profile, error) {
 	if len(data) > MaxProfilesSize {
 		return nil, fmt.Errorf("providers file is larger than %d bytes", MaxProfilesSize)

@@ -109,7 +109,7 @@ func (p *Profile) StripAll() []string {
 	return out
 }
 
-// Grant names how Token turns a set into a token.
+// Grant names how a profile's TokenEndpoint turns a set into a token.
 type Grant string
 
 const (
