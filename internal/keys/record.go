@@ -60,6 +60,18 @@ type setJSON struct {
 	KeyExpires string `json:"key_expires,omitempty"`
 }
 
+// hexagonSet reads set i of a Hexagon record: a client_id and
+// client_secret, nothing else.
+func (s setJSON) hexagonSet(i int) (credential.Credential, error) {
+	if s.Key != "" || s.Username != "" || s.Password != "" || s.KeyExpires != "" {
+		return credential.Credential{}, problem("sets[%d] is Hexagon's: a client_id and client_secret, nothing else", i)
+	}
+	if err := checkMembers(i, member{"client_id", s.ClientID}, member{"client_secret", s.ClientSecret}); err != nil {
+		return credential.Credential{}, err
+	}
+	return credential.Credential{ID: s.ClientID, Secret: s.ClientSecret}, nil
+}
+
 // providerSet reads set i of provider name: a key (with its optional
 // end), a username and password, or a client_id and client_secret,
 // exactly one of them. A built-in provider's sets must be of a form it
@@ -214,21 +226,15 @@ func (j *recordJSON) record() (Record, error) {
 			return Record{}, problem("sets[%d].provider differs from sets[0]'s: all of a key's sets name one provider", i)
 		}
 		r.Provider = name
-		if name == "" { // Hexagon's client credentials
-			if s.Key != "" || s.Username != "" || s.Password != "" || s.KeyExpires != "" {
-				return Record{}, problem("sets[%d] is Hexagon's: a client_id and client_secret, nothing else", i)
-			}
-			if err := checkMembers(i, member{"client_id", s.ClientID}, member{"client_secret", s.ClientSecret}); err != nil {
-				return Record{}, err
-			}
-			r.Sets[i] = credential.Credential{ID: s.ClientID, Secret: s.ClientSecret}
-			continue
+		var err error
+		if name == "" {
+			r.Sets[i], err = s.hexagonSet(i)
+		} else {
+			r.Sets[i], err = s.providerSet(i, name)
 		}
-		set, err := s.providerSet(i, name)
 		if err != nil {
 			return Record{}, err
 		}
-		r.Sets[i] = set
 	}
 	if r.Rate < 0 || r.Burst < 0 || r.DailyRequests < 0 {
 		return Record{}, problem("rate, burst and daily_requests must not be negative")
