@@ -165,18 +165,7 @@ func refusedStatus(err error) bool {
 func providerTokenError(ctx context.Context, err error, what, refusal string) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) && re.Response != nil {
-		status, code := re.Response.StatusCode, plainCode(re.ErrorCode)
-		switch {
-		case refusedStatus(err):
-			return &failure.Error{Kind: failure.Forbidden, Message: refusal,
-				Err: fmt.Errorf("%w: token %w %s", ErrRefused, httpStatus(status), code)}
-		case status == http.StatusTooManyRequests:
-			return failure.New(failure.UpstreamFailed, what+" is rate limiting", fmt.Errorf("token %w", httpStatus(status)))
-		case status >= 200 && status < 300:
-			// An error code in a 200, which x/oauth2 reports as an error.
-			return failure.New(failure.UpstreamFailed, what+" answered something that is not a token", fmt.Errorf("%w: error %s with status %d", errNotAToken, code, status))
-		}
-		return failure.New(failure.UpstreamFailed, what+" is unavailable", fmt.Errorf("token %w %s", httpStatus(status), code))
+		return grantStatusError(re.Response.StatusCode, plainCode(re.ErrorCode), what, refusal)
 	}
 	if ctx.Err() != nil {
 		return failure.FromRoundTrip(ctx.Err(), what)
@@ -188,6 +177,24 @@ func providerTokenError(ctx context.Context, err error, what, refusal string) er
 		return failure.New(failure.UpstreamFailed, what+" is unreachable", errors.New("token response body unreadable"))
 	}
 	return failure.New(failure.UpstreamFailed, what+" answered something that is not a token", errNotAToken)
+}
+
+// grantStatusError maps a grant's answer of status that is not a token
+// (code its OAuth error code, plain or ""), named what in messages;
+// refusal is the message of a refusal of the credential (400, 401, 403:
+// ErrRefused). A 2xx is an error code in a 200 (which x/oauth2 reports
+// as an error) or, from a login, a status it does not answer with.
+func grantStatusError(status int, code, what, refusal string) error {
+	switch {
+	case status == http.StatusBadRequest || status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return &failure.Error{Kind: failure.Forbidden, Message: refusal,
+			Err: fmt.Errorf("%w: token %w %s", ErrRefused, httpStatus(status), code)}
+	case status == http.StatusTooManyRequests:
+		return failure.New(failure.UpstreamFailed, what+" is rate limiting", fmt.Errorf("token %w", httpStatus(status)))
+	case status >= 200 && status < 300:
+		return failure.New(failure.UpstreamFailed, what+" answered something that is not a token", fmt.Errorf("%w: error %s with status %d", errNotAToken, code, status))
+	}
+	return failure.New(failure.UpstreamFailed, what+" is unavailable", fmt.Errorf("token %w %s", httpStatus(status), code))
 }
 
 // plainCode returns an OAuth error code if it is a short plain word (it

@@ -29,9 +29,10 @@ import (
 // gave, at most MaxLifetime, none left when it has passed, and
 // DefaultLifetime when there is no date that parses.
 //
-// Errors are *failure.Errors: a refusal (400, 401, 403) is
-// failure.Forbidden wrapping ErrRefused. They never hold the URL (which
-// carries the password) or the body.
+// Errors are *failure.Errors, a status mapped as a grant's is
+// (grantStatusError): a refusal (400, 401, 403) is failure.Forbidden
+// wrapping ErrRefused, 429 is "rate limiting". They never hold the URL
+// (which carries the password) or the body.
 type Login struct {
 	URL    string           // the login service, e.g. https://api.vexcelgroup.com/v2/auth/login
 	Name   string           // the provider's name in messages: "Vexcel"
@@ -74,10 +75,9 @@ func (s loginSource) Token() (*oauth2.Token, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	switch {
-	case resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return nil, &failure.Error{Kind: failure.Forbidden, Message: s.l.Name + " refused the username and password behind this key",
-			Err: fmt.Errorf("%w: login %w", ErrRefused, httpStatus(resp.StatusCode))}
-	case resp.StatusCode != http.StatusOK || err != nil:
+	case resp.StatusCode != http.StatusOK:
+		return nil, grantStatusError(resp.StatusCode, "", s.l.Name+"'s login", s.l.Name+" refused the username and password behind this key")
+	case err != nil:
 		return nil, failure.New(failure.UpstreamFailed, s.l.Name+"'s login is unavailable", fmt.Errorf("login %w", httpStatus(resp.StatusCode)))
 	}
 	var ans struct {

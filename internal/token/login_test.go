@@ -66,3 +66,23 @@ func TestLoginTokenEndsOnItsClock(t *testing.T) {
 		}
 	}
 }
+
+// A login's statuses mean what a grant's do: 429 is rate limiting, not
+// an outage, and a 5xx is unavailable; neither is a refusal.
+func TestLoginStatusesMapAsAGrantsDo(t *testing.T) {
+	fake := vexcel.New(vexcel.Options{})
+	fake.AddUser(vexcel.User{Username: "u", Password: "p"})
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	l := &Login{URL: srv.URL + vexcel.LoginPath, Name: "Vexcel", Client: &http.Client{Timeout: 5 * time.Second}}
+	for status, says := range map[int]string{
+		http.StatusTooManyRequests:    "Vexcel's login is rate limiting",
+		http.StatusServiceUnavailable: "Vexcel's login is unavailable",
+	} {
+		fake.Set(vexcel.Switches{LoginStatus: status})
+		_, err := l.Source(context.Background(), credential.Credential{Provider: "vexcel", ID: "u", Secret: "p"}).Token()
+		if err == nil || errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), says) || statusOf(err) != status {
+			t.Errorf("%d: %v, want %q", status, err, says)
+		}
+	}
+}
