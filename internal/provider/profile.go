@@ -298,15 +298,3 @@ func builtinNames() []string {
 	sort.Strings(n)
 	return n
 }
-
-// Roles lists the host roles of every built-in profile, by provider:
-// the settings that may point them elsewhere.
-func Roles() map[string][]string {
-	out := map[string][]string{}
-	for name, p := range builtins {
-		for _, h := range p.Hosts {
-			out[name] = append(out[name], h.Role)
-		}
-	}
-	return out
-}
