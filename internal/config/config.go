@@ -521,8 +521,10 @@ func duration(v string) (time.Duration, error) {
 // PROVIDER_PLANET_TILES_URL. nil when none is set.
 func providerHosts(get func(name, def string) string, bad func(name, format string, args ...any)) map[string]map[string]string {
 	var out map[string]map[string]string
-	for name, roles := range provider.Roles() {
-		for _, role := range roles {
+	builtin, _ := provider.NewCatalog(nil, nil) // the built-in profiles alone: no error
+	for _, name := range builtin.Names() {
+		for _, h := range builtin.Get(name).Hosts {
+			role := h.Role
 			setting := "PROVIDER_" + strings.ToUpper(name) + "_" + strings.ToUpper(role) + "_URL"
 			v := get(setting, "")
 			if v == "" {

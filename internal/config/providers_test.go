@@ -100,3 +100,26 @@ func TestBadProvidersFileFailsLoad(t *testing.T) {
 		t.Fatalf("LoadProviders: %v", err)
 	}
 }
+
+// A PROVIDER_{NAME}_{ROLE}_URL that is not a base URL stops the proxy
+// from starting, named by the setting, without the value (it may hold a
+// password or a token); the provider's other hosts keep their own.
+func TestBadProviderHostSettingFailsLoad(t *testing.T) {
+	const secret = "s3cr3t-in-a-url"
+	for _, v := range []string{"https://u:" + secret + "@account.example", "https://account.example/?token=" + secret, "ftp://account.example"} {
+		_, err := Load(env(map[string]string{"PROVIDER_MAXAR_ACCOUNT_URL": v}))
+		if err == nil || !strings.Contains(err.Error(), "PROVIDER_MAXAR_ACCOUNT_URL: ") || strings.Contains(err.Error(), secret) {
+			t.Errorf("PROVIDER_MAXAR_ACCOUNT_URL=%q: %v; want an error naming the setting, not the secret", v, err)
+		}
+	}
+	c, err := Load(env(map[string]string{"PROVIDER_MAXAR_ACCOUNT_URL": "http://127.0.0.1:9/"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := c.Providers.Get("maxar").Host("account"); h.Base != "http://127.0.0.1:9" {
+		t.Errorf("maxar's account host: %q", h.Base)
+	}
+	if h, _ := c.Providers.Get("maxar").Host("api"); h.Base != "https://api.maxar.com" {
+		t.Errorf("maxar's api host moved with its account host: %q", h.Base)
+	}
+}

@@ -95,7 +95,7 @@ func (c *Cache) title(name string) string {
 			return t
 		}
 	}
-	if p, ok := provider.IsBuiltin(name); ok && p != nil {
+	if p, err := provider.Builtin(name, nil); err == nil {
 		return p.Title
 	}
 	return name

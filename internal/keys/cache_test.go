@@ -878,3 +878,34 @@ func TestRefusedUnlessLastKeepsOneSetUnderRaces(t *testing.T) {
 		t.Fatal("an index out of range was marked")
 	}
 }
+
+// A key's provider is named in the all-refused message by
+// CacheOptions.ProviderTitle, else by a built-in profile's title, else by
+// the record's name for it.
+func TestAllRefusedNamesTheProvidersTitle(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		provider string
+		title    func(string) string
+		want     string
+	}{
+		{"maxar", nil, "every Maxar credential"},
+		{"planet", func(string) string { return "" }, "every Planet Basemaps credential"},
+		{"acme", nil, "every acme credential"},
+		{"acme", func(n string) string { return map[string]string{"acme": "Acme Aerial"}[n] }, "every Acme Aerial credential"},
+	} {
+		o := opts
+		o.ProviderTitle = c.title
+		f := newFixture(t, o)
+		f.store.Create(ctx, key1, Record{Org: "Marin", Contact: "gis@marin.example", Enabled: true, Provider: c.provider,
+			Sets: []credential.Credential{{Provider: c.provider, Secret: "a-key"}}})
+		k, err := f.cache.Lookup(ctx, key1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.Refused(0)
+		if _, _, err := k.Pick(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.provider, err, c.want)
+		}
+	}
+}

@@ -43,10 +43,12 @@ type Record struct {
 	Note    string
 	// Sets are the credential sets the key's requests use; at least one.
 	// For Hexagon (Provider ""), client ids and secrets; for another
-	// provider, static keys (Credential.Provider set, the key in Secret).
+	// provider, its sets (Credential.Provider set): static keys, logins
+	// or OAuth2 clients, as its profile takes.
 	Sets []credential.Credential
 	// Provider names the upstream of every set: "" is Hexagon (the
-	// original's records), else a built-in profile (provider.Builtin).
+	// original's records), else a profile of the server's catalog (a
+	// built-in one, or the operator's: provider.Catalog).
 	Provider string
 	// Origins, when given, are the only browser origins the key serves,
 	// in place of ALLOWED_ORIGINS, each written as an ALLOWED_ORIGINS entry

@@ -60,6 +60,18 @@ type setJSON struct {
 	KeyExpires string `json:"key_expires,omitempty"`
 }
 
+// hexagonSet reads set i of a Hexagon record: a client_id and
+// client_secret, nothing else.
+func (s setJSON) hexagonSet(i int) (credential.Credential, error) {
+	if s.Key != "" || s.Username != "" || s.Password != "" || s.KeyExpires != "" {
+		return credential.Credential{}, problem("sets[%d] is Hexagon's: a client_id and client_secret, nothing else", i)
+	}
+	if err := checkMembers(i, member{"client_id", s.ClientID}, member{"client_secret", s.ClientSecret}); err != nil {
+		return credential.Credential{}, err
+	}
+	return credential.Credential{ID: s.ClientID, Secret: s.ClientSecret}, nil
+}
+
 // providerSet reads set i of provider name: a key (with its optional
 // end), a username and password, or a client_id and client_secret,
 // exactly one of them. A built-in provider's sets must be of a form it
@@ -75,49 +87,75 @@ func (s setJSON) providerSet(i int, name string) (credential.Credential, error) 
 	if forms != 1 {
 		return credential.Credential{}, problem("sets[%d] of %s must be one of: a key; a username and password; a client_id and client_secret", i, name)
 	}
-	p, builtin := provider.IsBuiltin(name)
+	if s.Key == "" && s.KeyExpires != "" {
+		return credential.Credential{}, problem("sets[%d].key_expires belongs to a key", i)
+	}
+	var c credential.Credential
+	var members []member
 	switch {
 	case s.Key != "":
-		if builtin && !p.TakesKeys() {
-			return credential.Credential{}, problem("sets[%d] is %s's: a username and password, not a key", i, name)
-		}
-		if err := checkValue(s.Key); err != nil {
-			return credential.Credential{}, problem("sets[%d].key %s", i, err)
-		}
-		c := credential.Credential{Provider: name, Secret: s.Key}
-		if s.KeyExpires != "" {
-			t, err := parseKeyExpires(s.KeyExpires)
-			if err != nil {
-				return credential.Credential{}, problem("sets[%d].key_expires must be an RFC 3339 time or a date (YYYY-MM-DD)", i)
-			}
-			c.Expires = t
-		}
-		return c, nil
-	case s.KeyExpires != "":
-		return credential.Credential{}, problem("sets[%d].key_expires belongs to a key", i)
+		c = credential.Credential{Provider: name, Secret: s.Key}
+		members = []member{{"key", s.Key}}
 	case s.Username != "" || s.Password != "":
-		if builtin && !p.TakesLogins() {
-			return credential.Credential{}, problem("sets[%d] is %s's: a key, not a username and password", i, name)
-		}
-		if err := checkValue(s.Username); err != nil {
-			return credential.Credential{}, problem("sets[%d].username %s", i, err)
-		}
-		if err := checkValue(s.Password); err != nil {
-			return credential.Credential{}, problem("sets[%d].password %s", i, err)
-		}
-		return credential.Credential{Provider: name, ID: s.Username, Secret: s.Password}, nil
+		c = credential.Credential{Provider: name, ID: s.Username, Secret: s.Password}
+		members = []member{{"username", s.Username}, {"password", s.Password}}
 	default:
-		if builtin && !p.TakesClients() {
-			return credential.Credential{}, problem("sets[%d] is %s's: not a client_id and client_secret", i, name)
-		}
-		if err := checkValue(s.ClientID); err != nil {
-			return credential.Credential{}, problem("sets[%d].client_id %s", i, err)
-		}
-		if err := checkValue(s.ClientSecret); err != nil {
-			return credential.Credential{}, problem("sets[%d].client_secret %s", i, err)
-		}
-		return credential.Credential{Provider: name, ID: s.ClientID, Secret: s.ClientSecret, Client: true}, nil
+		c = credential.Credential{Provider: name, ID: s.ClientID, Secret: s.ClientSecret, Client: true}
+		members = []member{{"client_id", s.ClientID}, {"client_secret", s.ClientSecret}}
 	}
+	if p, err := provider.Builtin(name, nil); err == nil && !p.Takes(c) {
+		return credential.Credential{}, problem("sets[%d] is %s's: %s, not %s", i, name, takes(p), form(c))
+	}
+	if err := checkMembers(i, members...); err != nil {
+		return credential.Credential{}, err
+	}
+	if s.KeyExpires != "" {
+		t, err := parseKeyExpires(s.KeyExpires)
+		if err != nil {
+			return credential.Credential{}, problem("sets[%d].key_expires must be an RFC 3339 time or a date (YYYY-MM-DD)", i)
+		}
+		c.Expires = t
+	}
+	return c, nil
+}
+
+// member is a set's member, by its JSON name, for checkMembers.
+type member struct{ name, v string }
+
+// checkMembers checks the values of set i's members (checkValue).
+func checkMembers(i int, members ...member) error {
+	for _, m := range members {
+		if err := checkValue(m.v); err != nil {
+			return problem("sets[%d].%s %s", i, m.name, err)
+		}
+	}
+	return nil
+}
+
+// form names set c's form, in a record's words.
+func form(c credential.Credential) string {
+	switch {
+	case c.IsKey():
+		return "a key"
+	case c.Client:
+		return "a client_id and client_secret"
+	}
+	return "a username and password"
+}
+
+// takes names the forms of set profile p takes, in a record's words.
+func takes(p *provider.Profile) string {
+	var w []string
+	if p.TakesKeys() {
+		w = append(w, "a key")
+	}
+	if p.TakesLogins() {
+		w = append(w, "a username and password")
+	}
+	if p.TakesClients() {
+		w = append(w, "a client_id and client_secret")
+	}
+	return strings.Join(w, " or ")
 }
 
 // parseKeyExpires reads a key's end: RFC 3339, or a date, its midnight UTC.
@@ -188,24 +226,15 @@ func (j *recordJSON) record() (Record, error) {
 			return Record{}, problem("sets[%d].provider differs from sets[0]'s: all of a key's sets name one provider", i)
 		}
 		r.Provider = name
-		if name == "" { // Hexagon's client credentials
-			if s.Key != "" || s.Username != "" || s.Password != "" || s.KeyExpires != "" {
-				return Record{}, problem("sets[%d] is Hexagon's: a client_id and client_secret, nothing else", i)
-			}
-			if err := checkValue(s.ClientID); err != nil {
-				return Record{}, problem("sets[%d].client_id %s", i, err)
-			}
-			if err := checkValue(s.ClientSecret); err != nil {
-				return Record{}, problem("sets[%d].client_secret %s", i, err)
-			}
-			r.Sets[i] = credential.Credential{ID: s.ClientID, Secret: s.ClientSecret}
-			continue
+		var err error
+		if name == "" {
+			r.Sets[i], err = s.hexagonSet(i)
+		} else {
+			r.Sets[i], err = s.providerSet(i, name)
 		}
-		set, err := s.providerSet(i, name)
 		if err != nil {
 			return Record{}, err
 		}
-		r.Sets[i] = set
 	}
 	if r.Rate < 0 || r.Burst < 0 || r.DailyRequests < 0 {
 		return Record{}, problem("rate, burst and daily_requests must not be negative")

@@ -153,7 +153,7 @@ func (k *Key) Pick() (credential.Credential, int, error) {
 		who = "the administrator of this proxy"
 	}
 	return credential.Credential{}, -1, failure.New(failure.Forbidden,
-		"every "+k.upstream()+" credential behind this key was refused; contact "+who, nil)
+		"every "+k.title+" credential behind this key was refused; contact "+who, nil)
 }
 
 // EndWarning is how long before a provider's key ends that the server's
@@ -187,10 +187,6 @@ func (k *Key) noteEnd(i int) {
 	k.log.Warn(msg, "key", k.fp, "org", k.rec.Org, "provider", k.rec.Provider, "set", i+1,
 		"ends", end.UTC().Format(time.RFC3339), "days_left", int(end.Sub(now).Hours()/24))
 }
-
-// upstream names the provider of the key's sets, for messages (see
-// CacheOptions.ProviderTitle).
-func (k *Key) upstream() string { return k.title }
 
 // RefusedUnlessLast marks set refused, as Refused does, unless no other
 // set is left, and reports whether it did. Concurrent callers, each on
@@ -229,7 +225,7 @@ func (k *Key) Refused(set int) {
 			}
 		}
 		k.log.Warn("the upstream refused a credential set of a key; skipping it until the key is next refreshed",
-			"upstream", k.upstream(), "key", k.fp, "org", k.rec.Org, "set", set+1, "sets_left", left) // numbered from 1, as the keys CLI does
+			"upstream", k.title, "key", k.fp, "org", k.rec.Org, "set", set+1, "sets_left", left) // numbered from 1, as the keys CLI does
 	}
 }
 
@@ -243,6 +239,6 @@ func (k *Key) Unrefuse(set int) {
 	}
 	if k.refused[set].Swap(false) {
 		k.log.Info("a credential set of a key is used again: the next set was refused the same request, so the refusal was of the resource",
-			"upstream", k.upstream(), "key", k.fp, "org", k.rec.Org, "set", set+1)
+			"upstream", k.title, "key", k.fp, "org", k.rec.Org, "set", set+1)
 	}
 }

@@ -25,7 +25,7 @@ type Catalog struct {
 // operator's profiles, which must not reuse a built-in name.
 func NewCatalog(hosts map[string]map[string]string, own []Profile) (Catalog, error) {
 	c := Catalog{profiles: map[string]*Profile{}}
-	for _, name := range BuiltinNames() {
+	for _, name := range builtinNames() {
 		p, err := Builtin(name, hosts[name])
 		if err != nil {
 			return Catalog{}, err
@@ -34,7 +34,7 @@ func NewCatalog(hosts map[string]map[string]string, own []Profile) (Catalog, err
 	}
 	for i := range own {
 		p := own[i]
-		if _, taken := IsBuiltin(p.Name); taken {
+		if _, builtin := builtins[strings.ToLower(p.Name)]; builtin || strings.EqualFold(p.Name, Hexagon) {
 			return Catalog{}, fmt.Errorf("provider %q is built in: give the operator's profile another name", p.Name)
 		}
 		if c.profiles[p.Name] != nil {
@@ -125,7 +125,8 @@ type placeJSON struct {
 // or {"path": NAME, "after": "/prefix"} (the credential as the segment
 // after /NAME/). An oauth2 profile without place sends its token as
 // Bearer. Every problem is reported at once, naming the profile and
-// member; a value is never repeated (a URL may hold a secret).
+// member; a URL is never repeated (it may hold a secret), only names
+// and paths are.
 func ParseProfiles(data []byte) ([]Profile, error) {
 	if len(data) > MaxProfilesSize {
 		return nil, fmt.Errorf("providers file is larger than %d bytes", MaxProfilesSize)

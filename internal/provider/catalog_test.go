@@ -72,7 +72,7 @@ func TestParseProfiles(t *testing.T) {
 }
 
 // Every problem is reported at once, named by the profile and member;
-// no value is repeated (a URL can hold a secret).
+// no URL is repeated (a URL can hold a secret).
 func TestParseProfilesRefuses(t *testing.T) {
 	const secret = "hunter2"
 	for doc, wants := range map[string][]string{

@@ -1,8 +1,10 @@
-// Package provider describes the imagery services HexProx fronts: where
-// an upstream credential goes on a request (a Placement), and how every
-// spelling of it is taken out of what comes back or what a client sends.
-// docs/provider-profiles.md is the design this package grows into; today
-// it holds the placements and the stripping every profile will share.
+// Package provider describes the imagery services HexProx fronts beside
+// Hexagon: each one's Profile (its hosts, entry points, grant and
+// answers), the built-in ones and an operator's (ParseProfiles) in a
+// Catalog, where a credential goes on a request (a Placement), and how
+// every spelling of it is taken out of what comes back or what a client
+// sends (StripPath, DropParams, PassPath, Reveals).
+// docs/provider-profiles.md has the design.
 package provider
 
 import (

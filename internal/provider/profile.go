@@ -109,7 +109,7 @@ func (p *Profile) StripAll() []string {
 	return out
 }
 
-// Grant names how Token turns a set into a token.
+// Grant names how a profile's TokenEndpoint turns a set into a token.
 type Grant string
 
 const (
@@ -268,8 +268,10 @@ var builtins = map[string]Profile{
 }
 
 // Builtin returns the built-in profile named name (any case), with hosts
-// replaced as hosts says (role → base URL; nil: the provider's own).
-// Hexagon is not among them: it is served by its own paths.
+// replaced as hosts says (role → base URL; nil: the provider's own), and
+// an error when there is none. Hexagon is not among them: it is served by
+// its own paths. Only Hosts is the caller's own: the other slices are
+// the built-in's, not to be changed.
 func Builtin(name string, hosts map[string]string) (*Profile, error) {
 	p, ok := builtins[strings.ToLower(name)]
 	if !ok {
@@ -284,39 +286,15 @@ func Builtin(name string, hosts map[string]string) (*Profile, error) {
 	return &p, nil
 }
 
-// IsBuiltin reports whether name (any case) is Hexagon (nil, true) or a
-// built-in profile, whose sets' forms are known without a Catalog. The
-// profile has the provider's own hosts and shares the built-in's
-// slices: the caller must not change it (Builtin returns one to change).
-func IsBuiltin(name string) (*Profile, bool) {
-	p, ok := builtins[strings.ToLower(name)]
-	if !ok {
-		return nil, strings.EqualFold(name, Hexagon)
-	}
-	return &p, true
-}
-
 // Names lists Hexagon and the built-in profiles, Hexagon first.
-func Names() []string { return append([]string{Hexagon}, BuiltinNames()...) }
+func Names() []string { return append([]string{Hexagon}, builtinNames()...) }
 
-// BuiltinNames lists the built-in profiles, Hexagon not among them.
-func BuiltinNames() []string {
+// builtinNames lists the built-in profiles, sorted, Hexagon not among them.
+func builtinNames() []string {
 	var n []string
 	for k := range builtins {
 		n = append(n, k)
 	}
 	sort.Strings(n)
 	return n
-}
-
-// Roles lists the host roles of every built-in profile, by provider:
-// the settings that may point them elsewhere.
-func Roles() map[string][]string {
-	out := map[string][]string{}
-	for name, p := range builtins {
-		for _, h := range p.Hosts {
-			out[name] = append(out[name], h.Role)
-		}
-	}
-	return out
 }

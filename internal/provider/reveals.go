@@ -24,7 +24,7 @@ func Reveals(doc []byte, cred string) bool {
 		if bytes.Contains(text, want) {
 			return true
 		}
-		d := percentDecode(text)
+		d := bytes.ToLower(percentDecode(text)) // an escaped letter's case is the escape's: %4E is N
 		if bytes.Equal(d, text) {
 			break
 		}

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -66,5 +67,24 @@ func TestStackSendsEachSetAsItsForm(t *testing.T) {
 	}
 	if n := logins.Load(); n != 1 {
 		t.Errorf("%d logins, want 1 (the Vexcel set's)", n)
+	}
+}
+
+// Grant sets a login's token's end on the clock it is given, as it does
+// a grant's (token.Login's Now).
+func TestGrantLoginEndsOnTheGivenClock(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"token":"vx-token","date-expiration":"2031-01-01T06:00:00"}`))
+	}))
+	defer up.Close()
+	cat, err := provider.NewCatalog(map[string]map[string]string{"vexcel": {"api": up.URL}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	src := token.Grant(context.Background(), cat.Get("vexcel"), credential.Credential{Provider: "vexcel", ID: "u", Secret: "pw"}, up.Client(), func() time.Time { return now }, nil)
+	if tok, err := src.Token(); err != nil || !tok.Expiry.Equal(now.Add(6*time.Hour)) {
+		t.Fatalf("%+v, %v: want an end 6 hours after the given clock's now", tok, err)
 	}
 }

@@ -24,13 +24,20 @@ import (
 // credential's stack, as Endpoint is of Hexagon's: each Token call logs
 // in once.
 //
-// Errors are *failure.Errors: a refusal (400, 401, 403) is
-// failure.Forbidden wrapping ErrRefused. They never hold the URL (which
-// carries the password) or the body.
+// The token handed out is a Bearer token whose Expiry is on Now's clock,
+// as the grants' are (handOut): the time from Now to the date the login
+// gave, at most MaxLifetime, none left when it has passed, and
+// DefaultLifetime when there is no date that parses.
+//
+// Errors are *failure.Errors, a status mapped as a grant's is
+// (grantStatusError): a refusal (400, 401, 403) is failure.Forbidden
+// wrapping ErrRefused, 429 is "rate limiting". They never hold the URL
+// (which carries the password) or the body.
 type Login struct {
-	URL    string       // the login service, e.g. https://api.vexcelgroup.com/v2/auth/login
-	Name   string       // the provider's name in messages: "Vexcel"
-	Client *http.Client // must have a Timeout; nil means http.DefaultClient (tests only)
+	URL    string           // the login service, e.g. https://api.vexcelgroup.com/v2/auth/login
+	Name   string           // the provider's name in messages: "Vexcel"
+	Client *http.Client     // must have a Timeout; nil means http.DefaultClient (tests only)
+	Now    func() time.Time // the clock a token's Expiry is set on; nil means time.Now
 }
 
 // Source returns cred's login source (cred.ID the username, cred.Secret
@@ -61,21 +68,16 @@ func (s loginSource) Token() (*oauth2.Token, error) {
 	resp, err := httpClient(s.l.Client).Do(req)
 	if err != nil {
 		if s.ctx.Err() != nil {
-			return nil, failure.FromRoundTrip(s.ctx.Err(), s.l.Name+"'s login")
+			err = s.ctx.Err()
 		}
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the URL holds the password
-		}
-		return nil, failure.FromRoundTrip(err, s.l.Name+"'s login")
+		return nil, failure.FromRoundTrip(err, s.l.Name+"'s login") // which drops the URL, and the password in it
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	switch {
-	case resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return nil, &failure.Error{Kind: failure.Forbidden, Message: s.l.Name + " refused the username and password behind this key",
-			Err: fmt.Errorf("%w: login %w", ErrRefused, httpStatus(resp.StatusCode))}
-	case resp.StatusCode != http.StatusOK || err != nil:
+	case resp.StatusCode != http.StatusOK:
+		return nil, grantStatusError(resp.StatusCode, "", s.l.Name+"'s login", s.l.Name+" refused the username and password behind this key")
+	case err != nil:
 		return nil, failure.New(failure.UpstreamFailed, s.l.Name+"'s login is unavailable", fmt.Errorf("login %w", httpStatus(resp.StatusCode)))
 	}
 	var ans struct {
@@ -85,9 +87,10 @@ func (s loginSource) Token() (*oauth2.Token, error) {
 	if err := json.Unmarshal(body, &ans); err != nil || ans.Token == "" {
 		return nil, failure.New(failure.UpstreamFailed, s.l.Name+"'s login answered something that is not a token", errNotAToken)
 	}
-	exp, err := time.ParseInLocation(loginDate, strings.TrimSpace(ans.Expires), time.UTC)
-	if err != nil {
-		exp = time.Now().Add(time.Hour) // no usable end: ask again within the hour
+	now := orNow(s.l.Now)()
+	left := DefaultLifetime // no usable end: ask again within the hour
+	if exp, err := time.ParseInLocation(loginDate, strings.TrimSpace(ans.Expires), time.UTC); err == nil {
+		left = exp.Sub(now)
 	}
-	return &oauth2.Token{AccessToken: ans.Token, TokenType: "Bearer", Expiry: exp}, nil
+	return issue(ans.Token, "Bearer", left, now), nil
 }

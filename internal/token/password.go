@@ -2,19 +2,13 @@ package token
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
 
 	"github.com/hexprox/hexprox/internal/credential"
-	"github.com/hexprox/hexprox/internal/failure"
-	"github.com/hexprox/hexprox/internal/provider"
 )
 
 // Password is a provider's OAuth2 token endpoint that takes the resource
@@ -103,95 +97,4 @@ func (s *passwordSource) Token() (*oauth2.Token, error) {
 func (s *passwordSource) keep(tok *oauth2.Token) *oauth2.Token {
 	s.refresh = tok.RefreshToken // x/oauth2 keeps the old one if the answer has none
 	return handOut(tok, s.p.Now)
-}
-
-// httpClient returns c (nil: http.DefaultClient) made to follow no
-// redirect: a provider's password, client secret or login goes to the
-// token URL the profile names and nowhere else, and a 307 or 308 would
-// send the form again, secrets and all, to whatever host its Location
-// names (and a Basic header along to any port of the same host). A
-// redirect is the endpoint's answer, and not a token.
-func httpClient(c *http.Client) *http.Client {
-	if c == nil {
-		c = http.DefaultClient
-	}
-	cp := *c
-	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &cp
-}
-
-// handOut returns what the layers above see of tok: the access token, its
-// type and its end on now's clock, from the Expiry x/oauth2 set on the
-// real clock from expires_in: DefaultLifetime when there was none, at
-// most MaxLifetime, none left when negative. A type the endpoint names
-// provider.KeyTokenType is handed out as Bearer.
-func handOut(tok *oauth2.Token, now func() time.Time) *oauth2.Token {
-	if now == nil {
-		now = time.Now
-	}
-	lifetime := DefaultLifetime
-	if !tok.Expiry.IsZero() {
-		lifetime = min(max(untilExpiry(tok), 0), MaxLifetime)
-	}
-	typ := tok.TokenType
-	if typ == provider.KeyTokenType {
-		// The endpoint's word, not the proxy's: a grant's token is never
-		// placed, or given up, as a static key.
-		typ = "Bearer"
-	}
-	return &oauth2.Token{
-		AccessToken: tok.AccessToken,
-		TokenType:   typ,
-		Expiry:      now().Add(lifetime),
-		ExpiresIn:   int64(lifetime / time.Second),
-	}
-}
-
-// refusedStatus reports whether err is a token endpoint's refusal (400,
-// 401, 403).
-func refusedStatus(err error) bool {
-	status := retrieveStatus(err)
-	return status == http.StatusBadRequest || status == http.StatusUnauthorized || status == http.StatusForbidden
-}
-
-// providerTokenError maps what x/oauth2 returned from another provider's
-// token endpoint, named what in messages; refusal is the message of a
-// refusal of the credential. The result never wraps err: an
-// *oauth2.RetrieveError holds the endpoint's body, and x/oauth2's parse
-// errors may quote it.
-func providerTokenError(ctx context.Context, err error, what, refusal string) error {
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) && re.Response != nil {
-		status, code := re.Response.StatusCode, plainCode(re.ErrorCode)
-		switch {
-		case refusedStatus(err):
-			return &failure.Error{Kind: failure.Forbidden, Message: refusal,
-				Err: fmt.Errorf("%w: token %w %s", ErrRefused, httpStatus(status), code)}
-		case status == http.StatusTooManyRequests:
-			return failure.New(failure.UpstreamFailed, what+" is rate limiting", fmt.Errorf("token %w", httpStatus(status)))
-		case status >= 200 && status < 300:
-			// An error code in a 200, which x/oauth2 reports as an error.
-			return failure.New(failure.UpstreamFailed, what+" answered something that is not a token", fmt.Errorf("%w: error %s with status %d", errNotAToken, code, status))
-		}
-		return failure.New(failure.UpstreamFailed, what+" is unavailable", fmt.Errorf("token %w %s", httpStatus(status), code))
-	}
-	if ctx.Err() != nil {
-		return failure.FromRoundTrip(ctx.Err(), what)
-	}
-	if _, ok := errors.AsType[*url.Error](err); ok {
-		return failure.FromRoundTrip(err, what) // which drops the URL
-	}
-	if strings.HasPrefix(err.Error(), "oauth2: cannot fetch token:") {
-		return failure.New(failure.UpstreamFailed, what+" is unreachable", errors.New("token response body unreadable"))
-	}
-	return failure.New(failure.UpstreamFailed, what+" answered something that is not a token", errNotAToken)
-}
-
-// plainCode returns an OAuth error code if it is a short plain word (it
-// goes into logs), else "".
-func plainCode(code string) string {
-	if len(code) > 40 || strings.Trim(code, "abcdefghijklmnopqrstuvwxyz_") != "" {
-		return ""
-	}
-	return code
 }
