@@ -24,10 +24,9 @@
 // number of distinct colours among a tile's pixels (1: blank), opaque the
 // number of its pixels that are not fully transparent; dom is the page's
 // markup, visible text and field values after each step.
-import { launch } from "./chromium.mjs";
+import { previewLoaded, record, recordResponses, run, violations, watchViolations } from "./chromium.mjs";
 
 const cfg = JSON.parse(process.argv[2]);
-const browser = await launch();
 const out = { cases: {} };
 
 // marks reads how the page marks its addresses now (as landing-refused.mjs).
@@ -53,17 +52,11 @@ async function status(page) {
   return { class: await page.getAttribute("#status", "class"), text: (await page.textContent("#status")).trim() };
 }
 
-// tiles waits until every preview tile has loaded or failed and the
-// caption has followed, then reads each tile's pixels through a canvas
-// (the tiles are of the page's own origin, so the canvas stays readable).
+// tiles waits for the preview (previewLoaded), then reads each tile's
+// pixels through a canvas (the tiles are of the page's own origin, so
+// the canvas stays readable).
 async function tiles(page) {
-  await page.waitForFunction(() => {
-    const imgs = [...document.querySelectorAll("#tiles img")];
-    return (imgs.length > 0 && imgs.every((i) => i.complete)) ||
-      document.getElementById("preview-caption").textContent.startsWith("No preview");
-  }, null, { timeout: 15000 });
-  await page.waitForFunction(() => !document.getElementById("preview-caption").textContent.startsWith("Loading"),
-    null, { timeout: 5000 }).catch(() => {});
+  await previewLoaded(page);
   return page.$$eval("#tiles img", (imgs) => imgs.map((i) => {
     const t = { src: i.src, naturalWidth: i.naturalWidth, naturalHeight: i.naturalHeight, colours: 0, opaque: 0 };
     if (i.naturalWidth > 0) {
@@ -89,37 +82,18 @@ async function control(base, what) {
   if (!resp.ok) throw new Error("control " + what + ": " + resp.status);
 }
 
-try {
+await run(out, async (browser) => {
   for (const [name, c] of Object.entries(cfg.cases)) {
     const context = await browser.newContext({
       viewport: { width: 1280, height: 1000 },
       permissions: ["clipboard-read", "clipboard-write"],
     });
-    // Runs before the page's own script; the page's CSP does not apply to it.
-    await context.addInitScript(() => {
-      window.__violations = [];
-      document.addEventListener("securitypolicyviolation", (e) => {
-        window.__violations.push(e.violatedDirective + " " + e.blockedURI);
-      });
-    });
+    await watchViolations(context);
     const page = await context.newPage();
     const r = { consoleErrors: [], requests: [], responses: [] };
     let phase = "load";
-    const bodies = [];
-    page.on("console", (m) => { if (m.type() === "error") r.consoleErrors.push({ phase, text: m.text() }); });
-    page.on("pageerror", (e) => r.consoleErrors.push({ phase, text: String(e) }));
-    page.on("request", (q) => r.requests.push(q.url()));
-    page.on("response", (resp) => {
-      bodies.push((async () => {
-        const e = { url: resp.url(), status: resp.status(), headers: JSON.stringify(await resp.allHeaders()) };
-        try {
-          e.body = (await resp.body()).toString("base64");
-        } catch (err) {
-          e.bodyError = String(err);
-        }
-        r.responses.push(e);
-      })());
-    });
+    record(page, r, (text) => ({ phase, text }));
+    const responded = recordResponses(page, r);
 
     await page.goto(c.url);
 
@@ -190,14 +164,9 @@ try {
       }
     }
 
-    r.violations = await page.evaluate(() => window.__violations || []);
-    await Promise.all(bodies);
+    r.violations = await violations(page);
+    await responded();
     out.cases[name] = r;
     await context.close();
   }
-} catch (e) {
-  out.error = String(e);
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(out));
+});
