@@ -93,6 +93,9 @@ func TestNewMaxarKey(t *testing.T) {
 		if r.err == nil || !strings.Contains(r.err.Error(), "Maxar refused the key of set 2 (HTTP 401)") || !strings.Contains(r.err.Error(), "Nothing was saved") || *h.opens != opens {
 			t.Fatalf("a refused key: %v (store opened %d times)", r.err, *h.opens-opens)
 		}
+		if !strings.Contains(r.errOut, "Checking 2 keys with Maxar") || !strings.HasSuffix(r.errOut, "… failed.\n") || strings.Contains(r.errOut, "accepted") {
+			t.Fatalf("a refused key's check is not told as failed:\n%s", r.errOut)
+		}
 		assertNoLeak(t, r, good, bad)
 		// Revoked by Maxar: refused as well (403 when Maxar says so).
 		fake.Set(maxar.Switches{RefusalStatus: http.StatusForbidden})
