@@ -803,14 +803,18 @@ func runReplace(ctx context.Context, c *cli, args []string) error {
 			return err
 		}
 	}
-	what := "the new client secret"
+	// What is replaced and what replaces it, for the prompt and messages:
+	// never the key itself.
+	old, secretWhat := "client id", "client secret"
 	switch {
 	case keyed:
-		what = "the new " + p.Title + " key"
+		old, secretWhat = p.Title+" key", p.Title+" key"
 	case p != nil && p.TakesLogins():
-		what = "the new " + p.Title + " password"
+		old, secretWhat = p.Title+" username", p.Title+" password"
+	case p != nil:
+		old, secretWhat = p.Title+" client id", p.Title+" client secret"
 	}
-	secret, err := c.readSecret(what)
+	secret, err := c.readSecret("the new " + secretWhat)
 	if err != nil {
 		return err
 	}
@@ -893,16 +897,6 @@ func runReplace(ctx context.Context, c *cli, args []string) error {
 	}
 	if len(current) > 0 {
 		fmt.Fprintf(c.out, "Already using the new credential: %s.\n", plural(len(current), "key"))
-	}
-	// What is replaced, for messages: never the key itself.
-	old := "client id"
-	switch {
-	case keyed:
-		old = p.Title + " key"
-	case p != nil && p.TakesLogins():
-		old = p.Title + " username"
-	case p != nil:
-		old = p.Title + " client id"
 	}
 	if unread > 0 {
 		fmt.Fprintf(c.errOut, "warning: %s revoked in Key Vault could not be read and were not changed; "+

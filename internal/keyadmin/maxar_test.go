@@ -276,6 +276,22 @@ func TestNewKeyForAnOperatorsProfile(t *testing.T) {
 		}
 		assertNoLeak(t, r, "acme-wrong-secret")
 
+		// replace-credential --provider acme --client-id: the new secret
+		// at a prompt that names the provider, checked by a grant first.
+		p = &prompter{answers: []string{"acme-wrong-secret"}}
+		r = h.runPrompted(t, "", p.read, "replace-credential", "--provider", "acme", "--client-id", "acme-client")
+		if r.err == nil || !strings.Contains(r.err.Error(), "Acme Imagery refused the client id and secret of set 1") ||
+			len(p.prompts) != 1 || p.prompts[0] != "The new Acme Imagery client secret: " {
+			t.Fatalf("replace with a refused secret: %v, prompts %q", r.err, p.prompts)
+		}
+		assertNoLeak(t, r, "acme-wrong-secret")
+		tokens = up.tokens.Load()
+		r = h.runPrompted(t, "", (&prompter{answers: []string{up.clientSecret}}).read, "replace-credential", "--provider", "acme", "--client-id", "acme-client")
+		if r.err != nil || up.tokens.Load() != tokens+1 || !strings.Contains(r.out, "Already using the new credential: 1 key.") {
+			t.Fatalf("replace with the same secret: %v, %d token requests\n%s", r.err, up.tokens.Load()-tokens, r.all())
+		}
+		assertNoLeak(t, r, up.clientSecret, "acme-client")
+
 		// A static key: one capabilities request with the key placed.
 		caps := up.capabilities.Load()
 		key, r := h.newKey(t, up.key+"\n", "--provider", "keyco", "--org", "Roads", "--contact", "gis@roads.example")
