@@ -25,22 +25,10 @@
 // number of its pixels that are not fully transparent; dom is the page's
 // markup, visible text and field values after each step.
 import { previewLoaded, record, recordResponses, run, violations, watchViolations } from "./chromium.mjs";
+import { control, marks } from "./landing.mjs";
 
 const cfg = JSON.parse(process.argv[2]);
 const out = { cases: {} };
-
-// marks reads how the page marks its addresses now (as landing-refused.mjs).
-const marks = (page) => page.evaluate(() => {
-  const $ = (id) => document.getElementById(id);
-  return {
-    status: $("status").textContent.trim(), statusClass: $("status").className,
-    note: $("addr-state").textContent.trim(), noteClass: $("addr-state").className, noteHidden: $("addr-state").hidden,
-    broken: ["wmts-url", "wms-url"].map((id) => $(id).classList.contains("broken")),
-    ariaInvalid: ["wmts-url", "wms-url"].map((id) => $(id).getAttribute("aria-invalid")),
-    copyDisabled: [...document.querySelectorAll("button.copy")].map((b) => b.disabled),
-    wmts: $("wmts-url").value,
-  };
-});
 
 // dom is everything the page holds that a person or a script could read.
 const dom = (page) => page.evaluate(() => document.documentElement.outerHTML + "\n" + document.body.innerText + "\n" +
@@ -75,11 +63,6 @@ async function tiles(page) {
     }
     return t;
   }));
-}
-
-async function control(base, what) {
-  const resp = await fetch(base + "/" + what);
-  if (!resp.ok) throw new Error("control " + what + ": " + resp.status);
 }
 
 await run(out, async (browser) => {
