@@ -24,24 +24,11 @@
 // number of distinct colours among a tile's pixels (1: blank), opaque the
 // number of its pixels that are not fully transparent; dom is the page's
 // markup, visible text and field values after each step.
-import { launch } from "./chromium.mjs";
+import { previewLoaded, record, recordResponses, run, violations, watchViolations } from "./chromium.mjs";
+import { control, marks } from "./landing.mjs";
 
 const cfg = JSON.parse(process.argv[2]);
-const browser = await launch();
 const out = { cases: {} };
-
-// marks reads how the page marks its addresses now (as landing-refused.mjs).
-const marks = (page) => page.evaluate(() => {
-  const $ = (id) => document.getElementById(id);
-  return {
-    status: $("status").textContent.trim(), statusClass: $("status").className,
-    note: $("addr-state").textContent.trim(), noteClass: $("addr-state").className, noteHidden: $("addr-state").hidden,
-    broken: ["wmts-url", "wms-url"].map((id) => $(id).classList.contains("broken")),
-    ariaInvalid: ["wmts-url", "wms-url"].map((id) => $(id).getAttribute("aria-invalid")),
-    copyDisabled: [...document.querySelectorAll("button.copy")].map((b) => b.disabled),
-    wmts: $("wmts-url").value,
-  };
-});
 
 // dom is everything the page holds that a person or a script could read.
 const dom = (page) => page.evaluate(() => document.documentElement.outerHTML + "\n" + document.body.innerText + "\n" +
@@ -53,17 +40,11 @@ async function status(page) {
   return { class: await page.getAttribute("#status", "class"), text: (await page.textContent("#status")).trim() };
 }
 
-// tiles waits until every preview tile has loaded or failed and the
-// caption has followed, then reads each tile's pixels through a canvas
-// (the tiles are of the page's own origin, so the canvas stays readable).
+// tiles waits for the preview (previewLoaded), then reads each tile's
+// pixels through a canvas (the tiles are of the page's own origin, so
+// the canvas stays readable).
 async function tiles(page) {
-  await page.waitForFunction(() => {
-    const imgs = [...document.querySelectorAll("#tiles img")];
-    return (imgs.length > 0 && imgs.every((i) => i.complete)) ||
-      document.getElementById("preview-caption").textContent.startsWith("No preview");
-  }, null, { timeout: 15000 });
-  await page.waitForFunction(() => !document.getElementById("preview-caption").textContent.startsWith("Loading"),
-    null, { timeout: 5000 }).catch(() => {});
+  await previewLoaded(page);
   return page.$$eval("#tiles img", (imgs) => imgs.map((i) => {
     const t = { src: i.src, naturalWidth: i.naturalWidth, naturalHeight: i.naturalHeight, colours: 0, opaque: 0 };
     if (i.naturalWidth > 0) {
@@ -84,42 +65,18 @@ async function tiles(page) {
   }));
 }
 
-async function control(base, what) {
-  const resp = await fetch(base + "/" + what);
-  if (!resp.ok) throw new Error("control " + what + ": " + resp.status);
-}
-
-try {
+await run(out, async (browser) => {
   for (const [name, c] of Object.entries(cfg.cases)) {
     const context = await browser.newContext({
       viewport: { width: 1280, height: 1000 },
       permissions: ["clipboard-read", "clipboard-write"],
     });
-    // Runs before the page's own script; the page's CSP does not apply to it.
-    await context.addInitScript(() => {
-      window.__violations = [];
-      document.addEventListener("securitypolicyviolation", (e) => {
-        window.__violations.push(e.violatedDirective + " " + e.blockedURI);
-      });
-    });
+    await watchViolations(context);
     const page = await context.newPage();
     const r = { consoleErrors: [], requests: [], responses: [] };
     let phase = "load";
-    const bodies = [];
-    page.on("console", (m) => { if (m.type() === "error") r.consoleErrors.push({ phase, text: m.text() }); });
-    page.on("pageerror", (e) => r.consoleErrors.push({ phase, text: String(e) }));
-    page.on("request", (q) => r.requests.push(q.url()));
-    page.on("response", (resp) => {
-      bodies.push((async () => {
-        const e = { url: resp.url(), status: resp.status(), headers: JSON.stringify(await resp.allHeaders()) };
-        try {
-          e.body = (await resp.body()).toString("base64");
-        } catch (err) {
-          e.bodyError = String(err);
-        }
-        r.responses.push(e);
-      })());
-    });
+    record(page, r, (text) => ({ phase, text }));
+    const responded = recordResponses(page, r);
 
     await page.goto(c.url);
 
@@ -190,14 +147,9 @@ try {
       }
     }
 
-    r.violations = await page.evaluate(() => window.__violations || []);
-    await Promise.all(bodies);
+    r.violations = await violations(page);
+    await responded();
     out.cases[name] = r;
     await context.close();
   }
-} catch (e) {
-  out.error = String(e);
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(out));
+});

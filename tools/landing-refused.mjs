@@ -10,25 +10,11 @@
 // makes its token endpoint fail, control/heal mends it). The result is
 // {steps: {name: {status, statusClass, note, noteClass, noteHidden,
 // broken, ariaInvalid, copyDisabled, wmts}}, consoleErrors, error}.
-import { launch } from "./chromium.mjs";
+import { run } from "./chromium.mjs";
+import { control, marks } from "./landing.mjs";
 
 const cfg = JSON.parse(process.argv[2]);
-const browser = await launch();
 const out = { steps: {}, consoleErrors: [] };
-
-// marks reads how the page marks its addresses now.
-const marks = (page) => page.evaluate(() => {
-  const $ = (id) => document.getElementById(id);
-  const copies = [...document.querySelectorAll("button.copy")];
-  return {
-    status: $("status").textContent.trim(), statusClass: $("status").className,
-    note: $("addr-state").textContent.trim(), noteClass: $("addr-state").className, noteHidden: $("addr-state").hidden,
-    broken: ["wmts-url", "wms-url"].map((id) => $(id).classList.contains("broken")),
-    ariaInvalid: ["wmts-url", "wms-url"].map((id) => $(id).getAttribute("aria-invalid")),
-    copyDisabled: copies.map((b) => b.disabled),
-    wmts: $("wmts-url").value,
-  };
-});
 
 // check presses Check and waits for its answer.
 async function check(page) {
@@ -36,12 +22,7 @@ async function check(page) {
   await page.waitForSelector("#status.ok, #status.err", { timeout: 15000 });
 }
 
-async function control(what) {
-  const resp = await fetch(cfg.control + "/" + what);
-  if (!resp.ok) throw new Error("control " + what + ": " + resp.status);
-}
-
-try {
+await run(out, async (browser) => {
   const context = await browser.newContext({ permissions: ["clipboard-read", "clipboard-write"] });
   const page = await context.newPage();
   page.on("console", (m) => { if (m.type() === "error") out.consoleErrors.push(m.text()); });
@@ -80,15 +61,10 @@ try {
   // The same addresses fail, then work: marked until the good Check.
   await page.getByLabel("Client ID", { exact: true }).fill(cfg.betaId);
   await secret.fill(cfg.betaSecret);
-  await control("fail");
+  await control(cfg.control, "fail");
   await check(page);
   out.steps.failed = await marks(page);
-  await control("heal");
+  await control(cfg.control, "heal");
   await check(page);
   out.steps.healed = await marks(page);
-} catch (e) {
-  out.error = String(e);
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(out));
+});

@@ -13,50 +13,26 @@
 // headers, body (base64)}, so that the test can look for secrets in
 // all of it (bodies from the page's own origin, which serves the page
 // and OpenLayers, are left out).
-import { launch } from "./chromium.mjs";
+import { record, recordResponses, run } from "./chromium.mjs";
 
 const cfg = JSON.parse(process.argv[2]);
-const browser = await launch();
 const out = { pages: {} };
-try {
+await run(out, async (browser) => {
   const context = await browser.newContext({ viewport: { width: 800, height: 600 }, deviceScaleFactor: 1 });
   for (const [name, url] of Object.entries(cfg.pages)) {
     const page = await context.newPage();
     const r = { consoleErrors: [], requests: [], responses: [] };
-    const bodies = [];
-    page.on("console", (m) => { if (m.type() === "error") r.consoleErrors.push(m.text()); });
-    page.on("pageerror", (e) => r.consoleErrors.push(String(e)));
+    record(page, r);
     page.on("requestfailed", (q) => r.consoleErrors.push("request failed: " + q.url() + " " + (q.failure()?.errorText || "")));
-    page.on("request", (q) => r.requests.push(q.url()));
-    const own = new URL(url).origin;
-    page.on("response", (resp) => {
-      bodies.push((async () => {
-        const e = { url: resp.url(), status: resp.status(), headers: JSON.stringify(await resp.allHeaders()) };
-        if (new URL(resp.url()).origin === own) {
-          r.responses.push(e);
-          return;
-        }
-        try {
-          e.body = (await resp.body()).toString("base64");
-        } catch (err) {
-          e.bodyError = String(err);
-        }
-        r.responses.push(e);
-      })());
-    });
+    const responded = recordResponses(page, r, new URL(url).origin);
     await page.goto(url);
     await page.waitForFunction(() => window.drawn, null, { timeout: 20000 });
     r.drawn = await page.evaluate(() => window.drawn);
-    await Promise.all(bodies);
+    await responded();
     if (cfg.shots) {
       await page.screenshot({ path: `${cfg.shots}/openlayers-${name}.png` });
     }
     out.pages[name] = r;
     await page.close();
   }
-} catch (e) {
-  out.error = String(e);
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(out));
+});

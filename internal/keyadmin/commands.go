@@ -215,7 +215,7 @@ func runNew(ctx context.Context, c *cli, args []string) error {
 		var err error
 		if other {
 			r.Provider = providerName
-			r.Sets, err = c.readProviderSets(ctx, providerName, form, max(sets, 1), noCheck)
+			r.Sets, err = c.readProviderSets(ctx, prof, form, max(sets, 1), noCheck)
 		} else {
 			r.Sets, err = c.readHexagonSets(ctx, ids, max(sets, len(ids), 1), noCheck)
 		}
@@ -331,33 +331,27 @@ func formOf(p *provider.Profile, login bool, keyExpires string, now time.Time) (
 	return f, nil
 }
 
-// readProviderSets reads n sets of another provider at the prompt, in
-// form f (a key each, a username and a password, or a client id and
-// secret) and, unless noCheck, checks each once with the provider.
-func (c *cli) readProviderSets(ctx context.Context, name string, f setForm, n int, noCheck bool) ([]credential.Credential, error) {
-	p, err := c.profile(name)
-	if err != nil {
-		return nil, err
+// readProviderSets reads n sets of profile p at the prompt, in form f (a
+// key each, a username and a password, or a client id and secret) and,
+// unless noCheck, checks each once with the provider.
+func (c *cli) readProviderSets(ctx context.Context, p *provider.Profile, f setForm, n int, noCheck bool) ([]credential.Credential, error) {
+	id, secret := "", "key" // what the prompts ask for: no id for a key
+	switch {
+	case f.client:
+		id, secret = "client id", "client secret"
+	case f.login:
+		id, secret = "username", "password"
 	}
 	sets := make([]credential.Credential, n)
 	for i := range sets {
-		sets[i] = credential.Credential{Provider: name, Client: f.client}
-		switch {
-		case f.client:
-			if sets[i].ID, err = c.readVisible(fmt.Sprintf("the %s client id of set %d", p.Title, i+1)); err != nil {
+		sets[i] = credential.Credential{Provider: p.Name, Client: f.client, Expires: f.expires} // f.expires: zero but for keys
+		var err error
+		if id != "" {
+			if sets[i].ID, err = c.readVisible(fmt.Sprintf("the %s %s of set %d", p.Title, id, i+1)); err != nil {
 				return nil, err
 			}
-			sets[i].Secret, err = c.readSecret(fmt.Sprintf("the %s client secret of set %d", p.Title, i+1))
-		case f.login:
-			if sets[i].ID, err = c.readVisible(fmt.Sprintf("the %s username of set %d", p.Title, i+1)); err != nil {
-				return nil, err
-			}
-			sets[i].Secret, err = c.readSecret(fmt.Sprintf("the %s password of set %d", p.Title, i+1))
-		default:
-			sets[i].Secret, err = c.readSecret(fmt.Sprintf("the %s key of set %d", p.Title, i+1))
-			sets[i].Expires = f.expires
 		}
-		if err != nil {
+		if sets[i].Secret, err = c.readSecret(fmt.Sprintf("the %s %s of set %d", p.Title, secret, i+1)); err != nil {
 			return nil, err
 		}
 	}
@@ -809,14 +803,18 @@ func runReplace(ctx context.Context, c *cli, args []string) error {
 			return err
 		}
 	}
-	what := "the new client secret"
+	// What is replaced and what replaces it, for the prompt and messages:
+	// never the key itself.
+	old, secretWhat := "client id", "client secret"
 	switch {
 	case keyed:
-		what = "the new " + p.Title + " key"
+		old, secretWhat = p.Title+" key", p.Title+" key"
 	case p != nil && p.TakesLogins():
-		what = "the new " + p.Title + " password"
+		old, secretWhat = p.Title+" username", p.Title+" password"
+	case p != nil:
+		old, secretWhat = p.Title+" client id", p.Title+" client secret"
 	}
-	secret, err := c.readSecret(what)
+	secret, err := c.readSecret("the new " + secretWhat)
 	if err != nil {
 		return err
 	}
@@ -899,16 +897,6 @@ func runReplace(ctx context.Context, c *cli, args []string) error {
 	}
 	if len(current) > 0 {
 		fmt.Fprintf(c.out, "Already using the new credential: %s.\n", plural(len(current), "key"))
-	}
-	// What is replaced, for messages: never the key itself.
-	old := "client id"
-	switch {
-	case keyed:
-		old = p.Title + " key"
-	case p != nil && p.TakesLogins():
-		old = p.Title + " username"
-	case p != nil:
-		old = p.Title + " client id"
 	}
 	if unread > 0 {
 		fmt.Fprintf(c.errOut, "warning: %s revoked in Key Vault could not be read and were not changed; "+

@@ -35,23 +35,15 @@ func formatEnd(t time.Time) string {
 // daysText says how far end is from now: "in 180 days", "in less than a
 // day", "ended 3 days ago", "ended today" (less than a day ago).
 func daysText(end, now time.Time) string {
-	if end.After(now) {
-		switch n := int(end.Sub(now) / day); n {
-		case 0:
-			return "in less than a day"
-		case 1:
-			return "in 1 day"
-		default:
-			return fmt.Sprintf("in %d days", n)
-		}
-	}
-	switch n := int(now.Sub(end) / day); n {
-	case 0:
+	switch n := int(end.Sub(now) / day); {
+	case end.After(now) && n == 0:
+		return "in less than a day"
+	case end.After(now):
+		return "in " + plural(n, "day")
+	case n == 0:
 		return "ended today"
-	case 1:
-		return "ended 1 day ago"
 	default:
-		return fmt.Sprintf("ended %d days ago", n)
+		return "ended " + plural(-n, "day") + " ago"
 	}
 }
 

@@ -93,6 +93,9 @@ func TestNewMaxarKey(t *testing.T) {
 		if r.err == nil || !strings.Contains(r.err.Error(), "Maxar refused the key of set 2 (HTTP 401)") || !strings.Contains(r.err.Error(), "Nothing was saved") || *h.opens != opens {
 			t.Fatalf("a refused key: %v (store opened %d times)", r.err, *h.opens-opens)
 		}
+		if !strings.Contains(r.errOut, "Checking 2 keys with Maxar") || !strings.HasSuffix(r.errOut, "… failed.\n") || strings.Contains(r.errOut, "accepted") {
+			t.Fatalf("a refused key's check is not told as failed:\n%s", r.errOut)
+		}
 		assertNoLeak(t, r, good, bad)
 		// Revoked by Maxar: refused as well (403 when Maxar says so).
 		fake.Set(maxar.Switches{RefusalStatus: http.StatusForbidden})
@@ -272,6 +275,22 @@ func TestNewKeyForAnOperatorsProfile(t *testing.T) {
 			t.Fatalf("a wrong client secret: %v", r.err)
 		}
 		assertNoLeak(t, r, "acme-wrong-secret")
+
+		// replace-credential --provider acme --client-id: the new secret
+		// at a prompt that names the provider, checked by a grant first.
+		p = &prompter{answers: []string{"acme-wrong-secret"}}
+		r = h.runPrompted(t, "", p.read, "replace-credential", "--provider", "acme", "--client-id", "acme-client")
+		if r.err == nil || !strings.Contains(r.err.Error(), "Acme Imagery refused the client id and secret of set 1") ||
+			len(p.prompts) != 1 || p.prompts[0] != "The new Acme Imagery client secret: " {
+			t.Fatalf("replace with a refused secret: %v, prompts %q", r.err, p.prompts)
+		}
+		assertNoLeak(t, r, "acme-wrong-secret")
+		tokens = up.tokens.Load()
+		r = h.runPrompted(t, "", (&prompter{answers: []string{up.clientSecret}}).read, "replace-credential", "--provider", "acme", "--client-id", "acme-client")
+		if r.err != nil || up.tokens.Load() != tokens+1 || !strings.Contains(r.out, "Already using the new credential: 1 key.") {
+			t.Fatalf("replace with the same secret: %v, %d token requests\n%s", r.err, up.tokens.Load()-tokens, r.all())
+		}
+		assertNoLeak(t, r, up.clientSecret, "acme-client")
 
 		// A static key: one capabilities request with the key placed.
 		caps := up.capabilities.Load()

@@ -58,18 +58,19 @@ func (c *cli) checkKeys(ctx context.Context, p *provider.Profile, sets []credent
 	client := &http.Client{Timeout: checkTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for i, cr := range sets {
 		status, err := fetchCapabilities(ctx, client, p, &oauth2.Token{AccessToken: cr.Secret, TokenType: provider.KeyTokenType})
+		if err == nil && status == http.StatusOK {
+			continue
+		}
+		fmt.Fprintln(c.errOut, "failed.")
 		switch {
 		case err != nil:
-			fmt.Fprintln(c.errOut, "failed.")
 			return fmt.Errorf("could not check set %d with %s: it could not be reached. Nothing was saved.\n"+
 				"Try again shortly, or pass --no-check to save without checking (offline, say)", i+1, p.Title)
 		case status == http.StatusUnauthorized || status == http.StatusForbidden || status == p.NotLicensed && p.NotLicensed != 0:
-			fmt.Fprintln(c.errOut, "failed.")
 			return fmt.Errorf("%s refused the key of set %d (HTTP %d): it is wrong, revoked or expired. Nothing was saved.\n"+
 				"Check it with whoever issued it (a key typed at the prompt is not shown: type it again), "+
 				"and run the command again; --no-check saves without asking %s", p.Title, i+1, status, p.Title)
-		case status != http.StatusOK:
-			fmt.Fprintln(c.errOut, "failed.")
+		default:
 			return fmt.Errorf("could not check set %d with %s: it answered HTTP %d. Nothing was saved.\n"+
 				"Try again shortly, or pass --no-check to save without checking", i+1, p.Title, status)
 		}
