@@ -38,7 +38,7 @@ func (s *Server) keyResolver(base string, reload bool) resolver {
 		}
 		p := principal{who: k.Fingerprint(), org: k.Org(), prefix: base, keyName: key, key: k}
 		if name := k.Provider(); name != "" {
-			if p.profile = s.providers[name]; p.profile == nil || !takesAll(p.profile, k.Sets()) {
+			if p.profile = s.providers[name]; p.profile == nil || !takesAll(p.profile.Profile, k.Sets()) {
 				// A record written for another proxy's PROVIDERS_FILE, or
 				// edited by hand: never guess how to send its secrets.
 				return principal{}, "", failure.New(failure.Internal, "this key's provider is not configured on this proxy as the key needs: tell the proxy's administrator",
