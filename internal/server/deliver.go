@@ -413,13 +413,14 @@ func (s *Server) capabilities(c echo.Context, spec capsSpec) error {
 // keyRefusedStatic reports whether err is the refusal of a provider's
 // static key, e, one of an API key's sets with another left: the set is
 // marked refused and the request moved to the next one (keyTokens'
-// Invalidate). A load pins one set, so it cannot fail over itself.
+// giveUpKey, as a tile's refusal does). A load pins one set, so it
+// cannot fail over itself.
 func keyRefusedStatic(rec *record, e *credstate.Entry, err error) bool {
 	var fe *failure.Error
 	if rec.in.principal.key == nil || !e.Cred.IsKey() || !errors.As(err, &fe) || fe.Kind != failure.Forbidden {
 		return false
 	}
-	return rec.in.keySets.Invalidate(&oauth2.Token{TokenType: provider.KeyTokenType})
+	return rec.in.keySets.giveUpKey()
 }
 
 // loadCapabilities returns spec's document fetched with e's credential
