@@ -27,7 +27,8 @@ import (
 //     that host, when the path passes provider.PassPath, the client's
 //     credential parameters dropped and the key's placed; streamed, never
 //     redirected (a static key in a Location would outlive the key), and
-//     only if it is an image.
+//     only if it is an image; a GetFeatureInfo's text only when it shows
+//     the key in no spelling (stream's relayChecked).
 func (s *Server) pass(c echo.Context, service string) error {
 	rec := recordOf(c)
 	p := rec.in.principal.profile
