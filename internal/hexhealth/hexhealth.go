@@ -1,16 +1,17 @@
-// Package hexhealth remembers how the last call to Hexagon went, so that
-// /healthz can say whether Hexagon answers while the proxy itself is
-// alive: a monitor alerts on it, a restart would not help.
+// Package hexhealth remembers how the last call to an upstream (Hexagon,
+// or one provider: a Recorder each) went, so that /healthz can say
+// whether it answers while the proxy itself is alive: a monitor alerts on
+// it, a restart would not help.
 //
 // A call is one token request (the token endpoint), or one tile, map or
-// capabilities request to Hexagon's data services, judged by its final
-// answer (after any retry with a fresh token). It failed when Hexagon
+// capabilities request to the upstream's data services, judged by its
+// final answer (after any retry with a fresh token). It failed when it
 // answered 5xx or 429, did not answer in time, could not be reached, or,
 // for a token request, refused the credentials (400, 401, 403), answered
 // any other status, or answered something that is not a token. Any other
 // answer of the data services, a 4xx included (a tile outside coverage, a
 // layer outside the licence), is the client's request judged, and counts
-// as Hexagon answering. A call the client (or the server's shutdown)
+// as the upstream answering. A call the client (or the server's shutdown)
 // abandoned is not recorded.
 package hexhealth
 
@@ -19,7 +20,7 @@ import (
 	"time"
 )
 
-// Endpoint names which of Hexagon's services a call went to.
+// Endpoint names which of the upstream's services a call went to.
 type Endpoint uint8
 
 const (
@@ -39,7 +40,7 @@ type Failure uint8
 
 const (
 	None        Failure = iota
-	Status              // Hexagon answered a failing status (Outcome.Status)
+	Status              // the upstream answered a failing status (Outcome.Status)
 	Timeout             // no answer in time
 	Unreachable         // no connection, or it broke before the answer
 	Refused             // the token endpoint refused the credentials (Outcome.Status)
@@ -59,13 +60,13 @@ func (f Failure) String() string {
 type Outcome struct {
 	Endpoint Endpoint
 	Failure  Failure
-	// Status is Hexagon's HTTP status for a Status or Refused failure;
+	// Status is the upstream's HTTP status for a Status or Refused failure;
 	// it is not kept for a success.
 	Status int
 }
 
-// DataStatus judges a data service's answer: 5xx and 429 are Hexagon
-// failing; any other status is Hexagon answering.
+// DataStatus judges a data service's answer: 5xx and 429 are the
+// upstream failing; any other status is the upstream answering.
 func DataStatus(status int) Outcome {
 	if status >= 500 || status == 429 {
 		return Outcome{Endpoint: Data, Failure: Status, Status: status}
@@ -118,7 +119,7 @@ type State struct {
 	Endpoint    string     `json:"endpoint,omitempty"`  // "token" or "data"
 	OK          *bool      `json:"ok,omitempty"`        // whether it succeeded
 	Failure     string     `json:"failure,omitempty"`   // how it failed: status, timeout, unreachable, refused or invalid
-	Status      int        `json:"status,omitempty"`    // Hexagon's HTTP status, for status and refused
+	Status      int        `json:"status,omitempty"`    // the upstream's HTTP status, for status and refused
 	LastSuccess *time.Time `json:"last_success,omitempty"`
 	LastFailure *time.Time `json:"last_failure,omitempty"`
 }

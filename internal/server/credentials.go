@@ -12,7 +12,6 @@ import (
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/ows"
-	"github.com/hexprox/hexprox/internal/provider"
 	"github.com/hexprox/hexprox/internal/token"
 )
 
@@ -44,7 +43,7 @@ type principal struct {
 	org string
 	// profile is the provider of a key's sets when it is not Hexagon:
 	// its requests take the pass-through form (passthrough.go).
-	profile *provider.Profile
+	profile *passProfile
 }
 
 // endpoint is the family of Hexagon's services the principal's requests

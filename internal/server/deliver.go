@@ -43,6 +43,14 @@ func (s *Server) deliver(c echo.Context, call *upstream.Call, redirected, stream
 	return s.redirect(c, call, redirected)
 }
 
+// hexCall puts in rec, and returns, the request's call to Hexagon's URL
+// u (without a token), relaying what accept accepts; /healthz hears how
+// it goes. A provider's calls are its passProfile's (call).
+func (s *Server) hexCall(rec *record, u string, accept func(string) bool) *upstream.Call {
+	rec.out.upstream = upstream.Call{Tokens: rec.in.tokens, URL: u, Accept: accept, Health: s.hexHealth}
+	return &rec.out.upstream
+}
+
 // redirects reports whether deliver answers a tile or map with a
 // redirect to Hexagon rather than streaming it: never for a key (nil for
 // a credential URL) whose record does not opt in, nor with
@@ -97,9 +105,6 @@ func (s *Server) stream(c echo.Context, call *upstream.Call, kind usage.Kind) er
 	// here (see idleBody), by cancelling this request only.
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	if call.Place == nil { // Hexagon's: /healthz reports how its calls go
-		call.Health = s.hexHealth
-	}
 	hdr := s.upstreamHeader(r.Header)
 	if rec.in.principal.key != nil {
 		// A key's text answers are checked for the credential
@@ -370,7 +375,7 @@ type capsSpec struct {
 	// when nothing of the credential is left in it.
 	place  func(u *url.URL, h http.Header, tok *oauth2.Token)
 	name   string
-	health *hexhealth.Recorder // the provider's (Hexagon's is the server's)
+	health *hexhealth.Recorder // told how the fetch went: Hexagon's (the server's) or the provider's
 }
 
 // capabilities answers with the rewritten document, from the cache when
@@ -408,13 +413,14 @@ func (s *Server) capabilities(c echo.Context, spec capsSpec) error {
 // keyRefusedStatic reports whether err is the refusal of a provider's
 // static key, e, one of an API key's sets with another left: the set is
 // marked refused and the request moved to the next one (keyTokens'
-// Invalidate). A load pins one set, so it cannot fail over itself.
+// giveUpKey, as a tile's refusal does). A load pins one set, so it
+// cannot fail over itself.
 func keyRefusedStatic(rec *record, e *credstate.Entry, err error) bool {
 	var fe *failure.Error
 	if rec.in.principal.key == nil || !e.Cred.IsKey() || !errors.As(err, &fe) || fe.Kind != failure.Forbidden {
 		return false
 	}
-	return rec.in.keySets.Invalidate(&oauth2.Token{TokenType: provider.KeyTokenType})
+	return rec.in.keySets.giveUpKey()
 }
 
 // loadCapabilities returns spec's document fetched with e's credential
@@ -424,9 +430,6 @@ func (s *Server) loadCapabilities(ctx context.Context, spec capsSpec, e *credsta
 	// another set must not put a document fetched with one credential
 	// under another's name, for whoever joins the load.
 	call := &upstream.Call{Tokens: e.Tokens, URL: spec.url, Place: spec.place, Name: spec.name, Health: spec.health}
-	if spec.place == nil {
-		call.Health = s.hexHealth
-	}
 	doc, hit, err := s.caps.Get(ctx, spec.cacheKey+e.Cred.Key(), func(ctx context.Context) (*capabilities.Document, error) {
 		ctx, cancel := context.WithTimeout(ctx, 2*s.cfg.UpstreamTimeout)
 		defer cancel()

@@ -38,7 +38,7 @@ func (s *Server) keyResolver(base string, reload bool) resolver {
 		}
 		p := principal{who: k.Fingerprint(), org: k.Org(), prefix: base, keyName: key, key: k}
 		if name := k.Provider(); name != "" {
-			if p.profile = s.providers[name]; p.profile == nil || !takesAll(p.profile, k.Sets()) {
+			if p.profile = s.providers[name]; p.profile == nil || !takesAll(p.profile.Profile, k.Sets()) {
 				// A record written for another proxy's PROVIDERS_FILE, or
 				// edited by hand: never guess how to send its secrets.
 				return principal{}, "", failure.New(failure.Internal, "this key's provider is not configured on this proxy as the key needs: tell the proxy's administrator",
@@ -188,13 +188,19 @@ func (t *keyTokens) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 // set stays in use: it may be the resource that was refused.
 func (t *keyTokens) Invalidate(tok *oauth2.Token) bool {
 	if tok != nil && tok.TokenType == provider.KeyTokenType {
-		if !t.key.RefusedUnlessLast(t.set) {
-			return false
-		}
-		t.gaveUp = t.set
-		return t.next() == nil
+		return t.giveUpKey()
 	}
 	return t.entry.Tokens.Invalidate(tok)
+}
+
+// giveUpKey marks the static key in use refused and puts the next set in
+// use, when another is left (Invalidate); it reports whether it did.
+func (t *keyTokens) giveUpKey() bool {
+	if !t.key.RefusedUnlessLast(t.set) {
+		return false
+	}
+	t.gaveUp = t.set
+	return t.next() == nil
 }
 
 // Vouch implements upstream.Tokens for the set in use. When the set a

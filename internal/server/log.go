@@ -120,7 +120,7 @@ func (r *record) scrub(s string) string {
 	}
 	for _, c := range creds {
 		switch {
-		case c.Provider != "" && c.Secret != "": // another provider's static key
+		case c.Provider != "" && c.Secret != "": // another provider's key, password or client secret
 			secrets = append(secrets, c.Secret)
 		case c.ID != "":
 			id, secret := c.PathSegments()

@@ -1,12 +1,16 @@
 package server
 
 import (
+	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/oauth2"
 
 	"github.com/hexprox/hexprox/internal/capabilities"
 	"github.com/hexprox/hexprox/internal/failure"
+	"github.com/hexprox/hexprox/internal/hexhealth"
 	"github.com/hexprox/hexprox/internal/provider"
 	"github.com/hexprox/hexprox/internal/upstream"
 	"github.com/hexprox/hexprox/internal/usage"
@@ -23,7 +27,8 @@ import (
 //     that host, when the path passes provider.PassPath, the client's
 //     credential parameters dropped and the key's placed; streamed, never
 //     redirected (a static key in a Location would outlive the key), and
-//     only if it is an image.
+//     only if it is an image; a GetFeatureInfo's text only when it shows
+//     the key in no spelling (stream's relayChecked).
 func (s *Server) pass(c echo.Context, service string) error {
 	rec := recordOf(c)
 	p := rec.in.principal.profile
@@ -60,7 +65,7 @@ func (s *Server) pass(c echo.Context, service string) error {
 	if rec.in.queryErr != nil {
 		return rec.in.queryErr
 	}
-	query := provider.DropParams(r.URL.RawQuery, p.StripAll())
+	query := provider.DropParams(r.URL.RawQuery, p.strip)
 
 	if service == "wms" {
 		// The provider's own names (Nearmap's layers hold '/' and spaces)
@@ -74,10 +79,13 @@ func (s *Server) pass(c echo.Context, service string) error {
 			if op == "getmap" {
 				kind = usage.WMSGetMap
 			}
-			rec.out.upstream = upstream.Call{Tokens: rec.in.tokens, URL: host.Base + path + "?" + query, Accept: raster, Place: p.Apply, Name: p.Title, Relay: p.Pass, Health: s.providerHealth[p.Name]}
-			return s.stream(c, &rec.out.upstream, kind)
+			return s.stream(c, p.call(rec, host.Base+path+"?"+query, raster), kind)
 		case "getfeatureinfo":
-			return s.passFeatureInfo(c, p, host.Base+path+"?"+query)
+			// Its text can echo the request, and with it the key placed
+			// in the path: stream reads a key's text answers whole and
+			// relays them only when they show it in no spelling
+			// (relayChecked).
+			return s.stream(c, p.call(rec, host.Base+path+"?"+query, featureInfo), usage.WMSOther)
 		}
 		return failure.Invalidf("OperationNotSupported", "REQUEST", "REQUEST must be GetCapabilities, GetMap, GetFeatureInfo or GetLegendGraphic")
 	}
@@ -91,8 +99,38 @@ func (s *Server) pass(c echo.Context, service string) error {
 	if query != "" {
 		u += "?" + query
 	}
-	rec.out.upstream = upstream.Call{Tokens: rec.in.tokens, URL: u, Accept: raster, Place: p.Apply, Name: p.Title, Relay: p.Pass, Health: s.providerHealth[p.Name]}
-	return s.stream(c, &rec.out.upstream, usage.TilesStreamed)
+	return s.stream(c, p.call(rec, u, raster), usage.TilesStreamed)
+}
+
+// passProfile is what the server keeps of one provider's profile, built
+// once at startup rather than on each request: the query parameters its
+// requests and documents drop (StripAll), its documents' Matcher
+// (matcher), where its credential goes (Apply, as a func value made
+// once) and the recorder /healthz reads.
+type passProfile struct {
+	*provider.Profile
+	strip  []string
+	match  capabilities.Matcher
+	place  func(u *url.URL, h http.Header, tok *oauth2.Token)
+	health *hexhealth.Recorder
+}
+
+// newPassProfile returns p's passProfile, telling health (nil: a recorder
+// of its own) how its data calls go.
+func newPassProfile(p *provider.Profile, health *hexhealth.Recorder) *passProfile {
+	if health == nil {
+		health = &hexhealth.Recorder{}
+	}
+	pp := &passProfile{Profile: p, strip: p.StripAll(), place: p.Apply, health: health}
+	pp.match = pp.matcher()
+	return pp
+}
+
+// call puts in rec, and returns, the request's call to the provider's
+// URL u (its credential not yet placed), relaying what accept accepts.
+func (p *passProfile) call(rec *record, u string, accept func(string) bool) *upstream.Call {
+	rec.out.upstream = upstream.Call{Tokens: rec.in.tokens, URL: u, Accept: accept, Place: p.place, Name: p.Title, Relay: p.Pass, Health: p.health}
+	return &rec.out.upstream
 }
 
 // passCapabilities answers with profile p's capabilities of service,
@@ -100,8 +138,8 @@ func (s *Server) pass(c echo.Context, service string) error {
 // path or query the request named (a document fetched elsewhere must not
 // be served, from the cache, to every key of the credential); WMS in the
 // version asked for when it is one WMS has.
-func (s *Server) passCapabilities(c echo.Context, p *provider.Profile, service string) error {
-	spec := capsSpec{service: service, match: s.passMatchers[p.Name], place: p.Apply, name: p.Title, health: s.providerHealth[p.Name]}
+func (s *Server) passCapabilities(c echo.Context, p *passProfile, service string) error {
+	spec := capsSpec{service: service, match: p.match, place: p.place, name: p.Title, health: p.health}
 	entry := p.WMTS
 	if service == "wms" {
 		entry = *p.WMS
@@ -125,17 +163,6 @@ func (s *Server) passCapabilities(c echo.Context, p *provider.Profile, service s
 	return s.capabilities(c, spec)
 }
 
-// passFeatureInfo answers a GetFeatureInfo of provider p: its text can
-// echo the request, and with it a key the proxy placed in the path, so
-// it is streamed as a key's text answers are (relayChecked: read whole,
-// relayed only when it shows the key in no spelling), and only in a
-// feature-info type, never run as a document (nosniff, sandboxed).
-func (s *Server) passFeatureInfo(c echo.Context, p *provider.Profile, u string) error {
-	rec := recordOf(c)
-	rec.out.upstream = upstream.Call{Tokens: rec.in.tokens, URL: u, Accept: featureInfo, Place: p.Apply, Name: p.Title, Relay: p.Pass, Health: s.providerHealth[p.Name]}
-	return s.stream(c, &rec.out.upstream, usage.WMSOther)
-}
-
 // featureInfo accepts the text a provider's GetFeatureInfo may answer.
 func featureInfo(mediaType string) bool {
 	switch mediaType {
@@ -155,15 +182,14 @@ func raster(mediaType string) bool {
 	return false
 }
 
-// passMatch is the Matcher of profile p's documents: every URL on one of
+// matcher is the Matcher of the profile's documents: every URL on one of
 // its hosts, its credential taken out of path and query.
-func passMatch(p *provider.Profile) capabilities.Matcher {
+func (p *passProfile) matcher() capabilities.Matcher {
 	hosts := make([]capabilities.Host, len(p.Hosts))
 	for i, h := range p.Hosts {
 		hosts[i] = capabilities.Host{Role: h.Role, Base: h.Base, Allowed: h.Allowed}
 	}
-	strip := p.StripAll()
 	return capabilities.HostMatcher(hosts, func(path, query string) (string, string) {
-		return p.StripPath(path), provider.DropParams(query, strip)
+		return p.StripPath(path), provider.DropParams(query, p.strip)
 	})
 }

@@ -116,10 +116,8 @@ type Server struct {
 
 	wmtsMatch, wmsMatch capabilities.Matcher
 	// providers are the profiles of other providers, by name (the
-	// catalog's), and their documents' matchers.
-	providers      map[string]*provider.Profile
-	passMatchers   map[string]capabilities.Matcher // each provider's documents' (passMatch)
-	providerHealth map[string]*hexhealth.Recorder  // how each provider's data calls went, for /healthz
+	// catalog's), with what their requests need, built once.
+	providers map[string]*passProfile
 	// services are Hexagon's WMTS and WMS addresses (base URL and path)
 	// for each keys.Endpoint.
 	services [keys.Orders + 1]struct{ wmts, wms string }
@@ -168,13 +166,9 @@ func New(o Options) *Server {
 		wmtsMatch: capabilities.ServiceMatcher(wmts.ServicePath, wmts.OrdersPath),
 		wmsMatch:  capabilities.ServiceMatcher(wms.ServicePath, wms.OrdersPath),
 	}
-	s.providers, s.passMatchers, s.providerHealth = map[string]*provider.Profile{}, map[string]capabilities.Matcher{}, map[string]*hexhealth.Recorder{}
+	s.providers = map[string]*passProfile{}
 	for _, name := range o.Settings.Providers.Names() {
-		p := o.Settings.Providers.Get(name)
-		s.providers[name], s.passMatchers[name], s.providerHealth[name] = p, passMatch(p), o.ProviderHealth[name]
-		if s.providerHealth[name] == nil {
-			s.providerHealth[name] = &hexhealth.Recorder{}
-		}
+		s.providers[name] = newPassProfile(o.Settings.Providers.Get(name), o.ProviderHealth[name])
 	}
 	s.services[keys.Streaming].wmts, s.services[keys.Streaming].wms = o.Settings.HexagonURL+wmts.ServicePath, o.Settings.HexagonURL+wms.ServicePath
 	s.services[keys.Orders].wmts, s.services[keys.Orders].wms = o.Settings.HexagonURL+wmts.OrdersPath, o.Settings.HexagonURL+wms.OrdersPath
@@ -217,8 +211,8 @@ func (s *Server) home(c echo.Context) error {
 func (s *Server) health(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
 	a := healthAnswer{Status: "ok", Version: s.version, Goroutines: runtime.NumGoroutine(), Upstream: s.hexHealth.State()}
-	for name, r := range s.providerHealth {
-		if st := r.State(); st.LastCall != nil {
+	for name, p := range s.providers {
+		if st := p.health.State(); st.LastCall != nil {
 			if a.Providers == nil {
 				a.Providers = map[string]hexhealth.State{}
 			}

@@ -4,7 +4,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hexprox/hexprox/internal/failure"
-	"github.com/hexprox/hexprox/internal/upstream"
 	"github.com/hexprox/hexprox/internal/usage"
 	"github.com/hexprox/hexprox/internal/wms"
 )
@@ -44,12 +43,11 @@ func (s *Server) wms(c echo.Context) error {
 			match:       s.wmsMatch,
 			contentType: contentType,
 			url:         url,
+			health:      s.hexHealth,
 		})
 	case wms.Map:
-		rec.out.upstream = upstream.Call{Tokens: rec.in.tokens, URL: url, Accept: accept}
-		return s.deliver(c, &rec.out.upstream, usage.WMSGetMap, usage.WMSGetMap)
+		return s.deliver(c, s.hexCall(rec, url, accept), usage.WMSGetMap, usage.WMSGetMap)
 	default: // GetFeatureInfo and GetLegendGraphic: small, always streamed
-		rec.out.upstream = upstream.Call{Tokens: rec.in.tokens, URL: url, Accept: accept}
-		return s.stream(c, &rec.out.upstream, usage.WMSOther)
+		return s.stream(c, s.hexCall(rec, url, accept), usage.WMSOther)
 	}
 }

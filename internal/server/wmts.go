@@ -3,7 +3,6 @@ package server
 import (
 	"github.com/labstack/echo/v4"
 
-	"github.com/hexprox/hexprox/internal/upstream"
 	"github.com/hexprox/hexprox/internal/usage"
 	"github.com/hexprox/hexprox/internal/wmts"
 )
@@ -31,8 +30,8 @@ func (s *Server) wmts(c echo.Context) error {
 			match:       s.wmtsMatch,
 			contentType: "application/xml; charset=utf-8",
 			url:         wmts.CapabilitiesURL(service),
+			health:      s.hexHealth,
 		})
 	}
-	rec.out.upstream = upstream.Call{Tokens: rec.in.tokens, URL: req.TileURL(service), Accept: req.Tile.Accept()}
-	return s.deliver(c, &rec.out.upstream, usage.TilesRedirected, usage.TilesStreamed)
+	return s.deliver(c, s.hexCall(rec, req.TileURL(service), req.Tile.Accept()), usage.TilesRedirected, usage.TilesStreamed)
 }

@@ -34,19 +34,20 @@ const HexagonTokenPath = "/streaming/oauth/token"
 type Tokens interface {
 	// TokenContext returns the current token.
 	TokenContext(ctx context.Context) (*oauth2.Token, error)
-	// Invalidate says that Hexagon refused a request made with t (401 or
-	// 403), and reports whether a retry with the token TokenContext
-	// returns next can help: false when t is known to be good, so the
-	// refusal is of the resource (a layer or area outside the licence).
+	// Invalidate says that the upstream refused a request made with t
+	// (401 or 403), and reports whether a retry with the token
+	// TokenContext returns next can help: false when t is known to be
+	// good, so the refusal is of the resource (a layer or area outside
+	// the licence).
 	Invalidate(t *oauth2.Token) (retry bool)
-	// Vouch says that Hexagon refused a request made with t although t
-	// had just been fetched anew (the retry): the refusal is of the
+	// Vouch says that the upstream refused a request made with t although
+	// t had just been fetched anew (the retry): the refusal is of the
 	// resource, and for a while Invalidate(t) should answer false, so that
 	// further refusals cost neither a token request nor a retry.
 	Vouch(t *oauth2.Token)
 }
 
-// Call is one logical request to Hexagon for one credential, and the
+// Call is one logical request to an upstream for one credential, and the
 // request's state on its way: the token-less upstream URL (the wmts and
 // wms packages build it from validated input), the token source, and, as
 // they happen, the token used, the URL sent and the outcome. The handler
@@ -140,8 +141,8 @@ func (c *Call) Prepare(ctx context.Context) error {
 // header (nil: none) to the call's URL with a current token. Only the call's URL,
 // which wmts and wms build from validated input, leaves through it.
 //
-// When Hexagon answers 401 or 403, Do invalidates the token and, if the
-// token source says a retry can help, sends the request once more with a
+// When the upstream answers 401 or 403, Do invalidates the token and, if
+// the token source says a retry can help, sends the request once more with a
 // fresh token; if that is refused too, it vouches for the fresh token (the
 // refusal is the resource's) and returns the refusal. Otherwise the
 // refusal is returned as it is: the caller maps it (StatusError).
@@ -249,7 +250,7 @@ func (c *Call) Upstream() string {
 // Relayed headers (Retry-After, Relay) that show the call's token in any
 // spelling are dropped.
 func (c *Call) StatusError(resp *http.Response) *failure.Error {
-	fe := statusError(c.Upstream(), resp)
+	fe := statusError(c.Upstream(), c.Name == "", resp)
 	if fe.Kind == failure.Forbidden && c.Token != nil && c.Token.TokenType == provider.KeyTokenType {
 		// Nothing proved a static key good: it may be the key.
 		fe.Message = c.Upstream() + " refused this request: the provider's key behind this key may be revoked or expired, or the licence may not cover this layer, area or service"
@@ -274,14 +275,14 @@ func (c *Call) StatusError(resp *http.Response) *failure.Error {
 	return fe
 }
 
-func statusError(name string, resp *http.Response) *failure.Error {
+func statusError(name string, hexagon bool, resp *http.Response) *failure.Error {
 	s := resp.StatusCode
 	switch {
 	case s == http.StatusTooManyRequests:
 		return &failure.Error{Kind: failure.RateLimited, Message: name + "'s rate limit was reached; retry later", RetryAfter: resp.Header.Get("Retry-After")}
 	case s == http.StatusUnauthorized || s == http.StatusForbidden:
 		what := "credential"
-		if name == "Hexagon" {
+		if hexagon {
 			what = "token"
 		}
 		return &failure.Error{Kind: failure.Forbidden, Message: name + " refused this request with a valid " + what + ": the licence may not cover this layer, area or service", Err: fmt.Errorf("upstream status %d", s)}
@@ -316,8 +317,9 @@ func Fetch(ctx context.Context, rt http.RoundTripper, c *Call, header http.Heade
 	return body, nil
 }
 
-// NewHTTPTransport returns the transport for Hexagon: bounded dial, TLS
-// and response-header waits (headerTimeout), enough idle connections for a
+// NewHTTPTransport returns the transport for the upstreams (Hexagon and
+// the providers): bounded dial, TLS and response-header waits
+// (headerTimeout), enough idle connections for a
 // map's worth of concurrent tiles, and a read buffer that takes a typical
 // 20-30 KB tile in one or two reads rather than the default 4 KiB's six.
 func NewHTTPTransport(headerTimeout time.Duration) *http.Transport {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/hexprox/hexprox/internal/failure"
 	"github.com/hexprox/hexprox/internal/fakehexagon"
 	"github.com/hexprox/hexprox/internal/hexhealth"
+	"github.com/hexprox/hexprox/internal/provider"
 	"github.com/hexprox/hexprox/internal/testclock"
 	"github.com/hexprox/hexprox/internal/token"
 	"github.com/hexprox/hexprox/internal/tokenstore"
@@ -311,5 +313,37 @@ func TestDoTellsHealthTheFinalAnswer(t *testing.T) {
 	do(context.Background(), closed.URL)
 	if s := health.State(); *s.OK || s.Failure != "unreachable" {
 		t.Fatalf("after no connection: %+v", s)
+	}
+}
+
+// A refusal with a good token names the upstream, and what was refused
+// by its kind: Hexagon's token, a provider's credential, or a static key
+// that nothing proved good.
+func TestStatusErrorNamesTheUpstreamAndWhatItRefused(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusForbidden)
+	}))
+	defer srv.Close()
+	place := func(u *url.URL, h http.Header, tok *oauth2.Token) { h.Set("Authorization", "Bearer "+tok.AccessToken) }
+	for _, c := range []struct {
+		name, upstream, tokenType, want string
+	}{
+		{"Hexagon", "", "", "Hexagon refused this request with a valid token:"},
+		{"a provider's grant", "Acme Imagery", "Bearer", "Acme Imagery refused this request with a valid credential:"},
+		{"a provider's static key", "Acme Imagery", provider.KeyTokenType, "Acme Imagery refused this request: the provider's key behind this key may be revoked"},
+	} {
+		call := &Call{Tokens: &tokens{current: "t1", good: true}, URL: srv.URL + "/x", Name: c.upstream}
+		if c.upstream != "" {
+			call.Place = place
+		}
+		resp, err := call.Do(context.Background(), http.DefaultTransport, http.MethodGet, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		call.Token.TokenType = c.tokenType // as the token source would have set it
+		if fe := call.StatusError(resp); fe.Kind != failure.Forbidden || !strings.HasPrefix(fe.Message, c.want) {
+			t.Errorf("%s: %v %q; want Forbidden, %q…", c.name, fe.Kind, fe.Message, c.want)
+		}
 	}
 }
