@@ -129,7 +129,7 @@ func newPassProfile(p *provider.Profile, health *hexhealth.Recorder) *passProfil
 // call puts in rec, and returns, the request's call to the provider's
 // URL u (its credential not yet placed), relaying what accept accepts.
 func (p *passProfile) call(rec *record, u string, accept func(string) bool) *upstream.Call {
-	rec.out.upstream = upstream.Call{Tokens: rec.in.tokens, URL: u, Accept: accept, Place: p.place, Name: p.Title, Relay: p.Pass, Health: p.health}
+	rec.out.upstream = upstream.Call{Tokens: rec.in.tokens, URL: u, Accept: accept, Place: p.place, Name: p.Title, Relay: p.Pass, NotLicensed: p.NotLicensed, Health: p.health}
 	return &rec.out.upstream
 }
 

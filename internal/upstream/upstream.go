@@ -70,6 +70,10 @@ type Call struct {
 	// Relay are response headers passed to the client beside the usual
 	// ones (a provider's X-Ratelimit-*).
 	Relay []string
+	// NotLicensed, if not 0, is the status the upstream answers for a
+	// resource the credential may not see, beside 403 (a profile's
+	// NotLicensed: Planet's 404): relayed as that status, saying so.
+	NotLicensed int
 	// Health, if not nil, is told how each Do went, judged by its final
 	// answer (hexhealth.DataStatus), or how it failed to get one. A Do
 	// that ends without a round trip (no token), or because ctx ended,
@@ -251,6 +255,10 @@ func (c *Call) Upstream() string {
 // spelling are dropped.
 func (c *Call) StatusError(resp *http.Response) *failure.Error {
 	fe := statusError(c.Upstream(), c.Name == "", resp)
+	if c.NotLicensed != 0 && resp.StatusCode == c.NotLicensed {
+		fe = &failure.Error{Kind: failure.UpstreamStatus, Status: resp.StatusCode,
+			Message: fmt.Sprintf("%s does not license this to the credential behind this key (HTTP %d): the licence may not cover this layer, area or service", c.Upstream(), resp.StatusCode)}
+	}
 	if fe.Kind == failure.Forbidden && c.Token != nil && c.Token.TokenType == provider.KeyTokenType {
 		// Nothing proved a static key good: it may be the key.
 		fe.Message = c.Upstream() + " refused this request: the provider's key behind this key may be revoked or expired, or the licence may not cover this layer, area or service"
