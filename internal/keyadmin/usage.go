@@ -36,9 +36,11 @@ const usageNew = `handler keys new --org ORG --contact CONTACT [options]
                                id and secret; ids and usernames are read
                                as text, secrets at the no-echo prompt. Its
                                tiles always go through the proxy, and a
-                               credential of theirs shared with another
-                               organisation is warned about (their terms
-                               license per organisation)
+                               credential of a provider whose terms
+                               license per organisation (Planet, Nearmap,
+                               Maxar, a profile with a licence note)
+                               shared with another organisation is
+                               warned about
   --login                      with --provider maxar: each set is a
                                username and password (Maxar's password
                                grant) instead of an API key

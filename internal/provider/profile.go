@@ -148,7 +148,10 @@ func (p *Profile) placements(key bool) []Placement {
 // StripPath takes every path-segment spelling of a credential out of
 // path (Placement.StripPath for each placement, of keys and tokens).
 func (p *Profile) StripPath(path string) string {
-	for _, pl := range append(append([]Placement(nil), p.Place...), p.TokenPlace...) {
+	for _, pl := range p.Place {
+		path = pl.StripPath(path)
+	}
+	for _, pl := range p.TokenPlace {
 		path = pl.StripPath(path)
 	}
 	return path
@@ -215,7 +218,6 @@ var builtins = map[string]Profile{
 		TokenEndpoint: &Service{Role: "api", Path: "/v2/auth/login"},
 		Grant:         GrantLogin,
 		TokenPlace:    []Placement{{In: InHeader, Name: "Authorization", Template: "Bearer {}"}},
-		Strip:         []string{"x-api-key"},
 	},
 	"maxar": {
 		Name: "maxar", Title: "Maxar",
