@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/fakeprovider/faketest"
 	"github.com/hexprox/hexprox/internal/fakeprovider/nearmap"
 	"github.com/hexprox/hexprox/internal/fakeprovider/planet"
 	"github.com/hexprox/hexprox/internal/fakeprovider/vexcel"
@@ -23,36 +24,55 @@ import (
 	"github.com/hexprox/hexprox/internal/usage"
 )
 
-// planetWorld is a proxy beside a fake Planet: its API and tiles hosts on
-// two servers, named by the PROVIDER_PLANET_* settings.
+// planetHosts is a fake Planet holding planetKey, its API and tiles
+// hosts on two servers.
+type planetHosts struct {
+	fake       *planet.Fake
+	api, tiles string      // the hosts' URLs
+	seen       chan string // the query of every request the tiles host received (the first 100)
+}
+
+// servePlanet starts a fake Planet's two hosts, each behind wrap (nil:
+// as they are), for as long as the test runs.
+func servePlanet(t *testing.T, wrap func(http.Handler) http.Handler) planetHosts {
+	t.Helper()
+	if wrap == nil {
+		wrap = func(h http.Handler) http.Handler { return h }
+	}
+	tilesSrv := httptest.NewUnstartedServer(nil)
+	p := planetHosts{tiles: "http://" + tilesSrv.Listener.Addr().String(), seen: make(chan string, 100)}
+	p.fake = planet.New(planet.Options{TilesBase: p.tiles, APIBase: "request"})
+	tiles := wrap(p.fake.Tiles)
+	tilesSrv.Config.Handler = http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		select {
+		case p.seen <- r.URL.RawQuery:
+		default:
+		}
+		tiles.ServeHTTP(rw, r)
+	})
+	tilesSrv.Start()
+	t.Cleanup(tilesSrv.Close)
+	p.api = faketest.Serve(t, wrap(p.fake.API))
+	p.fake.AddKey(planetKey)
+	return p
+}
+
+// planetWorld is a proxy beside a fake Planet, its two hosts named by
+// the PROVIDER_PLANET_* settings.
 type planetWorld struct {
 	*harness
 	fake *planet.Fake
-	seen chan string // every query the tiles host received
+	seen chan string // as planetHosts.seen
 }
 
 const planetKey = "PLAK-0123456789abcdef-secret"
 
 func newPlanetWorld(t *testing.T) planetWorld {
 	t.Helper()
-	tilesSrv := httptest.NewUnstartedServer(nil)
-	tilesSrv.Start()
-	fake := planet.New(planet.Options{TilesBase: tilesSrv.URL, APIBase: "request"})
-	seen := make(chan string, 100)
-	tilesSrv.Config.Handler = http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		select {
-		case seen <- r.URL.RawQuery:
-		default:
-		}
-		fake.Tiles.ServeHTTP(rw, r)
-	})
-	apiSrv := httptest.NewServer(fake.API)
-	t.Cleanup(apiSrv.Close)
-	t.Cleanup(tilesSrv.Close)
-	fake.AddKey(planetKey)
-	h := newKeyHarness(t, map[string]string{"PROVIDER_PLANET_API_URL": apiSrv.URL, "PROVIDER_PLANET_TILES_URL": tilesSrv.URL}, time.Minute)
+	p := servePlanet(t, nil)
+	h := newKeyHarness(t, map[string]string{"PROVIDER_PLANET_API_URL": p.api, "PROVIDER_PLANET_TILES_URL": p.tiles}, time.Minute)
 	h.noteSecret(planetKey)
-	return planetWorld{harness: h, fake: fake, seen: seen}
+	return planetWorld{harness: h, fake: p.fake, seen: p.seen}
 }
 
 func (w planetWorld) addPlanetKey(org string) string {

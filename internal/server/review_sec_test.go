@@ -18,7 +18,6 @@ import (
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakeprovider/faketest"
 	"github.com/hexprox/hexprox/internal/fakeprovider/maxar"
-	"github.com/hexprox/hexprox/internal/fakeprovider/planet"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/testclock"
 )
@@ -147,16 +146,11 @@ func sigRenamer(h http.Handler) http.Handler {
 // document is served with the key taken out of every URL, as a built-in
 // profile's is, and not refused as one that names the key.
 func TestReviewSecAnOperatorsQueryPlacementIsStrippedFromDocuments(t *testing.T) {
-	tilesSrv := httptest.NewServer(nil)
-	t.Cleanup(tilesSrv.Close)
-	pl := planet.New(planet.Options{TilesBase: tilesSrv.URL, APIBase: "request"})
-	tilesSrv.Config.Handler = sigRenamer(pl.Tiles)
-	apiURL := faketest.Serve(t, sigRenamer(pl.API))
-	pl.AddKey(planetKey)
+	pl := servePlanet(t, sigRenamer)
 	doc := fmt.Sprintf(`{"providers": [{"name": "sigco", "title": "Sig Imagery", "credential": "static",
    "hosts": {"api": {"url": %q, "paths": ["/basemaps/v1/mosaics/wmts"]}, "tiles": {"url": %q, "paths": ["/basemaps/v1/planet-tiles"]}},
    "wmts": "api:/basemaps/v1/mosaics/wmts",
-   "place": [{"query": "sig"}], "not_licensed": 404}]}`, apiURL, tilesSrv.URL)
+   "place": [{"query": "sig"}], "not_licensed": 404}]}`, pl.api, pl.tiles)
 	file := filepath.Join(t.TempDir(), "providers.json")
 	if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
@@ -180,7 +174,7 @@ func TestReviewSecAnOperatorsQueryPlacementIsStrippedFromDocuments(t *testing.T)
 			tile = strings.NewReplacer("{TileMatrix}", "3", "{TileCol}", "2", "{TileRow}", "1").Replace(u)
 		}
 	}
-	if resp, img := h.get(tile, nil); resp.StatusCode != http.StatusOK || !bytes.Equal(img, pl.PNG()) {
+	if resp, img := h.get(tile, nil); resp.StatusCode != http.StatusOK || !bytes.Equal(img, pl.fake.PNG()) {
 		t.Fatalf("tile %s: %d %.200s", tile, resp.StatusCode, img)
 	}
 }
