@@ -9,11 +9,8 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -79,11 +76,6 @@ type landingTile struct {
 // working, with the proxy's words and the key's contact.
 func TestLandingPageKeyModeForProvidersInChromium(t *testing.T) {
 	root, chromium := needBrowser(t)
-	shots := filepath.Join(root, "test", "artifacts")
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-
 	pw := newPlanetWorld(t)
 	pk := pw.addPlanetKey("Forestry")
 	pRevoked := revokedCopy(t, pw.harness, keys.Record{Org: "Old Forestry", Contact: "planet-admin@forestry.example", Provider: "planet",
@@ -144,18 +136,8 @@ func TestLandingPageKeyModeForProvidersInChromium(t *testing.T) {
 		cases[name] = map[string]string{"url": w.h.proxy.URL + "/", "key": w.key, "revokedKey": w.revoked}
 	}
 	cases["planet"]["control"], cases["planet"]["cachedKey"], cases["planet"]["uncachedKey"] = pControl.URL, pSibling, pUncached
-	out := runDriver(t, root, chromium, "landing-key.mjs", map[string]any{"cases": cases, "shots": shots})
-	var r struct {
-		Cases map[string]landingKeyCase
-		Error string
-	}
-	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatalf("driver output %.2000s: %v", out, err)
-	}
-	if r.Error != "" {
-		t.Fatalf("in the browser: %s", r.Error)
-	}
-	t.Logf("screenshots in %s", shots)
+	var r struct{ Cases map[string]landingKeyCase }
+	driveChromium(t, root, chromium, "landing-key.mjs", map[string]any{"cases": cases}, &r)
 	// Vexcel's login token, which the browser must never have seen.
 	if tok := vf.LastToken(); tok != "" {
 		vh.noteSecret(tok)

@@ -603,12 +603,7 @@ func TestAboutPagePreviewOfAProviderInChromium(t *testing.T) {
 	root, chromium := needBrowser(t)
 	w := newPlanetWorld(t)
 	key := w.addPlanetKey("Forestry")
-	out := runDriver(t, root, chromium, "about-preview.mjs", map[string]any{
-		"pages": map[string]string{"planet": w.proxy.URL + "/about/" + key},
-		"shots": t.TempDir(),
-	})
 	var r struct {
-		Error string
 		Pages map[string]struct {
 			Status  int
 			Caption string
@@ -619,9 +614,7 @@ func TestAboutPagePreviewOfAProviderInChromium(t *testing.T) {
 			Violations, ConsoleErrors, Requests []string
 		}
 	}
-	if err := json.Unmarshal(out, &r); err != nil || r.Error != "" {
-		t.Fatalf("driver: %v %s", err, r.Error)
-	}
+	driveChromium(t, root, chromium, "about-preview.mjs", map[string]any{"pages": map[string]string{"planet": w.proxy.URL + "/about/" + key}}, &r)
 	p := r.Pages["planet"]
 	if p.Status != http.StatusOK || len(p.Tiles) < 4 {
 		t.Fatalf("status %d, %d tiles, caption %q", p.Status, len(p.Tiles), p.Caption)
