@@ -3,7 +3,6 @@ package server_test
 import (
 	"bytes"
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -128,19 +127,8 @@ func TestPlanetKeyServesThroughTheProxy(t *testing.T) {
 
 	// The GetCapabilities href a document names serves the rewritten
 	// document again, never Planet's own (which holds the key).
-	var caps struct {
-		Ops []struct {
-			Name string `xml:"name,attr"`
-			Get  struct {
-				Href string `xml:"href,attr"`
-			} `xml:"DCP>HTTP>Get"`
-		} `xml:"OperationsMetadata>Operation"`
-	}
-	if err := xml.Unmarshal(body, &caps); err != nil {
-		t.Fatal(err)
-	}
 	found := false
-	for _, op := range caps.Ops {
+	for _, op := range faketest.ParseWMTS(t, body).Ops {
 		if op.Name == "GetCapabilities" {
 			found = true
 			resp, again := w.get(op.Get.Href, nil)
