@@ -104,6 +104,17 @@ func (s *tokenServer) lastToken() string {
 	return s.last
 }
 
+// providersFile writes doc, an operator's profiles (PROVIDERS_FILE), to
+// a file of the test's and returns its path.
+func providersFile(t *testing.T, doc string) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "providers.json")
+	if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
 // operatorWorld is a proxy whose PROVIDERS_FILE names two profiles of
 // its operator's: "county", a static key placed as api_key on a fake
 // Planet's two hosts under another name, and "eagle", an OAuth2 client
@@ -135,11 +146,7 @@ func newOperatorWorld(t *testing.T) operatorWorld {
    "hosts": {"api": {"url": %q, "paths": [%q]}},
    "wmts": "api:%s?service=WMTS&request=GetCapabilities"}
 ]}`, pl.api, pl.tiles, tokenURL+"/oauth2/token", maxarURL, maxar.WMTSPath, maxar.WMTSPath)
-	file := filepath.Join(t.TempDir(), "providers.json")
-	if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	h := newKeyHarness(t, map[string]string{"PROVIDERS_FILE": file}, time.Minute)
+	h := newKeyHarness(t, map[string]string{"PROVIDERS_FILE": providersFile(t, doc)}, time.Minute)
 	for _, s := range []string{planetKey, countyClientSecret, maxarPassword} {
 		h.noteSecret(s)
 	}

@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,11 +76,7 @@ func TestReviewSecALayerOutsideTheLicenceDisablesNoGoodSet(t *testing.T) {
   "hosts": {"api": {"url": %q, "paths": ["/tiles"]}},
   "wmts": "api:/tiles/WMTSCapabilities.xml",
   "place": [{"header": "X-Key"}]}]}`, base)
-	file := filepath.Join(t.TempDir(), "providers.json")
-	if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	h := newKeyHarness(t, map[string]string{"PROVIDERS_FILE": file}, time.Hour)
+	h := newKeyHarness(t, map[string]string{"PROVIDERS_FILE": providersFile(t, doc)}, time.Hour)
 	h.noteSecret(keyA)
 	h.noteSecret(keyB)
 	key := h.addKey(keys.Record{Org: "Parks", Contact: "gis@parks.example", Provider: "acme",
@@ -151,11 +145,7 @@ func TestReviewSecAnOperatorsQueryPlacementIsStrippedFromDocuments(t *testing.T)
    "hosts": {"api": {"url": %q, "paths": ["/basemaps/v1/mosaics/wmts"]}, "tiles": {"url": %q, "paths": ["/basemaps/v1/planet-tiles"]}},
    "wmts": "api:/basemaps/v1/mosaics/wmts",
    "place": [{"query": "sig"}], "not_licensed": 404}]}`, pl.api, pl.tiles)
-	file := filepath.Join(t.TempDir(), "providers.json")
-	if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	h := newKeyHarness(t, map[string]string{"PROVIDERS_FILE": file}, time.Minute)
+	h := newKeyHarness(t, map[string]string{"PROVIDERS_FILE": providersFile(t, doc)}, time.Minute)
 	h.noteSecret(planetKey)
 	key := h.addKey(keys.Record{Org: "Parks", Contact: "gis@parks.example", Provider: "sigco",
 		Sets: []credential.Credential{{Provider: "sigco", Secret: planetKey}}})
@@ -217,11 +207,7 @@ func TestReviewSecACompressedTextAnswerIsCheckedForTheKey(t *testing.T) {
   "hosts": {"api": {"url": %q, "paths": ["/wms"]}},
   "wmts": "api:/wms/wmts", "wms": "api:/wms",
   "place": [{"query": "api_key"}]}]}`, base)
-		file := filepath.Join(t.TempDir(), "providers.json")
-		if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		h := newKeyHarness(t, map[string]string{"PROVIDERS_FILE": file}, time.Minute)
+		h := newKeyHarness(t, map[string]string{"PROVIDERS_FILE": providersFile(t, doc)}, time.Minute)
 		h.noteSecret(key)
 		apiKey := h.addKey(keys.Record{Org: "Parks", Contact: "gis@parks.example", Provider: "echo",
 			Sets: []credential.Credential{{Provider: "echo", Secret: key}}})
