@@ -16,6 +16,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakeprovider/maxar"
+	"github.com/hexprox/hexprox/internal/fakeprovider/nearmap"
 	"github.com/hexprox/hexprox/internal/fakeprovider/planet"
 	"github.com/hexprox/hexprox/internal/fakeprovider/vexcel"
 	"github.com/hexprox/hexprox/internal/keys"
@@ -66,7 +67,7 @@ type landingTile struct {
 	Colours, Opaque             int
 }
 
-// A holder of a Planet, Vexcel or Maxar key uses the landing page as a
+// A holder of a Planet, Nearmap, Vexcel or Maxar key uses the landing page as a
 // Hexagon key's holder does: chooses the key mode by keyboard, pastes the
 // key, and gets the key's own addresses; Check says OK with the
 // provider's layers and shows a preview whose tiles all load through the
@@ -108,6 +109,13 @@ func TestLandingPageKeyModeForProvidersInChromium(t *testing.T) {
 	vRevoked := revokedCopy(t, vh, keys.Record{Org: "Old County", Contact: "vexcel-admin@county.example", Provider: "vexcel",
 		Sets: []credential.Credential{{Provider: "vexcel", ID: vexcelUser, Secret: vexcelPassword}}})
 
+	nw, nf := newNearmapWorld(t, nil)
+	nrec := keys.Record{Org: "Water Board", Contact: "nearmap-admin@water.example", Provider: "nearmap",
+		Sets: []credential.Credential{{Provider: "nearmap", Secret: nearmapKey}}}
+	nk := nw.addKey(nrec)
+	nrec.Org = "Old Water Board"
+	nRevoked := revokedCopy(t, nw.harness, nrec)
+
 	mw := newMaxarWorld(t)
 	mh, mf, mEnd := mw.harness, mw.fake, mw.fake.AddKey(maxarKey, 0)
 	mset := []credential.Credential{{Provider: "maxar", Secret: maxarKey, Expires: mEnd}}
@@ -126,6 +134,8 @@ func TestLandingPageKeyModeForProvidersInChromium(t *testing.T) {
 	worlds := map[string]world{
 		"planet": {pw.harness, pk, pRevoked, "planet-admin@forestry.example", planet.DefaultMosaics,
 			pw.keyURL(pk) + "/~tiles" + planet.TilesPath + "/", pw.fake.PNG(), pw.fake.TilesServed.Load},
+		"nearmap": {nw.harness, nk, nRevoked, "nearmap-admin@water.example", []string{nearmap.Layer},
+			nw.keyURL(nk) + "/~wmts/maps/api/wmts/v1/1.0.0/", nf.JPEG(), nf.TileRequests.Load},
 		"vexcel": {vh, vk, vRevoked, "vexcel-admin@county.example", vexcel.Layers,
 			vh.keyURL(vk) + "/~api" + vexcel.WMTSPath + "?", vf.JPEG(), vf.TileRequests.Load},
 		"maxar": {mh, mk, mRevoked, "maxar-admin@harbour.example", []string{maxar.Layer},
