@@ -9,16 +9,14 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakeprovider/maxar"
+	"github.com/hexprox/hexprox/internal/fakeprovider/nearmap"
 	"github.com/hexprox/hexprox/internal/fakeprovider/planet"
 	"github.com/hexprox/hexprox/internal/fakeprovider/vexcel"
 	"github.com/hexprox/hexprox/internal/keys"
@@ -69,7 +67,7 @@ type landingTile struct {
 	Colours, Opaque             int
 }
 
-// A holder of a Planet, Vexcel or Maxar key uses the landing page as a
+// A holder of a Planet, Nearmap, Vexcel or Maxar key uses the landing page as a
 // Hexagon key's holder does: chooses the key mode by keyboard, pastes the
 // key, and gets the key's own addresses; Check says OK with the
 // provider's layers and shows a preview whose tiles all load through the
@@ -79,11 +77,6 @@ type landingTile struct {
 // working, with the proxy's words and the key's contact.
 func TestLandingPageKeyModeForProvidersInChromium(t *testing.T) {
 	root, chromium := needBrowser(t)
-	shots := filepath.Join(root, "test", "artifacts")
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-
 	pw := newPlanetWorld(t)
 	pk := pw.addPlanetKey("Forestry")
 	pRevoked := revokedCopy(t, pw.harness, keys.Record{Org: "Old Forestry", Contact: "planet-admin@forestry.example", Provider: "planet",
@@ -116,6 +109,13 @@ func TestLandingPageKeyModeForProvidersInChromium(t *testing.T) {
 	vRevoked := revokedCopy(t, vh, keys.Record{Org: "Old County", Contact: "vexcel-admin@county.example", Provider: "vexcel",
 		Sets: []credential.Credential{{Provider: "vexcel", ID: vexcelUser, Secret: vexcelPassword}}})
 
+	nw, nf := newNearmapWorld(t, nil)
+	nrec := keys.Record{Org: "Water Board", Contact: "nearmap-admin@water.example", Provider: "nearmap",
+		Sets: []credential.Credential{{Provider: "nearmap", Secret: nearmapKey}}}
+	nk := nw.addKey(nrec)
+	nrec.Org = "Old Water Board"
+	nRevoked := revokedCopy(t, nw.harness, nrec)
+
 	mw := newMaxarWorld(t)
 	mh, mf, mEnd := mw.harness, mw.fake, mw.fake.AddKey(maxarKey, 0)
 	mset := []credential.Credential{{Provider: "maxar", Secret: maxarKey, Expires: mEnd}}
@@ -134,6 +134,8 @@ func TestLandingPageKeyModeForProvidersInChromium(t *testing.T) {
 	worlds := map[string]world{
 		"planet": {pw.harness, pk, pRevoked, "planet-admin@forestry.example", planet.DefaultMosaics,
 			pw.keyURL(pk) + "/~tiles" + planet.TilesPath + "/", pw.fake.PNG(), pw.fake.TilesServed.Load},
+		"nearmap": {nw.harness, nk, nRevoked, "nearmap-admin@water.example", []string{nearmap.Layer},
+			nw.keyURL(nk) + "/~wmts/maps/api/wmts/v1/1.0.0/", nf.JPEG(), nf.TileRequests.Load},
 		"vexcel": {vh, vk, vRevoked, "vexcel-admin@county.example", vexcel.Layers,
 			vh.keyURL(vk) + "/~api" + vexcel.WMTSPath + "?", vf.JPEG(), vf.TileRequests.Load},
 		"maxar": {mh, mk, mRevoked, "maxar-admin@harbour.example", []string{maxar.Layer},
@@ -144,18 +146,8 @@ func TestLandingPageKeyModeForProvidersInChromium(t *testing.T) {
 		cases[name] = map[string]string{"url": w.h.proxy.URL + "/", "key": w.key, "revokedKey": w.revoked}
 	}
 	cases["planet"]["control"], cases["planet"]["cachedKey"], cases["planet"]["uncachedKey"] = pControl.URL, pSibling, pUncached
-	out := runDriver(t, root, chromium, "landing-key.mjs", map[string]any{"cases": cases, "shots": shots})
-	var r struct {
-		Cases map[string]landingKeyCase
-		Error string
-	}
-	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatalf("driver output %.2000s: %v", out, err)
-	}
-	if r.Error != "" {
-		t.Fatalf("in the browser: %s", r.Error)
-	}
-	t.Logf("screenshots in %s", shots)
+	var r struct{ Cases map[string]landingKeyCase }
+	driveChromium(t, root, chromium, "landing-key.mjs", map[string]any{"cases": cases}, &r)
 	// Vexcel's login token, which the browser must never have seen.
 	if tok := vf.LastToken(); tok != "" {
 		vh.noteSecret(tok)

@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -886,11 +884,7 @@ func operatorLeakWorld(t *testing.T) *leakWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	file := filepath.Join(t.TempDir(), "providers.json")
-	if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	h := newKeyHarness(t, leakEnv(map[string]string{"PROVIDERS_FILE": file}), time.Minute)
+	h := newKeyHarness(t, leakEnv(map[string]string{"PROVIDERS_FILE": providersFile(t, doc)}), time.Minute)
 	key := leakKey(h, "eagle", credential.Credential{Provider: "eagle", ID: countyClientID, Secret: countyClientSecret, Client: true})
 	v2, wms := "/v2/wmts/"+key, "/v2/wms/"+key
 	tile := v2 + "/~api" + maxar.WMTSPath + "?" + maxarTile

@@ -260,6 +260,30 @@ func TestMaxarKeyRefusalsAndLimits(t *testing.T) {
 	}
 }
 
+// A Maxar key within keys.EndWarning of its end, as `keys new
+// --key-expires` records it, still serves, and the proxy's log says so
+// once (keys.Key.Pick warns once a day), naming the organisation and the
+// command that replaces it, never the key.
+func TestMaxarKeyEndingSoonIsLogged(t *testing.T) {
+	w := newMaxarWorld(t)
+	w.fake.AddKey(maxarKey, 0)
+	key := w.addMaxarKey("Forestry", credential.Credential{Secret: maxarKey, Expires: w.clk.Now().Add(3 * 24 * time.Hour)})
+	far := w.addMaxarKey("Parks", credential.Credential{Secret: maxarKey, Expires: w.clk.Now().Add(90 * 24 * time.Hour)})
+	for _, k := range []string{key, key, far} {
+		if resp, body := w.get(w.keyURL(k)+"/~api"+maxar.WMTSPath+"?"+maxarTile, nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("tile: %d %.300s", resp.StatusCode, body)
+		}
+	}
+	logs := w.logs.String()
+	const warning = "a provider's key behind this key ends soon"
+	if n := strings.Count(logs, warning); n != 1 || !strings.Contains(logs, `"org":"Forestry"`) || !strings.Contains(logs, "keys replace-credential --provider maxar") {
+		t.Fatalf("%d warnings, want 1 for Forestry naming the command:\n%s", n, logs)
+	}
+	if strings.Contains(logs, maxarKey) {
+		t.Fatal("the Maxar key is in a log line")
+	}
+}
+
 // A Maxar login behind a key: the proxy logs in once with the password
 // grant (client mgp) for a document and many tiles, sends the token as
 // Bearer and never the password; when the token's two hours are up it

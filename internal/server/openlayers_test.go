@@ -92,26 +92,37 @@ type mapPage struct {
 }
 
 // drawMaps opens the pages (name → URL) in Chromium and returns what it
-// saw of each; screenshots go to test/artifacts.
+// saw of each.
 func drawMaps(t *testing.T, root, chromium string, pages map[string]string) map[string]mapPage {
+	t.Helper()
+	var r struct{ Pages map[string]mapPage }
+	driveChromium(t, root, chromium, "openlayers.mjs", map[string]any{"pages": pages}, &r)
+	return r.Pages
+}
+
+// driveChromium runs a browser driver (runDriver) with args and "shots",
+// the directory test/artifacts its screenshots go to, and decodes what it
+// printed into out; the test ends if that does not decode or is the
+// driver's {"error": …}.
+func driveChromium(t *testing.T, root, chromium, script string, args map[string]any, out any) {
 	t.Helper()
 	shots := filepath.Join(root, "test", "artifacts")
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	out := runDriver(t, root, chromium, "openlayers.mjs", map[string]any{"pages": pages, "shots": shots})
-	var r struct {
-		Pages map[string]mapPage
-		Error string
+	args["shots"] = shots
+	b := runDriver(t, root, chromium, script, args)
+	var failed struct{ Error string }
+	if err := json.Unmarshal(b, &failed); err != nil {
+		t.Fatalf("driver output %.2000s: %v", b, err)
 	}
-	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatalf("driver output %.2000s: %v", out, err)
+	if failed.Error != "" {
+		t.Fatalf("in the browser: %s", failed.Error)
 	}
-	if r.Error != "" {
-		t.Fatalf("in the browser: %s", r.Error)
+	if err := json.Unmarshal(b, out); err != nil {
+		t.Fatalf("driver output %.2000s: %v", b, err)
 	}
 	t.Logf("screenshots in %s", shots)
-	return r.Pages
 }
 
 // checkMap checks one map the page drew from h's proxy: at least minTiles

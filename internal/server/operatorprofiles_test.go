@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -105,33 +104,31 @@ func (s *tokenServer) lastToken() string {
 	return s.last
 }
 
+// providersFile writes doc, an operator's profiles (PROVIDERS_FILE), to
+// a file of the test's and returns its path.
+func providersFile(t *testing.T, doc string) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "providers.json")
+	if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
 // operatorWorld is a proxy whose PROVIDERS_FILE names two profiles of
 // its operator's: "county", a static key placed as api_key on a fake
 // Planet's two hosts under another name, and "eagle", an OAuth2 client
 // whose tokens come from tokens and go to a fake Maxar's WMTS as Bearer.
 type operatorWorld struct {
 	*harness
-	planet *planet.Fake
+	planet planetHosts
 	maxar  *maxar.Fake
 	tokens *tokenServer
-	seen   chan string // every query the Planet tiles host received
 }
 
 func newOperatorWorld(t *testing.T) operatorWorld {
 	t.Helper()
-	tilesSrv := httptest.NewServer(nil)
-	t.Cleanup(tilesSrv.Close)
-	pl := planet.New(planet.Options{TilesBase: tilesSrv.URL, APIBase: "request"})
-	seen := make(chan string, 100)
-	tilesSrv.Config.Handler = http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		select {
-		case seen <- r.URL.RawQuery:
-		default:
-		}
-		pl.Tiles.ServeHTTP(rw, r)
-	})
-	apiURL := faketest.Serve(t, pl.API)
-	pl.AddKey(planetKey)
+	pl := servePlanet(t, nil)
 
 	mx := maxar.New(maxar.Options{Base: "request"})
 	mx.AddUser(maxarUser, maxarPassword)
@@ -148,16 +145,12 @@ func newOperatorWorld(t *testing.T) operatorWorld {
    "token_url": %q,
    "hosts": {"api": {"url": %q, "paths": [%q]}},
    "wmts": "api:%s?service=WMTS&request=GetCapabilities"}
-]}`, apiURL, tilesSrv.URL, tokenURL+"/oauth2/token", maxarURL, maxar.WMTSPath, maxar.WMTSPath)
-	file := filepath.Join(t.TempDir(), "providers.json")
-	if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	h := newKeyHarness(t, map[string]string{"PROVIDERS_FILE": file}, time.Minute)
+]}`, pl.api, pl.tiles, tokenURL+"/oauth2/token", maxarURL, maxar.WMTSPath, maxar.WMTSPath)
+	h := newKeyHarness(t, map[string]string{"PROVIDERS_FILE": providersFile(t, doc)}, time.Minute)
 	for _, s := range []string{planetKey, countyClientSecret, maxarPassword} {
 		h.noteSecret(s)
 	}
-	return operatorWorld{harness: h, planet: pl, maxar: mx, tokens: ts, seen: seen}
+	return operatorWorld{harness: h, planet: pl, maxar: mx, tokens: ts}
 }
 
 // An operator's static profile, a Planet-like service under the name
@@ -169,7 +162,7 @@ func TestOperatorStaticProfileServesThroughTheProxy(t *testing.T) {
 		Sets: []credential.Credential{{Provider: "county", Secret: planetKey}}})
 
 	resp, body := w.get(w.keyURL(key)+"/1.0.0/WMTSCapabilities.xml", nil)
-	if resp.StatusCode != http.StatusOK || w.planet.CapabilitiesRequests.Load() != 1 {
+	if resp.StatusCode != http.StatusOK || w.planet.fake.CapabilitiesRequests.Load() != 1 {
 		t.Fatalf("capabilities: %d\n%s", resp.StatusCode, body)
 	}
 	w.assertNoSecrets(body)
@@ -187,10 +180,10 @@ func TestOperatorStaticProfileServesThroughTheProxy(t *testing.T) {
 	}
 	for _, q := range []string{"", "?api_key=attacker", "?API_KEY=attacker"} {
 		resp, img := w.get(tile+q, nil)
-		if resp.StatusCode != http.StatusOK || resp.Header.Get("Location") != "" || !bytes.Equal(img, w.planet.PNG()) {
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Location") != "" || !bytes.Equal(img, w.planet.fake.PNG()) {
 			t.Fatalf("tile %s%s: %d %s", tile, q, resp.StatusCode, img)
 		}
-		if got := <-w.seen; strings.Contains(got, "attacker") || !strings.Contains(got, "api_key="+planetKey) {
+		if got := <-w.planet.seen; strings.Contains(got, "attacker") || !strings.Contains(got, "api_key="+planetKey) {
 			t.Fatalf("%q reached the upstream as %q", q, got)
 		}
 	}
@@ -277,7 +270,7 @@ func TestOperatorKeyTheCatalogCannotServe(t *testing.T) {
 		w.noteSecret(c.rec.Sets[0].Secret)
 		c.rec.Org, c.rec.Contact = "Parks", "gis@parks.example"
 		key := w.addKey(c.rec)
-		before := w.planet.Requests.Load() + w.maxar.Requests.Load() + w.maxar.TokenRequests.Load() + w.tokens.Requests.Load()
+		before := w.planet.fake.Requests.Load() + w.maxar.Requests.Load() + w.maxar.TokenRequests.Load() + w.tokens.Requests.Load()
 		for _, u := range []string{w.keyURL(key) + "/1.0.0/WMTSCapabilities.xml", w.keyURL(key) + "/~api" + maxar.WMTSPath + "?" + maxarTile,
 			w.proxy.URL + "/v2/wms/" + key + "?SERVICE=WMS&REQUEST=GetCapabilities"} {
 			resp, body := w.get(u, nil)
@@ -286,7 +279,7 @@ func TestOperatorKeyTheCatalogCannotServe(t *testing.T) {
 			}
 			w.assertNoSecrets(body)
 		}
-		if n := w.planet.Requests.Load() + w.maxar.Requests.Load() + w.maxar.TokenRequests.Load() + w.tokens.Requests.Load() - before; n != 0 {
+		if n := w.planet.fake.Requests.Load() + w.maxar.Requests.Load() + w.maxar.TokenRequests.Load() + w.tokens.Requests.Load() - before; n != 0 {
 			t.Fatalf("%s: %d requests went upstream", c.name, n)
 		}
 	}

@@ -3,7 +3,6 @@ package server_test
 import (
 	"bytes"
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hexprox/hexprox/internal/credential"
+	"github.com/hexprox/hexprox/internal/fakeprovider/faketest"
+	"github.com/hexprox/hexprox/internal/fakeprovider/maxar"
 	"github.com/hexprox/hexprox/internal/fakeprovider/nearmap"
 	"github.com/hexprox/hexprox/internal/fakeprovider/planet"
 	"github.com/hexprox/hexprox/internal/fakeprovider/vexcel"
@@ -23,36 +24,55 @@ import (
 	"github.com/hexprox/hexprox/internal/usage"
 )
 
-// planetWorld is a proxy beside a fake Planet: its API and tiles hosts on
-// two servers, named by the PROVIDER_PLANET_* settings.
+// planetHosts is a fake Planet holding planetKey, its API and tiles
+// hosts on two servers.
+type planetHosts struct {
+	fake       *planet.Fake
+	api, tiles string      // the hosts' URLs
+	seen       chan string // the query of every request the tiles host received (the first 100)
+}
+
+// servePlanet starts a fake Planet's two hosts, each behind wrap (nil:
+// as they are), for as long as the test runs.
+func servePlanet(t *testing.T, wrap func(http.Handler) http.Handler) planetHosts {
+	t.Helper()
+	if wrap == nil {
+		wrap = func(h http.Handler) http.Handler { return h }
+	}
+	tilesSrv := httptest.NewUnstartedServer(nil)
+	p := planetHosts{tiles: "http://" + tilesSrv.Listener.Addr().String(), seen: make(chan string, 100)}
+	p.fake = planet.New(planet.Options{TilesBase: p.tiles, APIBase: "request"})
+	tiles := wrap(p.fake.Tiles)
+	tilesSrv.Config.Handler = http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		select {
+		case p.seen <- r.URL.RawQuery:
+		default:
+		}
+		tiles.ServeHTTP(rw, r)
+	})
+	tilesSrv.Start()
+	t.Cleanup(tilesSrv.Close)
+	p.api = faketest.Serve(t, wrap(p.fake.API))
+	p.fake.AddKey(planetKey)
+	return p
+}
+
+// planetWorld is a proxy beside a fake Planet, its two hosts named by
+// the PROVIDER_PLANET_* settings.
 type planetWorld struct {
 	*harness
 	fake *planet.Fake
-	seen chan string // every query the tiles host received
+	seen chan string // as planetHosts.seen
 }
 
 const planetKey = "PLAK-0123456789abcdef-secret"
 
 func newPlanetWorld(t *testing.T) planetWorld {
 	t.Helper()
-	tilesSrv := httptest.NewUnstartedServer(nil)
-	tilesSrv.Start()
-	fake := planet.New(planet.Options{TilesBase: tilesSrv.URL, APIBase: "request"})
-	seen := make(chan string, 100)
-	tilesSrv.Config.Handler = http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		select {
-		case seen <- r.URL.RawQuery:
-		default:
-		}
-		fake.Tiles.ServeHTTP(rw, r)
-	})
-	apiSrv := httptest.NewServer(fake.API)
-	t.Cleanup(apiSrv.Close)
-	t.Cleanup(tilesSrv.Close)
-	fake.AddKey(planetKey)
-	h := newKeyHarness(t, map[string]string{"PROVIDER_PLANET_API_URL": apiSrv.URL, "PROVIDER_PLANET_TILES_URL": tilesSrv.URL}, time.Minute)
+	p := servePlanet(t, nil)
+	h := newKeyHarness(t, map[string]string{"PROVIDER_PLANET_API_URL": p.api, "PROVIDER_PLANET_TILES_URL": p.tiles}, time.Minute)
 	h.noteSecret(planetKey)
-	return planetWorld{harness: h, fake: fake, seen: seen}
+	return planetWorld{harness: h, fake: p.fake, seen: p.seen}
 }
 
 func (w planetWorld) addPlanetKey(org string) string {
@@ -107,19 +127,8 @@ func TestPlanetKeyServesThroughTheProxy(t *testing.T) {
 
 	// The GetCapabilities href a document names serves the rewritten
 	// document again, never Planet's own (which holds the key).
-	var caps struct {
-		Ops []struct {
-			Name string `xml:"name,attr"`
-			Get  struct {
-				Href string `xml:"href,attr"`
-			} `xml:"DCP>HTTP>Get"`
-		} `xml:"OperationsMetadata>Operation"`
-	}
-	if err := xml.Unmarshal(body, &caps); err != nil {
-		t.Fatal(err)
-	}
 	found := false
-	for _, op := range caps.Ops {
+	for _, op := range faketest.ParseWMTS(t, body).Ops {
 		if op.Name == "GetCapabilities" {
 			found = true
 			resp, again := w.get(op.Get.Href, nil)
@@ -141,14 +150,7 @@ func TestPlanetKeyServesThroughTheProxy(t *testing.T) {
 	w.assertNoSecrets(page)
 
 	// Counted as the organisation's.
-	id := server.UsageID("Forestry", keys.Fingerprint(key, ""))
-	var got usage.Counts
-	for _, r := range w.app.Usage.Snapshot(time.Now().Add(-time.Hour), time.Now().Add(time.Hour)) {
-		if r.SubjectID == id {
-			got.Add(r.Counts)
-		}
-	}
-	if got[usage.TilesStreamed] != 2 || got[usage.Capabilities] < 1 {
+	if got := w.countedOf("Forestry", key); got[usage.TilesStreamed] != 2 || got[usage.Capabilities] < 1 {
 		t.Fatalf("counted %v", got)
 	}
 }
@@ -583,12 +585,7 @@ func TestAboutPagePreviewOfAProviderInChromium(t *testing.T) {
 	root, chromium := needBrowser(t)
 	w := newPlanetWorld(t)
 	key := w.addPlanetKey("Forestry")
-	out := runDriver(t, root, chromium, "about-preview.mjs", map[string]any{
-		"pages": map[string]string{"planet": w.proxy.URL + "/about/" + key},
-		"shots": t.TempDir(),
-	})
 	var r struct {
-		Error string
 		Pages map[string]struct {
 			Status  int
 			Caption string
@@ -599,9 +596,7 @@ func TestAboutPagePreviewOfAProviderInChromium(t *testing.T) {
 			Violations, ConsoleErrors, Requests []string
 		}
 	}
-	if err := json.Unmarshal(out, &r); err != nil || r.Error != "" {
-		t.Fatalf("driver: %v %s", err, r.Error)
-	}
+	driveChromium(t, root, chromium, "about-preview.mjs", map[string]any{"pages": map[string]string{"planet": w.proxy.URL + "/about/" + key}}, &r)
 	p := r.Pages["planet"]
 	if p.Status != http.StatusOK || len(p.Tiles) < 4 {
 		t.Fatalf("status %d, %d tiles, caption %q", p.Status, len(p.Tiles), p.Caption)
@@ -715,4 +710,130 @@ func TestHealthHearsAProvidersLogin(t *testing.T) {
 	if p := vexcelHealth(); p.OK == nil || !*p.OK || p.Endpoint != "data" {
 		t.Fatalf("after the login and the document: %+v", p)
 	}
+}
+
+// countedOf returns what the harness's proxy counted for key of org.
+func (h *harness) countedOf(org, key string) usage.Counts {
+	h.t.Helper()
+	id := server.UsageID(org, keys.Fingerprint(key, ""))
+	var got usage.Counts
+	for _, r := range h.app.Usage.Snapshot(time.Now().Add(-time.Hour), time.Now().Add(time.Hour)) {
+		if r.SubjectID == id {
+			got.Add(r.Counts)
+		}
+	}
+	return got
+}
+
+// Usage, limits and revocation are the same for a key of every provider:
+// a key over its own rate is refused by the proxy (the provider never
+// asked); the provider's 429 reaches the client with its Retry-After,
+// counted as rate-limited for that key's organisation alone; a key
+// revoked in the store is refused, naming whom to ask, before the
+// provider hears of it.
+func TestEveryProvidersKeyIsLimitedCountedAndRevokedAlike(t *testing.T) {
+	type world struct {
+		h        *harness
+		set      credential.Credential
+		asked    func() int64       // requests that reached the provider
+		throttle func(retry string) // the provider answers 429 with Retry-After retry; "" mends it
+		matrix   string             // a tile matrix of its capabilities' first layer
+	}
+	worlds := map[string]func(t *testing.T) world{
+		"planet": func(t *testing.T) world {
+			w := newPlanetWorld(t)
+			return world{w.harness, credential.Credential{Secret: planetKey}, w.fake.Requests.Load,
+				func(r string) { w.fake.Set(planet.Switches{Status: statusFor(r), RetryAfter: r}) }, "5"}
+		},
+		"nearmap": func(t *testing.T) world {
+			w, f := newNearmapWorld(t, nil)
+			return world{w.harness, credential.Credential{Secret: nearmapKey}, f.Requests.Load,
+				func(r string) { f.Set(nearmap.Switches{Status: statusFor(r), RetryAfter: r}) }, "5"}
+		},
+		"vexcel": func(t *testing.T) world {
+			h, f, _ := newVexcelWorld(t)
+			return world{h, credential.Credential{ID: vexcelUser, Secret: vexcelPassword}, f.Requests.Load,
+				func(r string) { f.Set(vexcel.Switches{Status: statusFor(r), RetryAfter: r}) }, "5"}
+		},
+		"maxar": func(t *testing.T) world {
+			w := newMaxarWorld(t)
+			w.fake.AddKey(maxarKey, 0)
+			return world{w.harness, credential.Credential{Secret: maxarKey}, w.fake.Requests.Load,
+				func(r string) { w.fake.Set(maxar.Switches{Status: statusFor(r), RetryAfter: r}) }, "EPSG:3857:5"}
+		},
+	}
+	for name, start := range worlds {
+		t.Run(name, func(t *testing.T) {
+			w := start(t)
+			w.set.Provider = name
+			rec := func(org string, rate float64) keys.Record {
+				return keys.Record{Org: org, Contact: "gis@" + name + ".example", Provider: name, Sets: []credential.Credential{w.set}, Rate: rate, Burst: int(rate)}
+			}
+			open, tight := w.h.addKey(rec("Open", 0)), w.h.addKey(rec("Tight", 1))
+			// A tile by the open key's capabilities, and the tight key's.
+			resp, doc := w.h.get(w.h.keyURL(open)+"/1.0.0/WMTSCapabilities.xml", nil)
+			m := regexp.MustCompile(`template="([^"]+)"`).FindSubmatch(doc)
+			if resp.StatusCode != http.StatusOK || m == nil {
+				t.Fatalf("capabilities: %d\n%.600s", resp.StatusCode, doc)
+			}
+			tile := func(key string) string {
+				return strings.NewReplacer("{TileMatrix}", w.matrix, "{TileRow}", "10", "{TileCol}", "12", open, key).Replace(html(string(m[1])))
+			}
+
+			// Over the tight key's own rate: the proxy's 429, Hexagon's
+			// words for it, and the provider not asked.
+			if resp, body := w.h.get(tile(tight), nil); resp.StatusCode != http.StatusOK {
+				t.Fatalf("the tight key's first tile: %d %.300s", resp.StatusCode, body)
+			}
+			asked := w.asked()
+			resp, body := w.h.get(tile(tight), nil)
+			if rep := w.h.assertException(resp, body, http.StatusTooManyRequests, ""); !strings.Contains(rep.Exception.Text, "limit: rate") || resp.Header.Get("Retry-After") == "" {
+				t.Fatalf("over the key's rate: %v %s", resp.Header, body)
+			}
+			if n := w.asked() - asked; n != 0 {
+				t.Fatalf("a request over the key's rate reached %s %d times", name, n)
+			}
+
+			// The provider's 429: its Retry-After, counted for Open alone.
+			w.throttle("9")
+			resp, body = w.h.get(tile(open), nil)
+			w.throttle("")
+			w.h.assertException(resp, body, http.StatusTooManyRequests, "")
+			if resp.Header.Get("Retry-After") != "9" {
+				t.Fatalf("the provider's 429 lost its Retry-After: %v", resp.Header)
+			}
+			if got := w.h.countedOf("Open", open); got[usage.RateLimited] != 1 || got[usage.Capabilities] != 1 {
+				t.Errorf("Open counted %v, want its capabilities and 1 rate_limited", got)
+			}
+			if got := w.h.countedOf("Tight", tight); got[usage.RateLimited] != 1 || got[usage.TilesStreamed] != 1 {
+				t.Errorf("Tight counted %v, want 1 tile streamed and 1 rate_limited", got)
+			}
+
+			// Revoked in the store: refused, naming the contact; the
+			// provider never asked.
+			gone := revokedCopy(t, w.h, rec("Gone", 0))
+			asked = w.asked()
+			for _, u := range []string{tile(gone), w.h.keyURL(gone) + "/1.0.0/WMTSCapabilities.xml"} {
+				resp, body := w.h.get(u, nil)
+				if rep := w.h.assertException(resp, body, http.StatusForbidden, ""); !strings.Contains(rep.Exception.Text, "revoked") || !strings.Contains(rep.Exception.Text, "gis@"+name+".example") {
+					t.Fatalf("a revoked key: %s", body)
+				}
+			}
+			if resp, body := w.h.get(w.h.proxy.URL+"/about/"+gone, nil); resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("the about page of a revoked key: %d %.300s", resp.StatusCode, body)
+			}
+			if n := w.asked() - asked; n != 0 {
+				t.Fatalf("a revoked key's requests reached %s %d times", name, n)
+			}
+			w.h.assertNoSecrets([]byte(w.h.logs.String()))
+		})
+	}
+}
+
+// statusFor is a fake's Status switch: 429 with a Retry-After, none without.
+func statusFor(retryAfter string) int {
+	if retryAfter == "" {
+		return 0
+	}
+	return http.StatusTooManyRequests
 }

@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/provider"
 	"github.com/hexprox/hexprox/internal/requiretools"
+	"github.com/hexprox/hexprox/internal/usage"
 )
 
 // QGIS, with its own WMS/WMTS provider (Debian's python3-qgis, headless),
@@ -27,12 +27,14 @@ func TestQGISDrawsProviderKeys(t *testing.T) {
 	root := repoRoot(t)
 
 	pw := newPlanetWorld(t)
-	planetURL := pw.keyURL(pw.addPlanetKey("Forestry")) + "/1.0.0/WMTSCapabilities.xml"
+	pkey := pw.addPlanetKey("Forestry")
+	planetURL := pw.keyURL(pkey) + "/1.0.0/WMTSCapabilities.xml"
 	vh, vf, vkey := newVexcelWorld(t)
 	vexcelURL := vh.keyURL(vkey) + "/1.0.0/WMTSCapabilities.xml"
 	mw := newMaxarWorld(t)
 	mw.fake.AddKey(maxarKey, 0)
-	maxarURL := mw.keyURL(mw.addMaxarKey("Harbour", credential.Credential{Secret: maxarKey})) + "/1.0.0/WMTSCapabilities.xml"
+	mkey := mw.addMaxarKey("Harbour", credential.Credential{Secret: maxarKey})
+	maxarURL := mw.keyURL(mkey) + "/1.0.0/WMTSCapabilities.xml"
 
 	planetTiles, vexcelTiles, maxarTiles := pw.fake.TilesServed.Load(), vf.TileRequests.Load(), mw.fake.TileRequests.Load()
 	arg, _ := json.Marshal(map[string]any{
@@ -73,14 +75,22 @@ func TestQGISDrawsProviderKeys(t *testing.T) {
 			t.Errorf("QGIS and the %s key: %+v", l.Name, l)
 		}
 	}
-	for name, n := range map[string]int64{
-		"Planet": pw.fake.TilesServed.Load() - planetTiles, "Vexcel": vf.TileRequests.Load() - vexcelTiles, "Maxar": mw.fake.TileRequests.Load() - maxarTiles,
+	// Every tile went through the proxy: as many streamed for each key as
+	// its fake served (QGIS pointed at a fake's own host would show the
+	// fake serving tiles the proxy never streamed).
+	for _, c := range []struct {
+		name   string
+		served int64
+		proxy  *harness
+		org    string
+		key    string
+	}{
+		{"Planet", pw.fake.TilesServed.Load() - planetTiles, pw.harness, "Forestry", pkey},
+		{"Vexcel", vf.TileRequests.Load() - vexcelTiles, vh, "County", vkey},
+		{"Maxar", mw.fake.TileRequests.Load() - maxarTiles, mw.harness, "Harbour", mkey},
 	} {
-		if n == 0 {
-			t.Errorf("%s served no tile to QGIS", name)
+		if streamed := c.proxy.countedOf(c.org, c.key)[usage.TilesStreamed]; c.served == 0 || streamed != c.served {
+			t.Errorf("%s served %d tiles to QGIS, the proxy streamed %d", c.name, c.served, streamed)
 		}
-	}
-	if strings.Contains(string(out), "api.planet.com") {
-		t.Error("QGIS was pointed at Planet's own host")
 	}
 }

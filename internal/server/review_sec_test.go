@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,7 +16,6 @@ import (
 	"github.com/hexprox/hexprox/internal/credential"
 	"github.com/hexprox/hexprox/internal/fakeprovider/faketest"
 	"github.com/hexprox/hexprox/internal/fakeprovider/maxar"
-	"github.com/hexprox/hexprox/internal/fakeprovider/planet"
 	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/testclock"
 )
@@ -79,11 +76,7 @@ func TestReviewSecALayerOutsideTheLicenceDisablesNoGoodSet(t *testing.T) {
   "hosts": {"api": {"url": %q, "paths": ["/tiles"]}},
   "wmts": "api:/tiles/WMTSCapabilities.xml",
   "place": [{"header": "X-Key"}]}]}`, base)
-	file := filepath.Join(t.TempDir(), "providers.json")
-	if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	h := newKeyHarness(t, map[string]string{"PROVIDERS_FILE": file}, time.Hour)
+	h := newKeyHarness(t, map[string]string{"PROVIDERS_FILE": providersFile(t, doc)}, time.Hour)
 	h.noteSecret(keyA)
 	h.noteSecret(keyB)
 	key := h.addKey(keys.Record{Org: "Parks", Contact: "gis@parks.example", Provider: "acme",
@@ -147,21 +140,12 @@ func sigRenamer(h http.Handler) http.Handler {
 // document is served with the key taken out of every URL, as a built-in
 // profile's is, and not refused as one that names the key.
 func TestReviewSecAnOperatorsQueryPlacementIsStrippedFromDocuments(t *testing.T) {
-	tilesSrv := httptest.NewServer(nil)
-	t.Cleanup(tilesSrv.Close)
-	pl := planet.New(planet.Options{TilesBase: tilesSrv.URL, APIBase: "request"})
-	tilesSrv.Config.Handler = sigRenamer(pl.Tiles)
-	apiURL := faketest.Serve(t, sigRenamer(pl.API))
-	pl.AddKey(planetKey)
+	pl := servePlanet(t, sigRenamer)
 	doc := fmt.Sprintf(`{"providers": [{"name": "sigco", "title": "Sig Imagery", "credential": "static",
    "hosts": {"api": {"url": %q, "paths": ["/basemaps/v1/mosaics/wmts"]}, "tiles": {"url": %q, "paths": ["/basemaps/v1/planet-tiles"]}},
    "wmts": "api:/basemaps/v1/mosaics/wmts",
-   "place": [{"query": "sig"}], "not_licensed": 404}]}`, apiURL, tilesSrv.URL)
-	file := filepath.Join(t.TempDir(), "providers.json")
-	if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	h := newKeyHarness(t, map[string]string{"PROVIDERS_FILE": file}, time.Minute)
+   "place": [{"query": "sig"}], "not_licensed": 404}]}`, pl.api, pl.tiles)
+	h := newKeyHarness(t, map[string]string{"PROVIDERS_FILE": providersFile(t, doc)}, time.Minute)
 	h.noteSecret(planetKey)
 	key := h.addKey(keys.Record{Org: "Parks", Contact: "gis@parks.example", Provider: "sigco",
 		Sets: []credential.Credential{{Provider: "sigco", Secret: planetKey}}})
@@ -180,7 +164,7 @@ func TestReviewSecAnOperatorsQueryPlacementIsStrippedFromDocuments(t *testing.T)
 			tile = strings.NewReplacer("{TileMatrix}", "3", "{TileCol}", "2", "{TileRow}", "1").Replace(u)
 		}
 	}
-	if resp, img := h.get(tile, nil); resp.StatusCode != http.StatusOK || !bytes.Equal(img, pl.PNG()) {
+	if resp, img := h.get(tile, nil); resp.StatusCode != http.StatusOK || !bytes.Equal(img, pl.fake.PNG()) {
 		t.Fatalf("tile %s: %d %.200s", tile, resp.StatusCode, img)
 	}
 }
@@ -223,11 +207,7 @@ func TestReviewSecACompressedTextAnswerIsCheckedForTheKey(t *testing.T) {
   "hosts": {"api": {"url": %q, "paths": ["/wms"]}},
   "wmts": "api:/wms/wmts", "wms": "api:/wms",
   "place": [{"query": "api_key"}]}]}`, base)
-		file := filepath.Join(t.TempDir(), "providers.json")
-		if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		h := newKeyHarness(t, map[string]string{"PROVIDERS_FILE": file}, time.Minute)
+		h := newKeyHarness(t, map[string]string{"PROVIDERS_FILE": providersFile(t, doc)}, time.Minute)
 		h.noteSecret(key)
 		apiKey := h.addKey(keys.Record{Org: "Parks", Contact: "gis@parks.example", Provider: "echo",
 			Sets: []credential.Credential{{Provider: "echo", Secret: key}}})

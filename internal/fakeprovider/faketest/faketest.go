@@ -1,6 +1,7 @@
 // Package faketest holds the HTTP plumbing the provider fakes' tests
-// share: starting a fake behind httptest and making a request to it with
-// the body read. It belongs to tests only.
+// share: starting a fake behind httptest, making a request to it with
+// the body read, and reading a capabilities document. It belongs to
+// tests only.
 package faketest
 
 import (
@@ -80,4 +81,44 @@ func URLs(t testing.TB, doc []byte) []string {
 		t.Fatalf("the capabilities name no URL:\n%.600s", doc)
 	}
 	return out
+}
+
+// WMTS is what tests read of a WMTS capabilities document: its
+// operations' GET hrefs, its layers with their ResourceURLs, its tile
+// matrix sets and its ServiceMetadataURL.
+type WMTS struct {
+	Ops []struct {
+		Name string `xml:"name,attr"`
+		Get  struct {
+			Href string `xml:"href,attr"`
+		} `xml:"DCP>HTTP>Get"`
+	} `xml:"OperationsMetadata>Operation"`
+	Layers []struct {
+		ID        string   `xml:"Identifier"`
+		Style     string   `xml:"Style>Identifier"`
+		Set       string   `xml:"TileMatrixSetLink>TileMatrixSet"`
+		Formats   []string `xml:"Format"`
+		Resources []struct {
+			Format   string `xml:"format,attr"`
+			Template string `xml:"template,attr"`
+		} `xml:"ResourceURL"`
+	} `xml:"Contents>Layer"`
+	Sets []struct {
+		ID       string   `xml:"Identifier"`
+		Matrices []string `xml:"TileMatrix>Identifier"`
+	} `xml:"Contents>TileMatrixSet"`
+	Metadata struct {
+		Href string `xml:"href,attr"`
+	} `xml:"ServiceMetadataURL"`
+}
+
+// ParseWMTS reads doc as WMTS capabilities, failing the test if it does
+// not parse.
+func ParseWMTS(t testing.TB, doc []byte) WMTS {
+	t.Helper()
+	var c WMTS
+	if err := xml.Unmarshal(doc, &c); err != nil {
+		t.Fatalf("capabilities do not parse: %v\n%.600s", err, doc)
+	}
+	return c
 }

@@ -280,23 +280,6 @@ func TestAddKeyRefusesMoreThan180Days(t *testing.T) {
 	f.AddKey("k", 181*24*time.Hour)
 }
 
-type wmtsCaps struct {
-	Layers []struct {
-		ID        string   `xml:"Identifier"`
-		Style     string   `xml:"Style>Identifier"`
-		Set       string   `xml:"TileMatrixSetLink>TileMatrixSet"`
-		Formats   []string `xml:"Format"`
-		Resources []struct {
-			Format   string `xml:"format,attr"`
-			Template string `xml:"template,attr"`
-		} `xml:"ResourceURL"`
-	} `xml:"Contents>Layer"`
-	Sets []struct {
-		ID       string   `xml:"Identifier"`
-		Matrices []string `xml:"TileMatrix>Identifier"`
-	} `xml:"Contents>TileMatrixSet"`
-}
-
 // The WMTS capabilities: Maxar:Imagery in EPSG:3857 with matrices
 // EPSG:3857:0 to :21, KVP URLs on the host asked; the caller's key in
 // every URL only with the switch, and never a bearer token; a template
@@ -306,10 +289,7 @@ func TestWMTSCapabilities(t *testing.T) {
 	caps := base + maxar.WMTSPath + "?service=WMTS&request=GetCapabilities"
 	hdr := map[string]string{"maxar-api-key": key}
 	_, body := faketest.Get(t, caps, hdr)
-	var c wmtsCaps
-	if err := xml.Unmarshal(body, &c); err != nil {
-		t.Fatal(err)
-	}
+	c := faketest.ParseWMTS(t, body)
 	if len(c.Layers) != 1 || c.Layers[0].ID != "Maxar:Imagery" || c.Layers[0].Set != "EPSG:3857" || len(c.Layers[0].Resources) != 2 {
 		t.Fatalf("layers %+v", c.Layers)
 	}

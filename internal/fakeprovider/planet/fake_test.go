@@ -2,7 +2,6 @@ package planet_test
 
 import (
 	"bytes"
-	"encoding/xml"
 	"image"
 	"image/png"
 	"net/http"
@@ -28,39 +27,6 @@ func servers(t *testing.T, mosaics ...string) (f *planet.Fake, api, tiles string
 	return f, faketest.Serve(t, f.API), ts.URL
 }
 
-type capsDoc struct {
-	Ops []struct {
-		Name string `xml:"name,attr"`
-		Get  struct {
-			Href string `xml:"href,attr"`
-		} `xml:"DCP>HTTP>Get"`
-	} `xml:"OperationsMetadata>Operation"`
-	Layers []struct {
-		ID        string `xml:"Identifier"`
-		Style     string `xml:"Style>Identifier"`
-		Set       string `xml:"TileMatrixSetLink>TileMatrixSet"`
-		Resources []struct {
-			Template string `xml:"template,attr"`
-		} `xml:"ResourceURL"`
-	} `xml:"Contents>Layer"`
-	Sets []struct {
-		ID       string   `xml:"Identifier"`
-		Matrices []string `xml:"TileMatrix>Identifier"`
-	} `xml:"Contents>TileMatrixSet"`
-	Metadata struct {
-		Href string `xml:"href,attr"`
-	} `xml:"ServiceMetadataURL"`
-}
-
-func parseCaps(t *testing.T, b []byte) capsDoc {
-	t.Helper()
-	var c capsDoc
-	if err := xml.Unmarshal(b, &c); err != nil {
-		t.Fatalf("capabilities do not parse: %v\n%s", err, b)
-	}
-	return c
-}
-
 // The capabilities name the API host (with the key) for GetCapabilities,
 // the tiles host (without the key) for GetTile, and the tiles host with
 // the key in every ResourceURL, as the recorded Planet answer does.
@@ -71,7 +37,7 @@ func TestCapabilitiesPutTemplatesOnTheTilesHostWithTheKey(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
-	c := parseCaps(t, body)
+	c := faketest.ParseWMTS(t, body)
 	hrefs := map[string]string{}
 	for _, op := range c.Ops {
 		hrefs[op.Name] = op.Get.Href
@@ -109,7 +75,7 @@ func TestTemplateFetchesPNGWithAlphaFromTheTilesHost(t *testing.T) {
 	f, api, _ := servers(t)
 	f.AddKey(key)
 	_, body := faketest.Get(t, api+planet.CapabilitiesPath+"?api_key="+key, nil)
-	tmpl := parseCaps(t, body).Layers[0].Resources[0].Template
+	tmpl := faketest.ParseWMTS(t, body).Layers[0].Resources[0].Template
 	u := strings.NewReplacer("{TileMatrix}", "3", "{TileCol}", "5", "{TileRow}", "2").Replace(tmpl)
 	resp, tile := faketest.Get(t, u, nil)
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/png" {
@@ -204,7 +170,7 @@ func TestMosaicWithoutPermissionIs404(t *testing.T) {
 		t.Errorf("zoom 16: %d, want 404", resp.StatusCode)
 	}
 	_, body = faketest.Get(t, api+planet.CapabilitiesPath+"?api_key="+key, nil)
-	c := parseCaps(t, body)
+	c := faketest.ParseWMTS(t, body)
 	if len(c.Layers) != 1 || c.Layers[0].ID != "open_mosaic" {
 		t.Errorf("layers %+v, want only open_mosaic", c.Layers)
 	}

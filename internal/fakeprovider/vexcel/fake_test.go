@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/xml"
 	"strings"
 	"testing"
 	"time"
@@ -161,18 +160,6 @@ func TestCredentialPlacementsAndExpiry(t *testing.T) {
 	}
 }
 
-type capsDoc struct {
-	Layers []struct {
-		ID       string `xml:"Identifier"`
-		Style    string `xml:"Style>Identifier"`
-		Set      string `xml:"TileMatrixSetLink>TileMatrixSet"`
-		Resource struct {
-			Template string `xml:"template,attr"`
-		} `xml:"ResourceURL"`
-	} `xml:"Contents>Layer"`
-	Sets []string `xml:"Contents>TileMatrixSet>Identifier"`
-}
-
 // The capabilities list urban and wide-area, each in a tile matrix set of
 // its own name with style RGB; they carry the caller's credential only
 // when the switch says so; a template, filled in, fetches a tile with the
@@ -183,16 +170,13 @@ func TestCapabilities(t *testing.T) {
 	bearer := map[string]string{"Authorization": "Bearer " + tok}
 	caps := base + vexcel.WMTSPath + "?SERVICE=WMTS&REQUEST=GetCapabilities&VERSION=1.0.0"
 	_, body := faketest.Do(t, "GET", caps, bearer)
-	var c capsDoc
-	if err := xml.Unmarshal(body, &c); err != nil {
-		t.Fatal(err)
-	}
+	c := faketest.ParseWMTS(t, body)
 	if len(c.Layers) != 2 || len(c.Sets) != 2 {
 		t.Fatalf("layers %+v sets %v", c.Layers, c.Sets)
 	}
 	for i, l := range c.Layers {
-		if l.ID != vexcel.Layers[i] || l.Style != "RGB" || l.Set != l.ID || c.Sets[i] != l.ID {
-			t.Errorf("layer %+v, set %q", l, c.Sets[i])
+		if l.ID != vexcel.Layers[i] || l.Style != "RGB" || l.Set != l.ID || c.Sets[i].ID != l.ID || len(l.Resources) != 1 {
+			t.Errorf("layer %+v, set %q", l, c.Sets[i].ID)
 		}
 	}
 	urls := faketest.URLs(t, body)
@@ -204,7 +188,7 @@ func TestCapabilities(t *testing.T) {
 			t.Errorf("without the switch: URL %q", u)
 		}
 	}
-	tile := strings.NewReplacer("{TileMatrix}", "15", "{TileRow}", "12000", "{TileCol}", "9000").Replace(c.Layers[0].Resource.Template)
+	tile := strings.NewReplacer("{TileMatrix}", "15", "{TileRow}", "12000", "{TileCol}", "9000").Replace(c.Layers[0].Resources[0].Template)
 	resp, img := faketest.Do(t, "GET", tile, bearer)
 	if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "max-age=21515" || !bytes.Equal(img, f.JPEG()) {
 		t.Errorf("tile %s: %d Cache-Control %q", tile, resp.StatusCode, resp.Header.Get("Cache-Control"))
