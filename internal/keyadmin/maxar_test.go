@@ -1,6 +1,7 @@
 package keyadmin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/hexprox/hexprox/internal/fakeprovider/maxar"
 	"github.com/hexprox/hexprox/internal/fakeprovider/vexcel"
+	"github.com/hexprox/hexprox/internal/keys"
 	"github.com/hexprox/hexprox/internal/keys/storetest"
 )
 
@@ -84,6 +86,19 @@ func TestNewMaxarKey(t *testing.T) {
 		want := now.Add(180 * 24 * time.Hour).Format(time.RFC3339)
 		if len(sets) != 1 || sets[0]["provider"] != "maxar" || sets[0]["key"] != good || sets[0]["key_expires"] != want || len(sets[0]) != 3 {
 			t.Fatalf("stored %v, want the key ending %s", sets, want)
+		}
+
+		// A provider's tiles always go through the proxy: set refuses to
+		// let the key redirect, or to name Hexagon's service family, and
+		// the key stays as it was.
+		for _, flag := range [][]string{{"--redirect"}, {"--endpoint", "orders"}} {
+			r := h.run(t, "", append([]string{"set", key}, flag...)...)
+			if r.err == nil || !strings.Contains(r.err.Error(), "redirect and endpoint are for Hexagon's sets, not maxar's") {
+				t.Errorf("set %v on a Maxar key: %v", flag, r.err)
+			}
+		}
+		if rec, err := h.assertStore(t).Get(context.Background(), key); err != nil || rec.Redirect || rec.Endpoint != keys.Streaming {
+			t.Errorf("after the refused sets: %+v, %v", rec, err)
 		}
 
 		// Refused: nothing saved, the set named by number.

@@ -243,6 +243,12 @@ func (j *recordJSON) record() (Record, error) {
 	if r.Endpoint, err = ParseEndpoint(j.Endpoint); err != nil {
 		return Record{}, problem("endpoint must be \"streaming\" or \"orders\"")
 	}
+	if r.Provider != "" && (r.Redirect || r.Endpoint != Streaming) {
+		// Another provider's tiles always go through the proxy (a key in
+		// a redirect would outlive the key), and endpoint names Hexagon's
+		// service families.
+		return Record{}, problem("redirect and endpoint are for Hexagon's sets, not %s's", r.Provider)
+	}
 	for _, v := range []struct{ name, v string }{{"replaces", r.Replaces}, {"replaced_by", r.ReplacedBy}} {
 		if v.v != "" && Check(v.v) != nil {
 			return Record{}, problem("%s is not a key prefix", v.name)

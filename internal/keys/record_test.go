@@ -308,6 +308,8 @@ func TestProviderSets(t *testing.T) {
 		t.Fatalf("operator's provider encoded:\n%s\n%v", out, err)
 	}
 	for doc, want := range map[string]string{
+		`{"sets":[{"provider":"planet","key":"k"}],"redirect":true}`:                               "redirect and endpoint are for Hexagon's sets, not planet's",
+		`{"sets":[{"provider":"maxar","key":"k"}],"endpoint":"orders"}`:                            "redirect and endpoint are for Hexagon's sets, not maxar's",
 		`{"sets":[{"provider":"Acme Imagery","key":"k"}]}`:                                         "sets[0].provider is not a provider's name (built in are hexagon, maxar, nearmap, planet, vexcel)",
 		`{"sets":[{"provider":"maxar","username":"u","password":"p","key_expires":"2027-01-01"}]}`: "sets[0].key_expires belongs to a key",
 		`{"sets":[{"provider":"maxar","key":"k","key_expires":"soon"}]}`:                           "sets[0].key_expires must be",
