@@ -668,7 +668,7 @@ func (l *lateHandler) get() http.Handler {
 // fetched (and scanned) again, and an upstream timeout the slow fakes
 // (leakDelay) outlast.
 func leakEnv(more map[string]string) map[string]string {
-	env := map[string]string{"CAPABILITIES_TTL": "0", "UPSTREAM_TIMEOUT": "1s"}
+	env := map[string]string{"CAPABILITIES_TTL": "0", "UPSTREAM_TIMEOUT": "2s"}
 	for k, v := range more {
 		env[k] = v
 	}
@@ -676,7 +676,7 @@ func leakEnv(more map[string]string) map[string]string {
 }
 
 // leakDelay outlasts leakEnv's timeouts.
-const leakDelay = 3 * time.Second
+const leakDelay = 5 * time.Second
 
 // leakKey adds a key for sets of provider; its contact and organisation
 // name no credential.
